@@ -1,0 +1,1 @@
+"""Ray actors: thin shells (processes, I/O, concurrency) around the pure engine."""

@@ -1,0 +1,205 @@
+"""Candles and per-(symbol, period) repositories with a cursor that respects availability (D2)."""
+from __future__ import annotations
+
+import bisect
+import math
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from .timeutil import from_ns, period_to_ns, to_ns
+
+
+class Candle:
+    """One OHLCV bar. ``start`` is the bar's opening instant; ``available_at`` is when it is complete.
+
+    ``available_at`` defaults to ``start`` + the repository's period (D2); a repository fills it in.
+    """
+
+    __slots__ = ("_start_ns", "open", "high", "low", "close", "volume", "_available_ns")
+
+    def __init__(self, start: datetime, open: float, high: float, low: float, close: float,
+                 volume: float = 0.0, available_at: datetime | None = None):
+        self._start_ns = to_ns(start, "Candle.start")
+        self._available_ns = None if available_at is None else to_ns(available_at, "Candle.available_at")
+        self.open, self.high, self.low, self.close, self.volume = (
+            float(open), float(high), float(low), float(close), float(volume))
+
+    @classmethod
+    def _from_ns(cls, start_ns, o, h, l, c, v, available_ns):
+        candle = object.__new__(cls)
+        candle._start_ns, candle._available_ns = start_ns, available_ns
+        candle.open, candle.high, candle.low, candle.close, candle.volume = o, h, l, c, v
+        return candle
+
+    @property
+    def start(self) -> datetime:
+        return from_ns(self._start_ns)
+
+    @property
+    def available_at(self) -> datetime | None:
+        return None if self._available_ns is None else from_ns(self._available_ns)
+
+    def _key(self):
+        return (self._start_ns, self.open, self.high, self.low, self.close, self.volume, self._available_ns)
+
+    def __eq__(self, other):
+        return isinstance(other, Candle) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        return (f"Candle(start={self.start.isoformat()}, open={self.open}, high={self.high}, low={self.low}, "
+                f"close={self.close}, volume={self.volume}, available_at="
+                f"{None if self._available_ns is None else self.available_at.isoformat()})")
+
+
+def normalize_symbol(symbol) -> str:
+    """Tickers are case-insensitive and reported upper-case (D16)."""
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
+    return symbol.strip().upper()
+
+
+class Repository:
+    """The candles of one symbol on one timeframe, sorted by start, plus a cursor (spec section 4).
+
+    ``Repository(symbol, period, candles)`` takes a list of :class:`Candle`;
+    :meth:`from_arrays` takes numpy arrays (start and availability in UTC nanoseconds) without
+    building per-candle objects. Unsorted or duplicate starts, non-finite prices and
+    inconsistent high/low are refused with a ``ValueError`` naming the offending candle.
+    """
+
+    def __init__(self, symbol: str, period: timedelta, candles):
+        candles = list(candles)
+        for i, c in enumerate(candles):
+            if not isinstance(c, Candle):
+                raise TypeError(f"candles[{i}] must be a Candle, got {type(c).__name__}")
+        period_ns = period_to_ns(period)
+        starts = np.array([c._start_ns for c in candles], dtype=np.int64)
+        avail = np.array([c._available_ns if c._available_ns is not None else c._start_ns + period_ns
+                          for c in candles], dtype=np.int64)
+        cols = [np.array([getattr(c, f) for c in candles], dtype=np.float64)
+                for f in ("open", "high", "low", "close", "volume")]
+        self._init(symbol, period, starts, *cols, avail)
+
+    @classmethod
+    def from_arrays(cls, symbol: str, period: timedelta, start_ns, open, high, low, close, volume=None,
+                    available_ns=None) -> "Repository":
+        """Build from column arrays; ``available_ns`` defaults to ``start_ns`` + period (D2)."""
+        repo = object.__new__(cls)
+        start_ns = np.asarray(start_ns, dtype=np.int64)
+        n = len(start_ns)
+        volume = np.zeros(n) if volume is None else volume
+        if available_ns is None:
+            available_ns = start_ns + period_to_ns(period)
+        repo._init(symbol, period, start_ns, *(np.asarray(a, dtype=np.float64) for a in (open, high, low, close, volume)),
+                   np.asarray(available_ns, dtype=np.int64))
+        return repo
+
+    @classmethod
+    def from_table(cls, symbol: str, period: timedelta, table) -> "Repository":
+        """Build from a pyarrow Table with columns start (timestamp, UTC), open, high, low, close, volume."""
+        import pyarrow as pa
+
+        missing = {"start", "open", "high", "low", "close"} - set(table.column_names)
+        if missing:
+            raise ValueError(f"table is missing columns {sorted(missing)}; required: start, open, high, low, close[, volume]")
+        start = table.column("start").cast(pa.timestamp("ns", tz="UTC")).to_numpy().astype(np.int64)
+        cols = [table.column(c).to_numpy().astype(np.float64, copy=False) for c in ("open", "high", "low", "close")]
+        volume = table.column("volume").to_numpy() if "volume" in table.column_names else None
+        return cls.from_arrays(symbol, period, start, *cols, volume)
+
+    def _init(self, symbol, period, starts, o, h, l, c, v, avail):
+        self.symbol = normalize_symbol(symbol)
+        self.period = period
+        self.period_ns = period_to_ns(period)
+        n = len(starts)
+        if not all(len(a) == n for a in (o, h, l, c, v, avail)):
+            raise ValueError(f"repository {self.symbol}: column lengths differ")
+        self._check(starts, o, h, l, c, v, avail)
+        self.start_ns, self.open, self.high, self.low, self.close, self.volume, self.available_ns = (
+            starts, o, h, l, c, v, avail)
+        # Python lists: the tick loop reads these one element at a time, where lists beat numpy.
+        self._avail_list = avail.tolist()
+        self._close_list = c.tolist()
+        self.reset()
+
+    def _check(self, starts, o, h, l, c, v, avail):
+        where = f"repository {self.symbol} {self.period}"
+        if len(starts) > 1:
+            bad = np.flatnonzero(np.diff(starts) <= 0)
+            if len(bad):
+                i = int(bad[0]) + 1
+                kind = "duplicate" if starts[i] == starts[i - 1] else "unsorted"
+                raise ValueError(f"{where}: candles must be sorted by start with unique starts; "
+                                 f"{kind} start at index {i} ({from_ns(int(starts[i])).isoformat()})")
+            bad = np.flatnonzero(np.diff(avail) < 0)
+            if len(bad):
+                raise ValueError(f"{where}: available_at must not decrease; index {int(bad[0]) + 1}")
+        for name, col in (("open", o), ("high", h), ("low", l), ("close", c), ("volume", v)):
+            bad = np.flatnonzero(~np.isfinite(col))
+            if len(bad):
+                raise ValueError(f"{where}: {name} is not finite at index {int(bad[0])}")
+        bad = np.flatnonzero((h < np.maximum(o, c)) | (l > np.minimum(o, c)) | (l < 0) | (v < 0))
+        if len(bad):
+            i = int(bad[0])
+            raise ValueError(f"{where}: candle {i} ({from_ns(int(starts[i])).isoformat()}) is inconsistent: "
+                             f"need high >= max(open, close), low <= min(open, close), low >= 0, volume >= 0; "
+                             f"got open={o[i]}, high={h[i]}, low={l[i]}, close={c[i]}, volume={v[i]}")
+        bad = np.flatnonzero(avail < starts)
+        if len(bad):
+            raise ValueError(f"{where}: candle {int(bad[0])} is available before it starts")
+
+    def __len__(self):
+        return len(self._avail_list)
+
+    # --- cursor -----------------------------------------------------------------------------
+    def reset(self):
+        self.position = -1        # index of the current candle; -1 while none is available
+
+    def index_at(self, t_ns: int) -> int:
+        """Index of the latest candle available at or before ``t_ns`` (-1 if none)."""
+        return bisect.bisect_right(self._avail_list, t_ns) - 1
+
+    def seek(self, t_ns: int):
+        """Place the cursor at ``t_ns`` without reporting (playground creation)."""
+        self.position = self.index_at(t_ns)
+
+    def advance(self, t_ns: int) -> int:
+        """Move the cursor to the latest candle available at ``t_ns``; return the previous position."""
+        old = self.position
+        avail = self._avail_list
+        nxt = old + 1
+        if nxt < len(avail) and avail[nxt] <= t_ns:
+            if nxt + 1 < len(avail) and avail[nxt + 1] <= t_ns:
+                self.position = bisect.bisect_right(avail, t_ns, nxt + 1) - 1
+            else:
+                self.position = nxt
+        return old
+
+    def candle(self, i: int) -> Candle:
+        return Candle._from_ns(int(self.start_ns[i]), float(self.open[i]), float(self.high[i]), float(self.low[i]),
+                               float(self.close[i]), float(self.volume[i]), int(self.available_ns[i]))
+
+    def current(self) -> Candle | None:
+        return None if self.position < 0 else self.candle(self.position)
+
+    def current_close(self) -> float | None:
+        return None if self.position < 0 else self._close_list[self.position]
+
+    def between(self, start_ns: int, end_ns: int | None, clock_ns: int) -> range:
+        """Indices of candles with ``start_ns <= start < end_ns`` that are available at ``clock_ns``."""
+        lo = int(np.searchsorted(self.start_ns, start_ns, "left"))
+        hi = self.index_at(clock_ns) + 1
+        if end_ns is not None:
+            hi = min(hi, int(np.searchsorted(self.start_ns, end_ns, "left")))
+        return range(lo, max(lo, hi))
+
+    def describe(self) -> str:
+        return f"{self.symbol} {self.period}"
+
+
+def is_finite_positive(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0

@@ -1,0 +1,109 @@
+"""The simulated clock and market calendar (spec section 3, decision D17).
+
+Sessions come from ``exchange_calendars`` (early closes, holidays and lunch breaks included).
+A time is *in session* when ``open <= t <= close``: the close instant itself is in session so
+that the session's last bar, which becomes available at the close (D2), is seen on its own day.
+Any other time moves forward to the next session's open, which gives D17: a start on a
+non-trading day or after the close moves to the next open, and a step that lands before the
+open of a trading day lands on that day's open.
+"""
+from __future__ import annotations
+
+import bisect
+from datetime import timedelta
+from functools import lru_cache
+
+from .timeutil import NS_PER_SECOND, UTC, from_ns
+
+DAY_NS = 86_400 * NS_PER_SECOND
+
+
+@lru_cache(maxsize=32)
+def _sessions(code: str, first_year: int, last_year: int):
+    import exchange_calendars as xcals  # imported lazily: it is slow to import and only calendars need it
+
+    try:
+        cal = xcals.get_calendar(code, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+    except xcals.errors.InvalidCalendarName:
+        raise ValueError(f"unknown calendar {code!r}; use an exchange code such as 'XNYS', 'XLON', 'CMES' "
+                         f"(see exchange_calendars.get_calendar_names()) or None for a 24/7 clock") from None
+    except Exception as exc:  # date bounds outside what the calendar covers
+        raise ValueError(f"calendar {code!r} cannot cover {first_year}-{last_year}: {exc}") from None
+    sched = cal.schedule
+    opens, closes = [], []
+    for o, c, bs, be in zip(sched["open"], sched["close"], sched["break_start"], sched["break_end"]):
+        if bs is not None and bs == bs and be == be:  # a lunch break splits the session in two
+            opens += [o.value, be.value]
+            closes += [bs.value, c.value]
+        else:
+            opens.append(o.value)
+            closes.append(c.value)
+    return tuple(opens), tuple(closes), cal.tz
+
+
+class Clock:
+    """Current time, end time and the stepping rule of one playground (times in UTC nanoseconds)."""
+
+    def __init__(self, start_ns: int, end_ns: int, calendar: str | None = None):
+        self.calendar = calendar
+        self.end_ns = end_ns
+        if calendar is None:
+            self._opens = self._closes = None
+            self.tz = UTC
+        else:
+            if not isinstance(calendar, str):
+                raise ValueError(f"calendar must be an exchange code string such as 'XNYS' or None, got {calendar!r}")
+            first = from_ns(start_ns).year - 1
+            last = from_ns(end_ns).year + 1
+            opens, closes, tz = _sessions(calendar, first, last)
+            self._opens, self._closes, self.tz = list(opens), list(closes), tz
+        self.now_ns = self.normalize(start_ns)
+
+    def normalize(self, t_ns: int) -> int:
+        """``t_ns`` if it is in session (or there is no calendar), else the next session's open."""
+        if self._closes is None:
+            return t_ns
+        i = bisect.bisect_left(self._closes, t_ns)  # first session closing at or after t
+        if i == len(self._closes):
+            return t_ns  # past the calendar's range (which extends beyond the end): stays, and expires
+        return t_ns if self._opens[i] <= t_ns else self._opens[i]
+
+    def next_time(self, t_ns: int, step_ns: int) -> int:
+        """The time ``step_ns`` after ``t_ns`` under the calendar (pure; spec 3.4 ``GetNext``)."""
+        return self.normalize(t_ns + step_ns)
+
+    def advance(self, step_ns: int) -> int:
+        self.now_ns = self.next_time(self.now_ns, step_ns)
+        return self.now_ns
+
+    def is_expired(self, t_ns: int | None = None) -> bool:
+        return (self.now_ns if t_ns is None else t_ns) >= self.end_ns
+
+    def day_end(self, t_ns: int) -> int:
+        """When a ``day`` order placed at ``t_ns`` expires: the close of the first session closing
+        after ``t_ns`` (an order placed at or after a close is for the next session); without a
+        calendar, the next UTC midnight."""
+        if self._closes is None:
+            return (t_ns // DAY_NS + 1) * DAY_NS
+        i = bisect.bisect_right(self._closes, t_ns)
+        return self._closes[i] if i < len(self._closes) else t_ns + DAY_NS
+
+    def in_session(self, t_ns: int) -> bool:
+        return self.normalize(t_ns) == t_ns
+
+    def sessions_between(self, start_ns: int, end_ns: int):
+        """(open, close) pairs in UTC nanoseconds of the sessions overlapping [start, end)."""
+        if self._closes is None:
+            return []
+        i = bisect.bisect_right(self._closes, start_ns)
+        j = bisect.bisect_left(self._opens, end_ns)
+        return list(zip(self._opens[i:j], self._closes[i:j]))
+
+
+def step_ns(seconds) -> int:
+    """Nanoseconds of a tick step given in seconds (int, float or timedelta; not negative)."""
+    if isinstance(seconds, timedelta):
+        seconds = seconds.total_seconds()
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds or seconds < 0:
+        raise ValueError(f"tick seconds must be a number >= 0, got {seconds!r}")
+    return int(round(seconds * NS_PER_SECOND))

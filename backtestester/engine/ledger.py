@@ -1,0 +1,164 @@
+"""The account of one playground: balance, positions, open lots, and what one fill does to them.
+
+Accounting (spec sections 9-11): positions are average-cost since last flat (reducing fills do
+not change the cost basis); the balance changes only by realised P/L of reducing fills (and
+commissions); lots are the filled buy/sell_short orders with open quantity left, closed FIFO or
+by ``close_order_id``. State is updated incrementally; the original rebuilt it from every order
+before every fill, which gives the same numbers in quadratic time.
+"""
+from __future__ import annotations
+
+from .margin import initial_margin, maintenance_margin
+from .orders import FLAT, Order, Position, Trade, side_rule_violation
+
+EPS = 1e-9
+
+
+class Reject(Exception):
+    """Internal: a fill that cannot happen; the order is rejected with this reason."""
+
+
+class _Pos:
+    __slots__ = ("qty", "value", "opened")
+
+    def __init__(self):
+        self.qty = 0.0      # signed quantity
+        self.value = 0.0    # sum of |q| x price of opening fills since flat
+        self.opened = 0.0   # sum of |q| of opening fills since flat
+
+    @property
+    def cost(self) -> float:
+        return self.value / self.opened if self.opened else 0.0
+
+
+class Ledger:
+    """Balance, positions and lots keyed by symbol. ``price_of(symbol)`` gives current prices."""
+
+    def __init__(self, balance: float, price_of, margin_basis: str):
+        self.balance = balance
+        self.price_of = price_of
+        self.margin_basis = margin_basis
+        self.positions: dict[str, _Pos] = {}
+        self.lots: dict[str, list[Order]] = {}
+        self.trade_seq = 0
+
+    # --- derived numbers (spec 11.3) ----------------------------------------------------------
+    def _maintenance(self, sym: str, p: _Pos) -> float:
+        basis = self.price_of(sym) if self.margin_basis == "market" else p.cost
+        return maintenance_margin(p.qty, basis)
+
+    def unrealized(self) -> float:
+        return sum((self.price_of(s) - p.cost) * p.qty for s, p in self.positions.items())
+
+    def equity(self) -> float:
+        """``balance + Σ pl``."""
+        if not self.positions:
+            return self.balance
+        return self.balance + self.unrealized()
+
+    def maintenance(self) -> float:
+        return sum(self._maintenance(s, p) for s, p in self.positions.items())
+
+    def free_margin(self) -> float:
+        """``balance + Σ pl − Σ maintenance(current quantity, cost basis)``."""
+        return self.equity() - self.maintenance()
+
+    def quantity(self, sym: str) -> float:
+        p = self.positions.get(sym)
+        return p.qty if p else 0.0
+
+    def position(self, sym: str) -> Position:
+        p = self.positions.get(sym)
+        if p is None:
+            return FLAT
+        price = self.price_of(sym)
+        return Position(p.qty, p.cost, (price - p.cost) * p.qty, self._maintenance(sym, p), price)
+
+    def uninvested_cash(self) -> float:
+        """Equity not tied up in positions at market value (no leverage): the base of equity_fraction sizing."""
+        return self.equity() - sum(abs(p.qty) * self.price_of(s) for s, p in self.positions.items())
+
+    # --- one fill -----------------------------------------------------------------------------
+    def check(self, order: Order, qty: float, price: float) -> list[tuple[Order, float]]:
+        """Pre-trade checks of a fill of signed ``qty`` (spec 8.2, 8.3, 9.3); returns the close
+        allocations; raises :class:`Reject` with the specific reason (D10)."""
+        sym = order.symbol
+        q = self.quantity(sym)
+        rule = side_rule_violation(order.side, q)
+        if rule:
+            raise Reject(f"side not allowed: {rule}")
+        if q == 0 or (q > 0) == (qty > 0):  # opening or adding: needs margin
+            free, need = self.free_margin(), initial_margin(qty, price)
+            if not free > need:
+                raise Reject(f"insufficient free margin: free_margin ({free:.2f}) <= initial_margin ({need:.2f})")
+            return []
+        if abs(qty) > abs(q) + EPS:
+            kind = "long" if q > 0 else "short"
+            raise Reject(f"invalid order volume: cannot close more than {kind} volume: "
+                         f"order quantity {abs(qty):.2f} exceeds {kind} position of {abs(q):.2f}")
+        return self.allocate(order, abs(qty))
+
+    def allocate(self, order: Order, volume: float) -> list[tuple[Order, float]]:
+        """Which open lots a close of ``volume`` closes: FIFO, or only ``close_order_id`` (spec 9.3)."""
+        lots = self.lots.get(order.symbol, [])
+        target = order.close_order_id
+        if target is not None:
+            lot = next((o for o in lots if o.id == target), None)
+            if lot is None:
+                raise Reject(f"placeOrder: open order {target} not found in open orders")
+            left = abs(lot.remaining_open_quantity)
+            if left <= EPS:
+                raise Reject(f"placeOrder: open order {target} has no remaining open quantity")
+            if volume > left + EPS:
+                raise Reject(f"addClosesInfoToOrder: close volume exceeds open order quantity for open order id {target}")
+            return [(lot, volume)]
+        allocations, need = [], volume
+        for lot in lots:
+            if need <= EPS:
+                break
+            take = min(need, abs(lot.remaining_open_quantity))
+            if take > EPS:
+                allocations.append((lot, take))
+                need -= take
+        if need > EPS:
+            raise Reject("placeOrder: volume to close exceeds open volume")
+        return allocations
+
+    def apply(self, order: Order, qty: float, price: float, time_ns: int, commission: float,
+              allocations: list[tuple[Order, float]]) -> Trade:
+        """Book a checked fill: trade, closes, lots, position, balance (spec 8.3 steps 3-10)."""
+        sym = order.symbol
+        if not order.trades:
+            order.previous_position = self.position(sym)
+        self.trade_seq += 1
+        trade = Trade(self.trade_seq, time_ns, qty, price, order.id, commission)
+        order.trades.append(trade)
+        order._filled += abs(qty)
+        order.status = "filled" if order._filled >= order.quantity - EPS else "partially_filled"
+        self.balance -= commission
+
+        p = self.positions.get(sym)
+        if allocations:  # a reducing fill: realise P/L on the average cost (spec 11.1)
+            self.balance += (price - p.cost) * -qty if p.qty > 0 else (p.cost - price) * qty
+            lots = self.lots[sym]
+            for lot, amount in allocations:
+                signed = -amount if lot.side == "buy" else amount
+                child = trade if abs(amount - abs(qty)) <= EPS else Trade(trade.id, time_ns, signed, price, order.id)
+                lot.closed_by.append(child)
+                lot._closed += signed
+                if lot.id not in order.closes:
+                    order.closes.append(lot.id)
+            lots[:] = [o for o in lots if abs(o.remaining_open_quantity) > EPS]
+            p.qty += qty
+            if abs(p.qty) <= EPS:
+                del self.positions[sym]
+        else:
+            if p is None:
+                p = self.positions[sym] = _Pos()
+            p.qty += qty
+            p.value += abs(qty) * price
+            p.opened += abs(qty)
+            lots = self.lots.setdefault(sym, [])
+            if order not in lots:
+                lots.append(order)
+        return trade
