@@ -19,16 +19,18 @@ class Reject(Exception):
 
 
 class _Pos:
-    __slots__ = ("qty", "value", "opened")
+    __slots__ = ("qty", "cost", "opened")
 
     def __init__(self):
         self.qty = 0.0      # signed quantity
-        self.value = 0.0    # sum of |q| x price of opening fills since flat
+        self.cost = 0.0     # quantity-weighted average price of the opening fills since flat
         self.opened = 0.0   # sum of |q| of opening fills since flat
 
-    @property
-    def cost(self) -> float:
-        return self.value / self.opened if self.opened else 0.0
+    def add(self, q: float, price: float) -> None:
+        """An opening fill of unsigned ``q``; a single fill keeps its price exactly as the cost."""
+        total = self.opened + q
+        self.cost = price if self.opened == 0 else (self.cost * self.opened + price * q) / total
+        self.opened = total
 
 
 class Ledger:
@@ -156,8 +158,7 @@ class Ledger:
             if p is None:
                 p = self.positions[sym] = _Pos()
             p.qty += qty
-            p.value += abs(qty) * price
-            p.opened += abs(qty)
+            p.add(abs(qty), price)
             lots = self.lots.setdefault(sym, [])
             if order not in lots:
                 lots.append(order)

@@ -110,6 +110,13 @@ class Playground:
             raise PlaygroundError(f"current price is not set for {symbol}: no candle is available yet")
         return price
 
+    def price(self, symbol: str) -> float:
+        """Close of the latest available candle of the symbol's smallest timeframe (D15)."""
+        sym = normalize_symbol(symbol)
+        if sym not in self._pricing:
+            raise NotFoundError(f"symbol {sym} not found in repos")
+        return self._price(sym)
+
     # --- reading state -------------------------------------------------------------------------
     @property
     def current_time(self) -> datetime:
@@ -287,7 +294,9 @@ class Playground:
 
         self._order_seq += 1
         now = self._clock.now_ns
-        expires = None if duration == "gtc" else self._clock.day_end(now)
+        # Day orders expire at their session's close; on a 24/7 clock, at the end of the UTC day of
+        # the first candle they could trade on (set when that candle arrives).
+        expires = None if duration == "gtc" or self._clock.calendar is None else self._clock.day_end(now)
         return Order(self._order_seq, sym, side, quantity, order_type, duration, price, requested_price, stop_price,
                      sl, tp, tag, close_order_id, now, equity_fraction=equity_fraction, expires_ns=expires)
 
@@ -380,7 +389,8 @@ class Playground:
             sym = repo.symbol
             if not any(o.symbol == sym and (o.order_type != "market" or next_open) for o in self._pending):
                 continue
-            starts, opens, highs, lows = repo.start_ns, repo.open, repo.high, repo.low
+            starts, avail, opens, highs, lows = repo.start_ns, repo._avail_list, repo.open, repo.high, repo.low
+            lazy_day = self._clock.calendar is None
             for i in range(old + 1, repo.position + 1):
                 start = int(starts[i])
                 for order in [o for o in self._pending if o.symbol == sym]:
@@ -388,12 +398,16 @@ class Playground:
                         continue
                     if order.order_type == "market" and not next_open:
                         continue
-                    if start < order.eligible_ns or (order.expires_ns is not None and start >= order.expires_ns):
+                    if avail[i] <= order.eligible_ns:  # the candle was visible when the order was placed
+                        continue
+                    if order.expires_ns is None and lazy_day and order.duration != "gtc":
+                        order.expires_ns = self._clock.day_end(start)  # 24/7: the day of its first candle
+                    if order.expires_ns is not None and start >= order.expires_ns:
                         continue
                     buying = side_sign(order.side) > 0
                     price, slips = match(order, buying, float(opens[i]), float(highs[i]), float(lows[i]))
                     if price is not None:
-                        self._fill(order, price, slips, start, trades, invalid, events, candle_start=start)
+                        self._fill(order, price, slips, start, trades, invalid, events, candle_available=avail[i])
 
     def _expire(self, now, events):
         expired = [o for o in self._pending if o.expires_ns is not None and o.expires_ns <= now]
@@ -403,7 +417,7 @@ class Playground:
         if expired:
             events.append(Event("expired", expired))
 
-    def _fill(self, order, price, slips, time_ns, trades, invalid, events, candle_start=None, liquidation=False):
+    def _fill(self, order, price, slips, time_ns, trades, invalid, events, candle_available=None, liquidation=False):
         """Run the pre-trade checks and book one full fill; a failure rejects the order (spec 8)."""
         led = self._ledger
         buying = side_sign(order.side) > 0
@@ -431,10 +445,10 @@ class Playground:
             self._pending.remove(order)
         if not liquidation:
             trades.append(trade)
-        self._after_fill(order, allocations, time_ns, candle_start, events)
+        self._after_fill(order, allocations, time_ns, candle_available, events)
         return trade
 
-    def _after_fill(self, order, allocations, time_ns, candle_start, events):
+    def _after_fill(self, order, allocations, time_ns, candle_available, events):
         """D5: protective orders for an opening fill; cancel protection whose lot is closed."""
         if allocations:
             closed_lots = {lot.id for lot, _ in allocations if abs(lot.remaining_open_quantity) <= EPS}
@@ -457,8 +471,8 @@ class Playground:
             self._order_seq += 1
             guard = Order(self._order_seq, order.symbol, closing_side, order.quantity, kind, "gtc", limit,
                           order.avg_fill_price, stop, None, None, tag, order.id, time_ns, protects=order.id)
-            if candle_start is not None:  # filled inside a candle: protection starts with the next candle
-                guard.eligible_ns = candle_start + 1
+            if candle_available is not None:  # filled inside a candle: protection starts with the next one
+                guard.eligible_ns = candle_available
             self._orders[guard.id] = guard
             self._pending.append(guard)
 

@@ -1,0 +1,103 @@
+"""The one event-driven strategy API, used unchanged by backtests, sweeps, the gateway and live.
+
+A strategy declares its parameters as annotated class attributes with defaults and reacts to
+hooks. It sees nothing but the :class:`~backtestester.strategy.context.Context` it is handed.
+
+    class Breakout(Strategy):
+        lookback: int = 20
+        def on_candle(self, ctx, bar):
+            ...
+"""
+from __future__ import annotations
+
+import importlib
+import typing
+
+_ACCEPTED = (bool, int, float, str)
+
+
+class Strategy:
+    """Base class. Hooks: :meth:`on_start`, :meth:`on_candle`, :meth:`on_fill`,
+    :meth:`on_reject`, :meth:`on_event`, :meth:`on_stop`. Parameters are typed fields."""
+
+    def __init__(self, **params):
+        types = self.parameter_types()
+        unknown = set(params) - set(types)
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown parameter(s) {sorted(unknown)}; "
+                             f"accepted: {sorted(types) or 'none'}")
+        for name, kind in types.items():
+            value = params[name] if name in params else getattr(type(self), name)
+            setattr(self, name, _coerce(type(self).__name__, name, kind, value))
+        self.validate()
+
+    @classmethod
+    def parameter_types(cls) -> dict[str, type]:
+        """Parameter name -> type (bool, int, float or str), from the class annotations."""
+        out = {}
+        for klass in reversed(cls.__mro__):
+            if klass is object or klass is Strategy:
+                continue
+            hints = typing.get_type_hints(klass) if "__annotations__" in vars(klass) else {}
+            for name, kind in hints.items():
+                if name.startswith("_") or typing.get_origin(kind) is typing.ClassVar:
+                    continue
+                if kind not in _ACCEPTED:
+                    raise TypeError(f"{cls.__name__}.{name}: parameter type must be one of bool, int, float, str")
+                if not hasattr(cls, name):
+                    raise TypeError(f"{cls.__name__}.{name}: parameters need a default value")
+                out[name] = kind
+        return out
+
+    @property
+    def params(self) -> dict:
+        return {name: getattr(self, name) for name in self.parameter_types()}
+
+    def validate(self) -> None:
+        """Check constraints between parameters; raise ``ValueError`` saying what is wrong."""
+
+    # --- hooks ---------------------------------------------------------------------------------
+    def on_start(self, ctx) -> None:
+        """Called once before the first tick."""
+
+    def on_candle(self, ctx, bar) -> None:
+        """Called for each new candle (``bar.symbol``, ``bar.period``, ``bar.close``, ``bar.candle``...)."""
+
+    def on_fill(self, ctx, trade, order) -> None:
+        """Called for each fill of this strategy's orders."""
+
+    def on_reject(self, ctx, order) -> None:
+        """Called for each order the engine rejected (``order.reject_reason`` says why)."""
+
+    def on_event(self, ctx, event) -> None:
+        """Called for engine events: liquidations, expiries, protective cancellations."""
+
+    def on_stop(self, ctx) -> None:
+        """Called once after the completion tick."""
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
+
+
+def _coerce(owner, name, kind, value):
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not ok:
+        raise ValueError(f"{owner}: parameter {name} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def load_strategy(spec: str) -> type[Strategy]:
+    """The strategy class named ``"package.module:Class"``."""
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ValueError(f"strategy must be named 'package.module:Class', got {spec!r}")
+    module_name, class_name = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import strategy module {module_name!r}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ValueError(f"{spec!r} is not a Strategy subclass")
+    return cls

@@ -1,0 +1,96 @@
+"""What a strategy sees: the clock, a read-only account and positions, and order verbs.
+
+:class:`Context` is the interface; :class:`PlaygroundContext` runs it on a local
+:class:`~backtestester.engine.Playground`. The gateway client provides another implementation
+of the same interface, so a strategy runs unchanged locally, in sweeps and through the gateway.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..engine import Account, Order, Playground, Position
+
+
+class Context:
+    """Interface of a strategy's world. Order verbs return the placed :class:`Order`."""
+
+    @property
+    def time(self) -> datetime:
+        raise NotImplementedError
+
+    @property
+    def symbols(self) -> list[str]:
+        raise NotImplementedError
+
+    def account(self) -> Account:
+        raise NotImplementedError
+
+    def position(self, symbol: str) -> Position:
+        raise NotImplementedError
+
+    def price(self, symbol: str) -> float:
+        """Close of the symbol's latest available candle (its smallest timeframe)."""
+        raise NotImplementedError
+
+    def place(self, symbol: str, side: str, quantity: float | None = None, **options) -> Order:
+        raise NotImplementedError
+
+    def cancel(self, order_id: int) -> Order:
+        raise NotImplementedError
+
+    # --- verbs built on place() ----------------------------------------------------------------
+    def buy(self, symbol: str, quantity: float | None = None, **options) -> Order:
+        """Open or add to a long. ``fraction=`` sizes it at fill time from uninvested cash."""
+        return self.place(symbol, "buy", quantity, **options)
+
+    def sell(self, symbol: str, quantity: float, **options) -> Order:
+        """Reduce a long (FIFO, or ``close_order_id=``)."""
+        return self.place(symbol, "sell", quantity, **options)
+
+    def sell_short(self, symbol: str, quantity: float | None = None, **options) -> Order:
+        return self.place(symbol, "sell_short", quantity, **options)
+
+    def buy_to_cover(self, symbol: str, quantity: float, **options) -> Order:
+        return self.place(symbol, "buy_to_cover", quantity, **options)
+
+    def close(self, symbol: str, **options) -> Order | None:
+        """Close the whole position of ``symbol`` with a market order; ``None`` when flat."""
+        q = self.position(symbol).quantity
+        if q == 0:
+            return None
+        return self.place(symbol, "sell" if q > 0 else "buy_to_cover", abs(q), **options)
+
+
+class PlaygroundContext(Context):
+    """:class:`Context` over a local playground."""
+
+    def __init__(self, playground: Playground):
+        self._pg = playground
+
+    @property
+    def time(self) -> datetime:
+        return self._pg.current_time
+
+    @property
+    def symbols(self) -> list[str]:
+        return self._pg.symbols
+
+    def account(self) -> Account:
+        return self._pg.account()
+
+    def position(self, symbol: str) -> Position:
+        return self._pg.position(symbol)
+
+    def price(self, symbol: str) -> float:
+        return self._pg.price(symbol)
+
+    def place(self, symbol, side, quantity=None, *, fraction=None, order_type="market", price=None, stop_price=None,
+              sl=None, tp=None, duration="day", tag="", close_order_id=None, client_request_id=None) -> Order:
+        reference = price if order_type in ("limit", "stop_limit") else (stop_price or self.price(symbol))
+        return self._pg.place_order(symbol=symbol, side=side, quantity=quantity, requested_price=reference,
+                                    order_type=order_type, price=price, stop_price=stop_price, sl=sl, tp=tp,
+                                    duration=duration, tag=tag, close_order_id=close_order_id,
+                                    client_request_id=client_request_id, equity_fraction=fraction)
+
+    def cancel(self, order_id: int) -> Order:
+        return self._pg.cancel_order(order_id)

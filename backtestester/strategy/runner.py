@@ -1,0 +1,126 @@
+"""Drive a strategy over a playground and collect the result (trades, orders, equity, statistics)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from ..engine import Order, Playground, Repository, Trade
+from ..engine.timeutil import from_ns
+from ..stats import RoundTrip, Statistics, compute_statistics
+from .base import Strategy
+from .context import PlaygroundContext
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest produced. ``equity_times`` are UTC ``datetime64[ns]``."""
+
+    strategy: str
+    params: dict
+    orders: list[Order]
+    trades: list[Trade]
+    round_trips: list[RoundTrip]
+    equity_times: np.ndarray
+    equity: np.ndarray
+    statistics: Statistics
+    final_equity: float
+    ticks: int
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {"strategy": self.strategy, **self.params, **self.statistics.as_dict()}
+
+
+def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance: float = 100_000.0,
+                 start: datetime | None = None, end: datetime | None = None, step: timedelta | float | None = None,
+                 periods_per_year: float = 252, **playground_options) -> BacktestResult:
+    """Run ``strategy`` over ``repositories`` from ``start`` (default: the first candle) to ``end``
+    (default: when the last candle becomes available), ticking by ``step`` (default: the smallest
+    period). ``playground_options`` go to :class:`Playground` (calendar, fill_model, commission...)."""
+    if not isinstance(strategy, Strategy):
+        raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
+    repositories = list(repositories)
+    if not repositories or any(len(r) == 0 for r in repositories):
+        raise ValueError("run_backtest needs at least one non-empty Repository")
+    if start is None:
+        start = from_ns(min(int(r.start_ns[0]) for r in repositories))
+    if end is None:
+        end = from_ns(max(int(r.available_ns[-1]) for r in repositories))
+    pg = Playground(balance=balance, start=start, end=end, repositories=repositories, **playground_options)
+    if step is None:
+        step = min(r.period for r in repositories)
+    return run_on_playground(strategy, pg, step, periods_per_year=periods_per_year)
+
+
+def run_on_playground(strategy: Strategy, pg: Playground, step, *, periods_per_year: float = 252) -> BacktestResult:
+    """Tick ``pg`` until it completes, feeding ``strategy`` through a :class:`PlaygroundContext`."""
+    ctx = PlaygroundContext(pg)
+    seconds = step.total_seconds() if isinstance(step, timedelta) else step
+    in_market = []
+    on_candle = strategy.on_candle
+    tick = pg.tick
+    positions = pg._ledger.positions
+    strategy.on_start(ctx)
+    ticks = 0
+    while True:
+        delta = tick(seconds)
+        ticks += 1
+        in_market.append(bool(positions))
+        if delta.new_trades:
+            for trade in delta.new_trades:
+                strategy.on_fill(ctx, trade, pg.get_order(trade.order_id))
+        if delta.invalid_orders:
+            for order in delta.invalid_orders:
+                strategy.on_reject(ctx, order)
+        if delta.events:
+            for event in delta.events:
+                strategy.on_event(ctx, event)
+        for bar in delta.new_candles:
+            on_candle(ctx, bar)
+        if delta.is_backtest_complete:
+            break
+    strategy.on_stop(ctx)
+    return collect_result(strategy, pg, ticks, in_market, periods_per_year)
+
+
+def collect_result(strategy, pg: Playground, ticks: int, in_market, periods_per_year) -> BacktestResult:
+    orders = pg.orders()
+    trades = sorted((t for o in orders for t in o.trades), key=lambda t: t.id)
+    round_trips = round_trips_of(orders)
+    times, equity = pg.equity_arrays()
+    if len(times) == 0:
+        raise ValueError("the playground recorded no equity point: tick it at least once")
+    # The curve starts at the initial balance at the start time, then one point per tick.
+    times = np.concatenate([np.array([pg._start_ns], dtype="datetime64[ns]"), times])
+    equity = np.concatenate([[pg.initial_balance], equity])
+    in_market = np.concatenate([[False], np.asarray(in_market, dtype=bool)])
+    if len(times) > 1 and times[1] == times[0]:  # a first tick of 0 s adds no time
+        times, equity, in_market = times[1:], equity[1:], in_market[1:]
+    stats = compute_statistics(times, equity, round_trips, in_market=in_market, periods_per_year=periods_per_year)
+    return BacktestResult(type(strategy).__name__, strategy.params, orders, trades, round_trips, times, equity,
+                          stats, float(equity[-1]), ticks)
+
+
+def round_trips_of(orders: list[Order]) -> list[RoundTrip]:
+    """One round trip per (open order, closing allocation), in closing order; commissions pro rata."""
+    by_id = {o.id: o for o in orders}
+    out = []
+    for lot in orders:
+        if lot.side not in ("buy", "sell_short") or not lot.closed_by:
+            continue
+        long = lot.side == "buy"
+        entry_price = lot.avg_fill_price
+        filled = lot.filled_quantity
+        for part in lot.closed_by:
+            q = abs(part.quantity)
+            closing = by_id[part.order_id]
+            fill = next(t for t in closing.trades if t.id == part.id)
+            commission = lot.commission * q / filled + fill.commission * q / abs(fill.quantity)
+            gross = (part.price - entry_price) * q if long else (entry_price - part.price) * q
+            out.append(RoundTrip(symbol=lot.symbol, side="long" if long else "short", quantity=q,
+                                 entry_time=lot.trades[0].time, exit_time=part.time, entry_price=entry_price,
+                                 exit_price=part.price, pnl=gross - commission, commission=commission))
+    out.sort(key=lambda r: (r.exit_time, r.entry_time))
+    return out
