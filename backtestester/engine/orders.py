@@ -140,7 +140,9 @@ class Order:
 
     @property
     def avg_fill_price(self) -> float:
-        """Quantity-weighted average fill price (D11); 0 before any fill."""
+        """Quantity-weighted average fill price (D11); 0 before any fill; a single fill's price exactly."""
+        if len(self.trades) == 1:
+            return self.trades[0].price
         q = sum(abs(t.quantity) for t in self.trades)
         return sum(abs(t.quantity) * t.price for t in self.trades) / q if q else 0.0
 

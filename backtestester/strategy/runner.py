@@ -1,12 +1,12 @@
 """Drive a strategy over a playground and collect the result (trades, orders, equity, statistics)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from ..engine import Order, Playground, Repository, Trade
+from ..engine import Account, Order, Playground, Repository, Trade
 from ..engine.timeutil import from_ns
 from ..stats import RoundTrip, Statistics, compute_statistics
 from .base import Strategy
@@ -27,7 +27,7 @@ class BacktestResult:
     statistics: Statistics
     final_equity: float
     ticks: int
-    extra: dict = field(default_factory=dict)
+    account: Account
 
     def summary(self) -> dict:
         return {"strategy": self.strategy, **self.params, **self.statistics.as_dict()}
@@ -37,20 +37,22 @@ def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance:
                  start: datetime | None = None, end: datetime | None = None, step: timedelta | float | None = None,
                  periods_per_year: float = 252, **playground_options) -> BacktestResult:
     """Run ``strategy`` over ``repositories`` from ``start`` (default: the first candle) to ``end``
-    (default: when the last candle becomes available), ticking by ``step`` (default: the smallest
-    period). ``playground_options`` go to :class:`Playground` (calendar, fill_model, commission...)."""
+    (default: one step after the last candle becomes available, so orders placed on it can still
+    fill at its close), ticking by ``step`` (default: the smallest period). ``playground_options``
+    go to :class:`Playground` (calendar, fill_model, commission...)."""
     if not isinstance(strategy, Strategy):
         raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
     repositories = list(repositories)
     if not repositories or any(len(r) == 0 for r in repositories):
         raise ValueError("run_backtest needs at least one non-empty Repository")
+    if step is None:
+        step = min(r.period for r in repositories)
     if start is None:
         start = from_ns(min(int(r.start_ns[0]) for r in repositories))
     if end is None:
-        end = from_ns(max(int(r.available_ns[-1]) for r in repositories))
+        end = from_ns(max(int(r.available_ns[-1]) for r in repositories)) + (
+            step if isinstance(step, timedelta) else timedelta(seconds=step))
     pg = Playground(balance=balance, start=start, end=end, repositories=repositories, **playground_options)
-    if step is None:
-        step = min(r.period for r in repositories)
     return run_on_playground(strategy, pg, step, periods_per_year=periods_per_year)
 
 
@@ -100,7 +102,7 @@ def collect_result(strategy, pg: Playground, ticks: int, in_market, periods_per_
         times, equity, in_market = times[1:], equity[1:], in_market[1:]
     stats = compute_statistics(times, equity, round_trips, in_market=in_market, periods_per_year=periods_per_year)
     return BacktestResult(type(strategy).__name__, strategy.params, orders, trades, round_trips, times, equity,
-                          stats, float(equity[-1]), ticks)
+                          stats, float(equity[-1]), ticks, pg.account())
 
 
 def round_trips_of(orders: list[Order]) -> list[RoundTrip]:

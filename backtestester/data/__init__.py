@@ -1,0 +1,1 @@
+"""Market data: loaders and synthetic generators."""

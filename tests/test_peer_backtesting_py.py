@@ -1,0 +1,89 @@
+"""Peer agreement: an SMA-crossover backtest (long-only, all-in whole shares, next_open fills, no
+costs) gives exactly backtesting.py's final equity and trades, on a real daily series and on a
+generated one-million-bar series.
+
+Both engines get the same SMA values (``running_sma``, the arithmetic SmaCross itself uses), so
+the comparison is about fills, sizing, positions and cash. backtesting.py sizes a fractional
+order with ``int(margin_available * size // price)`` where its default size is ``1 - eps``; our
+``fraction`` is given the same number.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+backtesting = pytest.importorskip("backtesting")  # a declared test dependency: make test installs it
+from backtesting import Backtest  # noqa: E402
+from backtesting import Strategy as PeerStrategy  # noqa: E402
+from backtesting.lib import crossover  # noqa: E402
+from backtesting.test import GOOG  # noqa: E402
+
+from backtestester.data.synthetic import generate_bars  # noqa: E402
+from backtestester.engine import Repository  # noqa: E402
+from backtestester.strategy import SmaCross, run_backtest, running_sma  # noqa: E402
+
+ALL_IN = 1 - sys.float_info.epsilon
+
+
+def peer_run(df: pd.DataFrame, fast: int, slow: int, cash: float):
+    class PeerSmaCross(PeerStrategy):
+        def init(self):
+            self.fast = self.I(running_sma, self.data.Close, fast)
+            self.slow = self.I(running_sma, self.data.Close, slow)
+
+        def next(self):
+            if crossover(self.fast, self.slow):
+                if not self.position:
+                    self.buy()
+            elif crossover(self.slow, self.fast):
+                self.position.close()
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "some trades remain open": compared explicitly below
+        return Backtest(df, PeerSmaCross, cash=cash, commission=0).run()
+
+
+def ours_run(df: pd.DataFrame, period: timedelta, fast: int, slow: int, cash: float, calendar=None):
+    start_ns = df.index.tz_localize("UTC").as_unit("ns").asi8 if df.index.tz is None else df.index.as_unit("ns").asi8
+    repo = Repository.from_arrays("X", period, start_ns, df.Open.to_numpy(), df.High.to_numpy(), df.Low.to_numpy(),
+                                  df.Close.to_numpy(), df.Volume.to_numpy(dtype=float))
+    return run_backtest(SmaCross(fast=fast, slow=slow, fraction=ALL_IN), [repo], balance=cash,
+                        fill_model="next_open", calendar=calendar)
+
+
+def assert_same(peer, ours, df):
+    trades = peer._trades
+    index = df.index if df.index.tz is not None else df.index.tz_localize("UTC")
+    expected = [(float(r.Size), index[r.EntryBar], r.EntryPrice, index[r.ExitBar], r.ExitPrice)
+                for r in trades.itertuples()]
+    got = [(r.quantity, pd.Timestamp(r.entry_time), r.entry_price, pd.Timestamp(r.exit_time), r.exit_price)
+           for r in ours.round_trips]
+    assert got == expected
+    open_size = peer._strategy.position.size
+    assert ours.account.positions.get("X", None) is None if open_size == 0 else \
+        ours.account.positions["X"].quantity == open_size
+    assert ours.final_equity == peer["Equity Final [$]"]  # exactly, not approximately
+
+
+def test_sma_cross_matches_backtesting_py_on_real_daily_goog():
+    peer = peer_run(GOOG, 10, 30, 10_000)
+    ours = ours_run(GOOG, timedelta(days=1), 10, 30, 10_000)
+    assert len(ours.round_trips) > 20
+    assert_same(peer, ours, GOOG)
+
+
+@pytest.mark.slow
+def test_sma_cross_matches_backtesting_py_on_one_million_generated_minute_bars():
+    table = generate_bars("SYNTH", timeframe="1m", n_bars=1_000_000, seed=11, calendar="XNYS")
+    df = table.to_pandas().set_index("start")
+    df.columns = [c.capitalize() for c in df.columns]
+    peer = peer_run(df, 50, 200, 1_000_000)
+    ours = ours_run(df, timedelta(minutes=1), 50, 200, 1_000_000, calendar="XNYS")
+    assert len(ours.round_trips) > 1000
+    assert_same(peer, ours, df)
