@@ -124,6 +124,7 @@ class Repository:
         # Python lists: the tick loop reads these one element at a time, where lists beat numpy.
         self._avail_list = avail.tolist()
         self._close_list = c.tolist()
+        self._n = n
         self.reset()
 
     def _check(self, starts, o, h, l, c, v, avail):
@@ -172,8 +173,9 @@ class Repository:
         old = self.position
         avail = self._avail_list
         nxt = old + 1
-        if nxt < len(avail) and avail[nxt] <= t_ns:
-            if nxt + 1 < len(avail) and avail[nxt + 1] <= t_ns:
+        n = self._n
+        if nxt < n and avail[nxt] <= t_ns:
+            if nxt + 1 < n and avail[nxt + 1] <= t_ns:
                 self.position = bisect.bisect_right(avail, t_ns, nxt + 1) - 1
             else:
                 self.position = nxt

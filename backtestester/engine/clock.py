@@ -57,24 +57,29 @@ class Clock:
             last = from_ns(end_ns).year + 1
             opens, closes, tz = _sessions(calendar, first, last)
             self._opens, self._closes, self.tz = list(opens), list(closes), tz
+        self._open = self._close = 0  # the last session found: most steps stay inside it
         self.now_ns = self.normalize(start_ns)
 
     def normalize(self, t_ns: int) -> int:
         """``t_ns`` if it is in session (or there is no calendar), else the next session's open."""
-        if self._closes is None:
+        if self._closes is None or self._open <= t_ns <= self._close:
             return t_ns
         i = bisect.bisect_left(self._closes, t_ns)  # first session closing at or after t
         if i == len(self._closes):
             return t_ns  # past the calendar's range (which extends beyond the end): stays, and expires
-        return t_ns if self._opens[i] <= t_ns else self._opens[i]
+        self._open, self._close = self._opens[i], self._closes[i]
+        return t_ns if self._open <= t_ns else self._open
 
     def next_time(self, t_ns: int, step_ns: int) -> int:
         """The time ``step_ns`` after ``t_ns`` under the calendar (pure; spec 3.4 ``GetNext``)."""
         return self.normalize(t_ns + step_ns)
 
     def advance(self, step_ns: int) -> int:
-        self.now_ns = self.next_time(self.now_ns, step_ns)
-        return self.now_ns
+        t = self.now_ns + step_ns
+        if not (self._closes is None or self._open <= t <= self._close):  # inlined fast path of normalize
+            t = self.normalize(t)
+        self.now_ns = t
+        return t
 
     def is_expired(self, t_ns: int | None = None) -> bool:
         return (self.now_ns if t_ns is None else t_ns) >= self.end_ns

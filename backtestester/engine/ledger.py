@@ -34,32 +34,48 @@ class _Pos:
 
 
 class Ledger:
-    """Balance, positions and lots keyed by symbol. ``price_of(symbol)`` gives current prices."""
+    """Balance, positions and lots keyed by symbol; ``pricing[symbol]`` is the repository whose
+    current close prices the symbol (a position exists only after a fill, so there is one)."""
 
-    def __init__(self, balance: float, price_of, margin_basis: str):
+    def __init__(self, balance: float, pricing: dict, margin_basis: str):
         self.balance = balance
-        self.price_of = price_of
+        self.pricing = pricing
         self.margin_basis = margin_basis
         self.positions: dict[str, _Pos] = {}
         self.lots: dict[str, list[Order]] = {}
         self.trade_seq = 0
+        self.version = 0  # bumped by every fill, so cached equity/margin numbers know they are stale
+
+    def price_of(self, sym: str) -> float:
+        repo = self.pricing[sym]
+        return repo._close_list[repo.position]
 
     # --- derived numbers (spec 11.3) ----------------------------------------------------------
     def _maintenance(self, sym: str, p: _Pos) -> float:
         basis = self.price_of(sym) if self.margin_basis == "market" else p.cost
         return maintenance_margin(p.qty, basis)
 
-    def unrealized(self) -> float:
-        return sum((self.price_of(s) - p.cost) * p.qty for s, p in self.positions.items())
-
     def equity(self) -> float:
         """``balance + Σ pl``."""
-        if not self.positions:
-            return self.balance
-        return self.balance + self.unrealized()
+        equity = self.balance
+        for sym, p in self.positions.items():
+            repo = self.pricing[sym]
+            equity += (repo._close_list[repo.position] - p.cost) * p.qty
+        return equity
 
     def maintenance(self) -> float:
         return sum(self._maintenance(s, p) for s, p in self.positions.items())
+
+    def equity_and_maintenance(self) -> tuple[float, float]:
+        """``(equity, Σ maintenance)`` in one pass (the liquidation check runs every tick)."""
+        equity, mm = self.balance, 0.0
+        market = self.margin_basis == "market"
+        for sym, p in self.positions.items():
+            repo = self.pricing[sym]
+            price = repo._close_list[repo.position]
+            equity += (price - p.cost) * p.qty
+            mm += maintenance_margin(p.qty, price if market else p.cost)
+        return equity, mm
 
     def free_margin(self) -> float:
         """``balance + Σ pl − Σ maintenance(current quantity, cost basis)``."""
@@ -130,6 +146,7 @@ class Ledger:
               allocations: list[tuple[Order, float]]) -> Trade:
         """Book a checked fill: trade, closes, lots, position, balance (spec 8.3 steps 3-10)."""
         sym = order.symbol
+        self.version += 1
         if not order.trades:
             order.previous_position = self.position(sym)
         self.trade_seq += 1

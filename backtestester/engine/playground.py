@@ -82,7 +82,7 @@ class Playground:
             repo.reset()
             repo.seek(self._clock.now_ns)
 
-        self._ledger = Ledger(self.initial_balance, self._price, margin_basis)
+        self._ledger = Ledger(self.initial_balance, self._pricing, margin_basis)
         self._orders: dict[int, Order] = {}
         self._pending: list[Order] = []
         self._by_request_id: dict[str, Order] = {}
@@ -91,6 +91,7 @@ class Playground:
         self._eq_v: list[float] = []
         self._first_tick = True
         self._complete = False
+        self._margin_cache = (-1, 0.0, 0.0)  # (ledger version, equity, maintenance) at the last tick's end
 
     @staticmethod
     def _time_arg(value, name, clock, end_of_day):
@@ -105,10 +106,10 @@ class Playground:
 
     # --- prices --------------------------------------------------------------------------------
     def _price(self, symbol: str) -> float:
-        price = self._pricing[symbol].current_close()
-        if price is None:
+        repo = self._pricing[symbol]
+        if repo.position < 0:
             raise PlaygroundError(f"current price is not set for {symbol}: no candle is available yet")
-        return price
+        return repo._close_list[repo.position]
 
     def price(self, symbol: str) -> float:
         """Close of the latest available candle of the symbol's smallest timeframe (D15)."""
@@ -331,44 +332,66 @@ class Playground:
         if preview:
             nxt = min(clock.next_time(clock.now_ns, step), clock.end_ns)
             return TickDelta([], [], [], [], nxt, nxt >= clock.end_ns, clock.tz)
+        return self._tick(step)
+
+    def _tick(self, step: int) -> TickDelta:
+        trades, new_candles, invalid, events, now, complete = self._step(step)
+        return TickDelta(list(trades), new_candles, list(invalid), list(events), now, complete, self._clock.tz)
+
+    def _step(self, step: int):
+        """One tick of ``step`` nanoseconds as a tuple ``(trades, new_candles, invalid_orders,
+        events, now_ns, complete)``; the runner's entry point (no argument parsing, no delta object)."""
         if self._complete:
             raise BacktestCompleteError("backtest complete: clock expired")
-        trades: list[Trade] = []
-        invalid: list[Order] = []
-        events: list[Event] = []
+        clock = self._clock
         before = clock.now_ns
-
-        if self._pending and self.fill_model == "close":
-            self._fill_market_at_close(before, trades, invalid, events)
-        if self._ledger.positions:
-            self._liquidate(before, events)
+        pending = self._pending
+        led = self._ledger
+        if pending or led.positions:
+            trades, invalid, events = [], [], []
+            if pending and self.fill_model == "close":
+                self._fill_market_at_close(before, trades, invalid, events)
+            if led.positions:
+                version, equity, mm = self._margin_cache
+                if version != led.version:  # prices only move inside ticks: reuse the last tick's numbers
+                    equity, mm = led.equity_and_maintenance()
+                if equity < mm:
+                    self._liquidate(before, events)
+        else:
+            trades = invalid = events = ()
 
         now = clock.advance(step)
         complete = now >= clock.end_ns
         if complete:
             now = clock.now_ns = clock.end_ns
         new_candles = []
-        moved = []
+        moved = None
         first = self._first_tick
         for repo in self._repos:
             old = repo.advance(now)
             pos = repo.position
             if pos != old:
                 new_candles.append(NewCandle(repo, pos))
-                moved.append((repo, old))
+                if pending:
+                    (moved := moved or []).append((repo, old))
             elif first and pos >= 0:
                 new_candles.append(NewCandle(repo, pos))
         self._first_tick = False
-        if self._pending:
+        if pending:
             if moved:
                 self._match_new_candles(moved, trades, invalid, events)
             self._expire(now, events)
 
         self._eq_t.append(now)
-        self._eq_v.append(self._ledger.equity())
+        if led.positions:
+            equity, mm = led.equity_and_maintenance()
+            self._margin_cache = (led.version, equity, mm)
+            self._eq_v.append(equity)
+        else:
+            self._eq_v.append(led.balance)
         if complete:
             self._complete = True
-        return TickDelta(trades, new_candles, invalid, events, now, complete, clock.tz)
+        return trades, new_candles, invalid, events, now, complete
 
     def _fill_market_at_close(self, time_ns, trades, invalid, events):
         for order in list(self._pending):
@@ -482,7 +505,7 @@ class Playground:
         led = self._ledger
         placed = []
         while led.positions:
-            equity, mm = led.equity(), led.maintenance()
+            equity, mm = led.equity_and_maintenance()
             if not equity < mm:
                 break
             sym = max(sorted(led.positions), key=lambda s: abs(led.positions[s].qty) * led.positions[s].cost)

@@ -7,6 +7,8 @@ import numpy as np
 
 from .base import Strategy
 
+NAN = float("nan")
+
 
 class RunningMean:
     """Simple moving average updated one value at a time: ``sum(last n) / n`` (NaN until n values).
@@ -59,19 +61,29 @@ class SmaCross(Strategy):
     def on_candle(self, ctx, bar):
         if self.period_seconds and bar.period.total_seconds() != self.period_seconds:
             return
-        state = self._state.get(bar.symbol)
+        symbol = bar.symbol
+        state = self._state.get(symbol)
         if state is None:
-            state = self._state[bar.symbol] = [RunningMean(self.fast), RunningMean(self.slow), float("nan"),
-                                                float("nan")]
+            state = self._state[symbol] = [deque(), 0.0, deque(), 0.0, float("nan"), float("nan")]
         close = bar.close
-        fast, slow = state[0].push(close), state[1].push(close)
-        prev_fast, prev_slow = state[2], state[3]
-        state[2], state[3] = fast, slow
+        # RunningMean.push for both averages, inlined (same operations): this runs once per bar.
+        fast_window, fast_total, slow_window, slow_total, prev_fast, prev_slow = state
+        fast_window.append(close)
+        fast_total += close
+        if len(fast_window) > self.fast:
+            fast_total -= fast_window.popleft()
+        slow_window.append(close)
+        slow_total += close
+        if len(slow_window) > self.slow:
+            slow_total -= slow_window.popleft()
+        fast = fast_total / self.fast if len(fast_window) == self.fast else NAN
+        slow = slow_total / self.slow if len(slow_window) == self.slow else NAN
+        state[1], state[3], state[4], state[5] = fast_total, slow_total, fast, slow
         if prev_fast < prev_slow and fast > slow:
-            if ctx.position(bar.symbol).quantity == 0:
-                ctx.buy(bar.symbol, fraction=self.fraction)
+            if ctx.position(symbol).quantity == 0:
+                ctx.buy(symbol, fraction=self.fraction)
         elif prev_fast > prev_slow and fast < slow:
-            ctx.close(bar.symbol)
+            ctx.close(symbol)
 
 
 class GridStrategy(Strategy):

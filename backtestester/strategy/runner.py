@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from ..engine import Account, Order, Playground, Repository, Trade
+from ..engine.clock import step_ns as pg_step_ns
 from ..engine.timeutil import from_ns
 from ..stats import RoundTrip, Statistics, compute_statistics
 from .base import Strategy
@@ -35,7 +36,7 @@ class BacktestResult:
 
 def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance: float = 100_000.0,
                  start: datetime | None = None, end: datetime | None = None, step: timedelta | float | None = None,
-                 periods_per_year: float = 252, **playground_options) -> BacktestResult:
+                 periods_per_year: float = 252, progress=None, **playground_options) -> BacktestResult:
     """Run ``strategy`` over ``repositories`` from ``start`` (default: the first candle) to ``end``
     (default: one step after the last candle becomes available, so orders placed on it can still
     fill at its close), ticking by ``step`` (default: the smallest period). ``playground_options``
@@ -53,43 +54,46 @@ def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance:
         end = from_ns(max(int(r.available_ns[-1]) for r in repositories)) + (
             step if isinstance(step, timedelta) else timedelta(seconds=step))
     pg = Playground(balance=balance, start=start, end=end, repositories=repositories, **playground_options)
-    return run_on_playground(strategy, pg, step, periods_per_year=periods_per_year)
+    return run_on_playground(strategy, pg, step, periods_per_year=periods_per_year, progress=progress)
 
 
-def run_on_playground(strategy: Strategy, pg: Playground, step, *, periods_per_year: float = 252) -> BacktestResult:
-    """Tick ``pg`` until it completes, feeding ``strategy`` through a :class:`PlaygroundContext`."""
+def run_on_playground(strategy: Strategy, pg: Playground, step, *, periods_per_year: float = 252,
+                      progress=None) -> BacktestResult:
+    """Tick ``pg`` until it completes, feeding ``strategy`` through a :class:`PlaygroundContext`.
+    ``progress(fraction_done)`` is called every few thousand ticks and at the end."""
     ctx = PlaygroundContext(pg)
-    seconds = step.total_seconds() if isinstance(step, timedelta) else step
-    in_market = []
-    on_candle = strategy.on_candle
-    tick = pg.tick
-    positions = pg._ledger.positions
+    step_tick = pg._step
+    step_ns = pg_step_ns(step)
+    on_candle, on_fill, on_reject, on_event = strategy.on_candle, strategy.on_fill, strategy.on_reject, strategy.on_event
+    start_ns, end_ns, clock = pg._start_ns, pg._clock.end_ns, pg._clock
     strategy.on_start(ctx)
     ticks = 0
-    while True:
-        delta = tick(seconds)
+    complete = False
+    while not complete:
+        trades, new_candles, invalid, events, _, complete = step_tick(step_ns)
         ticks += 1
-        in_market.append(bool(positions))
-        if delta.new_trades:
-            for trade in delta.new_trades:
-                strategy.on_fill(ctx, trade, pg.get_order(trade.order_id))
-        if delta.invalid_orders:
-            for order in delta.invalid_orders:
-                strategy.on_reject(ctx, order)
-        if delta.events:
-            for event in delta.events:
-                strategy.on_event(ctx, event)
-        for bar in delta.new_candles:
+        if trades:
+            for trade in trades:
+                on_fill(ctx, trade, pg.get_order(trade.order_id))
+        if invalid:
+            for order in invalid:
+                on_reject(ctx, order)
+        if events:
+            for event in events:
+                on_event(ctx, event)
+        for bar in new_candles:
             on_candle(ctx, bar)
-        if delta.is_backtest_complete:
-            break
+        if progress is not None and not ticks & 0xFFF:
+            progress((clock.now_ns - start_ns) / (end_ns - start_ns))
     strategy.on_stop(ctx)
-    return collect_result(strategy, pg, ticks, in_market, periods_per_year)
+    if progress is not None:
+        progress(1.0)
+    return collect_result(strategy, pg, ticks, periods_per_year)
 
 
-def collect_result(strategy, pg: Playground, ticks: int, in_market, periods_per_year) -> BacktestResult:
+def collect_result(strategy, pg: Playground, ticks: int, periods_per_year) -> BacktestResult:
     orders = pg.orders()
-    trades = sorted((t for o in orders for t in o.trades), key=lambda t: t.id)
+    trades = sorted((t for o in orders for t in o.trades), key=lambda t: (t.time_ns, t.id))
     round_trips = round_trips_of(orders)
     times, equity = pg.equity_arrays()
     if len(times) == 0:
@@ -97,12 +101,27 @@ def collect_result(strategy, pg: Playground, ticks: int, in_market, periods_per_
     # The curve starts at the initial balance at the start time, then one point per tick.
     times = np.concatenate([np.array([pg._start_ns], dtype="datetime64[ns]"), times])
     equity = np.concatenate([[pg.initial_balance], equity])
-    in_market = np.concatenate([[False], np.asarray(in_market, dtype=bool)])
     if len(times) > 1 and times[1] == times[0]:  # a first tick of 0 s adds no time
-        times, equity, in_market = times[1:], equity[1:], in_market[1:]
-    stats = compute_statistics(times, equity, round_trips, in_market=in_market, periods_per_year=periods_per_year)
+        times, equity = times[1:], equity[1:]
+    stats = compute_statistics(times, equity, round_trips, in_market=in_market(trades, times, {o.id: o.symbol for o in orders}),
+                               periods_per_year=periods_per_year)
     return BacktestResult(type(strategy).__name__, strategy.params, orders, trades, round_trips, times, equity,
                           stats, float(equity[-1]), ticks, pg.account())
+
+
+def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str]) -> np.ndarray:
+    """For each equity time: was any position open after the fills (sorted by time) up to then?"""
+    if not trades:
+        return np.zeros(len(times), dtype=bool)
+    held: dict[str, float] = {}
+    flags = []
+    for t in trades:
+        sym = symbol_of[t.order_id]
+        held[sym] = held.get(sym, 0.0) + t.quantity
+        flags.append(any(abs(q) > 1e-9 for q in held.values()))
+    trade_times = np.array([t.time_ns for t in trades], dtype="datetime64[ns]")
+    idx = np.searchsorted(trade_times, times, side="right") - 1
+    return np.where(idx >= 0, np.asarray(flags)[np.maximum(idx, 0)], False)
 
 
 def round_trips_of(orders: list[Order]) -> list[RoundTrip]:

@@ -1,0 +1,112 @@
+"""Command line: ``backtestester demo`` and ``backtestester backtest``."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from datetime import timedelta
+
+from .engine import Commission, Repository, Slippage
+from .strategy import load_strategy, run_backtest
+
+TIMEFRAMES = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1d": 1440}
+
+
+def _parse_param(text: str):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"parameters are NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    for cast in (int, float):
+        try:
+            return name, cast(value)
+        except ValueError:
+            pass
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    return name, value
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:,.4f}" if abs(value) < 100 else f"{value:,.2f}"
+    return str(value)
+
+
+def print_result(result, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result.strategy} {result.params}", show_header=True)
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for label, value in result.statistics.as_dict(labels=True).items():
+        table.add_row(label, _format(value))
+    console.print(table)
+
+
+def cmd_backtest(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .data.synthetic import generate_bars
+
+    console = Console()
+    cls = load_strategy(args.strategy)
+    strategy = cls(**dict(args.param))
+    period = timedelta(minutes=TIMEFRAMES[args.timeframe])
+    table = generate_bars(args.symbol, timeframe=args.timeframe, n_bars=args.bars, seed=args.seed,
+                          calendar=args.calendar)
+    repo = Repository.from_table(args.symbol, period, table)
+    console.print(f"[bold]{args.symbol}[/]: {len(repo):,} generated {args.timeframe} bars "
+                  f"(seed {args.seed}, calendar {args.calendar}), balance {args.balance:,.0f}")
+    options = dict(fill_model=args.fill_model, calendar=args.calendar)
+    if args.commission:
+        options["commission"] = Commission(rate=args.commission)
+    if args.slippage:
+        options["slippage"] = Slippage(rate=args.slippage)
+    with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("backtest", total=1.0)
+        result = run_backtest(strategy, [repo], balance=args.balance,
+                              progress=lambda done: progress.update(task, completed=done), **options)
+    print_result(result, console)
+    console.print(f"{len(result.trades):,} fills, {len(result.round_trips):,} round trips, "
+                  f"{result.ticks:,} ticks; final equity {result.final_equity:,.2f}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="backtestester", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_backtest_args(p, bars, strategy):
+        p.add_argument("--strategy", default=strategy, help="package.module:Class (default %(default)s)")
+        p.add_argument("--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE")
+        p.add_argument("--symbol", default="SYNTH")
+        p.add_argument("--timeframe", choices=sorted(TIMEFRAMES), default="1m")
+        p.add_argument("--bars", type=int, default=bars, help="number of generated bars (default %(default)s)")
+        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--calendar", default="XNYS", help="exchange code, or 'none' for 24/7")
+        p.add_argument("--balance", type=float, default=100_000.0)
+        p.add_argument("--fill-model", choices=("close", "next_open"), default="next_open")
+        p.add_argument("--commission", type=float, default=0.0, help="fraction of traded value, e.g. 0.0005")
+        p.add_argument("--slippage", type=float, default=0.0, help="fraction of price, e.g. 0.0001")
+
+    demo = sub.add_parser("demo", help="one backtest of the reference SMA crossover on generated minute bars")
+    add_backtest_args(demo, 200_000, "backtestester.strategy.reference:SmaCross")
+    demo.set_defaults(param=[("fast", 20), ("slow", 120)])
+    bt = sub.add_parser("backtest", help="backtest a strategy on generated bars")
+    add_backtest_args(bt, 100_000, "backtestester.strategy.reference:SmaCross")
+    args = parser.parse_args(argv)
+    if args.calendar and args.calendar.lower() == "none":
+        args.calendar = None
+    try:
+        return cmd_backtest(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
