@@ -26,10 +26,16 @@ def _parse_param(text: str):
     return name, value
 
 
-def _format(value) -> str:
+PERCENT_FIELDS = {"total_return", "annualized_return", "volatility", "max_drawdown", "win_rate", "avg_trade_return",
+                  "best_trade", "worst_trade", "exposure"}
+
+
+def _format(name: str, value) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
+        if name in PERCENT_FIELDS:
+            return f"{value:.2%}"
         return f"{value:,.4f}" if abs(value) < 100 else f"{value:,.2f}"
     return str(value)
 
@@ -40,8 +46,9 @@ def print_result(result, console) -> None:
     table = Table(title=f"{result.strategy} {result.params}", show_header=True)
     table.add_column("statistic")
     table.add_column("value", justify="right")
-    for label, value in result.statistics.as_dict(labels=True).items():
-        table.add_row(label, _format(value))
+    labels = result.statistics.as_dict(labels=True)
+    for (name, value), label in zip(result.statistics.as_dict().items(), labels):
+        table.add_row(label, _format(name, value))
     console.print(table)
 
 

@@ -19,6 +19,7 @@ from .orders import (DURATIONS, OPENING_SIDES, ORDER_TYPES, SIDES, Order, Positi
                      side_rule_violation, side_sign, validate_tag)
 from .timeutil import UTC, from_ns, is_date_only, period_to_ns, to_ns
 from .account import Account
+from .equity import EquityRecorder
 
 FILL_MODELS = ("close", "next_open")
 MARGIN_BASES = ("cost", "market")
@@ -87,11 +88,9 @@ class Playground:
         self._pending: list[Order] = []
         self._by_request_id: dict[str, Order] = {}
         self._order_seq = 0
-        self._eq_t: list[int] = []
-        self._eq_v: list[float] = []
+        self._equity = EquityRecorder()
         self._first_tick = True
         self._complete = False
-        self._margin_cache = (-1, 0.0, 0.0)  # (ledger version, equity, maintenance) at the last tick's end
 
     @staticmethod
     def _time_arg(value, name, clock, end_of_day):
@@ -195,13 +194,13 @@ class Playground:
     def equity_plot(self) -> list[tuple[datetime, float]]:
         """One ``(time, equity)`` point per tick (the completion tick included, D6)."""
         tz = self._clock.tz
-        return [(from_ns(t, tz), v) for t, v in zip(self._eq_t, self._eq_v)]
+        return [(from_ns(t, tz), v) for t, v in zip(self._equity.times, self._equity.values().tolist())]
 
     def equity_arrays(self):
         """The equity plot as numpy arrays ``(times datetime64[ns] UTC-naive, equity float64)``."""
         import numpy as np
 
-        return np.array(self._eq_t, dtype="datetime64[ns]"), np.array(self._eq_v, dtype=np.float64)
+        return np.array(self._equity.times, dtype="datetime64[ns]"), self._equity.values()
 
     # --- placing -------------------------------------------------------------------------------
     def place_order(self, *, symbol: str, side: str, quantity: float | None, requested_price: float,
@@ -352,8 +351,10 @@ class Playground:
             if pending and self.fill_model == "close":
                 self._fill_market_at_close(before, trades, invalid, events)
             if led.positions:
-                version, equity, mm = self._margin_cache
-                if version != led.version:  # prices only move inside ticks: reuse the last tick's numbers
+                rec = self._equity
+                if rec.version == led.version and self.margin_basis == "cost":  # no fill since the last tick
+                    equity, mm = rec.current_equity(), rec.cost_maintenance
+                else:
                     equity, mm = led.equity_and_maintenance()
                 if equity < mm:
                     self._liquidate(before, events)
@@ -382,13 +383,7 @@ class Playground:
                 self._match_new_candles(moved, trades, invalid, events)
             self._expire(now, events)
 
-        self._eq_t.append(now)
-        if led.positions:
-            equity, mm = led.equity_and_maintenance()
-            self._margin_cache = (led.version, equity, mm)
-            self._eq_v.append(equity)
-        else:
-            self._eq_v.append(led.balance)
+        self._equity.record(now, led)
         if complete:
             self._complete = True
         return trades, new_candles, invalid, events, now, complete
