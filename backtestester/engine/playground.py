@@ -266,6 +266,8 @@ class Playground:
             raise ValueError(f"tag must be a string, got {type(tag).__name__}")
 
         sym = normalize_symbol(symbol)
+        if close_order_id is not None:  # the service's pre-check runs before the engine's (spec 7.1 step 5)
+            self._check_pending_closes(sym, close_order_id)
         if sym not in self._pricing:
             raise PlaceOrderError(f"symbol {sym} not found in repos")
         q = self._ledger.quantity(sym) + sum(o.signed_quantity for o in self._pending
@@ -281,8 +283,6 @@ class Playground:
             raise PlaceOrderError("requested price must be greater than 0")
         validate_tag(tag)
 
-        if close_order_id is not None:
-            self._check_pending_closes(sym, close_order_id)
         pos = self._ledger.quantity(sym)
         if pos != 0 and (pos > 0) != (side_sign(side) > 0):  # a close: is there enough open volume?
             probe = Order(0, sym, side, quantity, order_type, duration, price, requested_price, stop_price, sl, tp,
