@@ -13,6 +13,7 @@ import bisect
 from datetime import timedelta
 from functools import lru_cache
 
+from .errors import PlaygroundError
 from .timeutil import NS_PER_SECOND, UTC, from_ns
 
 DAY_NS = 86_400 * NS_PER_SECOND
@@ -25,10 +26,10 @@ def _sessions(code: str, first_year: int, last_year: int):
     try:
         cal = xcals.get_calendar(code, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
     except xcals.errors.InvalidCalendarName:
-        raise ValueError(f"unknown calendar {code!r}; use an exchange code such as 'XNYS', 'XLON', 'CMES' "
+        raise PlaygroundError(f"unknown calendar {code!r}; use an exchange code such as 'XNYS', 'XLON', 'CMES' "
                          f"(see exchange_calendars.get_calendar_names()) or None for a 24/7 clock") from None
     except Exception as exc:  # date bounds outside what the calendar covers
-        raise ValueError(f"calendar {code!r} cannot cover {first_year}-{last_year}: {exc}") from None
+        raise PlaygroundError(f"calendar {code!r} cannot cover {first_year}-{last_year}: {exc}") from None
     sched = cal.schedule
     opens, closes = [], []
     for o, c, bs, be in zip(sched["open"], sched["close"], sched["break_start"], sched["break_end"]):
@@ -52,7 +53,7 @@ class Clock:
             self.tz = UTC
         else:
             if not isinstance(calendar, str):
-                raise ValueError(f"calendar must be an exchange code string such as 'XNYS' or None, got {calendar!r}")
+                raise PlaygroundError(f"calendar must be an exchange code string such as 'XNYS' or None, got {calendar!r}")
             first = from_ns(start_ns).year - 1
             last = from_ns(end_ns).year + 1
             opens, closes, tz = _sessions(calendar, first, last)

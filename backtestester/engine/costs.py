@@ -50,6 +50,8 @@ class Slippage:
 
 
 def check_cost_model(value, cls, name):
+    from .errors import PlaygroundError
+
     if value is not None and not isinstance(value, cls):
-        raise ValueError(f"{name} must be None or a {cls.__name__}(...), got {value!r}")
+        raise PlaygroundError(f"{name} must be None or a {cls.__name__}(...), got {value!r}")
     return value
