@@ -274,3 +274,12 @@ def test_rerunning_gives_identical_results():
         run_prices(pg, [("buy", 10), ("buy", 10), ("sell", 20), ("sell_short", 10), ("buy_to_cover", 10)])
         return [repr(o) for o in pg.orders()], [t for o in pg.orders() for t in o.trades], pg.equity_plot()
     assert run() == run()
+
+
+def test_equity_arrays_mid_run_do_not_stop_the_clock():
+    """Reading the equity curve while ticking keeps working (the arrays are copies)."""
+    pg = make_playground({"AAPL": [100, 101, 102]})
+    pg.tick(60)
+    times, values = pg.equity_arrays()
+    pg.tick(60)
+    assert len(times) == 1 and len(pg.equity_arrays()[0]) == 2

@@ -2,7 +2,7 @@
 costs) gives exactly backtesting.py's final equity and trades, on a real daily series and on a
 generated one-million-bar series.
 
-Both engines get the same SMA values (``running_sma``, the arithmetic SmaCross itself uses), so
+Both engines get the same SMA values (``indicators.sma``, which SmaCross reads through its context), so
 the comparison is about fills, sizing, positions and cash. backtesting.py sizes a fractional
 order with ``int(margin_available * size // price)`` where its default size is ``1 - eps``; our
 ``fraction`` is given the same number.
@@ -24,7 +24,8 @@ from backtesting.test import GOOG  # noqa: E402
 
 from backtestester.data.synthetic import generate_bars  # noqa: E402
 from backtestester.engine import Repository  # noqa: E402
-from backtestester.strategy import SmaCross, run_backtest, running_sma  # noqa: E402
+from backtestester.data.indicators import sma  # noqa: E402
+from backtestester.strategy import SmaCross, run_backtest  # noqa: E402
 
 ALL_IN = 1 - sys.float_info.epsilon
 
@@ -32,8 +33,8 @@ ALL_IN = 1 - sys.float_info.epsilon
 def peer_run(df: pd.DataFrame, fast: int, slow: int, cash: float):
     class PeerSmaCross(PeerStrategy):
         def init(self):
-            self.fast = self.I(running_sma, self.data.Close, fast)
-            self.slow = self.I(running_sma, self.data.Close, slow)
+            self.fast = self.I(sma, self.data.Close, fast)
+            self.slow = self.I(sma, self.data.Close, slow)
 
         def next(self):
             if crossover(self.fast, self.slow):

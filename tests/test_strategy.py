@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from backtestester.engine import Repository
-from backtestester.strategy import GridStrategy, SmaCross, Strategy, load_strategy, run_backtest, running_sma
+from backtestester.data.indicators import sma
+from backtestester.strategy import GridStrategy, SmaCross, Strategy, load_strategy, run_backtest
 
 from .conftest import MINUTE, T0, minute_candles
 
@@ -71,10 +72,31 @@ def test_sma_cross_validates_its_parameters():
         SmaCross(fast=30, slow=10)
 
 
-def test_running_sma_matches_the_incremental_mean():
-    values = np.random.default_rng(3).normal(100, 5, 500)
-    np.testing.assert_allclose(running_sma(values, 20)[19:], np.convolve(values, np.ones(20) / 20, "valid"))
-    assert np.isnan(running_sma(values, 20)[:19]).all()
+def test_indicator_series_reads_backwards_from_the_current_bar():
+    """ctx.indicator: series[-1] is the current bar's value; reading ahead is refused."""
+    seen = []
+
+    class Reader(Strategy):
+        def on_candle(self, ctx, bar):
+            if not hasattr(self, "line"):
+                self.line = ctx.indicator(bar.symbol, bar.period, sma, 2)
+            seen.append((bar.close, self.line[-1], self.line[-2]))
+            with pytest.raises(IndexError, match="read backwards"):
+                self.line[0]
+
+    run_backtest(Reader(), [repo([1, 3, 5, 7])])
+    assert seen[0][0] == 1 and np.isnan(seen[0][1]) and np.isnan(seen[0][2])
+    assert seen[1][:2] == (3, 2.0) and np.isnan(seen[1][2])
+    assert seen[2:] == [(5, 4.0, 2.0), (7, 6.0, 4.0)]
+
+
+def test_indicator_must_return_one_value_per_candle():
+    class Bad(Strategy):
+        def on_candle(self, ctx, bar):
+            ctx.indicator(bar.symbol, bar.period, lambda c: c[:-1])
+
+    with pytest.raises(ValueError, match="expected one value per candle"):
+        run_backtest(Bad(), [repo([1, 2])])
 
 
 def test_grid_strategy_gives_the_original_signals():
@@ -113,7 +135,7 @@ def test_load_strategy_by_name():
     with pytest.raises(ValueError, match="cannot import"):
         load_strategy("no_such_module:X")
     with pytest.raises(ValueError, match="not a Strategy"):
-        load_strategy("backtestester.strategy.reference:RunningMean")
+        load_strategy("backtestester.strategy.series:Series")
 
 
 def test_same_backtest_twice_is_identical():

@@ -16,14 +16,14 @@ class NewCandle:
     so a strategy that needs only prices never builds the :class:`Candle`.
     """
 
-    __slots__ = ("repository", "index", "_candle")
+    __slots__ = ("repository", "index", "symbol", "period", "close", "_candle")
 
     def __init__(self, repository: Repository, index: int):
         self.repository, self.index, self._candle = repository, index, None
+        self.symbol: str = repository.symbol
+        self.period: timedelta = repository.period
+        self.close: float = repository._close_list[index]
 
-    symbol = property(lambda self: self.repository.symbol)
-    period: timedelta = property(lambda self: self.repository.period)
-    close = property(lambda self: self.repository._close_list[self.index])
     open = property(lambda self: float(self.repository.open[self.index]))
     high = property(lambda self: float(self.repository.high[self.index]))
     low = property(lambda self: float(self.repository.low[self.index]))

@@ -6,6 +6,8 @@ with the same floating-point operations the scalar formula would use.
 """
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 from .margin import maintenance_margin
@@ -13,7 +15,7 @@ from .margin import maintenance_margin
 
 class EquityRecorder:
     def __init__(self):
-        self.times: list[int] = []
+        self.times = array("q")          # tick times, ns (an array: one memcpy away from numpy)
         self.segments: list[tuple] = []  # (first tick index, balance, ((repo, qty, cost), ...))
         self.version = -1                # ledger version of the last segment
         self.holdings: tuple = ()
@@ -36,15 +38,21 @@ class EquityRecorder:
             equity += (repo._close_list[repo.position] - cost) * qty
         return equity
 
+    def time_array(self) -> np.ndarray:
+        # A copy: a live view would stop the array from growing on the next tick (BufferError).
+        return np.frombuffer(self.times, dtype=np.int64).copy() if len(self.times) else np.zeros(0, dtype=np.int64)
+
     def values(self) -> np.ndarray:
-        times = np.array(self.times, dtype=np.int64)
+        times = self.time_array()
         out = np.empty(len(times))
         ends = [seg[0] for seg in self.segments[1:]] + [len(times)]
+        prices = {}  # repository -> its close at every tick (one searchsorted per repository)
         for (first, balance, holdings), end in zip(self.segments, ends):
-            t = times[first:end]
-            equity = np.full(len(t), balance)
+            equity = np.full(end - first, balance)
             for repo, qty, cost in holdings:
-                idx = np.searchsorted(repo.available_ns, t, "right") - 1
-                equity = equity + (repo.close[idx] - cost) * qty
+                close = prices.get(repo)
+                if close is None:
+                    close = prices[repo] = repo.close[np.searchsorted(repo.available_ns, times, "right") - 1]
+                equity = equity + (close[first:end] - cost) * qty
             out[first:end] = equity
         return out

@@ -200,7 +200,7 @@ class Playground:
         """The equity plot as numpy arrays ``(times datetime64[ns] UTC-naive, equity float64)``."""
         import numpy as np
 
-        return np.array(self._equity.times, dtype="datetime64[ns]"), self._equity.values()
+        return self._equity.time_array().astype("datetime64[ns]"), self._equity.values()
 
     # --- placing -------------------------------------------------------------------------------
     def place_order(self, *, symbol: str, side: str, quantity: float | None, requested_price: float,
@@ -361,7 +361,10 @@ class Playground:
         else:
             trades = invalid = events = ()
 
-        now = clock.advance(step)
+        now = before + step
+        if not (clock._closes is None or clock._open <= now <= clock._close):  # Clock.advance, inlined
+            now = clock.normalize(now)
+        clock.now_ns = now
         complete = now >= clock.end_ns
         if complete:
             now = clock.now_ns = clock.end_ns
@@ -383,10 +386,70 @@ class Playground:
                 self._match_new_candles(moved, trades, invalid, events)
             self._expire(now, events)
 
-        self._equity.record(now, led)
+        rec = self._equity
+        if rec.version == led.version:  # EquityRecorder.record, inlined for the common case
+            rec.times.append(now)
+        else:
+            rec.record(now, led)
         if complete:
             self._complete = True
         return trades, new_candles, invalid, events, now, complete
+
+    def _quiet_ticks(self, step: int, on_candle, ctx, max_ticks: int) -> int:
+        """Run up to ``max_ticks`` ticks that :meth:`_step` would run without trading, calling
+        ``on_candle(ctx, bar)`` for each new candle; return how many ran.
+
+        A quiet tick has no pending order, no fill since the last equity point, no liquidation due,
+        is not the first and does not complete the backtest: then a tick only moves the clock,
+        the cursors and the equity times, which this loop does without building tick results
+        (backtests spend most ticks here). It stops before any other tick, which the caller runs
+        with :meth:`_step`, so the semantics live in one place."""
+        if self._first_tick or self._complete:
+            return 0
+        clock, repos, led, rec = self._clock, self._repos, self._ledger, self._equity
+        times, pending = rec.times, self._pending
+        closes, end = clock._closes, clock.end_ns
+        # Holdings cannot change here (fills happen only in _step), so the liquidation test of
+        # every quiet tick is "equity at current prices < the recorded maintenance margin".
+        if led.positions and (self.margin_basis != "cost" or rec.version != led.version):
+            return 0
+        holdings, balance, maintenance = rec.holdings, rec.balance, rec.cost_maintenance
+        single = holdings[0] if len(holdings) == 1 else None
+        only = repos[0] if len(repos) == 1 else None
+        n = 0
+        while n < max_ticks and not pending:
+            if single is not None:
+                repo, qty, cost = single
+                if balance + (repo._close_list[repo.position] - cost) * qty < maintenance:
+                    break
+            elif holdings and rec.current_equity() < maintenance:
+                break
+            now = clock.now_ns + step
+            if not (closes is None or clock._open <= now <= clock._close):
+                now = clock.normalize(now)
+            if now >= end:
+                break
+            clock.now_ns = now
+            times.append(now)
+            n += 1
+            if only is not None:  # one repository: no need to advance all before calling back
+                nxt = only.position + 1
+                if nxt < only._n and only._avail_list[nxt] <= now:
+                    if nxt + 1 < only._n and only._avail_list[nxt + 1] <= now:
+                        only.advance(now)
+                    else:
+                        only.position = nxt
+                    on_candle(ctx, NewCandle(only, only.position))
+                continue
+            bars = None
+            for repo in repos:
+                old = repo.advance(now)
+                if repo.position != old:
+                    (bars := bars or []).append(NewCandle(repo, repo.position))
+            if bars:
+                for bar in bars:
+                    on_candle(ctx, bar)
+        return n
 
     def _fill_market_at_close(self, time_ns, trades, invalid, events):
         for order in list(self._pending):

@@ -1,8 +1,9 @@
 """Strategy API (one for backtests, sweeps, the gateway and live), runner and reference strategies."""
 from .base import Strategy, load_strategy
 from .context import Context, PlaygroundContext
-from .reference import GridStrategy, SmaCross, running_sma
+from .reference import GridStrategy, SmaCross
+from .series import Series
 from .runner import BacktestResult, run_backtest, run_on_playground
 
 __all__ = ["BacktestResult", "Context", "GridStrategy", "PlaygroundContext", "SmaCross", "Strategy",
-           "load_strategy", "run_backtest", "run_on_playground", "running_sma"]
+           "Series", "load_strategy", "run_backtest", "run_on_playground"]

@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..engine import Account, Order, Playground, Position
+from .series import Series
+
+SOURCES = ("open", "high", "low", "close", "volume")
 
 
 class Context:
@@ -33,6 +36,11 @@ class Context:
         raise NotImplementedError
 
     def place(self, symbol: str, side: str, quantity: float | None = None, **options) -> Order:
+        raise NotImplementedError
+
+    def indicator(self, symbol: str, period, fn, *args, source: str = "close") -> Series:
+        """A :class:`Series` of the causal ``fn(values, *args)`` over the (symbol, period) candles'
+        ``source`` column (open, high, low, close or volume), read at the current bar."""
         raise NotImplementedError
 
     def cancel(self, order_id: int) -> Order:
@@ -94,3 +102,10 @@ class PlaygroundContext(Context):
 
     def cancel(self, order_id: int) -> Order:
         return self._pg.cancel_order(order_id)
+
+    def indicator(self, symbol, period, fn, *args, source="close") -> Series:
+        if source not in SOURCES:
+            raise ValueError(f"indicator source must be one of {SOURCES}, got {source!r}")
+        repo = self._pg._repo(symbol, period)
+        name = f"{getattr(fn, '__name__', 'indicator')}{args}"
+        return Series(fn(getattr(repo, source), *args), repo, name)

@@ -1,39 +1,10 @@
 """Reference strategies: SMA crossover and the original's grid strategy (spec 18.6)."""
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
+from ..data.indicators import sma
 from .base import Strategy
-
-NAN = float("nan")
-
-
-class RunningMean:
-    """Simple moving average updated one value at a time: ``sum(last n) / n`` (NaN until n values).
-
-    The running sum adds the new value and subtracts the leaving one; :func:`running_sma` gives the
-    same numbers, bit for bit, over a whole array (tests hand it to peers so both see one signal).
-    """
-
-    __slots__ = ("n", "window", "total")
-
-    def __init__(self, n: int):
-        self.n, self.window, self.total = n, deque(), 0.0
-
-    def push(self, x: float) -> float:
-        self.window.append(x)
-        self.total += x
-        if len(self.window) > self.n:
-            self.total -= self.window.popleft()
-        return self.total / self.n if len(self.window) == self.n else float("nan")
-
-
-def running_sma(values, n: int) -> np.ndarray:
-    """:class:`RunningMean` over an array (same floating-point operations, same results)."""
-    mean = RunningMean(n)
-    return np.array([mean.push(float(x)) for x in values])
 
 
 class SmaCross(Strategy):
@@ -42,6 +13,7 @@ class SmaCross(Strategy):
     when the fast SMA crosses above the slow one; close the position when it crosses below.
 
     A cross is ``fast[-2] < slow[-2] and fast[-1] > slow[-1]`` (backtesting.py's ``crossover``).
+    The averages are :func:`~backtestester.data.indicators.sma` series of the context.
     """
 
     fast: int = 10
@@ -56,34 +28,22 @@ class SmaCross(Strategy):
             raise ValueError(f"SmaCross.fraction must be in (0, 1], got {self.fraction}")
 
     def on_start(self, ctx):
-        self._state = {}
+        self._lines = {}
 
     def on_candle(self, ctx, bar):
         if self.period_seconds and bar.period.total_seconds() != self.period_seconds:
             return
-        symbol = bar.symbol
-        state = self._state.get(symbol)
-        if state is None:
-            state = self._state[symbol] = [deque(), 0.0, deque(), 0.0, float("nan"), float("nan")]
-        close = bar.close
-        # RunningMean.push for both averages, inlined (same operations): this runs once per bar.
-        fast_window, fast_total, slow_window, slow_total, prev_fast, prev_slow = state
-        fast_window.append(close)
-        fast_total += close
-        if len(fast_window) > self.fast:
-            fast_total -= fast_window.popleft()
-        slow_window.append(close)
-        slow_total += close
-        if len(slow_window) > self.slow:
-            slow_total -= slow_window.popleft()
-        fast = fast_total / self.fast if len(fast_window) == self.fast else NAN
-        slow = slow_total / self.slow if len(slow_window) == self.slow else NAN
-        state[1], state[3], state[4], state[5] = fast_total, slow_total, fast, slow
-        if prev_fast < prev_slow and fast > slow:
-            if ctx.position(symbol).quantity == 0:
-                ctx.buy(symbol, fraction=self.fraction)
-        elif prev_fast > prev_slow and fast < slow:
-            ctx.close(symbol)
+        key = (bar.symbol, bar.period)
+        lines = self._lines.get(key)
+        if lines is None:
+            lines = self._lines[key] = (ctx.indicator(bar.symbol, bar.period, sma, self.fast),
+                                        ctx.indicator(bar.symbol, bar.period, sma, self.slow))
+        cross = lines[0].cross(lines[1])
+        if cross > 0:
+            if ctx.position(bar.symbol).quantity == 0:
+                ctx.buy(bar.symbol, fraction=self.fraction)
+        elif cross < 0:
+            ctx.close(bar.symbol)
 
 
 class GridStrategy(Strategy):

@@ -67,24 +67,29 @@ def run_on_playground(strategy: Strategy, pg: Playground, step, *, periods_per_y
     on_candle, on_fill, on_reject, on_event = strategy.on_candle, strategy.on_fill, strategy.on_reject, strategy.on_event
     start_ns, end_ns, clock = pg._start_ns, pg._clock.end_ns, pg._clock
     strategy.on_start(ctx)
-    ticks = 0
+    quiet = pg._quiet_ticks
+    ticks = reported = 0
     complete = False
     while not complete:
-        trades, new_candles, invalid, events, _, complete = step_tick(step_ns)
-        ticks += 1
-        if trades:
-            for trade in trades:
-                on_fill(ctx, trade, pg.get_order(trade.order_id))
-        if invalid:
-            for order in invalid:
-                on_reject(ctx, order)
-        if events:
-            for event in events:
-                on_event(ctx, event)
-        for bar in new_candles:
-            on_candle(ctx, bar)
-        if progress is not None and not ticks & 0xFFF:
+        done = quiet(step_ns, on_candle, ctx, 4096)
+        ticks += done
+        if done < 4096:  # the next tick trades, liquidates, completes or is the first: full semantics
+            trades, new_candles, invalid, events, _, complete = step_tick(step_ns)
+            ticks += 1
+            if trades:
+                for trade in trades:
+                    on_fill(ctx, trade, pg.get_order(trade.order_id))
+            if invalid:
+                for order in invalid:
+                    on_reject(ctx, order)
+            if events:
+                for event in events:
+                    on_event(ctx, event)
+            for bar in new_candles:
+                on_candle(ctx, bar)
+        if progress is not None and ticks - reported >= 4096:
             progress((clock.now_ns - start_ns) / (end_ns - start_ns))
+            reported = ticks
     strategy.on_stop(ctx)
     if progress is not None:
         progress(1.0)

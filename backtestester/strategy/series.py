@@ -1,0 +1,59 @@
+"""Indicator series a strategy reads at the current bar (backtesting.py's ``self.I`` idea).
+
+``ctx.indicator(symbol, period, fn, *args)`` computes ``fn(closes, *args)`` for a causal ``fn``
+(a value depends only on its bar and earlier ones, as every function in
+:mod:`backtestester.data.indicators`). Locally it is computed once over the repository, which
+is safe because the series is only ever read at or before the current bar: ``series[-1]`` is
+the current bar's value, ``series[-2]`` the previous one; reading ahead is impossible.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+NAN = float("nan")
+
+
+class Series:
+    """A causal indicator read at the current candle of one repository."""
+
+    __slots__ = ("values", "repository", "name")
+
+    def __init__(self, values, repository, name: str = ""):
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (len(repository),):
+            raise ValueError(f"indicator {name or '?'} returned shape {values.shape}, "
+                             f"expected one value per candle ({len(repository)},)")
+        self.values = values.tolist()  # read one element at a time: a list is fastest
+        self.repository = repository
+        self.name = name
+
+    def __getitem__(self, k: int) -> float:
+        """``k = -1``: the current bar's value, ``-2``: the previous bar's; NaN before the data."""
+        if not isinstance(k, int) or k >= 0:
+            raise IndexError(f"indicator series are read backwards from the current bar ([-1], [-2], ...), got [{k}]")
+        i = self.repository.position + 1 + k
+        return self.values[i] if i >= 0 else NAN
+
+    def cross(self, other: "Series") -> int:
+        """+1 if ``self`` crossed above ``other`` at the current bar, -1 if below, else 0."""
+        i = self.repository.position
+        if i < 1:
+            return 0
+        a, b = self.values, other.values
+        if a[i - 1] < b[i - 1] and a[i] > b[i]:
+            return 1
+        if a[i - 1] > b[i - 1] and a[i] < b[i]:
+            return -1
+        return 0
+
+    def crossed_above(self, other: "Series") -> bool:
+        """``self[-2] < other[-2] and self[-1] > other[-1]`` (backtesting.py's ``crossover``)."""
+        i = self.repository.position
+        a, b = self.values, other.values
+        return i >= 1 and a[i - 1] < b[i - 1] and a[i] > b[i]
+
+    def crossed_below(self, other: "Series") -> bool:
+        """``self[-2] > other[-2] and self[-1] < other[-1]``."""
+        i = self.repository.position
+        a, b = self.values, other.values
+        return i >= 1 and a[i - 1] > b[i - 1] and a[i] < b[i]
