@@ -87,28 +87,38 @@ class Repository:
     @classmethod
     def from_arrays(cls, symbol: str, period: timedelta, start_ns, open, high, low, close, volume=None,
                     available_ns=None) -> "Repository":
-        """Build from column arrays; ``available_ns`` defaults to ``start_ns`` + period (D2)."""
+        """Build from column arrays without copying them; ``available_ns`` defaults to
+        ``start_ns`` + period (D2) and is then derived, not stored."""
         repo = object.__new__(cls)
         start_ns = np.asarray(start_ns, dtype=np.int64)
-        n = len(start_ns)
-        volume = np.zeros(n) if volume is None else volume
-        if available_ns is None:
-            available_ns = start_ns + period_to_ns(period)
+        volume = np.zeros(len(start_ns)) if volume is None else volume
         repo._init(symbol, period, start_ns, *(np.asarray(a, dtype=np.float64) for a in (open, high, low, close, volume)),
-                   np.asarray(available_ns, dtype=np.int64))
+                   None if available_ns is None else np.asarray(available_ns, dtype=np.int64))
         return repo
 
     @classmethod
     def from_table(cls, symbol: str, period: timedelta, table) -> "Repository":
-        """Build from a pyarrow Table with columns start (timestamp, UTC), open, high, low, close, volume."""
+        """Build from a pyarrow Table with columns start (timestamp, UTC), open, high, low, close,
+        volume. Single-chunk columns without nulls are used in place (zero-copy: a table in Ray's
+        shared memory stays there)."""
         import pyarrow as pa
 
         missing = {"start", "open", "high", "low", "close"} - set(table.column_names)
         if missing:
             raise ValueError(f"table is missing columns {sorted(missing)}; required: start, open, high, low, close[, volume]")
-        start = table.column("start").cast(pa.timestamp("ns", tz="UTC")).to_numpy().astype(np.int64)
-        cols = [table.column(c).to_numpy().astype(np.float64, copy=False) for c in ("open", "high", "low", "close")]
-        volume = table.column("volume").to_numpy() if "volume" in table.column_names else None
+
+        def column(name, kind):
+            col = table.column(name)
+            if col.type != kind:
+                col = col.cast(kind)
+            if col.null_count:
+                raise ValueError(f"repository {symbol}: column {name} has {col.null_count} missing values")
+            chunk = col.chunk(0) if col.num_chunks == 1 else pa.concat_arrays(col.chunks)
+            return chunk.to_numpy(zero_copy_only=False)
+
+        start = column("start", pa.timestamp("ns", tz="UTC")).view(np.int64)
+        cols = [column(c, pa.float64()) for c in ("open", "high", "low", "close")]
+        volume = column("volume", pa.float64()) if "volume" in table.column_names else None
         return cls.from_arrays(symbol, period, start, *cols, volume)
 
     def _init(self, symbol, period, starts, o, h, l, c, v, avail):
@@ -116,16 +126,30 @@ class Repository:
         self.period = period
         self.period_ns = period_to_ns(period)
         n = len(starts)
-        if not all(len(a) == n for a in (o, h, l, c, v, avail)):
+        if not all(len(a) == n for a in (o, h, l, c, v)) or (avail is not None and len(avail) != n):
             raise ValueError(f"repository {self.symbol}: column lengths differ")
+        if avail is not None and np.array_equal(avail, starts + self.period_ns):
+            avail = None  # the default availability: derive it instead of storing it
         self._check(starts, o, h, l, c, v, avail)
-        self.start_ns, self.open, self.high, self.low, self.close, self.volume, self.available_ns = (
-            starts, o, h, l, c, v, avail)
-        # Python lists: the tick loop reads these one element at a time, where lists beat numpy.
-        self._avail_list = avail.tolist()
-        self._close_list = c.tolist()
+        self.start_ns, self.open, self.high, self.low, self.close, self.volume = starts, o, h, l, c, v
+        self._explicit_available = avail
+        # The tick loop reads single elements: memoryviews give Python numbers as fast as lists
+        # do, without copying the (possibly shared) buffers. Availability is key[i] + shift.
+        self._key = memoryview(np.ascontiguousarray(starts if avail is None else avail))
+        self._shift = self.period_ns if avail is None else 0
+        self._close_list = memoryview(np.ascontiguousarray(c))
         self._n = n
         self.reset()
+
+    @property
+    def available_ns(self) -> np.ndarray:
+        """When each candle becomes available (D2), UTC nanoseconds."""
+        if self._explicit_available is not None:
+            return self._explicit_available
+        return self.start_ns + self.period_ns
+
+    def available(self, i: int) -> int:
+        return self._key[i] + self._shift
 
     def _check(self, starts, o, h, l, c, v, avail):
         where = f"repository {self.symbol} {self.period}"
@@ -136,9 +160,10 @@ class Repository:
                 kind = "duplicate" if starts[i] == starts[i - 1] else "unsorted"
                 raise ValueError(f"{where}: candles must be sorted by start with unique starts; "
                                  f"{kind} start at index {i} ({from_ns(int(starts[i])).isoformat()})")
-            bad = np.flatnonzero(np.diff(avail) < 0)
-            if len(bad):
-                raise ValueError(f"{where}: available_at must not decrease; index {int(bad[0]) + 1}")
+            if avail is not None:
+                bad = np.flatnonzero(np.diff(avail) < 0)
+                if len(bad):
+                    raise ValueError(f"{where}: available_at must not decrease; index {int(bad[0]) + 1}")
         for name, col in (("open", o), ("high", h), ("low", l), ("close", c), ("volume", v)):
             bad = np.flatnonzero(~np.isfinite(col))
             if len(bad):
@@ -149,12 +174,13 @@ class Repository:
             raise ValueError(f"{where}: candle {i} ({from_ns(int(starts[i])).isoformat()}) is inconsistent: "
                              f"need high >= max(open, close), low <= min(open, close), low >= 0, volume >= 0; "
                              f"got open={o[i]}, high={h[i]}, low={l[i]}, close={c[i]}, volume={v[i]}")
-        bad = np.flatnonzero(avail < starts)
-        if len(bad):
-            raise ValueError(f"{where}: candle {int(bad[0])} is available before it starts")
+        if avail is not None:
+            bad = np.flatnonzero(avail < starts)
+            if len(bad):
+                raise ValueError(f"{where}: candle {int(bad[0])} is available before it starts")
 
     def __len__(self):
-        return len(self._avail_list)
+        return self._n
 
     # --- cursor -----------------------------------------------------------------------------
     def reset(self):
@@ -162,7 +188,7 @@ class Repository:
 
     def index_at(self, t_ns: int) -> int:
         """Index of the latest candle available at or before ``t_ns`` (-1 if none)."""
-        return bisect.bisect_right(self._avail_list, t_ns) - 1
+        return bisect.bisect_right(self._key, t_ns - self._shift) - 1
 
     def seek(self, t_ns: int):
         """Place the cursor at ``t_ns`` without reporting (playground creation)."""
@@ -171,19 +197,19 @@ class Repository:
     def advance(self, t_ns: int) -> int:
         """Move the cursor to the latest candle available at ``t_ns``; return the previous position."""
         old = self.position
-        avail = self._avail_list
+        key, n = self._key, self._n
+        limit = t_ns - self._shift
         nxt = old + 1
-        n = self._n
-        if nxt < n and avail[nxt] <= t_ns:
-            if nxt + 1 < n and avail[nxt + 1] <= t_ns:
-                self.position = bisect.bisect_right(avail, t_ns, nxt + 1) - 1
+        if nxt < n and key[nxt] <= limit:
+            if nxt + 1 < n and key[nxt + 1] <= limit:
+                self.position = bisect.bisect_right(key, limit, nxt + 1) - 1
             else:
                 self.position = nxt
         return old
 
     def candle(self, i: int) -> Candle:
         return Candle._from_ns(int(self.start_ns[i]), float(self.open[i]), float(self.high[i]), float(self.low[i]),
-                               float(self.close[i]), float(self.volume[i]), int(self.available_ns[i]))
+                               float(self.close[i]), float(self.volume[i]), self.available(i))
 
     def current(self) -> Candle | None:
         return None if self.position < 0 else self.candle(self.position)

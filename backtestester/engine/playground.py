@@ -434,8 +434,9 @@ class Playground:
             n += 1
             if only is not None:  # one repository: no need to advance all before calling back
                 nxt = only.position + 1
-                if nxt < only._n and only._avail_list[nxt] <= now:
-                    if nxt + 1 < only._n and only._avail_list[nxt + 1] <= now:
+                limit = now - only._shift
+                if nxt < only._n and only._key[nxt] <= limit:
+                    if nxt + 1 < only._n and only._key[nxt + 1] <= limit:
                         only.advance(now)
                     else:
                         only.position = nxt
@@ -470,7 +471,7 @@ class Playground:
             sym = repo.symbol
             if not any(o.symbol == sym and (o.order_type != "market" or next_open) for o in self._pending):
                 continue
-            starts, avail, opens, highs, lows = repo.start_ns, repo._avail_list, repo.open, repo.high, repo.low
+            starts, opens, highs, lows = repo.start_ns, repo.open, repo.high, repo.low
             lazy_day = self._clock.calendar is None
             for i in range(old + 1, repo.position + 1):
                 start = int(starts[i])
@@ -479,7 +480,8 @@ class Playground:
                         continue
                     if order.order_type == "market" and not next_open:
                         continue
-                    if avail[i] <= order.eligible_ns:  # the candle was visible when the order was placed
+                    available = repo.available(i)
+                    if available <= order.eligible_ns:  # the candle was visible when the order was placed
                         continue
                     if order.expires_ns is None and lazy_day and order.duration != "gtc":
                         order.expires_ns = self._clock.day_end(start)  # 24/7: the day of its first candle
@@ -488,7 +490,7 @@ class Playground:
                     buying = side_sign(order.side) > 0
                     price, slips = match(order, buying, float(opens[i]), float(highs[i]), float(lows[i]))
                     if price is not None:
-                        self._fill(order, price, slips, start, trades, invalid, events, candle_available=avail[i])
+                        self._fill(order, price, slips, start, trades, invalid, events, candle_available=available)
 
     def _expire(self, now, events):
         expired = [o for o in self._pending if o.expires_ns is not None and o.expires_ns <= now]

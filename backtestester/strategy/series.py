@@ -23,7 +23,7 @@ class Series:
         if values.shape != (len(repository),):
             raise ValueError(f"indicator {name or '?'} returned shape {values.shape}, "
                              f"expected one value per candle ({len(repository)},)")
-        self.values = values.tolist()  # read one element at a time: a list is fastest
+        self.values = memoryview(np.ascontiguousarray(values))  # single elements as Python floats, no copy
         self.repository = repository
         self.name = name
 
