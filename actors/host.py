@@ -1,0 +1,33 @@
+"""The playground-host actor: runs whole backtests, many configs per call."""
+from __future__ import annotations
+
+import os
+
+
+class PlaygroundHost:
+    """Plain class (``ray.remote(PlaygroundHost)`` where it is spawned). Tables arrive as object
+    references and are read in place (zero-copy views of the shared buffers); repositories built
+    on them are cached for the next configs of the same data."""
+
+    def __init__(self):
+        self._tables: dict = {}
+        self._repositories: dict = {}
+
+    def run_batch(self, table_refs: dict, configs: list) -> list[dict]:
+        import ray
+
+        from backtestester.sweep import execute_run
+
+        for key, (ref,) in table_refs.items():
+            if key not in self._tables:
+                self._tables[key] = ray.get(ref)
+                self._repositories.pop(key, None)
+        return [execute_run(config, self._tables, cache=self._repositories) for config in configs]
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def column_addresses(self, key) -> list[int]:
+        """Buffer addresses of a loaded table's columns (tests check they are shared, not copied)."""
+        table = self._tables[key]
+        return [table.column(name).chunk(0).buffers()[1].address for name in table.column_names]

@@ -1,0 +1,85 @@
+"""Run one :class:`RunConfig` on in-memory tables and return a small flat record."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+import traceback
+from datetime import date, datetime, timezone
+
+from ..data.synthetic import TIMEFRAMES
+from ..engine import Commission, Repository, Slippage
+from ..strategy import load_strategy, run_backtest
+from .config import RunConfig
+
+METRICS = ("final_equity", "total_return", "annualized_return", "volatility", "sharpe", "sortino", "max_drawdown",
+           "calmar", "trade_count", "win_rate", "profit_factor", "expectancy", "exposure")
+
+
+def load_repositories(config: RunConfig, tables: dict, cache: dict | None = None) -> list[Repository]:
+    """Repositories for the config's symbols from ``tables[(symbol, timeframe)]`` (pyarrow
+    Tables, used in place). ``cache`` keeps validated repositories between runs of one worker."""
+    if config.timeframe not in TIMEFRAMES:
+        raise ValueError(f"unknown timeframe {config.timeframe!r}; accepted: {', '.join(TIMEFRAMES)}")
+    repos = []
+    for symbol in config.symbols:
+        key = (symbol, config.timeframe)
+        if key not in tables:
+            raise LookupError(f"no data loaded for {symbol} {config.timeframe}")
+        repo = cache.get(key) if cache is not None else None
+        if repo is None:
+            repo = Repository.from_table(symbol, TIMEFRAMES[config.timeframe], tables[key])
+            if cache is not None:
+                cache[key] = repo
+        repos.append(repo)
+    return repos
+
+
+def _time(value):
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+    if isinstance(parsed, datetime) and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def execute_run(config: RunConfig, tables: dict, *, cache: dict | None = None, keep_result: bool = False) -> dict:
+    """Run one backtest; a strategy that raises gives a ``failed`` record with its traceback."""
+    record = {"config_id": config.config_id, "strategy": config.strategy,
+              "params": json.dumps(config.param_dict, sort_keys=True), "status": "ok", "error": "",
+              "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    for name, value in config.params:
+        record[f"p_{name}"] = value
+    started = time.perf_counter()
+    try:
+        repos = load_repositories(config, tables, cache)
+        strategy = load_strategy(config.strategy)(**config.param_dict)
+        options = {"calendar": config.calendar, "fill_model": config.fill_model}
+        if config.commission_rate:
+            options["commission"] = Commission(rate=config.commission_rate)
+        if config.slippage_rate:
+            options["slippage"] = Slippage(rate=config.slippage_rate)
+        if config.engine == "fast":
+            from ..fastpath import run_config_fast  # numba: imported only when asked for
+
+            result = run_config_fast(strategy, repos, balance=config.balance, start=_time(config.start),
+                                     end=_time(config.end), **options)
+        else:
+            result = run_backtest(strategy, repos, balance=config.balance, start=_time(config.start),
+                                  end=_time(config.end), **options)
+        stats = result.statistics.as_dict()
+        for name in METRICS:
+            value = stats.get(name, getattr(result, name, math.nan))
+            record[name] = float(value) if value is not None else math.nan
+        if keep_result:
+            record["_result"] = result
+    except Exception:  # noqa: BLE001 - a failing run is data: recorded, and the sweep goes on
+        record["status"] = "failed"
+        record["error"] = traceback.format_exc(limit=20)
+        for name in METRICS:
+            record[name] = math.nan
+    record["elapsed_s"] = time.perf_counter() - started
+    return record

@@ -1,0 +1,156 @@
+"""What people look at after a sweep: a leaderboard, equity/drawdown plots of the best runs, a
+heatmap of two-parameter grids, and one self-contained HTML page with all of it."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+LEADERBOARD_COLUMNS = ("final_equity", "total_return", "sharpe", "sortino", "max_drawdown", "calmar", "trade_count",
+                       "win_rate", "profit_factor", "exposure")
+CONSOLE_COLUMNS = ("final_equity", "total_return", "sharpe", "max_drawdown", "trade_count", "win_rate")
+
+
+def params_text(record: dict) -> str:
+    """``fast=10 slow=100`` from a record's JSON parameters."""
+    import json
+
+    return " ".join(f"{k}={v}" for k, v in json.loads(record["params"]).items())
+PERCENT = {"total_return", "max_drawdown", "win_rate", "exposure"}
+
+
+def ranked(records: list[dict], metric: str) -> list[dict]:
+    """Successful records, best ``metric`` first (NaN last; ``max_drawdown`` ranks by closeness to 0)."""
+    ok = [r for r in records if r.get("status") == "ok"]
+
+    def key(r):
+        v = r.get(metric, math.nan)
+        return (math.isnan(v), -v if not math.isnan(v) else 0.0)
+
+    return sorted(ok, key=key)
+
+
+def fmt(name: str, value) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        if name in PERCENT:
+            return f"{value:.2%}"
+        if name == "trade_count":
+            return f"{int(value)}"
+        if name == "final_equity":
+            return f"{value:,.0f}"
+        return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.3f}"
+    return str(value)
+
+
+def leaderboard_table(records: list[dict], metric: str, top: int = 10, title: str = "Leaderboard"):
+    """A rich Table of the ``top`` runs by ``metric``."""
+    from rich.table import Table
+
+    columns = CONSOLE_COLUMNS if metric in CONSOLE_COLUMNS else (metric, *CONSOLE_COLUMNS)
+    table = Table(title=f"{title} (by {metric})")
+    table.add_column("#", justify="right")
+    table.add_column("params", no_wrap=True)
+    for col in columns:
+        table.add_column(col.replace("_", " "), justify="right", style="bold" if col == metric else None)
+    for i, r in enumerate(ranked(records, metric)[:top], 1):
+        table.add_row(str(i), params_text(r), *(fmt(c, r.get(c, math.nan)) for c in columns))
+    return table
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def equity_figure(curves: list[tuple[str, np.ndarray, np.ndarray]]):
+    """Equity (top) and drawdown (bottom) of each ``(label, times, equity)``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_eq, ax_dd) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=(3, 1))
+    for label, times, equity in curves:
+        ax_eq.plot(times, equity, label=label, linewidth=1)
+        peak = np.maximum.accumulate(equity)
+        ax_dd.plot(times, equity / peak - 1, linewidth=0.8)
+    ax_eq.set_ylabel("equity")
+    ax_eq.legend(fontsize=8, loc="upper left")
+    ax_eq.grid(alpha=0.3)
+    ax_dd.set_ylabel("drawdown")
+    ax_dd.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax_dd.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_figure(records: list[dict], x: str, y: str, metric: str):
+    """``metric`` over a two-parameter grid (cells without a successful run are blank)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in records if r.get("status") == "ok"]
+    xs = sorted({r[f"p_{x}"] for r in ok})
+    ys = sorted({r[f"p_{y}"] for r in ok})
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for r in ok:
+        grid[ys.index(r[f"p_{y}"]), xs.index(r[f"p_{x}"])] = r.get(metric, np.nan)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.5 + 0.6 * len(xs)), max(3.5, 1.5 + 0.45 * len(ys))),
+                           layout="constrained")
+    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=90)
+    ax.set_yticks(range(len(ys)), [str(v) for v in ys])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"{metric} by {x} and {y}")
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def write_report(out_dir: Path, records: list[dict], metric: str, curves, grid_params: list[str],
+                 title: str) -> dict[str, Path]:
+    """Write ``equity.png``, ``heatmap.png`` (two-parameter grids) and ``report.html``."""
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths, images = {}, []
+    if curves:
+        fig = equity_figure(curves)
+        data = _png(fig)
+        plt.close(fig)
+        paths["equity"] = out_dir / "equity.png"
+        paths["equity"].write_bytes(data)
+        images.append(("Equity and drawdown of the best runs", data))
+    if len(grid_params) == 2 and any(r.get("status") == "ok" for r in records):
+        fig = heatmap_figure(records, grid_params[0], grid_params[1], metric)
+        data = _png(fig)
+        plt.close(fig)
+        paths["heatmap"] = out_dir / "heatmap.png"
+        paths["heatmap"].write_bytes(data)
+        images.append((f"{metric} heatmap", data))
+    rows = "".join(
+        "<tr><td>{}</td><td>{}</td>{}</tr>".format(
+            i, html.escape(params_text(r)), "".join(f"<td>{fmt(c, r.get(c, math.nan))}</td>" for c in LEADERBOARD_COLUMNS))
+        for i, r in enumerate(ranked(records, metric)[:25], 1))
+    failed = sum(r.get("status") != "ok" for r in records)
+    figures = "".join(f"<h2>{html.escape(caption)}</h2><img src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
+                      for caption, data in images)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:3px 8px;text-align:right}}td:nth-child(2){{text-align:left}}img{{max-width:100%}}</style></head><body>
+<h1>{html.escape(title)}</h1><p>{len(records)} runs, {failed} failed; ranked by <b>{metric}</b>.</p>
+<table><tr><th>#</th><th>params</th>{''.join(f'<th>{c}</th>' for c in LEADERBOARD_COLUMNS)}</tr>{rows}</table>
+{figures}</body></html>"""
+    paths["html"] = out_dir / "report.html"
+    paths["html"].write_text(page)
+    return paths
