@@ -131,7 +131,9 @@ def write_report(out_dir: Path, records: list[dict], metric: str, curves, grid_p
         paths["equity"] = out_dir / "equity.png"
         paths["equity"].write_bytes(data)
         images.append(("Equity and drawdown of the best runs", data))
-    if len(grid_params) == 2 and any(r.get("status") == "ok" for r in records):
+    numeric = all(isinstance(r.get(f"p_{p}"), (int, float)) and not isinstance(r.get(f"p_{p}"), bool)
+                  for r in records for p in grid_params)
+    if len(grid_params) == 2 and numeric and any(r.get("status") == "ok" for r in records):
         fig = heatmap_figure(records, grid_params[0], grid_params[1], metric)
         data = _png(fig)
         plt.close(fig)
