@@ -22,7 +22,31 @@ class PlaygroundHost:
             if key not in self._tables:
                 self._tables[key] = ray.get(ref)
                 self._repositories.pop(key, None)
-        return [execute_run(config, self._tables, cache=self._repositories) for config in configs]
+        node = ray.get_runtime_context().get_node_id()
+        records = [execute_run(config, self._tables, cache=self._repositories) for config in configs]
+        for record in records:
+            record["node"] = node
+        return records
+
+    def load(self, table_refs: dict) -> int:
+        """Resolve tables and build their repositories without running anything; returns rows."""
+        import ray
+
+        from backtestester.data.synthetic import TIMEFRAMES
+        from backtestester.engine import Repository
+
+        rows = 0
+        for key, (ref,) in table_refs.items():
+            table = self._tables.setdefault(key, ray.get(ref))
+            self._repositories[key] = Repository.from_table(key[0], TIMEFRAMES[key[1]], table)
+            rows += len(table)
+        return rows
+
+    def private_memory(self) -> int:
+        """Unique set size (bytes) of this worker process: memory no other process shares."""
+        import psutil
+
+        return psutil.Process().memory_full_info().uss
 
     def pid(self) -> int:
         return os.getpid()

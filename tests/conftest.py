@@ -31,3 +31,13 @@ def make_playground(series: dict, balance=100_000.0, period=MINUTE, start=T0, en
 @pytest.fixture
 def pg_factory():
     return make_playground
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One embedded Ray cluster (2 CPUs) for every test that needs one; stopped at the end."""
+    from actors.cluster import init_ray
+
+    ray = init_ray(num_cpus=2)
+    yield ray
+    ray.shutdown()

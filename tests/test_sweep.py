@@ -1,4 +1,4 @@
-"""Sweeps on a real embedded Ray cluster (started once for this module, stopped at its end)."""
+"""Sweeps on a real embedded Ray cluster (the session's ``ray_cluster`` fixture)."""
 from __future__ import annotations
 
 import math
@@ -7,20 +7,12 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from actors.cluster import init_ray
 from actors.sweep import SweepSpec, run_sweep
 from backtestester.data.synthetic import generate_bars
 from backtestester.strategy import Strategy
 from backtestester.sweep import RunConfig, execute_run
 
 SMA = "backtestester.strategy.reference:SmaCross"
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = init_ray(num_cpus=2)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
