@@ -1,4 +1,4 @@
-"""Command line: ``backtestester demo`` and ``backtestester backtest``."""
+"""Command line: ``backtestester demo | sweep | backtest`` (and ``data``)."""
 from __future__ import annotations
 
 import argparse
@@ -83,7 +83,30 @@ def cmd_backtest(args) -> int:
     return 0
 
 
+DEMO_BARS = 200_000
+
+
+def cmd_demo(args) -> int:
+    """Generate sample data if the catalog lacks it, then sweep the reference SMA crossover."""
+    from rich.console import Console
+
+    from actors.cli import cmd_sweep
+
+    from .data.catalog import Catalog
+    from .data.synthetic import generate_bars
+
+    catalog = Catalog(args.data_dir)
+    if "1m" not in catalog.timeframes("SYNTH"):
+        Console().print(f"generating {DEMO_BARS:,} one-minute bars of SYNTH into {catalog.data_dir}")
+        catalog.write("SYNTH", "1m", generate_bars("SYNTH", timeframe="1m", n_bars=DEMO_BARS, seed=7))
+    args.grid = args.grid or ["fast=5:30:5", "slow=40:120:20"]
+    args.constraint = args.constraint or ["fast < slow"]
+    return cmd_sweep(args)
+
+
 def main(argv=None) -> int:
+    from actors.cli import add_sweep_arguments, cmd_sweep
+
     parser = argparse.ArgumentParser(prog="backtestester", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -100,16 +123,21 @@ def main(argv=None) -> int:
         p.add_argument("--commission", type=float, default=0.0, help="fraction of traded value, e.g. 0.0005")
         p.add_argument("--slippage", type=float, default=0.0, help="fraction of price, e.g. 0.0001")
 
-    demo = sub.add_parser("demo", help="one backtest of the reference SMA crossover on generated minute bars")
-    add_backtest_args(demo, 200_000, "backtestester.strategy.reference:SmaCross")
-    demo.set_defaults(param=[("fast", 20), ("slow", 120)])
+    demo = sub.add_parser("demo", help="generate sample data if missing, sweep the reference SMA crossover on an "
+                                       "embedded Ray cluster, print the leaderboard and the report's path")
+    add_sweep_arguments(demo)
+    demo.set_defaults(func=cmd_demo)
+    sweep = sub.add_parser("sweep", help="sweep a strategy's parameters over catalog data on Ray")
+    add_sweep_arguments(sweep)
+    sweep.set_defaults(func=cmd_sweep)
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars")
     add_backtest_args(bt, 100_000, "backtestester.strategy.reference:SmaCross")
+    bt.set_defaults(func=cmd_backtest)
     args = parser.parse_args(argv)
-    if args.calendar and args.calendar.lower() == "none":
+    if getattr(args, "calendar", None) and args.calendar.lower() == "none" and args.command == "backtest":
         args.calendar = None
     try:
-        return cmd_backtest(args)
+        return args.func(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -39,7 +39,7 @@ def fmt(name: str, value) -> str:
         if math.isnan(value):
             return "-"
         if name in PERCENT:
-            return f"{value:.2%}"
+            return f"{value:.1%}"
         if name == "trade_count":
             return f"{int(value)}"
         if name == "final_equity":
