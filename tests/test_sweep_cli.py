@@ -1,0 +1,94 @@
+"""``backtestester sweep`` end to end on generated catalog data, its TOML file, its errors, Ctrl-C."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from actors.cli import SWEEP_TOML_EXAMPLE
+from backtestester.cli import main
+from backtestester.data.catalog import Catalog
+from backtestester.data.synthetic import generate_bars
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("catalog")
+    Catalog(path).write("SYNTH", "1m", generate_bars("SYNTH", timeframe="1m", n_bars=30_000, seed=2))
+    return path
+
+
+def test_sweep_command_end_to_end(ray_cluster, data_dir, tmp_path, capsys):
+    code = main(["sweep", "--data-dir", str(data_dir), "--symbols", "synth", "--grid", "fast=5:15:5",
+                 "--grid", "slow=20,40", "--constraint", "fast < slow", "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Leaderboard (by sharpe)" in out and "fast=" in out and "report.html" in out
+    assert len(pq.read_table(tmp_path / "results.parquet")) == 6
+
+
+def test_sweep_from_a_toml_file_with_command_line_overrides(ray_cluster, data_dir, tmp_path, capsys):
+    config = tmp_path / "sweep.toml"
+    config.write_text(SWEEP_TOML_EXAMPLE.replace('"5:50:5"', "[5, 10]").replace('"20:200:20"', '"20:40:20"'))
+    code = main(["sweep", "--config", str(config), "--data-dir", str(data_dir), "--metric", "total_return",
+                 "--out", str(tmp_path / "out"), "--no-progress"])
+    assert code == 0 and "by total_return" in capsys.readouterr().out
+    rows = pq.read_table(tmp_path / "out" / "results.parquet").to_pylist()
+    assert sorted((r["p_fast"], r["p_slow"]) for r in rows) == [(5, 20), (5, 40), (10, 20), (10, 40)]
+    assert {r["p_fraction"] for r in rows} == {1.0}
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--grid", "fast=5:1:1"], "needs STEP > 0 and STOP >= START"),
+    (["--grid", "nope=1,2"], "has no parameter(s) ['nope']"),
+    ([], "nothing to sweep"),
+    (["--grid", "fast=5", "--metric", "luck"], "unknown metric 'luck'"),
+    (["--grid", "fast=5", "--strategy", "nowhere:Thing"], "cannot import strategy module 'nowhere'"),
+    (["--grid", "fast=5", "--constraint", "fast <"], "is not a valid expression"),
+])
+def test_sweep_command_errors_are_clear(argv, message, tmp_path, capsys):
+    assert main(["sweep", "--out", str(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_symbol_names_the_catalog(ray_cluster, data_dir, tmp_path, capsys):
+    with pytest.raises(Exception) as info:
+        main(["sweep", "--data-dir", str(data_dir), "--symbols", "NOPE", "--grid", "fast=5", "--out", str(tmp_path),
+              "--no-progress"])
+    assert "NOPE" in str(info.value)
+
+
+def test_ctrl_c_keeps_finished_runs_and_the_next_run_resumes(data_dir, tmp_path):
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "backtestester.cli", "sweep", "--data-dir", str(data_dir), "--grid",
+            "fast=2:60:2", "--grid", "slow=61,121", "--batch-size", "1", "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (out / "results.parquet").exists():  # the first flush: some runs are done
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "no results were written"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, output
+    assert "interrupted: keeping the finished runs" in output
+    kept = len(pq.read_table(out / "results.parquet"))
+    assert 0 < kept < 60
+    resumed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"({kept} already done, 0 failed)" in resumed.stdout.replace("\n", " ")
+    assert len(pq.read_table(out / "results.parquet")) == 60
