@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from datetime import timedelta
 
 from .engine import Commission, Repository, Slippage
+from .sweep.report import fmt
 from .strategy import load_strategy, run_backtest
 
 TIMEFRAMES = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1d": 1440}
@@ -26,20 +26,6 @@ def _parse_param(text: str):
     return name, value
 
 
-PERCENT_FIELDS = {"total_return", "annualized_return", "volatility", "max_drawdown", "win_rate", "avg_trade_return",
-                  "best_trade", "worst_trade", "exposure"}
-
-
-def _format(name: str, value) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "-"
-        if name in PERCENT_FIELDS:
-            return f"{value:.2%}"
-        return f"{value:,.4f}" if abs(value) < 100 else f"{value:,.2f}"
-    return str(value)
-
-
 def print_result(result, console) -> None:
     from rich.table import Table
 
@@ -48,7 +34,7 @@ def print_result(result, console) -> None:
     table.add_column("value", justify="right")
     labels = result.statistics.as_dict(labels=True)
     for (name, value), label in zip(result.statistics.as_dict().items(), labels):
-        table.add_row(label, _format(name, value))
+        table.add_row(label, fmt(name, value, digits=2))
     console.print(table)
 
 
@@ -133,6 +119,8 @@ def main(argv=None) -> int:
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars")
     add_backtest_args(bt, 100_000, "backtestester.strategy.reference:SmaCross")
     bt.set_defaults(func=cmd_backtest)
+    from .data.cli import register as register_data, run as run_data  # `backtestester data ...`
+    register_data(sub).set_defaults(func=run_data)
     args = parser.parse_args(argv)
     if getattr(args, "calendar", None) and args.calendar.lower() == "none" and args.command == "backtest":
         args.calendar = None

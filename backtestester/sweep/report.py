@@ -20,7 +20,8 @@ def params_text(record: dict) -> str:
     import json
 
     return " ".join(f"{k}={v}" for k, v in json.loads(record["params"]).items())
-PERCENT = {"total_return", "max_drawdown", "win_rate", "exposure"}
+PERCENT = {"total_return", "annualized_return", "volatility", "max_drawdown", "win_rate", "avg_trade_return",
+           "best_trade", "worst_trade", "exposure"}
 
 
 def ranked(records: list[dict], metric: str) -> list[dict]:
@@ -34,12 +35,13 @@ def ranked(records: list[dict], metric: str) -> list[dict]:
     return sorted(ok, key=key)
 
 
-def fmt(name: str, value) -> str:
+def fmt(name: str, value, digits: int = 1) -> str:
+    """A statistic for people: fractions as percentages, counts as integers, NaN as ``-``."""
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
         if name in PERCENT:
-            return f"{value:.1%}"
+            return f"{value:.{digits}%}"
         if name == "trade_count":
             return f"{int(value)}"
         if name == "final_equity":
