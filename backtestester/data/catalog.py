@@ -1,0 +1,661 @@
+"""The data catalog: one Parquet file per symbol and timeframe.
+
+Layout::
+
+    <data dir>/<SYMBOL>/<timeframe>.parquet      e.g. data/GOOG/1d.parquet, data/AAPL/1m.parquet
+
+* The data directory is the ``data_dir`` argument, else the ``BACKTESTESTER_DATA``
+  environment variable, else ``./data`` (relative to the current directory).
+* Symbols are upper-cased (lookups are case-insensitive).  Allowed characters: letters,
+  digits and ``. - _ ^ = :`` (so ``BRK.B``, ``^GSPC``, ``EURUSD=X``, ``X:BTCUSD``), never a
+  path separator or a leading dot.
+* Timeframes: ``1m 5m 15m 30m 1h 4h 1d 1w`` (:data:`~backtestester.data.synthetic.TIMEFRAMES`).
+* Every file has the schema :data:`~backtestester.data.synthetic.BAR_SCHEMA`: ``start``
+  (``timestamp[ns, UTC]``, the bar's start instant; sorted, unique) and ``open``, ``high``,
+  ``low``, ``close``, ``volume`` (``float64``).  Daily bars are stamped at the session open,
+  weekly bars at the open of the week's first session, as the synthetic generator does.
+
+Writes validate the bars (:func:`find_problem`), write a hidden temporary file in the
+symbol's directory, ``fsync`` it and ``os.replace`` it over the target, so a reader sees
+the old file or the new one, never a partial one.  :meth:`Catalog.load` resamples from the
+finest stored finer timeframe when the requested one is not stored (see
+:mod:`backtestester.data.resample`).
+
+Part of the pure core: standard library, numpy, pyarrow (and exchange_calendars through
+the resampler) only.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .synthetic import BAR_SCHEMA, TIMEFRAMES
+
+__all__ = [
+    "Catalog",
+    "CatalogEntry",
+    "DataNotFoundError",
+    "SymbolNotFoundError",
+    "TimeframeNotFoundError",
+    "BarValidationError",
+    "normalize_symbol",
+    "check_timeframe",
+    "find_problem",
+    "ENV_VAR",
+    "PRICE_COLUMNS",
+]
+
+ENV_VAR = "BACKTESTESTER_DATA"
+PRICE_COLUMNS = ("open", "high", "low", "close")
+_COLUMNS = ("start",) + PRICE_COLUMNS + ("volume",)
+_START_TYPE = BAR_SCHEMA.field("start").type
+_SYMBOL_RE = re.compile(r"^[A-Z0-9^][A-Z0-9._\-^=:]*$")
+_NS_PER_DAY = 86_400 * 10**9
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Minimum spacing of consecutive bar starts: the timeframe for intraday bars; for daily and
+# weekly bars less (sessions are stamped at their open, which moves with DST and early opens).
+_MIN_SPACING_NS = {tf: int(td / timedelta(microseconds=1)) * 1000 for tf, td in TIMEFRAMES.items()}
+_MIN_SPACING_NS["1d"] = 12 * 3600 * 10**9
+_MIN_SPACING_NS["1w"] = 2 * _NS_PER_DAY
+
+
+# --------------------------------------------------------------------------- #
+# Errors
+# --------------------------------------------------------------------------- #
+
+
+class DataNotFoundError(LookupError):
+    """The catalog has no data for what was asked (a missing symbol or timeframe)."""
+
+
+class SymbolNotFoundError(DataNotFoundError):
+    """No file at all for the symbol; the message names the directory and the symbols present."""
+
+    def __init__(self, message: str, *, symbol: str, data_dir: Path, available: list[str]):
+        super().__init__(message)
+        self.symbol, self.data_dir, self.available = symbol, data_dir, available
+
+
+class TimeframeNotFoundError(DataNotFoundError):
+    """The symbol exists but neither has the timeframe nor a finer one it can be resampled from."""
+
+    def __init__(self, message: str, *, symbol: str, timeframe: str, stored: list[str]):
+        super().__init__(message)
+        self.symbol, self.timeframe, self.stored = symbol, timeframe, stored
+
+
+class BarValidationError(ValueError):
+    """A table of bars breaks an invariant; ``index`` is the 0-based row of the table."""
+
+    def __init__(self, message: str, *, index: int | None = None, reason: str = ""):
+        super().__init__(message)
+        self.index, self.reason = index, reason or message
+
+
+# --------------------------------------------------------------------------- #
+# Names
+# --------------------------------------------------------------------------- #
+
+
+def normalize_symbol(symbol: Any) -> str:
+    """Upper-cased, validated symbol (it becomes a directory name)."""
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
+    text = symbol.strip().upper()
+    if not _SYMBOL_RE.match(text) or ".." in text:
+        raise ValueError(
+            f"invalid symbol {symbol!r}: use letters, digits and . - _ ^ = : "
+            f"(e.g. AAPL, BRK.B, ^GSPC, EURUSD=X), starting with a letter, digit or ^"
+        )
+    return text
+
+
+def check_timeframe(timeframe: Any) -> str:
+    if timeframe not in TIMEFRAMES:
+        raise ValueError(f"timeframe must be one of {' '.join(TIMEFRAMES)}, got {timeframe!r}")
+    return timeframe
+
+
+def _ns_to_datetime(ns: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(ns) // 1000)
+
+
+def _fmt_ns(ns: int) -> str:
+    dt = _ns_to_datetime(ns)
+    return dt.strftime("%Y-%m-%d %H:%M:%S" if dt.second or dt.microsecond else "%Y-%m-%d %H:%M") + " UTC"
+
+
+# --------------------------------------------------------------------------- #
+# Validation
+# --------------------------------------------------------------------------- #
+
+
+def _first(mask: np.ndarray, order_key: np.ndarray | None) -> int | None:
+    hits = np.flatnonzero(mask)
+    if hits.size == 0:
+        return None
+    if order_key is None:
+        return int(hits[0])
+    return int(hits[np.argmin(order_key[hits])])
+
+
+def find_problem(
+    start_ns: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    timeframe: str,
+    *,
+    new_group: np.ndarray | None = None,
+    order_key: np.ndarray | None = None,
+    extra_bad: np.ndarray | None = None,
+    sort_hint: str = "sort=True",
+) -> tuple[int, str] | None:
+    """The first row breaking a bar invariant, as ``(index, reason)``, or ``None``.
+
+    Invariants: finite prices (no NaN), ``high >= max(open, close)``, ``low <= min(open,
+    close)``, finite ``volume >= 0``, starts strictly increasing and at least the timeframe
+    apart (12 hours for ``1d``, 2 days for ``1w``).  ``new_group`` marks rows that start a new
+    series (the ordering checks skip them: several tickers in one array); ``order_key`` (e.g.
+    the rows' line numbers in a file) decides which bad row is "first" (default: the index);
+    ``extra_bad`` marks rows the caller already found bad (reported with an empty reason, for
+    the caller to fill in).  All checks are vectorised.
+    """
+    n = start_ns.size
+    if n == 0:
+        return None
+    bad = np.zeros(n, dtype=bool)
+    prices = {"open": open_, "high": high, "low": low, "close": close}
+    nonfinite = {k: ~np.isfinite(v) for k, v in prices.items()}
+    for m in nonfinite.values():
+        bad |= m
+    vol_bad = ~np.isfinite(volume) | (volume < 0)
+    bad |= vol_bad
+    with np.errstate(invalid="ignore"):
+        hi_bad = high < np.maximum(open_, close)
+        lo_bad = low > np.minimum(open_, close)
+    bad |= hi_bad | lo_bad
+    diff = np.empty(n, dtype=np.int64)
+    diff[0] = np.iinfo(np.int64).max
+    diff[1:] = start_ns[1:] - start_ns[:-1]
+    if new_group is not None:
+        diff[new_group] = np.iinfo(np.int64).max
+    order_bad = diff <= 0
+    spacing_bad = (diff > 0) & (diff < _MIN_SPACING_NS[timeframe])
+    bad |= order_bad | spacing_bad
+    if extra_bad is not None:
+        bad |= extra_bad
+    i = _first(bad, order_key)
+    if i is None:
+        return None
+    if extra_bad is not None and extra_bad[i]:
+        return i, ""
+    for name, m in nonfinite.items():
+        if m[i]:
+            what = "missing (empty, null or NaN)" if np.isnan(prices[name][i]) else f"not finite ({prices[name][i]})"
+            return i, f"{name} is {what}; prices must be numbers"
+    if hi_bad[i]:
+        return i, (f"high {high[i]:g} is below max(open {open_[i]:g}, close {close[i]:g}); "
+                   f"bars need high >= max(open, close)")
+    if lo_bad[i]:
+        return i, (f"low {low[i]:g} is above min(open {open_[i]:g}, close {close[i]:g}); "
+                   f"bars need low <= min(open, close)")
+    if vol_bad[i]:
+        v = volume[i]
+        what = "missing (empty, null or NaN)" if np.isnan(v) else f"{v:g}"
+        return i, f"volume is {what}; volume must be a number >= 0"
+    t, prev = _fmt_ns(start_ns[i]), _fmt_ns(start_ns[i - 1])
+    if order_bad[i]:
+        if diff[i] == 0:
+            return i, (f"duplicate timestamp {t} (same as the previous row); timestamps must be unique "
+                       f"(pass {sort_hint} to sort and keep the last of duplicates)")
+        return i, (f"timestamp {t} is before the previous row's {prev}; timestamps must be sorted "
+                   f"ascending (pass {sort_hint} to sort them)")
+    gap = timedelta(microseconds=int(diff[i]) // 1000)
+    return i, (f"timestamp {t} is only {gap} after the previous bar ({prev}); {timeframe} bars must be "
+               f"at least {timedelta(microseconds=_MIN_SPACING_NS[timeframe] // 1000)} apart "
+               f"(is the timeframe right?)")
+
+
+def _table_columns(table: pa.Table, what: str) -> dict[str, np.ndarray]:
+    """numpy columns (start as int64 ns UTC) of a bar table, checking names and types."""
+    if not isinstance(table, pa.Table):
+        raise TypeError(f"{what}: expected a pyarrow.Table, got {type(table).__name__}")
+    names = set(table.column_names)
+    missing = [c for c in _COLUMNS if c not in names]
+    if missing:
+        raise BarValidationError(
+            f"{what}: missing columns {', '.join(missing)}; required: start (timestamp with a time zone), "
+            f"open, high, low, close, volume (numbers); other columns are ignored")
+    start = table.column("start")
+    if not pa.types.is_timestamp(start.type) or start.type.tz is None:
+        hint = " (naive timestamps are ambiguous: attach a zone, or import the file with tz=...)" \
+            if pa.types.is_timestamp(start.type) else ""
+        raise BarValidationError(f"{what}: column start must be a timestamp with a time zone, "
+                                 f"got {start.type}{hint}")
+    if start.null_count:
+        i = int(np.flatnonzero(start.is_null().to_numpy(zero_copy_only=False))[0])
+        raise BarValidationError(f"{what}: row {i}: start is missing", index=i, reason="start is missing")
+    out = {"start": _int64(start.cast(_START_TYPE))}
+    for name in _COLUMNS[1:]:
+        col = table.column(name)
+        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_decimal(col.type)):
+            raise BarValidationError(f"{what}: column {name} must be numeric, got {col.type}")
+        out[name] = _float64(col)
+    return out
+
+
+def _int64(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return col.view(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _float64(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if col.type != pa.float64():
+        col = col.cast(pa.float64())
+    # Nulls become NaN (and are then reported as missing).
+    return col.to_numpy(zero_copy_only=False)
+
+
+def _bar_table(cols: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> pa.Table:
+    arrays = [pa.array(np.ascontiguousarray(cols["start"], dtype=np.int64)).view(_START_TYPE)]
+    arrays += [pa.array(np.ascontiguousarray(cols[c], dtype=np.float64)) for c in _COLUMNS[1:]]
+    schema = BAR_SCHEMA.with_metadata(dict(metadata)) if metadata else BAR_SCHEMA.remove_metadata()
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+# --------------------------------------------------------------------------- #
+# The catalog
+# --------------------------------------------------------------------------- #
+
+
+class CatalogEntry(NamedTuple):
+    """One stored file. ``first``/``last`` are the first and last bar starts (UTC), None if empty."""
+
+    symbol: str
+    timeframe: str
+    rows: int
+    first: datetime | None
+    last: datetime | None
+    path: Path
+
+
+@dataclass
+class _Staged:
+    symbol: str
+    timeframe: str
+    tmp: str
+    final: Path
+    rows: int
+    first: int | None
+    last: int | None
+
+
+def _default_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _default_file_mode()
+
+try:  # POSIX advisory lock on the symbol directory around read-modify-write.
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - Windows
+    _fcntl = None
+
+
+class Catalog:
+    """Market data under ``<data_dir>/<SYMBOL>/<timeframe>.parquet``.
+
+    ``data_dir``: the directory; default the ``BACKTESTESTER_DATA`` environment variable, else
+    ``./data``.  The directory is created on the first write, not before.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike | None = None):
+        if data_dir is None or str(data_dir) == "":
+            data_dir = os.environ.get(ENV_VAR) or "data"
+        self.data_dir = Path(data_dir).expanduser()
+
+    def __repr__(self) -> str:
+        return f"Catalog({str(self.data_dir)!r})"
+
+    # ---- listing ------------------------------------------------------------ #
+
+    def path(self, symbol: str, timeframe: str) -> Path:
+        """Where the bars of ``symbol`` at ``timeframe`` are (or would be) stored."""
+        return self.data_dir / normalize_symbol(symbol) / f"{check_timeframe(timeframe)}.parquet"
+
+    def symbols(self) -> list[str]:
+        """Symbols with at least one stored timeframe, sorted."""
+        if not self.data_dir.is_dir():
+            return []
+        out = []
+        for child in self.data_dir.iterdir():
+            name = child.name
+            if name.startswith(".") or name != name.upper() or not child.is_dir():
+                continue
+            if any((child / f"{tf}.parquet").is_file() for tf in TIMEFRAMES):
+                out.append(name)
+        return sorted(out)
+
+    def timeframes(self, symbol: str) -> list[str]:
+        """Stored timeframes of ``symbol``, finest first (empty if none)."""
+        sym = normalize_symbol(symbol)
+        return [tf for tf in TIMEFRAMES if (self.data_dir / sym / f"{tf}.parquet").is_file()]
+
+    def entries(self, symbols: Iterable[str] | None = None) -> list[CatalogEntry]:
+        """Every stored file (or those of ``symbols``), by symbol then timeframe.
+
+        Reads only Parquet footers (row counts and the ``start`` column's statistics)."""
+        syms = self.symbols() if symbols is None else [normalize_symbol(s) for s in symbols]
+        out = []
+        for sym in syms:
+            for tf in self.timeframes(sym):
+                path = self.data_dir / sym / f"{tf}.parquet"
+                rows, first, last = _footer_summary(path)
+                out.append(CatalogEntry(sym, tf, rows, None if first is None else _ns_to_datetime(first),
+                                        None if last is None else _ns_to_datetime(last), path))
+        return out
+
+    # ---- reading ------------------------------------------------------------ #
+
+    def _missing_symbol(self, sym: str) -> SymbolNotFoundError:
+        present = self.symbols()
+        if not self.data_dir.is_dir():
+            where = f"data directory {self.data_dir} does not exist"
+        elif present:
+            shown = ", ".join(present[:20]) + (f", ... ({len(present)} in all)" if len(present) > 20 else "")
+            where = f"symbols in {self.data_dir}: {shown}"
+        else:
+            where = f"data directory {self.data_dir} holds no symbols"
+        return SymbolNotFoundError(
+            f"no data for symbol {sym!r} ({where}); import some with `backtestester data import` "
+            f"or generate some with `backtestester data synth` (--data-dir or {ENV_VAR} choose the directory)",
+            symbol=sym, data_dir=self.data_dir, available=present)
+
+    def load(
+        self,
+        symbol: str,
+        timeframe: str,
+        start: Any = None,
+        end: Any = None,
+        *,
+        calendar: str | None = "XNYS",
+    ) -> pa.Table:
+        """Bars of ``symbol`` at ``timeframe`` whose start lies in ``[start, end)``.
+
+        If ``timeframe`` is not stored it is resampled from the finest stored finer timeframe
+        that divides it, on the sessions of ``calendar`` (an ``exchange_calendars`` code, or
+        ``None`` for 24/7 buckets aligned to the epoch); see :mod:`.resample`.
+
+        ``start``/``end``: ``None`` (unbounded), a date or ISO date string (a session date:
+        the open of the first session on or after it; 00:00 UTC when ``calendar`` is None),
+        or a datetime / ISO datetime string / ``numpy.datetime64`` (an instant; naive = UTC).
+
+        Returns a ``pyarrow.Table`` with schema ``BAR_SCHEMA`` and one chunk per column (so
+        engine repositories use it in place); schema metadata names the symbol, the
+        timeframe and, when resampled, the source timeframe and calendar.
+
+        Raises:
+            SymbolNotFoundError: no data for the symbol (a ``LookupError``).
+            TimeframeNotFoundError: the timeframe is neither stored nor derivable.
+            ValueError: bad timeframe, range or calendar; a stored file that is not a bar file.
+        """
+        from . import resample as rs  # noqa: PLC0415
+
+        sym = normalize_symbol(symbol)
+        check_timeframe(timeframe)
+        if calendar is not None:
+            calendar = rs.calendar_name(calendar)
+        stored = self.timeframes(sym)
+        if not stored:
+            raise self._missing_symbol(sym)
+        lo, hi = rs.resolve_range(start, end, calendar)
+        if timeframe in stored:
+            table = _read_bars(self.data_dir / sym / f"{timeframe}.parquet")
+            table = _slice(table, lo, hi)
+            meta = dict(table.schema.metadata or {})
+            meta.update({b"symbol": sym.encode(), b"timeframe": timeframe.encode()})
+            return table.replace_schema_metadata(meta)
+        candidates = [tf for tf in stored if rs.can_resample(tf, timeframe)]
+        if not candidates:
+            finer = ", ".join(tf for tf in TIMEFRAMES if rs.can_resample(tf, timeframe))
+            raise TimeframeNotFoundError(
+                f"{sym} has no {timeframe} bars and none of its stored timeframes ({', '.join(stored)}) "
+                f"can be resampled to {timeframe} (that needs one of: {finer}); "
+                f"import or generate {timeframe} bars or a finer timeframe",
+                symbol=sym, timeframe=timeframe, stored=stored)
+        problems = []
+        for source in candidates:  # finest first
+            table = _read_bars(self.data_dir / sym / f"{source}.parquet")
+            # Only source bars at or after lo can fall in buckets starting at or after lo;
+            # buckets starting before hi end within 8 days of it.
+            table = _slice(table, lo, None if hi is None else hi + 8 * _NS_PER_DAY)
+            try:
+                out = rs.resample(table, source, timeframe, calendar=calendar)
+            except rs.MisalignedBarsError as exc:
+                problems.append(str(exc))
+                continue
+            out = _slice(out, lo, hi)
+            meta = dict(out.schema.metadata or {})
+            meta.update({b"symbol": sym.encode(), b"timeframe": timeframe.encode()})
+            return out.replace_schema_metadata(meta)
+        raise ValueError(f"{sym}: cannot resample to {timeframe}: " + "; ".join(problems))
+
+    # ---- writing ------------------------------------------------------------ #
+
+    def write(
+        self,
+        symbol: str,
+        timeframe: str,
+        table: pa.Table,
+        *,
+        mode: str = "replace",
+        metadata: Mapping[str, str] | None = None,
+    ) -> CatalogEntry:
+        """Validate ``table`` and store it as the ``timeframe`` bars of ``symbol``.
+
+        ``mode="replace"`` replaces the file; ``mode="merge"`` merges with the stored bars
+        (rows of ``table`` win where timestamps coincide) and validates the result.  The
+        table needs columns start (timestamp with a zone), open, high, low, close, volume;
+        other columns are dropped.  Written atomically (temporary file, fsync, rename).
+
+        Raises ``BarValidationError`` (a ``ValueError``) naming the first bad row (0-based
+        index into ``table``) and why; nothing is written then.
+        """
+        return self.write_many({(symbol, timeframe): table}, mode=mode, metadata=metadata)[0]
+
+    def write_many(
+        self,
+        tables: Mapping[tuple[str, str], pa.Table],
+        *,
+        mode: str = "replace",
+        metadata: Mapping[str, str] | None = None,
+        progress=None,
+    ) -> list[CatalogEntry]:
+        """Write several ``{(symbol, timeframe): table}`` at once: every table is validated
+        and staged as a temporary file before any is renamed into place, so a bad table
+        leaves every file untouched.  ``progress(done, total)`` is called after each table."""
+        if mode not in ("replace", "merge"):
+            raise ValueError(f"mode must be 'replace' or 'merge', got {mode!r}")
+        items = []
+        seen = set()
+        for (symbol, timeframe), table in tables.items():
+            key = (normalize_symbol(symbol), check_timeframe(timeframe))
+            if key in seen:
+                raise ValueError(f"{key[0]} {key[1]} given twice")
+            seen.add(key)
+            items.append((key, table))
+        staged: list[_Staged] = []
+        try:
+            with self._locks(sorted({sym for (sym, _), _ in items})):
+                for n, ((sym, tf), table) in enumerate(items, 1):
+                    staged.append(self._stage(sym, tf, table, mode, metadata))
+                    if progress is not None:
+                        progress(n, len(items))
+                for s in staged:
+                    os.replace(s.tmp, s.final)
+                    s.tmp = ""
+                for d in {s.final.parent for s in staged}:
+                    _fsync_dir(d)
+        finally:
+            for s in staged:
+                if s.tmp:
+                    _remove_quietly(s.tmp)
+        return [CatalogEntry(s.symbol, s.timeframe, s.rows,
+                             None if s.first is None else _ns_to_datetime(s.first),
+                             None if s.last is None else _ns_to_datetime(s.last), s.final) for s in staged]
+
+    def _stage(self, sym: str, tf: str, table: pa.Table, mode: str, metadata) -> _Staged:
+        what = f"{sym} {tf}"
+        cols = _table_columns(table, what)
+        problem = find_problem(cols["start"], cols["open"], cols["high"], cols["low"], cols["close"],
+                               cols["volume"], tf)
+        if problem is not None:
+            i, reason = problem
+            raise BarValidationError(f"{what}: row {i} (0-based) of the table: {reason}; nothing was written",
+                                     index=i, reason=reason)
+        final = self.data_dir / sym / f"{tf}.parquet"
+        if mode == "merge" and final.is_file():
+            old = _table_columns(_read_bars(final), f"stored {what}")
+            keep = ~np.isin(old["start"], cols["start"])
+            merged = {k: np.concatenate([old[k][keep], cols[k]]) for k in _COLUMNS}
+            order = np.argsort(merged["start"], kind="stable")
+            cols = {k: v[order] for k, v in merged.items()}
+            problem = find_problem(cols["start"], cols["open"], cols["high"], cols["low"], cols["close"],
+                                   cols["volume"], tf)
+            if problem is not None:
+                i, reason = problem
+                raise BarValidationError(
+                    f"{what}: merging with the {int(keep.size)} stored rows gives a bad series at "
+                    f"{_fmt_ns(cols['start'][i])}: {reason}; nothing was written (use mode='replace' "
+                    f"to overwrite)", index=None, reason=reason)
+        meta = {"symbol": sym, "timeframe": tf}
+        if metadata:
+            meta.update({str(k): str(v) for k, v in metadata.items()})
+        out = _bar_table(cols, meta)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{tf}.parquet.", suffix=".tmp", dir=final.parent)
+        try:
+            if hasattr(os, "fchmod"):  # mkstemp makes 0600 files; catalog files are as readable as any other
+                os.fchmod(fd, _FILE_MODE)
+            with os.fdopen(fd, "wb") as fh:
+                pq.write_table(out, fh, compression="zstd")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            _remove_quietly(tmp)
+            raise
+        n = out.num_rows
+        return _Staged(sym, tf, tmp, final, n, int(cols["start"][0]) if n else None,
+                       int(cols["start"][-1]) if n else None)
+
+    @contextmanager
+    def _locks(self, symbols: list[str]):
+        fds = []
+        try:
+            if _fcntl is not None:
+                for sym in symbols:
+                    d = self.data_dir / sym
+                    d.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(d, os.O_RDONLY)
+                    fds.append(fd)
+                    _fcntl.flock(fd, _fcntl.LOCK_EX)
+            yield
+        finally:
+            for fd in fds:
+                os.close(fd)  # closing releases the lock
+            for sym in symbols:  # a directory created for a write that failed: leave no trace
+                d = self.data_dir / sym
+                try:
+                    if d.is_dir() and not any(d.iterdir()):
+                        d.rmdir()
+                except OSError:
+                    pass
+
+
+# --------------------------------------------------------------------------- #
+# File helpers
+# --------------------------------------------------------------------------- #
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_bars(path: Path) -> pa.Table:
+    """A stored file as a single-chunk ``BAR_SCHEMA`` table."""
+    try:
+        table = pq.read_table(path, memory_map=True)
+    except (OSError, pa.ArrowException) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    if table.schema.remove_metadata() != BAR_SCHEMA:
+        try:
+            cols = _table_columns(table, str(path))
+        except (BarValidationError, TypeError) as exc:
+            raise ValueError(f"{path} is not a bar file of this catalog: {exc}") from None
+        table = _bar_table(cols, {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()})
+    return table.combine_chunks()
+
+
+def _slice(table: pa.Table, lo: int | None, hi: int | None) -> pa.Table:
+    """Rows with ``lo <= start < hi`` of a sorted table (zero-copy)."""
+    if lo is None and hi is None:
+        return table
+    start = _int64(table.column("start"))
+    i = 0 if lo is None else int(np.searchsorted(start, lo, side="left"))
+    j = start.size if hi is None else int(np.searchsorted(start, hi, side="left"))
+    return table.slice(i, max(0, j - i))
+
+
+def _footer_summary(path: Path) -> tuple[int, int | None, int | None]:
+    """(rows, first start ns, last start ns) from the Parquet footer, reading data only if
+    the statistics are missing."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+        rows = meta.num_rows
+        if rows == 0:
+            return 0, None, None
+        idx = meta.schema.names.index("start")
+        first_stats = meta.row_group(0).column(idx).statistics
+        last_stats = meta.row_group(meta.num_row_groups - 1).column(idx).statistics
+        if first_stats is not None and last_stats is not None and first_stats.has_min_max \
+                and last_stats.has_min_max and first_stats.physical_type == "INT64" \
+                and str(meta.schema.column(idx).logical_type).find("nanoseconds") >= 0:
+            return rows, int(first_stats.min_raw), int(last_stats.max_raw)
+    except (OSError, ValueError, pa.ArrowException):
+        pass
+    start = _int64(_read_bars(path).column("start"))
+    return start.size, (int(start[0]) if start.size else None), (int(start[-1]) if start.size else None)
