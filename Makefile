@@ -29,3 +29,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Regenerate backtestester/rpc/ from protos/ (grpcio-tools, a test extra); see docs/wire.md.
+.PHONY: protos
+protos: $(STAMP)
+	$(PY) scripts/gen_protos.py
