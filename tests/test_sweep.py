@@ -106,3 +106,15 @@ def test_a_killed_worker_batch_is_retried_on_a_new_actor(ray_cluster, tables, tm
 def test_an_empty_sweep_is_a_clear_error(ray_cluster, tables, tmp_path):
     with pytest.raises(ValueError, match="no parameter sets"):
         run_sweep(spec(grid={"fast": [50], "slow": [30]}), tmp_path, tables=tables, show_progress=False)
+
+
+def test_fast_path_sweep_agrees_with_the_event_driven_sweep(ray_cluster, tables, tmp_path):
+    """engine='fast' runs the strategy's signals() through the compiled kernel: same numbers."""
+    event = run_sweep(spec(), tmp_path / "event", tables=tables, show_progress=False)
+    fast = run_sweep(spec(engine="fast"), tmp_path / "fast", tables=tables, show_progress=False)
+    assert fast.failed == 0
+    by_params = {r["params"]: r for r in event.records}
+    for record in fast.records:
+        twin = by_params[record["params"]]
+        for metric in ("final_equity", "trade_count", "sharpe", "max_drawdown", "total_return"):
+            assert record[metric] == twin[metric], (metric, record["params"])

@@ -75,6 +75,15 @@ class Strategy:
     def on_stop(self, ctx) -> None:
         """Called once after the completion tick."""
 
+    # Optional vectorised form (not defined here, so ``hasattr(cls, "signals")`` detects it):
+    #     def signals(self, bars) -> tuple[np.ndarray, np.ndarray]
+    # ``bars`` is a dict of numpy columns (open, high, low, close, volume, start) of one symbol
+    # and timeframe; return boolean (entries, exits), one per bar, with exactly the decisions
+    # on_candle takes. The sweep runner then uses backtestester.fastpath (compiled, same fill,
+    # position and cash rules), sized by the strategy's ``fraction`` parameter if it has one and
+    # trading its ``direction`` attribute ("long", "short" or "both"; default "long").
+    # See docs/fastpath.md.
+
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
 

@@ -45,6 +45,14 @@ class SmaCross(Strategy):
         elif cross < 0:
             ctx.close(bar.symbol)
 
+    def signals(self, bars):
+        """Vectorised form for the fast path (:mod:`backtestester.fastpath`): the same SMAs and
+        the same cross as :meth:`on_candle`, over the bars' closes (one symbol, one timeframe)."""
+        from ..fastpath import crossover, indicator
+
+        fast, slow = indicator(bars, sma, self.fast), indicator(bars, sma, self.slow)
+        return crossover(fast, slow), crossover(slow, fast)
+
 
 class GridStrategy(Strategy):
     """The original's grid (spec 18.6): levels ``linspace(lower, upper, grid_size)``. For each

@@ -7,7 +7,10 @@ import os
 import socket
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
+
+import numpy as np
 
 from ..data.synthetic import TIMEFRAMES
 from ..engine import Commission, Repository, Slippage
@@ -37,6 +40,49 @@ def load_repositories(config: RunConfig, tables: dict, cache: dict | None = None
     return repos
 
 
+@dataclass
+class FastRun:
+    """What the sweep needs of a fast-path run, shaped like a BacktestResult's parts."""
+
+    statistics: object
+    final_equity: float
+    equity_times: np.ndarray
+    equity: np.ndarray
+    fast_result: object
+
+
+def run_fast(strategy, repos, *, balance, start=None, end=None, calendar=None, fill_model="next_open",
+             commission=None, slippage=None) -> FastRun:
+    """One run through the compiled fast path (:mod:`backtestester.fastpath`; one symbol, the
+    strategy's ``signals`` form) over the repository's bars in ``[start, end)``."""
+    from ..fastpath import run_strategy  # numba: imported only when asked for
+    from ..engine.timeutil import to_ns
+
+    if len(repos) != 1:
+        raise ValueError(f"the fast path runs one symbol at a time, got {len(repos)}; use engine 'event'")
+    repo = repos[0]
+    lo, hi = 0, len(repo)
+    if start is not None:
+        lo = int(np.searchsorted(repo.start_ns, _ns(start, to_ns), "left"))
+    if end is not None:
+        hi = int(np.searchsorted(repo.start_ns, _ns(end, to_ns), "left"))
+    bars = {"start": repo.start_ns[lo:hi], "open": repo.open[lo:hi], "high": repo.high[lo:hi],
+            "low": repo.low[lo:hi], "close": repo.close[lo:hi], "volume": repo.volume[lo:hi]}
+    if hi <= lo:
+        raise ValueError(f"no bars of {repo.symbol} between {start} and {end}")
+    result = run_strategy(strategy, bars, balance=balance, fill_model=fill_model, commission=commission,
+                          slippage=slippage)
+    stats = result.statistics(bars["start"], repo.period_ns)
+    times, equity = result.equity_curve(bars["start"], repo.period_ns)
+    return FastRun(stats, float(result.final_equity), times, equity, result)
+
+
+def _ns(value, to_ns):
+    if isinstance(value, datetime):
+        return to_ns(value)
+    return to_ns(datetime(value.year, value.month, value.day, tzinfo=timezone.utc))
+
+
 def _time(value):
     if value is None:
         return None
@@ -63,10 +109,8 @@ def execute_run(config: RunConfig, tables: dict, *, cache: dict | None = None, k
         if config.slippage_rate:
             options["slippage"] = Slippage(rate=config.slippage_rate)
         if config.engine == "fast":
-            from ..fastpath import run_config_fast  # numba: imported only when asked for
-
-            result = run_config_fast(strategy, repos, balance=config.balance, start=_time(config.start),
-                                     end=_time(config.end), **options)
+            result = run_fast(strategy, repos, balance=config.balance, start=_time(config.start),
+                              end=_time(config.end), **options)
         else:
             result = run_backtest(strategy, repos, balance=config.balance, start=_time(config.start),
                                   end=_time(config.end), **options)

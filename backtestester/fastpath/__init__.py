@@ -1,0 +1,19 @@
+"""Fast path: strategies expressed as arrays (signals from vectorised indicators) run through a
+compiled kernel (numba) with the event-driven engine's fill, position and cash rules.
+
+    from backtestester.fastpath import run_signals, run_signals_batch, run_crossover_batch
+    result = run_signals(o, h, l, c, entries, exits, balance=100_000, fill_model="next_open")
+    result.trades, result.equity, result.final_equity
+
+Strategies offer the vectorised form with an optional ``signals(bars) -> (entries, exits)``
+method (see :class:`~backtestester.strategy.Strategy`); :func:`supports_signals` detects it and
+:func:`run_strategy` / :func:`run_strategy_batch` run it. Pure: numpy here, numba on the first
+run, never ray or grpc. Rules and their mapping to the engine: ``docs/fastpath.md``.
+"""
+from .api import (DIRECTIONS, FILL_MODELS, SUMMARY_FIELDS, TRADE_DTYPE, Bars, BatchResult, FastResult, crossover,
+                  indicator, run_crossover_batch, run_signals, run_signals_batch, run_strategy, run_strategy_batch,
+                  supports_signals, warmup)
+
+__all__ = ["Bars", "BatchResult", "DIRECTIONS", "FILL_MODELS", "FastResult", "SUMMARY_FIELDS", "TRADE_DTYPE",
+           "crossover", "indicator", "run_crossover_batch", "run_signals", "run_signals_batch", "run_strategy",
+           "run_strategy_batch", "supports_signals", "warmup"]
