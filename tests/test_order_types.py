@@ -118,8 +118,9 @@ def test_day_order_placed_at_the_close_is_for_the_next_session():
                     repositories=[Repository("AAPL", MINUTE, candles)], fill_model="next_open")
     pg.tick(60)  # 16:00: the day's last candle is revealed at the close
     order = pg.place_order(symbol="AAPL", side="buy", quantity=1, requested_price=100)
-    delta = pg.tick(60)  # next session's open; no candle yet
-    delta = pg.tick(60)
+    assert pg.tick(60).new_trades == []  # the next session's open: no candle of it yet
+    assert order.status == "pending"
+    pg.tick(60)  # its first candle: the order fills at that candle's open
     assert order.status == "filled" and order.trades[0].price == 99
 
 

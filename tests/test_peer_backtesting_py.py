@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -15,7 +15,7 @@ from .delta import Event, NewCandle, TickDelta
 from .errors import BacktestCompleteError, NotFoundError, PlaceOrderError, PlaygroundError
 from .ledger import EPS, Ledger, Reject
 from .matching import match
-from .orders import (DURATIONS, OPENING_SIDES, ORDER_TYPES, SIDES, Order, Position, Trade, positive_or_none,
+from .orders import (DURATIONS, OPENING_SIDES, ORDER_TYPES, SIDES, Order, Position, positive_or_none,
                      side_rule_violation, side_sign, validate_tag)
 from .timeutil import UTC, from_ns, is_date_only, period_to_ns, to_ns
 from .account import Account
@@ -198,8 +198,6 @@ class Playground:
 
     def equity_arrays(self):
         """The equity plot as numpy arrays ``(times datetime64[ns] UTC-naive, equity float64)``."""
-        import numpy as np
-
         return self._equity.time_array().astype("datetime64[ns]"), self._equity.values()
 
     # --- placing -------------------------------------------------------------------------------
