@@ -592,33 +592,22 @@ def test_import_is_pure_and_numba_is_loaded_on_first_use():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.slow
-def test_cold_start_compiles_well_under_ten_seconds(tmp_path):
-    """A fresh process with an empty numba cache imports, compiles and runs the kernel (single runs
-    and serial batches share it: what a sweep actor needs), then the optional threaded kernel;
-    a second fresh process finds both in the cache."""
+def test_a_fresh_process_compiles_into_the_cache_and_the_next_one_reuses_it(tmp_path):
+    """A fresh process with an empty numba cache compiles and runs the kernels (single runs and
+    serial batches share one; the threaded one is separate) and writes them to the cache; a
+    second process runs from it. How long that takes is a benchmark's business
+    (benchmarks/bench_fastpath.py prints cold and warm times), not a test's."""
     code = textwrap.dedent("""
-        import time
-        t0 = time.perf_counter()
         import numpy as np
         from backtestester.fastpath import run_signals, run_crossover_batch
         p = np.array([10.0, 11.0, 12.0, 11.0]); e = np.array([True, False, False, False])
-        run_signals(p, p, p, p, e, ~e, balance=100.0)
-        run_crossover_batch(p, p, p, p, np.vstack([p, p[::-1]]), [[0, 1]], balance=100.0)
-        t1 = time.perf_counter()
+        print(run_signals(p, p, p, p, e, ~e, balance=100.0).final_equity)
         run_crossover_batch(p, p, p, p, np.vstack([p, p[::-1]]), [[0, 1]], balance=100.0, parallel=True)
-        t2 = time.perf_counter()
-        print(t1 - t0, t2 - t1)
     """)
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     cold = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
-    kernel, threaded = map(float, cold.stdout.split())
+    cached = sorted(p.name for p in tmp_path.rglob("*.nbi"))
+    assert cached, "numba wrote no cache index"
     warm = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
-    kernel_cached, threaded_cached = map(float, warm.stdout.split())
-    print(f"cold: kernel {kernel:.2f} s, threaded kernel +{threaded:.2f} s; "
-          f"cached: {kernel_cached:.2f} s, +{threaded_cached:.2f} s")
-    # About 2.5 s and +2 s on this 2-core machine when it is otherwise idle; the bounds leave
-    # room for a busy machine (CI shares it) while still catching a compile-time regression.
-    assert kernel < 8.0
-    assert kernel + threaded < 12.0
-    assert kernel_cached + threaded_cached < 3.0
+    assert warm.stdout == cold.stdout
+    assert sorted(p.name for p in tmp_path.rglob("*.nbi")) == cached  # nothing recompiled into new entries
