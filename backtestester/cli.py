@@ -1,4 +1,4 @@
-"""Command line: ``backtestester demo | sweep | backtest`` (and ``data``)."""
+"""Command line: ``backtestester demo | sweep | serve | backtest | data``."""
 from __future__ import annotations
 
 import argparse
@@ -90,6 +90,13 @@ def cmd_demo(args) -> int:
     return cmd_sweep(args)
 
 
+def cmd_serve(args) -> int:
+    from actors.gateway.server import serve
+
+    serve(args.host, args.port, args.data_dir, ray_address=args.address)
+    return 0
+
+
 def main(argv=None) -> int:
     from actors.cli import add_sweep_arguments, cmd_sweep
 
@@ -116,6 +123,12 @@ def main(argv=None) -> int:
     sweep = sub.add_parser("sweep", help="sweep a strategy's parameters over catalog data on Ray")
     add_sweep_arguments(sweep)
     sweep.set_defaults(func=cmd_sweep)
+    serve = sub.add_parser("serve", help="start the gRPC gateway (PlaygroundService) on an embedded or given Ray")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
+    serve.add_argument("--port", type=int, default=5051, help="port, 0 for one the OS picks (default %(default)s)")
+    serve.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
+    serve.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
+    serve.set_defaults(func=cmd_serve)
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars")
     add_backtest_args(bt, 100_000, "backtestester.strategy.reference:SmaCross")
     bt.set_defaults(func=cmd_backtest)

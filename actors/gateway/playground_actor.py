@@ -1,0 +1,266 @@
+"""One simulator playground behind a named Ray actor.
+
+``PlaygroundActor`` is a plain class (``ray.remote(PlaygroundActor)`` is applied where it is
+spawned, in :mod:`actors.gateway.service`). Each instance owns one engine ``Playground``. Calls
+are serialised by Ray (``max_concurrency=1``), so the engine needs no locks, and a slow
+playground only delays its own callers.
+
+Every public method returns a *result tuple* instead of raising, so no exception class has to
+cross the process boundary: ``("ok", payload)`` or ``("error", code, message)`` where ``code`` is
+a gRPC status name. Payloads are serialised protobuf messages (``bytes``) or plain values.
+"""
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+
+from . import convert
+
+NAMESPACE = "backtestester-gateway"
+ARROW_ROWS_PER_MESSAGE = 20_000  # 48 bytes a row: well under 1 MiB per message
+TICK_CACHE_SECONDS = 300.0  # request_id idempotency window (spec 16: 5 minutes)
+
+
+def actor_name(playground_id: str) -> str:
+    return f"playground-{playground_id}"
+
+
+def ok(payload=None):
+    return ("ok", payload)
+
+
+def error(code: str, message: str):
+    return ("error", code, message)
+
+
+class PlaygroundActor:
+    def __init__(self, playground_id: str):
+        # Nothing heavy here: a constructor that fails makes every later call fail obscurely.
+        self.playground_id = playground_id
+        self.pg = None
+        self.config: dict = {}
+        self._tick_cache: dict[str, tuple[float, bytes]] = {}
+
+    # --- creation ---------------------------------------------------------------------------
+    def create(self, config: dict, data_dir: str):
+        """Load every repository from the catalog (D19) and build the engine playground."""
+        from backtestester.data.catalog import Catalog, DataNotFoundError
+        from backtestester.data.synthetic import TIMEFRAMES
+        from backtestester.engine import Playground, PlaygroundError, Repository
+
+        start = date.fromisoformat(config["start_date"])
+        stop = date.fromisoformat(config["stop_date"])
+        calendar = config.get("calendar", "XNYS")
+        catalog = Catalog(data_dir)
+        repos = []
+        try:
+            for spec in config["repositories"]:
+                first = start - timedelta(days=spec["history_in_days"])
+                table = catalog.load(spec["symbol"], spec["timeframe"], first.isoformat(),
+                                     (stop + timedelta(days=1)).isoformat(), calendar=calendar)
+                if table.num_rows == 0:  # D18/D19: a missing range is a clear error at creation
+                    return error("NOT_FOUND", f"no {spec['timeframe']} bars of {spec['symbol']} in the data "
+                                              f"catalog between {first} and {stop}")
+                repos.append(Repository.from_table(spec["symbol"], TIMEFRAMES[spec["timeframe"]], table))
+        except DataNotFoundError as exc:
+            return error("NOT_FOUND", str(exc))
+        except ValueError as exc:
+            return error("INVALID_ARGUMENT", str(exc))
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo("America/New_York")
+        end = datetime.combine(stop, dtime(16, 0), tz)  # the simulator stops at 16:00 New York (wire-v1)
+        try:
+            self.pg = Playground(balance=config["balance"], start=start, end=end, repositories=repos,
+                                 calendar=calendar)
+        except PlaygroundError as exc:
+            return error("INVALID_ARGUMENT", str(exc))
+        self.config = dict(config)
+        return ok(self.playground_id)
+
+    def _ready(self):
+        return None if self.pg is not None else error("UNAVAILABLE", "playground is not initialised")
+
+    @property
+    def tz(self):
+        return self.pg._clock.tz
+
+    def _lookup(self, order_id):
+        return self.pg.get_order(order_id)
+
+    # --- RPCs -------------------------------------------------------------------------------
+    def tick(self, seconds: int, is_preview: bool, request_id: str):
+        from backtestester.engine import BacktestCompleteError, PlaygroundError
+
+        if (bad := self._ready()) is not None:
+            return bad
+        now = time.monotonic()
+        if request_id and not is_preview:
+            self._expire_cache(now)
+            hit = self._tick_cache.get(request_id)
+            if hit is not None:
+                return ok(hit[1])
+        try:
+            delta = self.pg.tick(seconds, preview=is_preview)
+        except BacktestCompleteError as exc:
+            return error("FAILED_PRECONDITION", str(exc))
+        except (PlaygroundError, ValueError, OverflowError) as exc:
+            return error("INVALID_ARGUMENT", str(exc))
+        payload = convert.tick_delta(delta, self.tz, self._lookup).SerializeToString()
+        if request_id and not is_preview:  # a failed tick stores nothing, so a retry recomputes
+            self._tick_cache[request_id] = (now, payload)
+        return ok(payload)
+
+    def _expire_cache(self, now):
+        if len(self._tick_cache) > 64:
+            for key in [k for k, (t, _) in self._tick_cache.items() if now - t > TICK_CACHE_SECONDS]:
+                del self._tick_cache[key]
+        else:
+            for key, (t, _) in list(self._tick_cache.items()):
+                if now - t > TICK_CACHE_SECONDS:
+                    del self._tick_cache[key]
+
+    def place_order(self, kwargs: dict):
+        from backtestester.engine import NotFoundError, PlaygroundError
+
+        if (bad := self._ready()) is not None:
+            return bad
+        try:
+            o = self.pg.place_order(**kwargs)
+        except NotFoundError as exc:
+            return error("NOT_FOUND", f"failed to place order: {exc}")
+        except PlaygroundError as exc:
+            text = str(exc)
+            code = "FAILED_PRECONDITION" if text.startswith("backtest complete") else "INVALID_ARGUMENT"
+            return error(code, f"failed to place order: {text}")
+        return ok(convert.order(o, self.tz, self._lookup).SerializeToString())
+
+    def get_order(self, order_id: int):
+        from backtestester.engine import NotFoundError
+
+        if (bad := self._ready()) is not None:
+            return bad
+        try:
+            o = self.pg.get_order(order_id)
+        except NotFoundError as exc:
+            return error("NOT_FOUND", str(exc))
+        return ok(convert.order(o, self.tz, self._lookup).SerializeToString())
+
+    def meta(self):
+        from backtestester.rpc import playground_pb2 as pb
+
+        c = self.config
+        m = pb.AccountMeta(playground_id=self.playground_id, start_date=c["start_date"], end_date=c["stop_date"],
+                           symbols=self.pg.symbols, initial_balance=c["balance"], environment=c["environment"],
+                           tags=c.get("tags", []))
+        if c.get("client_id") is not None:
+            m.client_id = c["client_id"]
+        return m
+
+    def get_account(self, fetch_orders: bool, filters: dict):
+        from backtestester.rpc import playground_pb2 as pb
+
+        if (bad := self._ready()) is not None:
+            return bad
+        acc = self.pg.account()
+        resp = pb.GetAccountResponse(meta=self.meta(), balance=acc.balance, equity=acc.equity,
+                                     free_margin=acc.free_margin)
+        convert.positions_map(resp.positions, acc.positions)
+        if fetch_orders:
+            for o in self.pg.orders():
+                if convert.order_matches(o, **filters):
+                    resp.orders.append(convert.order(o, self.tz, self._lookup))
+        return ok(resp.SerializeToString())
+
+    def session(self):
+        """The PlaygroundSession of GetPlaygrounds (and the tags, for filtering)."""
+        from backtestester.rpc import playground_pb2 as pb
+
+        if (bad := self._ready()) is not None:
+            return bad
+        acc = self.pg.account()
+        clock = pb.Clock(current_time=convert.rfc3339(self.pg.current_time, self.tz),
+                         start=convert.rfc3339(self.pg.start_time, self.tz),
+                         stop=convert.rfc3339(self.pg.end_time, self.tz))
+        s = pb.PlaygroundSession(playground_id=self.playground_id, meta=self.meta(), clock=clock,
+                                 balance=acc.balance, equity=acc.equity, free_margin=acc.free_margin)
+        for spec in self.config["repositories"]:
+            s.repositories.append(pb.Repository(symbol=spec["symbol"], timespan_multiplier=spec["timespan_multiplier"],
+                                                timespan_unit=spec["timespan_unit"], indicators=spec["indicators"],
+                                                history_in_days=spec["history_in_days"]))
+        convert.positions_map(s.positions, acc.positions)
+        return ok(s.SerializeToString())
+
+    def get_candles(self, symbol: str, period_seconds: int, start: datetime, end: datetime | None):
+        from backtestester.engine import NotFoundError, PlaygroundError
+        from backtestester.rpc import playground_pb2 as pb
+
+        if (bad := self._ready()) is not None:
+            return bad
+        try:
+            candles = self.pg.candles(symbol, timedelta(seconds=period_seconds), start, end)
+        except NotFoundError as exc:
+            return error("NOT_FOUND", str(exc))
+        except PlaygroundError as exc:
+            return error("INVALID_ARGUMENT", str(exc))
+        return ok(pb.GetCandlesResponse(bars=[convert.bar(c) for c in candles]).SerializeToString())
+
+    def candles_arrow(self, symbol: str, period_seconds: int, start: datetime, end: datetime | None):
+        """StreamCandlesArrow: the GetCandles selection as Arrow IPC streams of at most ~1 MiB each
+        (``ARROW_ROWS_PER_MESSAGE`` rows of 48 bytes plus the schema); at least one message."""
+        import numpy as np
+        import pyarrow as pa
+
+        from backtestester.engine.timeutil import to_ns
+
+        if (bad := self._ready()) is not None:
+            return bad
+        sym = symbol.strip().upper()
+        if sym not in self.pg.symbols:
+            return error("NOT_FOUND", f"symbol {sym} not found in repos")
+        p_ns = int(period_seconds) * 1_000_000_000
+        repo = next((r for r in self.pg.repositories if r.symbol == sym and r.period_ns == p_ns), None)
+        if repo is None:
+            return error("NOT_FOUND", f"period {timedelta(seconds=period_seconds)} not found in repos for {sym}")
+        rng = repo.between(to_ns(start, "start"), None if end is None else to_ns(end, "end"), self.pg._clock.now_ns)
+        lo, hi = rng.start, rng.stop
+        schema = pa.schema([("start", pa.timestamp("ns", tz="UTC"))] +
+                           [(c, pa.float64()) for c in ("open", "high", "low", "close", "volume")],
+                           metadata={"symbol": sym, "period_in_seconds": str(int(period_seconds))})
+        out = []
+        for a in range(lo, max(hi, lo + 1), ARROW_ROWS_PER_MESSAGE):
+            b = min(hi, a + ARROW_ROWS_PER_MESSAGE)
+            cols = [pa.array(np.asarray(repo.start_ns[a:b], dtype=np.int64), pa.int64()).view(schema.field(0).type)]
+            cols += [pa.array(np.asarray(getattr(repo, c)[a:b], dtype=np.float64))
+                     for c in ("open", "high", "low", "close", "volume")]
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, schema) as writer:
+                writer.write_batch(pa.record_batch(cols, schema=schema))
+            out.append(sink.getvalue().to_pybytes())
+        return ok(out)
+
+    def get_open_orders(self, symbol: str):
+        from backtestester.rpc import playground_pb2 as pb
+
+        if (bad := self._ready()) is not None:
+            return bad
+        sym = symbol.strip().upper()
+        if sym not in self.pg.symbols:
+            return error("NOT_FOUND", f"symbol {sym} not found in repos")
+        orders = [convert.order(o, self.tz, self._lookup) for o in self.pg.open_orders(sym)]
+        return ok(pb.GetOpenOrdersResponse(orders=orders).SerializeToString())
+
+    def account_stats(self, equity_plot: bool):
+        from backtestester.rpc import playground_pb2 as pb
+
+        if (bad := self._ready()) is not None:
+            return bad
+        resp = pb.GetAccountStatsResponse()
+        if equity_plot:
+            for t, v in self.pg.equity_plot():
+                resp.equity_plot.append(pb.EquityPlot(created_at=convert.rfc3339(t, self.tz), equity=v))
+        return ok(resp.SerializeToString())
+
+    def ping(self):
+        return ok(self.playground_id)

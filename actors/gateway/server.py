@@ -1,0 +1,136 @@
+"""The gateway: an async Ray actor running a ``grpc.aio`` server for ``playground.PlaygroundService``.
+
+``GatewayServer`` is a plain class; ``ray.remote(GatewayServer)`` is applied where it is spawned
+(:func:`spawn` or :func:`serve`). Its methods are coroutines, so Ray runs it as an async actor
+and the gRPC server shares the actor's event loop. Playgrounds are separate named actors
+(:mod:`actors.gateway.playground_actor`), so a slow playground never blocks another.
+"""
+from __future__ import annotations
+
+import logging
+
+from .playground_actor import NAMESPACE
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5051
+GATEWAY_NAME = "gateway"
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class GatewayServer:
+    def __init__(self, data_dir: str):
+        self.data_dir = str(data_dir)
+        self._server = None
+        self._health = None
+        self._address = None
+
+    async def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
+        """Start serving on ``host:port`` (port 0: the OS chooses); returns ``host:bound_port``."""
+        import grpc
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+        from grpc_reflection.v1alpha import reflection
+
+        from backtestester.rpc import (
+            REFLECTION_SERVICE_NAMES,
+            SERVICE_NAME,
+            playground_pb2_grpc,
+        )
+
+        from .service import PlaygroundService
+
+        if self._server is not None:
+            return self._address
+        server = grpc.aio.server(options=[
+            ("grpc.so_reuseport", 0),  # without it a second server silently shares the port
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ])
+        playground_pb2_grpc.add_PlaygroundServiceServicer_to_server(PlaygroundService(self.data_dir), server)
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(REFLECTION_SERVICE_NAMES, server)
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            bound = server.add_insecure_port(target)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {target}: {exc} (is the port in use?)") from None
+        if not bound:
+            raise OSError(f"cannot listen on {target} (is the port in use?)")
+        await server.start()
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        self._address = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
+        return self._address
+
+    async def address(self) -> str | None:
+        return self._address
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Health NOT_SERVING first, then stop accepting calls; in-flight calls get ``grace`` seconds."""
+        if self._server is None:
+            return
+        from grpc_health.v1 import health_pb2
+
+        from backtestester.rpc import SERVICE_NAME
+
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._server.stop(grace)
+        self._server = None
+        self._address = None
+
+
+def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME):
+    """Spawn the gateway actor (Ray must be initialised). Returns the handle; call ``start``."""
+    import ray
+
+    options = {"namespace": NAMESPACE, "num_cpus": 0, "max_concurrency": 1000}
+    if name:
+        options["name"] = name
+    return ray.remote(GatewayServer).options(**options).remote(str(data_dir))
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | None = None, *,
+          ray_address: str | None = None, ready=None) -> None:
+    """Start (or join) Ray, spawn the gateway, report its address through ``ready`` (default: print
+    one line to stdout) and block until SIGINT or SIGTERM, then stop the server cleanly (health
+    NOT_SERVING, grace period, actor killed, Ray shut down if this call started it).
+    For ``backtestester serve``."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    from actors.cluster import init_ray
+
+    started_ray = "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
+    ray = init_ray(ray_address)
+    data_dir = os.path.abspath(data_dir or os.environ.get("BACKTESTESTER_DATA") or "data")
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    gateway = None
+    try:
+        gateway = spawn(data_dir, name=None)
+        address = ray.get(gateway.start.remote(host, port))
+        message = f"backtestester gateway listening on {address} (data: {data_dir})"
+        if ready is None:
+            print(message, flush=True)
+        else:
+            ready(message)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        try:
+            if gateway is not None:
+                try:
+                    ray.get(gateway.stop.remote(), timeout=10)
+                finally:
+                    ray.kill(gateway)
+        finally:
+            if started_ray:
+                ray.shutdown()
