@@ -52,10 +52,11 @@ class FastRun:
 
 
 def run_fast(strategy, repos, *, balance, start=None, end=None, calendar=None, fill_model="next_open",
-             commission=None, slippage=None) -> FastRun:
+             commission=None, slippage=None, bars_cache: dict | None = None) -> FastRun:
     """One run through the compiled fast path (:mod:`backtestester.fastpath`; one symbol, the
-    strategy's ``signals`` form) over the repository's bars in ``[start, end)``."""
-    from ..fastpath import run_strategy  # numba: imported only when asked for
+    strategy's ``signals`` form) over the repository's bars in ``[start, end)``. ``bars_cache``
+    keeps the bars (and the indicators they memoise) for the next runs of a sweep worker."""
+    from ..fastpath import Bars, run_strategy  # numba: imported only when asked for
     from ..engine.timeutil import to_ns
 
     if len(repos) != 1:
@@ -66,10 +67,15 @@ def run_fast(strategy, repos, *, balance, start=None, end=None, calendar=None, f
         lo = int(np.searchsorted(repo.start_ns, _ns(start, to_ns), "left"))
     if end is not None:
         hi = int(np.searchsorted(repo.start_ns, _ns(end, to_ns), "left"))
-    bars = {"start": repo.start_ns[lo:hi], "open": repo.open[lo:hi], "high": repo.high[lo:hi],
-            "low": repo.low[lo:hi], "close": repo.close[lo:hi], "volume": repo.volume[lo:hi]}
     if hi <= lo:
         raise ValueError(f"no bars of {repo.symbol} between {start} and {end}")
+    key = ("fast-bars", repo, lo, hi)  # the repository itself, not its id: ids are reused
+    bars = bars_cache.get(key) if bars_cache is not None else None
+    if bars is None:
+        bars = Bars(start=repo.start_ns[lo:hi], open=repo.open[lo:hi], high=repo.high[lo:hi], low=repo.low[lo:hi],
+                    close=repo.close[lo:hi], volume=repo.volume[lo:hi])
+        if bars_cache is not None:
+            bars_cache[key] = bars
     result = run_strategy(strategy, bars, balance=balance, fill_model=fill_model, commission=commission,
                           slippage=slippage)
     stats = result.statistics(bars["start"], repo.period_ns)
@@ -110,7 +116,7 @@ def execute_run(config: RunConfig, tables: dict, *, cache: dict | None = None, k
             options["slippage"] = Slippage(rate=config.slippage_rate)
         if config.engine == "fast":
             result = run_fast(strategy, repos, balance=config.balance, start=_time(config.start),
-                              end=_time(config.end), **options)
+                              end=_time(config.end), bars_cache=cache, **options)
         else:
             result = run_backtest(strategy, repos, balance=config.balance, start=_time(config.start),
                                   end=_time(config.end), **options)
