@@ -414,6 +414,9 @@ class Playground:
         holdings, balance, maintenance = rec.holdings, rec.balance, rec.cost_maintenance
         single = holdings[0] if len(holdings) == 1 else None
         only = repos[0] if len(repos) == 1 else None
+        if only is not None:
+            key, count, shift = only._key, only._n, only._shift
+        now, session_open, session_close = clock.now_ns, clock._open, clock._close
         n = 0
         while n < max_ticks and not pending:
             if single is not None:
@@ -422,9 +425,10 @@ class Playground:
                     break
             elif holdings and rec.current_equity() < maintenance:
                 break
-            now = clock.now_ns + step
-            if not (closes is None or clock._open <= now <= clock._close):
+            now += step
+            if not (closes is None or session_open <= now <= session_close):
                 now = clock.normalize(now)
+                session_open, session_close = clock._open, clock._close
             if now >= end:
                 break
             clock.now_ns = now
@@ -432,9 +436,8 @@ class Playground:
             n += 1
             if only is not None:  # one repository: no need to advance all before calling back
                 nxt = only.position + 1
-                limit = now - only._shift
-                if nxt < only._n and only._key[nxt] <= limit:
-                    if nxt + 1 < only._n and only._key[nxt + 1] <= limit:
+                if nxt < count and key[nxt] <= now - shift:
+                    if nxt + 1 < count and key[nxt + 1] <= now - shift:
                         only.advance(now)
                     else:
                         only.position = nxt

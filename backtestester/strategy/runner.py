@@ -64,9 +64,10 @@ def run_on_playground(strategy: Strategy, pg: Playground, step, *, periods_per_y
     ctx = PlaygroundContext(pg)
     step_tick = pg._step
     step_ns = pg_step_ns(step)
-    on_candle, on_fill, on_reject, on_event = strategy.on_candle, strategy.on_fill, strategy.on_reject, strategy.on_event
     start_ns, end_ns, clock = pg._start_ns, pg._clock.end_ns, pg._clock
     strategy.on_start(ctx)
+    # Bound after on_start, which may choose the handlers.
+    on_candle, on_fill, on_reject, on_event = strategy.on_candle, strategy.on_fill, strategy.on_reject, strategy.on_event
     quiet = pg._quiet_ticks
     ticks = reported = 0
     complete = False

@@ -40,10 +40,11 @@ class Series:
         if i < 1:
             return 0
         a, b = self.values, other.values
-        if a[i - 1] < b[i - 1] and a[i] > b[i]:
-            return 1
-        if a[i - 1] > b[i - 1] and a[i] < b[i]:
-            return -1
+        before_a, before_b = a[i - 1], b[i - 1]
+        if before_a < before_b:
+            return 1 if a[i] > b[i] else 0
+        if before_a > before_b:
+            return -1 if a[i] < b[i] else 0
         return 0
 
     def crossed_above(self, other: "Series") -> bool:
