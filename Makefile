@@ -37,3 +37,26 @@ clean:
 .PHONY: protos
 protos: $(STAMP)
 	$(PY) scripts/gen_protos.py
+
+# Provisioning (docs/provisioning.md): lint and syntax-check the playbooks, then run them end to
+# end on a throwaway Debian 12 VPS (needs root, debootstrap and systemd-container). ansible and
+# ansible-lint live in their own virtualenv, which needs Python 3.11 or newer.
+PROVISION_VENV := tests/provision/.venv
+PROVISION_STAMP := $(PROVISION_VENV)/.installed
+PROVISION_PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
+
+$(PROVISION_STAMP): tests/provision/requirements.txt
+	@test -n "$(PROVISION_PYTHON)" || { echo "error: Python 3.11 or newer is required for ansible (none found on PATH)"; exit 1; }
+	$(PROVISION_PYTHON) -m venv $(PROVISION_VENV)
+	$(PROVISION_VENV)/bin/python -m pip install -q -r tests/provision/requirements.txt
+	@touch $(PROVISION_STAMP)
+
+.PHONY: test-provision
+test-provision: $(PROVISION_STAMP)
+	PATH="$(CURDIR)/$(PROVISION_VENV)/bin:$$PATH" tests/provision/lint.sh
+	PATH="$(CURDIR)/$(PROVISION_VENV)/bin:$$PATH" tests/provision/e2e.sh
+
+.PHONY: lint-provision
+lint-provision: $(PROVISION_STAMP)
+	PATH="$(CURDIR)/$(PROVISION_VENV)/bin:$$PATH" tests/provision/lint.sh
