@@ -13,12 +13,13 @@
 #   source), served on loopback through the role's URL and checksum variables.
 #
 # Needs root, debootstrap, systemd-nspawn (systemd-container) and ansible-playbook on PATH
-# (`make test-provision` provides the last). Every process and mount it starts is stopped by
-# PID or by name on exit, failure included.
+# (`make test-provision` provides the last). Every process it starts is stopped on exit, failure
+# included: by PID (the SSH control masters through their sockets); the container's mounts live
+# in its own mount namespace, and any left below the work directory are unmounted.
 #
 # Settings (environment):
-#   BT_PROVISION_CACHE     cache of the root file system, the source tarball, apt and pip
-#                          downloads (default /var/cache/backtestester-provision)
+#   BT_PROVISION_CACHE     cache of the root file system, the source tarball, apt's downloads
+#                          and ccache (default /var/cache/backtestester-provision)
 #   BT_PROVISION_OPTIMIZE  true builds CPython with --enable-optimizations (default false: the
 #                          PGO build takes tens of minutes on 2 cores)
 #   BT_PROVISION_KEEP      1 keeps the work directory (logs, root file system) for debugging
@@ -139,8 +140,7 @@ for tool in debootstrap systemd-nspawn ssh ssh-keygen git ansible-playbook ansib
     command -v "$tool" >/dev/null || die "$tool not found (apt-get install debootstrap systemd-container; make test-provision installs ansible)"
 done
 
-mkdir -p "$CACHE" "$CACHE/apt-archives/partial" "$CACHE/pip" "$CACHE/ccache"
-chmod 1777 "$CACHE/pip"
+mkdir -p "$CACHE" "$CACHE/apt-archives/partial" "$CACHE/ccache"
 WORK=$(mktemp -d /var/tmp/backtestester-e2e.XXXXXX)
 mkdir -p "$WORK/cp" "$WORK/inventory/group_vars/clients" "$WORK/http" "$WORK/logs" "$WORK/ansible-tmp"
 log "work directory $WORK, cache $CACHE"
@@ -235,7 +235,7 @@ echo 'admin ALL=(ALL) NOPASSWD:ALL' >"$R/etc/sudoers.d/admin"
 chmod 0440 "$R/etc/sudoers.d/admin"
 echo "[127.0.0.1]:$SSH_PORT $HOST_KEY" >"$WORK/known_hosts"
 
-python3 "$HERE/host_access.py" "$R" /var/cache/e2e-pip
+python3 "$HERE/host_access.py" "$R"
 # dpkg without fsync, as in Debian's container images: the VPS is thrown away anyway.
 echo force-unsafe-io >"$R/etc/dpkg/dpkg.cfg.d/e2e-unsafe-io"
 chroot "$R" update-ca-certificates >"$WORK/logs/update-ca-certificates.log" 2>&1
@@ -243,8 +243,7 @@ chroot "$R" update-ca-certificates >"$WORK/logs/update-ca-certificates.log" 2>&1
 start_container() {
     systemd-nspawn --quiet --directory="$R" --boot --register=no --keep-unit \
         --machine="bt-e2e-$SSH_PORT" --hostname="$HOSTNAME_E2E" --console=passive \
-        --bind="$CACHE/apt-archives:/var/cache/apt/archives" --bind="$CACHE/pip:/var/cache/e2e-pip" \
-        --bind="$CACHE/ccache:/var/cache/e2e-ccache" \
+        --bind="$CACHE/apt-archives:/var/cache/apt/archives" --bind="$CACHE/ccache:/var/cache/e2e-ccache" \
         >>"$WORK/logs/console.log" 2>&1 </dev/null &
     NSPAWN_PID=$!
     log "container booting (systemd-nspawn pid $NSPAWN_PID)"

@@ -1,6 +1,6 @@
 """Give the e2e's throwaway VPS the same way to the package registries as this machine.
 
-Usage: python3 host_access.py ROOTFS PIP_CACHE_DIR
+Usage: python3 host_access.py ROOTFS
 
 Nothing here names a host: every setting is read from this machine at run time and copied
 into the root file system (before it boots):
@@ -9,7 +9,7 @@ into the root file system (before it boots):
 - apt's Acquire settings that matter for reaching the mirror (validity checks, proxies);
 - pip's index, extra indexes, proxy, timeout and certificate bundle (pip's own configuration
   and PIP_* variables; local file:// indexes and find-links are left out, they are this
-  machine's files), plus a shared download cache;
+  machine's files);
 - npm's registry, proxies and certificate file.
 """
 
@@ -78,7 +78,7 @@ def _copy_file_into(rootfs: Path, source: str, name: str) -> str | None:
     return "/" + str(target.relative_to(rootfs))
 
 
-def pip_settings(rootfs: Path, cache_dir: str) -> None:
+def pip_settings(rootfs: Path) -> None:
     found: dict[str, str] = {}
     for line in run(sys.executable, "-m", "pip", "config", "list").splitlines():
         match = re.match(r"^(global|install|download)\.([\w-]+)='(.*)'$", line)
@@ -101,7 +101,7 @@ def pip_settings(rootfs: Path, cache_dir: str) -> None:
         else:
             del found["cert"]
     config = configparser.ConfigParser()
-    config["global"] = {**found, "cache-dir": cache_dir, "disable-pip-version-check": "true"}
+    config["global"] = {**found, "disable-pip-version-check": "true"}
     with open(rootfs / "etc/pip.conf", "w") as handle:
         handle.write("# Copied from the test host by tests/provision/host_access.py\n")
         config.write(handle)
@@ -124,13 +124,13 @@ def npm_settings(rootfs: Path) -> None:
 
 
 def main() -> int:
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
     rootfs = Path(sys.argv[1])
     copy_ca_certificates(rootfs)
     apt_settings(rootfs)
-    pip_settings(rootfs, sys.argv[2])
+    pip_settings(rootfs)
     npm_settings(rootfs)
     return 0
 
