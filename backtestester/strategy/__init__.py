@@ -1,9 +1,14 @@
-"""Strategy API (one for backtests, sweeps, the gateway and live), runner and reference strategies."""
+"""Strategy API (one for backtests, sweeps, the gateway and live), runner and reference strategies.
+
+The gateway adapter (:mod:`backtestester.strategy.remote`) is not imported here: it needs the
+gRPC client, and importing the strategy API must load neither grpc nor ray.
+"""
 from .base import Strategy, load_strategy
+from .broker import Broker, LocalBroker
 from .context import Context, PlaygroundContext
 from .reference import GridStrategy, SmaCross
 from .series import Series
-from .runner import BacktestResult, run_backtest, run_on_playground
+from .runner import BacktestResult, run_backtest, run_on_broker, run_on_playground
 
-__all__ = ["BacktestResult", "Context", "GridStrategy", "PlaygroundContext", "SmaCross", "Strategy",
-           "Series", "load_strategy", "run_backtest", "run_on_playground"]
+__all__ = ["BacktestResult", "Broker", "Context", "GridStrategy", "LocalBroker", "PlaygroundContext", "SmaCross",
+           "Strategy", "Series", "load_strategy", "run_backtest", "run_on_broker", "run_on_playground"]

@@ -1,14 +1,16 @@
 """What a strategy sees: the clock, a read-only account and positions, and order verbs.
 
-:class:`Context` is the interface; :class:`PlaygroundContext` runs it on a local
-:class:`~backtestester.engine.Playground`. The gateway client provides another implementation
-of the same interface, so a strategy runs unchanged locally, in sweeps and through the gateway.
+:class:`Context` is the interface; :class:`PlaygroundContext` implements it over a
+:class:`~backtestester.strategy.broker.Broker`: a local :class:`~backtestester.engine.Playground`
+or a playground of the gateway (:mod:`backtestester.strategy.remote`), so a strategy runs
+unchanged locally, in sweeps and through the gateway.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
 from ..engine import Account, Order, Playground, Position
+from .broker import Broker, LocalBroker
 from .series import Series
 
 SOURCES = ("open", "high", "low", "close", "volume")
@@ -70,42 +72,43 @@ class Context:
 
 
 class PlaygroundContext(Context):
-    """:class:`Context` over a local playground."""
+    """:class:`Context` over a :class:`~backtestester.strategy.broker.Broker`: a local playground
+    (a :class:`Playground` given here is wrapped in a :class:`LocalBroker`) or a gateway
+    playground (:class:`~backtestester.strategy.remote.GatewayBroker`)."""
 
-    def __init__(self, playground: Playground):
-        self._pg = playground
+    def __init__(self, broker: Broker | Playground):
+        self._broker = LocalBroker(broker) if isinstance(broker, Playground) else broker
 
     @property
     def time(self) -> datetime:
-        return self._pg.current_time
+        return self._broker.current_time
 
     @property
     def symbols(self) -> list[str]:
-        return self._pg.symbols
+        return self._broker.symbols
 
     def account(self) -> Account:
-        return self._pg.account()
+        return self._broker.account()
 
     def position(self, symbol: str) -> Position:
-        return self._pg.position(symbol)
+        return self._broker.position(symbol)
 
     def price(self, symbol: str) -> float:
-        return self._pg.price(symbol)
+        return self._broker.price(symbol)
 
     def place(self, symbol, side, quantity=None, *, fraction=None, order_type="market", price=None, stop_price=None,
               sl=None, tp=None, duration="day", tag="", close_order_id=None, client_request_id=None) -> Order:
         reference = price if order_type in ("limit", "stop_limit") else (stop_price or self.price(symbol))
-        return self._pg.place_order(symbol=symbol, side=side, quantity=quantity, requested_price=reference,
-                                    order_type=order_type, price=price, stop_price=stop_price, sl=sl, tp=tp,
-                                    duration=duration, tag=tag, close_order_id=close_order_id,
-                                    client_request_id=client_request_id, equity_fraction=fraction)
+        return self._broker.place_order(symbol=symbol, side=side, quantity=quantity, requested_price=reference,
+                                        order_type=order_type, price=price, stop_price=stop_price, sl=sl, tp=tp,
+                                        duration=duration, tag=tag, close_order_id=close_order_id,
+                                        client_request_id=client_request_id, equity_fraction=fraction)
 
     def cancel(self, order_id: int) -> Order:
-        return self._pg.cancel_order(order_id)
+        return self._broker.cancel_order(order_id)
 
     def indicator(self, symbol, period, fn, *args, source="close") -> Series:
         if source not in SOURCES:
             raise ValueError(f"indicator source must be one of {SOURCES}, got {source!r}")
-        repo = self._pg._repo(symbol, period)
         name = f"{getattr(fn, '__name__', 'indicator')}{args}"
-        return Series(fn(getattr(repo, source), *args), repo, name)
+        return self._broker.series(symbol, period, fn, args, source, name)

@@ -1,4 +1,5 @@
-"""Drive a strategy over a playground and collect the result (trades, orders, equity, statistics)."""
+"""Drive a strategy over a playground (local or through the gateway: a Broker) and collect the result
+(trades, orders, equity, statistics)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from ..engine.clock import step_ns as pg_step_ns
 from ..engine.timeutil import from_ns
 from ..stats import RoundTrip, Statistics, compute_statistics
 from .base import Strategy
+from .broker import Broker, LocalBroker
 from .context import PlaygroundContext
 
 
@@ -59,16 +61,26 @@ def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance:
 
 def run_on_playground(strategy: Strategy, pg: Playground, step, *, periods_per_year: float = 252,
                       progress=None) -> BacktestResult:
-    """Tick ``pg`` until it completes, feeding ``strategy`` through a :class:`PlaygroundContext`.
-    ``progress(fraction_done)`` is called every few thousand ticks and at the end."""
-    ctx = PlaygroundContext(pg)
-    step_tick = pg._step
+    """Tick ``pg`` until it completes, feeding ``strategy`` through a :class:`PlaygroundContext`
+    (:func:`run_on_broker` over a :class:`LocalBroker`)."""
+    return run_on_broker(strategy, LocalBroker(pg), step, periods_per_year=periods_per_year, progress=progress)
+
+
+def run_on_broker(strategy: Strategy, broker: Broker, step, *, periods_per_year: float = 252,
+                  progress=None) -> BacktestResult:
+    """The one strategy loop: tick ``broker`` by ``step`` until its playground completes, feeding
+    ``strategy`` through a :class:`PlaygroundContext`. Per tick: fills (``on_fill``), rejections
+    (``on_reject``), events (``on_event``), then new candles (``on_candle``). ``progress(fraction_done)``
+    is called every ``broker.progress_every`` ticks and at the end."""
+    ctx = PlaygroundContext(broker)
+    step_tick = broker.step
+    get_order = broker.get_order
     step_ns = pg_step_ns(step)
-    start_ns, end_ns, clock = pg._start_ns, pg._clock.end_ns, pg._clock
+    start_ns, end_ns, every = broker.start_ns, broker.end_ns, broker.progress_every
     strategy.on_start(ctx)
     # Bound after on_start, which may choose the handlers.
     on_candle, on_fill, on_reject, on_event = strategy.on_candle, strategy.on_fill, strategy.on_reject, strategy.on_event
-    quiet = pg._quiet_ticks
+    quiet = broker.quiet_ticks
     ticks = reported = 0
     complete = False
     while not complete:
@@ -79,7 +91,7 @@ def run_on_playground(strategy: Strategy, pg: Playground, step, *, periods_per_y
             ticks += 1
             if trades:
                 for trade in trades:
-                    on_fill(ctx, trade, pg.get_order(trade.order_id))
+                    on_fill(ctx, trade, get_order(trade.order_id))
             if invalid:
                 for order in invalid:
                     on_reject(ctx, order)
@@ -88,31 +100,34 @@ def run_on_playground(strategy: Strategy, pg: Playground, step, *, periods_per_y
                     on_event(ctx, event)
             for bar in new_candles:
                 on_candle(ctx, bar)
-        if progress is not None and ticks - reported >= 4096:
-            progress((clock.now_ns - start_ns) / (end_ns - start_ns))
+        if progress is not None and ticks - reported >= every:
+            progress((broker.now_ns() - start_ns) / (end_ns - start_ns))
             reported = ticks
     strategy.on_stop(ctx)
     if progress is not None:
         progress(1.0)
-    return collect_result(strategy, pg, ticks, periods_per_year)
+    return collect_result(strategy, broker, ticks, periods_per_year)
 
 
-def collect_result(strategy, pg: Playground, ticks: int, periods_per_year) -> BacktestResult:
-    orders = pg.orders()
+def collect_result(strategy, broker: Broker | Playground, ticks: int, periods_per_year) -> BacktestResult:
+    """The :class:`BacktestResult` of a finished run on ``broker`` (or a local playground)."""
+    if isinstance(broker, Playground):
+        broker = LocalBroker(broker)
+    orders = broker.orders()
     trades = sorted((t for o in orders for t in o.trades), key=lambda t: (t.time_ns, t.id))
     round_trips = round_trips_of(orders)
-    times, equity = pg.equity_arrays()
+    times, equity = broker.equity_arrays()
     if len(times) == 0:
         raise ValueError("the playground recorded no equity point: tick it at least once")
     # The curve starts at the initial balance at the start time, then one point per tick.
-    times = np.concatenate([np.array([pg._start_ns], dtype="datetime64[ns]"), times])
-    equity = np.concatenate([[pg.initial_balance], equity])
+    times = np.concatenate([np.array([broker.start_ns], dtype="datetime64[ns]"), times])
+    equity = np.concatenate([[broker.initial_balance], equity])
     if len(times) > 1 and times[1] == times[0]:  # a first tick of 0 s adds no time
         times, equity = times[1:], equity[1:]
     stats = compute_statistics(times, equity, round_trips, in_market=in_market(trades, times, {o.id: o.symbol for o in orders}),
                                periods_per_year=periods_per_year)
     return BacktestResult(type(strategy).__name__, strategy.params, orders, trades, round_trips, times, equity,
-                          stats, float(equity[-1]), ticks, pg.account())
+                          stats, float(equity[-1]), ticks, broker.account())
 
 
 def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str]) -> np.ndarray:

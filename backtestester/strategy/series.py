@@ -13,17 +13,21 @@ import numpy as np
 NAN = float("nan")
 
 
+def _checked(values, repository, name):
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (len(repository),):
+        raise ValueError(f"indicator {name or '?'} returned shape {values.shape}, "
+                         f"expected one value per candle ({len(repository)},)")
+    return memoryview(np.ascontiguousarray(values))  # single elements as Python floats, no copy
+
+
 class Series:
     """A causal indicator read at the current candle of one repository."""
 
     __slots__ = ("values", "repository", "name")
 
     def __init__(self, values, repository, name: str = ""):
-        values = np.asarray(values, dtype=np.float64)
-        if values.shape != (len(repository),):
-            raise ValueError(f"indicator {name or '?'} returned shape {values.shape}, "
-                             f"expected one value per candle ({len(repository)},)")
-        self.values = memoryview(np.ascontiguousarray(values))  # single elements as Python floats, no copy
+        self.values = _checked(values, repository, name)
         self.repository = repository
         self.name = name
 
@@ -58,3 +62,45 @@ class Series:
         i = self.repository.position
         a, b = self.values, other.values
         return i >= 1 and a[i - 1] > b[i - 1] and a[i] < b[i]
+
+
+class GrowingSeries(Series):
+    """A :class:`Series` over a repository that grows as candles are revealed (the gateway
+    adapter's mirror of a remote playground's candles, where future candles are not readable).
+
+    ``compute(column) -> values`` is re-run over the revealed candles when the series is read
+    after new ones arrived; for a causal ``fn`` the values of earlier bars do not change, so the
+    values read are those of the same ``fn`` computed once over the whole history.
+    """
+
+    __slots__ = ("_compute", "_column")
+
+    def __init__(self, compute, repository, column: str, name: str = ""):
+        self._compute, self._column = compute, column
+        super().__init__(compute(repository.column(column)), repository, name)
+
+    def _sync(self) -> None:
+        if len(self.values) != len(self.repository):
+            self.values = _checked(self._compute(self.repository.column(self._column)), self.repository, self.name)
+
+    def __getitem__(self, k: int) -> float:
+        self._sync()
+        return Series.__getitem__(self, k)
+
+    def cross(self, other: "Series") -> int:
+        self._sync()
+        if isinstance(other, GrowingSeries):
+            other._sync()
+        return Series.cross(self, other)
+
+    def crossed_above(self, other: "Series") -> bool:
+        self._sync()
+        if isinstance(other, GrowingSeries):
+            other._sync()
+        return Series.crossed_above(self, other)
+
+    def crossed_below(self, other: "Series") -> bool:
+        self._sync()
+        if isinstance(other, GrowingSeries):
+            other._sync()
+        return Series.crossed_below(self, other)

@@ -1,0 +1,121 @@
+"""The seam between the strategy API and a playground: a :class:`Broker`.
+
+One context (:class:`~backtestester.strategy.context.PlaygroundContext`) and one strategy loop
+(:func:`~backtestester.strategy.runner.run_on_broker`) drive any broker:
+
+* :class:`LocalBroker`: an in-process engine :class:`~backtestester.engine.Playground`;
+* :class:`~backtestester.strategy.remote.GatewayBroker`: a playground of the gRPC gateway,
+  through :class:`backtestester.client.PlaygroundClient`.
+
+A broker speaks in engine objects (:class:`~backtestester.engine.Order`,
+:class:`~backtestester.engine.Trade`, :class:`~backtestester.engine.Account`,
+:class:`~backtestester.engine.Position`, :class:`~backtestester.engine.NewCandle`), so hooks see
+the same types wherever the playground runs. Times are integer UTC nanoseconds.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..engine import Account, Order, Playground, Position
+from .series import Series
+
+
+class Broker:
+    """What the context and the runner need from a playground.
+
+    Attributes: ``initial_balance``, ``start_ns`` (the clock's first time) and ``end_ns`` (its
+    last), ``progress_every`` (ticks between two progress reports of the runner).
+    """
+
+    initial_balance: float = 0.0
+    start_ns: int = 0
+    end_ns: int = 0
+    progress_every: int = 4096
+
+    # --- what a strategy reads and does (through the context) ----------------------------------
+    @property
+    def current_time(self) -> datetime:
+        """The clock, timezone-aware."""
+        raise NotImplementedError
+
+    @property
+    def symbols(self) -> list[str]:
+        raise NotImplementedError
+
+    def account(self) -> Account:
+        raise NotImplementedError
+
+    def position(self, symbol: str) -> Position:
+        raise NotImplementedError
+
+    def price(self, symbol: str) -> float:
+        """Close of the symbol's latest available candle of its smallest timeframe."""
+        raise NotImplementedError
+
+    def place_order(self, **kwargs) -> Order:
+        """Keyword arguments of :meth:`Playground.place_order`; returns the placed order."""
+        raise NotImplementedError
+
+    def cancel_order(self, order_id: int) -> Order:
+        raise NotImplementedError
+
+    def series(self, symbol: str, period, fn, args: tuple, source: str, name: str) -> Series:
+        """The :class:`Series` of ``fn(column, *args)`` over the (symbol, period) candles' ``source``."""
+        raise NotImplementedError
+
+    # --- what the runner drives ----------------------------------------------------------------
+    def now_ns(self) -> int:
+        raise NotImplementedError
+
+    def step(self, step_ns: int):
+        """One tick: ``(trades, new_candles, invalid_orders, events, now_ns, complete)``."""
+        raise NotImplementedError
+
+    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int) -> int:
+        """Ticks that cannot trade, run in a fast loop (see ``Playground._quiet_ticks``); a broker
+        without such a loop runs none, and the runner then calls :meth:`step` for every tick."""
+        return 0
+
+    def get_order(self, order_id: int) -> Order:
+        raise NotImplementedError
+
+    # --- results -------------------------------------------------------------------------------
+    def orders(self) -> list[Order]:
+        """Every order, in id order, with its trades and closes."""
+        raise NotImplementedError
+
+    def equity_arrays(self):
+        """One point per tick: ``(times datetime64[ns] UTC-naive, equity float64)``."""
+        raise NotImplementedError
+
+
+class LocalBroker(Broker):
+    """A :class:`Broker` over an in-process :class:`Playground`. The playground's bound methods
+    are the broker's, so the local hot path has no extra call layer."""
+
+    def __init__(self, playground: Playground):
+        pg = self.playground = playground
+        self.initial_balance = pg.initial_balance
+        self.start_ns, self.end_ns = pg._start_ns, pg._clock.end_ns
+        self._clock = pg._clock
+        self.account, self.position, self.price = pg.account, pg.position, pg.price
+        self.place_order, self.cancel_order, self.get_order = pg.place_order, pg.cancel_order, pg.get_order
+        self.step, self.quiet_ticks = pg._step, pg._quiet_ticks
+        self.orders, self.equity_arrays = pg.orders, pg.equity_arrays
+
+    @property
+    def current_time(self) -> datetime:
+        return self.playground.current_time
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.playground.symbols
+
+    def now_ns(self) -> int:
+        return self._clock.now_ns
+
+    def series(self, symbol, period, fn, args, source, name) -> Series:
+        # Computed once over the whole repository: safe because a Series is read only at or
+        # before the repository's current candle.
+        repo = self.playground._repo(symbol, period)
+        return Series(fn(getattr(repo, source), *args), repo, name)
