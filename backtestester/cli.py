@@ -38,34 +38,100 @@ def print_result(result, console) -> None:
     console.print(table)
 
 
-def cmd_backtest(args) -> int:
-    from rich.console import Console
+def _run_with_progress(console, run):
+    """``run(progress_callback)`` under a transient progress bar."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("backtest", total=1.0)
+        return run(lambda done: progress.update(task, completed=done))
+
+
+def _print_backtest(result, console) -> None:
+    print_result(result, console)
+    console.print(f"{len(result.trades):,} fills, {len(result.round_trips):,} round trips, "
+                  f"{result.ticks:,} ticks; final equity {result.final_equity:,.2f}")
+
+
+def cmd_backtest(args) -> int:
+    """Generated bars (default), catalog bars locally (``--start/--stop``, ``--data-dir``) or
+    through a gateway (``--gateway``); the last two build the same playground, so they compare."""
+    from rich.console import Console
 
     from .data.synthetic import generate_bars
 
     console = Console()
     cls = load_strategy(args.strategy)
     strategy = cls(**dict(args.param))
+    if args.gateway or args.data_dir or args.start or args.stop:
+        return _backtest_catalog(args, strategy, console)
     period = timedelta(minutes=TIMEFRAMES[args.timeframe])
     table = generate_bars(args.symbol, timeframe=args.timeframe, n_bars=args.bars, seed=args.seed,
                           calendar=args.calendar)
     repo = Repository.from_table(args.symbol, period, table)
     console.print(f"[bold]{args.symbol}[/]: {len(repo):,} generated {args.timeframe} bars "
                   f"(seed {args.seed}, calendar {args.calendar}), balance {args.balance:,.0f}")
-    options = dict(fill_model=args.fill_model, calendar=args.calendar)
+    options = dict(fill_model=args.fill_model or "next_open", calendar=args.calendar)
     if args.commission:
         options["commission"] = Commission(rate=args.commission)
     if args.slippage:
         options["slippage"] = Slippage(rate=args.slippage)
-    with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task("backtest", total=1.0)
-        result = run_backtest(strategy, [repo], balance=args.balance,
-                              progress=lambda done: progress.update(task, completed=done), **options)
-    print_result(result, console)
-    console.print(f"{len(result.trades):,} fills, {len(result.round_trips):,} round trips, "
-                  f"{result.ticks:,} ticks; final equity {result.final_equity:,.2f}")
+    result = _run_with_progress(console, lambda progress: run_backtest(strategy, [repo], balance=args.balance,
+                                                                       progress=progress, **options))
+    _print_backtest(result, console)
+    return 0
+
+
+def _backtest_catalog(args, strategy, console) -> int:
+    """The gateway's playground (catalog bars from ``--start`` minus ``--history-days`` to the end
+    of ``--stop``; clock from the first XNYS open to 16:00 New York; fill model close, no costs),
+    locally from ``--data-dir`` or remotely through ``--gateway``."""
+    import os
+
+    from .strategy.remote import run_on_catalog, run_on_gateway
+
+    if not (args.start and args.stop):
+        raise ValueError("--gateway and --data-dir backtests need --start and --stop (YYYY-MM-DD)")
+    if args.calendar != "XNYS":
+        raise ValueError("--calendar: catalog and gateway backtests run on XNYS, as the gateway's playgrounds")
+    window = dict(start_date=args.start, stop_date=args.stop, balance=args.balance, history_in_days=args.history_days)
+    what = (f"[bold]{args.symbol.upper()}[/]: {args.timeframe} bars {args.start} to {args.stop}"
+            + (f" (+{args.history_days} history days)" if args.history_days else "") + f", balance {args.balance:,.0f}")
+    if args.gateway:
+        from .client import PlaygroundClient, grpc
+
+        refused = [flag for flag, bad in (("--data-dir", args.data_dir), ("--fill-model next_open", args.fill_model == "next_open"),
+                                          ("--commission", args.commission), ("--slippage", args.slippage)) if bad]
+        if refused:
+            raise ValueError(f"{', '.join(refused)}: not with --gateway: its playgrounds use the gateway's catalog, "
+                             f"fill model close and no costs")
+        security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
+        if args.tls_ca:
+            with open(args.tls_ca, "rb") as f:
+                security["root_certificates"] = f.read()
+        console.print(f"{what}, through the gateway at {args.gateway}")
+        try:
+            with PlaygroundClient(args.gateway, **security) as client:
+                result = _run_with_progress(console, lambda progress: run_on_gateway(
+                    strategy, client, [(args.symbol, args.timeframe)], progress=progress, **window))
+        except grpc.RpcError as exc:
+            print(f"error: gateway {args.gateway}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    else:
+        data_dir = args.data_dir or os.environ.get("BACKTESTESTER_DATA") or "data"
+        options = dict(fill_model=args.fill_model or "close")
+        if args.commission:
+            options["commission"] = Commission(rate=args.commission)
+        if args.slippage:
+            options["slippage"] = Slippage(rate=args.slippage)
+        console.print(f"{what}, from the catalog {os.path.abspath(data_dir)}")
+        try:
+            result = _run_with_progress(console, lambda progress: run_on_catalog(
+                strategy, data_dir, [(args.symbol, args.timeframe)], progress=progress, **window, **options))
+        except LookupError as exc:  # the catalog's DataNotFoundError
+            raise ValueError(str(exc)) from None
+    _print_backtest(result, console)
     return 0
 
 
@@ -91,9 +157,20 @@ def cmd_demo(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    """Run the gateway until Ctrl-C/SIGTERM. A refused configuration (a ``ConfigError``, a
+    ``ValueError``) is reported by :func:`main` with exit code 2 before Ray starts."""
+    from actors.gateway import security
     from actors.gateway.server import serve
 
-    serve(args.host, args.port, args.data_dir, ray_address=args.address)
+    cert, key = security.read_tls(args.tls_cert, args.tls_key)
+    config = security.SecurityConfig(tokens=security.load_tokens(args.token_file), tls_cert=cert, tls_key=key,
+                                     max_message_bytes=int(args.max_message_mb * 2**20),
+                                     rate_limit=args.rate_limit, rate_burst=args.rate_burst)
+    try:
+        serve(args.host, args.port, args.data_dir, ray_address=args.address, security=config)
+    except OSError as exc:  # e.g. the port is in use
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -112,7 +189,8 @@ def main(argv=None) -> int:
         p.add_argument("--seed", type=int, default=7)
         p.add_argument("--calendar", default="XNYS", help="exchange code, or 'none' for 24/7")
         p.add_argument("--balance", type=float, default=100_000.0)
-        p.add_argument("--fill-model", choices=("close", "next_open"), default="next_open")
+        p.add_argument("--fill-model", choices=("close", "next_open"),
+                       help="default: next_open on generated bars, close (the gateway's) on catalog bars")
         p.add_argument("--commission", type=float, default=0.0, help="fraction of traded value, e.g. 0.0005")
         p.add_argument("--slippage", type=float, default=0.0, help="fraction of price, e.g. 0.0001")
 
@@ -128,9 +206,30 @@ def main(argv=None) -> int:
     serve.add_argument("--port", type=int, default=5051, help="port, 0 for one the OS picks (default %(default)s)")
     serve.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
     serve.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
+    serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate chain (required, with --tls-key and a "
+                                                         "token, for a non-loopback --host)")
+    serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    serve.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line, each a tenant; mode 0600 "
+                                                            "(default: the token in BACKTESTESTER_TOKEN, if set)")
+    serve.add_argument("--max-message-mb", type=float, default=16.0, metavar="MIB",
+                       help="largest request or response in MiB (default %(default)g)")
+    serve.add_argument("--rate-limit", type=float, default=0.0, metavar="PER_SECOND",
+                       help="requests per second per client (token and host); 0 turns it off (default)")
+    serve.add_argument("--rate-burst", type=int, metavar="N", help="requests a client may send at once "
+                                                                    "(default: twice --rate-limit)")
     serve.set_defaults(func=cmd_serve)
-    bt = sub.add_parser("backtest", help="backtest a strategy on generated bars")
+    bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
+                                         "or through a gateway (--gateway)")
     add_backtest_args(bt, 100_000, "backtestester.strategy.reference:SmaCross")
+    catalog = bt.add_argument_group("catalog bars, locally or through a gateway (the same playground, so they compare)")
+    catalog.add_argument("--start", metavar="YYYY-MM-DD", help="first day (the clock starts at its first XNYS open)")
+    catalog.add_argument("--stop", metavar="YYYY-MM-DD", help="last day (the clock stops at 16:00 New York)")
+    catalog.add_argument("--history-days", type=int, default=0, metavar="N",
+                         help="calendar days of bars before --start, for indicator warm-up (default 0)")
+    catalog.add_argument("--data-dir", help="run locally on this catalog (default: BACKTESTESTER_DATA, else ./data)")
+    catalog.add_argument("--gateway", metavar="HOST:PORT", help="run through this gateway, on its catalog "
+                                                                "(token: BACKTESTESTER_TOKEN)")
+    catalog.add_argument("--tls-ca", metavar="PEM", help="with --gateway: use TLS, trusting this CA or certificate")
     bt.set_defaults(func=cmd_backtest)
     from .data.cli import register as register_data, run as run_data  # `backtestester data ...`
     register_data(sub).set_defaults(func=run_data)

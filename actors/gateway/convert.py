@@ -218,16 +218,26 @@ def order(o, tz, lookup=None, _seen=None) -> pb.Order:
     return msg
 
 
-def bar(candle) -> pb.Bar:
-    return pb.Bar(open=candle.open, high=candle.high, low=candle.low, close=candle.close,
-                  volume=candle.volume, datetime=bar_time(candle.start))
+def bar(candle, fields: dict | None = None, index: int | None = None) -> pb.Bar:
+    """A ``Bar``; ``fields`` (``{Bar field: values}``, :mod:`actors.gateway.indicators`) fills the
+    indicator fields with the values at ``index``, the candle's index in its repository."""
+    msg = pb.Bar(open=candle.open, high=candle.high, low=candle.low, close=candle.close,
+                 volume=candle.volume, datetime=bar_time(candle.start))
+    if fields:
+        for name, values in fields.items():
+            setattr(msg, name, values[index].item())
+    return msg
 
 
-def tick_delta(d, tz, lookup=None) -> pb.TickDelta:
+def tick_delta(d, tz, lookup=None, indicators: dict | None = None) -> pb.TickDelta:
+    """The TickDelta message; ``indicators`` (``{(symbol, period_ns): fields}``) fills the new
+    candles' indicator fields."""
     msg = pb.TickDelta(current_time=rfc3339(d.current_time, tz), is_backtest_complete=bool(d.is_backtest_complete))
     msg.new_trades.extend(trade(t, tz) for t in d.new_trades)
     for nc in d.new_candles:
-        msg.new_candles.append(pb.Candle(symbol=nc.symbol, period=int(nc.period.total_seconds()), bar=bar(nc.candle)))
+        fields = indicators.get((nc.symbol, nc.repository.period_ns)) if indicators else None
+        msg.new_candles.append(pb.Candle(symbol=nc.symbol, period=int(nc.period.total_seconds()),
+                                         bar=bar(nc.candle, fields, nc.index)))
     msg.invalid_orders.extend(order(o, tz, lookup) for o in d.invalid_orders)
     for ev in d.events:
         if ev.type == "liquidation":  # the only event type of the v1 wire (spec 5.5)

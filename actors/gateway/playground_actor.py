@@ -15,10 +15,10 @@ import time
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 
-from . import convert
+from . import convert, indicators
+from .durable import Durable
 
 NAMESPACE = "backtestester-gateway"
-ARROW_ROWS_PER_MESSAGE = 20_000  # 48 bytes a row: well under 1 MiB per message
 TICK_CACHE_SECONDS = 300.0  # request_id idempotency window (spec 16: 5 minutes)
 
 
@@ -34,12 +34,13 @@ def error(code: str, message: str):
     return ("error", code, message)
 
 
-class PlaygroundActor:
+class PlaygroundActor(Durable):  # Durable: journal, save, restore (actors/gateway/durable.py)
     def __init__(self, playground_id: str):
         # Nothing heavy here: a constructor that fails makes every later call fail obscurely.
         self.playground_id = playground_id
         self.pg = None
         self.config: dict = {}
+        self.indicators: dict = {}  # (symbol, period_ns) -> {Bar field: values} (actors/gateway/indicators.py)
         self._tick_cache: dict[str, tuple[float, bytes]] = {}
 
     # --- creation ---------------------------------------------------------------------------
@@ -76,11 +77,12 @@ class PlaygroundActor:
                                  calendar=calendar)
         except PlaygroundError as exc:
             return error("INVALID_ARGUMENT", str(exc))
+        self.indicators = indicators.compute(repos, config["repositories"])  # spec 4.8: once, history + range
         self.config = dict(config)
         return ok(self.playground_id)
 
     def _ready(self):
-        return None if self.pg is not None else error("UNAVAILABLE", "playground is not initialised")
+        return None if self.pg is not None else error("UNAVAILABLE", self._lost or "playground is not initialised")
 
     @property
     def tz(self):
@@ -88,6 +90,10 @@ class PlaygroundActor:
 
     def _lookup(self, order_id):
         return self.pg.get_order(order_id)
+
+    def _tick_payload(self, delta) -> bytes:
+        """NextTick's answer (also rebuilt by a restore for the request_id cache, durable.py)."""
+        return convert.tick_delta(delta, self.tz, self._lookup, self.indicators).SerializeToString()
 
     # --- RPCs -------------------------------------------------------------------------------
     def tick(self, seconds: int, is_preview: bool, request_id: str):
@@ -101,13 +107,23 @@ class PlaygroundActor:
             hit = self._tick_cache.get(request_id)
             if hit is not None:
                 return ok(hit[1])
+        before = self._pending_before(is_preview)
         try:
             delta = self.pg.tick(seconds, preview=is_preview)
         except BacktestCompleteError as exc:
             return error("FAILED_PRECONDITION", str(exc))
-        except (PlaygroundError, ValueError, OverflowError) as exc:
+        except PlaygroundError as exc:  # raised half-way through a tick: journalled (see durable.py)
+            if not is_preview:
+                failed = self._record("tick", {"seconds": seconds, "fails": True}, request_id, orders=before)
+                if failed is not None:
+                    return failed
             return error("INVALID_ARGUMENT", str(exc))
-        payload = convert.tick_delta(delta, self.tz, self._lookup).SerializeToString()
+        except (ValueError, OverflowError) as exc:
+            return error("INVALID_ARGUMENT", str(exc))
+        payload = self._tick_payload(delta)
+        if not is_preview and (failed := self._record("tick", {"seconds": seconds}, request_id,
+                                                      orders=before, delta=delta)) is not None:
+            return failed
         if request_id and not is_preview:  # a failed tick stores nothing, so a retry recomputes
             self._tick_cache[request_id] = (now, payload)
         return ok(payload)
@@ -134,6 +150,8 @@ class PlaygroundActor:
             text = str(exc)
             code = "FAILED_PRECONDITION" if text.startswith("backtest complete") else "INVALID_ARGUMENT"
             return error(code, f"failed to place order: {text}")
+        if (failed := self._record("place_order", kwargs, orders=(o,))) is not None:
+            return failed
         return ok(convert.order(o, self.tz, self._lookup).SerializeToString())
 
     def get_order(self, order_id: int):
@@ -199,19 +217,16 @@ class PlaygroundActor:
         if (bad := self._ready()) is not None:
             return bad
         try:
-            candles = self.pg.candles(symbol, timedelta(seconds=period_seconds), start, end)
+            bars = indicators.candle_bars(self.pg, self.indicators, symbol, period_seconds, start, end)
         except NotFoundError as exc:
             return error("NOT_FOUND", str(exc))
         except PlaygroundError as exc:
             return error("INVALID_ARGUMENT", str(exc))
-        return ok(pb.GetCandlesResponse(bars=[convert.bar(c) for c in candles]).SerializeToString())
+        return ok(pb.GetCandlesResponse(bars=bars).SerializeToString())
 
     def candles_arrow(self, symbol: str, period_seconds: int, start: datetime, end: datetime | None):
-        """StreamCandlesArrow: the GetCandles selection as Arrow IPC streams of at most ~1 MiB each
-        (``ARROW_ROWS_PER_MESSAGE`` rows of 48 bytes plus the schema); at least one message."""
-        import numpy as np
-        import pyarrow as pa
-
+        """StreamCandlesArrow: the GetCandles selection as Arrow IPC streams of at most ~1 MiB each,
+        with the repository's indicator columns (:func:`indicators.arrow_batches`); at least one message."""
         from backtestester.engine.timeutil import to_ns
 
         if (bad := self._ready()) is not None:
@@ -224,21 +239,7 @@ class PlaygroundActor:
         if repo is None:
             return error("NOT_FOUND", f"period {timedelta(seconds=period_seconds)} not found in repos for {sym}")
         rng = repo.between(to_ns(start, "start"), None if end is None else to_ns(end, "end"), self.pg._clock.now_ns)
-        lo, hi = rng.start, rng.stop
-        schema = pa.schema([("start", pa.timestamp("ns", tz="UTC"))] +
-                           [(c, pa.float64()) for c in ("open", "high", "low", "close", "volume")],
-                           metadata={"symbol": sym, "period_in_seconds": str(int(period_seconds))})
-        out = []
-        for a in range(lo, max(hi, lo + 1), ARROW_ROWS_PER_MESSAGE):
-            b = min(hi, a + ARROW_ROWS_PER_MESSAGE)
-            cols = [pa.array(np.asarray(repo.start_ns[a:b], dtype=np.int64), pa.int64()).view(schema.field(0).type)]
-            cols += [pa.array(np.asarray(getattr(repo, c)[a:b], dtype=np.float64))
-                     for c in ("open", "high", "low", "close", "volume")]
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, schema) as writer:
-                writer.write_batch(pa.record_batch(cols, schema=schema))
-            out.append(sink.getvalue().to_pybytes())
-        return ok(out)
+        return ok(indicators.arrow_batches(repo, rng.start, rng.stop, period_seconds, self.indicators.get((sym, p_ns))))
 
     def get_open_orders(self, symbol: str):
         from backtestester.rpc import playground_pb2 as pb

@@ -10,24 +10,31 @@ from __future__ import annotations
 import logging
 
 from .playground_actor import NAMESPACE
+from .security import DEFAULT_MAX_MESSAGE_BYTES, SecurityConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5051
 GATEWAY_NAME = "gateway"
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_MESSAGE_BYTES = DEFAULT_MAX_MESSAGE_BYTES
 
 
 class GatewayServer:
-    def __init__(self, data_dir: str):
+    """The gateway actor's class. ``security`` (:class:`~actors.gateway.security.SecurityConfig`)
+    carries the tokens, TLS material, message size and rate limits; the default is a loopback-only,
+    unauthenticated, plaintext gateway with 16 MiB messages and no rate limit."""
+
+    def __init__(self, data_dir: str, security: SecurityConfig | None = None):
         self.data_dir = str(data_dir)
+        self.security = security or SecurityConfig()
         self._server = None
         self._health = None
         self._address = None
 
     async def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
-        """Start serving on ``host:port`` (port 0: the OS chooses); returns ``host:bound_port``."""
+        """Start serving on ``host:port`` (port 0: the OS chooses); returns ``host:bound_port``.
+        A non-loopback host without TLS and a token raises ``ConfigError`` (a ``ValueError``)."""
         import grpc
         from grpc_health.v1 import health, health_pb2, health_pb2_grpc
         from grpc_reflection.v1alpha import reflection
@@ -38,22 +45,30 @@ class GatewayServer:
             playground_pb2_grpc,
         )
 
+        from . import security
         from .service import PlaygroundService
 
         if self._server is not None:
             return self._address
-        server = grpc.aio.server(options=[
+        security.validate_bind(host, self.security)
+        limit = self.security.max_message_bytes
+        server = grpc.aio.server(interceptors=security.interceptors(self.security), options=[
             ("grpc.so_reuseport", 0),  # without it a second server silently shares the port
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
         ])
-        playground_pb2_grpc.add_PlaygroundServiceServicer_to_server(PlaygroundService(self.data_dir), server)
+        service = PlaygroundService(self.data_dir)
+        await service.load_saved()  # saved playgrounds: ids only; their actors are restored lazily
+        playground_pb2_grpc.add_PlaygroundServiceServicer_to_server(service, server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(REFLECTION_SERVICE_NAMES, server)
         target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            bound = server.add_insecure_port(target)
+            if self.security.tls:
+                bound = server.add_secure_port(target, security.server_credentials(self.security))
+            else:
+                bound = server.add_insecure_port(target)
         except RuntimeError as exc:
             raise OSError(f"cannot listen on {target}: {exc} (is the port in use?)") from None
         if not bound:
@@ -83,22 +98,23 @@ class GatewayServer:
         self._address = None
 
 
-def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME):
+def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME, security: SecurityConfig | None = None):
     """Spawn the gateway actor (Ray must be initialised). Returns the handle; call ``start``."""
     import ray
 
     options = {"namespace": NAMESPACE, "num_cpus": 0, "max_concurrency": 1000}
     if name:
         options["name"] = name
-    return ray.remote(GatewayServer).options(**options).remote(str(data_dir))
+    return ray.remote(GatewayServer).options(**options).remote(str(data_dir), security)
 
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | None = None, *,
-          ray_address: str | None = None, ready=None) -> None:
+          ray_address: str | None = None, ready=None, security: SecurityConfig | None = None) -> None:
     """Start (or join) Ray, spawn the gateway, report its address through ``ready`` (default: print
     one line to stdout) and block until SIGINT or SIGTERM, then stop the server cleanly (health
     NOT_SERVING, grace period, actor killed, Ray shut down if this call started it).
-    For ``backtestester serve``."""
+    A refused bind (see :func:`~actors.gateway.security.validate_bind`) raises ``ConfigError``
+    before Ray starts; a port in use raises ``OSError``. For ``backtestester serve``."""
     import os
     import signal
     import sys
@@ -106,6 +122,10 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
 
     from actors.cluster import init_ray
 
+    from .security import validate_bind
+
+    security = security or SecurityConfig()
+    validate_bind(host, security)
     started_ray = "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
     ray = init_ray(ray_address)
     data_dir = os.path.abspath(data_dir or os.environ.get("BACKTESTESTER_DATA") or "data")
@@ -113,9 +133,14 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     gateway = None
     try:
-        gateway = spawn(data_dir, name=None)
-        address = ray.get(gateway.start.remote(host, port))
-        message = f"backtestester gateway listening on {address} (data: {data_dir})"
+        gateway = spawn(data_dir, name=None, security=security)
+        try:
+            address = ray.get(gateway.start.remote(host, port))
+        except ray.exceptions.RayTaskError as exc:  # the actor's own error, without Ray's wrapping
+            if isinstance(exc.cause, (OSError, ValueError)):
+                raise exc.cause from None
+            raise
+        message = f"backtestester gateway listening on {address} (data: {data_dir}; {security.describe()})"
         if ready is None:
             print(message, flush=True)
         else:

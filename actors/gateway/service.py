@@ -7,10 +7,17 @@ call that needs one, never in its constructor: a dead playground must not stop t
 (re)starting. Every actor call has a timeout, and a dead or unresponsive actor is reported as
 UNAVAILABLE instead of hanging the caller.
 
+Durable playgrounds (:mod:`actors.gateway.store`, :mod:`actors.gateway.durable`): SavePlayground
+makes a playground write-through to ``<data_dir>/gateway.sqlite3``. :meth:`PlaygroundService.load_saved`
+(called once by the gateway's ``start``) registers the saved ids, tags, client ids and owners;
+a saved playground's actor is restored (replayed) lazily, on the first call that needs it, and
+again after its actor died. A saved playground that cannot be restored is FAILED_PRECONDITION for
+its own calls until the gateway restarts; the others are unaffected.
+
 Status codes: INVALID_ARGUMENT (bad input, the spec's texts), NOT_FOUND (``playground not
 found``, unknown order/symbol, data missing from the catalog), FAILED_PRECONDITION
-(``backtest complete: clock expired``), UNAVAILABLE (playground actor died or timed out),
-UNIMPLEMENTED (live-only RPCs, SavePlayground).
+(``backtest complete: clock expired``, a saved playground that cannot be restored),
+UNAVAILABLE (playground actor died or timed out), UNIMPLEMENTED (live-only RPCs).
 """
 from __future__ import annotations
 
@@ -26,6 +33,8 @@ from backtestester.rpc import playground_pb2_grpc as pb_grpc
 
 from . import convert
 from .playground_actor import NAMESPACE, PlaygroundActor, actor_name
+from .security import current_principal
+from .store import PlaygroundStore, StoreError, store_path
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +73,35 @@ def _rpc(func):
 
 
 class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
-    def __init__(self, data_dir: str, *, call_timeout: float = CALL_TIMEOUT, version: str | None = None):
+    """The servicer. ``store``: the saved playgrounds (default ``<data_dir>/gateway.sqlite3``)."""
+
+    def __init__(self, data_dir: str, *, call_timeout: float = CALL_TIMEOUT, version: str | None = None,
+                 store: PlaygroundStore | None = None):
         self.data_dir = str(data_dir)
+        self.store = store if store is not None else PlaygroundStore(store_path(self.data_dir))
+        self._broken: dict[str, str] = {}       # saved id -> why it cannot be restored (until a restart)
+        self._restoring: dict[str, asyncio.Future] = {}  # saved id -> its restore in progress
         self.call_timeout = call_timeout
         if version is None:
             from backtestester import __version__ as version
         self.version = version
-        self._registry: dict[str, dict] = {}   # id -> {"tags": [...], "client_id": str | None}
+        self._registry: dict[str, dict] = {}   # id -> {"tags": [...], "client_id": str | None, "saved": bool, ...}
         self._handles: dict[str, object] = {}   # lazily resolved actor handles
         self._create_lock = asyncio.Lock()
 
     # --- actor plumbing -----------------------------------------------------------------------
+    def _visible(self, pid: str) -> bool:
+        """Tenant scoping: a playground belongs to the token (principal) that created it; without
+        tokens every caller is the same principal (None). Others get NOT_FOUND, as for no such id."""
+        entry = self._registry.get(pid)
+        return entry is not None and entry.get("owner") == current_principal()
+
     async def _handle(self, pid: str):
-        if not pid or pid not in self._registry:
+        if not pid or not self._visible(pid):
             raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
         handle = self._handles.get(pid)
+        if handle is None and self._registry[pid].get("saved"):
+            return await self._restored(pid)
         if handle is None:
             import ray
 
@@ -97,15 +120,111 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         try:
             result = await asyncio.wait_for(getattr(handle, method).remote(*args), timeout or self.call_timeout)
         except RayActorError as exc:  # ActorDiedError, ActorUnavailableError
-            self._handles.pop(pid, None)
+            if self._handles.get(pid) is handle:  # not a newer (restored) one
+                del self._handles[pid]
             raise _Abort(grpc.StatusCode.UNAVAILABLE,
                          f"playground {pid} is unavailable: its actor died ({type(exc).__name__})") from None
         except asyncio.TimeoutError:
             raise _Abort(grpc.StatusCode.UNAVAILABLE,
                          f"playground {pid} is unavailable: no answer within {timeout or self.call_timeout:g} s") from None
         if result[0] == "error":
+            if result[1] == "UNAVAILABLE" and self._registry.get(pid, {}).get("saved"):
+                self._forget(pid, handle)  # it could not write a command: the next call restores it
             raise _Abort(_status(result[1]), result[2])
         return result[1]
+
+    def _forget(self, pid: str, handle) -> None:
+        import ray
+
+        if self._handles.get(pid) is handle:
+            del self._handles[pid]
+        ray.kill(handle, no_restart=True)
+
+    # --- durable playgrounds ------------------------------------------------------------------
+    async def load_saved(self) -> int:
+        """Register every saved playground (id, tags, client id, owner) from the store; cheap, no
+        actor is started: each is restored on the first call that needs it. Returns how many.
+        Raises :class:`~actors.gateway.store.StoreError` if the database cannot be read."""
+        rows = await asyncio.to_thread(self.store.registry)
+        for row in rows:
+            self._registry.setdefault(row["id"], {"tags": row["tags"], "client_id": row["client_id"],
+                                                  "owner": row["owner"], "saved": True})
+        if rows:
+            log.info("%d saved playgrounds registered from %s", len(rows), self.store.path)
+        return len(rows)
+
+    async def _restored(self, pid: str):
+        """The actor of a saved playground, restored on first use. Concurrent callers share one
+        restore, and a caller that gives up (deadline, cancel) does not cancel it for the others."""
+        if pid in self._broken:
+            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, self._broken[pid])
+        task = self._restoring.get(pid)
+        if task is None:
+            task = self._restoring[pid] = asyncio.ensure_future(self._restore(pid))
+
+            def done(t, pid=pid):
+                if self._restoring.get(pid) is t:
+                    del self._restoring[pid]
+                if not t.cancelled():
+                    t.exception()  # retrieved: nobody may be waiting any more
+            task.add_done_callback(done)
+        return await asyncio.shield(task)
+
+    async def _restore(self, pid: str):
+        import ray
+        from ray.exceptions import RayActorError
+
+        handle = await self._new_actor(pid)
+        try:
+            result = await asyncio.wait_for(handle.restore.remote(self.store.path, self.data_dir), CREATE_TIMEOUT)
+        except RayActorError as exc:
+            ray.kill(handle, no_restart=True)
+            raise _Abort(grpc.StatusCode.UNAVAILABLE, f"playground {pid} is unavailable: its actor died while it "
+                                                      f"was being restored ({type(exc).__name__})") from None
+        except asyncio.TimeoutError:
+            ray.kill(handle, no_restart=True)
+            raise _Abort(grpc.StatusCode.UNAVAILABLE, f"playground {pid} is unavailable: restoring it took more "
+                                                      f"than {CREATE_TIMEOUT:g} s") from None
+        except BaseException:
+            ray.kill(handle, no_restart=True)
+            raise
+        if result[0] == "error":
+            ray.kill(handle, no_restart=True)
+            log.error("cannot restore saved playground %s: %s", pid, result[2])
+            if result[1] == "FAILED_PRECONDITION":  # deterministic: no replay again until a restart
+                self._broken[pid] = result[2]
+            raise _Abort(_status(result[1]), result[2])
+        if pid not in self._registry:  # deleted meanwhile
+            ray.kill(handle, no_restart=True)
+            raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
+        self._handles[pid] = handle
+        log.info("restored saved playground %s", pid)
+        return handle
+
+    async def _new_actor(self, pid: str, attempts: int = 10):
+        """Spawn ``playground-<pid>``. Its name may still be held by a previous actor (killed, or
+        owned by a gateway that died): that one is killed (the store is the truth) and awaited."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        name = actor_name(pid)
+        for _ in range(attempts):
+            try:
+                return ray.remote(PlaygroundActor).options(
+                    name=name, namespace=NAMESPACE, num_cpus=0, max_restarts=0).remote(pid)
+            except ValueError:  # the name is taken
+                pass
+            try:
+                old = await asyncio.to_thread(ray.get_actor, name, namespace=NAMESPACE)
+            except ValueError:
+                continue
+            ray.kill(old, no_restart=True)
+            try:
+                await asyncio.wait_for(old.ping.remote(), self.call_timeout)
+            except (RayActorError, asyncio.TimeoutError):
+                pass
+        raise _Abort(grpc.StatusCode.UNAVAILABLE, f"playground {pid} is unavailable: its actor name {name} is "
+                                                  f"still held by another actor")
 
     # --- playgrounds --------------------------------------------------------------------------
     @_rpc
@@ -117,7 +236,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         else:
             async with self._create_lock:  # spec 16: an existing client_id returns its playground
                 for pid, entry in self._registry.items():
-                    if entry["client_id"] == client_id:
+                    if entry["client_id"] == client_id and self._visible(pid):
                         return pb.CreatePlaygroundResponse(id=pid)
                 pid = await self._spawn(config)
         return pb.CreatePlaygroundResponse(id=pid)
@@ -128,7 +247,8 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         pid = str(uuid.uuid4())
         handle = ray.remote(PlaygroundActor).options(
             name=actor_name(pid), namespace=NAMESPACE, num_cpus=0, max_restarts=0).remote(pid)
-        self._registry[pid] = {"tags": list(config["tags"]), "client_id": config["client_id"]}
+        self._registry[pid] = {"tags": list(config["tags"]), "client_id": config["client_id"],
+                               "owner": current_principal(), "saved": False}
         self._handles[pid] = handle
         try:
             await self._call(pid, "create", config, self.data_dir, timeout=CREATE_TIMEOUT)
@@ -144,10 +264,15 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         import ray
 
         pid = request.playground_id
-        if pid not in self._registry:
+        if not self._visible(pid):
             raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
+        try:  # the saved rows first: if that fails, nothing has changed
+            await asyncio.to_thread(self.store.delete, pid)
+        except StoreError as exc:
+            raise _Abort(_status(exc.code), f"DeletePlayground: cannot delete saved playground {pid}: {exc}") from None
         handle = self._handles.pop(pid, None)
-        self._registry.pop(pid)
+        self._registry.pop(pid, None)
+        self._broken.pop(pid, None)
         if handle is None:
             try:
                 handle = await asyncio.to_thread(ray.get_actor, actor_name(pid), namespace=NAMESPACE)
@@ -160,7 +285,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     @_rpc
     async def GetPlaygrounds(self, request, context):
         wanted = set(request.tags)
-        ids = [pid for pid, e in self._registry.items() if wanted <= set(e["tags"])]
+        ids = [pid for pid, e in self._registry.items() if wanted <= set(e["tags"]) and self._visible(pid)]
         results = await asyncio.gather(*(self._call(pid, "session") for pid in ids), return_exceptions=True)
         resp = pb.GetPlaygroundsResponse()
         for pid, res in zip(ids, results):
@@ -230,7 +355,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         oid = int(request.order_id)
         if oid == 0:  # D8: 0 never names an order
             raise _Abort(grpc.StatusCode.NOT_FOUND, "order 0 not found: order ids start at 1")
-        ids = list(self._registry)
+        ids = [pid for pid in self._registry if self._visible(pid)]
         results = await asyncio.gather(*(self._call(pid, "get_order", oid) for pid in ids), return_exceptions=True)
         found = [r for r in results if isinstance(r, bytes)]
         if not found:
@@ -270,9 +395,16 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
 
     @_rpc
     async def SavePlayground(self, request, context):
-        await self._call(request.playground_id, "ping")  # NOT_FOUND / UNAVAILABLE first
-        raise _Abort(grpc.StatusCode.UNIMPLEMENTED,
-                     "SavePlayground: durable playgrounds (SQLite) have not landed in the gateway yet")
+        """Write the playground to the store; from then on every command is written through."""
+        pid = request.playground_id
+        owner = self._registry.get(pid, {}).get("owner")
+        await self._call(pid, "save", self.store.path, owner, timeout=CREATE_TIMEOUT)
+        entry = self._registry.get(pid)
+        if entry is None:  # deleted while it was being saved: leave no rows behind
+            await asyncio.to_thread(self.store.delete, pid)
+            raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
+        entry["saved"] = True
+        return pb.EmptyResponse()
 
     @_rpc
     async def GetAppVersion(self, request, context):

@@ -1,0 +1,376 @@
+"""The gateway's safety: bind rules, bearer tokens, TLS material, message size and rate limits.
+
+- :func:`validate_bind`: a loopback host may serve plaintext without a token; any other host
+  needs TLS (certificate and key) **and** at least one bearer token.
+- :class:`GatewayInterceptor` (a ``grpc.aio.ServerInterceptor``): checks ``authorization:
+  Bearer <token>`` (constant-time, on SHA-256 digests) on every method except the health checks
+  (load balancers probe without credentials), applies a per-client token bucket
+  (:class:`TokenBucket`), answers undecodable requests with INVALID_ARGUMENT and unexpected
+  handler errors with INTERNAL (no exception text), and records the caller's *principal* for the
+  servicer (:func:`current_principal`).
+- Each configured token is one principal (tenant): the servicer scopes playgrounds to it (see
+  docs/gateway.md, "Safety"). Principals are short SHA-256 digests, never the tokens themselves.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import hmac
+import inspect
+import ipaddress
+import logging
+import math
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "BACKTESTESTER_TOKEN"
+MIN_TOKEN_LENGTH = 16
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# Health checks stay open so load balancers and orchestrators can probe without a token.
+OPEN_METHODS = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
+TOKEN_HINT = f"set {TOKEN_ENV} or pass --token-file"
+TLS_HINT = "pass --tls-cert and --tls-key"
+
+_PRINCIPAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("backtestester_principal", default=None)
+
+
+class ConfigError(ValueError):
+    """A refused security configuration; the message says which flag or setting to fix."""
+
+
+def current_principal() -> str | None:
+    """The principal of the RPC being served (a digest of its token), or None without tokens."""
+    return _PRINCIPAL.get()
+
+
+def principal_of(token: str) -> str:
+    """A stable, non-secret name for a token: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _digest(token: str | bytes) -> bytes:
+    return hashlib.sha256(token.encode() if isinstance(token, str) else token).digest()
+
+
+# --- configuration ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SecurityConfig:
+    """Everything the gateway needs to decide who may call it and how much.
+
+    ``tokens``: accepted bearer tokens (empty: no authentication, loopback only); each one is a
+    separate principal. ``tls_cert``/``tls_key``: PEM bytes (the chain and its private key), both
+    or neither. ``max_message_bytes``: the limit on received and sent messages.
+    ``rate_limit``: requests per second per client (0: off); ``rate_burst``: the bucket's size
+    (default: twice the rate, at least 1).
+    """
+
+    tokens: tuple[str, ...] = ()
+    tls_cert: bytes | None = None
+    tls_key: bytes | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    rate_limit: float = 0.0
+    rate_burst: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "tokens", tuple(self.tokens))
+        for token in self.tokens:
+            check_token(token)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError(f"TLS needs both a certificate and its private key: {TLS_HINT}")
+        if self.max_message_bytes <= 0:
+            raise ConfigError(f"the message size limit must be positive, got {self.max_message_bytes} bytes")
+        if not (self.rate_limit >= 0 and math.isfinite(self.rate_limit)):
+            raise ConfigError(f"the rate limit must be a finite number >= 0 requests/s, got {self.rate_limit}")
+        if self.rate_burst is not None and self.rate_burst < 1:
+            raise ConfigError(f"the rate limit's burst must be at least 1 request, got {self.rate_burst}")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def burst(self) -> int:
+        return self.rate_burst if self.rate_burst is not None else max(1, math.ceil(2 * self.rate_limit))
+
+    def describe(self) -> str:
+        """One line for the startup message (no secrets)."""
+        parts = ["TLS" if self.tls else "plaintext",
+                 f"{len(self.tokens)} bearer token{'s' if len(self.tokens) != 1 else ''}" if self.tokens
+                 else "no token", f"messages <= {self.max_message_bytes / 2**20:g} MiB"]
+        if self.rate_limit:
+            parts.append(f"{self.rate_limit:g} requests/s per client (burst {self.burst})")
+        return ", ".join(parts)
+
+
+def check_token(token: str) -> str:
+    """Refuse empty, short or whitespace-containing tokens (they end up in an HTTP header)."""
+    if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH or any(c.isspace() for c in token) \
+            or not token.isprintable() or not token.isascii():
+        length = len(token) if isinstance(token, str) else "?"
+        raise ConfigError(f"a bearer token must be at least {MIN_TOKEN_LENGTH} printable ASCII characters without "
+                          f"spaces (got {length}); generate one with "
+                          "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    return token
+
+
+def load_tokens(token_file: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Tokens from ``token_file`` (one per line; blank lines and ``#`` comments ignored), else from
+    the environment variable ``BACKTESTESTER_TOKEN`` (one token), else none. A token file must
+    be readable by its owner only (mode 0600 or 0400): anything else is refused."""
+    env = os.environ if env is None else env
+    if token_file is None:
+        value = env.get(TOKEN_ENV, "").strip()
+        return (check_token(value),) if value else ()
+    path = Path(token_file)
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"token file {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}): "
+                              f"run `chmod 600 {path}`")
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {path}: {exc.strerror or exc}") from None
+    tokens = tuple(check_token(line.strip()) for line in lines if line.strip() and not line.strip().startswith("#"))
+    if not tokens:
+        raise ConfigError(f"token file {path} holds no token (one per line)")
+    if len(set(tokens)) != len(tokens):
+        raise ConfigError(f"token file {path} lists a token twice")
+    return tokens
+
+
+def read_tls(cert_file: str | os.PathLike | None, key_file: str | os.PathLike | None) -> tuple[bytes | None, bytes | None]:
+    """PEM bytes of ``--tls-cert`` and ``--tls-key`` (both or neither), read here so that the
+    gateway actor, possibly on another node, needs no access to the files."""
+    if cert_file is None and key_file is None:
+        return None, None
+    if cert_file is None or key_file is None:
+        raise ConfigError(f"TLS needs both a certificate and its private key: {TLS_HINT}")
+    out = []
+    for flag, name, marker in (("--tls-cert", cert_file, b"CERTIFICATE"), ("--tls-key", key_file, b"PRIVATE KEY")):
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{flag}: cannot read {name}: {exc.strerror or exc}") from None
+        if b"-----BEGIN" not in data or marker not in data:
+            raise ConfigError(f"{flag}: {name} is not a PEM file with a {marker.decode().lower()}")
+        out.append(data)
+    return out[0], out[1]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1). Other names are not
+    resolved: they count as non-loopback."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_bind(host: str, config: SecurityConfig | None) -> None:
+    """Refuse a non-loopback ``host`` unless TLS and a bearer token are configured."""
+    config = config or SecurityConfig()
+    if is_loopback(host):
+        return
+    missing = [what for what, ok in (("TLS (" + TLS_HINT + ")", config.tls),
+                                     ("a bearer token (" + TOKEN_HINT + ")", bool(config.tokens))) if not ok]
+    if missing:
+        raise ConfigError(f"refusing to serve on {host or '(all interfaces)'} without " + " and ".join(missing)
+                          + ": a non-loopback bind requires TLS and a bearer token; plaintext without a token is "
+                            "only allowed on 127.0.0.1, ::1 or localhost")
+
+
+def server_credentials(config: SecurityConfig) -> grpc.ServerCredentials:
+    """TLS credentials for ``add_secure_port`` (no client certificates)."""
+    return grpc.ssl_server_credentials([(config.tls_key, config.tls_cert)])
+
+
+# --- rate limit --------------------------------------------------------------------------------
+class TokenBucket:
+    """Token buckets per key: ``rate`` tokens per second up to ``burst``; a request takes one.
+
+    ``clock`` (monotonic seconds) is injectable for tests. Full buckets are forgotten when more
+    than ``max_keys`` keys are tracked, so memory stays bounded. No lock: the gateway uses it from
+    its event loop only.
+    """
+
+    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = 10_000):
+        if rate <= 0 or burst < 1:
+            raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, got {rate} and {burst}")
+        self.rate, self.burst, self.clock, self.max_keys = float(rate), int(burst), clock, max_keys
+        self._state: dict[object, tuple[float, float]] = {}  # key -> (tokens, time of last update)
+
+    def take(self, key) -> float:
+        """Take one token for ``key``: 0.0 when allowed, else the seconds until one is available."""
+        now = self.clock()
+        tokens, last = self._state.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + max(0.0, now - last) * self.rate)
+        if tokens >= 1.0:
+            self._state[key] = (tokens - 1.0, now)
+            if len(self._state) > self.max_keys:
+                self._prune(now)
+            return 0.0
+        self._state[key] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        full = [k for k, (tokens, last) in self._state.items() if tokens + (now - last) * self.rate >= self.burst]
+        for k in full:
+            del self._state[k]
+        # still too many: drop the oldest keys, down to 90% so the next new key does not prune again
+        while len(self._state) > self.max_keys * 9 // 10:
+            del self._state[next(iter(self._state))]
+
+
+def peer_host(peer: str) -> str:
+    """``ipv4:1.2.3.4:5678`` -> ``1.2.3.4``, ``ipv6:[::1]:5678`` -> ``::1``; other forms unchanged."""
+    scheme, _, rest = (peer or "").partition(":")
+    if scheme in ("ipv4", "ipv6") and rest:
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return peer or "unknown"
+
+
+# --- the interceptor ---------------------------------------------------------------------------
+class _Malformed:
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+
+def _tolerant(deserialize, type_name: str):
+    """A request deserializer that returns a marker instead of raising (the handler answers
+    INVALID_ARGUMENT; grpc's default is UNKNOWN with the parser's exception text)."""
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes):
+        try:
+            return deserialize(data)
+        except Exception:  # noqa: BLE001  any parse failure is the caller's bytes
+            return _Malformed(type_name)
+    return parse
+
+
+class GatewayInterceptor(grpc.aio.ServerInterceptor):
+    """Authentication, rate limit, malformed-request and unexpected-error handling for every RPC.
+
+    Order per call: rate limit (keyed by principal and client host, so unauthenticated floods are
+    limited too), then the bearer token (except ``open_methods``), then the request's decoding.
+    """
+
+    def __init__(self, tokens: Iterable[str] = (), *, limiter: TokenBucket | None = None,
+                 open_methods: Iterable[str] = OPEN_METHODS):
+        self._tokens = [(_digest(t), principal_of(t)) for t in tokens]
+        self._limiter = limiter
+        self._open = frozenset(open_methods)
+
+    def authenticate(self, metadata) -> tuple[str | None, str | None]:
+        """``(principal, None)`` when the metadata carries an accepted token (or no tokens are
+        configured), else ``(None, message)``."""
+        if not self._tokens:
+            return None, None
+        value = None
+        for key, val in metadata or ():
+            if key == "authorization":
+                value = val.decode("latin-1") if isinstance(val, bytes) else val
+        if value is None:
+            return None, ("missing credentials: this gateway expects the metadata `authorization: Bearer <token>` "
+                          f"with a configured token ({TOKEN_ENV} or --token-file on the server)")
+        scheme, _, credential = value.strip().partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            return None, "malformed authorization metadata: expected `Bearer <token>`"
+        given = _digest(credential.strip())
+        found = None
+        for digest, principal in self._tokens:  # no early exit: the time does not depend on which one matched
+            if hmac.compare_digest(given, digest):
+                found = principal
+        if found is None:
+            return None, "invalid bearer token: it matches none of the tokens this gateway accepts"
+        return found, None
+
+    async def intercept_service(self, continuation, handler_call_details):
+        method = handler_call_details.method
+        if method in self._open:
+            principal, denial = None, None
+        else:
+            principal, denial = self.authenticate(handler_call_details.invocation_metadata)
+        handler = await continuation(handler_call_details)
+        if handler is None and denial is None:
+            return None  # grpc answers UNIMPLEMENTED
+        return self._wrap(handler, method, principal, denial)
+
+    async def _gate(self, context, principal, denial, request=None) -> None:
+        if self._limiter is not None:
+            wait = self._limiter.take((principal, peer_host(context.peer())))
+            if wait:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                    f"rate limit exceeded: at most {self._limiter.rate:g} requests/s per client "
+                                    f"(burst {self._limiter.burst}); retry in {wait:.3g} s")
+        if denial is not None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, denial)
+        if isinstance(request, _Malformed):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"malformed request: the bytes are not a valid {request.type_name} message")
+        _PRINCIPAL.set(principal)
+
+    def _wrap(self, handler, method: str, principal, denial):
+        if handler is None:  # unknown method, unauthenticated caller: do not reveal it is unknown
+            handler = grpc.unary_unary_rpc_method_handler(None)
+        kinds = (("unary_unary", grpc.unary_unary_rpc_method_handler, False, False),
+                 ("unary_stream", grpc.unary_stream_rpc_method_handler, False, True),
+                 ("stream_unary", grpc.stream_unary_rpc_method_handler, True, False),
+                 ("stream_stream", grpc.stream_stream_rpc_method_handler, True, True))
+        attr, factory, stream_in, stream_out = next((k for k in kinds if getattr(handler, k[0]) is not None), kinds[0])
+        behavior = getattr(handler, attr)
+        deserializer = handler.request_deserializer
+        if denial is not None:
+            deserializer = None  # never parse an unauthenticated request
+        elif not stream_in:
+            owner = getattr(deserializer, "__self__", None)
+            deserializer = _tolerant(deserializer, getattr(getattr(owner, "DESCRIPTOR", None), "full_name", method))
+        gate = self._gate
+
+        async def internal(context, exc):
+            log.error("%s failed", method, exc_info=exc)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error: {type(exc).__name__}")
+
+        if stream_out and inspect.isasyncgenfunction(behavior):
+            async def wrapped(request, context):
+                await gate(context, principal, denial, None if stream_in else request)
+                try:
+                    async for item in behavior(request, context):
+                        yield item
+                except (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit):
+                    raise
+                except Exception as exc:  # noqa: BLE001  never crash, never leak the text
+                    await internal(context, exc)
+        else:
+            async def wrapped(request, context):
+                await gate(context, principal, denial, None if stream_in else request)
+                try:
+                    result = behavior(request, context)
+                    return await result if inspect.isawaitable(result) else result
+                except (grpc.aio.AbortError, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # noqa: BLE001  never crash, never leak the text
+                    await internal(context, exc)
+        return factory(wrapped, request_deserializer=deserializer, response_serializer=handler.response_serializer)
+
+
+def interceptors(config: SecurityConfig, *, clock: Callable[[], float] = time.monotonic) -> list:
+    """The server interceptors for ``config`` (always one: it also handles malformed requests)."""
+    limiter = TokenBucket(config.rate_limit, config.burst, clock=clock) if config.rate_limit else None
+    return [GatewayInterceptor(config.tokens, limiter=limiter)]

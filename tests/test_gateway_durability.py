@@ -1,0 +1,487 @@
+"""Durable playgrounds: SavePlayground, restore by replay after a gateway restart, DeletePlayground.
+
+Pure tests first (the store, and the playground actor class driven directly, no Ray), then real
+gateways on OS-chosen ports in the session's embedded Ray: a gateway is killed (its process, with
+its playground actors) and a new one on the same data directory must give identical answers.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+
+import grpc
+import numpy as np
+import pytest
+
+from actors.gateway import convert
+from actors.gateway.playground_actor import NAMESPACE, PlaygroundActor, actor_name
+from actors.gateway.server import spawn
+from actors.gateway.store import (
+    DB_NAME,
+    Command,
+    PlaygroundStore,
+    State,
+    StoreError,
+    diff_state,
+    state_rows,
+    store_path,
+)
+from backtestester.data.catalog import Catalog
+from backtestester.data.synthetic import generate_bars
+from backtestester.rpc import playground_pb2 as pb
+from backtestester.rpc import playground_pb2_grpc as pb_grpc
+from tests.test_gateway import (  # noqa: F401  (catalog_dir: fixture)
+    DEADLINE,
+    call,
+    catalog_dir,
+    create,
+    error_of,
+    order_req,
+    repo,
+    session,
+    tick,
+)
+
+NO_FILTERS = {"statuses": set(), "sides": set(), "symbols": set(), "start": None, "end": None}
+TABLES = ("playgrounds", "commands", "orders", "trades", "equity_points")
+ORDER_ROW = (1, "AAA", "buy", 10.0, "market", "day", None, 100.0, None, None, None, "", "filled", "", None,
+             "r1", 5, "[]", "[]", "[0.0,0.0,0.0,0.0,0.0]")
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def crash_bars():
+    """1m bars of CRASH: 100 until 2024-01-03 09:40 New York, then down 2 a minute to 60."""
+    base = generate_bars("CRASH", start="2024-01-02", end="2024-01-06", seed=5)
+    prices = np.array([100.0 if i < 400 else max(60.0, 100.0 - 2 * (i - 400)) for i in range(base.num_rows)])
+    for name in ("open", "high", "low", "close"):
+        base = base.set_column(base.schema.get_field_index(name), name, [prices])
+    return base
+
+
+@pytest.fixture(scope="module")
+def crash_dir(tmp_path_factory, catalog_dir):  # noqa: F811
+    path = tmp_path_factory.mktemp("crash") / "data"
+    shutil.copytree(catalog_dir, path)
+    Catalog(path).write("CRASH", "1m", crash_bars())
+    return path
+
+
+@pytest.fixture
+def data_dir(tmp_path, crash_dir):
+    """A private copy of the catalog: each test has its own gateway.sqlite3."""
+    path = tmp_path / "data"
+    shutil.copytree(crash_dir, path)
+    return path
+
+
+def config(*symbols, balance=10_000.0, tags=(), client_id=None):
+    req = pb.CreatePolygonPlaygroundRequest(balance=balance, start_date="2024-01-03", stop_date="2024-01-04",
+                                            environment="simulator", repositories=[repo(s) for s in symbols],
+                                            tags=list(tags))
+    if client_id is not None:
+        req.client_id = client_id
+    return convert.create_config(req)
+
+
+def new_actor(pid, data_dir, *symbols):
+    actor = PlaygroundActor(pid)
+    assert actor.create(config(*symbols), str(data_dir))[0] == "ok"
+    return actor
+
+
+def ok(result):
+    assert result[0] == "ok", result
+    return result[1]
+
+
+def snapshot(actor):
+    """Every read RPC's answer of a plain playground actor (serialised protobufs)."""
+    return (ok(actor.get_account(True, NO_FILTERS)), ok(actor.session()), ok(actor.account_stats(True)),
+            *(ok(actor.get_open_orders(s)) for s in actor.pg.symbols))
+
+
+def rows_in_db(path, pid):
+    with sqlite3.connect(path) as db:
+        return {t: db.execute(f"SELECT COUNT(*) FROM {t} WHERE {'id' if t == 'playgrounds' else 'playground_id'} = ?",
+                              (pid,)).fetchone()[0] for t in TABLES}
+
+
+# --- the store, pure ----------------------------------------------------------------------------------
+def test_store_schema_wal_round_trip_and_no_file_until_a_save(tmp_path):
+    path = tmp_path / DB_NAME
+    store = PlaygroundStore(path)
+    assert store.registry() == [] and store.load("x") is None and store.delete("x") is False
+    assert not path.exists()  # reading or deleting never creates the database
+
+    cfg = config("AAA", tags=("a", "b"), client_id="cid-1")
+    state = State([ORDER_ROW], [(1, 1, 6, 10.0, 101.5, 0.0)], [(0, 6, 10_000.0), (1, 7, 10_010.0)])
+    commands = [Command(1, "tick", '{"seconds":0}', "t0", 1.0),
+                Command(2, "place_order", '{"symbol":"AAA"}', None, 2.0)]
+    store.save("p1", cfg, commands, state, owner="tenant-1")
+    assert store.journal_mode() == "wal"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    [entry] = store.registry()
+    assert (entry["id"], entry["tags"], entry["client_id"], entry["owner"]) == ("p1", ["a", "b"], "cid-1", "tenant-1")
+    saved = store.load("p1")
+    assert saved.config == cfg and saved.commands == commands and saved.schema_version == 1
+    assert diff_state(saved.state, state) is None and saved.state.marks() == (1, 1, 2)
+
+    # append: one command and its rows in one transaction; rows of an order are replaced
+    store.append("p1", Command(3, "tick", '{"seconds":60}', "t1", 3.0),
+                 [state.orders[0][:12] + ("closed",) + state.orders[0][13:]], [], [(2, 8, 10_020.0)])
+    saved = store.load("p1")
+    assert len(saved.commands) == 3 and saved.state.orders[0][12] == "closed" and len(saved.state.equity) == 3
+    with pytest.raises(StoreError, match="UNIQUE"):  # a second writer of the same seq is refused
+        store.append("p1", Command(3, "tick", "{}", None, 3.0))
+    # save again: replaces everything saved under the id
+    store.save("p1", cfg, commands[:1], State(), owner=None)
+    assert len(store.load("p1").commands) == 1 and store.registry()[0]["owner"] is None
+
+    assert store.delete("p1") is True and store.registry() == []
+    assert rows_in_db(path, "p1") == dict.fromkeys(TABLES, 0)
+    with pytest.raises(StoreError, match="FOREIGN KEY"):  # an actor writing after the delete leaves no orphans
+        store.append("p1", Command(2, "tick", "{}", None, 4.0))
+    with pytest.raises(StoreError, match="not saved"):
+        store.refresh("p1", State())
+    store.close()
+
+
+def test_store_refuses_a_newer_schema_and_a_damaged_file(tmp_path):
+    path = tmp_path / DB_NAME
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="schema version 99 is newer"):
+        PlaygroundStore(path).registry()
+    bad = tmp_path / "bad.sqlite3"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="bad.sqlite3"):
+        PlaygroundStore(bad).registry()
+
+
+def test_diff_state_names_the_first_difference():
+    a = State([ORDER_ROW], [(1, 1, 5, 10.0, 100.0, 0.0)], [(0, 5, 1.0), (1, 6, 2.0)])
+    assert diff_state(a, State(list(a.orders), list(a.trades), list(a.equity))) is None
+    assert diff_state(a, State(a.orders, [(1, 1, 5, 10.0, 99.5, 0.0)], a.equity)) == \
+        "trade 1: price saved 100.0, replayed 99.5"
+    assert diff_state(a, State(a.orders, a.trades, a.equity[:1])) == "2 saved equity points, 1 replayed"
+    assert "order 1: status saved 'filled', replayed 'rejected'" == \
+        diff_state(a, State([ORDER_ROW[:12] + ("rejected",) + ORDER_ROW[13:]], a.trades, a.equity))
+    assert diff_state(a, State([], a.trades, a.equity)) == "1 saved orders, 0 replayed"
+
+
+# --- the playground actor class, without Ray --------------------------------------------------------
+def test_save_write_through_and_restore_give_the_same_playground(data_dir):
+    """Fills, a partial close, a rejection, a liquidation and an expiry: the rows written command by
+    command equal the full state, and a restored actor answers exactly as the original."""
+    db = store_path(data_dir)
+    a = new_actor("p-1", data_dir, "AAA", "CRASH")
+    ok(a.tick(0, False, "t0"))
+    first = ok(a.place_order({"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100,
+                              "client_request_id": "c1"}))
+    ok(a.place_order({"symbol": "AAA", "side": "buy", "quantity": 5, "requested_price": 100, "order_type": "limit",
+                      "price": 1.0, "duration": "day"}))
+    ok(a.place_order({"symbol": "AAA", "side": "buy", "quantity": 100_000, "requested_price": 100}))
+    ok(a.tick(60, False, "t1"))  # no complete candle at 09:30 yet: the market orders fill on the next tick
+    ok(a.tick(60, False, "t2"))
+    assert a.place_order({"symbol": "AAA", "side": "sell", "quantity": 50, "requested_price": 100})[0] == "error"
+    assert ok(a.tick(60, True, "")) and ok(a.save(db)) == "p-1"  # a failed order and a preview: not journalled
+    assert [c.kind for c in PlaygroundStore(db).load("p-1").commands] == ["tick", "place_order", "place_order",
+                                                                        "place_order", "tick", "tick"]
+    ok(a.place_order({"symbol": "AAA", "side": "sell", "quantity": 4, "requested_price": 100, "close_order_id": 1}))
+    ok(a.place_order({"symbol": "CRASH", "side": "buy", "quantity": 150, "requested_price": 100}))
+    store = PlaygroundStore(db)
+    for i in range(30):
+        ok(a.tick(60, False, f"u{i}"))
+        assert diff_state(store.load("p-1").state, state_rows(a.pg)) is None, i
+    ok(a.tick(7 * 3600, False, "overnight"))
+    assert diff_state(store.load("p-1").state, state_rows(a.pg)) is None
+    statuses = {o.id: o.status for o in a.pg.orders()}
+    assert statuses[1] == "filled" and statuses[2] == "expired" and statuses[3] == "rejected"
+    assert any(o.tag.startswith("liquidation") for o in a.pg.orders())
+    assert ok(a.save(db)) == "p-1"  # idempotent: refreshes the rows
+    assert diff_state(store.load("p-1").state, state_rows(a.pg)) is None
+
+    b = PlaygroundActor("p-1")
+    assert ok(b.restore(db, str(data_dir))) == "p-1"
+    assert snapshot(b) == snapshot(a)
+    again = {"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100, "client_request_id": "c1"}
+    assert b.place_order(again) == a.get_order(1)  # D13 survives: order 1 as it is now (a must not write now)
+    assert pb.Order.FromString(ok(b.place_order(again))).id == pb.Order.FromString(first).id == 1
+    assert b.tick(60, False, "overnight") == a.tick(60, False, "overnight")  # the request_id cache too
+    store.close()
+
+
+def test_a_restore_reports_changed_data_and_a_damaged_journal(data_dir):
+    db = store_path(data_dir)
+    a = new_actor("p-aaa", data_dir, "AAA")
+    ok(a.tick(0, False, ""))
+    ok(a.place_order({"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100}))
+    ok(a.tick(60, False, ""))
+    ok(a.tick(60, False, ""))  # the fill: its price comes from the catalog
+    ok(a.save(db))
+    b = new_actor("p-bbb", data_dir, "BBB")
+    ok(b.tick(60, False, ""))
+    ok(b.tick(60, False, ""))
+    ok(b.save(db))
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE commands SET args = '{\"seconds\": -1}' WHERE playground_id = 'p-bbb' AND seq = 2")
+    code, status, message = PlaygroundActor("p-bbb").restore(db, str(data_dir))
+    assert (code, status) == ("error", "FAILED_PRECONDITION") and "fails on replay" in message
+    assert message.startswith("saved playground p-bbb cannot be restored: command 2 (tick")
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM commands WHERE playground_id = 'p-bbb' AND seq = 1")
+    assert "journal is damaged: command 1 is missing" in PlaygroundActor("p-bbb").restore(db, str(data_dir))[2]
+
+    Catalog(data_dir).write("AAA", "1m", generate_bars("AAA", start="2024-01-02", end="2024-01-06", seed=42))
+    result = PlaygroundActor("p-aaa").restore(db, str(data_dir))
+    assert result[:2] == ("error", "FAILED_PRECONDITION")
+    assert "saved playground p-aaa cannot be restored: the replayed state differs" in result[2]
+    assert "has the data catalog changed" in result[2]
+    assert PlaygroundActor("nope").restore(db, str(data_dir))[1] == "NOT_FOUND"
+
+
+def test_a_command_that_cannot_be_written_makes_the_actor_unavailable(data_dir):
+    db = store_path(data_dir)
+    a = new_actor("p-lost", data_dir, "AAA")
+    ok(a.tick(60, False, ""))
+    ok(a.save(db))
+    PlaygroundStore(db).delete("p-lost")  # the row is gone: the next write fails (foreign key)
+    code, status, message = a.tick(60, False, "")
+    assert (code, status) == ("error", "UNAVAILABLE") and "could not be saved" in message and "p-lost" in message
+    assert a.get_account(False, NO_FILTERS)[:2] == ("error", "UNAVAILABLE")
+
+
+def test_a_tick_that_fails_half_way_is_journalled_and_fails_again_on_replay(data_dir, monkeypatch):
+    """An engine error raised inside a tick may leave the account changed: the tick is journalled
+    (``fails``) and its replay must fail too. Simulated: ticks of 123 s fail in the engine."""
+    from backtestester.engine import Playground, PlaygroundError
+
+    real = Playground.tick
+
+    def tick_or_fail(self, seconds=0, *, preview=False):
+        if seconds == 123 and not preview:
+            raise PlaygroundError("performLiquidations: error committing pending orders: simulated")
+        return real(self, seconds, preview=preview)
+
+    monkeypatch.setattr(Playground, "tick", tick_or_fail)
+    db = store_path(data_dir)
+    a = new_actor("p-half", data_dir, "AAA")
+    ok(a.save(db))
+    assert a.tick(123, False, "f")[:2] == ("error", "INVALID_ARGUMENT")
+    ok(a.tick(60, False, ""))
+    assert [json.loads(c.args) for c in PlaygroundStore(db).load("p-half").commands] == [
+        {"seconds": 123, "fails": True}, {"seconds": 60}]
+    b = PlaygroundActor("p-half")
+    assert ok(b.restore(db, str(data_dir))) == "p-half" and snapshot(b) == snapshot(a)
+    monkeypatch.setattr(Playground, "tick", real)  # now the recorded failure does not happen again
+    result = PlaygroundActor("p-half").restore(db, str(data_dir))
+    assert result[1] == "FAILED_PRECONDITION" and "succeeds on replay but failed when it was recorded" in result[2]
+
+
+# --- real gateways --------------------------------------------------------------------------------------
+class Gateways:
+    """Gateways started by one test; every one is killed at the end."""
+
+    def __init__(self, ray):
+        self.ray, self.started = ray, []
+
+    def start(self, data_dir):
+        gw = spawn(str(data_dir), name=None)
+        address = self.ray.get(gw.start.remote("127.0.0.1", 0), timeout=120)
+        channel = grpc.insecure_channel(address)
+        grpc.channel_ready_future(channel).result(timeout=DEADLINE)
+        self.started.append((gw, channel))
+        return gw, pb_grpc.PlaygroundServiceStub(channel)
+
+    def kill(self, gw):
+        """Kill the gateway's process; its playground actors (owned by it) die with it."""
+        self.ray.kill(gw, no_restart=True)
+
+    def close(self):
+        for gw, channel in self.started:
+            channel.close()
+            self.ray.kill(gw, no_restart=True)
+
+
+@pytest.fixture
+def gateways(ray_cluster):
+    g = Gateways(ray_cluster)
+    yield g
+    g.close()
+
+
+def answers(stub, pid, symbols=("AAA", "BBB")):
+    """What a client sees of a playground: account with orders, session, equity plot, open orders."""
+    return (call(stub, "GetAccount", pb.GetAccountRequest(playground_id=pid, fetch_orders=True)),
+            session(stub, pid),
+            call(stub, "GetAccountStats", pb.GetAccountStatsRequest(playground_id=pid, equity_plot=True)),
+            *(call(stub, "GetOpenOrders", pb.GetOpenOrdersRequest(playground_id=pid, symbol=s)) for s in symbols))
+
+
+def without_id(messages):
+    out = []
+    for m in messages:
+        m = type(m).FromString(m.SerializeToString())
+        if m.DESCRIPTOR.fields_by_name.get("meta"):
+            m.meta.playground_id = ""
+        if m.DESCRIPTOR.fields_by_name.get("playground_id"):
+            m.playground_id = ""
+        out.append(m)
+    return out
+
+
+def save(stub, pid):
+    call(stub, "SavePlayground", pb.SavePlaygroundRequest(playground_id=pid))
+
+
+def test_a_saved_playground_survives_a_gateway_restart(gateways, data_dir, tmp_path, crash_dir):
+    twin_dir = tmp_path / "twin"
+    shutil.copytree(crash_dir, twin_dir)
+    gw1, s1 = gateways.start(data_dir)
+    _, twin_stub = gateways.start(twin_dir)  # the twin's gateway is never restarted
+    kw = {"symbols": ("AAA", "BBB"), "tags": ("durable", "two"), "client_id": "client-durable-1"}
+    pid, twin = create(s1, **kw), create(twin_stub, **kw)
+    unsaved = create(s1, tags=("durable",))
+    placed = {}
+
+    def drive(stub, p, steps):
+        for step in steps:
+            if step[0] == "tick":
+                placed[(p, step[2])] = tick(stub, p, step[1], request_id=f"{step[2]}")
+            else:
+                placed[(p, step[1])] = call(stub, "PlaceOrder", order_req(p, *step[2:], client_request_id=step[1]))
+
+    before_save = [("tick", 0, "r0"), ("order", "o-1", "buy", 10), ("tick", 60, "r1"), ("tick", 60, "r2"),
+                   ("order", "o-2", "sell_short", 5, "BBB"), ("tick", 60, "r3")]
+    after_save = [("order", "o-3", "sell", 4), ("tick", 60, "r4"), ("tick", 60, "r5"), ("tick", 60, "r6")]
+    for stub, p in ((s1, pid), (twin_stub, twin)):
+        drive(stub, p, before_save)
+    save(s1, pid)
+    save(s1, pid)  # idempotent
+    for stub, p in ((s1, pid), (twin_stub, twin)):
+        drive(stub, p, after_save)
+    seen = answers(s1, pid)
+    assert len(seen[0].orders) == 3 and seen[0].positions["AAA"].quantity == 6 and len(seen[2].equity_plot) == 7
+
+    gateways.kill(gw1)
+    gw2, s2 = gateways.start(data_dir)
+    assert answers(s2, pid) == seen  # identical, ids included
+    assert without_id(answers(s2, pid)) == without_id(answers(twin_stub, twin))
+    assert {p.playground_id for p in call(s2, "GetPlaygrounds", pb.GetPlaygroundsRequest()).playgrounds} == {pid}
+    err = error_of(s2, "GetAccount", pb.GetAccountRequest(playground_id=unsaved))
+    assert err.code() == grpc.StatusCode.NOT_FOUND  # never saved: gone with its gateway
+    # idempotency survives: client_request_id (D13), client_id, and NextTick's request_id
+    again = call(s2, "PlaceOrder", order_req(pid, "buy", 10, client_request_id="o-1"))
+    assert again.id == placed[(pid, "o-1")].id and again == next(o for o in seen[0].orders if o.id == again.id)
+    assert create(s2, **kw) == pid
+    assert tick(s2, pid, 60, request_id="r6") == placed[(pid, "r6")]
+    assert session(s2, pid).clock.current_time == seen[1].clock.current_time
+    # the next tick, and commands after the restore, are written through as well
+    assert without_id([tick(s2, pid, 60, request_id="r7")]) == without_id([tick(twin_stub, twin, 60, request_id="r7")])
+    call(s2, "PlaceOrder", order_req(pid, "buy_to_cover", 5, symbol="BBB"))
+    call(twin_stub, "PlaceOrder", order_req(twin, "buy_to_cover", 5, symbol="BBB"))
+    assert tick(s2, pid, 60).new_trades == tick(twin_stub, twin, 60).new_trades
+    seen = answers(s2, pid)
+
+    gateways.kill(gw2)
+    _, s3 = gateways.start(data_dir)
+    assert answers(s3, pid) == seen
+    assert without_id(seen) == without_id(answers(twin_stub, twin))
+    with sqlite3.connect(store_path(data_dir)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # 10 commands, then after the restore: the repeated o-1 (a no-op on replay), r7, an order, a tick
+        assert db.execute("SELECT COUNT(*) FROM commands WHERE playground_id = ?", (pid,)).fetchone()[0] == 14
+        assert json.loads(db.execute("SELECT tags FROM playgrounds").fetchone()[0]) == ["durable", "two"]
+
+
+def test_delete_removes_the_saved_rows(gateways, data_dir):
+    gw1, s1 = gateways.start(data_dir)
+    pid, kept = create(s1), create(s1)
+    for p in (pid, kept):
+        tick(s1, p, 60)
+        save(s1, p)
+    db = store_path(data_dir)
+    assert rows_in_db(db, pid)["commands"] == 1 and rows_in_db(db, pid)["equity_points"] == 1
+    call(s1, "DeletePlayground", pb.DeletePlaygroundRequest(playground_id=pid))
+    assert rows_in_db(db, pid) == dict.fromkeys(TABLES, 0)
+    gateways.kill(gw1)
+    _, s2 = gateways.start(data_dir)
+    assert error_of(s2, "NextTick", pb.NextTickRequest(playground_id=pid, seconds=60, request_id="x")).code() == \
+        grpc.StatusCode.NOT_FOUND
+    assert [p.playground_id for p in call(s2, "GetPlaygrounds", pb.GetPlaygroundsRequest()).playgrounds] == [kept]
+    call(s2, "DeletePlayground", pb.DeletePlaygroundRequest(playground_id=kept))  # not restored first
+    assert rows_in_db(db, kept) == dict.fromkeys(TABLES, 0)
+
+
+def test_a_saved_playground_that_cannot_be_restored_fails_alone(gateways, data_dir):
+    gw1, s1 = gateways.start(data_dir)
+    changed, damaged, fine = create(s1, symbols=("AAA",)), create(s1, symbols=("BBB",)), create(s1, symbols=("BBB",))
+    for p in (changed, damaged, fine):
+        tick(s1, p, 0)
+    call(s1, "PlaceOrder", order_req(changed, "buy", 10))
+    for p in (changed, damaged, fine):
+        tick(s1, p, 60)
+        tick(s1, p, 60)  # the fill, at a price from the catalog
+        save(s1, p)
+    gateways.kill(gw1)
+    Catalog(data_dir).write("AAA", "1m", generate_bars("AAA", start="2024-01-02", end="2024-01-06", seed=42))
+    with sqlite3.connect(store_path(data_dir)) as db:
+        db.execute("UPDATE commands SET kind = 'bogus' WHERE playground_id = ? AND seq = 2", (damaged,))
+
+    _, s2 = gateways.start(data_dir)
+    assert [p.playground_id for p in call(s2, "GetPlaygrounds", pb.GetPlaygroundsRequest()).playgrounds] == [fine]
+    err = error_of(s2, "GetAccount", pb.GetAccountRequest(playground_id=changed))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"saved playground {changed} cannot be restored: the replayed state differs" in err.details()
+    err = error_of(s2, "NextTick", pb.NextTickRequest(playground_id=damaged, seconds=60, request_id="x"))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"saved playground {damaged} cannot be restored: command 2 (bogus" in err.details()
+    assert "unknown command kind 'bogus'" in err.details()
+    assert tick(s2, fine, 60).current_time == "2024-01-03T09:33:00-05:00"
+    call(s2, "DeletePlayground", pb.DeletePlaygroundRequest(playground_id=changed))  # a broken one can be deleted
+    assert error_of(s2, "GetAccount", pb.GetAccountRequest(playground_id=changed)).code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_dead_saved_playground_is_unavailable_then_restored(ray_cluster, gateways, data_dir):
+    ray = ray_cluster
+    _, stub = gateways.start(data_dir)
+    pid = create(stub)
+    tick(stub, pid, 0)
+    call(stub, "PlaceOrder", order_req(pid, "buy", 10))
+    tick(stub, pid, 60)
+    save(stub, pid)
+    seen = answers(stub, pid, ("AAA",))
+    ray.kill(ray.get_actor(actor_name(pid), namespace=NAMESPACE), no_restart=True)
+    err = error_of(stub, "NextTick", pb.NextTickRequest(playground_id=pid, seconds=60, request_id="a"), timeout=20)
+    assert err.code() == grpc.StatusCode.UNAVAILABLE and pid in err.details()
+    assert answers(stub, pid, ("AAA",)) == seen  # the next call restores it from the store
+    assert tick(stub, pid, 60).current_time == "2024-01-03T09:32:00-05:00"
+
+
+def test_concurrent_first_calls_share_one_restore(ray_cluster, gateways, data_dir):
+    from actors.gateway.service import PlaygroundService
+
+    ray = ray_cluster
+    gw, stub = gateways.start(data_dir)
+    pid = create(stub)
+    tick(stub, pid, 60)
+    save(stub, pid)
+    gateways.kill(gw)
+
+    async def main():
+        service = PlaygroundService(str(data_dir))
+        assert await service.load_saved() == 1
+        handles = await asyncio.gather(*(service._handle(pid) for _ in range(4)))
+        try:
+            assert all(h is handles[0] for h in handles) and list(service._handles) == [pid]
+            assert pb.GetAccountResponse.FromString(
+                (await handles[0].get_account.remote(False, NO_FILTERS))[1]).meta.playground_id == pid
+        finally:
+            ray.kill(handles[0], no_restart=True)
+
+    asyncio.run(main())

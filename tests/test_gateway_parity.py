@@ -1,0 +1,201 @@
+"""Parity: the same Strategy subclass, unchanged, gives the same fills and equity locally and through
+a real gateway (OS-chosen port, the session's embedded Ray), on the same catalog bars."""
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+from actors.gateway.server import spawn
+from backtestester.cli import main
+from backtestester.client import PlaygroundClient
+from backtestester.data.catalog import Catalog
+from backtestester.data.synthetic import generate_bars
+from backtestester.strategy import GridStrategy, SmaCross, Strategy
+from backtestester.strategy.remote import catalog_playground, run_on_catalog, run_on_gateway
+
+DEADLINE = 30
+WINDOW = dict(start_date="2024-01-03", stop_date="2024-01-04", history_in_days=1, balance=100_000.0)
+
+
+@pytest.fixture(scope="module")
+def catalog_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("parity-catalog")
+    cat = Catalog(path)
+    for seed, sym in enumerate(("AAA", "BBB"), start=11):
+        cat.write(sym, "1m", generate_bars(sym, start="2024-01-02", end="2024-01-06", seed=seed))
+    return path
+
+
+@pytest.fixture(scope="module")
+def gateway(ray_cluster, catalog_dir):
+    ray = ray_cluster
+    gw = spawn(str(catalog_dir), name=f"gateway-parity-{uuid.uuid4().hex[:8]}")
+    address = ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
+    yield address
+    try:
+        ray.get(gw.stop.remote(0.5), timeout=30)
+    finally:
+        ray.kill(gw)
+
+
+@pytest.fixture(scope="module")
+def client(gateway):
+    with PlaygroundClient(gateway, timeout=DEADLINE) as c:
+        yield c
+
+
+def fills(result):
+    """Every fill as (time, side, signed quantity, price), in time order."""
+    side = {o.id: o.side for o in result.orders}
+    return [(t.time, side[t.order_id], t.quantity, t.price) for t in result.trades]
+
+
+def assert_same_run(local, remote):
+    assert fills(remote) == fills(local)
+    assert remote.trades == local.trades  # ids, order ids and commissions too
+    assert np.array_equal(remote.equity_times, local.equity_times)
+    assert np.array_equal(remote.equity, local.equity)
+    assert remote.final_equity == local.final_equity
+    assert remote.round_trips == local.round_trips
+    assert remote.ticks == local.ticks
+    assert remote.account == local.account
+    assert [(o.id, o.symbol, o.side, o.quantity, o.status, o.closes) for o in remote.orders] == \
+        [(o.id, o.symbol, o.side, o.quantity, o.status, o.closes) for o in local.orders]
+
+
+class Recorder(Strategy):
+    """Wraps nothing: records what every hook sees, so the two runs can be compared hook by hook."""
+
+    def on_start(self, ctx):
+        self.seen = [("start", ctx.time, tuple(ctx.symbols))]
+
+    def on_candle(self, ctx, bar):
+        self.seen.append(("candle", ctx.time, bar.symbol, bar.period, bar.candle.start, bar.close))
+
+    def on_fill(self, ctx, trade, order):
+        self.seen.append(("fill", trade.time, order.id, order.side, order.status, trade.quantity, trade.price))
+
+    def on_stop(self, ctx):
+        self.seen.append(("stop", ctx.time, ctx.account().equity))
+
+
+class RecordingSma(SmaCross, Recorder):
+    def on_start(self, ctx):
+        SmaCross.on_start(self, ctx)
+        Recorder.on_start(self, ctx)
+
+    def on_candle(self, ctx, bar):
+        Recorder.on_candle(self, ctx, bar)
+        SmaCross.on_candle(self, ctx, bar)
+
+
+def test_sma_crossover_is_identical_locally_and_through_the_gateway(client, catalog_dir):
+    params = dict(fast=5, slow=20, fraction=1.0)
+    local = run_on_catalog(RecordingSma(**params), catalog_dir, [("AAA", "1m")], **WINDOW)
+    strategy = RecordingSma(**params)
+    remote = run_on_gateway(strategy, client, [("AAA", "1m")], **WINDOW)
+    assert len(local.trades) > 10 and len(local.round_trips) > 5  # it really trades
+    assert_same_run(local, remote)
+    # hook by hook: the same candles, clock and fills (with the order's status at the fill)
+    local_strategy = RecordingSma(**params)
+    run_on_catalog(local_strategy, catalog_dir, [("AAA", "1m")], **WINDOW)
+    assert strategy.seen == local_strategy.seen
+
+
+def test_two_symbols_two_timeframes_and_fraction_sizing_are_identical(client, catalog_dir):
+    """SMA crossover on 5-minute candles of two symbols (priced by their 1-minute bars, D15), each
+    buying 45 % of the uninvested cash: fraction orders of two symbols can be placed on the same bar."""
+    repos = [("AAA", "1m"), ("BBB", "1m"), ("AAA", "5m"), ("BBB", "5m")]
+    params = dict(fast=3, slow=8, fraction=0.45, period_seconds=300)
+    local = run_on_catalog(SmaCross(**params), catalog_dir, repos, **WINDOW)
+    remote = run_on_gateway(SmaCross(**params), client, repos, **WINDOW)
+    assert {o.symbol for o in local.orders} == {"AAA", "BBB"} and len(local.trades) > 10
+    assert_same_run(local, remote)
+
+
+def test_grid_strategy_is_identical_locally_and_through_the_gateway(client, catalog_dir):
+    pg = catalog_playground(catalog_dir, [("AAA", "1m")], **WINDOW)
+    closes = np.asarray(pg.repositories[0].close)
+    lower, upper = (float(np.round(np.percentile(closes, q), 2)) for q in (15, 85))
+    params = dict(lower=lower, upper=upper, grid_size=6, quantity=10.0)
+    local_strategy, remote_strategy = GridStrategy(**params), GridStrategy(**params)
+    local = run_on_catalog(local_strategy, catalog_dir, [("AAA", "1m")], **WINDOW)
+    remote = run_on_gateway(remote_strategy, client, [("AAA", "1m")], **WINDOW)
+    assert local_strategy.signals.count("BUY") > 3 and local_strategy.signals.count("SELL") > 3
+    assert remote_strategy.signals == local_strategy.signals
+    assert_same_run(local, remote)
+
+
+def test_the_gateway_run_deletes_its_playground(client, catalog_dir):
+    before = {s.playground_id for s in client.get_playgrounds()}
+    run_on_gateway(GridStrategy(lower=1, upper=2), client, [("BBB", "1m")], start_date="2024-01-03",
+                   stop_date="2024-01-03")
+    assert {s.playground_id for s in client.get_playgrounds()} == before
+
+
+def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, catalog_dir):
+    from backtestester.engine import PlaceOrderError, PlaygroundError
+
+    class Limits(Strategy):
+        def on_start(self, ctx):
+            self.errors, self.order, self.statuses, self.same = [], None, [], None
+
+        def on_candle(self, ctx, bar):
+            if self.order is None:
+                for call in (lambda: ctx.sell(bar.symbol, 1),   # the engine's own refusal, as locally
+                             lambda: ctx.cancel(999),
+                             lambda: ctx.buy(bar.symbol, 1, order_type="stop", stop_price=bar.close * 2)):
+                    try:
+                        call()
+                    except (PlaceOrderError, PlaygroundError) as exc:
+                        self.errors.append(str(exc))
+                self.order = ctx.buy(bar.symbol, 5)
+                self.statuses.append(self.order.status)
+            elif len(self.statuses) < 3:  # the object ctx.buy returned follows the order's life
+                self.statuses.append((self.order.status, len(self.order.trades)))
+
+        def on_fill(self, ctx, trade, order):
+            self.same = order is self.order
+
+    window = dict(start_date="2024-01-03", stop_date="2024-01-03")
+    remote, local = Limits(), Limits()
+    run_on_gateway(remote, client, [("AAA", "1m")], **window)
+    run_on_catalog(local, catalog_dir, [("AAA", "1m")], **window)
+    assert remote.errors[0] == local.errors[0] == \
+        "PlaceOrder: side not allowed: cannot sell when no position exists: must sell short"
+    assert "no cancel RPC" in remote.errors[1] and local.errors[1] == "order 999 not found"
+    assert "stop_price and tp are not on the gateway's v1 wire" in remote.errors[2] and len(local.errors) == 2
+    assert remote.statuses == local.statuses == ["pending", ("filled", 1), ("filled", 1)]
+    assert remote.same is local.same is True
+
+
+def _words(text):
+    return " ".join(text.split())  # rich wraps long lines at the terminal width
+
+
+def test_cli_backtest_through_the_gateway_matches_the_local_catalog_run(gateway, catalog_dir, capsys):
+    args = ["backtest", "--symbol", "aaa", "--timeframe", "1m", "--start", "2024-01-03", "--stop", "2024-01-04",
+            "--history-days", "1", "--param", "fast=5", "--param", "slow=20"]
+    assert main(args + ["--gateway", gateway]) == 0
+    remote = capsys.readouterr().out
+    assert main(args + ["--data-dir", str(catalog_dir)]) == 0
+    local = capsys.readouterr().out
+    assert "through the gateway at " + gateway in _words(remote) and "from the catalog" in _words(local)
+    expected = run_on_catalog(SmaCross(fast=5, slow=20), catalog_dir, [("AAA", "1m")], **WINDOW)
+    summary = (f"{len(expected.trades):,} fills, {len(expected.round_trips):,} round trips, {expected.ticks:,} ticks; "
+               f"final equity {expected.final_equity:,.2f}")
+    assert summary in _words(remote) and summary in _words(local)
+    # the statistics tables are the same too
+    assert remote[remote.index("SmaCross"):] == local[local.index("SmaCross"):]
+
+    # options the gateway's playgrounds do not have are refused before anything runs
+    assert main(args + ["--gateway", gateway, "--fill-model", "next_open"]) == 2
+    assert "not with --gateway" in capsys.readouterr().err
+    assert main(["backtest", "--gateway", gateway]) == 2
+    assert "need --start and --stop" in capsys.readouterr().err
+    # a business error of the gateway is reported with its status
+    assert main(args[:1] + ["--symbol", "NOPE", "--start", "2024-01-03", "--stop", "2024-01-04",
+                            "--gateway", gateway]) == 1
+    assert "NOT_FOUND" in capsys.readouterr().err
