@@ -10,7 +10,6 @@ import pytest
 from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from actors.gateway.playground_actor import NAMESPACE, actor_name
 from actors.gateway.server import spawn
 from backtestester import __version__
 from backtestester.data.catalog import Catalog
@@ -294,18 +293,26 @@ def test_daily_summary_from_the_catalog(stub, catalog_dir):
     assert err.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_a_killed_playground_actor_is_unavailable_not_a_hang(ray_cluster, stub):
-    ray = ray_cluster
+def host_of(ray, gw, pid):
+    return ray.get(gw.playground_host.remote(pid), timeout=DEADLINE)
+
+
+def test_a_killed_playground_host_is_unavailable_not_a_hang(ray_cluster, gateway, stub):
+    ray, gw = ray_cluster, gateway[0]
     pid = create(stub)
     tick(stub, pid, 60)
-    ray.kill(ray.get_actor(actor_name(pid), namespace=NAMESPACE), no_restart=True)
+    host = host_of(ray, gw, pid)
+    elsewhere = next(p for p in (create(stub) for _ in range(4))
+                     if host_of(ray, gw, p)._actor_id != host._actor_id)
+    ray.kill(host, no_restart=True)
     err = error_of(stub, "NextTick", pb.NextTickRequest(playground_id=pid, seconds=60, request_id="after"), timeout=20)
     assert err.code() == grpc.StatusCode.UNAVAILABLE and pid in err.details()
-    # the others keep working, and GetPlaygrounds leaves the dead one out
+    # playgrounds on the other host keep working, a new one gets a new host, GetPlaygrounds leaves the dead out
+    assert tick(stub, elsewhere, 60).current_time == "2024-01-03T09:31:00-05:00"
     other = create(stub)
     assert tick(stub, other, 60).current_time == "2024-01-03T09:31:00-05:00"
     ids = {p.playground_id for p in call(stub, "GetPlaygrounds", pb.GetPlaygroundsRequest()).playgrounds}
-    assert other in ids and pid not in ids
+    assert {other, elsewhere} <= ids and pid not in ids
     call(stub, "DeletePlayground", pb.DeletePlaygroundRequest(playground_id=pid))
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from actors.gateway.playground_actor import NAMESPACE, actor_name
 from actors.gateway.server import spawn
 from backtestester import __version__
 from backtestester.client import PlaygroundClient
@@ -40,7 +39,7 @@ def gateway(ray_cluster, catalog_dir):
     ray = ray_cluster
     gw = spawn(str(catalog_dir), name=f"gateway-client-{uuid.uuid4().hex[:8]}")
     address = ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
-    yield address
+    yield gw, address
     try:
         ray.get(gw.stop.remote(0.5), timeout=30)
     finally:
@@ -49,7 +48,7 @@ def gateway(ray_cluster, catalog_dir):
 
 @pytest.fixture(scope="module")
 def client(gateway):
-    with PlaygroundClient(gateway, timeout=DEADLINE) as c:
+    with PlaygroundClient(gateway[1], timeout=DEADLINE) as c:
         yield c
 
 
@@ -82,7 +81,7 @@ def rfc(text):
 def test_server_unavailable_is_retried_with_backoff_and_business_errors_are_not(ray_cluster, gateway):
     ray = ray_cluster
     counter, delays = Counter(), []
-    channel = grpc.intercept_channel(grpc.insecure_channel(gateway), counter)
+    channel = grpc.intercept_channel(grpc.insecure_channel(gateway[1]), counter)
     with PlaygroundClient(channel=channel, timeout=DEADLINE, retries=4, backoff=0.05, max_backoff=0.15,
                           sleep=delays.append) as client:
         pid = create(client)
@@ -101,8 +100,8 @@ def test_server_unavailable_is_retried_with_backoff_and_business_errors_are_not(
             assert info.value.code() == code
         assert counter.calls == ["NextTick", "PlaceOrder", "GetOrder"] and delays == []
 
-        # the playground's actor dies: the server answers UNAVAILABLE, and the client retries
-        ray.kill(ray.get_actor(actor_name(pid), namespace=NAMESPACE), no_restart=True)
+        # the playground's host dies: the server answers UNAVAILABLE, and the client retries
+        ray.kill(ray.get(gateway[0].playground_host.remote(pid)), no_restart=True)
         counter.calls.clear()
         with pytest.raises(grpc.RpcError) as info:
             client.next_tick(pid, 60)
@@ -173,7 +172,7 @@ def test_stream_ticks_cancelled_mid_stream(gateway, client):
     assert [d.current_time for d in got] == [f"2024-01-03T09:3{i}:00-05:00" for i in (1, 2, 3)]
     assert stream.delivered == 3
 
-    with grpc.insecure_channel(gateway) as ch:
+    with grpc.insecure_channel(gateway[1]) as ch:
         status = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME),
                                                       timeout=DEADLINE).status
     assert status == health_pb2.HealthCheckResponse.SERVING

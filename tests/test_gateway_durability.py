@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from actors.gateway import convert
-from actors.gateway.playground_actor import NAMESPACE, PlaygroundActor, actor_name
+from actors.gateway.hosted import HostedPlayground
 from actors.gateway.server import spawn
 from actors.gateway.store import (
     DB_NAME,
@@ -86,7 +86,7 @@ def config(*symbols, balance=10_000.0, tags=(), client_id=None):
 
 
 def new_actor(pid, data_dir, *symbols):
-    actor = PlaygroundActor(pid)
+    actor = HostedPlayground(pid)
     assert actor.create(config(*symbols), str(data_dir))[0] == "ok"
     return actor
 
@@ -205,7 +205,7 @@ def test_save_write_through_and_restore_give_the_same_playground(data_dir):
     assert ok(a.save(db)) == "p-1"  # idempotent: refreshes the rows
     assert diff_state(store.load("p-1").state, state_rows(a.pg)) is None
 
-    b = PlaygroundActor("p-1")
+    b = HostedPlayground("p-1")
     assert ok(b.restore(db, str(data_dir))) == "p-1"
     assert snapshot(b) == snapshot(a)
     again = {"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100, "client_request_id": "c1"}
@@ -230,19 +230,19 @@ def test_a_restore_reports_changed_data_and_a_damaged_journal(data_dir):
 
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE commands SET args = '{\"seconds\": -1}' WHERE playground_id = 'p-bbb' AND seq = 2")
-    code, status, message = PlaygroundActor("p-bbb").restore(db, str(data_dir))
+    code, status, message = HostedPlayground("p-bbb").restore(db, str(data_dir))
     assert (code, status) == ("error", "FAILED_PRECONDITION") and "fails on replay" in message
     assert message.startswith("saved playground p-bbb cannot be restored: command 2 (tick")
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM commands WHERE playground_id = 'p-bbb' AND seq = 1")
-    assert "journal is damaged: command 1 is missing" in PlaygroundActor("p-bbb").restore(db, str(data_dir))[2]
+    assert "journal is damaged: command 1 is missing" in HostedPlayground("p-bbb").restore(db, str(data_dir))[2]
 
     Catalog(data_dir).write("AAA", "1m", generate_bars("AAA", start="2024-01-02", end="2024-01-06", seed=42))
-    result = PlaygroundActor("p-aaa").restore(db, str(data_dir))
+    result = HostedPlayground("p-aaa").restore(db, str(data_dir))
     assert result[:2] == ("error", "FAILED_PRECONDITION")
     assert "saved playground p-aaa cannot be restored: the replayed state differs" in result[2]
     assert "has the data catalog changed" in result[2]
-    assert PlaygroundActor("nope").restore(db, str(data_dir))[1] == "NOT_FOUND"
+    assert HostedPlayground("nope").restore(db, str(data_dir))[1] == "NOT_FOUND"
 
 
 def test_a_command_that_cannot_be_written_makes_the_actor_unavailable(data_dir):
@@ -276,10 +276,10 @@ def test_a_tick_that_fails_half_way_is_journalled_and_fails_again_on_replay(data
     ok(a.tick(60, False, ""))
     assert [json.loads(c.args) for c in PlaygroundStore(db).load("p-half").commands] == [
         {"seconds": 123, "fails": True}, {"seconds": 60}]
-    b = PlaygroundActor("p-half")
+    b = HostedPlayground("p-half")
     assert ok(b.restore(db, str(data_dir))) == "p-half" and snapshot(b) == snapshot(a)
     monkeypatch.setattr(Playground, "tick", real)  # now the recorded failure does not happen again
-    result = PlaygroundActor("p-half").restore(db, str(data_dir))
+    result = HostedPlayground("p-half").restore(db, str(data_dir))
     assert result[1] == "FAILED_PRECONDITION" and "succeeds on replay but failed when it was recorded" in result[2]
 
 
@@ -449,14 +449,14 @@ def test_a_saved_playground_that_cannot_be_restored_fails_alone(gateways, data_d
 
 def test_a_dead_saved_playground_is_unavailable_then_restored(ray_cluster, gateways, data_dir):
     ray = ray_cluster
-    _, stub = gateways.start(data_dir)
+    gw, stub = gateways.start(data_dir)
     pid = create(stub)
     tick(stub, pid, 0)
     call(stub, "PlaceOrder", order_req(pid, "buy", 10))
     tick(stub, pid, 60)
     save(stub, pid)
     seen = answers(stub, pid, ("AAA",))
-    ray.kill(ray.get_actor(actor_name(pid), namespace=NAMESPACE), no_restart=True)
+    ray.kill(ray.get(gw.playground_host.remote(pid)), no_restart=True)
     err = error_of(stub, "NextTick", pb.NextTickRequest(playground_id=pid, seconds=60, request_id="a"), timeout=20)
     assert err.code() == grpc.StatusCode.UNAVAILABLE and pid in err.details()
     assert answers(stub, pid, ("AAA",)) == seen  # the next call restores it from the store
@@ -476,12 +476,21 @@ def test_concurrent_first_calls_share_one_restore(ray_cluster, gateways, data_di
     async def main():
         service = PlaygroundService(str(data_dir))
         assert await service.load_saved() == 1
-        handles = await asyncio.gather(*(service._handle(pid) for _ in range(4)))
+        placements = []
+        place = service.pool.place
+
+        async def counted(*args, **kwargs):
+            placements.append(args[:2])
+            return await place(*args, **kwargs)
+
+        service.pool.place = counted
+        answers = await asyncio.gather(*(service._call(pid, "get_account", False, NO_FILTERS) for _ in range(4)))
+        host = service.pool.handle_of(pid)
         try:
-            assert all(h is handles[0] for h in handles) and list(service._handles) == [pid]
-            assert pb.GetAccountResponse.FromString(
-                (await handles[0].get_account.remote(False, NO_FILTERS))[1]).meta.playground_id == pid
+            assert placements == [(pid, "restore")]
+            assert {pb.GetAccountResponse.FromString(a).meta.playground_id for a in answers} == {pid}
+            assert await host.holds.remote() == [pid]
         finally:
-            ray.kill(handles[0], no_restart=True)
+            ray.kill(host, no_restart=True)
 
     asyncio.run(main())

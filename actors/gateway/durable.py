@@ -1,5 +1,5 @@
-"""Durable playgrounds, the playground actor's side: the command journal, SavePlayground and
-restoring by replay. :class:`Durable` is a mixin of :class:`~actors.gateway.playground_actor.PlaygroundActor`
+"""Durable playgrounds, the hosted playground's side: the command journal, SavePlayground and
+restoring by replay. :class:`Durable` is a mixin of :class:`~actors.gateway.hosted.HostedPlayground`
 (no ray, no grpc here); the database is :mod:`actors.gateway.store`.
 
 * Every successful mutating command (a non-preview tick with its seconds and request id,
@@ -159,7 +159,7 @@ class Durable:
         created = self.create(saved.config, data_dir)
         if created[0] == "error":
             return broken(f"{created[2]} ({created[1]})")
-        from .playground_actor import TICK_CACHE_SECONDS
+        from .hosted import TICK_CACHE_SECONDS
 
         cutoff = time.time() - TICK_CACHE_SECONDS
         for expected, cmd in enumerate(saved.commands, 1):

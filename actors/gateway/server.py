@@ -2,14 +2,14 @@
 
 ``GatewayServer`` is a plain class; ``ray.remote(GatewayServer)`` is applied where it is spawned
 (:func:`spawn` or :func:`serve`). Its methods are coroutines, so Ray runs it as an async actor
-and the gRPC server shares the actor's event loop. Playgrounds are separate named actors
-(:mod:`actors.gateway.playground_actor`), so a slow playground never blocks another.
+and the gRPC server shares the actor's event loop. Playgrounds live on a pool of threaded
+playground host actors (:mod:`actors.gateway.host`), so a slow playground never blocks another.
 """
 from __future__ import annotations
 
 import logging
 
-from .playground_actor import NAMESPACE
+from .host import NAMESPACE
 from .security import DEFAULT_MAX_MESSAGE_BYTES, SecurityConfig
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,11 @@ class GatewayServer:
     carries the tokens, TLS material, message size and rate limits; the default is a loopback-only,
     unauthenticated, plaintext gateway with 16 MiB messages and no rate limit."""
 
-    def __init__(self, data_dir: str, security: SecurityConfig | None = None):
+    def __init__(self, data_dir: str, security: SecurityConfig | None = None, hosts: int | None = None):
         self.data_dir = str(data_dir)
         self.security = security or SecurityConfig()
+        self.hosts = hosts
+        self._service = None
         self._server = None
         self._health = None
         self._address = None
@@ -57,7 +59,7 @@ class GatewayServer:
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
         ])
-        service = PlaygroundService(self.data_dir)
+        service = self._service = PlaygroundService(self.data_dir, hosts=self.hosts)
         await service.load_saved()  # saved playgrounds: ids only; their actors are restored lazily
         playground_pb2_grpc.add_PlaygroundServiceServicer_to_server(service, server)
         self._health = health.aio.HealthServicer()
@@ -83,6 +85,10 @@ class GatewayServer:
     async def address(self) -> str | None:
         return self._address
 
+    async def playground_host(self, playground_id: str):
+        """The host actor holding a playground (``None`` if none does): for tests and operators."""
+        return None if self._service is None else self._service.pool.handle_of(playground_id)
+
     async def stop(self, grace: float = 2.0) -> None:
         """Health NOT_SERVING first, then stop accepting calls; in-flight calls get ``grace`` seconds."""
         if self._server is None:
@@ -98,18 +104,21 @@ class GatewayServer:
         self._address = None
 
 
-def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME, security: SecurityConfig | None = None):
-    """Spawn the gateway actor (Ray must be initialised). Returns the handle; call ``start``."""
+def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME, security: SecurityConfig | None = None,
+          hosts: int | None = None):
+    """Spawn the gateway actor (Ray must be initialised). Returns the handle; call ``start``.
+    ``hosts``: playground host actors (default :func:`~actors.gateway.host.default_pool_size`)."""
     import ray
 
     options = {"namespace": NAMESPACE, "num_cpus": 0, "max_concurrency": 1000}
     if name:
         options["name"] = name
-    return ray.remote(GatewayServer).options(**options).remote(str(data_dir), security)
+    return ray.remote(GatewayServer).options(**options).remote(str(data_dir), security, hosts)
 
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | None = None, *,
-          ray_address: str | None = None, ready=None, security: SecurityConfig | None = None) -> None:
+          ray_address: str | None = None, ready=None, security: SecurityConfig | None = None,
+          hosts: int | None = None) -> None:
     """Start (or join) Ray, spawn the gateway, report its address through ``ready`` (default: print
     one line to stdout) and block until SIGINT or SIGTERM, then stop the server cleanly (health
     NOT_SERVING, grace period, actor killed, Ray shut down if this call started it).
@@ -133,7 +142,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     gateway = None
     try:
-        gateway = spawn(data_dir, name=None, security=security)
+        gateway = spawn(data_dir, name=None, security=security, hosts=hosts)
         try:
             address = ray.get(gateway.start.remote(host, port))
         except ray.exceptions.RayTaskError as exc:  # the actor's own error, without Ray's wrapping

@@ -1,23 +1,22 @@
-"""``PlaygroundServiceServicer`` (grpc.aio): RPCs -> named playground actors, errors -> status codes.
+"""``PlaygroundServiceServicer`` (grpc.aio): RPCs -> playground hosts, errors -> status codes.
 
-Runs inside the gateway actor's event loop (:mod:`actors.gateway.server`). Each playground is a
-named Ray actor (``playground-<id>`` in namespace ``backtestester-gateway``); the servicer keeps
-a registry of ids (with tags and client ids) and resolves actor handles *lazily*, on the first
-call that needs one, never in its constructor: a dead playground must not stop the gateway from
-(re)starting. Every actor call has a timeout, and a dead or unresponsive actor is reported as
-UNAVAILABLE instead of hanging the caller.
+Runs inside the gateway actor's event loop (:mod:`actors.gateway.server`). Playgrounds live on a
+pool of playground host actors (:mod:`actors.gateway.host`), spawned lazily, never in the
+constructor: a dead playground must not stop the gateway from (re)starting. The servicer keeps a
+registry of ids (with tags, client ids and owners). Every host call has a timeout, and a dead or
+unresponsive host is reported as UNAVAILABLE instead of hanging the caller.
 
 Durable playgrounds (:mod:`actors.gateway.store`, :mod:`actors.gateway.durable`): SavePlayground
 makes a playground write-through to ``<data_dir>/gateway.sqlite3``. :meth:`PlaygroundService.load_saved`
 (called once by the gateway's ``start``) registers the saved ids, tags, client ids and owners;
-a saved playground's actor is restored (replayed) lazily, on the first call that needs it, and
-again after its actor died. A saved playground that cannot be restored is FAILED_PRECONDITION for
+a saved playground is restored (replayed) onto a host lazily, on the first call that needs it, and
+again after its host died. A saved playground that cannot be restored is FAILED_PRECONDITION for
 its own calls until the gateway restarts; the others are unaffected.
 
 Status codes: INVALID_ARGUMENT (bad input, the spec's texts), NOT_FOUND (``playground not
 found``, unknown order/symbol, data missing from the catalog), FAILED_PRECONDITION
 (``backtest complete: clock expired``, a saved playground that cannot be restored),
-UNAVAILABLE (playground actor died or timed out), UNIMPLEMENTED (live-only RPCs).
+UNAVAILABLE (playground host died or timed out), UNIMPLEMENTED (live-only RPCs).
 """
 from __future__ import annotations
 
@@ -32,7 +31,7 @@ from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
 
 from . import convert
-from .playground_actor import NAMESPACE, PlaygroundActor, actor_name
+from .host import HostPool, HostUnavailable
 from .security import current_principal
 from .store import PlaygroundStore, StoreError, store_path
 
@@ -73,10 +72,11 @@ def _rpc(func):
 
 
 class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
-    """The servicer. ``store``: the saved playgrounds (default ``<data_dir>/gateway.sqlite3``)."""
+    """The servicer. ``store``: the saved playgrounds (default ``<data_dir>/gateway.sqlite3``);
+    ``hosts``: how many playground host actors (default :func:`~actors.gateway.host.default_pool_size`)."""
 
     def __init__(self, data_dir: str, *, call_timeout: float = CALL_TIMEOUT, version: str | None = None,
-                 store: PlaygroundStore | None = None):
+                 store: PlaygroundStore | None = None, hosts: int | None = None):
         self.data_dir = str(data_dir)
         self.store = store if store is not None else PlaygroundStore(store_path(self.data_dir))
         self._broken: dict[str, str] = {}       # saved id -> why it cannot be restored (until a restart)
@@ -86,64 +86,39 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
             from backtestester import __version__ as version
         self.version = version
         self._registry: dict[str, dict] = {}   # id -> {"tags": [...], "client_id": str | None, "saved": bool, ...}
-        self._handles: dict[str, object] = {}   # lazily resolved actor handles
+        self.pool = HostPool(hosts)  # spawns its host actors lazily, on the first playground
         self._create_lock = asyncio.Lock()
 
-    # --- actor plumbing -----------------------------------------------------------------------
+    # --- playground plumbing ------------------------------------------------------------------
     def _visible(self, pid: str) -> bool:
         """Tenant scoping: a playground belongs to the token (principal) that created it; without
         tokens every caller is the same principal (None). Others get NOT_FOUND, as for no such id."""
         entry = self._registry.get(pid)
         return entry is not None and entry.get("owner") == current_principal()
 
-    async def _handle(self, pid: str):
+    async def _call(self, pid: str, method: str, *args, timeout: float | None = None):
+        """``method(*args)`` on playground ``pid`` (restoring a saved one first if it is not held)."""
         if not pid or not self._visible(pid):
             raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
-        handle = self._handles.get(pid)
-        if handle is None and self._registry[pid].get("saved"):
-            return await self._restored(pid)
-        if handle is None:
-            import ray
-
-            try:
-                handle = await asyncio.to_thread(ray.get_actor, actor_name(pid), namespace=NAMESPACE)
-            except ValueError:
-                raise _Abort(grpc.StatusCode.UNAVAILABLE,
-                             f"playground {pid} is unavailable: its actor is gone") from None
-            self._handles[pid] = handle
-        return handle
-
-    async def _call(self, pid: str, method: str, *args, timeout: float | None = None):
-        from ray.exceptions import RayActorError
-
-        handle = await self._handle(pid)
+        saved = self._registry[pid].get("saved")
         try:
-            result = await asyncio.wait_for(getattr(handle, method).remote(*args), timeout or self.call_timeout)
-        except RayActorError as exc:  # ActorDiedError, ActorUnavailableError
-            if self._handles.get(pid) is handle:  # not a newer (restored) one
-                del self._handles[pid]
-            raise _Abort(grpc.StatusCode.UNAVAILABLE,
-                         f"playground {pid} is unavailable: its actor died ({type(exc).__name__})") from None
-        except asyncio.TimeoutError:
-            raise _Abort(grpc.StatusCode.UNAVAILABLE,
-                         f"playground {pid} is unavailable: no answer within {timeout or self.call_timeout:g} s") from None
+            if pid in self._restoring or not self.pool.holds(pid):
+                if not saved:
+                    raise HostUnavailable(f"playground {pid} is unavailable: its host died and it was not saved")
+                await self._restored(pid)
+            result = await self.pool.call(pid, method, *args, timeout=timeout or self.call_timeout)
+        except HostUnavailable as exc:
+            raise _Abort(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
         if result[0] == "error":
-            if result[1] == "UNAVAILABLE" and self._registry.get(pid, {}).get("saved"):
-                self._forget(pid, handle)  # it could not write a command: the next call restores it
+            if result[1] == "UNAVAILABLE" and saved:  # it could not write a command: the next call restores it
+                await self.pool.drop(pid, self.call_timeout)
             raise _Abort(_status(result[1]), result[2])
         return result[1]
-
-    def _forget(self, pid: str, handle) -> None:
-        import ray
-
-        if self._handles.get(pid) is handle:
-            del self._handles[pid]
-        ray.kill(handle, no_restart=True)
 
     # --- durable playgrounds ------------------------------------------------------------------
     async def load_saved(self) -> int:
         """Register every saved playground (id, tags, client id, owner) from the store; cheap, no
-        actor is started: each is restored on the first call that needs it. Returns how many.
+        playground is built: each is restored on the first call that needs it. Returns how many.
         Raises :class:`~actors.gateway.store.StoreError` if the database cannot be read."""
         rows = await asyncio.to_thread(self.store.registry)
         for row in rows:
@@ -154,7 +129,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         return len(rows)
 
     async def _restored(self, pid: str):
-        """The actor of a saved playground, restored on first use. Concurrent callers share one
+        """Restore a saved playground on first use. Concurrent callers share one
         restore, and a caller that gives up (deadline, cancel) does not cancel it for the others."""
         if pid in self._broken:
             raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, self._broken[pid])
@@ -170,61 +145,17 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
             task.add_done_callback(done)
         return await asyncio.shield(task)
 
-    async def _restore(self, pid: str):
-        import ray
-        from ray.exceptions import RayActorError
-
-        handle = await self._new_actor(pid)
-        try:
-            result = await asyncio.wait_for(handle.restore.remote(self.store.path, self.data_dir), CREATE_TIMEOUT)
-        except RayActorError as exc:
-            ray.kill(handle, no_restart=True)
-            raise _Abort(grpc.StatusCode.UNAVAILABLE, f"playground {pid} is unavailable: its actor died while it "
-                                                      f"was being restored ({type(exc).__name__})") from None
-        except asyncio.TimeoutError:
-            ray.kill(handle, no_restart=True)
-            raise _Abort(grpc.StatusCode.UNAVAILABLE, f"playground {pid} is unavailable: restoring it took more "
-                                                      f"than {CREATE_TIMEOUT:g} s") from None
-        except BaseException:
-            ray.kill(handle, no_restart=True)
-            raise
+    async def _restore(self, pid: str) -> None:
+        result = await self.pool.place(pid, "restore", self.store.path, self.data_dir, timeout=CREATE_TIMEOUT)
         if result[0] == "error":
-            ray.kill(handle, no_restart=True)
             log.error("cannot restore saved playground %s: %s", pid, result[2])
             if result[1] == "FAILED_PRECONDITION":  # deterministic: no replay again until a restart
                 self._broken[pid] = result[2]
             raise _Abort(_status(result[1]), result[2])
         if pid not in self._registry:  # deleted meanwhile
-            ray.kill(handle, no_restart=True)
+            await self.pool.drop(pid, self.call_timeout)
             raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
-        self._handles[pid] = handle
         log.info("restored saved playground %s", pid)
-        return handle
-
-    async def _new_actor(self, pid: str, attempts: int = 10):
-        """Spawn ``playground-<pid>``. Its name may still be held by a previous actor (killed, or
-        owned by a gateway that died): that one is killed (the store is the truth) and awaited."""
-        import ray
-        from ray.exceptions import RayActorError
-
-        name = actor_name(pid)
-        for _ in range(attempts):
-            try:
-                return ray.remote(PlaygroundActor).options(
-                    name=name, namespace=NAMESPACE, num_cpus=0, max_restarts=0).remote(pid)
-            except ValueError:  # the name is taken
-                pass
-            try:
-                old = await asyncio.to_thread(ray.get_actor, name, namespace=NAMESPACE)
-            except ValueError:
-                continue
-            ray.kill(old, no_restart=True)
-            try:
-                await asyncio.wait_for(old.ping.remote(), self.call_timeout)
-            except (RayActorError, asyncio.TimeoutError):
-                pass
-        raise _Abort(grpc.StatusCode.UNAVAILABLE, f"playground {pid} is unavailable: its actor name {name} is "
-                                                  f"still held by another actor")
 
     # --- playgrounds --------------------------------------------------------------------------
     @_rpc
@@ -242,27 +173,24 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         return pb.CreatePlaygroundResponse(id=pid)
 
     async def _spawn(self, config: dict) -> str:
-        import ray
-
         pid = str(uuid.uuid4())
-        handle = ray.remote(PlaygroundActor).options(
-            name=actor_name(pid), namespace=NAMESPACE, num_cpus=0, max_restarts=0).remote(pid)
         self._registry[pid] = {"tags": list(config["tags"]), "client_id": config["client_id"],
                                "owner": current_principal(), "saved": False}
-        self._handles[pid] = handle
         try:
-            await self._call(pid, "create", config, self.data_dir, timeout=CREATE_TIMEOUT)
+            result = await self.pool.place(pid, "create", config, self.data_dir, timeout=CREATE_TIMEOUT)
+        except HostUnavailable as exc:
+            self._registry.pop(pid, None)
+            raise _Abort(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
         except BaseException:
             self._registry.pop(pid, None)
-            self._handles.pop(pid, None)
-            ray.kill(handle, no_restart=True)
             raise
+        if result[0] == "error":
+            self._registry.pop(pid, None)
+            raise _Abort(_status(result[1]), result[2])
         return pid
 
     @_rpc
     async def DeletePlayground(self, request, context):
-        import ray
-
         pid = request.playground_id
         if not self._visible(pid):
             raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
@@ -270,16 +198,9 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
             await asyncio.to_thread(self.store.delete, pid)
         except StoreError as exc:
             raise _Abort(_status(exc.code), f"DeletePlayground: cannot delete saved playground {pid}: {exc}") from None
-        handle = self._handles.pop(pid, None)
         self._registry.pop(pid, None)
         self._broken.pop(pid, None)
-        if handle is None:
-            try:
-                handle = await asyncio.to_thread(ray.get_actor, actor_name(pid), namespace=NAMESPACE)
-            except ValueError:
-                handle = None
-        if handle is not None:
-            ray.kill(handle, no_restart=True)
+        await self.pool.drop(pid, self.call_timeout)
         return pb.EmptyResponse()
 
     @_rpc

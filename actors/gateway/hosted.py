@@ -1,9 +1,7 @@
-"""One simulator playground behind a named Ray actor.
+"""One simulator playground of the gateway, as held by a playground host.
 
-``PlaygroundActor`` is a plain class (``ray.remote(PlaygroundActor)`` is applied where it is
-spawned, in :mod:`actors.gateway.service`). Each instance owns one engine ``Playground``. Calls
-are serialised by Ray (``max_concurrency=1``), so the engine needs no locks, and a slow
-playground only delays its own callers.
+``HostedPlayground`` owns one engine ``Playground``; a :class:`~actors.gateway.host.PlaygroundHost`
+actor holds many and serialises the calls to each, so the engine needs no locks.
 
 Every public method returns a *result tuple* instead of raising, so no exception class has to
 cross the process boundary: ``("ok", payload)`` or ``("error", code, message)`` where ``code`` is
@@ -18,12 +16,7 @@ from datetime import time as dtime
 from . import convert, indicators
 from .durable import Durable
 
-NAMESPACE = "backtestester-gateway"
 TICK_CACHE_SECONDS = 300.0  # request_id idempotency window (spec 16: 5 minutes)
-
-
-def actor_name(playground_id: str) -> str:
-    return f"playground-{playground_id}"
 
 
 def ok(payload=None):
@@ -34,7 +27,7 @@ def error(code: str, message: str):
     return ("error", code, message)
 
 
-class PlaygroundActor(Durable):  # Durable: journal, save, restore (actors/gateway/durable.py)
+class HostedPlayground(Durable):  # Durable: journal, save, restore (actors/gateway/durable.py)
     def __init__(self, playground_id: str):
         # Nothing heavy here: a constructor that fails makes every later call fail obscurely.
         self.playground_id = playground_id
