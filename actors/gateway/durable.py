@@ -18,7 +18,7 @@ restoring by replay. :class:`Durable` is a mixin of :class:`~actors.gateway.host
   difference. NextTick's ``request_id`` cache is rebuilt for the ticks of the last
   ``TICK_CACHE_SECONDS`` (wall clock), so a client retrying across a gateway restart gets the
   cached delta instead of a second tick.
-* If a command cannot be written, the actor drops its engine and answers UNAVAILABLE: the
+* If a command cannot be written, the playground drops its engine and answers UNAVAILABLE: the
   gateway then replaces it by a restore from the saved state (the unwritten command is lost and
   its caller was never told it succeeded).
 """
@@ -133,7 +133,7 @@ class Durable:
 
     def restore(self, db_path: str, data_dir: str):
         """Rebuild this playground from the store: create from the saved config, replay the
-        journal, verify the replayed rows. An error leaves the actor unusable (the caller kills it)."""
+        journal, verify the replayed rows. An error leaves it unusable (its host drops it)."""
         pid = self.playground_id
         store = PlaygroundStore(db_path)
         try:

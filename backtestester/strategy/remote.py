@@ -438,7 +438,7 @@ def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str,
 def catalog_playground(data_dir, repositories, *, start_date: str, stop_date: str, balance: float = 100_000.0,
                        history_in_days: int = 0, calendar: str = "XNYS", **playground_options) -> Playground:
     """A local playground built from the catalog at ``data_dir`` exactly as the gateway builds a
-    simulator playground (actors/gateway/playground_actor.py): bars from ``start_date -
+    simulator playground (actors/gateway/hosted.py): bars from ``start_date -
     history_in_days`` to the end of ``stop_date`` (resampled by the catalog when not stored), the
     clock from the first session open on/after ``start_date`` to 16:00 New York on ``stop_date``,
     the engine's default options (fill model ``close``, no costs) unless ``playground_options``
