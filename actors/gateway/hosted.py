@@ -10,8 +10,7 @@ a gRPC status name. Payloads are serialised protobuf messages (``bytes``) or pla
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta
-from datetime import time as dtime
+from datetime import datetime, timedelta
 
 from . import convert, indicators
 from .durable import Durable
@@ -39,37 +38,20 @@ class HostedPlayground(Durable):  # Durable: journal, save, restore (actors/gate
     # --- creation ---------------------------------------------------------------------------
     def create(self, config: dict, data_dir: str):
         """Load every repository from the catalog (D19) and build the engine playground."""
-        from backtestester.data.catalog import Catalog, DataNotFoundError
-        from backtestester.data.synthetic import TIMEFRAMES
-        from backtestester.engine import Playground, PlaygroundError, Repository
+        from backtestester.data.catalog import DataNotFoundError
+        from backtestester.data.simulator import simulator_playground
+        from backtestester.engine import PlaygroundError
 
-        start = date.fromisoformat(config["start_date"])
-        stop = date.fromisoformat(config["stop_date"])
-        calendar = config.get("calendar", "XNYS")
-        catalog = Catalog(data_dir)
-        repos = []
+        specs = [(s["symbol"], s["timeframe"], s["history_in_days"]) for s in config["repositories"]]
         try:
-            for spec in config["repositories"]:
-                first = start - timedelta(days=spec["history_in_days"])
-                table = catalog.load(spec["symbol"], spec["timeframe"], first.isoformat(),
-                                     (stop + timedelta(days=1)).isoformat(), calendar=calendar)
-                if table.num_rows == 0:  # D18/D19: a missing range is a clear error at creation
-                    return error("NOT_FOUND", f"no {spec['timeframe']} bars of {spec['symbol']} in the data "
-                                              f"catalog between {first} and {stop}")
-                repos.append(Repository.from_table(spec["symbol"], TIMEFRAMES[spec["timeframe"]], table))
-        except DataNotFoundError as exc:
+            self.pg = simulator_playground(data_dir, specs, start_date=config["start_date"],
+                                           stop_date=config["stop_date"], balance=config["balance"],
+                                           calendar=config.get("calendar", "XNYS"))
+        except DataNotFoundError as exc:  # D18/D19: missing data is a clear error at creation
             return error("NOT_FOUND", str(exc))
-        except ValueError as exc:
+        except (ValueError, PlaygroundError) as exc:
             return error("INVALID_ARGUMENT", str(exc))
-        from zoneinfo import ZoneInfo
-
-        tz = ZoneInfo("America/New_York")
-        end = datetime.combine(stop, dtime(16, 0), tz)  # the simulator stops at 16:00 New York (wire-v1)
-        try:
-            self.pg = Playground(balance=config["balance"], start=start, end=end, repositories=repos,
-                                 calendar=calendar)
-        except PlaygroundError as exc:
-            return error("INVALID_ARGUMENT", str(exc))
+        repos = self.pg.repositories
         self.indicators = indicators.compute(repos, config["repositories"])  # spec 4.8: once, history + range
         self.config = dict(config)
         return ok(self.playground_id)

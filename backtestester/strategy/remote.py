@@ -36,14 +36,24 @@ This module imports grpc only through :mod:`backtestester.client`, and only when
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
-from datetime import time as dtime
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from ..engine import (Account, Candle, Event, NewCandle, NotFoundError, Order, PlaceOrderError, Playground,
-                      PlaygroundError, Position, Repository, Trade)
+from ..engine import (
+    Account,
+    Candle,
+    Event,
+    NewCandle,
+    NotFoundError,
+    Order,
+    PlaceOrderError,
+    Playground,
+    PlaygroundError,
+    Position,
+    Trade,
+)
 from ..engine.candles import normalize_symbol
 from ..engine.orders import FLAT, OPENING_SIDES
 from ..engine.timeutil import from_ns, period_to_ns
@@ -438,27 +448,16 @@ def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str,
 def catalog_playground(data_dir, repositories, *, start_date: str, stop_date: str, balance: float = 100_000.0,
                        history_in_days: int = 0, calendar: str = "XNYS", **playground_options) -> Playground:
     """A local playground built from the catalog at ``data_dir`` exactly as the gateway builds a
-    simulator playground (actors/gateway/hosted.py): bars from ``start_date -
+    simulator playground (:func:`backtestester.data.simulator.simulator_playground`): bars from ``start_date -
     history_in_days`` to the end of ``stop_date`` (resampled by the catalog when not stored), the
     clock from the first session open on/after ``start_date`` to 16:00 New York on ``stop_date``,
     the engine's default options (fill model ``close``, no costs) unless ``playground_options``
     (``fill_model=``, ``commission=``...) say otherwise; then the run no longer matches the gateway's."""
-    from ..data.catalog import Catalog
-    from ..data.synthetic import TIMEFRAMES
+    from ..data.simulator import simulator_playground
 
-    start, stop = date.fromisoformat(start_date), date.fromisoformat(stop_date)
-    catalog = Catalog(data_dir)
-    repos = []
-    for symbol, timeframe in _repository_specs(repositories):
-        first = start - timedelta(days=history_in_days)
-        table = catalog.load(symbol, timeframe, first.isoformat(), (stop + timedelta(days=1)).isoformat(),
-                             calendar=calendar)
-        if table.num_rows == 0:
-            raise ValueError(f"no {timeframe} bars of {symbol} in the data catalog between {first} and {stop}")
-        repos.append(Repository.from_table(symbol, TIMEFRAMES[timeframe], table))
-    end = datetime.combine(stop, dtime(16, 0), NEW_YORK)
-    return Playground(balance=balance, start=start, end=end, repositories=repos, calendar=calendar,
-                      **playground_options)
+    specs = [(symbol, timeframe, history_in_days) for symbol, timeframe in _repository_specs(repositories)]
+    return simulator_playground(data_dir, specs, start_date=start_date, stop_date=stop_date, balance=balance,
+                                calendar=calendar, **playground_options)
 
 
 def run_on_catalog(strategy: Strategy, data_dir, repositories, *, start_date: str, stop_date: str,
