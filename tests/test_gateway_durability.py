@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from actors.gateway import convert
-from actors.gateway.hosted import HostedPlayground
+from actors.gateway.hosted import TICK_CACHE_SECONDS, HostedPlayground
 from actors.gateway.server import spawn
 from actors.gateway.store import (
     DB_NAME,
@@ -160,6 +160,16 @@ def test_store_refuses_a_newer_schema_and_a_damaged_file(tmp_path):
     bad.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="bad.sqlite3"):
         PlaygroundStore(bad).registry()
+
+
+def test_the_request_id_cache_forgets_ticks_older_than_its_window():
+    hosted = HostedPlayground("p")
+    for i, when in enumerate((0.0, 100.0, 200.0, 400.0)):
+        hosted._tick_cache[f"r{i}"] = (when, b"")
+    hosted._expire_cache(TICK_CACHE_SECONDS + 150.0)
+    assert list(hosted._tick_cache) == ["r2", "r3"]
+    hosted._expire_cache(TICK_CACHE_SECONDS + 1000.0)
+    assert not hosted._tick_cache
 
 
 def test_diff_state_names_the_first_difference():

@@ -10,6 +10,7 @@ a gRPC status name. Payloads are serialised protobuf messages (``bytes``) or pla
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from . import convert, indicators
@@ -33,7 +34,7 @@ class HostedPlayground(Durable):  # Durable: journal, save, restore (actors/gate
         self.pg = None
         self.config: dict = {}
         self.indicators: dict = {}  # (symbol, period_ns) -> {Bar field: values} (actors/gateway/indicators.py)
-        self._tick_cache: dict[str, tuple[float, bytes]] = {}
+        self._tick_cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # request_id -> (when, delta)
 
     # --- creation ---------------------------------------------------------------------------
     def create(self, config: dict, data_dir: str):
@@ -104,13 +105,9 @@ class HostedPlayground(Durable):  # Durable: journal, save, restore (actors/gate
         return ok(payload)
 
     def _expire_cache(self, now):
-        if len(self._tick_cache) > 64:
-            for key in [k for k, (t, _) in self._tick_cache.items() if now - t > TICK_CACHE_SECONDS]:
-                del self._tick_cache[key]
-        else:
-            for key, (t, _) in list(self._tick_cache.items()):
-                if now - t > TICK_CACHE_SECONDS:
-                    del self._tick_cache[key]
+        cache = self._tick_cache  # oldest first: entries are added in time order
+        while cache and now - next(iter(cache.values()))[0] > TICK_CACHE_SECONDS:
+            cache.popitem(last=False)
 
     def place_order(self, kwargs: dict):
         from backtestester.engine import NotFoundError, PlaygroundError
