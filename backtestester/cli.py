@@ -162,15 +162,17 @@ def cmd_serve(args) -> int:
     from actors.gateway import security
     from actors.gateway.server import serve
 
-    if args.playground_hosts is not None and args.playground_hosts < 1:
-        raise ValueError(f"--playground-hosts must be at least 1, got {args.playground_hosts}")
+    hosts = args.playground_hosts
+    if hosts != "auto" and not (hosts.isdigit()):
+        raise ValueError(f"--playground-hosts must be 0, a number of host actors or 'auto', got {hosts!r}")
+    hosts = hosts if hosts == "auto" else int(hosts)
     cert, key = security.read_tls(args.tls_cert, args.tls_key)
     config = security.SecurityConfig(tokens=security.load_tokens(args.token_file), tls_cert=cert, tls_key=key,
                                      max_message_bytes=int(args.max_message_mb * 2**20),
                                      rate_limit=args.rate_limit, rate_burst=args.rate_burst)
     try:
         serve(args.host, args.port, args.data_dir, ray_address=args.address, security=config,
-              hosts=args.playground_hosts)
+              hosts=hosts)
     except OSError as exc:  # e.g. the port is in use
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -209,8 +211,9 @@ def main(argv=None) -> int:
     serve.add_argument("--port", type=int, default=5051, help="port, 0 for one the OS picks (default %(default)s)")
     serve.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
     serve.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
-    serve.add_argument("--playground-hosts", type=int, metavar="N",
-                       help="Ray actors that hold the playgrounds, many each (default: one per core, 2 to 8)")
+    serve.add_argument("--playground-hosts", default="0", metavar="N",
+                       help="where playgrounds live: 0 = in the gateway's process (default, lowest latency), "
+                            "N = N Ray actors holding many each (more cores, other nodes), auto = one per core")
     serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate chain (required, with --tls-key and a "
                                                          "token, for a non-loopback --host)")
     serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")

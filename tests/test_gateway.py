@@ -293,29 +293,6 @@ def test_daily_summary_from_the_catalog(stub, catalog_dir):
     assert err.code() == grpc.StatusCode.NOT_FOUND
 
 
-def host_of(ray, gw, pid):
-    return ray.get(gw.playground_host.remote(pid), timeout=DEADLINE)
-
-
-def test_a_killed_playground_host_is_unavailable_not_a_hang(ray_cluster, gateway, stub):
-    ray, gw = ray_cluster, gateway[0]
-    pid = create(stub)
-    tick(stub, pid, 60)
-    host = host_of(ray, gw, pid)
-    elsewhere = next(p for p in (create(stub) for _ in range(4))
-                     if host_of(ray, gw, p)._actor_id != host._actor_id)
-    ray.kill(host, no_restart=True)
-    err = error_of(stub, "NextTick", pb.NextTickRequest(playground_id=pid, seconds=60, request_id="after"), timeout=20)
-    assert err.code() == grpc.StatusCode.UNAVAILABLE and pid in err.details()
-    # playgrounds on the other host keep working, a new one gets a new host, GetPlaygrounds leaves the dead out
-    assert tick(stub, elsewhere, 60).current_time == "2024-01-03T09:31:00-05:00"
-    other = create(stub)
-    assert tick(stub, other, 60).current_time == "2024-01-03T09:31:00-05:00"
-    ids = {p.playground_id for p in call(stub, "GetPlaygrounds", pb.GetPlaygroundsRequest()).playgrounds}
-    assert {other, elsewhere} <= ids and pid not in ids
-    call(stub, "DeletePlayground", pb.DeletePlaygroundRequest(playground_id=pid))
-
-
 def test_a_second_server_cannot_share_the_port(ray_cluster, gateway, catalog_dir):
     ray = ray_cluster
     port = int(gateway[1].rsplit(":", 1)[1])

@@ -37,7 +37,7 @@ def catalog_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gateway(ray_cluster, catalog_dir):
     ray = ray_cluster
-    gw = spawn(str(catalog_dir), name=f"gateway-client-{uuid.uuid4().hex[:8]}")
+    gw = spawn(str(catalog_dir), name=f"gateway-client-{uuid.uuid4().hex[:8]}", hosts=2)  # a host to kill
     address = ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
     yield gw, address
     try:

@@ -1,5 +1,6 @@
-"""Many clients on many playgrounds at once, and a slow playground that blocks nobody: a real
-gateway (OS-chosen port, the session's embedded Ray) with its playgrounds on two hosts."""
+"""Many clients on many playgrounds at once, a slow playground that blocks nobody, and a dead
+host: real gateways (OS-chosen ports, the session's embedded Ray) with their playgrounds in the
+gateway's process (the default) and on two host actors."""
 from __future__ import annotations
 
 import asyncio
@@ -19,16 +20,24 @@ CLIENTS = 20
 PLAYGROUNDS_PER_CLIENT = 20
 
 
-@pytest.fixture(scope="module")
-def gateway(ray_cluster, catalog_dir):  # noqa: F811
-    ray = ray_cluster
-    gw = spawn(str(catalog_dir), name=f"gateway-concurrency-{uuid.uuid4().hex[:8]}", hosts=2)
+def start_gateway(ray, catalog_dir, hosts):  # noqa: F811
+    gw = spawn(str(catalog_dir), name=f"gateway-concurrency-{uuid.uuid4().hex[:8]}", hosts=hosts)
     address = ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
-    yield gw, address
+    return gw, address
+
+
+def stop_gateway(ray, gw):
     try:
         ray.get(gw.stop.remote(0.5), timeout=30)
     finally:
-        ray.kill(gw)
+        ray.kill(gw)  # its host actors are owned by it and die with it
+
+
+@pytest.fixture(scope="module", params=[0, 2], ids=["in-process", "two-host-actors"])
+def gateway(request, ray_cluster, catalog_dir):  # noqa: F811
+    gw, address = start_gateway(ray_cluster, catalog_dir, request.param)
+    yield gw, address, request.param
+    stop_gateway(ray_cluster, gw)
 
 
 def script_steps(variant: int):
@@ -108,8 +117,8 @@ class Signal:
 
 
 def hold_playground(host, pid, held, release):
-    """Runs inside a playground host: take the playground's lock (as a long call would), say so,
-    and keep it until ``release`` is sent."""
+    """Take the playground's lock inside its host (as a long call would), say so, and keep it
+    until ``release`` is sent."""
     import ray
 
     with host._lock(pid):
@@ -118,28 +127,38 @@ def hold_playground(host, pid, held, release):
     return "released"
 
 
+def hold_in_gateway(gateway, pid, held, release):
+    """Runs in the gateway actor: hold a playground of its in-process host from another thread."""
+    import threading
+
+    host = gateway._service.pool._hosts[0]
+    threading.Thread(target=hold_playground, args=(host, pid, held, release), daemon=True).start()
+    return "released"
+
+
 def test_a_slow_playground_blocks_no_other(ray_cluster, gateway):
     ray = ray_cluster
-    gw, address = gateway
+    gw, address, hosts = gateway
     with PlaygroundClient(address, timeout=DEADLINE) as client, grpc.insecure_channel(address) as channel:
         create = dict(balance=100_000, start_date="2024-01-03", stop_date="2024-01-04",
                       repositories=[("AAA", 1, "minute")], tags=["slow-test"])
         pids = [client.create_playground(**create) for _ in range(4)]
-        hosts = {pid: ray.get(gw.playground_host.remote(pid), timeout=DEADLINE) for pid in pids}
-        slow = pids[0]
-        same_host = [p for p in pids[1:] if hosts[p]._actor_id == hosts[slow]._actor_id]
-        other_host = [p for p in pids[1:] if hosts[p]._actor_id != hosts[slow]._actor_id]
-        assert same_host and other_host  # two hosts, least loaded first: both kinds exist
-
+        slow, others = pids[0], pids[1:]
         signal = ray.remote(num_cpus=0)(Signal)
         held, release = signal.remote(), signal.remote()
-        holder = hosts[slow].__ray_call__.remote(hold_playground, slow, held, release)
+        if hosts:
+            host_of = {pid: ray.get(gw.playground_host.remote(pid), timeout=DEADLINE) for pid in pids}
+            same = {p for p in others if host_of[p]._actor_id == host_of[slow]._actor_id}
+            assert same and same != set(others)  # least loaded first: some share its host, some do not
+            holder = host_of[slow].__ray_call__.remote(hold_playground, slow, held, release)
+        else:
+            holder = gw.__ray_call__.remote(hold_in_gateway, slow, held, release)
         ray.get(held.wait.remote(), timeout=DEADLINE)
         stub = pb_grpc.PlaygroundServiceStub(channel)
         stuck = stub.NextTick.future(pb.NextTickRequest(playground_id=slow, seconds=60, request_id="slow"),
                                      timeout=DEADLINE)
         try:
-            for pid in same_host + other_host:  # others, on its host and elsewhere, keep going
+            for pid in others:  # the others, on its host and elsewhere, keep going
                 for minute in range(1, 11):
                     assert client.next_tick(pid, 60).current_time == f"2024-01-03T09:{30 + minute}:00-05:00"
             assert not stuck.done()  # it cannot finish while its playground is held
@@ -149,3 +168,27 @@ def test_a_slow_playground_blocks_no_other(ray_cluster, gateway):
         assert ray.get(holder, timeout=DEADLINE) == "released"
         for pid in pids:
             client.delete_playground(pid)
+
+
+def test_a_killed_playground_host_is_unavailable_not_a_hang(ray_cluster, catalog_dir):  # noqa: F811
+    ray = ray_cluster
+    gw, address = start_gateway(ray, catalog_dir, hosts=2)
+    try:
+        with PlaygroundClient(address, timeout=DEADLINE, retries=0) as client:
+            create = dict(balance=100_000, start_date="2024-01-03", stop_date="2024-01-04",
+                          repositories=[("AAA", 1, "minute")])
+            pid, elsewhere = (client.create_playground(**create) for _ in range(2))  # least loaded: 2 hosts
+            host = ray.get(gw.playground_host.remote(pid), timeout=DEADLINE)
+            assert host._actor_id != ray.get(gw.playground_host.remote(elsewhere), timeout=DEADLINE)._actor_id
+            client.next_tick(pid, 60)
+            ray.kill(host, no_restart=True)
+            with pytest.raises(grpc.RpcError) as info:
+                client.next_tick(pid, 60)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE and pid in info.value.details()
+            # the other host's playground keeps working, a new one gets a new host, the dead one is not listed
+            assert client.next_tick(elsewhere, 60).current_time == "2024-01-03T09:31:00-05:00"
+            other = client.create_playground(**create)
+            assert client.next_tick(other, 60).current_time == "2024-01-03T09:31:00-05:00"
+            assert {s.playground_id for s in client.get_playgrounds()} == {other, elsewhere}
+    finally:
+        stop_gateway(ray, gw)

@@ -300,8 +300,8 @@ class Gateways:
     def __init__(self, ray):
         self.ray, self.started = ray, []
 
-    def start(self, data_dir):
-        gw = spawn(str(data_dir), name=None)
+    def start(self, data_dir, hosts=0):
+        gw = spawn(str(data_dir), name=None, hosts=hosts)
         address = self.ray.get(gw.start.remote("127.0.0.1", 0), timeout=120)
         channel = grpc.insecure_channel(address)
         grpc.channel_ready_future(channel).result(timeout=DEADLINE)
@@ -459,7 +459,7 @@ def test_a_saved_playground_that_cannot_be_restored_fails_alone(gateways, data_d
 
 def test_a_dead_saved_playground_is_unavailable_then_restored(ray_cluster, gateways, data_dir):
     ray = ray_cluster
-    gw, stub = gateways.start(data_dir)
+    gw, stub = gateways.start(data_dir, hosts=1)
     pid = create(stub)
     tick(stub, pid, 0)
     call(stub, "PlaceOrder", order_req(pid, "buy", 10))
@@ -484,7 +484,7 @@ def test_concurrent_first_calls_share_one_restore(ray_cluster, gateways, data_di
     gateways.kill(gw)
 
     async def main():
-        service = PlaygroundService(str(data_dir))
+        service = PlaygroundService(str(data_dir), hosts=1)  # a host actor, so the test can ask what it holds
         assert await service.load_saved() == 1
         placements = []
         place = service.pool.place

@@ -1,9 +1,10 @@
-"""Playground hosts: the Ray actors that hold the gateway's playgrounds, many per actor.
+"""Playground hosts: where the gateway's playgrounds live, many per host.
 
-One process per playground costs about 100 MiB (Python, numpy, pyarrow, pandas for the
-calendar): 400 playgrounds would need 40 GiB. So the gateway spreads its playgrounds over a small
-pool of :class:`PlaygroundHost` actors, each a *threaded* actor: a call runs on one of its
-threads under that playground's lock, so calls to one playground are serialised (the engine
+A host is the gateway's own process (the default, lowest latency) or a pool of Ray actors. One
+process per playground would cost about 100 MiB (Python, numpy, pyarrow, pandas for the
+calendar): 400 playgrounds would need 40 GiB. So a :class:`PlaygroundHost` holds many, and
+runs each call on one of its threads (a *threaded* actor, or a thread pool in the gateway's
+process) under that playground's lock, so calls to one playground are serialised (the engine
 needs no locks of its own) while a slow playground leaves the others on its host, and every
 playground on the other hosts, free to run.
 
@@ -22,6 +23,7 @@ import os
 import threading
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from .hosted import HostedPlayground, error, ok
 
@@ -30,7 +32,7 @@ HOST_THREADS = 64  # per host: how many of its playgrounds can be inside a call 
 
 
 def default_pool_size() -> int:
-    """One host per core, at least 2 (so one busy process never holds every playground), at most 8."""
+    """For ``hosts="auto"``: one host per core, at least 2, at most 8."""
     return min(8, max(2, os.cpu_count() or 2))
 
 
@@ -88,34 +90,55 @@ class HostUnavailable(Exception):
 
 
 class HostPool:
-    """Where the gateway's playgrounds live (gateway side; asyncio, not thread-safe)."""
+    """Where the gateway's playgrounds live (gateway side; asyncio, not thread-safe).
 
-    def __init__(self, size: int | None = None):
-        self.size = size or default_pool_size()
-        if self.size < 1:
-            raise ValueError(f"a gateway needs at least 1 playground host, got {self.size}")
+    ``hosts=0`` (the default) keeps one :class:`PlaygroundHost` in the gateway's own process and
+    runs its calls on a thread pool: no process hop, so the lowest latency (a Ray actor call costs
+    about 1 ms here, several times a whole NextTick). ``hosts=N`` spreads the playgrounds over N
+    host actors (``"auto"``: :func:`default_pool_size`), for engine work on more cores or nodes."""
+
+    def __init__(self, hosts: int | str = 0):
+        if hosts == "auto":
+            hosts = default_pool_size()
+        if not isinstance(hosts, int) or hosts < 0:
+            raise ValueError(f"playground hosts must be 0 (in the gateway's process), a positive number of "
+                             f"host actors or 'auto', got {hosts!r}")
+        self.in_process = hosts == 0
+        self.size = max(1, hosts)
         # Names unique per gateway: a restarted gateway never waits for a dying host's name.
         self._prefix = f"playground-host-{uuid.uuid4().hex[:8]}"
         self._hosts: list = [None] * self.size
         self._where: dict[str, int] = {}
         self._busy: dict[str, asyncio.Lock] = {}
+        self._threads: ThreadPoolExecutor | None = None
 
     def holds(self, pid: str) -> bool:
         return pid in self._where
 
     def handle_of(self, pid: str):
-        """The host actor holding ``pid`` (for tests and operators), or ``None``."""
+        """The host actor holding ``pid`` (for tests and operators); ``None`` if there is none or
+        the playground lives in the gateway's process."""
         k = self._where.get(pid)
-        return None if k is None else self._hosts[k]
+        return None if k is None or self.in_process else self._hosts[k]
 
     def _host(self, k: int):
         if self._hosts[k] is None:
-            import ray
+            if self.in_process:
+                self._threads = ThreadPoolExecutor(HOST_THREADS, thread_name_prefix="playground")
+                self._hosts[k] = PlaygroundHost("in-process")
+            else:
+                import ray
 
-            self._hosts[k] = ray.remote(PlaygroundHost).options(
-                name=f"{self._prefix}-{k}", namespace=NAMESPACE, num_cpus=0, max_concurrency=HOST_THREADS,
-                max_restarts=0).remote(f"{self._prefix}-{k}")
+                self._hosts[k] = ray.remote(PlaygroundHost).options(
+                    name=f"{self._prefix}-{k}", namespace=NAMESPACE, num_cpus=0, max_concurrency=HOST_THREADS,
+                    max_restarts=0).remote(f"{self._prefix}-{k}")
         return self._hosts[k]
+
+    def _invoke(self, handle, method: str, *args):
+        """An awaitable of ``handle.method(*args)``: on a thread here, or a Ray actor call."""
+        if self.in_process:
+            return asyncio.get_running_loop().run_in_executor(self._threads, getattr(handle, method), *args)
+        return getattr(handle, method).remote(*args)
 
     def _host_died(self, k: int, handle) -> None:
         """Forget host ``k`` and every playground it held; the slot is respawned when next needed."""
@@ -135,13 +158,13 @@ class HostPool:
             handle = self._host(k)
             self._where[pid] = k  # reserved now, so concurrent placements spread out
             try:
-                result = await asyncio.wait_for(getattr(handle, method).remote(pid, *args), timeout)
+                result = await asyncio.wait_for(self._invoke(handle, method, pid, *args), timeout)
             except RayActorError:
                 self._host_died(k, handle)
                 continue
             except BaseException as exc:  # a timeout or a cancelled caller: the host may still build it
                 self._where.pop(pid, None)
-                handle.drop.remote(pid)
+                self._invoke(handle, "drop", pid)
                 if isinstance(exc, asyncio.TimeoutError):
                     raise HostUnavailable(f"playground {pid} is unavailable: building it took more than "
                                           f"{timeout:g} s") from None
@@ -162,7 +185,7 @@ class HostPool:
                 raise HostUnavailable(f"playground {pid} is unavailable: its host is gone")
             handle = self._hosts[k]
             try:
-                return await asyncio.wait_for(handle.call.remote(pid, method, *args), timeout)
+                return await asyncio.wait_for(self._invoke(handle, "call", pid, method, *args), timeout)
             except RayActorError as exc:  # ActorDiedError, ActorUnavailableError
                 self._host_died(k, handle)
                 raise HostUnavailable(f"playground {pid} is unavailable: its host died ({type(exc).__name__})") from None
@@ -177,6 +200,6 @@ class HostPool:
         self._busy.pop(pid, None)
         if k is not None and self._hosts[k] is not None:
             try:
-                await asyncio.wait_for(self._hosts[k].drop.remote(pid), timeout)
+                await asyncio.wait_for(self._invoke(self._hosts[k], "drop", pid), timeout)
             except (RayActorError, asyncio.TimeoutError):
                 pass

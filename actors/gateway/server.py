@@ -25,7 +25,7 @@ class GatewayServer:
     carries the tokens, TLS material, message size and rate limits; the default is a loopback-only,
     unauthenticated, plaintext gateway with 16 MiB messages and no rate limit."""
 
-    def __init__(self, data_dir: str, security: SecurityConfig | None = None, hosts: int | None = None):
+    def __init__(self, data_dir: str, security: SecurityConfig | None = None, hosts: int | str = 0):
         self.data_dir = str(data_dir)
         self.security = security or SecurityConfig()
         self.hosts = hosts
@@ -105,9 +105,9 @@ class GatewayServer:
 
 
 def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME, security: SecurityConfig | None = None,
-          hosts: int | None = None):
+          hosts: int | str = 0):
     """Spawn the gateway actor (Ray must be initialised). Returns the handle; call ``start``.
-    ``hosts``: playground host actors (default :func:`~actors.gateway.host.default_pool_size`)."""
+    ``hosts``: where playgrounds live: 0 in the gateway's process (default), N host actors, ``"auto"``."""
     import ray
 
     options = {"namespace": NAMESPACE, "num_cpus": 0, "max_concurrency": 1000}
@@ -118,7 +118,7 @@ def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME, security: SecurityC
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | None = None, *,
           ray_address: str | None = None, ready=None, security: SecurityConfig | None = None,
-          hosts: int | None = None) -> None:
+          hosts: int | str = 0) -> None:
     """Start (or join) Ray, spawn the gateway, report its address through ``ready`` (default: print
     one line to stdout) and block until SIGINT or SIGTERM, then stop the server cleanly (health
     NOT_SERVING, grace period, actor killed, Ray shut down if this call started it).

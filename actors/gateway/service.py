@@ -73,10 +73,10 @@ def _rpc(func):
 
 class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     """The servicer. ``store``: the saved playgrounds (default ``<data_dir>/gateway.sqlite3``);
-    ``hosts``: how many playground host actors (default :func:`~actors.gateway.host.default_pool_size`)."""
+    ``hosts``: 0 (playgrounds in this process), N host actors or ``"auto"`` (:class:`~actors.gateway.host.HostPool`)."""
 
     def __init__(self, data_dir: str, *, call_timeout: float = CALL_TIMEOUT, version: str | None = None,
-                 store: PlaygroundStore | None = None, hosts: int | None = None):
+                 store: PlaygroundStore | None = None, hosts: int | str = 0):
         self.data_dir = str(data_dir)
         self.store = store if store is not None else PlaygroundStore(store_path(self.data_dir))
         self._broken: dict[str, str] = {}       # saved id -> why it cannot be restored (until a restart)

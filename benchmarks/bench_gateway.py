@@ -1,0 +1,150 @@
+"""Gateway latency and throughput: a real gateway (grpc.aio in a Ray actor, one Ray actor per
+playground) on an OS-chosen loopback port, driven by grpc.aio clients in this process.
+
+Prints p50/p99 latency of NextTick and PlaceOrder for one client, then requests per second with
+N concurrent clients (each on its own playground), side by side with the gRPC floor: the
+standard health Check RPC answered by the same server without touching a playground. The ratio
+to that floor is the cost of the playground hop (gateway actor -> playground actor -> back).
+
+Usage: ``python benchmarks/bench_gateway.py [--calls N] [--clients 1,4,16] [--seconds S]``.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.table import Table
+
+from actors.cluster import init_ray
+from actors.gateway.server import spawn
+from backtestester.data.catalog import Catalog
+from backtestester.data.synthetic import generate_bars
+from backtestester.rpc import playground_pb2 as pb
+from backtestester.rpc import playground_pb2_grpc as pb_grpc
+
+START, STOP = "2024-01-02", "2024-03-29"
+
+
+def create_request(tag: str) -> pb.CreatePolygonPlaygroundRequest:
+    return pb.CreatePolygonPlaygroundRequest(
+        balance=1_000_000, start_date=START, stop_date=STOP, environment="simulator", tags=[tag],
+        repositories=[pb.Repository(symbol="BENCH", timespan_multiplier=1, timespan_unit="minute")])
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1e3, ordered[int(0.99 * (len(ordered) - 1))] * 1e3
+
+
+async def latencies(stub, health, calls: int) -> dict[str, tuple[float, float]]:
+    pid = (await stub.CreatePlayground(create_request("latency"))).id
+    out = {}
+
+    async def timed(name, make_call):
+        for _ in range(50):  # warm the channel and both actors
+            await make_call()
+        samples = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            await make_call()
+            samples.append(time.perf_counter() - t0)
+        out[name] = percentiles(samples)
+
+    check = health_pb2.HealthCheckRequest(service="")
+    await timed("health Check (gRPC floor)", lambda: health.Check(check))
+    await timed("NextTick 60 s", lambda: stub.NextTick(pb.NextTickRequest(
+        playground_id=pid, seconds=60, request_id=uuid.uuid4().hex)))
+    await timed("NextTick preview", lambda: stub.NextTick(pb.NextTickRequest(
+        playground_id=pid, seconds=60, is_preview=True, request_id=uuid.uuid4().hex)))
+    # A limit order far below the market rests in the book: every call does the full placement path.
+    await timed("PlaceOrder (resting limit)", lambda: stub.PlaceOrder(pb.PlaceOrderRequest(
+        playground_id=pid, symbol="BENCH", asset_class="equity", quantity=1, side="buy", type="limit",
+        duration="gtc", price=1.0, requested_price=1.0, client_request_id=uuid.uuid4().hex)))
+    await stub.DeletePlayground(pb.DeletePlaygroundRequest(playground_id=pid))
+    return out
+
+
+async def throughput(stub, health, clients: int, seconds: float, what: str) -> float:
+    """Requests per second of ``clients`` concurrent loops (one playground each) for ``seconds``."""
+    pids = []
+    if what == "NextTick":
+        pids = [(await stub.CreatePlayground(create_request("rps"))).id for _ in range(clients)]
+    check = health_pb2.HealthCheckRequest(service="")
+    done = 0
+    deadline = 0.0
+
+    async def loop(i):
+        nonlocal done
+        while time.perf_counter() < deadline:
+            if what == "NextTick":
+                await stub.NextTick(pb.NextTickRequest(playground_id=pids[i], seconds=60,
+                                                       request_id=uuid.uuid4().hex))
+            else:
+                await health.Check(check)
+            done += 1
+
+    deadline = time.perf_counter() + 0.5  # warm-up
+    await asyncio.gather(*(loop(i) for i in range(clients)))
+    done = 0
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    await asyncio.gather(*(loop(i) for i in range(clients)))
+    rate = done / (time.perf_counter() - t0)
+    for pid in pids:
+        await stub.DeletePlayground(pb.DeletePlaygroundRequest(playground_id=pid))
+    return rate
+
+
+async def drive(address: str, calls: int, client_counts: list[int], seconds: float, console: Console):
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.PlaygroundServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        lat = await latencies(stub, health, calls)
+        table = Table(title=f"latency, one client, {calls:,} calls each (ms)")
+        for col in ("RPC", "p50", "p99", "p50 / floor"):
+            table.add_column(col, justify="right" if col != "RPC" else "left")
+        floor = lat["health Check (gRPC floor)"][0]
+        for name, (p50, p99) in lat.items():
+            table.add_row(name, f"{p50:.3f}", f"{p99:.3f}", f"{p50 / floor:.1f}x")
+        console.print(table)
+
+        table = Table(title=f"requests per second, {seconds:g} s per row")
+        for col in ("clients", "NextTick req/s", "health Check req/s", "NextTick / floor"):
+            table.add_column(col, justify="right")
+        for n in client_counts:
+            ticks = await throughput(stub, health, n, seconds, "NextTick")
+            checks = await throughput(stub, health, n, seconds, "Check")
+            table.add_row(str(n), f"{ticks:,.0f}", f"{checks:,.0f}", f"{ticks / checks:.2f}")
+        console.print(table)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    console = Console()
+    ray = init_ray()
+    with tempfile.TemporaryDirectory() as data_dir:
+        Catalog(data_dir).write("BENCH", "1m", generate_bars("BENCH", start=START, end="2024-03-30", seed=1))
+        gateway = spawn(data_dir, name=None)
+        try:
+            address = ray.get(gateway.start.remote("127.0.0.1", 0))
+            console.print(f"gateway on {address}; client and server share this machine's cores")
+            asyncio.run(drive(address, args.calls, [int(n) for n in args.clients.split(",")], args.seconds, console))
+        finally:
+            ray.get(gateway.stop.remote(0.5))
+            ray.kill(gateway)
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
