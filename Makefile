@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_fastpath.py
 	$(PY) benchmarks/bench_sweep.py
+	$(PY) benchmarks/bench_gateway.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
