@@ -175,6 +175,7 @@ def test_serve_refuses_bad_configuration_with_exit_code_2(no_ray, tmp_path, caps
         (["--max-message-mb", "0"], "message size limit must be positive"),
         (["--rate-limit", "-1"], "rate limit must be a finite number"),
         (["--token-file", str(tmp_path / "none")], "cannot read token file"),
+        (["--playground-hosts", "-1"], "--playground-hosts must be 0, a number of host actors or 'auto'"),
     ]
     for flags, message in cases:
         assert main(["serve", "--port", "0", *flags]) == 2, flags
