@@ -55,6 +55,21 @@ def stub(channel):
     return pb_grpc.PlaygroundServiceStub(channel)
 
 
+def _exit_now(actor):
+    import os
+
+    os._exit(1)
+
+
+def kill_host(ray, host):
+    """Kill a playground host actor and return once it is dead: it exits while running this call
+    (``ray.kill`` is asynchronous, so a call sent right after it could still be served)."""
+    from ray.exceptions import RayActorError
+
+    with pytest.raises(RayActorError):
+        ray.get(host.__ray_call__.remote(_exit_now), timeout=DEADLINE)
+
+
 def call(stub, rpc, request, timeout=DEADLINE):
     return getattr(stub, rpc)(request, timeout=timeout)
 

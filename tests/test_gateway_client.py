@@ -18,6 +18,7 @@ from backtestester.data.catalog import Catalog
 from backtestester.data.indicators import add_indicators
 from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
+from tests.test_gateway import kill_host
 
 DEADLINE = 30
 START = "2024-01-03T09:30:00-05:00"
@@ -101,7 +102,7 @@ def test_server_unavailable_is_retried_with_backoff_and_business_errors_are_not(
         assert counter.calls == ["NextTick", "PlaceOrder", "GetOrder"] and delays == []
 
         # the playground's host dies: the server answers UNAVAILABLE, and the client retries
-        ray.kill(ray.get(gateway[0].playground_host.remote(pid)), no_restart=True)
+        kill_host(ray, ray.get(gateway[0].playground_host.remote(pid)))
         counter.calls.clear()
         with pytest.raises(grpc.RpcError) as info:
             client.next_tick(pid, 60)

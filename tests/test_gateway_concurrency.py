@@ -14,7 +14,7 @@ from actors.gateway.server import spawn
 from backtestester.client import PlaygroundClient
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
-from tests.test_gateway import DEADLINE, catalog_dir  # noqa: F401  (a fixture)
+from tests.test_gateway import DEADLINE, catalog_dir, kill_host  # noqa: F401  (catalog_dir: a fixture)
 
 CLIENTS = 20
 PLAYGROUNDS_PER_CLIENT = 20
@@ -181,7 +181,7 @@ def test_a_killed_playground_host_is_unavailable_not_a_hang(ray_cluster, catalog
             host = ray.get(gw.playground_host.remote(pid), timeout=DEADLINE)
             assert host._actor_id != ray.get(gw.playground_host.remote(elsewhere), timeout=DEADLINE)._actor_id
             client.next_tick(pid, 60)
-            ray.kill(host, no_restart=True)
+            kill_host(ray, host)
             with pytest.raises(grpc.RpcError) as info:
                 client.next_tick(pid, 60)
             assert info.value.code() == grpc.StatusCode.UNAVAILABLE and pid in info.value.details()

@@ -38,6 +38,7 @@ from tests.test_gateway import (  # noqa: F401  (catalog_dir: fixture)
     catalog_dir,
     create,
     error_of,
+    kill_host,
     order_req,
     repo,
     session,
@@ -466,7 +467,7 @@ def test_a_dead_saved_playground_is_unavailable_then_restored(ray_cluster, gatew
     tick(stub, pid, 60)
     save(stub, pid)
     seen = answers(stub, pid, ("AAA",))
-    ray.kill(ray.get(gw.playground_host.remote(pid)), no_restart=True)
+    kill_host(ray, ray.get(gw.playground_host.remote(pid)))
     err = error_of(stub, "NextTick", pb.NextTickRequest(playground_id=pid, seconds=60, request_id="a"), timeout=20)
     assert err.code() == grpc.StatusCode.UNAVAILABLE and pid in err.details()
     assert answers(stub, pid, ("AAA",)) == seen  # the next call restores it from the store

@@ -13,7 +13,11 @@ from backtestester.client import PlaygroundClient
 from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
 from backtestester.strategy import GridStrategy, SmaCross, Strategy
-from backtestester.strategy.remote import catalog_playground, run_on_catalog, run_on_gateway
+from backtestester.strategy.remote import (
+    catalog_playground,
+    run_on_catalog,
+    run_on_gateway,
+)
 
 DEADLINE = 30
 WINDOW = dict(start_date="2024-01-03", stop_date="2024-01-04", history_in_days=1, balance=100_000.0)

@@ -111,6 +111,7 @@ class HostPool:
         self._where: dict[str, int] = {}
         self._busy: dict[str, asyncio.Lock] = {}
         self._threads: ThreadPoolExecutor | None = None
+        self._spawned = 0
 
     def holds(self, pid: str) -> bool:
         return pid in self._where
@@ -129,9 +130,12 @@ class HostPool:
             else:
                 import ray
 
+                # A new name for every spawn: a dead host's name is released only some time later.
+                self._spawned += 1
+                name = f"{self._prefix}-{k}.{self._spawned}"
                 self._hosts[k] = ray.remote(PlaygroundHost).options(
-                    name=f"{self._prefix}-{k}", namespace=NAMESPACE, num_cpus=0, max_concurrency=HOST_THREADS,
-                    max_restarts=0).remote(f"{self._prefix}-{k}")
+                    name=name, namespace=NAMESPACE, num_cpus=0, max_concurrency=HOST_THREADS,
+                    max_restarts=0).remote(name)
         return self._hosts[k]
 
     def _invoke(self, handle, method: str, *args):
