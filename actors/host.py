@@ -13,17 +13,34 @@ class PlaygroundHost:
         self._tables: dict = {}
         self._repositories: dict = {}
 
+    def prepare(self, engine: str = "event") -> float:
+        """Import the engine (and for ``"fast"`` load the compiled kernels: ``fastpath.warmup``)
+        before any work arrives; returns the seconds it took. The sweep runner calls it as soon as
+        the actor exists, so this overlaps with loading the data; ``run_batch`` works without it."""
+        import time
+
+        started = time.perf_counter()
+        import backtestester.sweep  # noqa: F401 - the engine, strategies and statistics
+
+        if engine == "fast":
+            from backtestester.fastpath import warmup
+
+            warmup()
+        return time.perf_counter() - started
+
     def run_batch(self, table_refs: dict, configs: list) -> list[dict]:
+        """Records of ``configs`` in order (:func:`~backtestester.sweep.execute_batch`: fast-path
+        configs that differ only in their parameters run as one compiled batch)."""
         import ray
 
-        from backtestester.sweep import execute_run
+        from backtestester.sweep import execute_batch
 
         for key, (ref,) in table_refs.items():
             if key not in self._tables:
                 self._tables[key] = ray.get(ref)
                 self._repositories.pop(key, None)
         node = ray.get_runtime_context().get_node_id()
-        records = [execute_run(config, self._tables, cache=self._repositories) for config in configs]
+        records = execute_batch(configs, self._tables, cache=self._repositories)
         for record in records:
             record["node"] = node
         return records

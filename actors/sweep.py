@@ -1,9 +1,10 @@
 """The sweep runner: parameter sets -> a pool of playground actors -> a ranked, resumable results table.
 
-Driver-side logic around two actor kinds: one :class:`~actors.data_store.DataStore` owning the
-tables in shared memory, and a pool of :class:`~actors.host.PlaygroundHost` running batches of
-whole backtests. Results go to ``<out>/results.parquet`` as they arrive (atomically), so an
-interrupted sweep keeps what finished and a re-run skips it.
+Driver-side logic around two actor kinds: one :class:`~actors.data_store.DataStore` loading the
+catalog's tables into shared memory (tables handed in by the caller are put there by the driver
+itself), and a pool of :class:`~actors.host.PlaygroundHost` running batches of whole backtests.
+Results go to ``<out>/results.parquet`` as they arrive (atomically), so an interrupted sweep
+keeps what finished and a re-run skips it.
 """
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from .data_store import DataStore
 from .host import PlaygroundHost
 
 MAX_BATCH_RETRIES = 2
+# Fewest configs in an automatically sized fast-path batch: a batch costs a few milliseconds of
+# its own (checks of the price columns, day boundaries) on top of its runs' ~10 ms each.
+FAST_MIN_BATCH = 4
 
 
 @dataclass
@@ -107,6 +111,19 @@ def _batches(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+def plan_batches(items: list, workers: int, *, smallest: int = 1) -> list[list]:
+    """Batches of decreasing size (guided scheduling): each takes a quarter of what is left per
+    worker, never fewer than ``smallest``. Early batches are big (few calls), the last ones small,
+    so the workers run out of work at about the same time: with equal batches the sweep waits at
+    the end for whichever worker drew the last full one."""
+    out, i = [], 0
+    while i < len(items):
+        size = max(smallest, math.ceil((len(items) - i) / (workers * 4)))
+        out.append(items[i:i + size])
+        i += size
+    return out
+
+
 def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = None, address: str | None = None,
               workers: int | None = None, batch_size: int | None = None, resume: bool = True,
               show_progress: bool = True, report_top: int = 5, console=None) -> SweepOutcome:
@@ -130,24 +147,25 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
     skipped = len(configs) - len(todo)
 
     ray = init_ray(address)
-    store = ray.remote(num_cpus=0)(DataStore).remote(data_dir, spec.calendar)
-    keys = [(s, spec.timeframe) for s in spec.symbols]
-    if tables:
-        refs = {}
-        for (symbol, timeframe), table in tables.items():
-            refs[(symbol.upper(), timeframe)] = ray.get(store.put.remote(symbol, timeframe, table))
-        missing = [k for k in keys if k not in refs]
-        if missing:
-            refs.update(ray.get(store.load.remote(missing)))
-    else:
-        refs = ray.get(store.load.remote(keys))
-    table_refs = {k: refs[k] for k in keys}
-
     n_workers = max(1, min(workers or cluster_cpus(), len(todo) or 1))
-    size = batch_size or max(1, math.ceil(len(todo) / (n_workers * 4)))
-    queue = [(batch, 0) for batch in _batches(todo, size)]
+    if batch_size:
+        queue = [(batch, 0) for batch in _batches(todo, batch_size)]
+    else:
+        smallest = FAST_MIN_BATCH if spec.engine == "fast" else 1
+        queue = [(batch, 0) for batch in plan_batches(todo, n_workers, smallest=smallest)]
+    # The actors start (imports, compiled kernels) while the tables go into the object store.
     host_cls = ray.remote(num_cpus=1, max_restarts=0)(PlaygroundHost)
-    hosts = [host_cls.remote() for _ in range(n_workers)]
+    hosts = [host_cls.remote() for _ in range(n_workers)] if todo else []
+    for host in hosts:
+        host.prepare.remote(spec.engine)
+    stores: list = []
+    try:
+        table_refs = _load_tables(ray, tables, [(s, spec.timeframe) for s in spec.symbols], data_dir, spec.calendar,
+                                  stores)
+    except BaseException:
+        for actor in (*hosts, *stores):
+            ray.kill(actor)
+        raise
     in_flight: dict = {}  # ref -> (host index, batch, tries)
     interrupted = False
     ran = 0
@@ -164,7 +182,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
             task = progress.add_task("sweep", total=len(todo), best="")
             for i in range(n_workers):
                 submit(i)
-            last_flush = time.monotonic()
+            last_flush = None  # the first records are written as soon as they arrive, then every 2 s
             while in_flight:
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
                 ref = ready[0]
@@ -188,7 +206,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
                     best_text = f"best {spec.metric} {best[0].get(spec.metric, math.nan):.3f}: {params_text(best[0])}"
                 progress.update(task, advance=len(records), best=best_text)
                 submit(i)
-                if time.monotonic() - last_flush > 2.0:
+                if last_flush is None or time.monotonic() - last_flush > 2.0:
                     results.flush()
                     last_flush = time.monotonic()
     except KeyboardInterrupt:
@@ -196,18 +214,37 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
         console.print("[yellow]interrupted: keeping the finished runs; run the sweep again to resume[/]")
     finally:
         results.flush()
-        for host in hosts:
-            ray.kill(host)
-        ray.kill(store)
+        for actor in (*hosts, *stores):
+            ray.kill(actor)
 
-    records = [r for r in results.records if r["config_id"] in {c.config_id for c in configs}]
+    ids = {c.config_id for c in configs}  # once: an id is a hash of the whole config
+    records = [r for r in results.records if r["config_id"] in ids]
     failed = sum(r["status"] != "ok" for r in records)
     reports = {}
     if not interrupted and records:
-        curves = _top_curves(records, configs, spec, data_dir, tables, report_top)
-        reports = write_report(out_dir, records, spec.metric, curves, list(spec.grid) if len(spec.grid) == 2 else [],
-                               f"{spec.strategy} sweep")
+        try:
+            curves = _top_curves(records, configs, spec, data_dir, tables, report_top)
+            reports = write_report(out_dir, records, spec.metric, curves,
+                                   list(spec.grid) if len(spec.grid) == 2 else [], f"{spec.strategy} sweep")
+        except KeyboardInterrupt:  # the results are all saved: only the report is missing
+            interrupted = True
+            console.print("[yellow]interrupted while writing the report; the results are saved: run the sweep "
+                          "again to write it[/]")
     return SweepOutcome(records, out_dir, ran, skipped, failed, interrupted, time.perf_counter() - started, reports)
+
+
+def _load_tables(ray, tables: dict | None, keys: list, data_dir, calendar, stores: list) -> dict:
+    """``{key: [ref]}`` of the tables the sweep reads. Tables handed in are put into the object
+    store by the driver (one copy; the driver holds them for the sweep); the others are loaded
+    from the catalog by a data-store actor, appended to ``stores`` (the caller ends it)."""
+    given = {(symbol.upper(), timeframe): table for (symbol, timeframe), table in (tables or {}).items()}
+    refs = {key: [ray.put(given[key])] for key in keys if key in given}
+    missing = [k for k in keys if k not in refs]
+    if missing:
+        store = ray.remote(num_cpus=0)(DataStore).remote(data_dir, calendar)
+        stores.append(store)
+        refs.update(ray.get(store.load.remote(missing)))
+    return {k: refs[k] for k in keys}
 
 
 def _failed(config: RunConfig, error: str) -> dict:

@@ -7,10 +7,11 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from actors.sweep import SweepSpec, run_sweep
+from actors.sweep import SweepSpec, plan_batches, run_sweep
 from backtestester.data.synthetic import generate_bars
 from backtestester.strategy import Strategy
-from backtestester.sweep import RunConfig, execute_run
+from backtestester.sweep import RunConfig, execute_batch, execute_run
+from backtestester.sweep.execute import METRICS
 
 SMA = "backtestester.strategy.reference:SmaCross"
 
@@ -49,20 +50,61 @@ class DiesOnceStrategy(Strategy):
             os._exit(1)
 
 
-def test_sweep_results_equal_sequential_in_process_runs(ray_cluster, tables, tmp_path):
-    outcome = run_sweep(spec(), tmp_path, tables=tables, show_progress=False)
+def same(a, b) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+@pytest.mark.parametrize("engine", ["event", "fast"])
+def test_sweep_results_equal_sequential_in_process_runs(ray_cluster, tables, tmp_path, engine):
+    outcome = run_sweep(spec(engine=engine), tmp_path, tables=tables, show_progress=False, workers=2)
     assert outcome.ran == 6 and outcome.failed == 0 and not outcome.interrupted
     by_id = {r["config_id"]: r for r in outcome.records}
-    for config in spec().configs():
+    for config in spec(engine=engine).configs():
         local = execute_run(config, tables)
         remote = by_id[config.config_id]
-        for metric in ("final_equity", "sharpe", "max_drawdown", "trade_count", "win_rate"):
-            assert remote[metric] == local[metric] or (math.isnan(remote[metric]) and math.isnan(local[metric]))
+        for metric in METRICS:
+            assert same(remote[metric], local[metric]), metric
     saved = pq.read_table(tmp_path / "results.parquet").to_pylist()
     assert {r["config_id"] for r in saved} == set(by_id)
     assert {"p_fast", "p_slow"} <= set(saved[0])
     assert (tmp_path / "report.html").exists() and (tmp_path / "equity.png").exists()
     assert (tmp_path / "heatmap.png").exists()
+
+
+def test_a_batch_of_configs_gives_the_records_of_one_run_at_a_time(tables):
+    """execute_batch runs fast configs that differ only in parameters as one compiled batch: the
+    records are execute_run's, metric for metric; a parameter set the strategy refuses fails
+    alone (the batch falls back to single runs); event configs in the batch keep their place."""
+    fast = SweepSpec(strategy=SMA, grid={"fast": [5, 10, 40], "slow": [30, 60]}, engine="fast",
+                     commission_rate=0.0005, slippage_rate=0.0002).configs()  # fast=40, slow=30 is refused
+    good = [c for c in fast if c.param_dict != {"fast": 40, "slow": 30}]
+    mixed = good[:2] + spec().configs()[:1] + good[2:]
+    for configs in (fast, good, mixed):
+        cache: dict = {}
+        batch = execute_batch(configs, tables, cache=cache)
+        assert [r["config_id"] for r in batch] == [c.config_id for c in configs]
+        for config, record in zip(configs, batch):
+            alone = execute_run(config, tables)
+            assert record["status"] == alone["status"]
+            if alone["status"] == "failed":
+                assert "fast" in record["error"] and "Traceback" in record["error"]
+                continue
+            assert set(record) == set(alone)
+            for metric in METRICS:
+                assert same(record[metric], alone[metric]), (config.param_dict, metric)
+
+
+def test_batches_shrink_towards_the_end_and_cover_the_sweep_in_order():
+    items = list(range(100))
+    for workers in (1, 2, 3):
+        for smallest in (1, 4):
+            batches = plan_batches(items, workers, smallest=smallest)
+            assert [x for b in batches for x in b] == items
+            sizes = [len(b) for b in batches]
+            assert sizes == sorted(sizes, reverse=True)
+            assert all(size >= smallest for size in sizes[:-1])
+            assert sizes[0] == math.ceil(100 / (4 * workers))
+    assert plan_batches([], 2) == []
 
 
 def test_constraints_filter_the_grid():

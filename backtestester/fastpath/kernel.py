@@ -157,9 +157,11 @@ def _book(trades_out, k, entry_index, exit_index, side, q, entry_price, price, e
 @njit(cache=True, nogil=True, error_model="numpy")
 def simulate(open_, close, entries, exits, fast, slow, mode, balance, fill_close, direction, fraction, size,
              has_comm, c_ps, c_rate, c_po, c_min, has_slip, s_ps, s_rate, equity_out, held_out, trades_out,
-             stats_out):
+             stats_out, sample_at, samples_out):
     """One backtest; see the module docstring. ``equity_out`` (length ``n`` or 0) receives the
-    equity point of every bar, ``held_out`` (length ``n + 2`` or 0) whether a position is held at
+    equity point of every bar, ``samples_out`` (length ``len(sample_at)`` or 0) the equity points
+    of the bars ``sample_at`` (strictly increasing indices: e.g. the last bar of each day, for
+    daily returns without a whole curve), ``held_out`` (length ``n + 2`` or 0) whether a position is held at
     each point of the engine's curve (initial point, bars, completion), ``trades_out``
     (``(capacity, N_TRADE_FIELDS)``, capacity may be 0) the closed round trips, ``stats_out``
     (``N_STAT_FIELDS``) the summary. Returns the number of closed round trips (which may exceed
@@ -167,6 +169,8 @@ def simulate(open_, close, entries, exits, fast, slow, mode, balance, fill_close
     n = close.shape[0]
     record_equity = equity_out.shape[0] == n
     record_held = held_out.shape[0] == n + 2
+    n_samples = sample_at.shape[0] if samples_out.shape[0] == sample_at.shape[0] else 0
+    j = 0                # the next entry of sample_at
     if record_held:
         held_out[:] = False
     bal = balance
@@ -284,6 +288,9 @@ def simulate(open_, close, entries, exits, fast, slow, mode, balance, fill_close
         eq = bal + (close[t] - cost) * pos if pos != 0.0 else bal
         if record_equity:
             equity_out[t] = eq
+        if j < n_samples and sample_at[j] == t:
+            samples_out[j] = eq
+            j += 1
         if eq > peak:
             dd = trough / peak - 1.0
             if dd < max_dd:
@@ -356,47 +363,51 @@ def simulate(open_, close, entries, exits, fast, slow, mode, balance, fill_close
 @njit(cache=True, nogil=True, error_model="numpy")
 def _batch_body(r, open_, close, entries, exits, lines, pairs, mode, balance, fill_close, direction, fractions, size,
                 has_comm, c_ps, c_rate, c_po, c_min, has_slip, s_ps, s_rate, equity_out, held_out, trades_out,
-                stats_out, no_bool_in, no_float_in, no_bool, no_float, no_trades):
+                stats_out, sample_at, samples_out, no_bool_in, no_float_in, no_bool, no_float, no_trades):
     # no_*: empty arrays that stand for the unused signal source (read-only, like every input)
     # and for "not recorded" (writable, like every output), so that simulate is compiled for
     # one set of argument types only.
     eq = equity_out[r] if equity_out.shape[0] > 0 else no_float
     held = held_out[r] if held_out.shape[0] > 0 else no_bool
     tr = trades_out[r] if trades_out.shape[0] > 0 else no_trades
+    smp = samples_out[r] if samples_out.shape[0] > 0 else no_float
     if mode == MODE_CROSS:
         simulate(open_, close, no_bool_in, no_bool_in, lines[pairs[r, 0]], lines[pairs[r, 1]], mode, balance,
                  fill_close, direction, fractions[r], size, has_comm, c_ps, c_rate, c_po, c_min, has_slip, s_ps,
-                 s_rate, eq, held, tr, stats_out[r])
+                 s_rate, eq, held, tr, stats_out[r], sample_at, smp)
     else:
         simulate(open_, close, entries[r], exits[r], no_float_in, no_float_in, mode, balance, fill_close, direction,
                  fractions[r], size, has_comm, c_ps, c_rate, c_po, c_min, has_slip, s_ps, s_rate, eq, held, tr,
-                 stats_out[r])
+                 stats_out[r], sample_at, smp)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def batch_serial(open_, close, entries, exits, lines, pairs, mode, balance, fill_close, direction, fractions, size,
                  has_comm, c_ps, c_rate, c_po, c_min, has_slip, s_ps, s_rate, equity_out, held_out, trades_out,
-                 stats_out, no_bool_in, no_float_in, no_bool, no_float, no_trades):
+                 stats_out, sample_at, samples_out, no_bool_in, no_float_in, no_bool, no_float, no_trades):
     """Runs over the same prices, one after the other (a single run is a batch of one). Shapes:
     ``stats_out`` ``(runs, N_STAT_FIELDS)``; ``equity_out`` ``(runs, n)``, ``held_out``
     ``(runs, n + 2)`` bool and ``trades_out`` ``(runs, capacity, N_TRADE_FIELDS)``, each with 0
-    rows when not recorded; ``entries``/``exits`` ``(runs, n)`` bool (``(0, 0)`` with
+    rows when not recorded, as ``samples_out`` ``(runs, len(sample_at))`` (``sample_at``: int64
+    bar indices, strictly increasing); ``entries``/``exits`` ``(runs, n)`` bool (``(0, 0)`` with
     ``mode == MODE_CROSS``); ``lines`` ``(n_lines, n)`` and ``pairs`` ``(runs, 2)`` for
     ``MODE_CROSS``; ``fractions`` ``(runs,)``; ``no_*``: empty read-only 1-D bool and float
     arrays, writable 1-D bool and float arrays and a ``(0, N_TRADE_FIELDS)`` array. Every input
-    is a read-only C-contiguous view (see ``api._ro``)."""
+    is a read-only C-contiguous view (see ``inputs._ro``)."""
     for r in range(stats_out.shape[0]):
         _batch_body(r, open_, close, entries, exits, lines, pairs, mode, balance, fill_close, direction, fractions,
                     size, has_comm, c_ps, c_rate, c_po, c_min, has_slip, s_ps, s_rate, equity_out, held_out,
-                    trades_out, stats_out, no_bool_in, no_float_in, no_bool, no_float, no_trades)
+                    trades_out, stats_out, sample_at, samples_out, no_bool_in, no_float_in, no_bool, no_float,
+                    no_trades)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def batch_parallel(open_, close, entries, exits, lines, pairs, mode, balance, fill_close, direction, fractions, size,
                    has_comm, c_ps, c_rate, c_po, c_min, has_slip, s_ps, s_rate, equity_out, held_out, trades_out,
-                   stats_out, no_bool_in, no_float_in, no_bool, no_float, no_trades):
+                   stats_out, sample_at, samples_out, no_bool_in, no_float_in, no_bool, no_float, no_trades):
     """:func:`batch_serial` with the runs spread over numba's threads (``prange``)."""
     for r in prange(stats_out.shape[0]):
         _batch_body(r, open_, close, entries, exits, lines, pairs, mode, balance, fill_close, direction, fractions,
                     size, has_comm, c_ps, c_rate, c_po, c_min, has_slip, s_ps, s_rate, equity_out, held_out,
-                    trades_out, stats_out, no_bool_in, no_float_in, no_bool, no_float, no_trades)
+                    trades_out, stats_out, sample_at, samples_out, no_bool_in, no_float_in, no_bool, no_float,
+                    no_trades)

@@ -1,4 +1,6 @@
-"""Run one :class:`RunConfig` on in-memory tables and return a small flat record."""
+"""Run :class:`RunConfig` s on in-memory tables and return small flat records: one at a time
+(:func:`execute_run`) or a worker's batch at once (:func:`execute_batch`, which hands the
+fast-path configs that differ only in their parameters to one ``fastpath.run_strategy_batch``)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +9,7 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 
 import numpy as np
@@ -16,6 +18,10 @@ from ..data.synthetic import TIMEFRAMES
 from ..engine import Commission, Repository, Slippage
 from ..strategy import load_strategy, run_backtest
 from .config import RunConfig
+
+# Signal arrays a fast-path batch stacks at once (two booleans per bar and run): 32 runs of a
+# million bars. Bounds an actor's memory whatever the batch size; more chunks cost next to nothing.
+FAST_BATCH_SIGNAL_BYTES = 64 * 2**20
 
 METRICS = ("final_equity", "total_return", "annualized_return", "volatility", "sharpe", "sortino", "max_drawdown",
            "calmar", "trade_count", "win_rate", "profit_factor", "expectancy", "exposure")
@@ -56,12 +62,25 @@ def run_fast(strategy, repos, *, balance, start=None, end=None, calendar=None, f
     """One run through the compiled fast path (:mod:`backtestester.fastpath`; one symbol, the
     strategy's ``signals`` form) over the repository's bars in ``[start, end)``. ``bars_cache``
     keeps the bars (and the indicators they memoise) for the next runs of a sweep worker."""
-    from ..fastpath import Bars, run_strategy  # numba: imported only when asked for
-    from ..engine.timeutil import to_ns
+    from ..fastpath import run_strategy  # numba: imported only when asked for
 
     if len(repos) != 1:
         raise ValueError(f"the fast path runs one symbol at a time, got {len(repos)}; use engine 'event'")
     repo = repos[0]
+    bars = _fast_bars(repo, start, end, bars_cache)
+    result = run_strategy(strategy, bars, balance=balance, fill_model=fill_model, commission=commission,
+                          slippage=slippage)
+    stats = result.statistics(bars["start"], repo.period_ns)
+    times, equity = result.equity_curve(bars["start"], repo.period_ns)
+    return FastRun(stats, float(result.final_equity), times, equity, result)
+
+
+def _fast_bars(repo, start, end, bars_cache: dict | None):
+    """The repository's bars in ``[start, end)`` as a ``fastpath.Bars`` (kept in ``bars_cache``
+    with the indicators it memoises)."""
+    from ..engine.timeutil import to_ns
+    from ..fastpath import Bars
+
     lo, hi = 0, len(repo)
     if start is not None:
         lo = int(np.searchsorted(repo.start_ns, _ns(start, to_ns), "left"))
@@ -76,11 +95,24 @@ def run_fast(strategy, repos, *, balance, start=None, end=None, calendar=None, f
                     close=repo.close[lo:hi], volume=repo.volume[lo:hi])
         if bars_cache is not None:
             bars_cache[key] = bars
-    result = run_strategy(strategy, bars, balance=balance, fill_model=fill_model, commission=commission,
-                          slippage=slippage)
-    stats = result.statistics(bars["start"], repo.period_ns)
-    times, equity = result.equity_curve(bars["start"], repo.period_ns)
-    return FastRun(stats, float(result.final_equity), times, equity, result)
+    return bars
+
+
+def run_fast_batch(strategy_cls, param_sets: list, repos, *, balance, start=None, end=None, calendar=None,
+                   fill_model="next_open", commission=None, slippage=None, bars_cache: dict | None = None) -> list:
+    """:func:`run_fast` for many parameter sets of one strategy in one compiled batch
+    (``fastpath.run_strategy_batch``): one statistics dict per set, in order, with the values
+    ``run_fast(...).statistics`` has (same arithmetic, no equity curves or round-trip objects)."""
+    from ..fastpath import run_strategy_batch
+
+    if len(repos) != 1:
+        raise ValueError(f"the fast path runs one symbol at a time, got {len(repos)}; use engine 'event'")
+    repo = repos[0]
+    bars = _fast_bars(repo, start, end, bars_cache)
+    batch = run_strategy_batch(strategy_cls, param_sets, bars, balance=balance, fill_model=fill_model,
+                               commission=commission, slippage=slippage, period_ns=repo.period_ns,
+                               max_signal_bytes=FAST_BATCH_SIGNAL_BYTES)
+    return batch.statistics
 
 
 def _ns(value, to_ns):
@@ -98,22 +130,32 @@ def _time(value):
     return parsed
 
 
-def execute_run(config: RunConfig, tables: dict, *, cache: dict | None = None, keep_result: bool = False) -> dict:
-    """Run one backtest; a strategy that raises gives a ``failed`` record with its traceback."""
+def _record(config: RunConfig) -> dict:
     record = {"config_id": config.config_id, "strategy": config.strategy,
               "params": json.dumps(config.param_dict, sort_keys=True), "status": "ok", "error": "",
               "worker": f"{socket.gethostname()}:{os.getpid()}"}
     for name, value in config.params:
         record[f"p_{name}"] = value
+    return record
+
+
+def _options(config: RunConfig) -> dict:
+    options = {"calendar": config.calendar, "fill_model": config.fill_model}
+    if config.commission_rate:
+        options["commission"] = Commission(rate=config.commission_rate)
+    if config.slippage_rate:
+        options["slippage"] = Slippage(rate=config.slippage_rate)
+    return options
+
+
+def execute_run(config: RunConfig, tables: dict, *, cache: dict | None = None, keep_result: bool = False) -> dict:
+    """Run one backtest; a strategy that raises gives a ``failed`` record with its traceback."""
+    record = _record(config)
     started = time.perf_counter()
     try:
         repos = load_repositories(config, tables, cache)
         strategy = load_strategy(config.strategy)(**config.param_dict)
-        options = {"calendar": config.calendar, "fill_model": config.fill_model}
-        if config.commission_rate:
-            options["commission"] = Commission(rate=config.commission_rate)
-        if config.slippage_rate:
-            options["slippage"] = Slippage(rate=config.slippage_rate)
+        options = _options(config)
         if config.engine == "fast":
             result = run_fast(strategy, repos, balance=config.balance, start=_time(config.start),
                               end=_time(config.end), bars_cache=cache, **options)
@@ -133,3 +175,50 @@ def execute_run(config: RunConfig, tables: dict, *, cache: dict | None = None, k
             record[name] = math.nan
     record["elapsed_s"] = time.perf_counter() - started
     return record
+
+
+def execute_batch(configs: list, tables: dict, *, cache: dict | None = None) -> list[dict]:
+    """Records of ``configs``, in order, equal to :func:`execute_run`'s one by one. Fast-path
+    configs that differ only in their parameters run as one compiled batch
+    (:func:`run_fast_batch`): a run of it costs its signals and its pass through the kernel,
+    nothing per run in Python beyond a few numbers, which is what makes a fast sweep's actors
+    worth adding. Their ``elapsed_s`` is the group's time shared evenly. If the batch raises
+    (a parameter set the strategy refuses, a failing ``signals``), each of its configs runs on
+    its own so that only the failing ones are recorded as failed, with their own tracebacks."""
+    groups: dict = {}
+    for i, config in enumerate(configs):
+        key = replace(config, params=()) if config.engine == "fast" else ("single", i)
+        groups.setdefault(key, []).append(i)
+    records: list = [None] * len(configs)
+    for key, indices in groups.items():
+        group = [configs[i] for i in indices]
+        batch = _execute_fast_group(group, tables, cache) if len(group) > 1 else None
+        if batch is None:
+            batch = [execute_run(config, tables, cache=cache) for config in group]
+        for i, record in zip(indices, batch):
+            records[i] = record
+    return records
+
+
+def _execute_fast_group(configs: list, tables: dict, cache: dict | None) -> list[dict] | None:
+    """Records of fast configs that share everything but their parameters, from one batch; None
+    if the batch raised (the caller then runs them one by one)."""
+    first = configs[0]
+    started = time.perf_counter()
+    try:
+        repos = load_repositories(first, tables, cache)
+        strategy_cls = load_strategy(first.strategy)
+        stats = run_fast_batch(strategy_cls, [c.param_dict for c in configs], repos, balance=first.balance,
+                               start=_time(first.start), end=_time(first.end), bars_cache=cache, **_options(first))
+    except Exception:  # noqa: BLE001 - retried one by one, which records who failed and why
+        return None
+    elapsed = (time.perf_counter() - started) / len(configs)
+    records = []
+    for config, values in zip(configs, stats):
+        record = _record(config)
+        for name in METRICS:
+            value = values.get(name, math.nan)
+            record[name] = float(value) if value is not None else math.nan
+        record["elapsed_s"] = elapsed
+        records.append(record)
+    return records

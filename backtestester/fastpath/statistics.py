@@ -1,0 +1,112 @@
+"""Statistics of a batch without its equity curves: the numbers ``run_backtest`` reports
+(:func:`backtestester.stats.compute_statistics`), from what the kernel gives per run (summary,
+round trips, and the equity points of each day's last bar).
+
+Everything here uses the same functions or the same floating-point operations as
+``compute_statistics`` on :meth:`FastResult.equity_curve`, so each value equals
+``FastResult.statistics(start_ns, period_ns)``'s exactly (``tests/test_fastpath.py`` checks it);
+a sweep gets them for a fraction of the cost of building the curve and the round-trip objects of
+every run. Not here: ``max_drawdown_duration`` and ``avg_trade_duration`` (they need every
+point's time): use :meth:`FastResult.statistics`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# The Statistics fields a batch computes (see the module docstring for the two left out).
+STAT_FIELDS = ("final_equity", "peak_equity", "total_return", "annualized_return", "volatility", "sharpe", "sortino",
+               "max_drawdown", "calmar", "trade_count", "win_rate", "profit_factor", "expectancy", "avg_trade_return",
+               "best_trade", "worst_trade", "total_commission", "exposure")
+
+_NS_PER_DAY = 86_400 * 10**9
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class DailyPoints:
+    """Where the daily closes are on a fast-path equity curve (:meth:`FastResult.equity_curve`:
+    the balance, one point per bar, the completion point). ``curve_index``: the last point of
+    each UTC day that has points (``stats.daily_returns``' resampling); ``bars``: the bars behind
+    those that are bar points (the kernel's ``sample_at``); ``span_ns``: the curve's span."""
+
+    curve_index: np.ndarray
+    bars: np.ndarray
+    n_bars: int
+    span_ns: int
+
+    @classmethod
+    def of(cls, start_ns, period_ns: int) -> "DailyPoints":
+        start_ns = np.asarray(start_ns, dtype=np.int64)
+        n = start_ns.shape[0]
+        if n == 0:
+            raise ValueError("no bars: the statistics need at least one")
+        period = np.int64(period_ns)
+        times = np.concatenate([start_ns[:1], start_ns + period, start_ns[-1:] + 2 * period])
+        if (np.diff(times) <= 0).any():
+            raise ValueError("bar start times must be strictly increasing and at least one period apart at the end")
+        day = np.floor_divide(times, _NS_PER_DAY)
+        last = np.flatnonzero(np.append(day[1:] != day[:-1], True))
+        bars = last[(last >= 1) & (last <= n)] - 1
+        return cls(last, bars, n, int(times[-1] - times[0]))
+
+    def day_equity(self, balance: float, samples: np.ndarray, final: float) -> np.ndarray:
+        """The curve's values at :attr:`curve_index`, from the equity points of :attr:`bars`."""
+        e = np.empty(self.curve_index.shape[0])
+        inner = (self.curve_index >= 1) & (self.curve_index <= self.n_bars)
+        e[inner] = samples
+        e[self.curve_index == 0] = balance
+        e[-1] = final   # the completion point is always the last of its day
+        return e
+
+
+def run_statistics(points: DailyPoints, balance: float, summary: dict, samples: np.ndarray, trades: np.ndarray, *,
+                   periods_per_year: float = 252) -> dict:
+    """:data:`STAT_FIELDS` of one run: ``summary`` is its :data:`SUMMARY_FIELDS` dict, ``samples``
+    its equity points at ``points.bars``, ``trades`` its :data:`TRADE_DTYPE` round trips."""
+    from ..stats import _cagr, _ratio_stats  # compute_statistics' own arithmetic
+
+    final = float(summary["final_equity"])
+    initial = float(balance)
+    e = points.day_equity(initial, samples, final)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = e[1:] / e[:-1] - 1.0            # stats.daily_returns
+    volatility, sharpe, sortino = _ratio_stats(r, float(periods_per_year), 0.0)
+    max_dd = float(summary["max_drawdown"])  # the kernel's: bit for bit stats._drawdown's
+    cagr = _cagr(initial, final, points.span_ns)
+    calmar = cagr / abs(max_dd) if max_dd < 0 and not math.isnan(cagr) else _NAN
+    out = {"final_equity": final, "peak_equity": float(summary["peak_equity"]), "total_return": final / initial - 1.0,
+           "annualized_return": cagr, "volatility": volatility, "sharpe": sharpe, "sortino": sortino,
+           "max_drawdown": max_dd, "calmar": calmar, "exposure": float(summary["exposure"])}
+    out.update(_trade_stats(trades))
+    return out
+
+
+def _trade_stats(trades: np.ndarray) -> dict:
+    """``stats._trade_stats`` over a :data:`TRADE_DTYPE` array (same operations, same order),
+    without ``avg_trade_duration``."""
+    n = len(trades)
+    if n == 0:
+        return dict(trade_count=0, win_rate=_NAN, profit_factor=_NAN, expectancy=_NAN, avg_trade_return=_NAN,
+                    best_trade=_NAN, worst_trade=_NAN, total_commission=0.0)
+    pnl = np.ascontiguousarray(trades["pnl"], dtype=np.float64)
+    notional = trades["entry_price"] * trades["quantity"]             # RoundTrip.return_pct
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = np.where(notional == 0, _NAN, pnl / np.abs(notional))
+    gross_profit = float(pnl[pnl > 0].sum())
+    gross_loss = float(-pnl[pnl < 0].sum())
+    if gross_loss > 0:
+        profit_factor = gross_profit / gross_loss
+    elif gross_profit > 0:
+        profit_factor = math.inf
+    else:
+        profit_factor = _NAN
+    finite_ret = ret[np.isfinite(ret)]
+    return dict(trade_count=n, win_rate=float(np.count_nonzero(pnl > 0)) / n, profit_factor=profit_factor,
+                expectancy=float(pnl.mean()),
+                avg_trade_return=float(finite_ret.mean()) if finite_ret.size else _NAN,
+                best_trade=float(finite_ret.max()) if finite_ret.size else _NAN,
+                worst_trade=float(finite_ret.min()) if finite_ret.size else _NAN,
+                total_commission=float(sum(trades["commission"].tolist())))
