@@ -397,6 +397,29 @@ def _cagr(initial: float, final: float, span_ns: int) -> float:
     return math.expm1(log_growth)
 
 
+def pnl_metrics(pnl: np.ndarray, ret: np.ndarray) -> dict[str, Any]:
+    """Win rate, profit factor, expectancy and trade returns of non-empty per-trade P&L and
+    return arrays (shared with the fast path's statistics, which must match to the last bit)."""
+    gross_profit = float(pnl[pnl > 0].sum())
+    gross_loss = float(-pnl[pnl < 0].sum())
+    if gross_loss > 0:
+        profit_factor = gross_profit / gross_loss
+    elif gross_profit > 0:
+        profit_factor = math.inf
+    else:
+        profit_factor = _NAN
+    finite_ret = ret[np.isfinite(ret)]
+    return dict(
+        trade_count=len(pnl),
+        win_rate=float(np.count_nonzero(pnl > 0)) / len(pnl),
+        profit_factor=profit_factor,
+        expectancy=float(pnl.mean()),
+        avg_trade_return=float(finite_ret.mean()) if finite_ret.size else _NAN,
+        best_trade=float(finite_ret.max()) if finite_ret.size else _NAN,
+        worst_trade=float(finite_ret.min()) if finite_ret.size else _NAN,
+    )
+
+
 def _trade_stats(round_trips: Sequence[RoundTrip]) -> dict[str, Any]:
     n = len(round_trips)
     if n == 0:
@@ -413,24 +436,9 @@ def _trade_stats(round_trips: Sequence[RoundTrip]) -> dict[str, Any]:
         )
     pnl = np.array([t.pnl for t in round_trips], dtype=np.float64)
     ret = np.array([t.return_pct for t in round_trips], dtype=np.float64)
-    gross_profit = float(pnl[pnl > 0].sum())
-    gross_loss = float(-pnl[pnl < 0].sum())
-    if gross_loss > 0:
-        profit_factor = gross_profit / gross_loss
-    elif gross_profit > 0:
-        profit_factor = math.inf
-    else:
-        profit_factor = _NAN
-    finite_ret = ret[np.isfinite(ret)]
     total_duration = sum((t.duration for t in round_trips), timedelta(0))
     return dict(
-        trade_count=n,
-        win_rate=float(np.count_nonzero(pnl > 0)) / n,
-        profit_factor=profit_factor,
-        expectancy=float(pnl.mean()),
-        avg_trade_return=float(finite_ret.mean()) if finite_ret.size else _NAN,
-        best_trade=float(finite_ret.max()) if finite_ret.size else _NAN,
-        worst_trade=float(finite_ret.min()) if finite_ret.size else _NAN,
+        pnl_metrics(pnl, ret),
         avg_trade_duration=total_duration / n,
         total_commission=float(sum(t.commission for t in round_trips)),
     )

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..stats import pnl_metrics
+
 # The Statistics fields a batch computes (see the module docstring for the two left out).
 STAT_FIELDS = ("final_equity", "peak_equity", "total_return", "annualized_return", "volatility", "sharpe", "sortino",
                "max_drawdown", "calmar", "trade_count", "win_rate", "profit_factor", "expectancy", "avg_trade_return",
@@ -95,18 +97,5 @@ def _trade_stats(trades: np.ndarray) -> dict:
     notional = trades["entry_price"] * trades["quantity"]             # RoundTrip.return_pct
     with np.errstate(divide="ignore", invalid="ignore"):
         ret = np.where(notional == 0, _NAN, pnl / np.abs(notional))
-    gross_profit = float(pnl[pnl > 0].sum())
-    gross_loss = float(-pnl[pnl < 0].sum())
-    if gross_loss > 0:
-        profit_factor = gross_profit / gross_loss
-    elif gross_profit > 0:
-        profit_factor = math.inf
-    else:
-        profit_factor = _NAN
-    finite_ret = ret[np.isfinite(ret)]
-    return dict(trade_count=n, win_rate=float(np.count_nonzero(pnl > 0)) / n, profit_factor=profit_factor,
-                expectancy=float(pnl.mean()),
-                avg_trade_return=float(finite_ret.mean()) if finite_ret.size else _NAN,
-                best_trade=float(finite_ret.max()) if finite_ret.size else _NAN,
-                worst_trade=float(finite_ret.min()) if finite_ret.size else _NAN,
+    return dict(pnl_metrics(pnl, ret),
                 total_commission=float(sum(trades["commission"].tolist())))
