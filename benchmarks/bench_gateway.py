@@ -1,12 +1,14 @@
-"""Gateway latency and throughput: a real gateway (grpc.aio in a Ray actor, one Ray actor per
-playground) on an OS-chosen loopback port, driven by grpc.aio clients in this process.
+"""Gateway latency and throughput: a real gateway (grpc.aio in a Ray actor; playgrounds in its
+process, or on N host actors with ``--playground-hosts N``) on an OS-chosen loopback port, driven
+by grpc.aio clients in this process.
 
 Prints p50/p99 latency of NextTick and PlaceOrder for one client, then requests per second with
 N concurrent clients (each on its own playground), side by side with the gRPC floor: the
 standard health Check RPC answered by the same server without touching a playground. The ratio
-to that floor is the cost of the playground hop (gateway actor -> playground actor -> back).
+to that floor is the cost of reaching the playground and running it.
 
-Usage: ``python benchmarks/bench_gateway.py [--calls N] [--clients 1,4,16] [--seconds S]``.
+Usage: ``python benchmarks/bench_gateway.py [--calls N] [--clients 1,4,16] [--seconds S]
+[--playground-hosts N]``.
 """
 from __future__ import annotations
 
@@ -130,15 +132,17 @@ def main():
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--playground-hosts", type=int, default=0, help="0: in the gateway's process (default)")
     args = parser.parse_args()
     console = Console()
     ray = init_ray()
     with tempfile.TemporaryDirectory() as data_dir:
         Catalog(data_dir).write("BENCH", "1m", generate_bars("BENCH", start=START, end="2024-03-30", seed=1))
-        gateway = spawn(data_dir, name=None)
+        gateway = spawn(data_dir, name=None, hosts=args.playground_hosts)
         try:
             address = ray.get(gateway.start.remote("127.0.0.1", 0))
-            console.print(f"gateway on {address}; client and server share this machine's cores")
+            where = f"on {args.playground_hosts} host actors" if args.playground_hosts else "in the gateway's process"
+            console.print(f"gateway on {address}, playgrounds {where}; client and server share this machine's cores")
             asyncio.run(drive(address, args.calls, [int(n) for n in args.clients.split(",")], args.seconds, console))
         finally:
             ray.get(gateway.stop.remote(0.5))
