@@ -91,7 +91,6 @@ import numbers
 from typing import Iterable
 
 import numpy as np
-import talib
 
 __all__ = [
     "SUPPORTED_INDICATORS",
@@ -318,6 +317,8 @@ def _doji(open_, high, low, close, length: int, factor: float) -> np.ndarray:
 
 
 def _hammer(open_, high, low, close) -> np.ndarray:
+    import talib  # here, not at the top: it imports pandas (0.5 s), which nothing else here needs
+
     raw = talib.CDLHAMMER(
         np.ascontiguousarray(open_),
         np.ascontiguousarray(high),
