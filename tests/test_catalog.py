@@ -351,7 +351,8 @@ def test_entries_and_symbols(tmp_path, minutes):
 # Pure core
 # --------------------------------------------------------------------------- #
 
-DATA_MODULES = ["catalog", "resample", "importers", "cli"]
+DATA_MODULES = ["catalog", "resample", "importers", "import_errors", "import_reading", "import_conversion",
+                "import_validation", "import_generic", "import_yahoo", "import_polygon", "simulator", "cli"]
 
 
 def test_data_modules_import_no_pandas_ray_or_grpc():
