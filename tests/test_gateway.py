@@ -62,8 +62,9 @@ def _exit_now(actor):
 
 
 def kill_host(ray, host):
-    """Kill a playground host actor and return once it is dead: it exits while running this call
-    (``ray.kill`` is asynchronous, so a call sent right after it could still be served)."""
+    """Kill an actor (a playground host, a gateway) and return once it is dead: it exits while
+    running this call (``ray.kill`` is asynchronous, so a call sent right after it could still be
+    served)."""
     from ray.exceptions import RayActorError
 
     with pytest.raises(RayActorError):

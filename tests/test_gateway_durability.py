@@ -310,8 +310,9 @@ class Gateways:
         return gw, pb_grpc.PlaygroundServiceStub(channel)
 
     def kill(self, gw):
-        """Kill the gateway's process; its playground actors (owned by it) die with it."""
-        self.ray.kill(gw, no_restart=True)
+        """Kill the gateway's process (it exits at once, no cleanup) and return once it is dead;
+        its playgrounds and host actors die with it."""
+        kill_host(self.ray, gw)
 
     def close(self):
         for gw, channel in self.started:
