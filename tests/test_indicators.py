@@ -91,6 +91,19 @@ def test_sma_tiny():
     assert ind.sma([], 3).shape == (0,)
 
 
+@pytest.mark.parametrize("length", [16, 17, 60, 490, 4096, 4097, 9000])
+def test_sma_long_windows_equal_direct_sums(length):
+    """Long windows are summed by blocked prefix sums: equal to the direct sums (to rounding,
+    not drifting with the series' length) with the same NaN windows, across block edges."""
+    rng = np.random.default_rng(7)
+    close = 100 + np.cumsum(rng.normal(0, 0.5, 20_000))
+    close[[40, 5_000, 12_345, 19_999]] = np.nan
+    direct = np.full(close.size, np.nan)
+    direct[length - 1 :] = np.convolve(close, np.ones(length), mode="valid") / length
+    assert_same(ind.sma(close, length), direct, rtol=1e-12, atol=1e-9)
+    assert_same(ind.sma(close[:length], length)[-1:], [np.mean(close[:length])], rtol=1e-12, atol=1e-9)
+
+
 def test_rma_tiny():
     assert_same(ind.rma([1, 2, 3, 4, 5], 3), [np.nan, np.nan, 2, 8 / 3, 31 / 9])
     # leading NaNs: seed on the first `length` valid values
