@@ -11,18 +11,20 @@ class PlaygroundHost:
 
     def __init__(self):
         self._tables: dict = {}
+        self._table_ids: dict = {}  # key -> id of the object the table came from
         self._repositories: dict = {}
 
-    def prepare(self, engine: str = "event") -> float:
-        """Import the engine (and for ``"fast"`` load the compiled kernels: ``fastpath.warmup``)
-        before any work arrives; returns the seconds it took. The sweep runner calls it as soon as
-        the actor exists, so this overlaps with loading the data; ``run_batch`` works without it."""
+    def prepare(self, engines=("event",)) -> float:
+        """Import the engine (and with ``"fast"`` among ``engines`` load the compiled kernels:
+        ``fastpath.warmup``) before any work arrives; returns the seconds it took. The sweep runner
+        calls it as soon as the actor exists, so this overlaps with loading the data; ``run_batch``
+        works without it."""
         import time
 
         started = time.perf_counter()
         import backtestester.sweep  # noqa: F401 - the engine, strategies and statistics
 
-        if engine == "fast":
+        if "fast" in ((engines,) if isinstance(engines, str) else engines):
             from backtestester.fastpath import warmup
 
             warmup()
@@ -35,26 +37,41 @@ class PlaygroundHost:
 
         from backtestester.sweep import execute_batch
 
-        for key, (ref,) in table_refs.items():
-            if key not in self._tables:
-                self._tables[key] = ray.get(ref)
-                self._repositories.pop(key, None)
+        self._resolve(table_refs)
         node = ray.get_runtime_context().get_node_id()
         records = execute_batch(configs, self._tables, cache=self._repositories)
         for record in records:
             record["node"] = node
         return records
 
-    def load(self, table_refs: dict) -> int:
-        """Resolve tables and build their repositories without running anything; returns rows."""
+    def release(self) -> None:
+        """Drop the tables and everything built on them (repositories, memoised indicators), so
+        an actor kept between sweeps pins no object of a finished sweep in the object store."""
+        self._tables.clear()
+        self._table_ids.clear()
+        self._repositories.clear()
+
+    def _resolve(self, table_refs: dict) -> None:
+        """Read the tables in place; a key whose object changed (a later sweep of a kept actor)
+        drops every repository and indicator built so far: they may rest on the old table."""
         import ray
 
+        for key, (ref,) in table_refs.items():
+            if self._table_ids.get(key) != ref.hex():
+                if key in self._tables:
+                    self._repositories.clear()
+                self._tables[key] = ray.get(ref)
+                self._table_ids[key] = ref.hex()
+
+    def load(self, table_refs: dict) -> int:
+        """Resolve tables and build their repositories without running anything; returns rows."""
         from backtestester.data.synthetic import TIMEFRAMES
         from backtestester.engine import Repository
 
+        self._resolve(table_refs)
         rows = 0
-        for key, (ref,) in table_refs.items():
-            table = self._tables.setdefault(key, ray.get(ref))
+        for key in table_refs:
+            table = self._tables[key]
             self._repositories[key] = Repository.from_table(key[0], TIMEFRAMES[key[1]], table)
             rows += len(table)
         return rows

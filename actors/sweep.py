@@ -23,7 +23,7 @@ from backtestester.sweep.report import leaderboard_table, params_text, ranked, w
 
 from .cluster import cluster_cpus, init_ray
 from .data_store import DataStore
-from .host import PlaygroundHost
+from .pool import SweepPool
 
 MAX_BATCH_RETRIES = 2
 # Fewest configs in an automatically sized fast-path batch: a batch costs a few milliseconds of
@@ -126,12 +126,15 @@ def plan_batches(items: list, workers: int, *, smallest: int = 1) -> list[list]:
 
 def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = None, address: str | None = None,
               workers: int | None = None, batch_size: int | None = None, resume: bool = True,
-              show_progress: bool = True, report_top: int = 5, console=None) -> SweepOutcome:
+              show_progress: bool = True, report_top: int = 5, console=None,
+              pool: SweepPool | None = None) -> SweepOutcome:
     """Run every config of ``spec`` on a pool of actors; write results and reports to ``out_dir``.
 
     Data comes from the catalog at ``data_dir`` (loaded once by the data-store actor) or from
     ``tables`` ``{(symbol, timeframe): pyarrow.Table}`` handed to it. Ctrl-C stops cleanly: the
-    finished runs are kept and the next run resumes after them.
+    finished runs are kept and the next run resumes after them. Without ``pool`` the sweep starts
+    its own actors (``workers``, default one per CPU) and ends them; with a :class:`SweepPool` it
+    runs on (at most ``workers`` of) the pool's actors and leaves them running for the next sweep.
     """
     from rich.console import Console
 
@@ -147,24 +150,39 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
     skipped = len(configs) - len(todo)
 
     ray = init_ray(address)
-    n_workers = max(1, min(workers or cluster_cpus(), len(todo) or 1))
+    own_pool = pool is None
+    n_workers = max(1, min(workers or (pool.workers if pool else cluster_cpus()), len(todo) or 1))
+    if pool:
+        n_workers = min(n_workers, pool.workers)
     if batch_size:
         queue = [(batch, 0) for batch in _batches(todo, batch_size)]
     else:
         smallest = FAST_MIN_BATCH if spec.engine == "fast" else 1
         queue = [(batch, 0) for batch in plan_batches(todo, n_workers, smallest=smallest)]
-    # The actors start (imports, compiled kernels) while the tables go into the object store.
-    host_cls = ray.remote(num_cpus=1, max_restarts=0)(PlaygroundHost)
-    hosts = [host_cls.remote() for _ in range(n_workers)] if todo else []
-    for host in hosts:
-        host.prepare.remote(spec.engine)
+    # A pool of our own starts (imports, compiled kernels) while the tables go into the object store.
+    if own_pool and todo:
+        pool = SweepPool(n_workers, address=address, engines=spec.engine)
+    hosts = pool.hosts[:n_workers] if todo else []
     stores: list = []
+
+    def end_actors(busy=()):
+        """Our own actors end; a given pool's actors stay, minus the tables of this sweep (an
+        actor still running a batch of it is replaced: its work is no longer wanted)."""
+        for actor in stores:
+            ray.kill(actor)
+        if own_pool:
+            if pool:
+                pool.close()
+            return
+        for i in sorted(set(busy)):
+            pool.replace(i)
+        pool.release()
+
     try:
         table_refs = _load_tables(ray, tables, [(s, spec.timeframe) for s in spec.symbols], data_dir, spec.calendar,
                                   stores)
     except BaseException:
-        for actor in (*hosts, *stores):
-            ray.kill(actor)
+        end_actors()
         raise
     in_flight: dict = {}  # ref -> (host index, batch, tries)
     interrupted = False
@@ -190,7 +208,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
                 try:
                     records = ray.get(ref)
                 except ray.exceptions.RayActorError:  # the worker died: replace it, retry its batch
-                    hosts[i] = host_cls.remote()
+                    hosts[i] = pool.replace(i)
                     if tries < MAX_BATCH_RETRIES:
                         queue.insert(0, (batch, tries + 1))
                     else:
@@ -214,8 +232,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
         console.print("[yellow]interrupted: keeping the finished runs; run the sweep again to resume[/]")
     finally:
         results.flush()
-        for actor in (*hosts, *stores):
-            ray.kill(actor)
+        end_actors(busy=[i for i, _, _ in in_flight.values()])
 
     ids = {c.config_id for c in configs}  # once: an id is a hash of the whole config
     records = [r for r in results.records if r["config_id"] in ids]

@@ -33,6 +33,7 @@ from rich.table import Table
 from actors.cluster import init_ray
 from actors.data_store import DataStore
 from actors.host import PlaygroundHost
+from actors.pool import SweepPool
 from actors.sweep import SweepSpec, run_sweep
 from backtestester.data.synthetic import generate_bars
 
@@ -41,13 +42,13 @@ def sma_grid(n_fast: int = 10, n_slow: int = 10) -> dict:
     return {"fast": [5 * (i + 1) for i in range(n_fast)], "slow": [5 * n_fast + 10 + 20 * j for j in range(n_slow)]}
 
 
-def sweep_seconds(tables, workers: int, engine: str, grid: dict) -> tuple[float, float]:
+def sweep_seconds(tables, workers: int, engine: str, grid: dict, pool=None) -> tuple[float, float]:
     """(wall seconds of the sweep, seconds its runs took summed over the actors)."""
     spec = SweepSpec(strategy="backtestester.strategy.reference:SmaCross", grid=grid, engine=engine)
     runs = len(grid["fast"]) * len(grid["slow"])
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        outcome = run_sweep(spec, out, tables=tables, workers=workers, show_progress=False, report_top=0)
+        outcome = run_sweep(spec, out, tables=tables, workers=workers, show_progress=False, report_top=0, pool=pool)
         seconds = time.perf_counter() - t0
     assert outcome.ran == runs and outcome.failed == 0, outcome.records[:1]
     return seconds, sum(r["elapsed_s"] for r in outcome.records)
@@ -62,8 +63,9 @@ def _spin(n: int) -> float:
 
 
 def machine_scaling(ray, n: int = 10_000_000) -> float:
-    """Time of one CPU-bound task / time of two at once: 1.0 with two free cores, 0.5 with one."""
-    spin = ray.remote(num_cpus=1)(_spin)
+    """Time of one CPU-bound task / time of two at once: 1.0 with two free cores, 0.5 with one.
+    The tasks reserve no CPU: a pool's idle actors hold both."""
+    spin = ray.remote(num_cpus=0)(_spin)
     ray.get([spin.remote(1000), spin.remote(1000)])
     t0 = time.perf_counter()
     ray.get(spin.remote(n))
@@ -104,6 +106,9 @@ def main():
     parser.add_argument("--table-gib", type=float, default=1.0)
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--engines", nargs="+", default=["event", "fast"])
+    parser.add_argument("--actors", nargs="+", default=["new", "pool"], choices=["new", "pool"],
+                        help="new: every sweep starts its actors (a one-off sweep); pool: sweeps run on a "
+                             "SweepPool of 2 actors started before the rounds (a session of sweeps)")
     args = parser.parse_args()
     console = Console()
     ray = init_ray(num_cpus=2)
@@ -116,29 +121,36 @@ def main():
     runs = len(grid["fast"]) * len(grid["slow"])
     console.print(f"{runs}-combination SMA sweep over {args.bars:,} one-minute bars, {args.rounds} rounds")
     out = Table(title="Sweep throughput")
-    for col in ("engine", "round", "machine scaling", "1 actor s", "2 actors s", "runs/s (2)", "scaling efficiency",
+    for col in ("engine", "actors", "round", "machine scaling", "1 actor s", "2 actors s", "runs/s (2)", "scaling efficiency",
                 "run time s (1 / 2)", "load avg"):
         out.add_column(col, justify="right")
     summary = {}
     small = {("SYNTH", "1m"): generate_bars("SYNTH", timeframe="1m", n_bars=1_000, seed=11)}
     for engine in args.engines:
         sweep_seconds(small, 2, engine, sma_grid(2, 2))  # the driver's first-use imports, untimed
-        rows = []
-        for k in range(args.rounds):
-            machine = machine_scaling(ray)
-            order = (1, 2) if k % 2 == 0 else (2, 1)
-            timed = {w: sweep_seconds(tables, w, engine, grid) for w in order}
-            (one, work1), (two, work2) = timed[1], timed[2]
-            rows.append((machine, one, two, one / (2 * two)))
-            out.add_row(engine, str(k + 1), f"{machine:.0%}", f"{one:.1f}", f"{two:.1f}", f"{runs / two:.1f}",
-                        f"{one / (2 * two):.0%}", f"{work1:.1f} / {work2:.1f}", f"{os.getloadavg()[0]:.1f}")
-        summary[engine] = rows
+        for actors in args.actors:
+            pool = SweepPool(2, engines=engine) if actors == "pool" else None
+            if pool:
+                sweep_seconds(small, 2, engine, sma_grid(2, 2), pool)  # the pool's actors ready, untimed
+            rows = []
+            for k in range(args.rounds):
+                machine = machine_scaling(ray)
+                order = (1, 2) if k % 2 == 0 else (2, 1)
+                timed = {w: sweep_seconds(tables, w, engine, grid, pool) for w in order}
+                (one, work1), (two, work2) = timed[1], timed[2]
+                rows.append((machine, one, two, one / (2 * two)))
+                out.add_row(engine, actors, str(k + 1), f"{machine:.0%}", f"{one:.1f}", f"{two:.1f}",
+                            f"{runs / two:.1f}", f"{one / (2 * two):.0%}", f"{work1:.1f} / {work2:.1f}",
+                            f"{os.getloadavg()[0]:.1f}")
+            summary[(engine, actors)] = rows
+            if pool:
+                pool.close()
     console.print(out)
-    for engine, rows in summary.items():
+    for (engine, actors), rows in summary.items():
         if not rows:
             continue
         machine, one, two, eff = zip(*rows)
-        console.print(f"{engine}: 1 actor {_spread(one, '{:.1f}')} s, 2 actors {_spread(two, '{:.1f}')} s, "
+        console.print(f"{engine}, {actors} actors: 1 actor {_spread(one, '{:.1f}')} s, 2 actors {_spread(two, '{:.1f}')} s, "
                       f"efficiency {_spread(eff, '{:.0%}')}; machine scaling {_spread(machine, '{:.0%}')} "
                       "(median, min-max)")
     if not args.skip_memory:

@@ -7,6 +7,7 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
+from actors.pool import SweepPool
 from actors.sweep import SweepSpec, plan_batches, run_sweep
 from backtestester.data.synthetic import generate_bars
 from backtestester.strategy import Strategy
@@ -143,6 +144,43 @@ def test_a_killed_worker_batch_is_retried_on_a_new_actor(ray_cluster, tables, tm
     outcome = run_sweep(sweep, tmp_path / "out", tables=tables, show_progress=False, batch_size=1)
     assert os.path.exists(marker)  # a worker really died
     assert outcome.failed == 0 and sorted(r["status"] for r in outcome.records) == ["ok", "ok"]
+
+
+def test_a_pool_runs_sweep_after_sweep_on_the_same_actors(ray_cluster, tables, tmp_path):
+    """A SweepPool's actors outlive a sweep: both sweeps run in the pool's worker processes, and
+    the second, over other data under the same (symbol, timeframe), gets that data's results,
+    not results built on the first sweep's table."""
+    other = {("SYNTH", "1m"): generate_bars("SYNTH", timeframe="1m", n_bars=20_000, seed=6)}
+    with SweepPool(2, engines="fast") as pool:
+        pids = {str(pid) for pid in ray_cluster.get([host.pid.remote() for host in pool.hosts])}
+        first = run_sweep(spec(engine="fast"), tmp_path / "a", tables=tables, pool=pool, show_progress=False)
+        second = run_sweep(spec(engine="fast"), tmp_path / "b", tables=other, pool=pool, show_progress=False)
+        assert pool.workers == 2 and {str(pid) for pid in ray_cluster.get([h.pid.remote() for h in pool.hosts])} == pids
+    assert pool.hosts == []
+    assert {r["worker"].rsplit(":", 1)[1] for r in first.records + second.records} <= pids
+    for outcome, data in ((first, tables), (second, other)):
+        assert outcome.ran == 6 and outcome.failed == 0
+        by_id = {r["config_id"]: r for r in outcome.records}
+        for config in spec(engine="fast").configs():
+            local = execute_run(config, data)
+            assert all(same(by_id[config.config_id][m], local[m]) for m in METRICS), config.params
+    assert first.records[0]["final_equity"] != second.records[0]["final_equity"]
+
+
+def test_a_pool_replaces_an_actor_that_dies_in_a_sweep(ray_cluster, tables, tmp_path):
+    marker = str(tmp_path / "died-once")
+    sweep = SweepSpec(strategy=f"{__name__}:DiesOnceStrategy", grid={"die": [False, True], "marker": [marker]})
+    with SweepPool(2, engines="event") as pool:
+        outcome = run_sweep(sweep, tmp_path / "out", tables=tables, show_progress=False, batch_size=1, pool=pool)
+        assert os.path.exists(marker) and outcome.failed == 0
+        assert len(set(ray_cluster.get([host.pid.remote() for host in pool.hosts]))) == 2  # both answer
+
+
+def test_a_pool_refuses_an_unknown_engine_or_no_workers():
+    with pytest.raises(ValueError, match="unknown engine 'gpu'; accepted: event, fast"):
+        SweepPool(engines="gpu")
+    with pytest.raises(ValueError, match="at least one worker, got 0"):
+        SweepPool(0)
 
 
 def test_an_empty_sweep_is_a_clear_error(ray_cluster, tables, tmp_path):
