@@ -22,7 +22,7 @@ import pytest
 from backtestester.data.indicators import sma
 from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Commission, Repository, Slippage
-from backtestester.fastpath import (Bars, crossover, run_crossover_batch, run_signals, run_signals_batch,
+from backtestester.fastpath import (Bars, crossings, crossover, run_crossover_batch, run_signals, run_signals_batch,
                                     run_strategy, run_strategy_batch, supports_signals)
 from backtestester.strategy import GridStrategy, SmaCross, Strategy, run_backtest
 
@@ -413,6 +413,9 @@ def test_crossover_definition():
     assert np.flatnonzero(crossover(a, b)).tolist() == [2]
     assert np.flatnonzero(crossover(b, a)).tolist() == [6]
     assert crossover([], []).tolist() == []
+    up, down = crossings(a, b)  # both directions at once: the same arrays
+    assert np.array_equal(up, crossover(a, b)) and np.array_equal(down, crossover(b, a))
+    assert [x.tolist() for x in crossings([1.0], [2.0])] == [[False], [False]]
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ method (see :class:`~backtestester.strategy.Strategy`); :func:`supports_signals`
 run, never ray or grpc. Rules and their mapping to the engine: ``docs/fastpath.md``.
 """
 from .api import (DIRECTIONS, FILL_MODELS, STAT_FIELDS, SUMMARY_FIELDS, TRADE_DTYPE, Bars, BatchResult, DailyPoints,
-                  FastResult, crossover, indicator, run_crossover_batch, run_signals, run_signals_batch, run_strategy,
+                  FastResult, crossings, crossover, indicator, run_crossover_batch, run_signals, run_signals_batch, run_strategy,
                   run_strategy_batch, supports_signals, warmup)
 
 __all__ = ["Bars", "BatchResult", "DIRECTIONS", "DailyPoints", "FILL_MODELS", "FastResult", "STAT_FIELDS",
-           "SUMMARY_FIELDS", "TRADE_DTYPE", "crossover", "indicator", "run_crossover_batch", "run_signals",
+           "SUMMARY_FIELDS", "TRADE_DTYPE", "crossings", "crossover", "indicator", "run_crossover_batch", "run_signals",
            "run_signals_batch", "run_strategy", "run_strategy_batch", "supports_signals", "warmup"]

@@ -16,8 +16,8 @@ from .inputs import DIRECTIONS, FILL_MODELS
 from .results import SUMMARY_FIELDS, TRADE_DTYPE, BatchResult, FastResult
 from .runs import run_crossover_batch, run_signals, run_signals_batch, warmup
 from .statistics import STAT_FIELDS, DailyPoints
-from .strategies import Bars, crossover, indicator, run_strategy, run_strategy_batch, supports_signals
+from .strategies import Bars, crossings, crossover, indicator, run_strategy, run_strategy_batch, supports_signals
 
 __all__ = ["Bars", "BatchResult", "DIRECTIONS", "DailyPoints", "FILL_MODELS", "FastResult", "STAT_FIELDS",
-           "SUMMARY_FIELDS", "TRADE_DTYPE", "crossover", "indicator", "run_crossover_batch", "run_signals",
+           "SUMMARY_FIELDS", "TRADE_DTYPE", "crossings", "crossover", "indicator", "run_crossover_batch", "run_signals",
            "run_signals_batch", "run_strategy", "run_strategy_batch", "supports_signals", "warmup"]

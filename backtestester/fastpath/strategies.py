@@ -24,6 +24,21 @@ def crossover(a, b) -> np.ndarray:
     return out
 
 
+def crossings(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """``(crossover(a, b), crossover(b, a))``: where ``a`` crossed above ``b`` and where it crossed
+    below, from one comparison of each kind (a crossover strategy's entries and exits at half
+    the passes over two long float arrays)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    up = np.zeros(a.shape, dtype=bool)
+    down = np.zeros(a.shape, dtype=bool)
+    if a.shape[0] > 1:
+        below, above = a < b, a > b  # NaN compares False in both
+        np.logical_and(below[:-1], above[1:], out=up[1:])
+        np.logical_and(above[:-1], below[1:], out=down[1:])
+    return up, down
+
+
 class Bars(dict):
     """The bars a strategy's :meth:`signals` sees: a dict of equal-length numpy columns (``open``,
     ``high``, ``low``, ``close``, ``volume``, ``start`` in int64 UTC ns when known) whose

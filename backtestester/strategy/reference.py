@@ -48,10 +48,9 @@ class SmaCross(Strategy):
     def signals(self, bars):
         """Vectorised form for the fast path (:mod:`backtestester.fastpath`): the same SMAs and
         the same cross as :meth:`on_candle`, over the bars' closes (one symbol, one timeframe)."""
-        from ..fastpath import crossover, indicator
+        from ..fastpath import crossings, indicator
 
-        fast, slow = indicator(bars, sma, self.fast), indicator(bars, sma, self.slow)
-        return crossover(fast, slow), crossover(slow, fast)
+        return crossings(indicator(bars, sma, self.fast), indicator(bars, sma, self.slow))
 
 
 class GridStrategy(Strategy):
