@@ -176,6 +176,27 @@ def test_a_pool_replaces_an_actor_that_dies_in_a_sweep(ray_cluster, tables, tmp_
         assert len(set(ray_cluster.get([host.pid.remote() for host in pool.hosts]))) == 2  # both answer
 
 
+def test_ctrl_c_on_a_pool_keeps_the_finished_runs_and_a_working_pool(ray_cluster, tables, tmp_path, monkeypatch):
+    """Ctrl-C arrives in the driver right after the first batch's records (where it would land
+    while the driver waits): the finished run is kept, the actor still running a batch of the
+    stopped sweep is replaced, and the next sweep on the same pool resumes after the kept run."""
+    import actors.sweep as sweep_module
+
+    real_ranked = sweep_module.ranked
+
+    def ctrl_c(records, metric):
+        raise KeyboardInterrupt
+
+    with SweepPool(2, engines="event") as pool:
+        monkeypatch.setattr(sweep_module, "ranked", ctrl_c)
+        first = run_sweep(spec(), tmp_path, tables=tables, pool=pool, show_progress=False, batch_size=1)
+        monkeypatch.setattr(sweep_module, "ranked", real_ranked)
+        assert first.interrupted and len(first.records) == 1 and first.reports == {}
+        second = run_sweep(spec(), tmp_path, tables=tables, pool=pool, show_progress=False)
+        assert (second.skipped, second.ran, second.failed) == (1, 5, 0) and not second.interrupted
+        assert pool.workers == 2 and len(set(ray_cluster.get([h.pid.remote() for h in pool.hosts]))) == 2
+
+
 def test_a_pool_refuses_an_unknown_engine_or_no_workers():
     with pytest.raises(ValueError, match="unknown engine 'gpu'; accepted: event, fast"):
         SweepPool(engines="gpu")
