@@ -151,9 +151,8 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
 
     ray = init_ray(address)
     own_pool = pool is None
-    n_workers = max(1, min(workers or (pool.workers if pool else cluster_cpus()), len(todo) or 1))
-    if pool:
-        n_workers = min(n_workers, pool.workers)
+    available = pool.workers if pool else (workers or cluster_cpus())
+    n_workers = max(1, min(workers or available, available, len(todo) or 1))
     if batch_size:
         queue = [(batch, 0) for batch in _batches(todo, batch_size)]
     else:

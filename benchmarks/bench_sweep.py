@@ -10,12 +10,17 @@ sweep pays them once and a benchmark timing several sweeps in one process would 
 them into whichever it times first: Ray's start; compiling the fast path's kernels
 (``fastpath.warmup()`` in the driver fills numba's on-disk cache: a machine compiles once, and
 every sweep's actors then load the cache, which is timed); the driver's own first-use imports
-(matplotlib for the report, ~0.5 s), paid by an untimed 4-run sweep over 1,000 bars. Every timed
-sweep starts new actors (process, imports, kernels, repositories), as a real one does.
+(matplotlib for the report, ~0.5 s), paid by an untimed 4-run sweep over 1,000 bars. With
+``--actors new`` every timed sweep starts new actors (process, imports, kernels, repositories),
+as a one-off sweep does.
+
+With ``--actors pool`` (by default both kinds are measured) the sweeps run instead on one
+:class:`~actors.pool.SweepPool` of two actors started before the rounds, as a session of sweeps
+does: actor start, imports and kernels are then paid once, outside the timings.
 
 Usage: ``python benchmarks/bench_sweep.py [--bars N] [--grid FASTxSLOW] [--rounds R]
-[--engines event fast] [--table-gib G] [--skip-memory]`` (``--grid 20x20``: 400 combinations,
-fast 5..100, slow 110..490).
+[--engines event fast] [--actors new pool] [--table-gib G] [--skip-memory]`` (``--grid 20x20``:
+400 combinations, fast 5..100, slow 110..490).
 """
 from __future__ import annotations
 
@@ -121,8 +126,8 @@ def main():
     runs = len(grid["fast"]) * len(grid["slow"])
     console.print(f"{runs}-combination SMA sweep over {args.bars:,} one-minute bars, {args.rounds} rounds")
     out = Table(title="Sweep throughput")
-    for col in ("engine", "actors", "round", "machine scaling", "1 actor s", "2 actors s", "runs/s (2)", "scaling efficiency",
-                "run time s (1 / 2)", "load avg"):
+    for col in ("engine", "actors", "round", "machine scaling", "1 actor s", "2 actors s", "runs/s (2)",
+                "scaling efficiency", "run time s (1 / 2)", "load avg"):
         out.add_column(col, justify="right")
     summary = {}
     small = {("SYNTH", "1m"): generate_bars("SYNTH", timeframe="1m", n_bars=1_000, seed=11)}
@@ -150,8 +155,8 @@ def main():
         if not rows:
             continue
         machine, one, two, eff = zip(*rows)
-        console.print(f"{engine}, {actors} actors: 1 actor {_spread(one, '{:.1f}')} s, 2 actors {_spread(two, '{:.1f}')} s, "
-                      f"efficiency {_spread(eff, '{:.0%}')}; machine scaling {_spread(machine, '{:.0%}')} "
+        console.print(f"{engine}, {actors} actors: 1 actor {_spread(one, '{:.1f}')} s, "
+                      f"2 actors {_spread(two, '{:.1f}')} s, efficiency {_spread(eff, '{:.0%}')}; machine scaling {_spread(machine, '{:.0%}')} "
                       "(median, min-max)")
     if not args.skip_memory:
         size, growth = memory_per_actor(ray, args.table_gib)
