@@ -67,7 +67,7 @@ def leaderboard_table(records: list[dict], metric: str, top: int = 10, title: st
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110)  # the figures lay themselves out (constrained): one draw
     return buf.getvalue()
 
 
@@ -78,7 +78,8 @@ def equity_figure(curves: list[tuple[str, np.ndarray, np.ndarray]]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_eq, ax_dd) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=(3, 1))
+    fig, (ax_eq, ax_dd) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=(3, 1),
+                                       layout="constrained")
     for label, times, equity in curves:
         ax_eq.plot(times, equity, label=label, linewidth=1)
         peak = np.maximum.accumulate(equity)
@@ -89,7 +90,6 @@ def equity_figure(curves: list[tuple[str, np.ndarray, np.ndarray]]):
     ax_dd.set_ylabel("drawdown")
     ax_dd.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax_dd.grid(alpha=0.3)
-    fig.tight_layout()
     return fig
 
 
