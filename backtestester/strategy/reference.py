@@ -33,10 +33,11 @@ class SmaCross(Strategy):
     def on_candle(self, ctx, bar):
         if self.period_seconds and bar.period.total_seconds() != self.period_seconds:
             return
-        key = (bar.symbol, bar.period)
-        lines = self._lines.get(key)
+        # Keyed by the candle's repository (one per symbol and period, locally and through the
+        # gateway): an identity hash, where a (symbol, period) tuple is built and hashed per bar.
+        lines = self._lines.get(bar.repository)
         if lines is None:
-            lines = self._lines[key] = (ctx.indicator(bar.symbol, bar.period, sma, self.fast),
+            lines = self._lines[bar.repository] = (ctx.indicator(bar.symbol, bar.period, sma, self.fast),
                                         ctx.indicator(bar.symbol, bar.period, sma, self.slow))
         cross = lines[0].cross(lines[1])
         if cross > 0:
