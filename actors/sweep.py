@@ -24,6 +24,7 @@ from backtestester.sweep.report import leaderboard_table, params_text, ranked, w
 from .cluster import cluster_cpus, init_ray
 from .data_store import DataStore
 from .pool import SweepPool
+from .scheduling import WorkQueues
 
 MAX_BATCH_RETRIES = 2
 # Fewest configs in an automatically sized fast-path batch: a batch costs a few milliseconds of
@@ -107,23 +108,6 @@ class ResultsFile:
         os.replace(tmp, self.path)
 
 
-def _batches(items: list, size: int) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def plan_batches(items: list, workers: int, *, smallest: int = 1) -> list[list]:
-    """Batches of decreasing size (guided scheduling): each takes a quarter of what is left per
-    worker, never fewer than ``smallest``. Early batches are big (few calls), the last ones small,
-    so the workers run out of work at about the same time: with equal batches the sweep waits at
-    the end for whichever worker drew the last full one."""
-    out, i = [], 0
-    while i < len(items):
-        size = max(smallest, math.ceil((len(items) - i) / (workers * 4)))
-        out.append(items[i:i + size])
-        i += size
-    return out
-
-
 def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = None, address: str | None = None,
               workers: int | None = None, batch_size: int | None = None, resume: bool = True,
               show_progress: bool = True, report_top: int = 5, console=None,
@@ -153,11 +137,8 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
     own_pool = pool is None
     available = pool.workers if pool else (workers or cluster_cpus())
     n_workers = max(1, min(workers or available, available, len(todo) or 1))
-    if batch_size:
-        queue = [(batch, 0) for batch in _batches(todo, batch_size)]
-    else:
-        smallest = FAST_MIN_BATCH if spec.engine == "fast" else 1
-        queue = [(batch, 0) for batch in plan_batches(todo, n_workers, smallest=smallest)]
+    queues = WorkQueues(todo, n_workers, batch_size=batch_size,
+                        smallest=FAST_MIN_BATCH if spec.engine == "fast" else 1)
     # A pool of our own starts (imports, compiled kernels) while the tables go into the object store.
     if own_pool and todo:
         pool = SweepPool(n_workers, address=address, engines=spec.engine)
@@ -189,8 +170,9 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
     best_text = ""
 
     def submit(i):
-        if queue:
-            batch, tries = queue.pop(0)
+        work = queues.take(i)
+        if work:
+            batch, tries = work
             in_flight[hosts[i].run_batch.remote(table_refs, batch)] = (i, batch, tries)
 
     progress = _progress(console, show_progress)
@@ -209,7 +191,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
                 except ray.exceptions.RayActorError:  # the worker died: replace it, retry its batch
                     hosts[i] = pool.replace(i)
                     if tries < MAX_BATCH_RETRIES:
-                        queue.insert(0, (batch, tries + 1))
+                        queues.retry(i, batch, tries + 1)
                     else:
                         records = [_failed(c, "worker died running this batch, retried "
                                               f"{MAX_BATCH_RETRIES} times") for c in batch]
