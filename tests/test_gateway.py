@@ -3,6 +3,7 @@ playgrounds as named actors, a catalog written from the synthetic generator."""
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import grpc
@@ -21,25 +22,38 @@ from backtestester.rpc import playground_pb2_grpc as pb_grpc
 DEADLINE = 30  # seconds; every call has one so a bug shows as a failure, not a hung suite
 
 
-@pytest.fixture(scope="module")
-def catalog_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("catalog")
+def write_catalog(path, first_seed: int = 0):
+    """AAA and BBB, one-minute bars from 2024-01-02 to 2024-01-06 (seeds first_seed, first_seed + 1)."""
     cat = Catalog(path)
-    for seed, sym in enumerate(("AAA", "BBB")):
+    for seed, sym in enumerate(("AAA", "BBB"), start=first_seed):
         cat.write(sym, "1m", generate_bars(sym, start="2024-01-02", end="2024-01-06", seed=seed))
     return path
 
 
+@contextmanager
+def running_gateway(ray, data_dir, name: str = "gateway-test", **options):
+    """``(actor, address)`` of a gateway serving ``data_dir`` on an OS-chosen loopback port
+    (``options``: ``spawn``'s, e.g. ``hosts``, ``security``); stopped and killed on exit, its
+    playgrounds and host actors with it."""
+    gw = spawn(str(data_dir), name=f"{name}-{uuid.uuid4().hex[:8]}", **options)
+    try:
+        yield gw, ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
+    finally:
+        try:
+            ray.get(gw.stop.remote(0.5), timeout=30)
+        finally:
+            ray.kill(gw)
+
+
+@pytest.fixture(scope="module")
+def catalog_dir(tmp_path_factory):
+    return write_catalog(tmp_path_factory.mktemp("catalog"))
+
+
 @pytest.fixture(scope="module")
 def gateway(ray_cluster, catalog_dir):
-    ray = ray_cluster
-    gw = spawn(str(catalog_dir), name=f"gateway-test-{uuid.uuid4().hex[:8]}")
-    address = ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
-    yield gw, address
-    try:
-        ray.get(gw.stop.remote(0.5), timeout=30)
-    finally:
-        ray.kill(gw)  # its playground actors are owned by it and die with it
+    with running_gateway(ray_cluster, catalog_dir) as (gw, address):
+        yield gw, address
 
 
 @pytest.fixture(scope="module")

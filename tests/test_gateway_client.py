@@ -3,7 +3,6 @@ with back-off on a server's UNAVAILABLE, none on business errors, the two stream
 candle indicators of CreatePlayground's repositories (spec 4.8)."""
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import grpc
@@ -18,7 +17,7 @@ from backtestester.data.catalog import Catalog
 from backtestester.data.indicators import add_indicators
 from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
-from tests.test_gateway import kill_host
+from tests.test_gateway import kill_host, running_gateway, write_catalog
 
 DEADLINE = 30
 START = "2024-01-03T09:30:00-05:00"
@@ -26,25 +25,13 @@ START = "2024-01-03T09:30:00-05:00"
 
 @pytest.fixture(scope="module")
 def catalog_dir(tmp_path_factory):
-    from backtestester.data.synthetic import generate_bars
-
-    path = tmp_path_factory.mktemp("client-catalog")
-    cat = Catalog(path)
-    for seed, sym in enumerate(("AAA", "BBB"), start=3):
-        cat.write(sym, "1m", generate_bars(sym, start="2024-01-02", end="2024-01-06", seed=seed))
-    return path
+    return write_catalog(tmp_path_factory.mktemp("client-catalog"), first_seed=3)
 
 
 @pytest.fixture(scope="module")
 def gateway(ray_cluster, catalog_dir):
-    ray = ray_cluster
-    gw = spawn(str(catalog_dir), name=f"gateway-client-{uuid.uuid4().hex[:8]}", hosts=2)  # a host to kill
-    address = ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
-    yield gw, address
-    try:
-        ray.get(gw.stop.remote(0.5), timeout=30)
-    finally:
-        ray.kill(gw)
+    with running_gateway(ray_cluster, catalog_dir, "gateway-client", hosts=2) as started:  # a host to kill
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -4,40 +4,25 @@ gateway's process (the default) and on two host actors."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
 
-from actors.gateway.server import spawn
 from backtestester.client import PlaygroundClient
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
-from tests.test_gateway import DEADLINE, catalog_dir, kill_host  # noqa: F401  (catalog_dir: a fixture)
+from tests.test_gateway import (DEADLINE, catalog_dir, kill_host,  # noqa: F401  (catalog_dir: a fixture)
+                                running_gateway)
 
 CLIENTS = 20
 PLAYGROUNDS_PER_CLIENT = 20
 
 
-def start_gateway(ray, catalog_dir, hosts):  # noqa: F811
-    gw = spawn(str(catalog_dir), name=f"gateway-concurrency-{uuid.uuid4().hex[:8]}", hosts=hosts)
-    address = ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
-    return gw, address
-
-
-def stop_gateway(ray, gw):
-    try:
-        ray.get(gw.stop.remote(0.5), timeout=30)
-    finally:
-        ray.kill(gw)  # its host actors are owned by it and die with it
-
-
 @pytest.fixture(scope="module", params=[0, 2], ids=["in-process", "two-host-actors"])
 def gateway(request, ray_cluster, catalog_dir):  # noqa: F811
-    gw, address = start_gateway(ray_cluster, catalog_dir, request.param)
-    yield gw, address, request.param
-    stop_gateway(ray_cluster, gw)
+    with running_gateway(ray_cluster, catalog_dir, "gateway-concurrency", hosts=request.param) as (gw, address):
+        yield gw, address, request.param
 
 
 def script_steps(variant: int):
@@ -172,23 +157,20 @@ def test_a_slow_playground_blocks_no_other(ray_cluster, gateway):
 
 def test_a_killed_playground_host_is_unavailable_not_a_hang(ray_cluster, catalog_dir):  # noqa: F811
     ray = ray_cluster
-    gw, address = start_gateway(ray, catalog_dir, hosts=2)
-    try:
-        with PlaygroundClient(address, timeout=DEADLINE, retries=0) as client:
-            create = dict(balance=100_000, start_date="2024-01-03", stop_date="2024-01-04",
-                          repositories=[("AAA", 1, "minute")])
-            pid, elsewhere = (client.create_playground(**create) for _ in range(2))  # least loaded: 2 hosts
-            host = ray.get(gw.playground_host.remote(pid), timeout=DEADLINE)
-            assert host._actor_id != ray.get(gw.playground_host.remote(elsewhere), timeout=DEADLINE)._actor_id
+    with running_gateway(ray, catalog_dir, "gateway-concurrency", hosts=2) as (gw, address), \
+            PlaygroundClient(address, timeout=DEADLINE, retries=0) as client:
+        create = dict(balance=100_000, start_date="2024-01-03", stop_date="2024-01-04",
+                      repositories=[("AAA", 1, "minute")])
+        pid, elsewhere = (client.create_playground(**create) for _ in range(2))  # least loaded: 2 hosts
+        host = ray.get(gw.playground_host.remote(pid), timeout=DEADLINE)
+        assert host._actor_id != ray.get(gw.playground_host.remote(elsewhere), timeout=DEADLINE)._actor_id
+        client.next_tick(pid, 60)
+        kill_host(ray, host)
+        with pytest.raises(grpc.RpcError) as info:
             client.next_tick(pid, 60)
-            kill_host(ray, host)
-            with pytest.raises(grpc.RpcError) as info:
-                client.next_tick(pid, 60)
-            assert info.value.code() == grpc.StatusCode.UNAVAILABLE and pid in info.value.details()
-            # the other host's playground keeps working, a new one gets a new host, the dead one is not listed
-            assert client.next_tick(elsewhere, 60).current_time == "2024-01-03T09:31:00-05:00"
-            other = client.create_playground(**create)
-            assert client.next_tick(other, 60).current_time == "2024-01-03T09:31:00-05:00"
-            assert {s.playground_id for s in client.get_playgrounds()} == {other, elsewhere}
-    finally:
-        stop_gateway(ray, gw)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE and pid in info.value.details()
+        # the other host's playground keeps working, a new one gets a new host, the dead one is not listed
+        assert client.next_tick(elsewhere, 60).current_time == "2024-01-03T09:31:00-05:00"
+        other = client.create_playground(**create)
+        assert client.next_tick(other, 60).current_time == "2024-01-03T09:31:00-05:00"
+        assert {s.playground_id for s in client.get_playgrounds()} == {other, elsewhere}

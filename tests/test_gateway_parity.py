@@ -2,22 +2,19 @@
 a real gateway (OS-chosen port, the session's embedded Ray), on the same catalog bars."""
 from __future__ import annotations
 
-import uuid
 
 import numpy as np
 import pytest
 
-from actors.gateway.server import spawn
 from backtestester.cli import main
 from backtestester.client import PlaygroundClient
-from backtestester.data.catalog import Catalog
-from backtestester.data.synthetic import generate_bars
 from backtestester.strategy import GridStrategy, SmaCross, Strategy
 from backtestester.strategy.remote import (
     catalog_playground,
     run_on_catalog,
     run_on_gateway,
 )
+from tests.test_gateway import running_gateway, write_catalog
 
 DEADLINE = 30
 WINDOW = dict(start_date="2024-01-03", stop_date="2024-01-04", history_in_days=1, balance=100_000.0)
@@ -25,23 +22,13 @@ WINDOW = dict(start_date="2024-01-03", stop_date="2024-01-04", history_in_days=1
 
 @pytest.fixture(scope="module")
 def catalog_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("parity-catalog")
-    cat = Catalog(path)
-    for seed, sym in enumerate(("AAA", "BBB"), start=11):
-        cat.write(sym, "1m", generate_bars(sym, start="2024-01-02", end="2024-01-06", seed=seed))
-    return path
+    return write_catalog(tmp_path_factory.mktemp("parity-catalog"), first_seed=11)
 
 
 @pytest.fixture(scope="module")
 def gateway(ray_cluster, catalog_dir):
-    ray = ray_cluster
-    gw = spawn(str(catalog_dir), name=f"gateway-parity-{uuid.uuid4().hex[:8]}")
-    address = ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
-    yield address
-    try:
-        ray.get(gw.stop.remote(0.5), timeout=30)
-    finally:
-        ray.kill(gw)
+    with running_gateway(ray_cluster, catalog_dir, "gateway-parity") as (_, address):
+        yield address
 
 
 @pytest.fixture(scope="module")

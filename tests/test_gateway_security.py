@@ -24,7 +24,7 @@ from backtestester.client import PlaygroundClient
 from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
-from tests.test_gateway import DEADLINE, catalog_dir, repo  # noqa: F401  (catalog_dir: a fixture)
+from tests.test_gateway import DEADLINE, catalog_dir, repo, running_gateway  # noqa: F401  (catalog_dir: a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 ALICE, BOB = "alice-" + "a" * 26, "bob-" + "b" * 28   # fixed tokens: tests are deterministic
@@ -184,18 +184,6 @@ def test_serve_refuses_bad_configuration_with_exit_code_2(no_ray, tmp_path, caps
 
 
 # --- real servers --------------------------------------------------------------------------------
-def start_gateway(ray, data_dir, config):
-    gw = spawn(str(data_dir), name=f"gateway-sec-{uuid.uuid4().hex[:8]}", security=config)
-    return gw, ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
-
-
-def stop_gateway(ray, gw):
-    try:
-        ray.get(gw.stop.remote(0.5), timeout=30)
-    finally:
-        ray.kill(gw)
-
-
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
     return self_signed(tmp_path_factory.mktemp("tls"))
@@ -207,9 +195,8 @@ def secured(ray_cluster, catalog_dir, tls_files):  # noqa: F811
     cert, key = tls_files
     config = SecurityConfig(tokens=(ALICE, BOB), tls_cert=cert.read_bytes(), tls_key=key.read_bytes(),
                             max_message_bytes=64 * 1024)
-    gw, address = start_gateway(ray_cluster, catalog_dir, config)
-    yield address, cert.read_bytes()
-    stop_gateway(ray_cluster, gw)
+    with running_gateway(ray_cluster, catalog_dir, "gateway-sec", security=config) as (_, address):
+        yield address, cert.read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -327,8 +314,7 @@ def test_rate_limit_per_client_and_plaintext_token_on_loopback(ray_cluster, tmp_
     """A tiny rate (one request per 1000 s) and a burst of 3: no sleeps, no timing. (An empty data
     directory: one gateway per data directory, and this one creates no playground.)"""
     config = SecurityConfig(tokens=(ALICE, BOB), rate_limit=0.001, rate_burst=3)
-    gw, address = start_gateway(ray_cluster, tmp_path, config)
-    try:
+    with running_gateway(ray_cluster, tmp_path, "gateway-sec", security=config) as (_, address):
         with PlaygroundClient(address, token=ALICE, timeout=DEADLINE) as alice, \
                 PlaygroundClient(address, token=BOB, timeout=DEADLINE) as bob:
             assert [alice.version() for _ in range(3)] == [__version__] * 3
@@ -340,8 +326,6 @@ def test_rate_limit_per_client_and_plaintext_token_on_loopback(ray_cluster, tmp_
             stub = pb_grpc.PlaygroundServiceStub(ch)
             codes = [code_of(stub.GetAppVersion, empty_pb2.Empty()).code() for _ in range(4)]
             assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 3 + [grpc.StatusCode.RESOURCE_EXHAUSTED]
-    finally:
-        stop_gateway(ray_cluster, gw)
 
 
 def test_serve_with_tls_and_a_token_file(tls_files, tmp_path):
