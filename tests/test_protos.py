@@ -299,6 +299,16 @@ def test_the_import_rule_holds():
 # --------------------------------------------------------------------------------------------- #
 # (b) Contract
 # --------------------------------------------------------------------------------------------- #
+def test_the_committed_copy_of_the_spec_is_the_shared_spec():
+    """shared/spec/wire-v1.md in the repository lets a clone anywhere check the contract; where
+    the team's shared/ directory sits beside the clone (and is read first), the copy must be it."""
+    copy = ROOT / "shared" / "spec" / "wire-v1.md"
+    assert copy.is_file(), "the repository carries a copy of the wire spec"
+    beside = ROOT.parent / "shared" / "spec" / "wire-v1.md"
+    if beside.is_file():
+        assert copy.read_bytes() == beside.read_bytes(), f"{copy} differs from {beside}: copy it again"
+
+
 def test_spec_parser_reads_the_whole_spec(spec):
     # Guard against a parser that silently reads nothing: the spec's known shape.
     assert spec.package == "playground" and spec.service == "PlaygroundService"
