@@ -6,8 +6,8 @@ import sys
 from datetime import timedelta
 
 from .engine import Commission, Repository, Slippage
-from .sweep.report import fmt
 from .strategy import load_strategy, run_backtest
+from .sweep.report import fmt
 
 TIMEFRAMES = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1d": 1440}
 
@@ -239,7 +239,8 @@ def main(argv=None) -> int:
                                                                 "(token: BACKTESTESTER_TOKEN)")
     catalog.add_argument("--tls-ca", metavar="PEM", help="with --gateway: use TLS, trusting this CA or certificate")
     bt.set_defaults(func=cmd_backtest)
-    from .data.cli import register as register_data, run as run_data  # `backtestester data ...`
+    from .data.cli import register as register_data  # `backtestester data ...`
+    from .data.cli import run as run_data
     register_data(sub).set_defaults(func=run_data)
     args = parser.parse_args(argv)
     if getattr(args, "calendar", None) and args.calendar.lower() == "none" and args.command == "backtest":

@@ -90,6 +90,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .arrays import float_array
+
 __all__ = ["RoundTrip", "Statistics", "compute_statistics"]
 
 _NS_PER_DAY = 86_400 * 10**9
@@ -270,7 +272,7 @@ def _times_to_ns(times: Any) -> np.ndarray:
         times = times.cast(pa.timestamp("ns", tz=times.type.tz)).to_numpy()
     arr = np.asarray(times)
     if arr.ndim != 1:
-        raise ValueError(f"times must be one-dimensional, got shape {arr.shape}")
+        raise ValueError(f"times must be 1-D, got an array of shape {arr.shape}")
     if np.issubdtype(arr.dtype, np.datetime64):
         if arr.size and np.isnat(arr).any():
             raise ValueError("times contains NaT")
@@ -294,20 +296,10 @@ def _ns_to_timedelta(ns: int) -> timedelta:
     return timedelta(microseconds=int(ns) // 1000)
 
 
-def _as_float_array(values: Any, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric: {exc}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    return arr
-
-
 def _as_bool_array(values: Any, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+        raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
     if arr.dtype == bool:
         return arr
     try:
@@ -477,7 +469,7 @@ def compute_statistics(
             bad ``in_market``, ``periods_per_year`` or ``risk_free_rate``.
     """
     t = _times_to_ns(times)
-    e = _as_float_array(equity, "equity")
+    e = float_array(equity, "equity")
     if t.size == 0 or e.size == 0:
         raise ValueError("times and equity must not be empty")
     if t.size != e.size:

@@ -42,6 +42,7 @@ from actors.pool import SweepPool
 from actors.sweep import SweepSpec, run_sweep
 from backtestester.data.synthetic import generate_bars
 
+
 def sma_grid(n_fast: int = 10, n_slow: int = 10) -> dict:
     """fast 5, 10, ... and slow windows 20 apart above them; 10x10: fast 5..50, slow 60..240."""
     return {"fast": [5 * (i + 1) for i in range(n_fast)], "slow": [5 * n_fast + 10 + 20 * j for j in range(n_slow)]}

@@ -22,8 +22,17 @@ import pytest
 from backtestester.data.indicators import sma
 from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Commission, Repository, Slippage
-from backtestester.fastpath import (Bars, crossings, crossover, run_crossover_batch, run_signals, run_signals_batch,
-                                    run_strategy, run_strategy_batch, supports_signals)
+from backtestester.fastpath import (
+    Bars,
+    crossings,
+    crossover,
+    run_crossover_batch,
+    run_signals,
+    run_signals_batch,
+    run_strategy,
+    run_strategy_batch,
+    supports_signals,
+)
 from backtestester.strategy import GridStrategy, SmaCross, Strategy, run_backtest
 
 MINUTE_NS = 60 * 10**9
@@ -580,7 +589,7 @@ def test_bad_input_raises_value_error_naming_the_problem():
 
     with pytest.raises(ValueError, match="length mismatch: the prices have 4 bars but entries has 3"):
         call(entries=t[:3])
-    with pytest.raises(ValueError, match="length mismatch: close has 4 bars but high has 5"):
+    with pytest.raises(ValueError, match="lengths differ: close has length 4 but high has length 5"):
         call(high=np.append(p, 1.0))
     with pytest.raises(ValueError, match="entries must be a boolean array.*int64"):
         call(entries=t.astype(np.int64))

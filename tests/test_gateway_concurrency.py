@@ -12,8 +12,7 @@ import pytest
 from backtestester.client import PlaygroundClient
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
-from tests.test_gateway import (DEADLINE, catalog_dir, kill_host,  # noqa: F401  (catalog_dir: a fixture)
-                                running_gateway)
+from tests.test_gateway import DEADLINE, catalog_dir, kill_host, running_gateway  # noqa: F401  (catalog_dir: a fixture)
 
 CLIENTS = 20
 PLAYGROUNDS_PER_CLIENT = 20

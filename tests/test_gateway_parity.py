@@ -2,7 +2,6 @@
 a real gateway (OS-chosen port, the session's embedded Ray), on the same catalog bars."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

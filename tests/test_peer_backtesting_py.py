@@ -21,9 +21,9 @@ from backtesting import Strategy as PeerStrategy  # noqa: E402
 from backtesting.lib import crossover  # noqa: E402
 from backtesting.test import GOOG  # noqa: E402
 
+from backtestester.data.indicators import sma  # noqa: E402
 from backtestester.data.synthetic import generate_bars  # noqa: E402
 from backtestester.engine import Repository  # noqa: E402
-from backtestester.data.indicators import sma  # noqa: E402
 from backtestester.strategy import SmaCross, run_backtest  # noqa: E402
 
 ALL_IN = 1 - sys.float_info.epsilon

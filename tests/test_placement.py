@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from backtestester.engine import Candle, NotFoundError, Playground, PlaceOrderError, PlaygroundError, Repository
+from backtestester.engine import Candle, NotFoundError, PlaceOrderError, Playground, PlaygroundError, Repository
 
 UTC = timezone.utc
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)

@@ -346,7 +346,7 @@ def test_equity_wiped_out():
         ([T0, T0, T0 + timedelta(1)], [100.0, 101.0, 102.0], "strictly increasing"),
         ([T0 + timedelta(1), T0], [100.0, 101.0], "strictly increasing"),
         ([datetime(2021, 1, 1), datetime(2021, 1, 2)], [100.0, 101.0], "timezone-aware"),
-        (days(2), ["a", "b"], "numeric"),
+        (days(2), ["a", "b"], "array of numbers"),
         ([1, 2], [100.0, 101.0], "datetime"),
     ],
 )

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from backtestester.engine import Repository
 from backtestester.data.indicators import sma
+from backtestester.engine import Repository
 from backtestester.strategy import GridStrategy, SmaCross, Strategy, load_strategy, run_backtest
 
 from .conftest import MINUTE, T0, minute_candles

@@ -92,6 +92,8 @@ from typing import Iterable
 
 import numpy as np
 
+from ..arrays import float_array, same_length
+
 __all__ = [
     "SUPPORTED_INDICATORS",
     "add_indicators",
@@ -145,13 +147,8 @@ _EPS = float(np.finfo(np.float64).eps)
 
 
 def _as_array(values, name: str) -> np.ndarray:
-    """Return ``values`` as a 1-D float64 array, or raise ``ValueError``."""
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a 1-D array of numbers: {exc}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
+    """Return ``values`` as a 1-D float64 array without infinities, or raise ``ValueError``."""
+    arr = float_array(values, name)
     if np.isinf(arr).any():
         raise ValueError(f"{name} contains infinite values")
     return arr
@@ -159,15 +156,9 @@ def _as_array(values, name: str) -> np.ndarray:
 
 def _as_arrays(**named) -> list[np.ndarray]:
     """Validate several inputs and check that they all have the same length."""
-    arrays = [_as_array(v, k) for k, v in named.items()]
-    names = list(named)
-    for name, arr in zip(names[1:], arrays[1:]):
-        if arr.size != arrays[0].size:
-            raise ValueError(
-                f"array lengths differ: {names[0]} has length {arrays[0].size} "
-                f"but {name} has length {arr.size}"
-            )
-    return arrays
+    arrays = {k: _as_array(v, k) for k, v in named.items()}
+    same_length(**arrays)
+    return list(arrays.values())
 
 
 def _check_length(value, name: str = "length") -> int:

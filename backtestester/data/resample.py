@@ -52,8 +52,8 @@ from .synthetic import (
     _day_number,
     _instant_ns,
     _parse_when,
-    _sessions,
     _Sessions,
+    _sessions,
     _year_of_day,
 )
 

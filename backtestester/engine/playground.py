@@ -8,18 +8,28 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+from .account import Account
 from .candles import Candle, Repository, normalize_symbol
 from .clock import Clock, step_ns
 from .costs import Commission, Slippage, check_cost_model
 from .delta import Event, NewCandle, TickDelta
+from .equity import EquityRecorder
 from .errors import BacktestCompleteError, NotFoundError, PlaceOrderError, PlaygroundError
 from .ledger import EPS, Ledger, Reject
 from .matching import match
-from .orders import (DURATIONS, OPENING_SIDES, ORDER_TYPES, SIDES, Order, Position, positive_or_none,
-                     side_rule_violation, side_sign, validate_tag)
+from .orders import (
+    DURATIONS,
+    OPENING_SIDES,
+    ORDER_TYPES,
+    SIDES,
+    Order,
+    Position,
+    positive_or_none,
+    side_rule_violation,
+    side_sign,
+    validate_tag,
+)
 from .timeutil import UTC, from_ns, is_date_only, period_to_ns, to_ns
-from .account import Account
-from .equity import EquityRecorder
 
 FILL_MODELS = ("close", "next_open")
 MARGIN_BASES = ("cost", "market")

@@ -10,9 +10,27 @@ method (see :class:`~backtestester.strategy.Strategy`); :func:`supports_signals`
 :func:`run_strategy` / :func:`run_strategy_batch` run it. Pure: numpy here, numba on the first
 run, never ray or grpc. Rules and their mapping to the engine: ``docs/fastpath.md``.
 """
-from .api import (DIRECTIONS, FILL_MODELS, STAT_FIELDS, SUMMARY_FIELDS, TRADE_DTYPE, Bars, BatchResult, DailyPoints,
-                  FastResult, crossings, crossover, indicator, run_crossover_batch, run_signals, run_signals_batch, run_strategy,
-                  run_strategy_batch, supports_signals, warmup)
+from .api import (
+                  DIRECTIONS,
+                  FILL_MODELS,
+                  STAT_FIELDS,
+                  SUMMARY_FIELDS,
+                  TRADE_DTYPE,
+                  Bars,
+                  BatchResult,
+                  DailyPoints,
+                  FastResult,
+                  crossings,
+                  crossover,
+                  indicator,
+                  run_crossover_batch,
+                  run_signals,
+                  run_signals_batch,
+                  run_strategy,
+                  run_strategy_batch,
+                  supports_signals,
+                  warmup,
+)
 
 __all__ = ["Bars", "BatchResult", "DIRECTIONS", "DailyPoints", "FILL_MODELS", "FastResult", "STAT_FIELDS",
            "SUMMARY_FIELDS", "TRADE_DTYPE", "crossings", "crossover", "indicator", "run_crossover_batch", "run_signals",

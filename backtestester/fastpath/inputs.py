@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from ..arrays import float_array, same_length
+
 FILL_MODELS = ("close", "next_open")
 DIRECTIONS = ("long", "short", "both")
 
@@ -38,21 +40,11 @@ def _no_samples() -> tuple:
 
 
 def _prices(open, high, low, close) -> tuple[np.ndarray, np.ndarray]:
-    cols = {}
-    for name, values in (("open", open), ("high", high), ("low", low), ("close", close)):
-        try:
-            arr = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be a 1-D array of numbers: {exc}") from None
-        if arr.ndim != 1:
-            raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
-        cols[name] = arr
-    n = cols["close"].shape[0]
-    if n == 0:
+    cols = {name: float_array(values, name)
+            for name, values in (("close", close), ("open", open), ("high", high), ("low", low))}
+    if cols["close"].shape[0] == 0:
         raise ValueError("the price arrays are empty: need at least one bar")
-    for name, arr in cols.items():
-        if arr.shape[0] != n:
-            raise ValueError(f"length mismatch: close has {n} bars but {name} has {arr.shape[0]}")
+    same_length(**cols)
     for name, arr in cols.items():
         bad = np.flatnonzero(~np.isfinite(arr))
         if bad.size:

@@ -6,8 +6,18 @@ import time
 
 import numpy as np
 
-from .inputs import (_dummies, _fraction, _fractions, _kernel, _no_samples, _options, _prices, _ro, _sample_points,
-                     _signals)
+from .inputs import (
+    _dummies,
+    _fraction,
+    _fractions,
+    _kernel,
+    _no_samples,
+    _options,
+    _prices,
+    _ro,
+    _sample_points,
+    _signals,
+)
 from .results import SUMMARY_FIELDS, BatchResult, FastResult, _result, _summary, _trade_records
 
 # A batch records its round trips in one pass when a buffer sized from the signals (every round

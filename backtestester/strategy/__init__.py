@@ -7,8 +7,8 @@ from .base import Strategy, load_strategy
 from .broker import Broker, LocalBroker
 from .context import Context, PlaygroundContext
 from .reference import GridStrategy, SmaCross
-from .series import Series
 from .runner import BacktestResult, run_backtest, run_on_broker, run_on_playground
+from .series import Series
 
 __all__ = ["BacktestResult", "Broker", "Context", "GridStrategy", "LocalBroker", "PlaygroundContext", "SmaCross",
            "Strategy", "Series", "load_strategy", "run_backtest", "run_on_broker", "run_on_playground"]
