@@ -33,6 +33,8 @@ import warnings
 from datetime import timedelta
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
 
 FAST = list(range(5, 55, 5))
 SLOW = list(range(60, 260, 20))
@@ -160,6 +162,84 @@ def event_driven_one(bars, fast, slow):
     return time.perf_counter() - t0, res.final_equity
 
 
+def measure_cold_start(console, n_bars):
+    """Fresh processes: one with an empty numba cache (compiles), one with the cache on disk."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cold = child(n_bars, tmp)                  # empty cache: compiles
+    child(n_bars, None)                             # make sure the package's own cache is filled
+    cached = child(n_bars, None)                    # fresh process, cache on disk
+    console.print(f"  fast path cold: import + compile {cold['compile']:.2f} s, then first sweep {cold['first']:.2f} s; "
+                  f"with the cache on disk: import + load {cached['compile']:.2f} s, first sweep {cached['first']:.2f} s")
+    return cold, cached
+
+
+def measure_fast_path(console, bars, repeat, cold, cached):
+    """Rows of the fast path's warm timings (best of ``repeat``), its results and signal lines."""
+    fast_sweep(bars, parallel=False)
+    fast_sweep(bars, parallel=True)
+    strategy_sweep(bars)  # warm the kernels in this process
+    rows = []  # (name, cold, cached, warm)
+    serial, res_serial, lines, pairs = best_of(repeat, lambda: fast_sweep(bars, parallel=False))
+    rows.append(("fast path, crossover batch, 1 thread", cold["compile"] + cold["first"],
+                 cached["compile"] + cached["first"], serial))
+    par, res_par, _, _ = best_of(repeat, lambda: fast_sweep(bars, parallel=True))
+    rows.append(("fast path, crossover batch, numba threads (parallel=True)", None, None, par))
+    strat, res_strat = best_of(repeat, lambda: strategy_sweep(bars))
+    rows.append(("fast path, SmaCross.signals (run_strategy_batch)", None, None, strat))
+    assert np.array_equal(res_serial.summary["final_equity"], res_par.summary["final_equity"])
+    assert np.array_equal(res_serial.summary["final_equity"], res_strat.summary["final_equity"])
+    sma_s, _ = best_of(repeat, lambda: sma_only(bars))
+    console.print(f"  fast path warm (best of {repeat}): {serial:.2f} s (1 thread: kernel "
+                  f"{res_serial.seconds:.2f} s), {par:.2f} s (threads: kernel {res_par.seconds:.2f} s), "
+                  f"{strat:.2f} s (signals); the 20 SMAs alone take {sma_s:.2f} s")
+    return rows, res_serial.summary["final_equity"], lines, pairs
+
+
+def measure_vectorbt(console, bars, ours, lines, pairs):
+    """vectorbt's rows and a sentence on how its final equities agree with ours ([] and "" without it)."""
+    try:
+        import vectorbt  # noqa: F401
+    except ImportError:
+        console.print("  vectorbt is not installed (pip install vectorbt): compared with the event-driven "
+                      "engine only")
+        return [], ""
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        close_series = pd.Series(bars["close"], index=pd.to_datetime(bars["start"], utc=True))
+        gc.collect()
+        vbt_cold, _ = vectorbt_full(close_series)
+        gc.collect()
+        vbt_warm, vbt_final = vectorbt_full(close_series)
+        gc.collect()
+        sig_only, sig_final = vectorbt_signals_only(close_series, lines, pairs)
+    rows = [("vectorbt (MA.run + crossed + from_signals)", vbt_cold, None, vbt_warm),
+            ("vectorbt from_signals only, our signals", None, None, sig_only)]
+    same = np.isclose(sig_final, ours, rtol=1e-9, atol=0).sum()
+    agreement = (f"vectorbt from_signals on our signals: {same}/{len(COMBOS)} final equities agree with the fast "
+                 f"path within 1e-9 relative (max relative difference "
+                 f"{np.max(np.abs(sig_final - ours) / ours):.1e}). Where they part, cash was an exact multiple "
+                 f"of the price and floor(cash / price) fell one share apart: vectorbt's running cash "
+                 f"(cash -= q*p; cash += q*p') rounds differently from the engine's realised-P/L booking, "
+                 f"which the fast path reproduces. vectorbt's own MA/crossover pipeline trades slightly "
+                 f"differently again (running-sum rolling mean; crossed_above also counts a cross through "
+                 f"a tie).")
+    console.print(f"  vectorbt: {vbt_cold:.2f} s cold, {vbt_warm:.2f} s warm, from_signals only {sig_only:.2f} s")
+    return rows, agreement
+
+
+def print_table(console, rows, n_bars, reference, ref_name):
+    runs = len(COMBOS)
+    table = Table(title=f"{runs}-combination SMA sweep over {n_bars:,} bars")
+    for col in ("engine", "cold s", "cached s", "warm s", "runs/s (warm)", f"speed vs {ref_name} (warm)"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    for name, c, k, w in rows:
+        table.add_row(name, "" if c is None else f"{c:.2f}", "" if k is None else f"{k:.2f}", f"{w:.2f}",
+                      f"{runs / w:,.1f}", f"{reference / w:.1f}x")
+    console.print(table)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=1_000_000)
@@ -172,94 +252,28 @@ def main():
         worker(args.bars)
         return
 
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console(width=max(130, Console().width))
     runs = len(COMBOS)
     console.print(f"{args.bars:,} one-minute bars (24/7, seed {SEED}), {runs} SMA combinations "
                   f"(fast {FAST[0]}..{FAST[-1]} × slow {SLOW[0]}..{SLOW[-1]}), fill at the signal bar's close, "
                   f"numba threads: {os.environ.get('NUMBA_NUM_THREADS', os.cpu_count())}")
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cold = child(args.bars, tmp)               # empty cache: compiles
-    child(args.bars, None)                          # make sure the package's own cache is filled
-    cached = child(args.bars, None)                 # fresh process, cache on disk
-    cold_total = cold["compile"] + cold["first"]
-    cached_total = cached["compile"] + cached["first"]
-    console.print(f"  fast path cold: import + compile {cold['compile']:.2f} s, then first sweep {cold['first']:.2f} s; "
-                  f"with the cache on disk: import + load {cached['compile']:.2f} s, first sweep {cached['first']:.2f} s")
-
+    cold, cached = measure_cold_start(console, args.bars)
     bars = load_bars(args.bars)
-    fast_sweep(bars, parallel=False)
-    fast_sweep(bars, parallel=True)
-    strategy_sweep(bars)  # warm the kernels in this process
-    rows = []  # (name, cold, cached, warm)
-    serial, res_serial, lines, pairs = best_of(args.repeat, lambda: fast_sweep(bars, parallel=False))
-    rows.append(("fast path, crossover batch, 1 thread", cold_total, cached_total, serial))
-    par, res_par, _, _ = best_of(args.repeat, lambda: fast_sweep(bars, parallel=True))
-    rows.append(("fast path, crossover batch, numba threads (parallel=True)", None, None, par))
-    strat, res_strat = best_of(args.repeat, lambda: strategy_sweep(bars))
-    rows.append(("fast path, SmaCross.signals (run_strategy_batch)", None, None, strat))
-    assert np.array_equal(res_serial.summary["final_equity"], res_par.summary["final_equity"])
-    assert np.array_equal(res_serial.summary["final_equity"], res_strat.summary["final_equity"])
-    sma_s, _ = best_of(args.repeat, lambda: sma_only(bars))
-    console.print(f"  fast path warm (best of {args.repeat}): {serial:.2f} s (1 thread: kernel "
-                  f"{res_serial.seconds:.2f} s), {par:.2f} s (threads: kernel {res_par.seconds:.2f} s), "
-                  f"{strat:.2f} s (signals); the 20 SMAs alone take {sma_s:.2f} s")
-
-    vbt_warm = None
-    agreement = ""
-    if not args.no_vectorbt:
-        try:
-            import vectorbt  # noqa: F401
-        except ImportError:
-            console.print("  vectorbt is not installed (pip install vectorbt): compared with the event-driven "
-                          "engine only")
-        else:
-            import pandas as pd
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                close_series = pd.Series(bars["close"], index=pd.to_datetime(bars["start"], utc=True))
-                gc.collect()
-                vbt_cold, _ = vectorbt_full(close_series)
-                gc.collect()
-                vbt_warm, vbt_final = vectorbt_full(close_series)
-                rows.append(("vectorbt (MA.run + crossed + from_signals)", vbt_cold, None, vbt_warm))
-                gc.collect()
-                sig_only, sig_final = vectorbt_signals_only(close_series, lines, pairs)
-                rows.append(("vectorbt from_signals only, our signals", None, None, sig_only))
-            ours = res_serial.summary["final_equity"]
-            same = np.isclose(sig_final, ours, rtol=1e-9, atol=0).sum()
-            agreement = (f"vectorbt from_signals on our signals: {same}/{runs} final equities agree with the fast "
-                         f"path within 1e-9 relative (max relative difference "
-                         f"{np.max(np.abs(sig_final - ours) / ours):.1e}). Where they part, cash was an exact multiple "
-                         f"of the price and floor(cash / price) fell one share apart: vectorbt's running cash "
-                         f"(cash -= q*p; cash += q*p') rounds differently from the engine's realised-P/L booking, "
-                         f"which the fast path reproduces. vectorbt's own MA/crossover pipeline trades slightly "
-                         f"differently again (running-sum rolling mean; crossed_above also counts a cross through "
-                         f"a tie).")
-            console.print(f"  vectorbt: {vbt_cold:.2f} s cold, {vbt_warm:.2f} s warm, from_signals only {sig_only:.2f} s")
-
+    rows, ours, lines, pairs = measure_fast_path(console, bars, args.repeat, cold, cached)
+    vbt_rows, agreement = ([], "") if args.no_vectorbt else measure_vectorbt(console, bars, ours, lines, pairs)
+    rows += vbt_rows
     if not args.no_event_driven:
         one, _ = event_driven_one(bars, *COMBOS[len(COMBOS) // 2])
         rows.append((f"event-driven engine (1 run measured × {runs})", None, None, one * runs))
         console.print(f"  event-driven: {one:.2f} s per run")
 
-    if vbt_warm is not None:
-        reference, ref_name = vbt_warm, "vectorbt"
+    if vbt_rows:
+        reference, ref_name = vbt_rows[0][3], "vectorbt"
     elif not args.no_event_driven:
         reference, ref_name = rows[-1][3], "event-driven"
     else:
         reference, ref_name = rows[0][3], "fast path, 1 thread"
-    table = Table(title=f"{runs}-combination SMA sweep over {args.bars:,} bars")
-    for col in ("engine", "cold s", "cached s", "warm s", "runs/s (warm)", f"speed vs {ref_name} (warm)"):
-        table.add_column(col, justify="left" if col == "engine" else "right")
-    for name, c, k, w in rows:
-        table.add_row(name, "" if c is None else f"{c:.2f}", "" if k is None else f"{k:.2f}", f"{w:.2f}",
-                      f"{runs / w:,.1f}", f"{reference / w:.1f}x")
-    console.print(table)
+    print_table(console, rows, args.bars, reference, ref_name)
     if agreement:
         console.print(agreement)
     console.print(f"cold start (fresh process, empty numba cache): import + compile {cold['compile']:.2f} s, first "
