@@ -26,12 +26,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..engine.ledger import EPS  # the ledger's quantity tolerance (numba freezes it as a constant)
+
 MODE_ARRAYS = 0
 MODE_CROSS = 1
 
 LONG, SHORT, BOTH = 0, 1, 2
-
-EPS = 1e-9  # the ledger's EPS
 
 # Columns of a trade record (one closed round trip).
 T_ENTRY_INDEX, T_EXIT_INDEX, T_SIDE, T_QUANTITY, T_ENTRY_PRICE, T_EXIT_PRICE, T_ENTRY_FEE, T_EXIT_FEE, \
@@ -393,7 +393,7 @@ def batch_serial(open_, close, entries, exits, lines, pairs, mode, balance, fill
     ``mode == MODE_CROSS``); ``lines`` ``(n_lines, n)`` and ``pairs`` ``(runs, 2)`` for
     ``MODE_CROSS``; ``fractions`` ``(runs,)``; ``no_*``: empty read-only 1-D bool and float
     arrays, writable 1-D bool and float arrays and a ``(0, N_TRADE_FIELDS)`` array. Every input
-    is a read-only C-contiguous view (see ``inputs._ro``)."""
+    is a read-only C-contiguous view (see ``inputs.read_only``)."""
     for r in range(stats_out.shape[0]):
         _batch_body(r, open_, close, entries, exits, lines, pairs, mode, balance, fill_close, direction, fractions,
                     size, has_comm, c_ps, c_rate, c_po, c_min, has_slip, s_ps, s_rate, equity_out, held_out,
