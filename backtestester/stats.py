@@ -445,7 +445,7 @@ def trade_metrics(pnl: np.ndarray, ret: np.ndarray, commissions: list[float]) ->
     return dict(_pnl_metrics(pnl, ret), total_commission=float(sum(commissions)))
 
 
-def _trade_stats(round_trips: Sequence[RoundTrip]) -> dict[str, Any]:
+def _round_trip_stats(round_trips: Sequence[RoundTrip]) -> dict[str, Any]:
     n = len(round_trips)
     pnl = np.array([t.pnl for t in round_trips], dtype=np.float64)
     ret = np.array([t.return_pct for t in round_trips], dtype=np.float64)
@@ -560,5 +560,5 @@ def compute_statistics(
         max_drawdown_duration=_ns_to_timedelta(max_dd_ns),
         calmar=calmar,
         exposure=exposure,
-        **_trade_stats(trips),
+        **_round_trip_stats(trips),
     )

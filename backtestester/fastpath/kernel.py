@@ -3,7 +3,7 @@
 Everything here is ``@numba.njit(cache=True)`` and takes only plain numpy arrays and scalars, so
 each kernel compiles once per machine (the cache lives next to this file, or in numba's user-wide
 cache directory when that is read-only) and loads in a fraction of a second afterwards. The
-rules are those of :mod:`backtestester.engine` (playground ``_step``/``_fill``, ledger, margin,
+rules are those of :mod:`backtestester.engine` (playground ``step``/``_fill``, ledger, margin,
 costs), written with the same floating-point operations in the same order, so a run agrees
 bit for bit with the event-driven engine; ``docs/fastpath.md`` maps each step to the engine's.
 

@@ -78,11 +78,11 @@ def run_statistics(points: DailyPoints, balance: float, summary: dict, samples: 
     out = {"final_equity": final, "peak_equity": float(summary["peak_equity"]), "total_return": final / initial - 1.0,
            "annualized_return": annualized, "volatility": volatility, "sharpe": sharpe, "sortino": sortino,
            "max_drawdown": max_dd, "calmar": calmar, "exposure": float(summary["exposure"])}
-    out.update(_trade_stats(trades))
+    out.update(_trade_array_stats(trades))
     return out
 
 
-def _trade_stats(trades: np.ndarray) -> dict:
+def _trade_array_stats(trades: np.ndarray) -> dict:
     """:func:`backtestester.stats.trade_metrics` of a :data:`TRADE_DTYPE` array (the return of
     each trade as ``RoundTrip.return_pct`` computes it)."""
     pnl = np.ascontiguousarray(trades["pnl"], dtype=np.float64)
