@@ -24,6 +24,7 @@ def read_only(arr: np.ndarray) -> np.ndarray:
 
 
 def load_kernel():
+    """The :mod:`.kernel` module (numba compiles or loads its cache on the first call)."""
     from . import kernel  # noqa: PLC0415  (numba is imported here, on first use: it is slow to import)
 
     return kernel
@@ -41,6 +42,7 @@ def empty_samples() -> tuple:
 
 
 def checked_prices(open, high, low, close) -> tuple[np.ndarray, np.ndarray]:
+    """The price columns checked (equal length, finite, open and close > 0): read-only ``(open, close)``."""
     cols = {name: float_array(values, name)
             for name, values in (("close", close), ("open", open), ("high", high), ("low", low))}
     if cols["close"].shape[0] == 0:
@@ -60,6 +62,7 @@ def checked_prices(open, high, low, close) -> tuple[np.ndarray, np.ndarray]:
 
 
 def checked_signals(values, name: str, n: int, ndim: int) -> np.ndarray:
+    """A boolean signal array of ``ndim`` dimensions and ``n`` bars, read-only."""
     arr = np.asarray(values)
     if arr.dtype != np.bool_:
         raise ValueError(f"{name} must be a boolean array (dtype bool), got dtype {arr.dtype}")
@@ -84,6 +87,7 @@ def _finite(value, name: str, *, low=None, high=None, low_open=False) -> float:
 
 
 def kernel_options(balance, fill_model, size, commission, slippage, direction) -> dict:
+    """The run options checked and flattened into the kernel's scalar arguments."""
     balance = _finite(balance, "balance", low=0.0, low_open=True)
     if fill_model not in FILL_MODELS:
         raise ValueError(f"fill_model must be one of {FILL_MODELS}, got {fill_model!r}")
@@ -105,6 +109,7 @@ def kernel_options(balance, fill_model, size, commission, slippage, direction) -
 
 
 def checked_fraction(fraction, size) -> float:
+    """The sizing fraction of one run in (0, 1] (1 with a fixed ``size``)."""
     if size is not None:
         if fraction is not None:
             raise ValueError("give either fraction (sizing from uninvested cash) or size (fixed quantity), not both")
@@ -113,6 +118,7 @@ def checked_fraction(fraction, size) -> float:
 
 
 def checked_fractions(fraction, size, runs: int) -> np.ndarray:
+    """One sizing fraction per run (a number or an array of ``runs``), read-only."""
     if size is not None:
         if fraction is not None:
             raise ValueError("give either fraction (sizing from uninvested cash) or size (fixed quantity), not both")

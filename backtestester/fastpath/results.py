@@ -142,6 +142,7 @@ class FastResult:
 
 
 def trade_records(k, raw: np.ndarray) -> np.ndarray:
+    """The kernel's raw trade rows as a :data:`TRADE_DTYPE` array."""
     out = np.empty(len(raw), dtype=TRADE_DTYPE)
     out["entry_index"] = raw[:, k.T_ENTRY_INDEX]
     out["exit_index"] = raw[:, k.T_EXIT_INDEX]
@@ -180,6 +181,7 @@ def run_summary(k, s: np.ndarray, balance: float) -> dict:
 
 
 def fast_result(k, raw_trades, equity, held, stats, balance, fill_model, direction) -> FastResult:
+    """The :class:`FastResult` of one run from the kernel's buffers."""
     pos = float(stats[k.S_POSITION])
     return FastResult(trades=trade_records(k, raw_trades), equity=equity, final_equity=float(stats[k.S_FINAL_EQUITY]),
                       balance=balance, fill_model=fill_model, direction=direction, position=pos,
