@@ -84,7 +84,7 @@ and numpy.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
@@ -92,7 +92,7 @@ import numpy as np
 
 from .arrays import float_array
 
-__all__ = ["RoundTrip", "Statistics", "compute_statistics"]
+__all__ = ["RoundTrip", "Statistics", "compute_statistics", "statistic_names"]
 
 _NS_PER_DAY = 86_400 * 10**9
 _DAYS_PER_YEAR = 365.25
@@ -187,6 +187,13 @@ _LABELS = {
 }
 
 
+# Where a statistic appears besides :class:`Statistics` (see :func:`statistic_names`): "batch",
+# the fast path's batch statistics (everything that needs no point's time); "sweep", a column
+# of a sweep's results.
+_BATCH = {"batch": True}
+_BATCH_AND_SWEEP = {"batch": True, "sweep": True}
+
+
 @dataclass(frozen=True)
 class Statistics:
     """Summary statistics of one backtest; see the module docstring for definitions.
@@ -199,26 +206,26 @@ class Statistics:
     end: datetime
     duration: timedelta
     initial_equity: float
-    final_equity: float
-    peak_equity: float
-    total_return: float
-    annualized_return: float
-    volatility: float
-    sharpe: float
-    sortino: float
-    max_drawdown: float
+    final_equity: float = field(metadata=_BATCH_AND_SWEEP)
+    peak_equity: float = field(metadata=_BATCH)
+    total_return: float = field(metadata=_BATCH_AND_SWEEP)
+    annualized_return: float = field(metadata=_BATCH_AND_SWEEP)
+    volatility: float = field(metadata=_BATCH_AND_SWEEP)
+    sharpe: float = field(metadata=_BATCH_AND_SWEEP)
+    sortino: float = field(metadata=_BATCH_AND_SWEEP)
+    max_drawdown: float = field(metadata=_BATCH_AND_SWEEP)
     max_drawdown_duration: timedelta
-    calmar: float
-    trade_count: int
-    win_rate: float
-    profit_factor: float
-    expectancy: float
-    avg_trade_return: float
-    best_trade: float
-    worst_trade: float
+    calmar: float = field(metadata=_BATCH_AND_SWEEP)
+    trade_count: int = field(metadata=_BATCH_AND_SWEEP)
+    win_rate: float = field(metadata=_BATCH_AND_SWEEP)
+    profit_factor: float = field(metadata=_BATCH_AND_SWEEP)
+    expectancy: float = field(metadata=_BATCH_AND_SWEEP)
+    avg_trade_return: float = field(metadata=_BATCH)
+    best_trade: float = field(metadata=_BATCH)
+    worst_trade: float = field(metadata=_BATCH)
     avg_trade_duration: timedelta | None
-    total_commission: float
-    exposure: float
+    total_commission: float = field(metadata=_BATCH)
+    exposure: float = field(metadata=_BATCH_AND_SWEEP)
 
     def as_dict(self, *, labels: bool = False) -> dict[str, Any]:
         """The statistics as an ordered dict.
@@ -232,6 +239,14 @@ class Statistics:
         for f in fields(self):
             out[_LABELS[f.name] if labels else f.name] = getattr(self, f.name)
         return out
+
+
+def statistic_names(where: str | None = None) -> tuple[str, ...]:
+    """The :class:`Statistics` field names in order: the one list of statistic names. ``where``
+    ``"batch"`` keeps those the fast path's batch statistics compute
+    (:data:`backtestester.fastpath.STAT_FIELDS`), ``"sweep"`` those a sweep's results record
+    (:data:`backtestester.sweep.execute.METRICS`)."""
+    return tuple(f.name for f in fields(Statistics) if where is None or f.metadata.get(where))
 
 
 # --------------------------------------------------------------------------- #
@@ -361,7 +376,7 @@ def _drawdown(times_ns: np.ndarray, equity: np.ndarray) -> tuple[float, int]:
     return max_dd, longest
 
 
-def _ratio_stats(r: np.ndarray, periods_per_year: float, risk_free_rate: float) -> tuple[float, float, float]:
+def ratio_stats(r: np.ndarray, periods_per_year: float, risk_free_rate: float) -> tuple[float, float, float]:
     """(volatility, sharpe, sortino) of the daily returns ``r``."""
     if r.size < 2 or not np.isfinite(r).all():
         return _NAN, _NAN, _NAN
@@ -377,7 +392,7 @@ def _ratio_stats(r: np.ndarray, periods_per_year: float, risk_free_rate: float) 
     return volatility, sharpe, sortino
 
 
-def _cagr(initial: float, final: float, span_ns: int) -> float:
+def cagr(initial: float, final: float, span_ns: int) -> float:
     if span_ns <= 0:
         return _NAN
     if final <= 0:
@@ -389,7 +404,7 @@ def _cagr(initial: float, final: float, span_ns: int) -> float:
     return math.expm1(log_growth)
 
 
-def pnl_metrics(pnl: np.ndarray, ret: np.ndarray) -> dict[str, Any]:
+def _pnl_metrics(pnl: np.ndarray, ret: np.ndarray) -> dict[str, Any]:
     """Win rate, profit factor, expectancy and trade returns of non-empty per-trade P&L and
     return arrays (shared with the fast path's statistics, which must match to the last bit)."""
     gross_profit = float(pnl[pnl > 0].sum())
@@ -412,9 +427,11 @@ def pnl_metrics(pnl: np.ndarray, ret: np.ndarray) -> dict[str, Any]:
     )
 
 
-def _trade_stats(round_trips: Sequence[RoundTrip]) -> dict[str, Any]:
-    n = len(round_trips)
-    if n == 0:
+def trade_metrics(pnl: np.ndarray, ret: np.ndarray, commissions: list[float]) -> dict[str, Any]:
+    """The trade statistics of round trips given as per-trade P&L, return and commission (all
+    but ``avg_trade_duration``): the one computation behind :func:`compute_statistics` and the
+    fast path's batch statistics, which must agree to the last bit."""
+    if len(pnl) == 0:
         return dict(
             trade_count=0,
             win_rate=_NAN,
@@ -423,51 +440,25 @@ def _trade_stats(round_trips: Sequence[RoundTrip]) -> dict[str, Any]:
             avg_trade_return=_NAN,
             best_trade=_NAN,
             worst_trade=_NAN,
-            avg_trade_duration=None,
             total_commission=0.0,
         )
+    return dict(_pnl_metrics(pnl, ret), total_commission=float(sum(commissions)))
+
+
+def _round_trip_stats(round_trips: Sequence[RoundTrip]) -> dict[str, Any]:
+    n = len(round_trips)
     pnl = np.array([t.pnl for t in round_trips], dtype=np.float64)
     ret = np.array([t.return_pct for t in round_trips], dtype=np.float64)
     total_duration = sum((t.duration for t in round_trips), timedelta(0))
     return dict(
-        pnl_metrics(pnl, ret),
-        avg_trade_duration=total_duration / n,
-        total_commission=float(sum(t.commission for t in round_trips)),
+        trade_metrics(pnl, ret, [t.commission for t in round_trips]),
+        avg_trade_duration=total_duration / n if n else None,
     )
 
 
-def compute_statistics(
-    times: Any,
-    equity: Any,
-    round_trips: Iterable[RoundTrip] | None,
-    *,
-    in_market: Any = None,
-    periods_per_year: float = 252,
-    risk_free_rate: float = 0.0,
-) -> Statistics:
-    """Compute the backtest statistics defined in the module docstring.
-
-    Args:
-        times: Instants of the equity curve: a sequence/array of timezone-aware
-            datetimes, a numpy ``datetime64`` array (taken as UTC) or a pyarrow
-            timestamp array.  Strictly increasing.
-        equity: Account equity at each instant (same length, finite, first
-            value = initial equity > 0).
-        round_trips: Closed round trips (may be empty or ``None``).
-        in_market: Optional booleans (same length): true where a position was
-            held.  Gives ``exposure``; ``nan`` if omitted.
-        periods_per_year: Daily-return periods per year for annualising
-            volatility, Sharpe and Sortino (default 252 trading days).
-        risk_free_rate: Annual compounded risk-free rate for Sharpe/Sortino.
-
-    Returns:
-        A :class:`Statistics`.
-
-    Raises:
-        ValueError: empty input, length mismatch, non-finite or non-positive
-            initial equity, non-finite equity, naive or non-increasing times,
-            bad ``in_market``, ``periods_per_year`` or ``risk_free_rate``.
-    """
+def _checked_inputs(times, equity, in_market, periods_per_year, risk_free_rate):
+    """:func:`compute_statistics`' arguments checked and converted: ``(times_ns, equity,
+    exposure, periods_per_year, risk_free_rate)``."""
     t = _times_to_ns(times)
     e = float_array(equity, "equity")
     if t.size == 0 or e.size == 0:
@@ -507,15 +498,51 @@ def compute_statistics(
         raise ValueError(f"risk_free_rate must be a number > -1, got {risk_free_rate!r}") from None
     if not (math.isfinite(rfr) and rfr > -1):
         raise ValueError(f"risk_free_rate must be a finite number > -1, got {risk_free_rate!r}")
+    return t, e, exposure, ppy, rfr
+
+
+def compute_statistics(
+    times: Any,
+    equity: Any,
+    round_trips: Iterable[RoundTrip] | None,
+    *,
+    in_market: Any = None,
+    periods_per_year: float = 252,
+    risk_free_rate: float = 0.0,
+) -> Statistics:
+    """Compute the backtest statistics defined in the module docstring.
+
+    Args:
+        times: Instants of the equity curve: a sequence/array of timezone-aware
+            datetimes, a numpy ``datetime64`` array (taken as UTC) or a pyarrow
+            timestamp array.  Strictly increasing.
+        equity: Account equity at each instant (same length, finite, first
+            value = initial equity > 0).
+        round_trips: Closed round trips (may be empty or ``None``).
+        in_market: Optional booleans (same length): true where a position was
+            held.  Gives ``exposure``; ``nan`` if omitted.
+        periods_per_year: Daily-return periods per year for annualising
+            volatility, Sharpe and Sortino (default 252 trading days).
+        risk_free_rate: Annual compounded risk-free rate for Sharpe/Sortino.
+
+    Returns:
+        A :class:`Statistics`.
+
+    Raises:
+        ValueError: empty input, length mismatch, non-finite or non-positive
+            initial equity, non-finite equity, naive or non-increasing times,
+            bad ``in_market``, ``periods_per_year`` or ``risk_free_rate``.
+    """
+    t, e, exposure, ppy, rfr = _checked_inputs(times, equity, in_market, periods_per_year, risk_free_rate)
     trips = list(round_trips) if round_trips is not None else []
 
     initial, final = float(e[0]), float(e[-1])
     span_ns = int(t[-1] - t[0])
     r = daily_returns(t, e)
-    volatility, sharpe, sortino = _ratio_stats(r, ppy, rfr)
+    volatility, sharpe, sortino = ratio_stats(r, ppy, rfr)
     max_dd, max_dd_ns = _drawdown(t, e)
-    cagr = _cagr(initial, final, span_ns)
-    calmar = cagr / abs(max_dd) if max_dd < 0 and not math.isnan(cagr) else _NAN
+    annualized = cagr(initial, final, span_ns)
+    calmar = annualized / abs(max_dd) if max_dd < 0 and not math.isnan(annualized) else _NAN
 
     return Statistics(
         start=_ns_to_datetime(t[0]),
@@ -525,7 +552,7 @@ def compute_statistics(
         final_equity=final,
         peak_equity=float(e.max()),
         total_return=final / initial - 1.0,
-        annualized_return=cagr,
+        annualized_return=annualized,
         volatility=volatility,
         sharpe=sharpe,
         sortino=sortino,
@@ -533,5 +560,5 @@ def compute_statistics(
         max_drawdown_duration=_ns_to_timedelta(max_dd_ns),
         calmar=calmar,
         exposure=exposure,
-        **_trade_stats(trips),
+        **_round_trip_stats(trips),
     )

@@ -20,9 +20,14 @@ def minute_candles(prices, start=T0, period=MINUTE):
     return out
 
 
+def minute_repository(prices, symbol="AAPL", start=T0, period=MINUTE):
+    """A repository of :func:`minute_candles`."""
+    return Repository(symbol, period, minute_candles(prices, start, period))
+
+
 def make_playground(series: dict, balance=100_000.0, period=MINUTE, start=T0, end=None, **options):
     """A 24/7 playground over {symbol: prices}; the clock starts at ``start``."""
-    repos = [Repository(sym, period, minute_candles(prices, start, period)) for sym, prices in series.items()]
+    repos = [minute_repository(prices, sym, start, period) for sym, prices in series.items()]
     n = max(len(p) for p in series.values())
     end = end or start + (n + 1) * period
     return Playground(balance=balance, start=start, end=end, repositories=repos, **options)

@@ -62,7 +62,7 @@ class HostedPlayground(Durable):  # Durable: journal, save, restore (actors/gate
 
     @property
     def tz(self):
-        return self.pg._clock.tz
+        return self.pg.clock.tz
 
     def _lookup(self, order_id):
         return self.pg.get_order(order_id)
@@ -210,7 +210,7 @@ class HostedPlayground(Durable):  # Durable: journal, save, restore (actors/gate
         repo = next((r for r in self.pg.repositories if r.symbol == sym and r.period_ns == p_ns), None)
         if repo is None:
             return error("NOT_FOUND", f"period {timedelta(seconds=period_seconds)} not found in repos for {sym}")
-        rng = repo.between(to_ns(start, "start"), None if end is None else to_ns(end, "end"), self.pg._clock.now_ns)
+        rng = repo.between(to_ns(start, "start"), None if end is None else to_ns(end, "end"), self.pg.clock.now_ns)
         return ok(indicators.arrow_batches(repo, rng.start, rng.stop, period_seconds, self.indicators.get((sym, p_ns))))
 
     def get_open_orders(self, symbol: str):

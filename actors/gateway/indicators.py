@@ -56,8 +56,8 @@ def candle_bars(pg, columns: dict, symbol: str, period_seconds: int, start, end)
     ``Playground.candles`` does."""
     from backtestester.engine.timeutil import to_ns
 
-    repo = pg._repo(symbol, period_seconds)
-    rng = repo.between(to_ns(start, "start"), None if end is None else to_ns(end, "end"), pg._clock.now_ns)
+    repo = pg.repository(symbol, period_seconds)
+    rng = repo.between(to_ns(start, "start"), None if end is None else to_ns(end, "end"), pg.clock.now_ns)
     fields = columns.get((repo.symbol, repo.period_ns))
     return [convert.bar(repo.candle(i), fields, i) for i in rng]
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import bisect
-import math
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -26,7 +25,8 @@ class Candle:
             float(open), float(high), float(low), float(close), float(volume))
 
     @classmethod
-    def _from_ns(cls, start_ns, o, h, l, c, v, available_ns):
+    def from_ns(cls, start_ns, o, h, l, c, v, available_ns):
+        """A candle from UTC-nanosecond times and float prices, unchecked (repositories build these)."""
         candle = object.__new__(cls)
         candle._start_ns, candle._available_ns = start_ns, available_ns
         candle.open, candle.high, candle.low, candle.close, candle.volume = o, h, l, c, v
@@ -69,6 +69,10 @@ class Repository:
     :meth:`from_arrays` takes numpy arrays (start and availability in UTC nanoseconds) without
     building per-candle objects. Unsorted or duplicate starts, non-finite prices and
     inconsistent high/low are refused with a ``ValueError`` naming the offending candle.
+
+    The tick loop reads ``available_key``/``available_shift`` (candle ``i`` is available at
+    ``available_key[i] + available_shift``) and ``close_values`` (the close column as a memoryview)
+    element by element; the position cursor is ``position``.
     """
 
     def __init__(self, symbol: str, period: timedelta, candles):
@@ -101,7 +105,7 @@ class Repository:
         """Build from a pyarrow Table with columns start (timestamp, UTC), open, high, low, close,
         volume. Single-chunk columns without nulls are used in place (zero-copy: a table in Ray's
         shared memory stays there)."""
-        import pyarrow as pa
+        import pyarrow as pa  # noqa: PLC0415  (pyarrow is loaded only when a table is given)
 
         missing = {"start", "open", "high", "low", "close"} - set(table.column_names)
         if missing:
@@ -135,9 +139,9 @@ class Repository:
         self._explicit_available = avail
         # The tick loop reads single elements: memoryviews give Python numbers as fast as lists
         # do, without copying the (possibly shared) buffers. Availability is key[i] + shift.
-        self._key = memoryview(np.ascontiguousarray(starts if avail is None else avail))
-        self._shift = self.period_ns if avail is None else 0
-        self._close_list = memoryview(np.ascontiguousarray(c))
+        self.available_key = memoryview(np.ascontiguousarray(starts if avail is None else avail))
+        self.available_shift = self.period_ns if avail is None else 0
+        self.close_values = memoryview(np.ascontiguousarray(c))
         self._n = n
         self.reset()
 
@@ -149,7 +153,7 @@ class Repository:
         return self.start_ns + self.period_ns
 
     def available(self, i: int) -> int:
-        return self._key[i] + self._shift
+        return self.available_key[i] + self.available_shift
 
     def _check(self, starts, o, h, l, c, v, avail):
         where = f"repository {self.symbol} {self.period}"
@@ -188,7 +192,7 @@ class Repository:
 
     def index_at(self, t_ns: int) -> int:
         """Index of the latest candle available at or before ``t_ns`` (-1 if none)."""
-        return bisect.bisect_right(self._key, t_ns - self._shift) - 1
+        return bisect.bisect_right(self.available_key, t_ns - self.available_shift) - 1
 
     def seek(self, t_ns: int):
         """Place the cursor at ``t_ns`` without reporting (playground creation)."""
@@ -197,8 +201,8 @@ class Repository:
     def advance(self, t_ns: int) -> int:
         """Move the cursor to the latest candle available at ``t_ns``; return the previous position."""
         old = self.position
-        key, n = self._key, self._n
-        limit = t_ns - self._shift
+        key, n = self.available_key, self._n
+        limit = t_ns - self.available_shift
         nxt = old + 1
         if nxt < n and key[nxt] <= limit:
             if nxt + 1 < n and key[nxt + 1] <= limit:
@@ -208,14 +212,14 @@ class Repository:
         return old
 
     def candle(self, i: int) -> Candle:
-        return Candle._from_ns(int(self.start_ns[i]), float(self.open[i]), float(self.high[i]), float(self.low[i]),
+        return Candle.from_ns(int(self.start_ns[i]), float(self.open[i]), float(self.high[i]), float(self.low[i]),
                                float(self.close[i]), float(self.volume[i]), self.available(i))
 
     def current(self) -> Candle | None:
         return None if self.position < 0 else self.candle(self.position)
 
     def current_close(self) -> float | None:
-        return None if self.position < 0 else self._close_list[self.position]
+        return None if self.position < 0 else self.close_values[self.position]
 
     def between(self, start_ns: int, end_ns: int | None, clock_ns: int) -> range:
         """Indices of candles with ``start_ns <= start < end_ns`` that are available at ``clock_ns``."""
@@ -228,6 +232,3 @@ class Repository:
     def describe(self) -> str:
         return f"{self.symbol} {self.period}"
 
-
-def is_finite_positive(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0

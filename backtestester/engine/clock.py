@@ -43,7 +43,11 @@ def _sessions(code: str, first_year: int, last_year: int):
 
 
 class Clock:
-    """Current time, end time and the stepping rule of one playground (times in UTC nanoseconds)."""
+    """Current time, end time and the stepping rule of one playground (times in UTC nanoseconds).
+
+    ``now_ns``, ``end_ns``, ``tz``, ``calendar`` (``None``: a 24/7 clock), and
+    ``session_open``/``session_close``, the bounds of the session ``now_ns`` was last normalized in.
+    """
 
     def __init__(self, start_ns: int, end_ns: int, calendar: str | None = None):
         self.calendar = calendar
@@ -58,18 +62,19 @@ class Clock:
             last = from_ns(end_ns).year + 1
             opens, closes, tz = _sessions(calendar, first, last)
             self._opens, self._closes, self.tz = list(opens), list(closes), tz
-        self._open = self._close = 0  # the last session found: most steps stay inside it
+        # The last session found (most steps stay inside it); the playground's tick loop reads it.
+        self.session_open = self.session_close = 0
         self.now_ns = self.normalize(start_ns)
 
     def normalize(self, t_ns: int) -> int:
         """``t_ns`` if it is in session (or there is no calendar), else the next session's open."""
-        if self._closes is None or self._open <= t_ns <= self._close:
+        if self._closes is None or self.session_open <= t_ns <= self.session_close:
             return t_ns
         i = bisect.bisect_left(self._closes, t_ns)  # first session closing at or after t
         if i == len(self._closes):
             return t_ns  # past the calendar's range (which extends beyond the end): stays, and expires
-        self._open, self._close = self._opens[i], self._closes[i]
-        return t_ns if self._open <= t_ns else self._open
+        self.session_open, self.session_close = self._opens[i], self._closes[i]
+        return t_ns if self.session_open <= t_ns else self.session_open
 
     def next_time(self, t_ns: int, step_ns: int) -> int:
         """The time ``step_ns`` after ``t_ns`` under the calendar (pure; spec 3.4 ``GetNext``)."""
@@ -77,7 +82,7 @@ class Clock:
 
     def advance(self, step_ns: int) -> int:
         t = self.now_ns + step_ns
-        if not (self._closes is None or self._open <= t <= self._close):  # inlined fast path of normalize
+        if not (self._closes is None or self.session_open <= t <= self.session_close):  # inlined fast path of normalize
             t = self.normalize(t)
         self.now_ns = t
         return t

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .errors import PlaygroundError
+
 
 def _non_negative(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -50,8 +52,7 @@ class Slippage:
 
 
 def check_cost_model(value, cls, name):
-    from .errors import PlaygroundError
-
+    """``value`` if it is ``None`` or a ``cls``, else a :class:`PlaygroundError` naming ``name``."""
     if value is not None and not isinstance(value, cls):
         raise PlaygroundError(f"{name} must be None or a {cls.__name__}(...), got {value!r}")
     return value

@@ -22,7 +22,7 @@ class NewCandle:
         self.repository, self.index, self._candle = repository, index, None
         self.symbol: str = repository.symbol
         self.period: timedelta = repository.period
-        self.close: float = repository._close_list[index]
+        self.close: float = repository.close_values[index]
 
     open = property(lambda self: float(self.repository.open[self.index]))
     high = property(lambda self: float(self.repository.high[self.index]))

@@ -35,7 +35,7 @@ class EquityRecorder:
         """Equity of the last recorded holdings at the repositories' current prices."""
         equity = self.balance
         for repo, qty, cost in self.holdings:
-            equity += (repo._close_list[repo.position] - cost) * qty
+            equity += (repo.close_values[repo.position] - cost) * qty
         return equity
 
     def time_array(self) -> np.ndarray:

@@ -48,7 +48,7 @@ class Ledger:
 
     def price_of(self, sym: str) -> float:
         repo = self.pricing[sym]
-        return repo._close_list[repo.position]
+        return repo.close_values[repo.position]
 
     # --- derived numbers (spec 11.3) ----------------------------------------------------------
     def _maintenance(self, sym: str, p: _Pos) -> float:
@@ -60,7 +60,7 @@ class Ledger:
         equity = self.balance
         for sym, p in self.positions.items():
             repo = self.pricing[sym]
-            equity += (repo._close_list[repo.position] - p.cost) * p.qty
+            equity += (repo.close_values[repo.position] - p.cost) * p.qty
         return equity
 
     def maintenance(self) -> float:
@@ -72,7 +72,7 @@ class Ledger:
         market = self.margin_basis == "market"
         for sym, p in self.positions.items():
             repo = self.pricing[sym]
-            price = repo._close_list[repo.position]
+            price = repo.close_values[repo.position]
             equity += (price - p.cost) * p.qty
             mm += maintenance_margin(p.qty, price if market else p.cost)
         return equity, mm
@@ -152,8 +152,8 @@ class Ledger:
         self.trade_seq += 1
         trade = Trade(self.trade_seq, time_ns, qty, price, order.id, commission)
         order.trades.append(trade)
-        order._filled += abs(qty)
-        order.status = "filled" if order._filled >= order.quantity - EPS else "partially_filled"
+        order.filled_quantity += abs(qty)
+        order.status = "filled" if order.filled_quantity >= order.quantity - EPS else "partially_filled"
         self.balance -= commission
 
         p = self.positions.get(sym)
@@ -164,7 +164,7 @@ class Ledger:
                 signed = -amount if lot.side == "buy" else amount
                 child = trade if abs(amount - abs(qty)) <= EPS else Trade(trade.id, time_ns, signed, price, order.id)
                 lot.closed_by.append(child)
-                lot._closed += signed
+                lot.closed_quantity += signed
                 if lot.id not in order.closes:
                     order.closes.append(lot.id)
             lots[:] = [o for o in lots if abs(o.remaining_open_quantity) > EPS]

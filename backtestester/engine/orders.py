@@ -103,7 +103,8 @@ class Order:
     __slots__ = ("id", "symbol", "side", "quantity", "order_type", "duration", "price", "requested_price",
                  "stop_price", "sl", "tp", "tag", "status", "reject_reason", "trades", "closes", "closed_by",
                  "close_order_id", "created_ns", "previous_position", "client_request_id", "equity_fraction",
-                 "protects", "expires_ns", "eligible_ns", "triggered", "_filled", "_closed")
+                 "protects", "expires_ns", "eligible_ns", "triggered", "filled_quantity",
+                 "closed_quantity")
 
     def __init__(self, id, symbol, side, quantity, order_type, duration, price, requested_price, stop_price,
                  sl, tp, tag, close_order_id, created_ns, client_request_id=None, equity_fraction=None,
@@ -122,8 +123,8 @@ class Order:
         self.expires_ns = expires_ns      # day orders: the session close they expire at
         self.eligible_ns = created_ns     # candles starting before this cannot fill the order
         self.triggered = False            # stop-limit: the stop has been touched
-        self._filled = 0.0                # unsigned filled quantity
-        self._closed = 0.0                # signed sum of closed_by quantities
+        self.filled_quantity = 0.0        # unsigned filled quantity (the ledger books fills)
+        self.closed_quantity = 0.0        # signed sum of closed_by quantities
 
     @property
     def created_at(self):
@@ -132,11 +133,6 @@ class Order:
     @property
     def signed_quantity(self) -> float:
         return self.quantity * side_sign(self.side)
-
-    @property
-    def filled_quantity(self) -> float:
-        """Unsigned filled quantity."""
-        return self._filled
 
     @property
     def avg_fill_price(self) -> float:
@@ -157,7 +153,7 @@ class Order:
     @property
     def remaining_open_quantity(self) -> float:
         """Signed quantity of a filled buy/sell_short not yet closed (spec 9.1)."""
-        left = self._filled * side_sign(self.side) + self._closed
+        left = self.filled_quantity * side_sign(self.side) + self.closed_quantity
         return max(0.0, left) if self.side == "buy" else min(0.0, left)
 
     def __repr__(self):
@@ -173,3 +169,39 @@ def positive_or_none(value, message: str):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(message)
     return float(value)
+
+
+def check_order_arguments(side, quantity, equity_fraction, order_type, price, stop_price, sl, tp, duration, tag):
+    """The checks of a placement that need no account state, in the original's order; a refusal
+    is a ``ValueError``. Returns ``(quantity, equity_fraction, price, stop_price, sl, tp)`` as floats
+    or ``None`` (quantity ``0.0`` while ``equity_fraction`` sizes the order at its fill)."""
+    if side not in SIDES:
+        raise ValueError(f"invalid side: invalid order side: {side} (accepted: {', '.join(SIDES)})")
+    if equity_fraction is None:
+        quantity = positive_or_none(quantity, "quantity must be greater than 0")
+        if quantity is None:
+            raise ValueError("quantity must be greater than 0")
+    else:
+        if quantity is not None:
+            raise ValueError("give either quantity or equity_fraction, not both")
+        if side not in OPENING_SIDES:
+            raise ValueError(f"equity_fraction sizing is only for opening sides {OPENING_SIDES}, not {side}")
+        equity_fraction = positive_or_none(equity_fraction, "equity_fraction must be in (0, 1]")
+        if equity_fraction > 1:
+            raise ValueError("equity_fraction must be in (0, 1]")
+        quantity = 0.0
+    if order_type not in ORDER_TYPES:
+        raise ValueError(f"invalid order type: invalid order type: {order_type} (accepted: {', '.join(ORDER_TYPES)})")
+    price = positive_or_none(price, "price must be greater than 0")
+    stop_price = positive_or_none(stop_price, "stop price must be greater than 0")
+    sl = positive_or_none(sl, "stop price must be greater than 0")
+    tp = positive_or_none(tp, "take profit must be greater than 0")
+    if duration not in DURATIONS:
+        raise ValueError(f"invalid duration: invalid order duration: {duration} (accepted: {', '.join(DURATIONS)})")
+    if order_type in ("limit", "stop_limit") and price is None:
+        raise ValueError(f"{order_type} orders need a limit price: price must be greater than 0")
+    if order_type in ("stop", "stop_limit") and stop_price is None:
+        raise ValueError(f"{order_type} orders need a stop_price: stop price must be greater than 0")
+    if not isinstance(tag, str):
+        raise ValueError(f"tag must be a string, got {type(tag).__name__}")
+    return quantity, equity_fraction, price, stop_price, sl, tp

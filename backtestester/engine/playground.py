@@ -18,12 +18,10 @@ from .errors import BacktestCompleteError, NotFoundError, PlaceOrderError, Playg
 from .ledger import EPS, Ledger, Reject
 from .matching import match
 from .orders import (
-    DURATIONS,
     OPENING_SIDES,
-    ORDER_TYPES,
-    SIDES,
     Order,
     Position,
+    check_order_arguments,
     positive_or_none,
     side_rule_violation,
     side_sign,
@@ -118,7 +116,7 @@ class Playground:
         repo = self._pricing[symbol]
         if repo.position < 0:
             raise PlaygroundError(f"current price is not set for {symbol}: no candle is available yet")
-        return repo._close_list[repo.position]
+        return repo.close_values[repo.position]
 
     def price(self, symbol: str) -> float:
         """Close of the latest available candle of the symbol's smallest timeframe (D15)."""
@@ -142,6 +140,16 @@ class Playground:
         return from_ns(self._clock.end_ns, self._clock.tz)
 
     @property
+    def clock(self) -> Clock:
+        """The playground's :class:`Clock` (``now_ns``, ``end_ns``, ``tz``); read it, do not move it."""
+        return self._clock
+
+    @property
+    def start_ns(self) -> int:
+        """The clock's first time in UTC nanoseconds (the start moved to a session open where needed)."""
+        return self._start_ns
+
+    @property
     def is_backtest_complete(self) -> bool:
         return self._complete
 
@@ -153,7 +161,9 @@ class Playground:
     def repositories(self) -> list[Repository]:
         return list(self._repos)
 
-    def _repo(self, symbol, period) -> Repository:
+    def repository(self, symbol, period) -> Repository:
+        """The repository of (symbol, period); ``period`` in seconds or a timedelta.
+        Unknown symbols and periods raise :class:`NotFoundError`."""
         sym = normalize_symbol(symbol)
         if sym not in self._pricing:
             raise NotFoundError(f"symbol {sym} not found in repos")
@@ -166,11 +176,11 @@ class Playground:
 
     def current_candle(self, symbol: str, period) -> Candle | None:
         """The latest candle of (symbol, period) available at the clock, or ``None`` (D2)."""
-        return self._repo(symbol, period).current()
+        return self.repository(symbol, period).current()
 
     def candles(self, symbol: str, period, start: datetime, end: datetime | None = None) -> list[Candle]:
         """Candles with ``start <= candle.start < end`` that are available at the clock (never beyond it)."""
-        repo = self._repo(symbol, period)
+        repo = self.repository(symbol, period)
         rng = repo.between(to_ns(start, "start"), None if end is None else to_ns(end, "end"), self._clock.now_ns)
         return [repo.candle(i) for i in rng]
 
@@ -243,35 +253,8 @@ class Playground:
                   close_order_id, equity_fraction) -> Order:
         if self._complete:
             raise PlaceOrderError("backtest complete: clock expired: no more orders can be placed")
-        if side not in SIDES:
-            raise ValueError(f"invalid side: invalid order side: {side} (accepted: {', '.join(SIDES)})")
-        if equity_fraction is None:
-            quantity = positive_or_none(quantity, "quantity must be greater than 0")
-            if quantity is None:
-                raise ValueError("quantity must be greater than 0")
-        else:
-            if quantity is not None:
-                raise ValueError("give either quantity or equity_fraction, not both")
-            if side not in OPENING_SIDES:
-                raise ValueError(f"equity_fraction sizing is only for opening sides {OPENING_SIDES}, not {side}")
-            equity_fraction = positive_or_none(equity_fraction, "equity_fraction must be in (0, 1]")
-            if equity_fraction > 1:
-                raise ValueError("equity_fraction must be in (0, 1]")
-            quantity = 0.0
-        if order_type not in ORDER_TYPES:
-            raise ValueError(f"invalid order type: invalid order type: {order_type} (accepted: {', '.join(ORDER_TYPES)})")
-        price = positive_or_none(price, "price must be greater than 0")
-        stop_price = positive_or_none(stop_price, "stop price must be greater than 0")
-        sl = positive_or_none(sl, "stop price must be greater than 0")
-        tp = positive_or_none(tp, "take profit must be greater than 0")
-        if duration not in DURATIONS:
-            raise ValueError(f"invalid duration: invalid order duration: {duration} (accepted: {', '.join(DURATIONS)})")
-        if order_type in ("limit", "stop_limit") and price is None:
-            raise ValueError(f"{order_type} orders need a limit price: price must be greater than 0")
-        if order_type in ("stop", "stop_limit") and stop_price is None:
-            raise ValueError(f"{order_type} orders need a stop_price: stop price must be greater than 0")
-        if not isinstance(tag, str):
-            raise ValueError(f"tag must be a string, got {type(tag).__name__}")
+        quantity, equity_fraction, price, stop_price, sl, tp = check_order_arguments(
+            side, quantity, equity_fraction, order_type, price, stop_price, sl, tp, duration, tag)
 
         sym = normalize_symbol(symbol)
         if close_order_id is not None:  # the service's pre-check runs before the engine's (spec 7.1 step 5)
@@ -342,12 +325,13 @@ class Playground:
         return self._tick(step)
 
     def _tick(self, step: int) -> TickDelta:
-        trades, new_candles, invalid, events, now, complete = self._step(step)
+        trades, new_candles, invalid, events, now, complete = self.step(step)
         return TickDelta(list(trades), new_candles, list(invalid), list(events), now, complete, self._clock.tz)
 
-    def _step(self, step: int):
+    def step(self, step: int):
         """One tick of ``step`` nanoseconds as a tuple ``(trades, new_candles, invalid_orders,
-        events, now_ns, complete)``; the runner's entry point (no argument parsing, no delta object)."""
+        events, now_ns, complete)``; the runner's entry point (no argument parsing, no delta object).
+        Part of the :class:`~backtestester.strategy.broker.Broker` protocol."""
         if self._complete:
             raise BacktestCompleteError("backtest complete: clock expired")
         clock = self._clock
@@ -370,7 +354,7 @@ class Playground:
             trades = invalid = events = ()
 
         now = before + step
-        if not (clock._closes is None or clock._open <= now <= clock._close):  # Clock.advance, inlined
+        if not (clock.calendar is None or clock.session_open <= now <= clock.session_close):  # Clock.advance, inlined
             now = clock.normalize(now)
         clock.now_ns = now
         complete = now >= clock.end_ns
@@ -403,21 +387,22 @@ class Playground:
             self._complete = True
         return trades, new_candles, invalid, events, now, complete
 
-    def _quiet_ticks(self, step: int, on_candle, ctx, max_ticks: int) -> int:
-        """Run up to ``max_ticks`` ticks that :meth:`_step` would run without trading, calling
+    def quiet_ticks(self, step: int, on_candle, ctx, max_ticks: int) -> int:
+        """Run up to ``max_ticks`` ticks that :meth:`step` would run without trading, calling
         ``on_candle(ctx, bar)`` for each new candle; return how many ran.
 
         A quiet tick has no pending order, no fill since the last equity point, no liquidation due,
         is not the first and does not complete the backtest: then a tick only moves the clock,
         the cursors and the equity times, which this loop does without building tick results
         (backtests spend most ticks here). It stops before any other tick, which the caller runs
-        with :meth:`_step`, so the semantics live in one place."""
+        with :meth:`step`, so the semantics live in one place. Part of the
+        :class:`~backtestester.strategy.broker.Broker` protocol."""
         if self._first_tick or self._complete:
             return 0
         clock, repos, led, rec = self._clock, self._repos, self._ledger, self._equity
         times, pending = rec.times, self._pending
-        closes, end = clock._closes, clock.end_ns
-        # Holdings cannot change here (fills happen only in _step), so the liquidation test of
+        calendar, end = clock.calendar, clock.end_ns
+        # Holdings cannot change here (fills happen only in step), so the liquidation test of
         # every quiet tick is "equity at current prices < the recorded maintenance margin".
         if led.positions and (self.margin_basis != "cost" or rec.version != led.version):
             return 0
@@ -425,20 +410,20 @@ class Playground:
         single = holdings[0] if len(holdings) == 1 else None
         only = repos[0] if len(repos) == 1 else None
         if only is not None:
-            key, count, shift = only._key, only._n, only._shift
-        now, session_open, session_close = clock.now_ns, clock._open, clock._close
+            key, count, shift = only.available_key, len(only), only.available_shift
+        now, session_open, session_close = clock.now_ns, clock.session_open, clock.session_close
         n = 0
         while n < max_ticks and not pending:
             if single is not None:
                 repo, qty, cost = single
-                if balance + (repo._close_list[repo.position] - cost) * qty < maintenance:
+                if balance + (repo.close_values[repo.position] - cost) * qty < maintenance:
                     break
             elif holdings and rec.current_equity() < maintenance:
                 break
             now += step
-            if not (closes is None or session_open <= now <= session_close):
+            if not (calendar is None or session_open <= now <= session_close):
                 now = clock.normalize(now)
-                session_open, session_close = clock._open, clock._close
+                session_open, session_close = clock.session_open, clock.session_close
             if now >= end:
                 break
             clock.now_ns = now

@@ -8,12 +8,13 @@ import math
 import numpy as np
 
 from ..arrays import float_array, same_length
+from ..engine.costs import Commission, Slippage
 
 FILL_MODELS = ("close", "next_open")
 DIRECTIONS = ("long", "short", "both")
 
 
-def _ro(arr: np.ndarray) -> np.ndarray:
+def read_only(arr: np.ndarray) -> np.ndarray:
     """A read-only C-contiguous view (a copy only if not contiguous). Every kernel input goes
     through here: numba types read-only and writable arrays apart, and Arrow's zero-copy columns
     are read-only, so one kind for all keeps one compiled specialisation."""
@@ -22,24 +23,26 @@ def _ro(arr: np.ndarray) -> np.ndarray:
     return view
 
 
-def _kernel():
-    from . import kernel  # numba is imported here, on first use
+def load_kernel():
+    """The :mod:`.kernel` module (numba compiles or loads its cache on the first call)."""
+    from . import kernel  # noqa: PLC0415  (numba is imported here, on first use: it is slow to import)
 
     return kernel
 
 
-def _dummies(k) -> tuple:
+def unused_inputs(k) -> tuple:
     """Empty stand-ins for the kernels' unused inputs (read-only) and unrecorded outputs."""
-    return (_ro(np.zeros(0, dtype=np.bool_)), _ro(np.zeros(0)), np.zeros(0, dtype=np.bool_), np.zeros(0),
+    return (read_only(np.zeros(0, dtype=np.bool_)), read_only(np.zeros(0)), np.zeros(0, dtype=np.bool_), np.zeros(0),
             np.zeros((0, k.N_TRADE_FIELDS)))
 
 
-def _no_samples() -> tuple:
+def empty_samples() -> tuple:
     """``(sample_at, samples_out)`` for "no sampled equity points"."""
-    return _ro(np.zeros(0, dtype=np.int64)), np.zeros((0, 0))
+    return read_only(np.zeros(0, dtype=np.int64)), np.zeros((0, 0))
 
 
-def _prices(open, high, low, close) -> tuple[np.ndarray, np.ndarray]:
+def checked_prices(open, high, low, close) -> tuple[np.ndarray, np.ndarray]:
+    """The price columns checked (equal length, finite, open and close > 0): read-only ``(open, close)``."""
     cols = {name: float_array(values, name)
             for name, values in (("close", close), ("open", open), ("high", high), ("low", low))}
     if cols["close"].shape[0] == 0:
@@ -55,10 +58,11 @@ def _prices(open, high, low, close) -> tuple[np.ndarray, np.ndarray]:
         if bad.size:
             i = int(bad[0])
             raise ValueError(f"{name} must be > 0 (orders need a positive price), got {cols[name][i]} at index {i}")
-    return _ro(cols["open"]), _ro(cols["close"])
+    return read_only(cols["open"]), read_only(cols["close"])
 
 
-def _signals(values, name: str, n: int, ndim: int) -> np.ndarray:
+def checked_signals(values, name: str, n: int, ndim: int) -> np.ndarray:
+    """A boolean signal array of ``ndim`` dimensions and ``n`` bars, read-only."""
     arr = np.asarray(values)
     if arr.dtype != np.bool_:
         raise ValueError(f"{name} must be a boolean array (dtype bool), got dtype {arr.dtype}")
@@ -67,7 +71,7 @@ def _signals(values, name: str, n: int, ndim: int) -> np.ndarray:
         raise ValueError(f"{name} must be {ndim}-D {shape}, got shape {arr.shape}")
     if arr.shape[-1] != n:
         raise ValueError(f"length mismatch: the prices have {n} bars but {name} has {arr.shape[-1]}")
-    return _ro(arr)
+    return read_only(arr)
 
 
 def _finite(value, name: str, *, low=None, high=None, low_open=False) -> float:
@@ -82,9 +86,8 @@ def _finite(value, name: str, *, low=None, high=None, low_open=False) -> float:
     return value
 
 
-def _options(balance, fill_model, size, commission, slippage, direction) -> dict:
-    from ..engine.costs import Commission, Slippage
-
+def kernel_options(balance, fill_model, size, commission, slippage, direction) -> dict:
+    """The run options checked and flattened into the kernel's scalar arguments."""
     balance = _finite(balance, "balance", low=0.0, low_open=True)
     if fill_model not in FILL_MODELS:
         raise ValueError(f"fill_model must be one of {FILL_MODELS}, got {fill_model!r}")
@@ -105,7 +108,8 @@ def _options(balance, fill_model, size, commission, slippage, direction) -> dict
     # (plain floats, bools and ints only: numba compiles one specialisation per argument type)
 
 
-def _fraction(fraction, size) -> float:
+def checked_fraction(fraction, size) -> float:
+    """The sizing fraction of one run in (0, 1] (1 with a fixed ``size``)."""
     if size is not None:
         if fraction is not None:
             raise ValueError("give either fraction (sizing from uninvested cash) or size (fixed quantity), not both")
@@ -113,22 +117,23 @@ def _fraction(fraction, size) -> float:
     return _finite(1.0 if fraction is None else fraction, "fraction", low=0.0, high=1.0, low_open=True)
 
 
-def _fractions(fraction, size, runs: int) -> np.ndarray:
+def checked_fractions(fraction, size, runs: int) -> np.ndarray:
+    """One sizing fraction per run (a number or an array of ``runs``), read-only."""
     if size is not None:
         if fraction is not None:
             raise ValueError("give either fraction (sizing from uninvested cash) or size (fixed quantity), not both")
-        return _ro(np.ones(runs))
+        return read_only(np.ones(runs))
     if fraction is None or np.ndim(fraction) == 0:
-        return _ro(np.full(runs, _fraction(fraction, None)))
+        return read_only(np.full(runs, checked_fraction(fraction, None)))
     arr = np.asarray(fraction, dtype=np.float64)
     if arr.shape != (runs,):
         raise ValueError(f"fraction must be a number or one per run (shape ({runs},)), got shape {arr.shape}")
     if not (np.isfinite(arr).all() and (arr > 0).all() and (arr <= 1).all()):
         raise ValueError("fraction values must be finite and in (0, 1]")
-    return _ro(arr)
+    return read_only(arr)
 
 
-def _sample_points(equity_at, n: int) -> np.ndarray:
+def sample_points(equity_at, n: int) -> np.ndarray:
     """``equity_at`` as the kernel's ``sample_at``: strictly increasing int64 bar indices in ``[0, n)``."""
     arr = np.asarray(equity_at)
     if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
@@ -136,4 +141,4 @@ def _sample_points(equity_at, n: int) -> np.ndarray:
     arr = arr.astype(np.int64, copy=False)
     if arr.size and (arr[0] < 0 or arr[-1] >= n or (np.diff(arr) <= 0).any()):
         raise ValueError(f"equity_at must be strictly increasing bar indices in 0..{n - 1}")
-    return _ro(arr)
+    return read_only(arr)

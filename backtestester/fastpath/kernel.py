@@ -3,7 +3,7 @@
 Everything here is ``@numba.njit(cache=True)`` and takes only plain numpy arrays and scalars, so
 each kernel compiles once per machine (the cache lives next to this file, or in numba's user-wide
 cache directory when that is read-only) and loads in a fraction of a second afterwards. The
-rules are those of :mod:`backtestester.engine` (playground ``_step``/``_fill``, ledger, margin,
+rules are those of :mod:`backtestester.engine` (playground ``step``/``_fill``, ledger, margin,
 costs), written with the same floating-point operations in the same order, so a run agrees
 bit for bit with the event-driven engine; ``docs/fastpath.md`` maps each step to the engine's.
 
@@ -26,12 +26,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..engine.ledger import EPS  # the ledger's quantity tolerance (numba freezes it as a constant)
+
 MODE_ARRAYS = 0
 MODE_CROSS = 1
 
 LONG, SHORT, BOTH = 0, 1, 2
-
-EPS = 1e-9  # the ledger's EPS
 
 # Columns of a trade record (one closed round trip).
 T_ENTRY_INDEX, T_EXIT_INDEX, T_SIDE, T_QUANTITY, T_ENTRY_PRICE, T_EXIT_PRICE, T_ENTRY_FEE, T_EXIT_FEE, \
@@ -393,7 +393,7 @@ def batch_serial(open_, close, entries, exits, lines, pairs, mode, balance, fill
     ``mode == MODE_CROSS``); ``lines`` ``(n_lines, n)`` and ``pairs`` ``(runs, 2)`` for
     ``MODE_CROSS``; ``fractions`` ``(runs,)``; ``no_*``: empty read-only 1-D bool and float
     arrays, writable 1-D bool and float arrays and a ``(0, N_TRADE_FIELDS)`` array. Every input
-    is a read-only C-contiguous view (see ``inputs._ro``)."""
+    is a read-only C-contiguous view (see ``inputs.read_only``)."""
     for r in range(stats_out.shape[0]):
         _batch_body(r, open_, close, entries, exits, lines, pairs, mode, balance, fill_close, direction, fractions,
                     size, has_comm, c_ps, c_rate, c_po, c_min, has_slip, s_ps, s_rate, equity_out, held_out,

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine.timeutil import from_ns
+from ..stats import RoundTrip, compute_statistics
+
 TRADE_DTYPE = np.dtype([
     ("entry_index", np.int64),       # bar whose price opened the position (open or close, see fill model)
     ("exit_index", np.int64),        # bar whose price closed it
@@ -120,9 +123,6 @@ class FastResult:
 
     def round_trips(self, start_ns, period_ns: int, symbol: str = "X") -> list:
         """The trades as :class:`~backtestester.stats.RoundTrip` objects (engine time stamps)."""
-        from ..engine.timeutil import from_ns
-        from ..stats import RoundTrip
-
         entry, exit_ = self.trade_times(start_ns, period_ns)
         return [RoundTrip(symbol=symbol, side="long" if t["side"] > 0 else "short", quantity=float(t["quantity"]),
                           entry_time=from_ns(int(a)), exit_time=from_ns(int(b)),
@@ -133,8 +133,6 @@ class FastResult:
     def statistics(self, start_ns, period_ns: int, *, periods_per_year: float = 252):
         """:class:`~backtestester.stats.Statistics` as :func:`~backtestester.strategy.run_backtest`
         computes them (identical on contiguous bars)."""
-        from ..stats import compute_statistics
-
         times, equity = self.equity_curve(start_ns, period_ns)
         if self.in_market is None:
             raise ValueError("statistics need the equity curve: run with record_equity=True")
@@ -143,7 +141,8 @@ class FastResult:
 
 
 
-def _trade_records(k, raw: np.ndarray) -> np.ndarray:
+def trade_records(k, raw: np.ndarray) -> np.ndarray:
+    """The kernel's raw trade rows as a :data:`TRADE_DTYPE` array."""
     out = np.empty(len(raw), dtype=TRADE_DTYPE)
     out["entry_index"] = raw[:, k.T_ENTRY_INDEX]
     out["exit_index"] = raw[:, k.T_EXIT_INDEX]
@@ -159,7 +158,7 @@ def _trade_records(k, raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def _summary(k, s: np.ndarray, balance: float) -> dict:
+def run_summary(k, s: np.ndarray, balance: float) -> dict:
     """Summary numbers of one run from the kernel's stats row (see ``docs/fastpath.md``)."""
     n_tr = int(s[k.S_TRADE_COUNT])
     wins = int(s[k.S_WIN_COUNT])
@@ -181,15 +180,16 @@ def _summary(k, s: np.ndarray, balance: float) -> dict:
             "position": float(s[k.S_POSITION])}
 
 
-def _result(k, raw_trades, equity, held, stats, balance, fill_model, direction) -> FastResult:
+def fast_result(k, raw_trades, equity, held, stats, balance, fill_model, direction) -> FastResult:
+    """The :class:`FastResult` of one run from the kernel's buffers."""
     pos = float(stats[k.S_POSITION])
-    return FastResult(trades=_trade_records(k, raw_trades), equity=equity, final_equity=float(stats[k.S_FINAL_EQUITY]),
+    return FastResult(trades=trade_records(k, raw_trades), equity=equity, final_equity=float(stats[k.S_FINAL_EQUITY]),
                       balance=balance, fill_model=fill_model, direction=direction, position=pos,
                       open_entry_index=int(stats[k.S_OPEN_ENTRY_INDEX]),
                       open_entry_price=float(stats[k.S_OPEN_ENTRY_PRICE]),
                       open_entry_commission=float(stats[k.S_OPEN_ENTRY_FEE]), in_market=held, fill_count=int(stats[k.S_FILLS]),
                       rejected=int(stats[k.S_REJECTED]), liquidations=int(stats[k.S_LIQUIDATIONS]),
-                      summary=_summary(k, stats, balance))
+                      summary=run_summary(k, stats, balance))
 
 
 

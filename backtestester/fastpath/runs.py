@@ -7,18 +7,19 @@ import time
 import numpy as np
 
 from .inputs import (
-    _dummies,
-    _fraction,
-    _fractions,
-    _kernel,
-    _no_samples,
-    _options,
-    _prices,
-    _ro,
-    _sample_points,
-    _signals,
+    checked_fraction,
+    checked_fractions,
+    checked_prices,
+    checked_signals,
+    empty_samples,
+    kernel_options,
+    load_kernel,
+    read_only,
+    sample_points,
+    unused_inputs,
 )
-from .results import SUMMARY_FIELDS, BatchResult, FastResult, _result, _summary, _trade_records
+from .results import SUMMARY_FIELDS, BatchResult, FastResult, fast_result, run_summary, trade_records
+from .statistics import DailyPoints, run_statistics
 
 # A batch records its round trips in one pass when a buffer sized from the signals (every round
 # trip needs an opening signal) fits in this; otherwise a second pass with exact sizes.
@@ -42,13 +43,13 @@ def run_signals(open, high, low, close, entries, exits, *, balance: float, fill_
     Raises ``ValueError`` naming the problem for bad input (length mismatch, non-boolean
     signals, NaN or non-positive prices, bad options).
     """
-    o_, c_ = _prices(open, high, low, close)
+    o_, c_ = checked_prices(open, high, low, close)
     n = c_.shape[0]
-    ent = _signals(entries, "entries", n, 1)
-    ext = _signals(exits, "exits", n, 1)
-    frac = _fraction(fraction, size)
-    opts = _options(balance, fill_model, size, commission, slippage, direction)
-    k = _kernel()
+    ent = checked_signals(entries, "entries", n, 1)
+    ext = checked_signals(exits, "exits", n, 1)
+    frac = checked_fraction(fraction, size)
+    opts = kernel_options(balance, fill_model, size, commission, slippage, direction)
+    k = load_kernel()
     # Every closed round trip needs an opening order placed on a signal: entries (and exits for
     # "both") bound their number.
     cap = int(np.count_nonzero(ent)) + (int(np.count_nonzero(ext)) if direction == "both" else 0) + 1
@@ -56,17 +57,17 @@ def run_signals(open, high, low, close, entries, exits, *, balance: float, fill_
     equity = np.empty((1 if record_equity else 0, n))
     held = np.empty((1 if record_equity else 0, n + 2), dtype=np.bool_)
     stats = np.empty((1, k.N_STAT_FIELDS))
-    no_sample_at, no_samples = _no_samples()
+    no_sample_at, no_samples = empty_samples()
     # A single run is a batch of one: one compiled entry point serves both.
-    k.batch_serial(o_, c_, ent[None, :], ext[None, :], _ro(np.zeros((0, 0))), _ro(np.zeros((0, 2), dtype=np.int64)),
-                   k.MODE_ARRAYS, opts["balance"], opts["fill_close"], opts["direction"], _ro(np.array([frac])),
+    k.batch_serial(o_, c_, ent[None, :], ext[None, :], read_only(np.zeros((0, 0))), read_only(np.zeros((0, 2), dtype=np.int64)),
+                   k.MODE_ARRAYS, opts["balance"], opts["fill_close"], opts["direction"], read_only(np.array([frac])),
                    opts["size"], opts["has_comm"], opts["c_ps"], opts["c_rate"], opts["c_po"], opts["c_min"],
                    opts["has_slip"], opts["s_ps"], opts["s_rate"], equity, held, trades, stats, no_sample_at,
-                   no_samples, *_dummies(k))
+                   no_samples, *unused_inputs(k))
     ntr = int(stats[0, k.S_TRADE_COUNT])
     if ntr > cap:  # cannot happen (see cap); kept as a guard against silent truncation
         raise RuntimeError(f"fast path: {ntr} round trips exceed the buffer of {cap}")
-    return _result(k, trades[0, :ntr], equity[0] if record_equity else np.empty(0),
+    return fast_result(k, trades[0, :ntr], equity[0] if record_equity else np.empty(0),
                    held[0] if record_equity else None, stats[0], opts["balance"], fill_model, direction)
 
 
@@ -81,24 +82,22 @@ def _trade_capacity(k, mode, ent, ext, direction: str, runs: int) -> int | None:
     return cap if runs * cap * k.N_TRADE_FIELDS * 8 <= ONE_PASS_TRADE_BYTES else None
 
 
-def _run_batch(mode, o_, c_, ent, ext, lines, pairs, runs, *, balance, fill_model, fraction, size, commission,
+def run_batch(mode, o_, c_, ent, ext, lines, pairs, runs, *, balance, fill_model, fraction, size, commission,
                slippage, direction, parallel, return_trades, return_equity, equity_at=None, points=None,
                periods_per_year=252) -> BatchResult:
     """``points``: the bars' :class:`~.statistics.DailyPoints`, to compute :attr:`BatchResult.statistics`."""
-    from .statistics import run_statistics
-
-    fracs = _fractions(fraction, size, runs)
-    ent, ext, lines, pairs = _ro(ent), _ro(ext), _ro(lines), _ro(pairs)
-    opts = _options(balance, fill_model, size, commission, slippage, direction)
-    k = _kernel()
+    fracs = checked_fractions(fraction, size, runs)
+    ent, ext, lines, pairs = read_only(ent), read_only(ext), read_only(lines), read_only(pairs)
+    opts = kernel_options(balance, fill_model, size, commission, slippage, direction)
+    k = load_kernel()
     n = c_.shape[0]
     if points is not None and points.n_bars != n:
         raise ValueError(f"length mismatch: the prices have {n} bars but the start times {points.n_bars}")
-    sample_at, samples = _no_samples()
+    sample_at, samples = empty_samples()
     if points is not None:
-        sample_at = _sample_points(points.bars, n)
+        sample_at = sample_points(points.bars, n)
     elif equity_at is not None:
-        sample_at = _sample_points(equity_at, n)
+        sample_at = sample_points(equity_at, n)
     if points is not None or equity_at is not None:
         samples = np.empty((runs, sample_at.shape[0]))
     need_trades = return_trades or points is not None
@@ -108,7 +107,7 @@ def _run_batch(mode, o_, c_, ent, ext, lines, pairs, runs, *, balance, fill_mode
     args = (o_, c_, ent, ext, lines, pairs, mode, opts["balance"], opts["fill_close"], opts["direction"], fracs,
             opts["size"], opts["has_comm"], opts["c_ps"], opts["c_rate"], opts["c_po"], opts["c_min"],
             opts["has_slip"], opts["s_ps"], opts["s_rate"])
-    dummies = _dummies(k)
+    dummies = unused_inputs(k)
     no_held = np.empty((0, n + 2), dtype=np.bool_)
     cap = _trade_capacity(k, mode, ent, ext, direction, runs) if need_trades else None
     t0 = time.perf_counter()
@@ -119,14 +118,14 @@ def _run_batch(mode, o_, c_, ent, ext, lines, pairs, runs, *, balance, fill_mode
         if not cap:  # a second pass with buffers sized from the first pass's counts
             cap = max(int(stats[:, k.S_TRADE_COUNT].max()) if runs else 0, 1)
             buf = np.empty((runs, cap, k.N_TRADE_FIELDS))
-            no_sample_at, no_samples = _no_samples()
+            no_sample_at, no_samples = empty_samples()
             fn(*args, np.empty((0, 0)), no_held, buf, np.empty_like(stats), no_sample_at, no_samples, *dummies)
         counts = stats[:, k.S_TRADE_COUNT].astype(np.int64)
         if runs and counts.max() > cap:  # cannot happen (see _trade_capacity): no silent truncation
             raise RuntimeError(f"fast path: {counts.max()} round trips exceed the buffer of {cap}")
-        trades = [_trade_records(k, buf[r, :counts[r]]) for r in range(runs)]
+        trades = [trade_records(k, buf[r, :counts[r]]) for r in range(runs)]
     seconds = time.perf_counter() - t0
-    rows = [_summary(k, stats[r], opts["balance"]) for r in range(runs)]
+    rows = [run_summary(k, stats[r], opts["balance"]) for r in range(runs)]
     summary = {name: np.array([row[name] for row in rows]) for name in SUMMARY_FIELDS}
     if runs == 0:
         summary = {name: np.zeros(0) for name in SUMMARY_FIELDS}
@@ -138,10 +137,8 @@ def _run_batch(mode, o_, c_, ent, ext, lines, pairs, runs, *, balance, fill_mode
                        samples if equity_at is not None else None, statistics)
 
 
-def _points(start_ns, period_ns):
+def daily_points(start_ns, period_ns):
     """The day boundaries for the statistics, or None when no times are given."""
-    from .statistics import DailyPoints
-
     if (start_ns is None) != (period_ns is None):
         raise ValueError("statistics need both start_ns (bar start times) and period_ns")
     return None if start_ns is None else DailyPoints.of(start_ns, period_ns)
@@ -161,17 +158,17 @@ def run_signals_batch(open, high, low, close, entries, exits, *, balance: float,
     them (see :mod:`.statistics`). ``parallel=True`` spreads the runs over numba's threads
     (``NUMBA_NUM_THREADS``; results are identical). It is off by default: sweep actors already
     use one core each, and threads inside them would oversubscribe the machine."""
-    o_, c_ = _prices(open, high, low, close)
+    o_, c_ = checked_prices(open, high, low, close)
     n = c_.shape[0]
-    ent = _signals(entries, "entries", n, 2)
-    ext = _signals(exits, "exits", n, 2)
+    ent = checked_signals(entries, "entries", n, 2)
+    ext = checked_signals(exits, "exits", n, 2)
     if ent.shape[0] != ext.shape[0]:
         raise ValueError(f"entries has {ent.shape[0]} runs but exits has {ext.shape[0]}")
-    return _run_batch(_kernel().MODE_ARRAYS, o_, c_, ent, ext, np.zeros((0, 0)), np.zeros((0, 2), dtype=np.int64),
+    return run_batch(load_kernel().MODE_ARRAYS, o_, c_, ent, ext, np.zeros((0, 0)), np.zeros((0, 2), dtype=np.int64),
                       ent.shape[0], balance=balance, fill_model=fill_model, fraction=fraction, size=size,
                       commission=commission, slippage=slippage, direction=direction, parallel=parallel,
                       return_trades=return_trades, return_equity=return_equity, equity_at=equity_at,
-                      points=_points(start_ns, period_ns), periods_per_year=periods_per_year)
+                      points=daily_points(start_ns, period_ns), periods_per_year=periods_per_year)
 
 
 def run_crossover_batch(open, high, low, close, lines, pairs, *, balance: float, fill_model: str = "next_open",
@@ -184,10 +181,10 @@ def run_crossover_batch(open, high, low, close, lines, pairs, *, balance: float,
     ``lines``. Run ``r`` enters when ``lines[pairs[r, 0]]`` crosses above ``lines[pairs[r, 1]]``
     and exits when it crosses below (``a[i-1] < b[i-1] and a[i] > b[i]``, :func:`crossover`),
     otherwise as :func:`run_signals_batch` (options included)."""
-    o_, c_ = _prices(open, high, low, close)
+    o_, c_ = checked_prices(open, high, low, close)
     n = c_.shape[0]
     try:
-        lines = _ro(np.asarray(lines, dtype=np.float64))
+        lines = read_only(np.asarray(lines, dtype=np.float64))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"lines must be a 2-D array of numbers: {exc}") from None
     if lines.ndim != 2 or lines.shape[1] != n:
@@ -197,12 +194,12 @@ def run_crossover_batch(open, high, low, close, lines, pairs, *, balance: float,
         raise ValueError(f"pairs must be an integer array of shape (n_runs, 2), got {pairs.dtype} {pairs.shape}")
     if pairs.size and (pairs.min() < 0 or pairs.max() >= lines.shape[0]):
         raise ValueError(f"pairs index lines out of range 0..{lines.shape[0] - 1}")
-    pairs = _ro(pairs.astype(np.int64, copy=False))
-    empty = _ro(np.zeros((0, 0), dtype=np.bool_))
-    return _run_batch(_kernel().MODE_CROSS, o_, c_, empty, empty, lines, pairs, pairs.shape[0], balance=balance,
+    pairs = read_only(pairs.astype(np.int64, copy=False))
+    empty = read_only(np.zeros((0, 0), dtype=np.bool_))
+    return run_batch(load_kernel().MODE_CROSS, o_, c_, empty, empty, lines, pairs, pairs.shape[0], balance=balance,
                       fill_model=fill_model, fraction=fraction, size=size, commission=commission,
                       slippage=slippage, direction=direction, parallel=parallel, return_trades=return_trades,
-                      return_equity=return_equity, equity_at=equity_at, points=_points(start_ns, period_ns),
+                      return_equity=return_equity, equity_at=equity_at, points=daily_points(start_ns, period_ns),
                       periods_per_year=periods_per_year)
 
 

@@ -4,7 +4,7 @@ round trips, and the equity points of each day's last bar).
 
 Everything here uses the same functions or the same floating-point operations as
 ``compute_statistics`` on :meth:`FastResult.equity_curve`, so each value equals
-``FastResult.statistics(start_ns, period_ns)``'s exactly (``tests/test_fastpath.py`` checks it);
+``FastResult.statistics(start_ns, period_ns)``'s exactly (``tests/fastpath/test_batches.py`` checks it);
 a sweep gets them for a fraction of the cost of building the curve and the round-trip objects of
 every run. Not here: ``max_drawdown_duration`` and ``avg_trade_duration`` (they need every
 point's time): use :meth:`FastResult.statistics`.
@@ -16,12 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..stats import pnl_metrics
+from ..stats import cagr, ratio_stats, statistic_names, trade_metrics
 
-# The Statistics fields a batch computes (see the module docstring for the two left out).
-STAT_FIELDS = ("final_equity", "peak_equity", "total_return", "annualized_return", "volatility", "sharpe", "sortino",
-               "max_drawdown", "calmar", "trade_count", "win_rate", "profit_factor", "expectancy", "avg_trade_return",
-               "best_trade", "worst_trade", "total_commission", "exposure")
+# The Statistics fields a batch computes (see the module docstring for those left out).
+STAT_FIELDS = statistic_names("batch")
 
 _NS_PER_DAY = 86_400 * 10**9
 _NAN = float("nan")
@@ -68,34 +66,27 @@ def run_statistics(points: DailyPoints, balance: float, summary: dict, samples: 
                    periods_per_year: float = 252) -> dict:
     """:data:`STAT_FIELDS` of one run: ``summary`` is its :data:`SUMMARY_FIELDS` dict, ``samples``
     its equity points at ``points.bars``, ``trades`` its :data:`TRADE_DTYPE` round trips."""
-    from ..stats import _cagr, _ratio_stats  # compute_statistics' own arithmetic
-
     final = float(summary["final_equity"])
     initial = float(balance)
     e = points.day_equity(initial, samples, final)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = e[1:] / e[:-1] - 1.0            # stats.daily_returns
-    volatility, sharpe, sortino = _ratio_stats(r, float(periods_per_year), 0.0)
-    max_dd = float(summary["max_drawdown"])  # the kernel's: bit for bit stats._drawdown's
-    cagr = _cagr(initial, final, points.span_ns)
-    calmar = cagr / abs(max_dd) if max_dd < 0 and not math.isnan(cagr) else _NAN
+    volatility, sharpe, sortino = ratio_stats(r, float(periods_per_year), 0.0)
+    max_dd = float(summary["max_drawdown"])  # the kernel's: bit for bit compute_statistics'
+    annualized = cagr(initial, final, points.span_ns)  # compute_statistics' own arithmetic
+    calmar = annualized / abs(max_dd) if max_dd < 0 and not math.isnan(annualized) else _NAN
     out = {"final_equity": final, "peak_equity": float(summary["peak_equity"]), "total_return": final / initial - 1.0,
-           "annualized_return": cagr, "volatility": volatility, "sharpe": sharpe, "sortino": sortino,
+           "annualized_return": annualized, "volatility": volatility, "sharpe": sharpe, "sortino": sortino,
            "max_drawdown": max_dd, "calmar": calmar, "exposure": float(summary["exposure"])}
-    out.update(_trade_stats(trades))
+    out.update(_trade_array_stats(trades))
     return out
 
 
-def _trade_stats(trades: np.ndarray) -> dict:
-    """``stats._trade_stats`` over a :data:`TRADE_DTYPE` array (same operations, same order),
-    without ``avg_trade_duration``."""
-    n = len(trades)
-    if n == 0:
-        return dict(trade_count=0, win_rate=_NAN, profit_factor=_NAN, expectancy=_NAN, avg_trade_return=_NAN,
-                    best_trade=_NAN, worst_trade=_NAN, total_commission=0.0)
+def _trade_array_stats(trades: np.ndarray) -> dict:
+    """:func:`backtestester.stats.trade_metrics` of a :data:`TRADE_DTYPE` array (the return of
+    each trade as ``RoundTrip.return_pct`` computes it)."""
     pnl = np.ascontiguousarray(trades["pnl"], dtype=np.float64)
     notional = trades["entry_price"] * trades["quantity"]             # RoundTrip.return_pct
     with np.errstate(divide="ignore", invalid="ignore"):
         ret = np.where(notional == 0, _NAN, pnl / np.abs(notional))
-    return dict(pnl_metrics(pnl, ret),
-                total_commission=float(sum(trades["commission"].tolist())))
+    return trade_metrics(pnl, ret, trades["commission"].tolist())

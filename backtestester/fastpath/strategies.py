@@ -7,9 +7,9 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .inputs import _kernel, _prices, _signals
+from .inputs import checked_prices, checked_signals, load_kernel
 from .results import SUMMARY_FIELDS, BatchResult, FastResult
-from .runs import _points, _run_batch, run_signals
+from .runs import daily_points, run_batch, run_signals
 
 
 def crossover(a, b) -> np.ndarray:
@@ -53,7 +53,7 @@ class Bars(dict):
     def from_table(cls, table) -> "Bars":
         """From a pyarrow Table with ``start`` (timestamp) and ``open/high/low/close[/volume]``
         (zero-copy column views where Arrow allows)."""
-        import pyarrow as pa
+        import pyarrow as pa  # noqa: PLC0415  (pyarrow is loaded only when a table is given)
 
         out = cls()
         for name in table.column_names:
@@ -63,11 +63,6 @@ class Bars(dict):
             elif pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
                 out[name] = col.to_numpy()
         return out
-
-    @classmethod
-    def from_repository(cls, repo) -> "Bars":
-        return cls(start=repo.start_ns, open=repo.open, high=repo.high, low=repo.low, close=repo.close,
-                   volume=repo.volume)
 
     def memo(self, key, compute):
         """``compute()`` once per ``key`` for these bars: what every batch of a sweep over them
@@ -156,15 +151,15 @@ def run_strategy_batch(strategy_cls, param_sets: Iterable[Mapping[str, Any]], ba
     strategies = [strategy_cls(**p) for p in params]
     n = len(bars["close"])
     runs = len(strategies)
-    o_, c_ = bars.memo("prices", lambda: _prices(bars["open"], bars["high"], bars["low"], bars["close"]))
+    o_, c_ = bars.memo("prices", lambda: checked_prices(bars["open"], bars["high"], bars["low"], bars["close"]))
     if period_ns is not None and start_ns is None:
         if "start" not in bars:
             raise ValueError("statistics need the bars' start times: bars['start'] or start_ns")
-        points = bars.memo(("points", period_ns), lambda: _points(bars["start"], period_ns))
+        points = bars.memo(("points", period_ns), lambda: daily_points(bars["start"], period_ns))
     else:
-        points = _points(start_ns, period_ns)
+        points = daily_points(start_ns, period_ns)
     per_chunk = max(1, int(max_signal_bytes // max(1, 2 * n)))
-    k = _kernel()
+    k = load_kernel()
     summary = {name: np.zeros(runs) for name in SUMMARY_FIELDS}
     trades: list | None = [None] * runs if return_trades else None
     statistics: list | None = [None] * runs if points is not None else None
@@ -179,10 +174,10 @@ def run_strategy_batch(strategy_cls, param_sets: Iterable[Mapping[str, Any]], ba
             ext = np.empty((len(chunk), n), dtype=bool)
             for j, i in enumerate(chunk):
                 e, x = _strategy_signals(strategies[i], bars)
-                ent[j] = _signals(e, "entries", n, 1)
-                ext[j] = _signals(x, "exits", n, 1)
+                ent[j] = checked_signals(e, "entries", n, 1)
+                ext[j] = checked_signals(x, "exits", n, 1)
             fracs = np.array([_strategy_sizing(strategies[i])[0] for i in chunk], dtype=np.float64)
-            res = _run_batch(k.MODE_ARRAYS, o_, c_, ent, ext, np.zeros((0, 0)), np.zeros((0, 2), dtype=np.int64),
+            res = run_batch(k.MODE_ARRAYS, o_, c_, ent, ext, np.zeros((0, 0)), np.zeros((0, 2), dtype=np.int64),
                              len(chunk), balance=balance, fill_model=fill_model, fraction=fracs, size=None,
                              commission=commission, slippage=slippage, direction=direction, parallel=parallel,
                              return_trades=return_trades, return_equity=False, points=points,

@@ -72,7 +72,7 @@ class Broker:
         raise NotImplementedError
 
     def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int) -> int:
-        """Ticks that cannot trade, run in a fast loop (see ``Playground._quiet_ticks``); a broker
+        """Ticks that cannot trade, run in a fast loop (see :meth:`Playground.quiet_ticks`); a broker
         without such a loop runs none, and the runner then calls :meth:`step` for every tick."""
         return 0
 
@@ -96,11 +96,11 @@ class LocalBroker(Broker):
     def __init__(self, playground: Playground):
         pg = self.playground = playground
         self.initial_balance = pg.initial_balance
-        self.start_ns, self.end_ns = pg._start_ns, pg._clock.end_ns
-        self._clock = pg._clock
+        self.start_ns, self.end_ns = pg.start_ns, pg.clock.end_ns
+        self._clock = pg.clock
         self.account, self.position, self.price = pg.account, pg.position, pg.price
         self.place_order, self.cancel_order, self.get_order = pg.place_order, pg.cancel_order, pg.get_order
-        self.step, self.quiet_ticks = pg._step, pg._quiet_ticks
+        self.step, self.quiet_ticks = pg.step, pg.quiet_ticks
         self.orders, self.equity_arrays = pg.orders, pg.equity_arrays
 
     @property
@@ -117,5 +117,5 @@ class LocalBroker(Broker):
     def series(self, symbol, period, fn, args, source, name) -> Series:
         # Computed once over the whole repository: safe because a Series is read only at or
         # before the repository's current candle.
-        repo = self.playground._repo(symbol, period)
+        repo = self.playground.repository(symbol, period)
         return Series(fn(getattr(repo, source), *args), repo, name)

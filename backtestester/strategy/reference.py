@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.indicators import sma
+from ..fastpath import crossings, indicator
 from .base import Strategy
 
 
@@ -49,8 +50,6 @@ class SmaCross(Strategy):
     def signals(self, bars):
         """Vectorised form for the fast path (:mod:`backtestester.fastpath`): the same SMAs and
         the same cross as :meth:`on_candle`, over the bars' closes (one symbol, one timeframe)."""
-        from ..fastpath import crossings, indicator
-
         return crossings(indicator(bars, sma, self.fast), indicator(bars, sma, self.slow))
 
 

@@ -55,6 +55,7 @@ from ..engine import (
     Trade,
 )
 from ..engine.candles import normalize_symbol
+from ..engine.ledger import EPS
 from ..engine.orders import FLAT, OPENING_SIDES
 from ..engine.timeutil import from_ns, period_to_ns
 from .base import Strategy
@@ -63,7 +64,6 @@ from .runner import BacktestResult, run_on_broker, run_on_playground
 from .series import GrowingSeries, Series
 
 NS = 1_000_000_000
-EPS = 1e-9
 NEW_YORK = ZoneInfo("America/New_York")
 #: catalog timeframe -> (timespan_multiplier, timespan_unit) of the wire's Repository.
 TIMESPANS = {"1m": (1, "minute"), "5m": (5, "minute"), "15m": (15, "minute"), "30m": (30, "minute"),
@@ -114,7 +114,7 @@ def order_from_pb(m) -> Order:
               client_request_id=m.client_request_id if m.HasField("client_request_id") else None)
     o.status, o.reject_reason = m.status, m.reject_reason
     o.trades = [trade_from_pb(t) for t in m.trades]
-    o._filled = sum(abs(t.quantity) for t in o.trades)
+    o.filled_quantity = sum(abs(t.quantity) for t in o.trades)
     o.closes = [int(c.id) for c in m.closes]
     if m.HasField("previous_position"):
         o.previous_position = position_from_pb(m.previous_position)
@@ -145,7 +145,7 @@ def link_closes(messages, orders: dict[int, Order]) -> None:
                 child = fill if abs(abs(qty) - abs(fill.quantity)) <= EPS else Trade(fill.id, t_ns, qty, rec.price,
                                                                                      fill.order_id)
             lot.closed_by.append(child)
-        lot._closed = sum(t.quantity for t in lot.closed_by)
+        lot.closed_quantity = sum(t.quantity for t in lot.closed_by)
 
 
 # --- the candles a remote playground has revealed --------------------------------------------------
@@ -162,7 +162,7 @@ class MirrorRepository:
         self.open: list[float] = []
         self.high: list[float] = []
         self.low: list[float] = []
-        self._close_list: list[float] = []
+        self.close_values: list[float] = []
         self.volume: list[float] = []
 
     def __len__(self) -> int:
@@ -173,11 +173,11 @@ class MirrorRepository:
         return len(self.start_ns) - 1
 
     def column(self, name: str) -> np.ndarray:
-        return np.array(self._close_list if name == "close" else getattr(self, name), dtype=np.float64)
+        return np.array(self.close_values if name == "close" else getattr(self, name), dtype=np.float64)
 
     def candle(self, i: int) -> Candle:
         s = self.start_ns[i]
-        return Candle._from_ns(s, self.open[i], self.high[i], self.low[i], self._close_list[i], self.volume[i],
+        return Candle.from_ns(s, self.open[i], self.high[i], self.low[i], self.close_values[i], self.volume[i],
                                s + self.period_ns)
 
     def append(self, start_ns: int, o: float, h: float, lo: float, c: float, v: float) -> None:
@@ -185,7 +185,7 @@ class MirrorRepository:
         self.open.append(o)
         self.high.append(h)
         self.low.append(lo)
-        self._close_list.append(c)
+        self.close_values.append(c)
         self.volume.append(v)
 
     def extend_table(self, table) -> None:
@@ -257,7 +257,7 @@ class GatewayBroker(Broker):
             raise NotFoundError(f"symbol {sym} not found in repos")
         if not len(repo):
             raise PlaygroundError(f"current price is not set for {sym}: no candle is available yet")
-        return repo._close_list[-1]
+        return repo.close_values[-1]
 
     def _repo(self, symbol, period) -> MirrorRepository:
         sym = normalize_symbol(symbol)
@@ -357,8 +357,8 @@ class GatewayBroker(Broker):
             self._refresh_orders()
             return
         order.trades.append(trade)
-        order._filled += abs(trade.quantity)
-        order.status = "filled" if order._filled >= order.quantity - EPS else "partially_filled"
+        order.filled_quantity += abs(trade.quantity)
+        order.status = "filled" if order.filled_quantity >= order.quantity - EPS else "partially_filled"
 
     def _reveal(self, candle) -> NewCandle:
         repo = self._repos[(candle.symbol, int(candle.period) * NS)]

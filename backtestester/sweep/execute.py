@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data.synthetic import TIMEFRAMES
 from ..engine import Commission, Repository, Slippage
+from ..stats import statistic_names
 from ..strategy import load_strategy, run_backtest
 from .config import RunConfig
 
@@ -23,8 +24,7 @@ from .config import RunConfig
 # million bars. Bounds an actor's memory whatever the batch size; more chunks cost next to nothing.
 FAST_BATCH_SIGNAL_BYTES = 64 * 2**20
 
-METRICS = ("final_equity", "total_return", "annualized_return", "volatility", "sharpe", "sortino", "max_drawdown",
-           "calmar", "trade_count", "win_rate", "profit_factor", "expectancy", "exposure")
+METRICS = statistic_names("sweep")  # the statistics a sweep's results record
 
 
 def load_repositories(config: RunConfig, tables: dict, cache: dict | None = None) -> list[Repository]:

@@ -9,28 +9,7 @@ import pytest
 
 from backtestester.engine import Candle, NotFoundError, Playground, PlaygroundError, Repository
 
-UTC = timezone.utc
-T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
-M1 = timedelta(minutes=1)
-M5 = timedelta(minutes=5)
-H1 = timedelta(hours=1)
-
-
-def candles(n, start=T0, period=M1, base=100.0, available_after=None):
-    """n candles of ``period`` from ``start``; candle i has close base + i (open = close - 0.5).
-
-    ``available_after`` (a timedelta) sets explicit availability = start + that delay."""
-    out = []
-    for i in range(n):
-        c = base + i
-        s = start + i * period
-        out.append(Candle(s, c - 0.5, c + 1, c - 1, c, 1000 + i,
-                          available_at=None if available_after is None else s + available_after))
-    return out
-
-
-def repo(symbol="AAPL", n=10, period=M1, start=T0, base=100.0, available_after=None):
-    return Repository(symbol, period, candles(n, start, period, base, available_after))
+from .conftest import H1, M1, M5, T0, UTC, candles, repo
 
 
 def playground(repos, start=T0, end=None, **kw):

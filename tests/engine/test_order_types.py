@@ -7,7 +7,7 @@ import pytest
 
 from backtestester.engine import Candle, Playground, Repository
 
-from .conftest import MINUTE, T0, make_playground
+from ..conftest import MINUTE, T0, make_playground
 
 
 def place(pg, side, qty, order_type, **kw):

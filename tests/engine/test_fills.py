@@ -6,7 +6,7 @@ import pytest
 from backtestester.engine import BacktestCompleteError, Commission, Slippage
 from backtestester.engine.margin import initial_margin, maintenance_margin
 
-from .conftest import MINUTE, T0, make_playground
+from ..conftest import MINUTE, T0, make_playground
 
 
 def buy(pg, qty, sym="AAPL", side="buy", **kw):

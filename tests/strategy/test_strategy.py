@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 
 from backtestester.data.indicators import sma
-from backtestester.engine import Repository
 from backtestester.strategy import GridStrategy, SmaCross, Strategy, load_strategy, run_backtest
 
-from .conftest import MINUTE, T0, minute_candles
-
-
-def repo(prices, symbol="AAPL"):
-    return Repository(symbol, MINUTE, minute_candles(prices))
+from ..conftest import MINUTE, T0, minute_repository
 
 
 class Probe(Strategy):
@@ -59,7 +54,7 @@ def test_parameters_are_typed_fields():
 
 def test_hooks_are_called_in_order_with_the_context():
     strategy = Probe()
-    result = run_backtest(strategy, [repo([100, 101, 102, 103, 104])], balance=1000)
+    result = run_backtest(strategy, [minute_repository([100, 101, 102, 103, 104])], balance=1000)
     assert strategy.calls[0] == "start" and strategy.calls[-1] == "stop"
     assert strategy.calls[1] == ("candle", "AAPL", 100, T0 + MINUTE)
     assert ("fill", 1, 100) in strategy.calls
@@ -84,7 +79,7 @@ def test_indicator_series_reads_backwards_from_the_current_bar():
             with pytest.raises(IndexError, match="read backwards"):
                 self.line[0]
 
-    run_backtest(Reader(), [repo([1, 3, 5, 7])])
+    run_backtest(Reader(), [minute_repository([1, 3, 5, 7])])
     assert seen[0][0] == 1 and np.isnan(seen[0][1]) and np.isnan(seen[0][2])
     assert seen[1][:2] == (3, 2.0) and np.isnan(seen[1][2])
     assert seen[2:] == [(5, 4.0, 2.0), (7, 6.0, 4.0)]
@@ -96,13 +91,13 @@ def test_indicator_must_return_one_value_per_candle():
             ctx.indicator(bar.symbol, bar.period, lambda c: c[:-1])
 
     with pytest.raises(ValueError, match="expected one value per candle"):
-        run_backtest(Bad(), [repo([1, 2])])
+        run_backtest(Bad(), [minute_repository([1, 2])])
 
 
 def test_grid_strategy_gives_the_original_signals():
     """Spec 18.6 sample: levels 100..110 x5, closes 102, 104, 107, 109 -> BUY, SELL, BUY, SELL."""
     strategy = GridStrategy(lower=100, upper=110, grid_size=5, quantity=1)
-    result = run_backtest(strategy, [repo([102, 104, 107, 109])], balance=10_000)
+    result = run_backtest(strategy, [minute_repository([102, 104, 107, 109])], balance=10_000)
     assert strategy.signals == ["BUY", "SELL", "BUY", "SELL"]
     assert [(t.quantity, t.price) for t in result.trades] == [(1, 102), (-1, 104), (1, 107), (-1, 109)]
     assert result.final_equity == 10_000 + 2 + 2
@@ -110,7 +105,7 @@ def test_grid_strategy_gives_the_original_signals():
 
 def test_runner_result_has_trades_round_trips_equity_and_statistics():
     prices = list(np.round(100 + 10 * np.sin(np.arange(300) / 15), 2))
-    result = run_backtest(SmaCross(fast=5, slow=20), [repo(prices)], balance=10_000, fill_model="next_open")
+    result = run_backtest(SmaCross(fast=5, slow=20), [minute_repository(prices)], balance=10_000, fill_model="next_open")
     assert result.statistics.trade_count == len(result.round_trips) > 0
     open_pl = sum(p.pl for p in result.account.positions.values())
     assert result.final_equity == result.equity[-1] == result.account.equity
@@ -125,7 +120,7 @@ def test_a_strategy_that_raises_propagates_with_its_traceback():
             raise RuntimeError("boom in strategy")
 
     with pytest.raises(RuntimeError, match="boom in strategy"):
-        run_backtest(Broken(), [repo([100, 101])])
+        run_backtest(Broken(), [minute_repository([100, 101])])
 
 
 def test_load_strategy_by_name():
@@ -140,8 +135,8 @@ def test_load_strategy_by_name():
 
 def test_same_backtest_twice_is_identical():
     prices = list(np.round(100 + 10 * np.sin(np.arange(300) / 15), 2))
-    a = run_backtest(SmaCross(fast=5, slow=20), [repo(prices)], balance=10_000)
-    b = run_backtest(SmaCross(fast=5, slow=20), [repo(prices)], balance=10_000)
+    a = run_backtest(SmaCross(fast=5, slow=20), [minute_repository(prices)], balance=10_000)
+    b = run_backtest(SmaCross(fast=5, slow=20), [minute_repository(prices)], balance=10_000)
     assert a.trades == b.trades and np.array_equal(a.equity, b.equity) and a.statistics == b.statistics
 
 

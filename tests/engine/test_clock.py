@@ -2,36 +2,30 @@
 "Time" (inclusive session close, dates as start/end, clamping to the end)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from backtestester.engine import BacktestCompleteError, Candle, Clock, Playground, Repository
+from backtestester.engine import BacktestCompleteError, Clock, Playground
 from backtestester.engine.timeutil import from_ns, to_ns
 
-UTC = timezone.utc
+from .conftest import MINUTE, T0, UTC, repo  # T0: Tuesday 2024-01-02 09:30 New York
+
 NY = ZoneInfo("America/New_York")
-T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)  # Tuesday 2024-01-02 09:30 New York
-MINUTE = timedelta(minutes=1)
 
 
 def ny(y, m, d, hh=0, mm=0):
     return datetime(y, m, d, hh, mm, tzinfo=NY)
 
 
-def repo(start=T0, n=5, symbol="AAPL"):
-    """A few 1-minute candles (prices are irrelevant to the clock)."""
-    return Repository(symbol, MINUTE, [Candle(start + i * MINUTE, 100, 101, 99, 100, 10) for i in range(n)])
-
-
 def pg_247(start=T0, end=None):
-    return Playground(balance=10_000, start=start, end=end or start + timedelta(days=30), repositories=[repo()])
+    return Playground(balance=10_000, start=start, end=end or start + timedelta(days=30), repositories=[repo(n=5)])
 
 
 def pg_nyse(start, end=None, candles_at=T0):
     return Playground(balance=10_000, start=start, end=end or start + timedelta(days=30),
-                      repositories=[repo(candles_at)], calendar="XNYS")
+                      repositories=[repo(start=candles_at, n=5)], calendar="XNYS")
 
 
 def same_instant_in_ny(actual: datetime, expected: datetime):
@@ -176,7 +170,7 @@ def test_calendar_start_one_minute_before_open_moves_to_that_open():
 def test_calendar_start_date_is_that_days_first_open_and_end_date_the_end_of_that_day():
     """docs/engine.md Time: a start date is 00:00 in the calendar's zone, moved to the first open
     (D17); an end date is the end of that day."""
-    pg = Playground(balance=10_000, start=date(2024, 1, 6), end=date(2024, 1, 9), repositories=[repo()],
+    pg = Playground(balance=10_000, start=date(2024, 1, 6), end=date(2024, 1, 9), repositories=[repo(n=5)],
                     calendar="XNYS")
     same_instant_in_ny(pg.current_time, ny(2024, 1, 8, 9, 30))
     same_instant_in_ny(pg.end_time, ny(2024, 1, 10, 0, 0))
@@ -277,7 +271,7 @@ def test_lunch_break_splits_the_session():
     lands on the afternoon open."""
     hk = ZoneInfo("Asia/Hong_Kong")
     pg = Playground(balance=10_000, start=datetime(2024, 1, 3, 11, 59, tzinfo=hk), end=datetime(2024, 1, 10, tzinfo=hk),
-                    repositories=[repo()], calendar="XHKG")
+                    repositories=[repo(n=5)], calendar="XHKG")
     assert str(pg.current_time.tzinfo) == "Asia/Hong_Kong"
     assert pg.tick(60).current_time == datetime(2024, 1, 3, 12, 0, tzinfo=hk)  # morning close, inclusive
     assert pg.tick(60).current_time == datetime(2024, 1, 3, 13, 0, tzinfo=hk)  # afternoon open
