@@ -23,7 +23,8 @@ from backtestester.data.catalog import (
     TimeframeNotFoundError,
 )
 from backtestester.data.resample import resample
-from backtestester.data.synthetic import BAR_SCHEMA, generate_bars
+from backtestester.data.schema import BAR_SCHEMA
+from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Repository
 
 UTC = timezone.utc
@@ -351,8 +352,10 @@ def test_entries_and_symbols(tmp_path, minutes):
 # Pure core
 # --------------------------------------------------------------------------- #
 
-DATA_MODULES = ["catalog", "resample", "importers", "import_errors", "import_reading", "import_conversion",
-                "import_validation", "import_generic", "import_yahoo", "import_polygon", "simulator", "cli"]
+DATA_MODULES = ["catalog", "resample", "schema", "dates", "validation",
+                "importers/__init__", "importers/into_catalog", "importers/samples", "importers/errors",
+                "importers/reading", "importers/conversion", "importers/frames", "importers/generic",
+                "importers/yahoo", "importers/polygon", "simulator", "cli"]
 
 
 def test_data_modules_import_no_pandas_ray_or_grpc():

@@ -16,7 +16,8 @@ from backtestester.data.resample import (
     sources_for,
     stamp_dates,
 )
-from backtestester.data.synthetic import BAR_SCHEMA, generate_bars
+from backtestester.data.schema import BAR_SCHEMA
+from backtestester.data.synthetic import generate_bars
 
 MIN = 60 * 10**9
 HOUR = 60 * MIN

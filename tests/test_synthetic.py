@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from backtestester.data.synthetic import BAR_SCHEMA, TIMEFRAMES, generate_bars
+from backtestester.data.schema import BAR_SCHEMA, TIMEFRAMES
+from backtestester.data.synthetic import generate_bars
 
 NY = ZoneInfo("America/New_York")
 UTC = timezone.utc

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .catalog import ENV_VAR, Catalog
-from .synthetic import TIMEFRAMES
+from .schema import TIMEFRAMES
 
 __all__ = ["register", "run", "main"]
 
