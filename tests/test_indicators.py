@@ -25,6 +25,7 @@ import pandas_ta_classic as ta
 import pytest
 import talib
 
+from backtestester.data import indicator_math
 from backtestester.data import indicators as ind
 
 RTOL = ATOL = 1e-9
@@ -605,15 +606,21 @@ def test_bad_arrays_raise():
 
 
 def test_module_does_not_import_pandas():
-    source = Path(ind.__file__).read_text()
+    imported = set()
+    for module in (ind, indicator_math):
+        imported |= _imported_roots(Path(module.__file__).read_text())
+    assert "pandas" not in imported and "pandas_ta_classic" not in imported
+    assert imported <= {"__future__", "itertools", "math", "numbers", "typing", "numpy", "talib", "arrays"}
+
+
+def _imported_roots(source: str) -> set[str]:
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             imported.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
-    assert "pandas" not in imported and "pandas_ta_classic" not in imported
-    assert imported <= {"__future__", "itertools", "math", "numbers", "typing", "numpy", "talib", "arrays"}
+    return imported
 
 
 def test_public_functions_have_docstrings():
