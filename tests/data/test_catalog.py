@@ -27,22 +27,15 @@ from backtestester.data.schema import BAR_SCHEMA
 from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Repository
 
+from .conftest import REPO, ns, starts
+
 UTC = timezone.utc
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def minutes():
     """Two XNYS weeks of minute bars starting on a Monday."""
     return generate_bars("AAA", timeframe="1m", start="2021-06-07", end="2021-06-21", seed=11)
-
-
-def starts(table):
-    return table.column("start").cast(pa.int64()).to_numpy()
-
-
-def ns(text):
-    return int(np.datetime64(text, "ns").astype(np.int64))
 
 
 def with_column(table, name, values):
