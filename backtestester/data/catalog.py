@@ -9,15 +9,15 @@ Layout::
 * Symbols are upper-cased (lookups are case-insensitive).  Allowed characters: letters,
   digits and ``. - _ ^ = :`` (so ``BRK.B``, ``^GSPC``, ``EURUSD=X``, ``X:BTCUSD``), never a
   path separator or a leading dot.
-* Timeframes: ``1m 5m 15m 30m 1h 4h 1d 1w`` (:data:`~backtestester.data.synthetic.TIMEFRAMES`).
-* Every file has the schema :data:`~backtestester.data.synthetic.BAR_SCHEMA`: ``start``
+* Timeframes: ``1m 5m 15m 30m 1h 4h 1d 1w`` (:data:`~backtestester.data.schema.TIMEFRAMES`).
+* Every file has the schema :data:`~backtestester.data.schema.BAR_SCHEMA`: ``start``
   (``timestamp[ns, UTC]``, the bar's start instant; sorted, unique) and ``open``, ``high``,
   ``low``, ``close``, ``volume`` (``float64``).  Daily bars are stamped at the session open,
   weekly bars at the open of the week's first session, as the synthetic generator does.
 
-Writes validate the bars (:func:`find_problem`), write a hidden temporary file in the
-symbol's directory, ``fsync`` it and ``os.replace`` it over the target, so a reader sees
-the old file or the new one, never a partial one.  :meth:`Catalog.load` resamples from the
+Writes validate the bars (:func:`~backtestester.data.validation.find_problem`), write a
+hidden temporary file in the symbol's directory, ``fsync`` it and ``os.replace`` it over the
+target, so a reader sees the old file or the new one, never a partial one.  :meth:`Catalog.load` resamples from the
 finest stored finer timeframe when the requested one is not stored (see
 :mod:`backtestester.data.resample`).
 

@@ -81,7 +81,7 @@ bars do not depend on ``end``/``n_bars``: ``generate_bars(n_bars=10)`` equals
 the first 10 rows of ``generate_bars(n_bars=1000)``.
 
 Part of the pure core: imports only the standard library, numpy, pyarrow and
-exchange_calendars.
+exchange_calendars (through :mod:`backtestester.calendars`).
 """
 
 from __future__ import annotations
@@ -438,7 +438,7 @@ def generate_bars(
     Args:
         symbol: Instrument name; mixed into the seed (via ``zlib.crc32``), so
             different symbols give different paths for the same ``seed``.
-        timeframe: One of :data:`TIMEFRAMES` (``"1m"``, ``"5m"``, ``"15m"``,
+        timeframe: One of :data:`~.schema.TIMEFRAMES` (``"1m"``, ``"5m"``, ``"15m"``,
             ``"30m"``, ``"1h"``, ``"4h"``, ``"1d"``, ``"1w"``).
         start: First bar's lower bound (inclusive): a date / ISO date string
             (a session date for exchange calendars, 00:00 UTC for 24/7), or a
@@ -458,7 +458,7 @@ def generate_bars(
             for unrounded prices.
 
     Returns:
-        A ``pyarrow.Table`` with schema :data:`BAR_SCHEMA`: ``start``
+        A ``pyarrow.Table`` with schema :data:`~backtestester.data.schema.BAR_SCHEMA`: ``start``
         (``timestamp[ns, tz=UTC]``, the bar's start instant; sorted, unique),
         ``open``, ``high``, ``low``, ``close``, ``volume`` (``float64``).  May be
         empty if ``[start, end)`` contains no bar.  Schema metadata records the
