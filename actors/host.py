@@ -65,7 +65,7 @@ class PlaygroundHost:
 
     def load(self, table_refs: dict) -> int:
         """Resolve tables and build their repositories without running anything; returns rows."""
-        from backtestester.data.synthetic import TIMEFRAMES
+        from backtestester.data.schema import TIMEFRAMES
         from backtestester.engine import Repository
 
         self._resolve(table_refs)

@@ -9,15 +9,15 @@ Layout::
 * Symbols are upper-cased (lookups are case-insensitive).  Allowed characters: letters,
   digits and ``. - _ ^ = :`` (so ``BRK.B``, ``^GSPC``, ``EURUSD=X``, ``X:BTCUSD``), never a
   path separator or a leading dot.
-* Timeframes: ``1m 5m 15m 30m 1h 4h 1d 1w`` (:data:`~backtestester.data.synthetic.TIMEFRAMES`).
-* Every file has the schema :data:`~backtestester.data.synthetic.BAR_SCHEMA`: ``start``
+* Timeframes: ``1m 5m 15m 30m 1h 4h 1d 1w`` (:data:`~backtestester.data.schema.TIMEFRAMES`).
+* Every file has the schema :data:`~backtestester.data.schema.BAR_SCHEMA`: ``start``
   (``timestamp[ns, UTC]``, the bar's start instant; sorted, unique) and ``open``, ``high``,
   ``low``, ``close``, ``volume`` (``float64``).  Daily bars are stamped at the session open,
   weekly bars at the open of the week's first session, as the synthetic generator does.
 
-Writes validate the bars (:func:`find_problem`), write a hidden temporary file in the
-symbol's directory, ``fsync`` it and ``os.replace`` it over the target, so a reader sees
-the old file or the new one, never a partial one.  :meth:`Catalog.load` resamples from the
+Writes validate the bars (:func:`~backtestester.data.validation.find_problem`), write a
+hidden temporary file in the symbol's directory, ``fsync`` it and ``os.replace`` it over the
+target, so a reader sees the old file or the new one, never a partial one.  :meth:`Catalog.load` resamples from the
 finest stored finer timeframe when the requested one is not stored (see
 :mod:`backtestester.data.resample`).
 
@@ -27,11 +27,10 @@ the resampler) only.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
@@ -39,7 +38,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .synthetic import BAR_SCHEMA, TIMEFRAMES
+from . import resample as rs
+from .dates import NS_PER_DAY, datetime_of_ns, format_ns
+from .schema import (
+    BAR_SCHEMA,
+    PRICE_COLUMNS,
+    TIMEFRAMES,
+    bar_table,
+    catalog_symbol,
+    check_timeframe,
+    float64_values,
+    int64_values,
+)
+from .validation import find_problem
 
 __all__ = [
     "Catalog",
@@ -48,25 +59,12 @@ __all__ = [
     "SymbolNotFoundError",
     "TimeframeNotFoundError",
     "BarValidationError",
-    "normalize_symbol",
-    "check_timeframe",
-    "find_problem",
     "ENV_VAR",
-    "PRICE_COLUMNS",
 ]
 
 ENV_VAR = "BACKTESTESTER_DATA"
-PRICE_COLUMNS = ("open", "high", "low", "close")
 _COLUMNS = ("start",) + PRICE_COLUMNS + ("volume",)
 _START_TYPE = BAR_SCHEMA.field("start").type
-_SYMBOL_RE = re.compile(r"^[A-Z0-9^][A-Z0-9._\-^=:]*$")
-_NS_PER_DAY = 86_400 * 10**9
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# Minimum spacing of consecutive bar starts: the timeframe for intraday bars; for daily and
-# weekly bars less (sessions are stamped at their open, which moves with DST and early opens).
-_MIN_SPACING_NS = {tf: int(td / timedelta(microseconds=1)) * 1000 for tf, td in TIMEFRAMES.items()}
-_MIN_SPACING_NS["1d"] = 12 * 3600 * 10**9
-_MIN_SPACING_NS["1w"] = 2 * _NS_PER_DAY
 
 
 # --------------------------------------------------------------------------- #
@@ -102,133 +100,6 @@ class BarValidationError(ValueError):
         self.index, self.reason = index, reason or message
 
 
-# --------------------------------------------------------------------------- #
-# Names
-# --------------------------------------------------------------------------- #
-
-
-def normalize_symbol(symbol: Any) -> str:
-    """Upper-cased, validated symbol (it becomes a directory name)."""
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
-    text = symbol.strip().upper()
-    if not _SYMBOL_RE.match(text) or ".." in text:
-        raise ValueError(
-            f"invalid symbol {symbol!r}: use letters, digits and . - _ ^ = : "
-            f"(e.g. AAPL, BRK.B, ^GSPC, EURUSD=X), starting with a letter, digit or ^"
-        )
-    return text
-
-
-def check_timeframe(timeframe: Any) -> str:
-    if timeframe not in TIMEFRAMES:
-        raise ValueError(f"timeframe must be one of {' '.join(TIMEFRAMES)}, got {timeframe!r}")
-    return timeframe
-
-
-def _ns_to_datetime(ns: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=int(ns) // 1000)
-
-
-def _fmt_ns(ns: int) -> str:
-    dt = _ns_to_datetime(ns)
-    return dt.strftime("%Y-%m-%d %H:%M:%S" if dt.second or dt.microsecond else "%Y-%m-%d %H:%M") + " UTC"
-
-
-# --------------------------------------------------------------------------- #
-# Validation
-# --------------------------------------------------------------------------- #
-
-
-def _first(mask: np.ndarray, order_key: np.ndarray | None) -> int | None:
-    hits = np.flatnonzero(mask)
-    if hits.size == 0:
-        return None
-    if order_key is None:
-        return int(hits[0])
-    return int(hits[np.argmin(order_key[hits])])
-
-
-def find_problem(
-    start_ns: np.ndarray,
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    volume: np.ndarray,
-    timeframe: str,
-    *,
-    new_group: np.ndarray | None = None,
-    order_key: np.ndarray | None = None,
-    extra_bad: np.ndarray | None = None,
-    sort_hint: str = "sort=True",
-) -> tuple[int, str] | None:
-    """The first row breaking a bar invariant, as ``(index, reason)``, or ``None``.
-
-    Invariants: finite prices (no NaN), ``high >= max(open, close)``, ``low <= min(open,
-    close)``, finite ``volume >= 0``, starts strictly increasing and at least the timeframe
-    apart (12 hours for ``1d``, 2 days for ``1w``).  ``new_group`` marks rows that start a new
-    series (the ordering checks skip them: several tickers in one array); ``order_key`` (e.g.
-    the rows' line numbers in a file) decides which bad row is "first" (default: the index);
-    ``extra_bad`` marks rows the caller already found bad (reported with an empty reason, for
-    the caller to fill in).  All checks are vectorised.
-    """
-    n = start_ns.size
-    if n == 0:
-        return None
-    bad = np.zeros(n, dtype=bool)
-    prices = {"open": open_, "high": high, "low": low, "close": close}
-    nonfinite = {k: ~np.isfinite(v) for k, v in prices.items()}
-    for m in nonfinite.values():
-        bad |= m
-    vol_bad = ~np.isfinite(volume) | (volume < 0)
-    bad |= vol_bad
-    with np.errstate(invalid="ignore"):
-        hi_bad = high < np.maximum(open_, close)
-        lo_bad = low > np.minimum(open_, close)
-    bad |= hi_bad | lo_bad
-    diff = np.empty(n, dtype=np.int64)
-    diff[0] = np.iinfo(np.int64).max
-    diff[1:] = start_ns[1:] - start_ns[:-1]
-    if new_group is not None:
-        diff[new_group] = np.iinfo(np.int64).max
-    order_bad = diff <= 0
-    spacing_bad = (diff > 0) & (diff < _MIN_SPACING_NS[timeframe])
-    bad |= order_bad | spacing_bad
-    if extra_bad is not None:
-        bad |= extra_bad
-    i = _first(bad, order_key)
-    if i is None:
-        return None
-    if extra_bad is not None and extra_bad[i]:
-        return i, ""
-    for name, m in nonfinite.items():
-        if m[i]:
-            what = "missing (empty, null or NaN)" if np.isnan(prices[name][i]) else f"not finite ({prices[name][i]})"
-            return i, f"{name} is {what}; prices must be numbers"
-    if hi_bad[i]:
-        return i, (f"high {high[i]:g} is below max(open {open_[i]:g}, close {close[i]:g}); "
-                   f"bars need high >= max(open, close)")
-    if lo_bad[i]:
-        return i, (f"low {low[i]:g} is above min(open {open_[i]:g}, close {close[i]:g}); "
-                   f"bars need low <= min(open, close)")
-    if vol_bad[i]:
-        v = volume[i]
-        what = "missing (empty, null or NaN)" if np.isnan(v) else f"{v:g}"
-        return i, f"volume is {what}; volume must be a number >= 0"
-    t, prev = _fmt_ns(start_ns[i]), _fmt_ns(start_ns[i - 1])
-    if order_bad[i]:
-        if diff[i] == 0:
-            return i, (f"duplicate timestamp {t} (same as the previous row); timestamps must be unique "
-                       f"(pass {sort_hint} to sort and keep the last of duplicates)")
-        return i, (f"timestamp {t} is before the previous row's {prev}; timestamps must be sorted "
-                   f"ascending (pass {sort_hint} to sort them)")
-    gap = timedelta(microseconds=int(diff[i]) // 1000)
-    return i, (f"timestamp {t} is only {gap} after the previous bar ({prev}); {timeframe} bars must be "
-               f"at least {timedelta(microseconds=_MIN_SPACING_NS[timeframe] // 1000)} apart "
-               f"(is the timeframe right?)")
-
-
 def _table_columns(table: pa.Table, what: str) -> dict[str, np.ndarray]:
     """numpy columns (start as int64 ns UTC) of a bar table, checking names and types."""
     if not isinstance(table, pa.Table):
@@ -248,35 +119,13 @@ def _table_columns(table: pa.Table, what: str) -> dict[str, np.ndarray]:
     if start.null_count:
         i = int(np.flatnonzero(start.is_null().to_numpy(zero_copy_only=False))[0])
         raise BarValidationError(f"{what}: row {i}: start is missing", index=i, reason="start is missing")
-    out = {"start": _int64(start.cast(_START_TYPE))}
+    out = {"start": int64_values(start.cast(_START_TYPE))}
     for name in _COLUMNS[1:]:
         col = table.column(name)
         if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_decimal(col.type)):
             raise BarValidationError(f"{what}: column {name} must be numeric, got {col.type}")
-        out[name] = _float64(col)
+        out[name] = float64_values(col)
     return out
-
-
-def _int64(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    return col.view(pa.int64()).to_numpy(zero_copy_only=False)
-
-
-def _float64(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if col.type != pa.float64():
-        col = col.cast(pa.float64())
-    # Nulls become NaN (and are then reported as missing).
-    return col.to_numpy(zero_copy_only=False)
-
-
-def _bar_table(cols: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> pa.Table:
-    arrays = [pa.array(np.ascontiguousarray(cols["start"], dtype=np.int64)).view(_START_TYPE)]
-    arrays += [pa.array(np.ascontiguousarray(cols[c], dtype=np.float64)) for c in _COLUMNS[1:]]
-    schema = BAR_SCHEMA.with_metadata(dict(metadata)) if metadata else BAR_SCHEMA.remove_metadata()
-    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 # --------------------------------------------------------------------------- #
@@ -339,7 +188,7 @@ class Catalog:
 
     def path(self, symbol: str, timeframe: str) -> Path:
         """Where the bars of ``symbol`` at ``timeframe`` are (or would be) stored."""
-        return self.data_dir / normalize_symbol(symbol) / f"{check_timeframe(timeframe)}.parquet"
+        return self.data_dir / catalog_symbol(symbol) / f"{check_timeframe(timeframe)}.parquet"
 
     def symbols(self) -> list[str]:
         """Symbols with at least one stored timeframe, sorted."""
@@ -356,21 +205,21 @@ class Catalog:
 
     def timeframes(self, symbol: str) -> list[str]:
         """Stored timeframes of ``symbol``, finest first (empty if none)."""
-        sym = normalize_symbol(symbol)
+        sym = catalog_symbol(symbol)
         return [tf for tf in TIMEFRAMES if (self.data_dir / sym / f"{tf}.parquet").is_file()]
 
     def entries(self, symbols: Iterable[str] | None = None) -> list[CatalogEntry]:
         """Every stored file (or those of ``symbols``), by symbol then timeframe.
 
         Reads only Parquet footers (row counts and the ``start`` column's statistics)."""
-        syms = self.symbols() if symbols is None else [normalize_symbol(s) for s in symbols]
+        syms = self.symbols() if symbols is None else [catalog_symbol(s) for s in symbols]
         out = []
         for sym in syms:
             for tf in self.timeframes(sym):
                 path = self.data_dir / sym / f"{tf}.parquet"
                 rows, first, last = _footer_summary(path)
-                out.append(CatalogEntry(sym, tf, rows, None if first is None else _ns_to_datetime(first),
-                                        None if last is None else _ns_to_datetime(last), path))
+                out.append(CatalogEntry(sym, tf, rows, None if first is None else datetime_of_ns(first),
+                                        None if last is None else datetime_of_ns(last), path))
         return out
 
     # ---- reading ------------------------------------------------------------ #
@@ -417,9 +266,7 @@ class Catalog:
             TimeframeNotFoundError: the timeframe is neither stored nor derivable.
             ValueError: bad timeframe, range or calendar; a stored file that is not a bar file.
         """
-        from . import resample as rs  # noqa: PLC0415
-
-        sym = normalize_symbol(symbol)
+        sym = catalog_symbol(symbol)
         check_timeframe(timeframe)
         if calendar is not None:
             calendar = rs.calendar_name(calendar)
@@ -446,7 +293,7 @@ class Catalog:
             table = _read_bars(self.data_dir / sym / f"{source}.parquet")
             # Only source bars at or after lo can fall in buckets starting at or after lo;
             # buckets starting before hi end within 8 days of it.
-            table = _slice(table, lo, None if hi is None else hi + 8 * _NS_PER_DAY)
+            table = _slice(table, lo, None if hi is None else hi + 8 * NS_PER_DAY)
             try:
                 out = rs.resample(table, source, timeframe, calendar=calendar)
             except rs.MisalignedBarsError as exc:
@@ -497,7 +344,7 @@ class Catalog:
         items = []
         seen = set()
         for (symbol, timeframe), table in tables.items():
-            key = (normalize_symbol(symbol), check_timeframe(timeframe))
+            key = (catalog_symbol(symbol), check_timeframe(timeframe))
             if key in seen:
                 raise ValueError(f"{key[0]} {key[1]} given twice")
             seen.add(key)
@@ -519,8 +366,8 @@ class Catalog:
                 if s.tmp:
                     _remove_quietly(s.tmp)
         return [CatalogEntry(s.symbol, s.timeframe, s.rows,
-                             None if s.first is None else _ns_to_datetime(s.first),
-                             None if s.last is None else _ns_to_datetime(s.last), s.final) for s in staged]
+                             None if s.first is None else datetime_of_ns(s.first),
+                             None if s.last is None else datetime_of_ns(s.last), s.final) for s in staged]
 
     def _stage(self, sym: str, tf: str, table: pa.Table, mode: str, metadata) -> _Staged:
         what = f"{sym} {tf}"
@@ -544,12 +391,12 @@ class Catalog:
                 i, reason = problem
                 raise BarValidationError(
                     f"{what}: merging with the {int(keep.size)} stored rows gives a bad series at "
-                    f"{_fmt_ns(cols['start'][i])}: {reason}; nothing was written (use mode='replace' "
+                    f"{format_ns(cols['start'][i])}: {reason}; nothing was written (use mode='replace' "
                     f"to overwrite)", index=None, reason=reason)
         meta = {"symbol": sym, "timeframe": tf}
         if metadata:
             meta.update({str(k): str(v) for k, v in metadata.items()})
-        out = _bar_table(cols, meta)
+        out = bar_table(cols, meta)
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{tf}.parquet.", suffix=".tmp", dir=final.parent)
         try:
@@ -626,7 +473,7 @@ def _read_bars(path: Path) -> pa.Table:
             cols = _table_columns(table, str(path))
         except (BarValidationError, TypeError) as exc:
             raise ValueError(f"{path} is not a bar file of this catalog: {exc}") from None
-        table = _bar_table(cols, {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()})
+        table = bar_table(cols, {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()})
     return table.combine_chunks()
 
 
@@ -634,7 +481,7 @@ def _slice(table: pa.Table, lo: int | None, hi: int | None) -> pa.Table:
     """Rows with ``lo <= start < hi`` of a sorted table (zero-copy)."""
     if lo is None and hi is None:
         return table
-    start = _int64(table.column("start"))
+    start = int64_values(table.column("start"))
     i = 0 if lo is None else int(np.searchsorted(start, lo, side="left"))
     j = start.size if hi is None else int(np.searchsorted(start, hi, side="left"))
     return table.slice(i, max(0, j - i))
@@ -657,5 +504,5 @@ def _footer_summary(path: Path) -> tuple[int, int | None, int | None]:
             return rows, int(first_stats.min_raw), int(last_stats.max_raw)
     except (OSError, ValueError, pa.ArrowException):
         pass
-    start = _int64(_read_bars(path).column("start"))
+    start = int64_values(_read_bars(path).column("start"))
     return start.size, (int(start[0]) if start.size else None), (int(start[-1]) if start.size else None)

@@ -9,11 +9,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zoneinfo
 from datetime import datetime, timezone
 from typing import Any
 
+import pyarrow.csv as pcsv
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import importers as im
 from .catalog import ENV_VAR, Catalog
-from .synthetic import TIMEFRAMES
+from .dates import datetime_of_ns
+from .resample import can_resample
+from .schema import TIMEFRAMES
+from .synthetic import generate_bars
 
 __all__ = ["register", "run", "main"]
 
@@ -120,8 +130,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _consoles():
-    from rich.console import Console
-
     return Console(), Console(stderr=True)
 
 
@@ -142,10 +150,6 @@ def _size(n: int) -> str:
 
 
 def _entries_table(entries, title: str, *, stored_by_symbol=None, limit: int | None = None):
-    from rich.table import Table
-
-    from .resample import can_resample
-
     table = Table(title=title, title_justify="left")
     for name, justify in (("symbol", "left"), ("timeframe", "left"), ("rows", "right"), ("first (UTC)", "left"),
                           ("last (UTC)", "left"), ("size", "right")):
@@ -166,10 +170,6 @@ def _entries_table(entries, title: str, *, stored_by_symbol=None, limit: int | N
 
 
 def _cmd_import(args, catalog: Catalog, out, err) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from . import importers as im
-
     if args.sample:
         if args.paths:
             raise ValueError("give files or --sample, not both")
@@ -219,8 +219,6 @@ def _cmd_import(args, catalog: Catalog, out, err) -> int:
 
 
 def _cmd_synth(args, catalog: Catalog, out, err) -> int:
-    from .synthetic import generate_bars
-
     tables = {}
     for sym in args.symbols:
         tables[(sym, args.timeframe)] = generate_bars(sym, timeframe=args.timeframe, start=args.start, end=args.end,
@@ -260,8 +258,6 @@ def _number(x: float) -> str:
 
 
 def _cmd_show(args, catalog: Catalog, out, err) -> int:
-    import zoneinfo
-
     try:
         tz = timezone.utc if args.tz.upper() == "UTC" else zoneinfo.ZoneInfo(args.tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -274,21 +270,17 @@ def _cmd_show(args, catalog: Catalog, out, err) -> int:
         raise ValueError(f"--limit must be >= 0, got {limit}")
     part = table if limit == 0 or limit >= n else (table.slice(n - limit) if args.tail else table.slice(0, limit))
     if args.csv:
-        import pyarrow.csv as pcsv
-
         sys.stdout.flush()
         pcsv.write_csv(part, sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return 0
-    from rich.table import Table
-
     sym = meta.get("symbol", args.symbol.upper())
     start_ns = part.column("start").cast("int64").to_numpy()
     first = table.column("start").cast("int64")
     span = ""
     if n:
         lo, hi = (int(first[0].as_py()), int(first[-1].as_py()))
-        span = f", {_fmt_time(_dt(lo), tz)} .. {_fmt_time(_dt(hi), tz)}"
+        span = f", {_fmt_time(datetime_of_ns(lo), tz)} .. {_fmt_time(datetime_of_ns(hi), tz)}"
     origin = (f"resampled from {meta['resampled_from']} on {meta.get('calendar')}"
               f"{', ' + meta['dropped_outside_sessions'] + ' bars outside sessions left out' if meta.get('dropped_outside_sessions', '0') != '0' else ''}"
               if "resampled_from" in meta else "stored")
@@ -299,18 +291,12 @@ def _cmd_show(args, catalog: Catalog, out, err) -> int:
         rt.add_column(c, justify="right")
     cols = {c: part.column(c).to_numpy() for c in ("open", "high", "low", "close", "volume")}
     for i in range(part.num_rows):
-        rt.add_row(_fmt_time(_dt(int(start_ns[i])), tz), *(_number(float(cols[c][i])) for c in cols))
+        rt.add_row(_fmt_time(datetime_of_ns(int(start_ns[i])), tz), *(_number(float(cols[c][i])) for c in cols))
     if part.num_rows < n:
         rt.caption = (f"{'last' if args.tail else 'first'} {part.num_rows:,} of {n:,}; --limit 0 for all, "
                       f"--tail for the end")
     out.print(rt)
     return 0
-
-
-def _dt(ns: int) -> datetime:
-    from datetime import timedelta
-
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=ns // 1000)
 
 
 _COMMANDS = {"import": _cmd_import, "synth": _cmd_synth, "ls": _cmd_ls, "show": _cmd_show}

@@ -7,6 +7,7 @@ warm-up exactly where pandas_ta has NaN, and causal (the value at bar ``t``
 depends only on bars ``0..t``, so computing on a prefix of a series gives the
 same values as the full series on that prefix).  The module does not import
 pandas; numpy everywhere, TA-Lib for the one candlestick pattern (CDLHAMMER).
+The functions here validate their inputs; the formulas are in :mod:`.indicator_math`.
 
 Definitions (``x[t]`` is bar ``t``; ``n`` a length; ``NaN`` marks warm-up)
 --------------------------------------------------------------------------
@@ -85,7 +86,6 @@ patterns.
 
 from __future__ import annotations
 
-import itertools
 import math
 import numbers
 from typing import Iterable
@@ -93,6 +93,7 @@ from typing import Iterable
 import numpy as np
 
 from ..arrays import float_array, same_length
+from . import indicator_math as unchecked
 
 __all__ = [
     "SUPPORTED_INDICATORS",
@@ -138,9 +139,6 @@ _LAGS = 20
 _ATR_LENGTH = 14
 _DOJI_LENGTH, _DOJI_FACTOR = 10, 10.0
 
-_EPS = float(np.finfo(np.float64).eps)
-
-
 # --------------------------------------------------------------------------
 # validation helpers
 # --------------------------------------------------------------------------
@@ -178,201 +176,6 @@ def _check_real(value, name: str) -> float:
 
 
 # --------------------------------------------------------------------------
-# building blocks (no validation: inputs are validated float64 arrays)
-# --------------------------------------------------------------------------
-
-
-def _sma(x: np.ndarray, n: int) -> np.ndarray:
-    if n > x.size:
-        return np.full(x.size, np.nan)
-    if n <= _DIRECT_SUM_MAX:
-        out = np.full(x.size, np.nan)
-        out[n - 1 :] = np.convolve(x, np.ones(n), mode="valid") / n
-        return out
-    return _blocked_sma(x, n)
-
-
-# Windows up to this long are summed directly (np.convolve: O(n) per output); longer ones by
-# prefix sums restarted every _SUM_BLOCK outputs, O(1) per output whatever the window.
-_DIRECT_SUM_MAX = 16
-_SUM_BLOCK = 4096
-
-
-def _blocked_sma(x: np.ndarray, n: int) -> np.ndarray:
-    """``sum(x[t-n+1..t]) / n`` from prefix sums restarted at every block of outputs (not one
-    running sum over the whole series): the rounding error stays that of a sum of
-    ``n + _SUM_BLOCK`` terms (relative ~1e-13) instead of growing with the series' length.
-    Windows containing a NaN are NaN. Memory-bound, so it makes few passes over the data."""
-    nan = np.isnan(x)
-    has_nan = bool(nan.any())
-    values = np.where(nan, 0.0, x) if has_nan else x
-    size, block = x.size, _SUM_BLOCK
-    outputs = size - n + 1
-    blocks = -(-outputs // block)
-    full = outputs // block  # blocks whose inputs all lie inside x: read in place
-    # Room for whole blocks; the result is the first x.size values (a view).
-    out = np.empty(n - 1 + blocks * block)
-    out[: n - 1] = np.nan
-    sums = out[n - 1 :].reshape(blocks, block)
-    if full:
-        values = np.ascontiguousarray(values)
-        # Row k: the inputs of outputs k*B .. k*B+B-1 (rows overlap by n-1 inputs; a view).
-        rows = np.lib.stride_tricks.as_strided(
-            values, shape=(full, block + n - 1), strides=(block * values.itemsize, values.itemsize)
-        )
-        _block_sums(rows, n, sums[:full])
-    if blocks > full:  # the last, partial block: its inputs padded with zeros
-        tail = np.zeros((1, block + n - 1))
-        rest = values[full * block :]
-        tail[0, : rest.size] = rest
-        _block_sums(tail, n, sums[full:])
-    sums /= n
-    out = out[:size]
-    if has_nan:
-        counts = np.concatenate(([0], np.cumsum(nan, dtype=np.int64)))
-        out[n - 1 :][counts[n:] - counts[:outputs] > 0] = np.nan
-    return out
-
-
-def _block_sums(rows: np.ndarray, n: int, dest: np.ndarray) -> None:
-    prefix = np.cumsum(rows, axis=1)
-    dest[:, 0] = prefix[:, n - 1]
-    np.subtract(prefix[:, n:], prefix[:, : dest.shape[1] - 1], out=dest[:, 1:])
-
-
-def _rma(x: np.ndarray, n: int) -> np.ndarray:
-    out = np.full(x.size, np.nan)
-    valid = np.flatnonzero(~np.isnan(x))
-    if valid.size == 0:
-        return out
-    start = int(valid[0]) + n - 1  # first output index
-    if start >= x.size:
-        return out
-    seed = float(np.sum(x[valid[0] : start + 1])) / n
-    nm1, fn = float(n - 1), float(n)
-    # Wilder's recursion exactly as TA-Lib writes it: (prev * (n-1) + x) / n.
-    values = itertools.accumulate(
-        x[start + 1 :].tolist(), lambda prev, v: (prev * nm1 + v) / fn, initial=seed
-    )
-    out[start:] = np.fromiter(values, dtype=np.float64, count=x.size - start)
-    return out
-
-
-def _rolling(x: np.ndarray, n: int, reducer) -> np.ndarray:
-    out = np.full(x.size, np.nan)
-    if n <= x.size:
-        out[n - 1 :] = reducer(np.lib.stride_tricks.sliding_window_view(x, n), axis=1)
-    return out
-
-
-def _true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
-    tr = np.full(close.size, np.nan)
-    if close.size > 1:
-        prev = close[:-1]
-        tr[1:] = np.maximum(high[1:], prev) - np.minimum(low[1:], prev)
-    return tr
-
-
-def _rsi(close: np.ndarray, n: int) -> np.ndarray:
-    diff = np.full(close.size, np.nan)
-    diff[1:] = close[1:] - close[:-1]
-    gain = _rma(np.maximum(diff, 0.0), n)  # np.maximum keeps the NaN warm-up
-    loss = _rma(np.maximum(-diff, 0.0), n)
-    total = gain + loss
-    ratio = np.divide(gain, total, out=np.zeros(close.size), where=total != 0.0)
-    out = 100.0 * ratio
-    out[np.isnan(total)] = np.nan
-    return out
-
-
-def _stochrsi(close: np.ndarray, length: int, rsi_length: int, k: int, d: int):
-    r = _rsi(close, rsi_length)
-    lowest = _rolling(r, length, np.min)
-    highest = _rolling(r, length, np.max)
-    rng = highest - lowest
-    rng[rng == 0.0] = _EPS  # pointwise non_zero_range (see module docstring)
-    stoch = 100.0 * (r - lowest)
-    stoch /= rng
-    k_line = _sma(stoch, k)
-    d_line = _sma(k_line, d)
-    return k_line, d_line
-
-
-def _supertrend(high, low, close, length: int, multiplier: float):
-    if close.size == 0:
-        return tuple(np.empty(0) for _ in range(4))
-    matr = multiplier * _rma(_true_range(high, low, close), length)
-    hl2 = 0.5 * (high + low)
-    upper = (hl2 + matr).tolist()
-    lower = (hl2 - matr).tolist()
-    closes = close.tolist()
-
-    # pandas_ta starts with direction +1 and trend 0 at bar 0 and loops from bar 1.
-    directions = [1.0]
-    trends = [0.0]
-    add_direction, add_trend = directions.append, trends.append
-    d = 1.0
-    prev_up, prev_dn = upper[0], lower[0]
-    for c, up, dn in zip(closes[1:], upper[1:], lower[1:]):
-        # NaN comparisons are False, so the ATR warm-up keeps direction +1.
-        if c > prev_up:
-            d = 1.0
-        elif c < prev_dn:
-            d = -1.0
-        elif d > 0.0:
-            if dn < prev_dn:
-                dn = prev_dn  # up-trend: the lower band only rises
-        elif up > prev_up:
-            up = prev_up  # down-trend: the upper band only falls
-        add_direction(d)
-        add_trend(dn if d > 0.0 else up)
-        prev_up, prev_dn = up, dn
-
-    direction = np.array(directions)
-    trend = np.array(trends)
-    long_ = np.where(direction > 0.0, trend, np.nan)
-    short = np.where(direction < 0.0, trend, np.nan)
-    long_[0] = np.nan  # bar 0 is outside pandas_ta's loop: long/short stay NaN
-    return trend, direction, long_, short
-
-
-def _cross(k: np.ndarray, d: np.ndarray, level: float, above: bool) -> np.ndarray:
-    out = np.zeros(k.size, dtype=bool)
-    if k.size > 1:
-        k0, d0, k1, d1 = k[:-1], d[:-1], k[1:], d[1:]
-        if above:
-            out[1:] = (d1 < level) & (k0 <= d0) & (k1 > d1)
-        else:
-            out[1:] = (d1 > level) & (k0 >= d0) & (k1 < d1)
-    return out
-
-
-def _doji(open_, high, low, close, length: int, factor: float) -> np.ndarray:
-    body = np.abs(close - open_)
-    avg_range = _sma(np.abs(high - low), length)
-    with np.errstate(invalid="ignore"):
-        is_doji = body < 0.01 * factor * avg_range  # NaN warm-up -> False
-    return np.where(is_doji, 100.0, 0.0)
-
-
-def _hammer(open_, high, low, close) -> np.ndarray:
-    import talib  # here, not at the top: it imports pandas (0.5 s), which nothing else here needs
-
-    raw = talib.CDLHAMMER(
-        np.ascontiguousarray(open_),
-        np.ascontiguousarray(high),
-        np.ascontiguousarray(low),
-        np.ascontiguousarray(close),
-    )
-    # pandas_ta's cdl_pattern: Series(talib_result / 100 * scalar), scalar=100.
-    return raw / 100 * 100.0
-
-
-def _zero_nan(x: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(x), 0.0, x)
-
-
-# --------------------------------------------------------------------------
 # public indicators
 # --------------------------------------------------------------------------
 
@@ -385,7 +188,7 @@ def sma(close, length: int) -> np.ndarray:
     (e.g. the leading NaN run of a chained indicator is skipped the way
     TA-Lib skips it).  ``sma([1, 2, 3, 4, 5], 3) == [nan, nan, 2, 3, 4]``.
     """
-    return _sma(_as_array(close, "close"), _check_length(length))
+    return unchecked.sma(_as_array(close, "close"), _check_length(length))
 
 
 def rma(values, length: int) -> np.ndarray:
@@ -398,19 +201,19 @@ def rma(values, length: int) -> np.ndarray:
     propagates to every later value.  ``rma([1, 2, 3, 4, 5], 3) ==
     [nan, nan, 2, 8/3, 31/9]``.
     """
-    return _rma(_as_array(values, "values"), _check_length(length))
+    return unchecked.rma(_as_array(values, "values"), _check_length(length))
 
 
 def rolling_min(values, length: int) -> np.ndarray:
     """Rolling minimum ``min(x[t-length+1..t])``; NaN until the window is full
     and for windows containing a NaN (pandas ``rolling(length).min()``)."""
-    return _rolling(_as_array(values, "values"), _check_length(length), np.min)
+    return unchecked.rolling(_as_array(values, "values"), _check_length(length), np.min)
 
 
 def rolling_max(values, length: int) -> np.ndarray:
     """Rolling maximum ``max(x[t-length+1..t])``; NaN until the window is full
     and for windows containing a NaN (pandas ``rolling(length).max()``)."""
-    return _rolling(_as_array(values, "values"), _check_length(length), np.max)
+    return unchecked.rolling(_as_array(values, "values"), _check_length(length), np.max)
 
 
 def true_range(high, low, close) -> np.ndarray:
@@ -420,7 +223,7 @@ def true_range(high, low, close) -> np.ndarray:
     which equals ``max(high - low, |high - close[t-1]|, |low - close[t-1]|)``.
     """
     h, lo, c = _as_arrays(high=high, low=low, close=close)
-    return _true_range(h, lo, c)
+    return unchecked.true_range(h, lo, c)
 
 
 def atr(high, low, close, length: int = 14) -> np.ndarray:
@@ -432,7 +235,7 @@ def atr(high, low, close, length: int = 14) -> np.ndarray:
     ``0..length-1`` are NaN.
     """
     h, lo, c = _as_arrays(high=high, low=low, close=close)
-    return _rma(_true_range(h, lo, c), _check_length(length))
+    return unchecked.rma(unchecked.true_range(h, lo, c), _check_length(length))
 
 
 def rsi(close, length: int = 14) -> np.ndarray:
@@ -443,7 +246,7 @@ def rsi(close, length: int = 14) -> np.ndarray:
     ``rsi = 0`` where ``G + L == 0`` (no movement at all, as TA-Lib).  Bars
     ``0..length-1`` are NaN.
     """
-    return _rsi(_as_array(close, "close"), _check_length(length))
+    return unchecked.rsi(_as_array(close, "close"), _check_length(length))
 
 
 def stochrsi(close, length: int = 14, rsi_length: int = 14, k: int = 3, d: int = 3):
@@ -456,7 +259,7 @@ def stochrsi(close, length: int = 14, rsi_length: int = 14, k: int = 3, d: int =
     bars ``0..28`` and D on bars ``0..30``.
     """
     c = _as_array(close, "close")
-    return _stochrsi(
+    return unchecked.stochrsi(
         c,
         _check_length(length),
         _check_length(rsi_length, "rsi_length"),
@@ -485,7 +288,7 @@ def supertrend(high, low, close, length: int = 50, multiplier: float = 3.0):
     mult = _check_real(multiplier, "multiplier")
     if mult <= 0:
         raise ValueError(f"multiplier must be > 0, got {multiplier!r}")
-    return _supertrend(h, lo, c, n, mult)
+    return unchecked.supertrend(h, lo, c, n, mult)
 
 
 def close_lags(close, lags: int = 20) -> dict[str, np.ndarray]:
@@ -512,7 +315,7 @@ def cross_above(k, d, level: float = 20.0) -> np.ndarray:
     ``out[0] = False``, and any comparison with NaN is False.
     """
     kk, dd = _as_arrays(k=k, d=d)
-    return _cross(kk, dd, _check_real(level, "level"), above=True)
+    return unchecked.cross(kk, dd, _check_real(level, "level"), above=True)
 
 
 def cross_below(k, d, level: float = 80.0) -> np.ndarray:
@@ -522,7 +325,7 @@ def cross_below(k, d, level: float = 80.0) -> np.ndarray:
     ``out[0] = False``, and any comparison with NaN is False.
     """
     kk, dd = _as_arrays(k=k, d=d)
-    return _cross(kk, dd, _check_real(level, "level"), above=False)
+    return unchecked.cross(kk, dd, _check_real(level, "level"), above=False)
 
 
 def doji(open, high, low, close, length: int = 10, factor: float = 10.0) -> np.ndarray:  # noqa: A002
@@ -541,7 +344,7 @@ def doji(open, high, low, close, length: int = 10, factor: float = 10.0) -> np.n
     f = _check_real(factor, "factor")
     if not 0.0 <= f <= 100.0:
         raise ValueError(f"factor must be a percentage in [0, 100], got {factor!r}")
-    return _doji(o, h, lo, c, n, f)
+    return unchecked.doji(o, h, lo, c, n, f)
 
 
 def hammer(open, high, low, close) -> np.ndarray:  # noqa: A002
@@ -555,7 +358,7 @@ def hammer(open, high, low, close) -> np.ndarray:  # noqa: A002
     The first 11 bars are ``0.0``.
     """
     o, h, lo, c = _as_arrays(open=open, high=high, low=low, close=close)
-    return _hammer(o, h, lo, c)
+    return unchecked.hammer(o, h, lo, c)
 
 
 # --------------------------------------------------------------------------
@@ -597,6 +400,22 @@ def add_indicators(open, high, low, close, volume, names: Iterable[str]) -> dict
     for an unknown name (before computing anything), and ``ValueError`` for
     inputs of different lengths.
     """
+    requested = _requested(names)
+    arrays = {"open": open, "high": high, "low": low, "close": close}
+    if volume is not None:
+        arrays["volume"] = volume
+    o, h, lo, c = _as_arrays(**arrays)[:4]
+
+    out = _base_columns(requested, h, lo, c)  # 1. base indicators, in request order
+    for key in out:  # 2. NaN -> 0 in every base column
+        out[key] = unchecked.zero_nan(out[key])
+    out.update(_cross_flag_columns(requested, out, c))  # 3. cross-over flags on the zero-filled K / D
+    out.update(_pattern_columns(requested, o, h, lo, c))  # 4. candlestick patterns
+    return out
+
+
+def _requested(names: Iterable[str]) -> list[str]:
+    """The names asked for, each once, in order; an unknown one raises before anything is computed."""
     if isinstance(names, str):
         names = [names]
     requested: list[str] = []
@@ -607,21 +426,17 @@ def add_indicators(open, high, low, close, volume, names: Iterable[str]) -> dict
             )
         if name not in requested:
             requested.append(name)
+    return requested
 
-    arrays = {"open": open, "high": high, "low": low, "close": close}
-    if volume is not None:
-        arrays["volume"] = volume
-    checked = _as_arrays(**arrays)
-    o, h, lo, c = checked[:4]
 
+def _base_columns(requested: list[str], h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of the base indicators among ``requested``, in request order (NaN warm-ups kept)."""
     k_name, d_name = _stochrsi_names()
     out: dict[str, np.ndarray] = {}
-
-    # 1. base indicators, in request order
     for name in requested:
         if name == "supertrend":
             props = f"{_SUPERTREND_LENGTH}_{int(_SUPERTREND_MULTIPLIER)}"
-            trend, direction, long_, short = _supertrend(
+            trend, direction, long_, short = unchecked.supertrend(
                 h, lo, c, _SUPERTREND_LENGTH, _SUPERTREND_MULTIPLIER
             )
             out[f"superT_{props}"] = trend
@@ -629,10 +444,10 @@ def add_indicators(open, high, low, close, volume, names: Iterable[str]) -> dict
             out[f"superL_{props}"] = long_
             out[f"superS_{props}"] = short
         elif name == "stochrsi":
-            out[k_name], out[d_name] = _stochrsi(c, *_STOCHRSI_PARAMS)
+            out[k_name], out[d_name] = unchecked.stochrsi(c, *_STOCHRSI_PARAMS)
         elif name == "moving_averages":
             for n in _SMA_LENGTHS:
-                out[f"sma_{n}"] = _sma(c, n)
+                out[f"sma_{n}"] = unchecked.sma(c, n)
         elif name == "lag_features":
             for i in range(1, _LAGS + 1):
                 lagged = np.full(c.size, np.nan)
@@ -640,33 +455,39 @@ def add_indicators(open, high, low, close, volume, names: Iterable[str]) -> dict
                     lagged[i:] = c[:-i]
                 out[f"close_lag_{i}"] = lagged
         elif name == "atr":
-            out[f"atr_{_ATR_LENGTH}"] = _rma(_true_range(h, lo, c), _ATR_LENGTH)
+            out[f"atr_{_ATR_LENGTH}"] = unchecked.rma(unchecked.true_range(h, lo, c), _ATR_LENGTH)
+    return out
 
-    # 2. NaN -> 0 in every base column
-    for key in out:
-        out[key] = _zero_nan(out[key])
 
-    # 3. cross-over flags on the zero-filled K / D
+def _cross_flag_columns(requested: list[str], base: dict[str, np.ndarray], c: np.ndarray) -> dict[str, np.ndarray]:
+    """The requested StochRSI cross flags, on the zero-filled K and D (computed here if not in ``base``)."""
     flags = [name for name in requested if name in _CROSS_FLAGS]
-    if flags:
-        if k_name in out:
-            k_line, d_line = out[k_name], out[d_name]
+    if not flags:
+        return {}
+    k_name, d_name = _stochrsi_names()
+    if k_name in base:
+        k_line, d_line = base[k_name], base[d_name]
+    else:
+        k_line, d_line = (unchecked.zero_nan(v) for v in unchecked.stochrsi(c, *_STOCHRSI_PARAMS))
+    out = {}
+    for name in flags:
+        if name == "stochrsi_cross_above_20":
+            out[name] = unchecked.cross(k_line, d_line, 20.0, above=True)
         else:
-            k_line, d_line = (_zero_nan(v) for v in _stochrsi(c, *_STOCHRSI_PARAMS))
-        for name in flags:
-            if name == "stochrsi_cross_above_20":
-                out[name] = _cross(k_line, d_line, 20.0, above=True)
-            else:
-                out[name] = _cross(k_line, d_line, 80.0, above=False)
+            out[name] = unchecked.cross(k_line, d_line, 80.0, above=False)
+    return out
 
-    # 4. candlestick patterns
+
+def _pattern_columns(requested: list[str], o: np.ndarray, h: np.ndarray, lo: np.ndarray,
+                     c: np.ndarray) -> dict[str, np.ndarray]:
+    """The requested candlestick pattern columns (0.0 / 100.0)."""
+    out = {}
     for name in requested:
         if name == "doji":
             factor_tag = str(0.01 * _DOJI_FACTOR).replace(".", "_")  # 0.1 -> "0_1"
-            out[f"cdl_doji_{_DOJI_LENGTH}_{factor_tag}"] = _doji(
+            out[f"cdl_doji_{_DOJI_LENGTH}_{factor_tag}"] = unchecked.doji(
                 o, h, lo, c, _DOJI_LENGTH, _DOJI_FACTOR
             )
         elif name == "hammer":
-            out["cdl_hammer"] = _hammer(o, h, lo, c)
-
+            out["cdl_hammer"] = unchecked.hammer(o, h, lo, c)
     return out

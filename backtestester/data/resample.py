@@ -36,26 +36,18 @@ two target buckets (for instance hourly bars stamped on the hour resampled to XN
 buckets starting at 09:30) raises :class:`MisalignedBarsError`.
 
 Part of the pure core: numpy, pyarrow and exchange_calendars (through the session tables of
-:mod:`.synthetic`, cached per calendar and year range).
+:mod:`backtestester.calendars`, cached per calendar and year range).
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
 
-from .synthetic import (
-    BAR_SCHEMA,
-    TIMEFRAMES,
-    _calendar_info,
-    _day_number,
-    _instant_ns,
-    _parse_when,
-    _Sessions,
-    _sessions,
-    _year_of_day,
-)
+from ..calendars import Sessions, calendar_info, load_sessions
+from .dates import NS_PER_DAY, day_number, instant_ns, parse_when, year_of_day
+from .schema import BAR_SCHEMA, TIMEFRAME_NS, TIMEFRAMES, float64_values, int64_values
 
 __all__ = [
     "resample",
@@ -69,9 +61,7 @@ __all__ = [
     "MisalignedBarsError",
 ]
 
-NS_PER_DAY = 86_400 * 10**9
 _EPOCH_MONDAY_NS = 4 * NS_PER_DAY  # 1970-01-05
-_TF_NS = {tf: int(td / timedelta(microseconds=1)) * 1000 for tf, td in TIMEFRAMES.items()}
 _INTRADAY = ("1m", "5m", "15m", "30m", "1h", "4h")
 _ORDER = list(TIMEFRAMES)
 
@@ -93,7 +83,7 @@ def calendar_name(calendar: str | None) -> str | None:
         return None
     if isinstance(calendar, str) and calendar.strip().lower() in ("none", "24/7", ""):
         return None
-    return _calendar_info(calendar)[0]
+    return calendar_info(calendar).name
 
 
 def can_resample(source: str, target: str) -> bool:
@@ -104,7 +94,7 @@ def can_resample(source: str, target: str) -> bool:
         return False
     if target in ("1d", "1w"):
         return True
-    return _TF_NS[target] % _TF_NS[source] == 0
+    return TIMEFRAME_NS[target] % TIMEFRAME_NS[source] == 0
 
 
 def sources_for(target: str) -> list[str]:
@@ -112,10 +102,10 @@ def sources_for(target: str) -> list[str]:
     return [tf for tf in TIMEFRAMES if can_resample(tf, target)]
 
 
-def _sessions_covering(calendar: str, lo_ns: int, hi_ns: int) -> _Sessions:
-    first = _year_of_day(int(lo_ns // NS_PER_DAY) - 14)
-    last = _year_of_day(int(hi_ns // NS_PER_DAY) + 14)
-    return _sessions(calendar_name(calendar), first, last)
+def _sessions_covering(calendar: str, lo_ns: int, hi_ns: int) -> Sessions:
+    first = year_of_day(int(lo_ns // NS_PER_DAY) - 14)
+    last = year_of_day(int(hi_ns // NS_PER_DAY) + 14)
+    return load_sessions(calendar_name(calendar), first, last)
 
 
 def resolve_range(start, end, calendar: str | None) -> tuple[int | None, int | None]:
@@ -125,10 +115,10 @@ def resolve_range(start, end, calendar: str | None) -> tuple[int | None, int | N
     def one(value, name):
         if value is None:
             return None
-        when = _parse_when(value, name)
+        when = parse_when(value, name)
         if isinstance(when, datetime) or calendar is None:
-            return _instant_ns(when)
-        day = _day_number(when)
+            return instant_ns(when)
+        day = day_number(when)
         s = _sessions_covering(calendar, day * NS_PER_DAY, day * NS_PER_DAY)
         i = int(np.searchsorted(s.labels, day))
         return int(s.opens[i]) if i < s.labels.size else day * NS_PER_DAY
@@ -139,7 +129,7 @@ def resolve_range(start, end, calendar: str | None) -> tuple[int | None, int | N
     return lo, hi
 
 
-def _locate(t: np.ndarray, s: _Sessions) -> tuple[np.ndarray, np.ndarray]:
+def _locate(t: np.ndarray, s: Sessions) -> tuple[np.ndarray, np.ndarray]:
     """(session index, inside the session ``[open, close)``) of each instant."""
     i = np.searchsorted(s.opens, t, side="right") - 1
     ok = i >= 0
@@ -207,7 +197,7 @@ def bucket_starts(start_ns: np.ndarray, source: str, target: str,
             f"cannot resample {source} bars to {target}: the source must be a finer timeframe that "
             f"divides the target (for {target}: {', '.join(sources_for(target)) or 'none'})")
     t = np.asarray(start_ns, dtype=np.int64)
-    src_ns, tf_ns = _TF_NS[source], _TF_NS[target]
+    src_ns, tf_ns = TIMEFRAME_NS[source], TIMEFRAME_NS[target]
     if t.size == 0:
         return t.copy(), np.zeros(0, dtype=bool)
     calendar = calendar_name(calendar)
@@ -269,17 +259,15 @@ def resample(table: pa.Table, source: str, target: str, *, calendar: str | None 
     Returns a ``BAR_SCHEMA`` table (one chunk per column) whose schema metadata records
     ``resampled_from``, ``calendar`` and ``dropped_outside_sessions``.
     """
-    from .catalog import _float64, _int64  # noqa: PLC0415  (catalog imports this module lazily)
-
     for name in BAR_SCHEMA.names:
         if name not in table.column_names:
             raise ValueError(f"table is missing column {name!r}; required: {', '.join(BAR_SCHEMA.names)}")
-    t = _int64(table.column("start").cast(BAR_SCHEMA.field("start").type))
+    t = int64_values(table.column("start").cast(BAR_SCHEMA.field("start").type))
     if t.size > 1 and np.any(t[1:] <= t[:-1]):
         raise ValueError("resample needs bars sorted by start with unique timestamps")
     b, ok = bucket_starts(t, source, target, calendar)
     dropped = int(t.size - np.count_nonzero(ok))
-    cols = {name: _float64(table.column(name)) for name in ("open", "high", "low", "close", "volume")}
+    cols = {name: float64_values(table.column(name)) for name in ("open", "high", "low", "close", "volume")}
     if dropped:
         b = b[ok]
         cols = {k: v[ok] for k, v in cols.items()}

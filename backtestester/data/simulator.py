@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from ..engine import Playground, Repository
 from .catalog import Catalog, DataNotFoundError
-from .synthetic import TIMEFRAMES
+from .schema import TIMEFRAMES
 
 SIMULATOR_ZONE = ZoneInfo("America/New_York")
 SIMULATOR_STOP = dtime(16, 0)  # the simulator's clock stops at 16:00 New York on the stop date (wire-v1)

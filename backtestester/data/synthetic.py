@@ -81,52 +81,28 @@ bars do not depend on ``end``/``n_bars``: ``generate_bars(n_bars=10)`` equals
 the first 10 rows of ``generate_bars(n_bars=1000)``.
 
 Part of the pure core: imports only the standard library, numpy, pyarrow and
-exchange_calendars.
+exchange_calendars (through :mod:`backtestester.calendars`).
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import warnings
 import zlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["TIMEFRAMES", "generate_bars", "BAR_SCHEMA"]
+from ..calendars import MAX_YEAR, Sessions, calendar_info, load_sessions
+from .dates import NS_PER_DAY, day_number, instant_ns, parse_when, year_of_day
+from .schema import BAR_SCHEMA, TIMEFRAME_NS, TIMEFRAMES
 
-TIMEFRAMES: dict[str, timedelta] = {
-    "1m": timedelta(minutes=1),
-    "5m": timedelta(minutes=5),
-    "15m": timedelta(minutes=15),
-    "30m": timedelta(minutes=30),
-    "1h": timedelta(hours=1),
-    "4h": timedelta(hours=4),
-    "1d": timedelta(days=1),
-    "1w": timedelta(weeks=1),
-}
-"""Supported timeframes and their nominal length."""
-
-BAR_SCHEMA = pa.schema(
-    [
-        ("start", pa.timestamp("ns", tz="UTC")),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("volume", pa.float64()),
-    ]
-)
-"""Schema of the tables returned by :func:`generate_bars`."""
+__all__ = ["generate_bars"]
 
 _NS_PER_MINUTE = 60 * 10**9
-_NS_PER_DAY = 86_400 * 10**9
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_EPOCH_MONDAY_NS = 4 * _NS_PER_DAY  # 1970-01-05, the first Monday after the epoch
+_EPOCH_MONDAY_NS = 4 * NS_PER_DAY  # 1970-01-05, the first Monday after the epoch
 _SESSIONS_PER_YEAR = 252
 _OVERNIGHT_MINUTES = 120.0
 _MINUTES_PER_YEAR_247 = 365.25 * 1440
@@ -140,46 +116,6 @@ _VOLUME_ABS_RETURN_WEIGHT = 0.5
 # --------------------------------------------------------------------------- #
 
 
-def _parse_when(value: Any, name: str) -> date | datetime:
-    """A date (session date) or a UTC datetime (instant)."""
-    if isinstance(value, np.datetime64):
-        if np.isnat(value):
-            raise ValueError(f"{name} must not be NaT")
-        value = _EPOCH + timedelta(microseconds=int(value.astype("datetime64[us]").astype(np.int64)))
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(
-                f"{name} must be an ISO date ('2020-01-02') or datetime ('2020-01-02T14:30:00Z'), "
-                f"got {text!r}"
-            ) from None
-    if isinstance(value, datetime):
-        if value.utcoffset() is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-    if isinstance(value, date):
-        return value
-    raise ValueError(
-        f"{name} must be a date, a datetime, an ISO string or numpy.datetime64, "
-        f"got {type(value).__name__}"
-    )
-
-
-def _instant_ns(value: date | datetime) -> int:
-    """Nanoseconds since the epoch; a date is taken at 00:00 UTC."""
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
-
-
-def _day_number(value: date | datetime) -> int:
-    """Days since the epoch of the (UTC) date of ``value``."""
-    return _instant_ns(value) // _NS_PER_DAY
-
-
 def _check_number(value: Any, name: str, *, positive: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a number, got {value!r}")
@@ -187,102 +123,6 @@ def _check_number(value: Any, name: str, *, positive: bool) -> float:
     if not math.isfinite(value) or (positive and value <= 0):
         raise ValueError(f"{name} must be a finite number{' > 0' if positive else ''}, got {value!r}")
     return value
-
-
-# --------------------------------------------------------------------------- #
-# Calendars
-# --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class _Sessions:
-    """Sessions of a calendar over a fetched range, as int64 ns arrays (UTC)."""
-
-    labels: np.ndarray  # session date, days since the epoch
-    opens: np.ndarray
-    closes: np.ndarray
-    break_starts: np.ndarray  # -1 where the session has no break
-    break_ends: np.ndarray
-    complete_to_bound: bool  # the fetched range reaches the calendar's last possible session
-
-
-@functools.lru_cache(maxsize=None)
-def _calendar_info(code: str) -> tuple[str, int | None, int | None]:
-    """(canonical name, first and last allowed day number or None) of a calendar code."""
-    import exchange_calendars as xcals  # noqa: PLC0415  (slow import: only when needed)
-
-    if not isinstance(code, str) or code not in xcals.get_calendar_names(include_aliases=True):
-        raise ValueError(
-            f"calendar must be None (24/7) or an exchange_calendars code such as 'XNYS', 'XLON', "
-            f"'XTKS' (see exchange_calendars.get_calendar_names()), got {code!r}"
-        )
-    name = xcals.resolve_alias(code)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        cls = type(xcals.get_calendar(name))
-    lo, hi = cls.bound_min(), cls.bound_max()
-    to_day = lambda ts: None if ts is None else int(ts.value // _NS_PER_DAY)  # noqa: E731
-    return name, to_day(lo), to_day(hi)
-
-
-_MAX_YEAR = 2200
-
-
-@functools.lru_cache(maxsize=32)
-def _sessions(name: str, first_year: int, last_year: int) -> _Sessions:
-    """Sessions from Jan 1 of ``first_year`` to Dec 31 of ``last_year`` (clamped to the bounds)."""
-    import exchange_calendars as xcals  # noqa: PLC0415
-
-    _, lo, hi = _calendar_info(name)
-    start = np.datetime64(f"{first_year:04d}-01-01", "D").astype(np.int64)
-    end = np.datetime64(f"{last_year:04d}-12-31", "D").astype(np.int64)
-    complete = False
-    if lo is not None:
-        start = max(start, lo)
-    if hi is not None and end >= hi:
-        end, complete = hi, True
-    if last_year >= _MAX_YEAR:
-        complete = True
-    as_str = lambda d: str(np.datetime64(int(d), "D"))  # noqa: E731
-    try:
-        with warnings.catch_warnings():
-            # exchange_calendars trips pandas deprecation warnings users cannot act on.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            cal = xcals.get_calendar(name, start=as_str(start), end=as_str(end))
-    except Exception as exc:  # exchange_calendars raises a variety of errors for bad ranges
-        raise ValueError(
-            f"calendar {name!r} cannot provide sessions from {as_str(start)} to {as_str(end)}: {exc}"
-        ) from None
-
-    def ns(series: Any) -> np.ndarray:
-        # pandas objects from exchange_calendars; tz-aware ones are converted to naive UTC first.
-        if getattr(series.dt, "tz", None) is not None:
-            series = series.dt.tz_convert(None)
-        values = series.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        values = np.where(values == np.iinfo(np.int64).min, -1, values)
-        values.setflags(write=False)
-        return values
-
-    sessions = cal.sessions
-    if getattr(sessions, "tz", None) is not None:
-        sessions = sessions.tz_convert(None)
-    labels = sessions.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
-    labels.setflags(write=False)
-    return _Sessions(
-        labels=labels,
-        opens=ns(cal.opens),
-        closes=ns(cal.closes),
-        break_starts=ns(cal.break_starts),
-        break_ends=ns(cal.break_ends),
-        complete_to_bound=complete,
-    )
-
-
-def _year_of_day(day: int) -> int:
-    """Calendar year of a day number (days since the epoch)."""
-    return int(np.datetime64(int(day), "D").astype("datetime64[Y]").astype(np.int64)) + 1970
 
 
 # --------------------------------------------------------------------------- #
@@ -322,7 +162,7 @@ def _grid_247(tf_ns: int, weekly: bool, start_ns: int, end_ns: int | None, n_bar
     )
 
 
-def _calendar_grid(s: _Sessions, tf: str, tf_ns: int) -> _Grid:
+def _calendar_grid(s: Sessions, tf: str, tf_ns: int) -> _Grid:
     """The full bar grid over the fetched sessions ``s``."""
     opens, closes = s.opens, s.closes
     has_break = s.break_starts >= 0
@@ -397,8 +237,8 @@ def _select_calendar_bars(
     end: date | datetime | None,
     n_bars: int | None,
 ) -> _Grid:
-    _, lo, hi = _calendar_info(name)
-    start_day = _day_number(start)
+    _, lo, hi = calendar_info(name)
+    start_day = day_number(start)
     if hi is not None and start_day > hi:
         raise ValueError(
             f"start {start} is after the last date calendar {name!r} supports "
@@ -409,28 +249,28 @@ def _select_calendar_bars(
             f"start {start} is before the first date calendar {name!r} supports "
             f"({np.datetime64(lo, 'D')})"
         )
-    first_year = _year_of_day(start_day - 14)
+    first_year = year_of_day(start_day - 14)
     if end is not None:
-        last_year = _year_of_day(_day_number(end) + 14)
+        last_year = year_of_day(day_number(end) + 14)
     else:
         # Rough guess of the span needed (390-minute sessions, 240 sessions a year), then grow.
         per_session = {"1d": 1.0, "1w": 0.2}.get(tf, math.ceil(390 * _NS_PER_MINUTE / tf_ns))
-        last_year = _year_of_day(start_day + int(n_bars / per_session / 240 * 366) + 60)
+        last_year = year_of_day(start_day + int(n_bars / per_session / 240 * 366) + 60)
     while True:
-        last_year = min(last_year, _MAX_YEAR)
-        s = _sessions(name, first_year, last_year)
+        last_year = min(last_year, MAX_YEAR)
+        s = load_sessions(name, first_year, last_year)
         # Resolve start/end: a date is a session date (its open), a datetime an instant.
         if isinstance(start, datetime):
-            start_ns = _instant_ns(start)
+            start_ns = instant_ns(start)
         else:
             i = int(np.searchsorted(s.labels, start_day))
             start_ns = int(s.opens[i]) if i < s.labels.size else None
         end_ns = None
         if end is not None:
             if isinstance(end, datetime):
-                end_ns = _instant_ns(end)
+                end_ns = instant_ns(end)
             else:
-                j = int(np.searchsorted(s.labels, _day_number(end)))
+                j = int(np.searchsorted(s.labels, day_number(end)))
                 end_ns = int(s.opens[j]) if j < s.labels.size else np.iinfo(np.int64).max
         if start_ns is not None:
             grid = _calendar_grid(s, tf, tf_ns)
@@ -524,6 +364,56 @@ def _simulate(
     return {"open": o, "high": h, "low": lo, "close": c, "volume": volume}
 
 
+def _check_request(symbol: Any, timeframe: Any, end: Any, n_bars: Any, seed: Any) -> int | None:
+    """Check what is asked for; returns ``n_bars`` as an int (or None)."""
+    if not isinstance(symbol, str) or not symbol:
+        raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
+    if timeframe not in TIMEFRAMES:
+        raise ValueError(
+            f"timeframe must be one of {', '.join(repr(k) for k in TIMEFRAMES)}, got {timeframe!r}"
+        )
+    if (end is None) == (n_bars is None):
+        raise ValueError("exactly one of end and n_bars must be given")
+    if n_bars is not None:
+        if isinstance(n_bars, bool) or not isinstance(n_bars, (int, np.integer)) or n_bars < 1:
+            raise ValueError(f"n_bars must be an integer >= 1, got {n_bars!r}")
+        n_bars = int(n_bars)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return n_bars
+
+
+def _check_price_model(
+    initial_price: Any, annual_drift: Any, annual_volatility: Any, tick_size: Any
+) -> tuple[float, float, float, float | None]:
+    """``(initial_price, mu, sigma, tick_size)`` as checked floats."""
+    initial_price = _check_number(initial_price, "initial_price", positive=True)
+    mu = _check_number(annual_drift, "annual_drift", positive=False)
+    sigma = _check_number(annual_volatility, "annual_volatility", positive=True)
+    if tick_size is not None:
+        tick_size = _check_number(tick_size, "tick_size", positive=True)
+        if initial_price < tick_size:
+            raise ValueError(f"initial_price ({initial_price}) must be at least tick_size ({tick_size})")
+    return initial_price, mu, sigma, tick_size
+
+
+def _bar_grid(
+    timeframe: str, calendar: Any, start_at: date | datetime, end_at: date | datetime | None, n_bars: int | None
+) -> tuple[_Grid, str]:
+    """The bars to generate and the canonical calendar name (``""`` for 24/7)."""
+    tf_ns = TIMEFRAME_NS[timeframe]
+    if calendar is None:
+        end_ns = instant_ns(end_at) if end_at is not None else None
+        return _grid_247(tf_ns, timeframe == "1w", instant_ns(start_at), end_ns, n_bars), ""
+    if not isinstance(calendar, str):
+        raise ValueError(
+            f"calendar must be None (24/7) or an exchange_calendars code such as 'XNYS', "
+            f"got {calendar!r}"
+        )
+    calendar_name, _, _ = calendar_info(calendar)
+    return _select_calendar_bars(calendar_name, timeframe, tf_ns, start_at, end_at, n_bars), calendar_name
+
+
 # --------------------------------------------------------------------------- #
 # Public API
 # --------------------------------------------------------------------------- #
@@ -548,7 +438,7 @@ def generate_bars(
     Args:
         symbol: Instrument name; mixed into the seed (via ``zlib.crc32``), so
             different symbols give different paths for the same ``seed``.
-        timeframe: One of :data:`TIMEFRAMES` (``"1m"``, ``"5m"``, ``"15m"``,
+        timeframe: One of :data:`~.schema.TIMEFRAMES` (``"1m"``, ``"5m"``, ``"15m"``,
             ``"30m"``, ``"1h"``, ``"4h"``, ``"1d"``, ``"1w"``).
         start: First bar's lower bound (inclusive): a date / ISO date string
             (a session date for exchange calendars, 00:00 UTC for 24/7), or a
@@ -568,7 +458,7 @@ def generate_bars(
             for unrounded prices.
 
     Returns:
-        A ``pyarrow.Table`` with schema :data:`BAR_SCHEMA`: ``start``
+        A ``pyarrow.Table`` with schema :data:`~backtestester.data.schema.BAR_SCHEMA`: ``start``
         (``timestamp[ns, tz=UTC]``, the bar's start instant; sorted, unique),
         ``open``, ``high``, ``low``, ``close``, ``volume`` (``float64``).  May be
         empty if ``[start, end)`` contains no bar.  Schema metadata records the
@@ -580,45 +470,14 @@ def generate_bars(
             non-positive ``initial_price``/``annual_volatility``/``tick_size``,
             negative ``seed``, or a range outside what the calendar supports.
     """
-    if not isinstance(symbol, str) or not symbol:
-        raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
-    if timeframe not in TIMEFRAMES:
-        raise ValueError(
-            f"timeframe must be one of {', '.join(repr(k) for k in TIMEFRAMES)}, got {timeframe!r}"
-        )
-    if (end is None) == (n_bars is None):
-        raise ValueError("exactly one of end and n_bars must be given")
-    if n_bars is not None:
-        if isinstance(n_bars, bool) or not isinstance(n_bars, (int, np.integer)) or n_bars < 1:
-            raise ValueError(f"n_bars must be an integer >= 1, got {n_bars!r}")
-        n_bars = int(n_bars)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    initial_price = _check_number(initial_price, "initial_price", positive=True)
-    mu = _check_number(annual_drift, "annual_drift", positive=False)
-    sigma = _check_number(annual_volatility, "annual_volatility", positive=True)
-    if tick_size is not None:
-        tick_size = _check_number(tick_size, "tick_size", positive=True)
-        if initial_price < tick_size:
-            raise ValueError(f"initial_price ({initial_price}) must be at least tick_size ({tick_size})")
-    start_at = _parse_when(start, "start")
-    end_at = _parse_when(end, "end") if end is not None else None
-    if end_at is not None and _instant_ns(end_at) <= _instant_ns(start_at):
+    n_bars = _check_request(symbol, timeframe, end, n_bars, seed)
+    initial_price, mu, sigma, tick_size = _check_price_model(initial_price, annual_drift, annual_volatility,
+                                                             tick_size)
+    start_at = parse_when(start, "start")
+    end_at = parse_when(end, "end") if end is not None else None
+    if end_at is not None and instant_ns(end_at) <= instant_ns(start_at):
         raise ValueError(f"end ({end_at}) must be after start ({start_at})")
-
-    tf_ns = int(TIMEFRAMES[timeframe] / timedelta(microseconds=1)) * 1000
-    if calendar is None:
-        end_ns = _instant_ns(end_at) if end_at is not None else None
-        grid = _grid_247(tf_ns, timeframe == "1w", _instant_ns(start_at), end_ns, n_bars)
-        calendar_name = ""
-    else:
-        if not isinstance(calendar, str):
-            raise ValueError(
-                f"calendar must be None (24/7) or an exchange_calendars code such as 'XNYS', "
-                f"got {calendar!r}"
-            )
-        calendar_name, _, _ = _calendar_info(calendar)
-        grid = _select_calendar_bars(calendar_name, timeframe, tf_ns, start_at, end_at, n_bars)
+    grid, calendar_name = _bar_grid(timeframe, calendar, start_at, end_at, n_bars)
 
     seed_seq = np.random.SeedSequence([int(seed), zlib.crc32(symbol.encode("utf-8"))])
     cols = _simulate(grid, seed_seq, initial_price, mu, sigma, tick_size)

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from ..symbols import normalize_symbol
 from .timeutil import from_ns, period_to_ns, to_ns
 
 
@@ -53,13 +54,6 @@ class Candle:
         return (f"Candle(start={self.start.isoformat()}, open={self.open}, high={self.high}, low={self.low}, "
                 f"close={self.close}, volume={self.volume}, available_at="
                 f"{None if self._available_ns is None else self.available_at.isoformat()})")
-
-
-def normalize_symbol(symbol) -> str:
-    """Tickers are case-insensitive and reported upper-case (D16)."""
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
-    return symbol.strip().upper()
 
 
 class Repository:

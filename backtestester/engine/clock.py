@@ -13,6 +13,7 @@ import bisect
 from datetime import timedelta
 from functools import lru_cache
 
+from ..calendars import CalendarRangeError, UnknownCalendarError, load_sessions
 from .errors import PlaygroundError
 from .timeutil import NS_PER_SECOND, UTC, from_ns
 
@@ -21,25 +22,25 @@ DAY_NS = 86_400 * NS_PER_SECOND
 
 @lru_cache(maxsize=32)
 def _sessions(code: str, first_year: int, last_year: int):
-    import exchange_calendars as xcals  # imported lazily: it is slow to import and only calendars need it
-
+    """(opens, closes, tz) of the sessions of ``first_year``..``last_year``, a lunch break splitting a
+    session in two; the loader's errors become PlaygroundErrors."""
     try:
-        cal = xcals.get_calendar(code, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
-    except xcals.errors.InvalidCalendarName:
+        s = load_sessions(code, first_year, last_year, clamp_to_bounds=False)
+    except UnknownCalendarError:
         raise PlaygroundError(f"unknown calendar {code!r}; use an exchange code such as 'XNYS', 'XLON', 'CMES' "
                          f"(see exchange_calendars.get_calendar_names()) or None for a 24/7 clock") from None
-    except Exception as exc:  # date bounds outside what the calendar covers
-        raise PlaygroundError(f"calendar {code!r} cannot cover {first_year}-{last_year}: {exc}") from None
-    sched = cal.schedule
+    except CalendarRangeError as exc:  # date bounds outside what the calendar covers
+        raise PlaygroundError(f"calendar {code!r} cannot cover {first_year}-{last_year}: {exc.reason}") from None
     opens, closes = [], []
-    for o, c, bs, be in zip(sched["open"], sched["close"], sched["break_start"], sched["break_end"]):
-        if bs is not None and bs == bs and be == be:  # a lunch break splits the session in two
-            opens += [o.value, be.value]
-            closes += [bs.value, c.value]
+    for o, c, bs, be, split in zip(s.opens.tolist(), s.closes.tolist(), s.break_starts.tolist(),
+                                   s.break_ends.tolist(), s.has_break.tolist()):
+        if split:  # a lunch break splits the session in two
+            opens += [o, be]
+            closes += [bs, c]
         else:
-            opens.append(o.value)
-            closes.append(c.value)
-    return tuple(opens), tuple(closes), cal.tz
+            opens.append(o)
+            closes.append(c)
+    return tuple(opens), tuple(closes), s.tz
 
 
 class Clock:
@@ -101,14 +102,6 @@ class Clock:
 
     def in_session(self, t_ns: int) -> bool:
         return self.normalize(t_ns) == t_ns
-
-    def sessions_between(self, start_ns: int, end_ns: int):
-        """(open, close) pairs in UTC nanoseconds of the sessions overlapping [start, end)."""
-        if self._closes is None:
-            return []
-        i = bisect.bisect_right(self._closes, start_ns)
-        j = bisect.bisect_left(self._opens, end_ns)
-        return list(zip(self._opens[i:j], self._closes[i:j]))
 
 
 def step_ns(seconds) -> int:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+from ..symbols import normalize_symbol
 from .account import Account
-from .candles import Candle, Repository, normalize_symbol
+from .candles import Candle, Repository
 from .clock import Clock, step_ns
 from .costs import Commission, Slippage, check_cost_model
 from .delta import Event, NewCandle, TickDelta

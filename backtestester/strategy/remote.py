@@ -54,10 +54,10 @@ from ..engine import (
     Position,
     Trade,
 )
-from ..engine.candles import normalize_symbol
 from ..engine.ledger import EPS
 from ..engine.orders import FLAT, OPENING_SIDES
 from ..engine.timeutil import from_ns, period_to_ns
+from ..symbols import normalize_symbol
 from .base import Strategy
 from .broker import Broker
 from .runner import BacktestResult, run_on_broker, run_on_playground

@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 
 import numpy as np
 
-from ..data.synthetic import TIMEFRAMES
+from ..data.schema import TIMEFRAMES
 from ..engine import Commission, Repository, Slippage
 from ..stats import statistic_names
 from ..strategy import load_strategy, run_backtest

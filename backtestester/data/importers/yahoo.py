@@ -10,19 +10,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import resample as rs
-from .catalog import check_timeframe
-from .import_conversion import _check_tz, _chunk, _col, _numbers, _parse_times
-from .import_errors import FileFormatError, _Problems
-from .import_reading import (
-    _PRICES,
-    _as_path,
-    _csv_layout,
-    _is_parquet,
-    _read_csv,
-    _resolve,
+from .. import resample as rs
+from ..schema import PRICE_COLUMNS, check_timeframe
+from .conversion import check_tz, column, parse_times, single_chunk, to_numbers
+from .errors import FileFormatError, Problems
+from .frames import Frame, finish_frame, frame_table
+from .reading import (
+    csv_layout,
+    existing_file,
+    is_parquet,
+    read_csv,
+    resolve_columns,
 )
-from .import_validation import _finish, _Frame, _to_table
 
 
 def read_yahoo(
@@ -42,13 +41,13 @@ def read_yahoo(
     timeframes parse ``Date``/``Datetime`` as instants (naive ones in ``tz``).
     ``adjust``: scale open/high/low/close by ``Adj Close / Close``.
     """
-    path = _as_path(path)
+    path = existing_file(path)
     check_timeframe(timeframe)
     calendar = rs.calendar_name(calendar)
-    if _is_parquet(path):
+    if is_parquet(path):
         raise FileFormatError(f"{path.name}: the yahoo format is CSV; read Parquet files with the generic format",
                               path=path)
-    layout = _csv_layout(path)
+    layout = csv_layout(path)
     lower = {n.lower(): n for n in layout.names}
     date_col = next((lower[k] for k in ("date", "datetime") if k in lower), None)
     if date_col is None and layout.names and (layout.names[0] == "" or layout.first_row > 2):
@@ -58,14 +57,14 @@ def read_yahoo(
             f"{path.name}: no Date column; the yahoo format is Date,Open,High,Low,Close,Adj Close,Volume "
             f"(columns here: {', '.join(map(repr, layout.names))})", path=path)
     adj_col = next((lower[k] for k in ("adj close", "adj_close", "adjclose", "adjusted_close") if k in lower), None)
-    resolved = _resolve(layout.names, {"start": date_col}, ("start", *_PRICES, "volume"), (), path, "yahoo")
+    resolved = resolve_columns(layout.names, {"start": date_col}, ("start", *PRICE_COLUMNS, "volume"), (), path, "yahoo")
     if adjust and adj_col is None:
         raise FileFormatError(f"{path.name}: adjust=True needs an 'Adj Close' column", path=path)
     include = [v for v in resolved.values() if v is not None] + ([adj_col] if adj_col else [])
-    table = _read_csv(path, layout, sorted(set(include)), progress)
+    table = read_csv(path, layout, sorted(set(include)), progress)
     n = table.num_rows
-    problems = _Problems(n)
-    date_arr = _chunk(_col(table, date_col))
+    problems = Problems(n)
+    date_arr = single_chunk(column(table, date_col))
     daily = timeframe in ("1d", "1w")
     if daily and (pa.types.is_string(date_arr.type) or pa.types.is_large_string(date_arr.type)):
         date_arr = pc.utf8_trim_whitespace(date_arr)
@@ -73,22 +72,22 @@ def read_yahoo(
         date_arr = pc.if_else(dated, pc.utf8_slice_codeunits(date_arr, 0, 10), date_arr)
     label = date_col or "Date"
     is_text = pa.types.is_string(date_arr.type) or pa.types.is_large_string(date_arr.type)
-    times = _parse_times(date_arr, label, tz=_check_tz(tz), epoch_unit="auto", time_format=None,
+    times = parse_times(date_arr, label, tz=check_tz(tz), epoch_unit="auto", time_format=None,
                          timeframe=timeframe, calendar=calendar, problems=problems, path=path,
                          dates_only=daily and is_text)
     if daily and not times.dates and n and not is_text:
         raise FileFormatError(f"{path.name}: the {label!r} column does not hold dates (YYYY-MM-DD)", path=path)
-    cols = {k: _numbers(_col(table, resolved[k]), k, resolved[k], problems, path) for k in _PRICES}
-    cols["volume"] = _numbers(_col(table, resolved["volume"]), "volume", resolved["volume"], problems, path)
+    cols = {k: to_numbers(column(table, resolved[k]), k, resolved[k], problems, path) for k in PRICE_COLUMNS}
+    cols["volume"] = to_numbers(column(table, resolved["volume"]), "volume", resolved["volume"], problems, path)
     if adjust:
-        adj = _numbers(_col(table, adj_col), "adj close", adj_col, problems, path)
+        adj = to_numbers(column(table, adj_col), "adj close", adj_col, problems, path)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = adj / cols["close"]
         close = cols["close"]
         problems.add(~np.isfinite(ratio) & np.isfinite(close) & ~problems.mask(),
                      lambda i: f"{adj_col} {adj[i]:g} / Close {close[i]:g} is not a usable adjustment ratio")
-        for k in _PRICES:
+        for k in PRICE_COLUMNS:
             cols[k] = cols[k] * ratio
-    frame = _finish(_Frame(times.ns, cols, np.arange(n)), problems, times.cut, np.arange(n) + layout.first_row,
+    frame = finish_frame(Frame(times.ns, cols, np.arange(n)), problems, times.cut, np.arange(n) + layout.first_row,
                     path=path, timeframe=timeframe, sort=sort, regular_hours=False, calendar=calendar)
-    return _to_table(frame)
+    return frame_table(frame)

@@ -23,25 +23,19 @@ from backtestester.data.catalog import (
     TimeframeNotFoundError,
 )
 from backtestester.data.resample import resample
-from backtestester.data.synthetic import BAR_SCHEMA, generate_bars
+from backtestester.data.schema import BAR_SCHEMA
+from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Repository
 
+from .conftest import REPO, ns, starts
+
 UTC = timezone.utc
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def minutes():
     """Two XNYS weeks of minute bars starting on a Monday."""
     return generate_bars("AAA", timeframe="1m", start="2021-06-07", end="2021-06-21", seed=11)
-
-
-def starts(table):
-    return table.column("start").cast(pa.int64()).to_numpy()
-
-
-def ns(text):
-    return int(np.datetime64(text, "ns").astype(np.int64))
 
 
 def with_column(table, name, values):
@@ -351,8 +345,10 @@ def test_entries_and_symbols(tmp_path, minutes):
 # Pure core
 # --------------------------------------------------------------------------- #
 
-DATA_MODULES = ["catalog", "resample", "importers", "import_errors", "import_reading", "import_conversion",
-                "import_validation", "import_generic", "import_yahoo", "import_polygon", "simulator", "cli"]
+DATA_MODULES = ["catalog", "resample", "schema", "dates", "validation",
+                "importers/__init__", "importers/into_catalog", "importers/samples", "importers/errors",
+                "importers/reading", "importers/conversion", "importers/frames", "importers/generic",
+                "importers/yahoo", "importers/polygon", "simulator", "cli"]
 
 
 def test_data_modules_import_no_pandas_ray_or_grpc():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -25,15 +24,13 @@ from backtestester.data.importers import (
     sample_path,
 )
 
+from .conftest import ns, starts
+
 MIN = 60 * 10**9
 
 
-def ns(text: str) -> int:
-    return int(np.datetime64(text.replace("Z", ""), "ns").astype(np.int64))
-
-
-def starts(table) -> list[int]:
-    return table.column("start").cast(pa.int64()).to_pylist()
+def start_list(table) -> list[int]:
+    return starts(table).tolist()
 
 
 def write(path: Path, text: str) -> Path:
@@ -62,7 +59,7 @@ time,open,high,low,close,volume
 def test_generic_iso_utc(tmp_path):
     table, tf = read_generic(write(tmp_path / "x.csv", GOOD))
     assert tf == "1m"  # inferred from the spacing
-    assert starts(table) == [ns("2021-06-01T13:30") + k * MIN for k in range(4)]
+    assert start_list(table) == [ns("2021-06-01T13:30") + k * MIN for k in range(4)]
     assert table.column("close").to_pylist() == [10.5, 10.2, 10.1, 10.4]
     assert table.column("volume").to_pylist() == [100, 50, 0, 70]
 
@@ -70,9 +67,9 @@ def test_generic_iso_utc(tmp_path):
 def test_generic_naive_local_times_across_dst(tmp_path):
     text = "Date,Open,High,Low,Close,Volume\n2021-03-12 09:30:00,1,1,1,1,1\n2021-03-15 09:30:00,1,1,1,1,1\n"
     table, _ = read_generic(write(tmp_path / "x.csv", text), timeframe="1m", tz="America/New_York")
-    assert starts(table) == [ns("2021-03-12T14:30"), ns("2021-03-15T13:30")]  # EST, then EDT
+    assert start_list(table) == [ns("2021-03-12T14:30"), ns("2021-03-15T13:30")]  # EST, then EDT
     table, _ = read_generic(tmp_path / "x.csv", timeframe="1m")  # default UTC
-    assert starts(table)[0] == ns("2021-03-12T09:30")
+    assert start_list(table)[0] == ns("2021-03-12T09:30")
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Base'"):
         read_generic(tmp_path / "x.csv", timeframe="1m", tz="Mars/Base")
 
@@ -84,7 +81,7 @@ def test_generic_epoch_numbers(tmp_path, scale, unit):
     path = write(tmp_path / "e.csv", "t,o,h,l,c,v\n" + rows + "\n")
     for given in ("auto", unit):
         table, tf = read_generic(path, epoch_unit=given)
-        assert tf == "1m" and starts(table) == [ns("2021-06-01T13:30") + k * MIN for k in range(3)]
+        assert tf == "1m" and start_list(table) == [ns("2021-06-01T13:30") + k * MIN for k in range(3)]
 
 
 def test_generic_column_mapping_semicolons_and_no_volume(tmp_path):
@@ -93,7 +90,7 @@ def test_generic_column_mapping_semicolons_and_no_volume(tmp_path):
     cols = {"start": "zeit", "open": "Erster", "high": "HOCH", "low": "Tief", "close": "Letzter"}
     table, tf = read_generic(path, columns=cols)
     assert tf == "5m"
-    assert starts(table) == [ns("2021-06-01T13:30"), ns("2021-06-01T13:35")]
+    assert start_list(table) == [ns("2021-06-01T13:30"), ns("2021-06-01T13:35")]
     assert table.column("volume").to_pylist() == [0.0, 0.0]
     with pytest.raises(FileFormatError, match="no column 'Nope' \\(mapped to close\\)"):
         read_generic(path, columns={**cols, "close": "Nope"})
@@ -104,7 +101,7 @@ def test_generic_time_format_gzip_and_parquet(tmp_path):
     gz = tmp_path / "f.csv.gz"
     gz.write_bytes(gzip.compress(text.encode()))
     table, _ = read_generic(gz, time_format="%d/%m/%Y %H:%M", columns={"start": "when"})
-    assert starts(table) == [ns("2021-06-01T13:30"), ns("2021-06-01T13:31")]
+    assert start_list(table) == [ns("2021-06-01T13:30"), ns("2021-06-01T13:31")]
     # Parquet: naive timestamps are local time in tz; aware ones are instants
     for tz_type, tz, want in ((pa.timestamp("ms"), "Europe/London", ns("2021-06-01T12:30")),
                               (pa.timestamp("s", "Asia/Tokyo"), "UTC", ns("2021-06-01T13:30"))):
@@ -113,16 +110,16 @@ def test_generic_time_format_gzip_and_parquet(tmp_path):
                       "Close": [1.5], "Volume": [3]})
         pq.write_table(t, tmp_path / "f.parquet")
         table, _ = read_generic(tmp_path / "f.parquet", timeframe="1m", tz=tz)
-        assert starts(table) == [want]
+        assert start_list(table) == [want]
 
 
 def test_generic_dates_make_daily_bars_at_the_session_open(tmp_path):
     path = write(tmp_path / "d.csv", "date,open,high,low,close,volume\n2021-06-04,1,2,0.5,1.5,10\n"
                                      "2021-06-07,1,2,0.5,1.5,10\n")
     table, tf = read_generic(path)
-    assert tf == "1d" and starts(table) == [ns("2021-06-04T13:30"), ns("2021-06-07T13:30")]
+    assert tf == "1d" and start_list(table) == [ns("2021-06-04T13:30"), ns("2021-06-07T13:30")]
     table, _ = read_generic(path, calendar=None)
-    assert starts(table) == [ns("2021-06-04"), ns("2021-06-07")]
+    assert start_list(table) == [ns("2021-06-04"), ns("2021-06-07")]
     with pytest.raises(FileFormatError, match="dates without a time of day"):
         read_generic(path, timeframe="1h")
 
@@ -140,7 +137,7 @@ time,open,high,low,close,volume
         read_generic(path)
     assert info.value.row == 3 and "sort=True (CLI --sort)" in str(info.value)
     table, _ = read_generic(path, sort=True, timeframe="1m")
-    assert starts(table) == [ns("2021-06-01T13:30"), ns("2021-06-01T13:31"), ns("2021-06-01T13:32")]
+    assert start_list(table) == [ns("2021-06-01T13:30"), ns("2021-06-01T13:31"), ns("2021-06-01T13:32")]
     assert table.column("open").to_pylist() == [9, 2, 3]  # the last of the duplicates wins
 
 
@@ -148,7 +145,7 @@ def test_generic_regular_hours(tmp_path):
     rows = "\n".join(f"2021-06-01T13:{m:02d}:00Z,1,1,1,1,1" for m in range(28, 33))
     path = write(tmp_path / "x.csv", "time,open,high,low,close,volume\n" + rows + "\n")
     table, _ = read_generic(path, regular_hours=True)
-    assert starts(table) == [ns("2021-06-01T13:30"), ns("2021-06-01T13:31"), ns("2021-06-01T13:32")]
+    assert start_list(table) == [ns("2021-06-01T13:30"), ns("2021-06-01T13:31"), ns("2021-06-01T13:32")]
 
 
 BAD_GENERIC = [
@@ -242,7 +239,7 @@ def test_goog_sample(tmp_path):
     entry = import_sample(cat, "goog")
     assert (entry.symbol, entry.timeframe, entry.rows) == ("GOOG", "1d", 2148)
     table = cat.load("GOOG", "1d")
-    s = starts(table)
+    s = start_list(table)
     assert s[0] == ns("2004-08-19T13:30") and s[-1] == ns("2013-03-01T14:30")  # session opens (EDT, EST)
     first = {c: table.column(c)[0].as_py() for c in ("open", "high", "low", "close", "volume")}
     assert first == {"open": 100.0, "high": 104.06, "low": 95.96, "close": 100.34, "volume": 22351900.0}
@@ -263,7 +260,7 @@ Date,Open,High,Low,Close,Adj Close,Volume
 def test_yahoo_good_and_adjusted(tmp_path):
     path = write(tmp_path / "MSFT.csv", YAHOO)
     table = read_yahoo(path)
-    assert starts(table) == [ns("2021-06-01T13:30"), ns("2021-06-02T13:30"), ns("2021-06-03T13:30")]
+    assert start_list(table) == [ns("2021-06-01T13:30"), ns("2021-06-02T13:30"), ns("2021-06-03T13:30")]
     assert table.column("close").to_pylist() == [101, 102, 103]
     adj = read_yahoo(path, adjust=True)
     assert adj.column("close").to_pylist() == [50.5, 51, 51.5]
@@ -290,7 +287,7 @@ Date,,,,,
     assert info.value.row == 6 and "volume is missing" in info.value.reason  # three header lines
     write(path, text.replace("124.68,\n", "124.68,76229200\n"))
     table = read_yahoo(path)
-    assert starts(table)[0] == ns("2021-06-01T13:30") and table.num_rows == 3
+    assert start_list(table)[0] == ns("2021-06-01T13:30") and table.num_rows == 3
     assert detect_format(path) == "yahoo"
 
 
@@ -341,7 +338,7 @@ def test_polygon_all_and_filtered(tmp_path):
     tables, tf = read_polygon(path)
     assert tf == "1m" and sorted(tables) == ["AAPL", "MSFT", "TSLA"]
     msft = tables["MSFT"]
-    assert starts(msft) == [ns("2021-06-01T13:30") + k * MIN for k in range(3)]
+    assert start_list(msft) == [ns("2021-06-01T13:30") + k * MIN for k in range(3)]
     assert msft.column("open").to_pylist() == [110, 111, 112]
     assert msft.column("close").to_pylist() == [110.5, 111.5, 112.5]
     some, _ = read_polygon(path, tickers=["tsla", "aapl"])
@@ -380,7 +377,7 @@ def test_polygon_bad_window_start_and_unsorted(tmp_path):
     with pytest.raises(BadRowError, match="row 5 \\(AAPL\\): timestamp .* is before the previous row"):
         read_polygon(path)
     tables, _ = read_polygon(path, sort=True)
-    assert starts(tables["AAPL"]) == [ns("2021-06-01T13:30") + k * MIN for k in range(3)]
+    assert start_list(tables["AAPL"]) == [ns("2021-06-01T13:30") + k * MIN for k in range(3)]
 
 
 def test_polygon_day_aggregates_and_merging_files(tmp_path):
@@ -391,11 +388,11 @@ def test_polygon_day_aggregates_and_merging_files(tmp_path):
     for date, ws in midnight_ny.items():
         paths.append(write(day / f"{date}.csv", f"{POLY_HEAD}\nAAPL,10,1,1,1,1,{ws},1\nMSFT,10,2,2,2,2,{ws},1\n"))
     tables, tf = read_polygon(paths[0])
-    assert tf == "1d" and starts(tables["AAPL"]) == [ns("2021-06-01T13:30")]  # at the session open
+    assert tf == "1d" and start_list(tables["AAPL"]) == [ns("2021-06-01T13:30")]  # at the session open
     cat = Catalog(tmp_path / "data")
     import_files(cat, [paths[0]])
     import_files(cat, [paths[1]])  # polygon files merge by default: one day per file
-    assert starts(cat.load("AAPL", "1d")) == [ns("2021-06-01T13:30"), ns("2021-06-02T13:30")]
+    assert start_list(cat.load("AAPL", "1d")) == [ns("2021-06-01T13:30"), ns("2021-06-02T13:30")]
     entries = import_files(cat, paths, mode="replace")  # several files at once are combined
     assert [(e.symbol, e.rows) for e in entries] == [("AAPL", 2), ("MSFT", 2)]
     with pytest.raises(FileFormatError, match="overlap"):

@@ -1,5 +1,5 @@
 """From converted columns to validated bar tables: filter regular hours, sort or group by ticker,
-validate (:func:`backtestester.data.catalog.find_problem`) and report the first bad row in file
+validate (:func:`backtestester.data.validation.find_problem`) and report the first bad row in file
 order as a :class:`BadRowError`.
 """
 from __future__ import annotations
@@ -10,25 +10,26 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from . import resample as rs
-from .catalog import _bar_table, find_problem
-from .import_errors import BadRowError, _Problems
+from .. import resample as rs
+from ..schema import bar_table
+from ..validation import find_problem
+from .errors import BadRowError, Problems
 
 
 @dataclass
-class _Frame:
+class Frame:
     start: np.ndarray
     cols: dict[str, np.ndarray]
     pos: np.ndarray  # position in the parsed arrays (file order)
     group: np.ndarray | None = None  # ticker code per row (polygon)
 
-    def take(self, idx) -> "_Frame":
-        return _Frame(self.start[idx], {k: v[idx] for k, v in self.cols.items()}, self.pos[idx],
+    def take(self, idx) -> "Frame":
+        return Frame(self.start[idx], {k: v[idx] for k, v in self.cols.items()}, self.pos[idx],
                       None if self.group is None else self.group[idx])
 
 
-def _finish(frame: _Frame, problems: _Problems, cut: int, rows: np.ndarray, *, path: Path, timeframe: str,
-            sort: bool, regular_hours: bool, calendar: str | None, names: list[str] | None = None) -> _Frame:
+def finish_frame(frame: Frame, problems: Problems, cut: int, rows: np.ndarray, *, path: Path, timeframe: str,
+            sort: bool, regular_hours: bool, calendar: str | None, names: list[str] | None = None) -> Frame:
     """Filter, sort/group, validate.  ``frame`` is in file order; ``rows[pos]`` is a row's number in
     the file; rows after ``cut`` have unknown times.  Raises BadRowError for the first bad row."""
     bad_rows = problems.mask()
@@ -75,7 +76,7 @@ def _finish(frame: _Frame, problems: _Problems, cut: int, rows: np.ndarray, *, p
     return frame
 
 
-def _to_table(frame: _Frame, sl=slice(None)) -> pa.Table:
+def frame_table(frame: Frame, sl=slice(None)) -> pa.Table:
     cols = {"start": frame.start[sl]}
     cols.update({k: v[sl] for k, v in frame.cols.items()})
-    return _bar_table(cols)
+    return bar_table(cols)

@@ -1,7 +1,7 @@
 """Errors of the importers and the collector of bad rows found while converting a file.
 
 :class:`DataImportError` and its two kinds (a file unusable as a whole, a bad row) are
-re-exported by :mod:`backtestester.data.importers`; ``_Problems`` gathers the rows that fail
+re-exported by :mod:`backtestester.data.importers`; ``Problems`` gathers the rows that fail
 to convert, with a reason each, until the first bad row in file order is reported.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ class BadRowError(DataImportError):
         self.row, self.reason, self.symbol = row, reason, symbol
 
 
-class _Problems:
+class Problems:
     """Rows found bad while converting: a mask (in file order) and a reason per row."""
 
     def __init__(self, n: int):

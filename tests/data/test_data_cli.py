@@ -6,14 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from backtestester.cli import main
 from backtestester.data.catalog import Catalog
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import REPO
 
 
 @pytest.fixture(autouse=True)

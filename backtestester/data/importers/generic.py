@@ -18,12 +18,12 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
-from . import resample as rs
-from .catalog import check_timeframe
-from .import_conversion import _check_tz, _col, _infer_timeframe, _numbers, _parse_times
-from .import_errors import _Problems
-from .import_reading import _PRICES, _as_path, _column_names, _read_columns, _resolve
-from .import_validation import _finish, _Frame, _to_table
+from .. import resample as rs
+from ..schema import PRICE_COLUMNS, check_timeframe
+from .conversion import check_tz, column, infer_timeframe, parse_times, to_numbers
+from .errors import Problems
+from .frames import Frame, finish_frame, frame_table
+from .reading import column_names, existing_file, read_columns, resolve_columns
 
 
 def read_generic(
@@ -43,29 +43,29 @@ def read_generic(
 
     ``timeframe``: one of ``1m ... 1w``; inferred from the most common bar spacing if None.
     ``columns``: ``{"start"|"open"|"high"|"low"|"close"|"volume": file column}`` (case-insensitive;
-    ``"volume": None`` for none).  See the module docstrings of :mod:`backtestester.data.import_generic`
+    ``"volume": None`` for none).  See the module docstrings of :mod:`backtestester.data.importers.generic`
     (times) and :mod:`backtestester.data.importers` (validation).
     Raises FileFormatError / BadRowError (ValueErrors).
     """
-    path = _as_path(path)
-    tz = _check_tz(tz)
+    path = existing_file(path)
+    tz = check_tz(tz)
     calendar = rs.calendar_name(calendar)
     if timeframe is not None:
         check_timeframe(timeframe)
-    resolved = _resolve(_column_names(path), columns, ("start", *_PRICES), ("volume",), path, "generic")
-    table, first_row = _read_columns(path, resolved, progress)
+    resolved = resolve_columns(column_names(path), columns, ("start", *PRICE_COLUMNS), ("volume",), path, "generic")
+    table, first_row = read_columns(path, resolved, progress)
     n = table.num_rows
-    problems = _Problems(n)
+    problems = Problems(n)
     label = resolved["start"] or "start"
-    times = _parse_times(_col(table, resolved["start"]), label, tz=tz, epoch_unit=epoch_unit,
+    times = parse_times(column(table, resolved["start"]), label, tz=tz, epoch_unit=epoch_unit,
                          time_format=time_format, timeframe=timeframe, calendar=calendar, problems=problems,
                          path=path)
     if timeframe is None:
-        timeframe = _infer_timeframe(times.ns[:times.cut], times.dates, path, problems=problems,
+        timeframe = infer_timeframe(times.ns[:times.cut], times.dates, path, problems=problems,
                                      rows=np.arange(n) + first_row)
-    cols = {k: _numbers(_col(table, resolved[k]), k, resolved[k], problems, path) for k in _PRICES}
+    cols = {k: to_numbers(column(table, resolved[k]), k, resolved[k], problems, path) for k in PRICE_COLUMNS}
     cols["volume"] = (np.zeros(n) if resolved["volume"] is None else
-                      _numbers(_col(table, resolved["volume"]), "volume", resolved["volume"], problems, path))
-    frame = _finish(_Frame(times.ns, cols, np.arange(n)), problems, times.cut, np.arange(n) + first_row,
+                      to_numbers(column(table, resolved["volume"]), "volume", resolved["volume"], problems, path))
+    frame = finish_frame(Frame(times.ns, cols, np.arange(n)), problems, times.cut, np.arange(n) + first_row,
                     path=path, timeframe=timeframe, sort=sort, regular_hours=regular_hours, calendar=calendar)
-    return _to_table(frame), timeframe
+    return frame_table(frame), timeframe

@@ -16,9 +16,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from .import_errors import FileFormatError
+from .errors import FileFormatError
 
-_PRICES = ("open", "high", "low", "close")
 _ALIASES = {
     "start": ("start", "time", "timestamp", "datetime", "date_time", "date", "window_start", "ts", "t",
               "open_time", "open time", "gmt time", "local time"),
@@ -31,14 +30,14 @@ _ALIASES = {
 
 
 
-def _as_path(path) -> Path:
+def existing_file(path) -> Path:
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileFormatError(f"no such file: {p}", path=p)
     return p
 
 
-def _is_parquet(path: Path) -> bool:
+def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in (".parquet", ".pq")
 
 
@@ -59,14 +58,14 @@ def _delimiter(header_line: str) -> str:
 
 
 @dataclass
-class _Csv:
+class CsvLayout:
     names: list[str]
     delimiter: str
     first_row: int  # file row number of the first data row
     skip_after_names: int = 0
 
 
-def _csv_layout(path: Path) -> _Csv:
+def csv_layout(path: Path) -> CsvLayout:
     lines = _peek_lines(path)
     if not lines or not lines[0].strip():
         raise FileFormatError(f"{path} is empty: expected a header line and rows", path=path)
@@ -76,11 +75,11 @@ def _csv_layout(path: Path) -> _Csv:
     # yfinance >= 0.2.51 writes three header lines: Price,..., Ticker,..., Date,,,
     if names and names[0].lower() == "price" and len(rows) > 1 and rows[1] and rows[1][0].strip().lower() == "ticker":
         skip = 2 if len(rows) > 2 and rows[2] and rows[2][0].strip().lower() in ("date", "datetime") else 1
-        return _Csv(names, delim, 2 + skip, skip)
-    return _Csv(names, delim, 2)
+        return CsvLayout(names, delim, 2 + skip, skip)
+    return CsvLayout(names, delim, 2)
 
 
-def _read_csv(path: Path, layout: _Csv, include: list[str], progress=None) -> pa.Table:
+def read_csv(path: Path, layout: CsvLayout, include: list[str], progress=None) -> pa.Table:
     """The ``include`` columns as strings (nulls for empty/NULL/NaN cells)."""
     def read(use_threads: bool):
         invalid = []
@@ -130,16 +129,16 @@ def _read_csv(path: Path, layout: _Csv, include: list[str], progress=None) -> pa
     return table
 
 
-def _column_names(path: Path) -> list[str]:
-    if _is_parquet(path):
+def column_names(path: Path) -> list[str]:
+    if is_parquet(path):
         try:
             return list(pq.read_schema(path).names)
         except (OSError, pa.ArrowException) as exc:
             raise FileFormatError(f"cannot read {path} as Parquet: {exc}", path=path) from None
-    return _csv_layout(path).names
+    return csv_layout(path).names
 
 
-def _resolve(names: Sequence[str], mapping: Mapping[str, str | None] | None, required: Iterable[str],
+def resolve_columns(names: Sequence[str], mapping: Mapping[str, str | None] | None, required: Iterable[str],
              optional: Iterable[str], path: Path, fmt: str) -> dict[str, str | None]:
     """Canonical name -> file column (None for an absent optional column)."""
     mapping = dict(mapping or {})
@@ -174,14 +173,14 @@ def _resolve(names: Sequence[str], mapping: Mapping[str, str | None] | None, req
     return out
 
 
-def _read_columns(path: Path, resolved: Mapping[str, str | None], progress=None) -> tuple[pa.Table, int]:
+def read_columns(path: Path, resolved: Mapping[str, str | None], progress=None) -> tuple[pa.Table, int]:
     """(table of the resolved columns, file row number of the first record)."""
     include = sorted({v for v in resolved.values() if v is not None})
-    if _is_parquet(path):
+    if is_parquet(path):
         try:
             return pq.read_table(path, columns=include), 1
         except (OSError, pa.ArrowException) as exc:
             raise FileFormatError(f"cannot read {path} as Parquet: {exc}", path=path) from None
-    layout = _csv_layout(path)
-    return _read_csv(path, layout, include, progress), layout.first_row
+    layout = csv_layout(path)
+    return read_csv(path, layout, include, progress), layout.first_row
 

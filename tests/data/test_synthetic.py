@@ -7,23 +7,19 @@ import os
 import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from backtestester.data.synthetic import BAR_SCHEMA, TIMEFRAMES, generate_bars
+from backtestester.data.schema import BAR_SCHEMA, TIMEFRAMES
+from backtestester.data.synthetic import generate_bars
+
+from .conftest import REPO, starts
 
 NY = ZoneInfo("America/New_York")
 UTC = timezone.utc
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def starts(table: pa.Table) -> np.ndarray:
-    """Bar starts as int64 ns since the epoch."""
-    return table["start"].to_numpy().astype("datetime64[ns]").astype(np.int64)
 
 
 def ny_times(table: pa.Table) -> list[datetime]:
@@ -80,7 +76,7 @@ def test_output_does_not_depend_on_the_python_hash_seed():
         "print(h.hexdigest())"
     )
     env = dict(os.environ, PYTHONHASHSEED="12345")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == digest(generate_bars("AAA", n_bars=2000, seed=5, timeframe="5m"))
 

@@ -1,10 +1,10 @@
 """Converting imported columns to numbers and to UTC nanosecond times, noting the rows that fail.
 
 Numbers: float64 from text or numeric columns.  Times: ISO 8601 strings, epoch numbers,
-``strptime`` formats, Parquet timestamps or dates (see :mod:`backtestester.data.import_generic`);
+``strptime`` formats, Parquet timestamps or dates (see :mod:`backtestester.data.importers.generic`);
 dates are stamped as session opens (:func:`backtestester.data.resample.stamp_dates`).  A bad
-value does not raise here: the row goes into ``_Problems`` and is reported once the whole file
-is converted (:mod:`backtestester.data.import_validation`).
+value does not raise here: the row goes into ``Problems`` and is reported once the whole file
+is converted (:mod:`backtestester.data.importers.frames`).
 """
 from __future__ import annotations
 
@@ -17,19 +17,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import resample as rs
-from .import_errors import BadRowError, FileFormatError, _Problems
-from .synthetic import TIMEFRAMES
+from .. import resample as rs
+from ..dates import NS_PER_DAY
+from ..schema import TIMEFRAME_NS, TIMEFRAMES
+from .errors import BadRowError, FileFormatError, Problems
 
 _NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
-_TF_NS = {tf: int(td.total_seconds()) * 10**9 for tf, td in TIMEFRAMES.items()}
 _NUM_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$"
 _INT_RE = r"^[+-]?\d+(\.\d*)?$"
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _ZONE_RE = r"(Z|[+-]\d{2}(:?\d{2})?)$"
 
 
-def _col(table: pa.Table, name: str) -> pa.ChunkedArray:
+def column(table: pa.Table, name: str) -> pa.ChunkedArray:
     """A column by name (``table.column("")`` fails: pandas-written index columns have no name)."""
     i = table.schema.get_field_index(name)
     if i < 0:
@@ -37,7 +37,7 @@ def _col(table: pa.Table, name: str) -> pa.ChunkedArray:
     return table.column(i)
 
 
-def _chunk(col) -> pa.Array:
+def single_chunk(col) -> pa.Array:
     if isinstance(col, pa.ChunkedArray):
         return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     return col
@@ -61,8 +61,8 @@ def _text(arr: pa.Array, i: int) -> str:
     return repr(value if not isinstance(value, str) else value[:60])
 
 
-def _numbers(col, name: str, label: str, problems: _Problems, path: Path) -> np.ndarray:
-    arr = _chunk(col)
+def to_numbers(col, name: str, label: str, problems: Problems, path: Path) -> np.ndarray:
+    arr = single_chunk(col)
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         arr = pc.utf8_trim_whitespace(arr)
         try:
@@ -85,7 +85,7 @@ def _numbers(col, name: str, label: str, problems: _Problems, path: Path) -> np.
     return out.to_numpy(zero_copy_only=False)
 
 
-def _check_tz(tz: str) -> str:
+def check_tz(tz: str) -> str:
     if tz in ("UTC", "utc", "Z"):
         return "UTC"
     try:
@@ -97,13 +97,13 @@ def _check_tz(tz: str) -> str:
 
 
 @dataclass
-class _Times:
+class ParsedTimes:
     ns: np.ndarray  # int64, placeholders where bad
     dates: bool  # the values were dates (already stamped as session opens)
     cut: int  # rows from here on have unknown times (a parse failure at ``cut``); len if none
 
 
-def _localize(ts: pa.Array, tz: str, problems: _Problems, label: str) -> np.ndarray:
+def _localize(ts: pa.Array, tz: str, problems: Problems, label: str) -> np.ndarray:
     """Naive timestamps (local time in ``tz``) to UTC ns; ambiguous/non-existent times are bad rows."""
     ts = pc.cast(ts, pa.timestamp("ns"))
     if tz == "UTC":
@@ -127,7 +127,7 @@ def _localize(ts: pa.Array, tz: str, problems: _Problems, label: str) -> np.ndar
     return b
 
 
-def _epoch(arr: pa.Array, unit: str, label: str, problems: _Problems) -> np.ndarray:
+def _epoch(arr: pa.Array, unit: str, label: str, problems: Problems) -> np.ndarray:
     floating = pa.types.is_floating(arr.type)
     vals = arr.to_numpy(zero_copy_only=False)
     if not floating:
@@ -148,18 +148,18 @@ def _epoch(arr: pa.Array, unit: str, label: str, problems: _Problems) -> np.ndar
     return out
 
 
-def _parse_times(col, label: str, *, tz: str, epoch_unit: str, time_format: str | None, timeframe: str | None,
-                 calendar: str | None, problems: _Problems, path: Path, dates_only: bool = False) -> _Times:
-    """Times of a column as UTC ns, whatever its type (see :mod:`backtestester.data.import_generic`);
+def parse_times(col, label: str, *, tz: str, epoch_unit: str, time_format: str | None, timeframe: str | None,
+                 calendar: str | None, problems: Problems, path: Path, dates_only: bool = False) -> ParsedTimes:
+    """Times of a column as UTC ns, whatever its type (see :mod:`backtestester.data.importers.generic`);
     ``dates_only``: the strings must be dates."""
     if epoch_unit != "auto" and epoch_unit not in _NS:
         raise ValueError(f"epoch_unit must be 'auto', 's', 'ms', 'us' or 'ns', got {epoch_unit!r}")
-    arr = _chunk(col)
+    arr = single_chunk(col)
     n = len(arr)
     if arr.null_count:
         problems.add(arr.is_null().to_numpy(zero_copy_only=False), lambda i: f"{label} is empty")
         if arr.null_count == n:
-            return _Times(np.zeros(n, np.int64), False, n)
+            return ParsedTimes(np.zeros(n, np.int64), False, n)
         arr = pc.fill_null(arr, arr.filter(arr.is_valid())[0])  # placeholders: those rows are already bad
     cut = n
     if (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)) and n:
@@ -209,7 +209,7 @@ def _parse_times(col, label: str, *, tz: str, epoch_unit: str, time_format: str 
         dates = False
     elif pa.types.is_date(arr.type):
         days = pc.cast(arr, pa.date32()).view(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
-        ns = _stamp(days, label, timeframe, calendar, problems, path)
+        ns = stamp_days(days, label, timeframe, calendar, problems, path)
         dates = True
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
         ns = _epoch(arr, epoch_unit, label, problems)
@@ -221,11 +221,11 @@ def _parse_times(col, label: str, *, tz: str, epoch_unit: str, time_format: str 
     ns = np.asarray(ns, dtype=np.int64)
     if ns.size < n:  # rows from the parse failure on: placeholders
         ns = np.concatenate([ns, np.full(n - ns.size, ns[-1] if ns.size else 0, dtype=np.int64)])
-    return _Times(ns, dates, cut)
+    return ParsedTimes(ns, dates, cut)
 
 
-def _stamp(days: np.ndarray, label: str, timeframe: str | None, calendar: str | None,
-           problems: _Problems, path: Path) -> np.ndarray:
+def stamp_days(days: np.ndarray, label: str, timeframe: str | None, calendar: str | None,
+           problems: Problems, path: Path) -> np.ndarray:
     tf = timeframe or _infer_date_timeframe(days)
     if tf not in ("1d", "1w"):
         raise FileFormatError(
@@ -240,7 +240,7 @@ def _stamp(days: np.ndarray, label: str, timeframe: str | None, calendar: str | 
                     f"daily bars are stamped at their session's open (pass calendar=None / --calendar none "
                     f"to stamp dates at 00:00 UTC)")
         problems.add(~ok, reason)
-        ns = np.where(ok, ns, days * rs.NS_PER_DAY)
+        ns = np.where(ok, ns, days * NS_PER_DAY)
     return ns
 
 
@@ -252,8 +252,8 @@ def _infer_date_timeframe(days: np.ndarray) -> str:
     return "1d"
 
 
-def _infer_timeframe(ns: np.ndarray, dates: bool, path: Path, group: np.ndarray | None = None,
-                     problems: _Problems | None = None, rows: np.ndarray | None = None) -> str:
+def infer_timeframe(ns: np.ndarray, dates: bool, path: Path, group: np.ndarray | None = None,
+                     problems: Problems | None = None, rows: np.ndarray | None = None) -> str:
     """The timeframe whose length is the most common spacing of the bars.  If it cannot be
     told and rows already failed to convert, the first of those is the error."""
     if ns.size > 1:
@@ -264,7 +264,7 @@ def _infer_timeframe(ns: np.ndarray, dates: bool, path: Path, group: np.ndarray 
         if d.size:
             values, counts = np.unique(d, return_counts=True)
             common = int(values[np.argmax(counts)])
-            for tf, tf_ns in _TF_NS.items():
+            for tf, tf_ns in TIMEFRAME_NS.items():
                 if common == tf_ns:
                     return tf
             if dates or 20 * 3600 * 10**9 <= common <= 4 * 86_400 * 10**9:

@@ -16,19 +16,14 @@ from backtestester.data.resample import (
     sources_for,
     stamp_dates,
 )
-from backtestester.data.synthetic import BAR_SCHEMA, generate_bars
+from backtestester.data.schema import BAR_SCHEMA
+from backtestester.data.synthetic import generate_bars
+
+from .conftest import ns, starts
 
 MIN = 60 * 10**9
 HOUR = 60 * MIN
 DAY = 24 * HOUR
-
-
-def ns(text: str) -> int:
-    return int(np.datetime64(text.replace("Z", ""), "ns").astype(np.int64))
-
-
-def starts(table: pa.Table) -> np.ndarray:
-    return table.column("start").cast(pa.int64()).to_numpy()
 
 
 def col(table: pa.Table, name: str) -> np.ndarray:
