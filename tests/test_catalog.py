@@ -352,7 +352,7 @@ def test_entries_and_symbols(tmp_path, minutes):
 # --------------------------------------------------------------------------- #
 
 DATA_MODULES = ["catalog", "resample", "importers", "import_errors", "import_reading", "import_conversion",
-                "import_validation", "import_generic", "import_yahoo", "import_polygon", "simulator", "cli"]
+                "import_validation", "import_generic", "import_yahoo", "import_polygon", "cli"]
 
 
 def test_data_modules_import_no_pandas_ray_or_grpc():
