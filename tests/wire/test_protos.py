@@ -213,12 +213,17 @@ def contract_problems(fdp: descriptor_pb2.FileDescriptorProto, spec: Spec) -> li
             got = "repeated" if repeated else "optional" if optional else "-"
             if got != sf.label:
                 problems.append(f"{where}: label is {got!r}, spec says {sf.label!r}")
+    return problems + _service_problems(fdp, spec)
 
+
+def _service_problems(fdp: descriptor_pb2.FileDescriptorProto, spec: Spec) -> list[str]:
+    """The spec's RPCs in ``fdp``'s service: present, with the spec's messages, unary."""
+    problems: list[str] = []
+    pkg = spec.package
     services = {s.name: s for s in fdp.service}
     svc = services.get(spec.service)
     if svc is None:
-        problems.append(f"service {spec.service} is missing")
-        return problems
+        return [f"service {spec.service} is missing"]
     methods = {m.name: m for m in svc.method}
     for rpc, (req, resp) in spec.rpcs.items():
         m = methods.get(rpc)
