@@ -7,6 +7,7 @@
 * :mod:`backtestester.wire.requests`: requests validated into engine arguments
   (:class:`~backtestester.wire.requests.RequestError` for what the gateway refuses).
 
-Pure: protobuf, no grpc, no ray. The server is ``actors/gateway/``; the client and the remote
-broker are :mod:`backtestester.remote`.
+Pure functions over the generated messages (:mod:`backtestester.rpc`): no ray, no server, no
+channel. The server is ``actors/gateway/``; the client and the remote broker are
+:mod:`backtestester.remote`.
 """

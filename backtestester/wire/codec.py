@@ -1,4 +1,4 @@
-"""Messages of the wire, both directions (pure functions, no ray, no grpc).
+"""Messages of the wire, both directions (pure functions, no ray, no server).
 
 * engine -> protobuf (the gateway's answers): :func:`order`, :func:`trade`, :func:`position`,
   :func:`positions_map`, :func:`bar`, :func:`tick_delta`;
