@@ -89,7 +89,7 @@ def _backtest_catalog(args, strategy, console) -> int:
     locally from ``--data-dir`` or remotely through ``--gateway``."""
     import os
 
-    from .strategy.remote import run_on_catalog, run_on_gateway
+    from .playgrounds import run_on_catalog
 
     if not (args.start and args.stop):
         raise ValueError("--gateway and --data-dir backtests need --start and --stop (YYYY-MM-DD)")
@@ -99,7 +99,8 @@ def _backtest_catalog(args, strategy, console) -> int:
     what = (f"[bold]{args.symbol.upper()}[/]: {args.timeframe} bars {args.start} to {args.stop}"
             + (f" (+{args.history_days} history days)" if args.history_days else "") + f", balance {args.balance:,.0f}")
     if args.gateway:
-        from .client import PlaygroundClient, grpc
+        from .remote.broker import run_on_gateway
+        from .remote.client import PlaygroundClient, grpc
 
         refused = [flag for flag, bad in (("--data-dir", args.data_dir), ("--fill-model next_open", args.fill_model == "next_open"),
                                           ("--commission", args.commission), ("--slippage", args.slippage)) if bad]

@@ -20,7 +20,7 @@ package:
 
 Only ``*_pb2.py``, ``*_pb2.pyi`` and ``*_pb2_grpc.py`` files are written; ``__init__.py`` is
 hand-written. The output depends only on the ``.proto`` files and the grpcio-tools version
-(which ``pyproject.toml`` pins), so ``tests/test_protos.py`` regenerates into a temporary
+(which ``pyproject.toml`` pins), so ``tests/wire/test_protos.py`` regenerates into a temporary
 directory and compares byte for byte with the committed files.
 """
 from __future__ import annotations

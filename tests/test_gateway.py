@@ -361,7 +361,7 @@ def test_stream_candles_arrow_matches_get_candles(stub):
 
 
 def test_typed_client_against_the_server(gateway):
-    from backtestester.client import PlaygroundClient
+    from backtestester.remote.client import PlaygroundClient
 
     with PlaygroundClient(gateway[1], timeout=DEADLINE) as client:
         assert client.version() == __version__
@@ -386,7 +386,7 @@ def test_concurrent_clients_on_many_playgrounds(gateway):
     """8 threads, each driving its own playground; results identical to one playground driven alone."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from backtestester.client import PlaygroundClient
+    from backtestester.remote.client import PlaygroundClient
 
     def run(i):
         with PlaygroundClient(gateway[1], timeout=DEADLINE) as client:

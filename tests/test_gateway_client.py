@@ -12,9 +12,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from actors.gateway.server import spawn
 from backtestester import __version__
-from backtestester.client import PlaygroundClient
 from backtestester.data.catalog import Catalog
 from backtestester.data.indicators import add_indicators
+from backtestester.remote.client import PlaygroundClient
 from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
 from tests.test_gateway import kill_host, running_gateway, write_catalog

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from backtestester.client import PlaygroundClient
+from backtestester.remote.client import PlaygroundClient
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
 from tests.test_gateway import DEADLINE, catalog_dir, kill_host, running_gateway  # noqa: F401  (catalog_dir: a fixture)

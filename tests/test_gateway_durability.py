@@ -15,7 +15,6 @@ import grpc
 import numpy as np
 import pytest
 
-from actors.gateway import convert
 from actors.gateway.hosted import TICK_CACHE_SECONDS, HostedPlayground
 from actors.gateway.server import spawn
 from actors.gateway.store import (
@@ -32,6 +31,7 @@ from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
+from backtestester.wire import requests as convert
 from tests.test_gateway import (  # noqa: F401  (catalog_dir: fixture)
     DEADLINE,
     call,

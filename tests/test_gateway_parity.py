@@ -6,13 +6,10 @@ import numpy as np
 import pytest
 
 from backtestester.cli import main
-from backtestester.client import PlaygroundClient
+from backtestester.playgrounds import catalog_playground, run_on_catalog
+from backtestester.remote.broker import run_on_gateway
+from backtestester.remote.client import PlaygroundClient
 from backtestester.strategy import GridStrategy, SmaCross, Strategy
-from backtestester.strategy.remote import (
-    catalog_playground,
-    run_on_catalog,
-    run_on_gateway,
-)
 from tests.test_gateway import running_gateway, write_catalog
 
 DEADLINE = 30

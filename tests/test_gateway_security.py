@@ -20,7 +20,7 @@ from actors.gateway import security
 from actors.gateway.security import ConfigError, SecurityConfig, TokenBucket
 from actors.gateway.server import spawn
 from backtestester import __version__
-from backtestester.client import PlaygroundClient
+from backtestester.remote.client import PlaygroundClient
 from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc

@@ -13,7 +13,11 @@ import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
 
-from . import convert, indicators
+from backtestester.wire import codec as convert
+from backtestester.wire.requests import order_matches
+from backtestester.wire.times import rfc3339
+
+from . import indicators
 from .durable import Durable
 
 TICK_CACHE_SECONDS = 300.0  # request_id idempotency window (spec 16: 5 minutes)
@@ -40,8 +44,8 @@ class HostedPlayground(Durable):  # Durable: journal, save, restore (actors/gate
     def create(self, config: dict, data_dir: str):
         """Load every repository from the catalog (D19) and build the engine playground."""
         from backtestester.data.catalog import DataNotFoundError
-        from backtestester.data.simulator import simulator_playground
         from backtestester.engine import PlaygroundError
+        from backtestester.playgrounds import simulator_playground
 
         specs = [(s["symbol"], s["timeframe"], s["history_in_days"]) for s in config["repositories"]]
         try:
@@ -159,7 +163,7 @@ class HostedPlayground(Durable):  # Durable: journal, save, restore (actors/gate
         convert.positions_map(resp.positions, acc.positions)
         if fetch_orders:
             for o in self.pg.orders():
-                if convert.order_matches(o, **filters):
+                if order_matches(o, **filters):
                     resp.orders.append(convert.order(o, self.tz, self._lookup))
         return ok(resp.SerializeToString())
 
@@ -170,9 +174,9 @@ class HostedPlayground(Durable):  # Durable: journal, save, restore (actors/gate
         if (bad := self._ready()) is not None:
             return bad
         acc = self.pg.account()
-        clock = pb.Clock(current_time=convert.rfc3339(self.pg.current_time, self.tz),
-                         start=convert.rfc3339(self.pg.start_time, self.tz),
-                         stop=convert.rfc3339(self.pg.end_time, self.tz))
+        clock = pb.Clock(current_time=rfc3339(self.pg.current_time, self.tz),
+                         start=rfc3339(self.pg.start_time, self.tz),
+                         stop=rfc3339(self.pg.end_time, self.tz))
         s = pb.PlaygroundSession(playground_id=self.playground_id, meta=self.meta(), clock=clock,
                                  balance=acc.balance, equity=acc.equity, free_margin=acc.free_margin)
         for spec in self.config["repositories"]:
@@ -232,7 +236,7 @@ class HostedPlayground(Durable):  # Durable: journal, save, restore (actors/gate
         resp = pb.GetAccountStatsResponse()
         if equity_plot:
             for t, v in self.pg.equity_plot():
-                resp.equity_plot.append(pb.EquityPlot(created_at=convert.rfc3339(t, self.tz), equity=v))
+                resp.equity_plot.append(pb.EquityPlot(created_at=rfc3339(t, self.tz), equity=v))
         return ok(resp.SerializeToString())
 
     def ping(self):

@@ -7,15 +7,14 @@ the candle is available (GetCandles, StreamCandlesArrow and TickDelta never go b
 Fields of indicators that were not requested stay 0/false.
 
 The columns of one repository are ``{Bar field name: numpy array}``, one value per candle;
-:func:`convert.bar` copies them into ``Bar`` messages and :func:`arrow_batches` into Arrow columns.
+:func:`backtestester.wire.codec.bar` copies them into ``Bar`` messages and :func:`arrow_batches` into Arrow columns.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from backtestester.rpc import playground_pb2 as pb
-
-from . import convert
+from backtestester.wire import codec as convert
 
 ROW_BYTES_BUDGET = 1_000_000  # IPC bytes per StreamCandlesArrow message, under docs/wire.md's 1 MiB
 

@@ -29,8 +29,8 @@ import grpc
 
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
+from backtestester.wire import requests as convert
 
-from . import convert
 from .host import HostPool, HostUnavailable
 from .security import current_principal
 from .store import PlaygroundStore, StoreError, store_path

@@ -1,7 +1,7 @@
 """Strategy API (one for backtests, sweeps, the gateway and live), runner and reference strategies.
 
-The gateway adapter (:mod:`backtestester.strategy.remote`) is not imported here: it needs the
-gRPC client, and importing the strategy API must load neither grpc nor ray.
+The gateway adapter is not part of this package (:mod:`backtestester.remote.broker`): it needs
+the gRPC client, and the strategy API imports neither grpc nor ray.
 """
 from .base import Strategy, load_strategy
 from .broker import Broker, LocalBroker

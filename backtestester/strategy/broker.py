@@ -4,8 +4,8 @@ One context (:class:`~backtestester.strategy.context.PlaygroundContext`) and one
 (:func:`~backtestester.strategy.runner.run_on_broker`) drive any broker:
 
 * :class:`LocalBroker`: an in-process engine :class:`~backtestester.engine.Playground`;
-* :class:`~backtestester.strategy.remote.GatewayBroker`: a playground of the gRPC gateway,
-  through :class:`backtestester.client.PlaygroundClient`.
+* :class:`~backtestester.remote.broker.GatewayBroker`: a playground of the gRPC gateway,
+  through :class:`backtestester.remote.client.PlaygroundClient`.
 
 A broker speaks in engine objects (:class:`~backtestester.engine.Order`,
 :class:`~backtestester.engine.Trade`, :class:`~backtestester.engine.Account`,

@@ -2,7 +2,7 @@
 
 :class:`Context` is the interface; :class:`PlaygroundContext` implements it over a
 :class:`~backtestester.strategy.broker.Broker`: a local :class:`~backtestester.engine.Playground`
-or a playground of the gateway (:mod:`backtestester.strategy.remote`), so a strategy runs
+or a playground of the gateway (:mod:`backtestester.remote.broker`), so a strategy runs
 unchanged locally, in sweeps and through the gateway.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Context:
 class PlaygroundContext(Context):
     """:class:`Context` over a :class:`~backtestester.strategy.broker.Broker`: a local playground
     (a :class:`Playground` given here is wrapped in a :class:`LocalBroker`) or a gateway
-    playground (:class:`~backtestester.strategy.remote.GatewayBroker`)."""
+    playground (:class:`~backtestester.remote.broker.GatewayBroker`)."""
 
     def __init__(self, broker: Broker | Playground):
         self._broker = LocalBroker(broker) if isinstance(broker, Playground) else broker

@@ -348,7 +348,7 @@ def test_entries_and_symbols(tmp_path, minutes):
 DATA_MODULES = ["catalog", "resample", "schema", "dates", "validation",
                 "importers/__init__", "importers/into_catalog", "importers/samples", "importers/errors",
                 "importers/reading", "importers/conversion", "importers/frames", "importers/generic",
-                "importers/yahoo", "importers/polygon", "simulator", "cli"]
+                "importers/yahoo", "importers/polygon", "cli"]
 
 
 def test_data_modules_import_no_pandas_ray_or_grpc():

@@ -9,7 +9,7 @@ surface as :class:`grpc.RpcError`. Retries never apply anything twice: ``next_ti
 :meth:`PlaygroundClient.stream_ticks` (a :class:`TickStream`; a retry re-opens it with the same
 ``request_id``, so the gateway replays instead of ticking twice) and
 :meth:`PlaygroundClient.stream_candles_arrow` (one :class:`pyarrow.Table`). To run a strategy
-through the gateway, see :mod:`backtestester.strategy.remote`.
+through the gateway, see :mod:`backtestester.remote.broker`.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable
 
 import grpc
+import pyarrow as pa
 from google.protobuf import empty_pb2
 
 from backtestester.rpc import playground_pb2 as pb
@@ -203,8 +204,6 @@ class PlaygroundClient:
         the playground's clock) as one :class:`pyarrow.Table` (columns ``start``, ``open``, ``high``,
         ``low``, ``close``, ``volume``, then any indicator columns; schema metadata ``symbol`` and
         ``period_in_seconds``). Read-only, so UNAVAILABLE re-reads the whole selection."""
-        import pyarrow as pa
-
         req = pb.GetCandlesRequest(playground_id=playground_id, symbol=symbol, period_in_seconds=period_in_seconds,
                                    fromRTF3339=start)
         if end is not None:

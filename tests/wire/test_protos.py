@@ -27,7 +27,7 @@ from google.protobuf import descriptor_pb2
 
 from backtestester.rpc import playground_pb2, playground_pb2_grpc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RPC_DIR = ROOT / "backtestester" / "rpc"
 PROTO = ROOT / "protos" / "playground.proto"
 GEN_SCRIPT = ROOT / "scripts" / "gen_protos.py"
@@ -213,12 +213,17 @@ def contract_problems(fdp: descriptor_pb2.FileDescriptorProto, spec: Spec) -> li
             got = "repeated" if repeated else "optional" if optional else "-"
             if got != sf.label:
                 problems.append(f"{where}: label is {got!r}, spec says {sf.label!r}")
+    return problems + _service_problems(fdp, spec)
 
+
+def _service_problems(fdp: descriptor_pb2.FileDescriptorProto, spec: Spec) -> list[str]:
+    """The spec's RPCs in ``fdp``'s service: present, with the spec's messages, unary."""
+    problems: list[str] = []
+    pkg = spec.package
     services = {s.name: s for s in fdp.service}
     svc = services.get(spec.service)
     if svc is None:
-        problems.append(f"service {spec.service} is missing")
-        return problems
+        return [f"service {spec.service} is missing"]
     methods = {m.name: m for m in svc.method}
     for rpc, (req, resp) in spec.rpcs.items():
         m = methods.get(rpc)
@@ -288,12 +293,16 @@ def test_generated_imports_are_package_relative():
 
 
 def test_the_import_rule_holds():
-    """Only backtestester/rpc (and the gateway) import grpc: not engine, data or strategy."""
-    for pkg in ("engine", "data", "strategy"):
-        for path in (ROOT / "backtestester" / pkg).rglob("*.py"):
-            src = path.read_text(encoding="utf-8")
-            assert not re.search(r"^\s*(import grpc|from grpc|import backtestester\.rpc|from backtestester\.rpc"
-                                 r"|from \.\.rpc)", src, re.M), f"{path.relative_to(ROOT)} imports grpc/rpc"
+    """Only backtestester/rpc, wire and remote (and the gateway) import grpc or protobuf: not
+    engine, data, strategy or any other module of the pure package."""
+    allowed = {"rpc", "wire", "remote", "cli.py"}  # cli.py: the console script, the top floor
+    for path in (ROOT / "backtestester").rglob("*.py"):
+        if path.relative_to(ROOT / "backtestester").parts[0] in allowed:
+            continue
+        src = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(import grpc|from grpc|import google\.protobuf|from google\.protobuf"
+                             r"|import backtestester\.(rpc|wire|remote)|from backtestester\.(rpc|wire|remote)"
+                             r"|from \.+(rpc|wire|remote)\b)", src, re.M), f"{path.relative_to(ROOT)} imports grpc/rpc"
 
 
 # --------------------------------------------------------------------------------------------- #

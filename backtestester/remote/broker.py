@@ -1,13 +1,14 @@
 """Run a strategy on a playground of the gateway, unchanged: the strategy API over gRPC.
 
 :class:`GatewayBroker` is a :class:`~backtestester.strategy.broker.Broker` over a gateway
-playground, driven through :class:`backtestester.client.PlaygroundClient`; the one strategy loop
+playground, driven through :class:`backtestester.remote.client.PlaygroundClient`; the one strategy loop
 (:func:`~backtestester.strategy.runner.run_on_broker`) and the one context
 (:class:`~backtestester.strategy.context.PlaygroundContext`) drive it exactly as they drive a
 local playground. :func:`run_on_gateway` creates a playground from the gateway's catalog, runs a
-strategy on it and deletes it; :func:`run_on_catalog` runs the same strategy locally on a
-playground built from a catalog by the gateway's rules (same bars, same clock, same engine
-options), so the two results can be compared (the parity test shows they are identical).
+strategy on it and deletes it; its local twin :func:`backtestester.playgrounds.run_on_catalog`
+runs the same strategy on a playground built from a catalog by the gateway's rules (same bars,
+same clock, same engine options), so the two results can be compared (the parity test shows they
+are identical).
 
 What crosses the wire, and how the adapter keeps the strategy's view identical:
 
@@ -31,14 +32,15 @@ stop-limit orders), ``tp``. The engine's ``expired``/``canceled`` events are not
 only ``liquidation``). The gateway's playgrounds use the engine defaults: XNYS, fill model
 ``close``, no costs.
 
-This module imports grpc only through :mod:`backtestester.client`, and only when a gateway is used.
+Messages are decoded by :mod:`backtestester.wire.codec`. This module imports grpc (for its
+errors); the strategy package, which it builds on, does not.
 """
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
+import grpc
 import numpy as np
 
 from ..engine import (
@@ -49,103 +51,25 @@ from ..engine import (
     NotFoundError,
     Order,
     PlaceOrderError,
-    Playground,
     PlaygroundError,
     Position,
     Trade,
 )
 from ..engine.ledger import EPS
 from ..engine.orders import FLAT, OPENING_SIDES
-from ..engine.timeutil import from_ns, period_to_ns
+from ..engine.timeutil import NS_PER_SECOND, from_ns, period_to_ns
+from ..playgrounds import default_step, repository_specs
+from ..strategy.base import Strategy
+from ..strategy.broker import Broker
+from ..strategy.runner import BacktestResult, run_on_broker
+from ..strategy.series import GrowingSeries, Series
 from ..symbols import normalize_symbol
-from .base import Strategy
-from .broker import Broker
-from .runner import BacktestResult, run_on_broker, run_on_playground
-from .series import GrowingSeries, Series
+from ..wire.codec import account_from_pb, link_closes, order_from_pb, trade_from_pb
+from ..wire.times import NEW_YORK, TIMESPANS, UNIT_SECONDS, rfc3339_from_ns, rfc3339_ns
 
-NS = 1_000_000_000
-NEW_YORK = ZoneInfo("America/New_York")
-#: catalog timeframe -> (timespan_multiplier, timespan_unit) of the wire's Repository.
-TIMESPANS = {"1m": (1, "minute"), "5m": (5, "minute"), "15m": (15, "minute"), "30m": (30, "minute"),
-             "1h": (1, "hour"), "4h": (4, "hour"), "1d": (1, "day"), "1w": (1, "week")}
-UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+NS = NS_PER_SECOND
 BUSINESS_CODES = ("INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "OUT_OF_RANGE")
 EPOCH = "1970-01-01T00:00:00Z"
-
-
-# --- times on the wire ---------------------------------------------------------------------------
-def _ns(dt: datetime) -> int:
-    return (dt - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1) * 1000
-
-
-def rfc3339_ns(text: str) -> int:
-    """UTC nanoseconds of an RFC 3339 time (``2024-01-03T09:31:00-05:00``, ``...Z``)."""
-    return _ns(datetime.fromisoformat(text.replace("Z", "+00:00")))
-
-
-def go_time_ns(text: str) -> int:
-    """UTC nanoseconds of Go's default time format (``2024-01-03 09:31:00 -0500 EST``)."""
-    return _ns(datetime.strptime(" ".join(text.split()[:3]), "%Y-%m-%d %H:%M:%S %z"))
-
-
-def _rfc3339(ns: int) -> str:
-    return from_ns(ns).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# --- wire messages -> engine objects ---------------------------------------------------------------
-def trade_from_pb(t) -> Trade:
-    return Trade(int(t.id), go_time_ns(t.create_date), t.quantity, t.price, int(t.order_id))
-
-
-def position_from_pb(p) -> Position:
-    return Position(p.quantity, p.cost_basis, p.pl, p.maintenance_margin, p.current_price)
-
-
-def account_from_pb(resp) -> Account:
-    return Account(resp.balance, resp.equity, resp.free_margin,
-                   {sym: position_from_pb(p) for sym, p in sorted(resp.positions.items())})
-
-
-def order_from_pb(m) -> Order:
-    """An engine :class:`Order` from the wire's Order DTO (``closed_by`` left to :func:`link_closes`)."""
-    o = Order(int(m.id), m.symbol, m.side, m.quantity, m.type, m.duration, m.price or None,
-              m.requested_price or None, m.stop_price or None, None, None, m.tag,
-              int(m.close_order_id) if m.HasField("close_order_id") else None, go_time_ns(m.create_date),
-              client_request_id=m.client_request_id if m.HasField("client_request_id") else None)
-    o.status, o.reject_reason = m.status, m.reject_reason
-    o.trades = [trade_from_pb(t) for t in m.trades]
-    o.filled_quantity = sum(abs(t.quantity) for t in o.trades)
-    o.closes = [int(c.id) for c in m.closes]
-    if m.HasField("previous_position"):
-        o.previous_position = position_from_pb(m.previous_position)
-    return o
-
-
-def link_closes(messages, orders: dict[int, Order]) -> None:
-    """Rebuild each open order's ``closed_by`` (the wire sends these trades without ids, spec 14):
-    a record is the part of a fill of an order that lists the open order in ``closes``, at the
-    same time and price; as in the engine, a record covering the whole fill is that fill."""
-    closers: dict[int, list[Order]] = {}
-    for o in orders.values():
-        for lot_id in o.closes:
-            closers.setdefault(lot_id, []).append(o)
-    used: dict[int, float] = {}  # trade id -> quantity already allocated
-    for m in messages:
-        lot = orders[int(m.id)]
-        lot.closed_by = []
-        for rec in m.closed_by:
-            t_ns, qty = go_time_ns(rec.create_date), rec.quantity
-            fill = next((t for c in closers.get(lot.id, ()) for t in c.trades
-                         if t.time_ns == t_ns and t.price == rec.price
-                         and used.get(t.id, 0.0) + abs(qty) <= abs(t.quantity) + EPS), None)
-            if fill is None:
-                child = Trade(0, t_ns, qty, rec.price, 0)
-            else:
-                used[fill.id] = used.get(fill.id, 0.0) + abs(qty)
-                child = fill if abs(abs(qty) - abs(fill.quantity)) <= EPS else Trade(fill.id, t_ns, qty, rec.price,
-                                                                                     fill.order_id)
-            lot.closed_by.append(child)
-        lot.closed_quantity = sum(t.quantity for t in lot.closed_by)
 
 
 # --- the candles a remote playground has revealed --------------------------------------------------
@@ -228,7 +152,6 @@ class GatewayBroker(Broker):
         self._orders: dict[int, Order] = {}
         self._account: Account | None = None
         self._projected: dict[str, float] | None = None  # positions after this bar's pending market orders
-        self._rpc_error = _rpc_error()
 
     # --- the strategy's view ------------------------------------------------------------------
     @property
@@ -287,7 +210,7 @@ class GatewayBroker(Broker):
                                           requested_price=requested_price or 0.0, order_type=order_type,
                                           duration=duration, tag=tag, price=price, sl=sl,
                                           close_order_id=close_order_id, client_request_id=client_request_id)
-        except self._rpc_error as exc:
+        except grpc.RpcError as exc:
             if exc.code().name not in BUSINESS_CODES:
                 raise
             raise PlaceOrderError(exc.details().removeprefix("failed to place order: ")) from None
@@ -367,7 +290,7 @@ class GatewayBroker(Broker):
             return NewCandle(repo, repo.start_ns.index(start) if start != repo.start_ns[-1] else repo.position)
         if repo.start_ns and start - repo.start_ns[-1] != repo.period_ns:  # a gap: candles a long tick skipped
             for bar in self.client.get_candles(self.playground_id, repo.symbol, repo.period_ns // NS,
-                                               _rfc3339(repo.start_ns[-1] + NS), _rfc3339(start)):
+                                               rfc3339_from_ns(repo.start_ns[-1] + NS), rfc3339_from_ns(start)):
                 repo.append_bar(bar)
         repo.append_bar(candle.bar)
         return NewCandle(repo, repo.position)
@@ -398,39 +321,17 @@ class GatewayBroker(Broker):
         return times, np.array([p.equity for p in plot], dtype=np.float64)
 
 
-def _rpc_error():
-    from ..client import grpc  # grpc only through the client module
-
-    return grpc.RpcError
-
-
 # --- running ------------------------------------------------------------------------------------
-def _repository_specs(repositories) -> list[tuple[str, str]]:
-    out = []
-    for r in repositories:
-        symbol, timeframe = (r, "1m") if isinstance(r, str) else r
-        if timeframe not in TIMESPANS:
-            raise ValueError(f"unsupported timeframe {timeframe!r}: accepted: {', '.join(TIMESPANS)}")
-        out.append((normalize_symbol(symbol), timeframe))
-    if not out:
-        raise ValueError("give at least one (symbol, timeframe) repository")
-    return out
-
-
-def _default_step(specs) -> int:
-    return min(TIMESPANS[tf][0] * UNIT_SECONDS[TIMESPANS[tf][1]] for _, tf in specs)
-
-
 def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str, stop_date: str,
                    balance: float = 100_000.0, history_in_days: int = 0, step: int | None = None,
                    tags=(), keep: bool = False, periods_per_year: float = 252, progress=None) -> BacktestResult:
     """Create a simulator playground on the gateway (``CreatePlayground``: the gateway's catalog,
     ``repositories`` as ``(symbol, timeframe)`` pairs such as ``("AAPL", "1m")``), run ``strategy``
     on it with :func:`run_on_broker`, ticking ``step`` seconds (default: the smallest timeframe),
-    and delete it (``keep=True`` leaves it). ``client`` is a :class:`~backtestester.client.PlaygroundClient`."""
+    and delete it (``keep=True`` leaves it). ``client`` is a :class:`~backtestester.remote.client.PlaygroundClient`."""
     if not isinstance(strategy, Strategy):
         raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
-    specs = _repository_specs(repositories)
+    specs = repository_specs(repositories)
     run_tag = f"run-{uuid.uuid4().hex}"
     pid = client.create_playground(balance=balance, start_date=start_date, stop_date=stop_date,
                                    repositories=[(sym, *TIMESPANS[tf]) for sym, tf in specs],
@@ -438,36 +339,8 @@ def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str,
     try:
         [session] = [s for s in client.get_playgrounds([run_tag]) if s.playground_id == pid]
         broker = GatewayBroker(client, pid, session=session)
-        return run_on_broker(strategy, broker, step or _default_step(specs), periods_per_year=periods_per_year,
+        return run_on_broker(strategy, broker, step or default_step(specs), periods_per_year=periods_per_year,
                              progress=progress)
     finally:
         if not keep:
             client.delete_playground(pid)
-
-
-def catalog_playground(data_dir, repositories, *, start_date: str, stop_date: str, balance: float = 100_000.0,
-                       history_in_days: int = 0, calendar: str = "XNYS", **playground_options) -> Playground:
-    """A local playground built from the catalog at ``data_dir`` exactly as the gateway builds a
-    simulator playground (:func:`backtestester.data.simulator.simulator_playground`): bars from ``start_date -
-    history_in_days`` to the end of ``stop_date`` (resampled by the catalog when not stored), the
-    clock from the first session open on/after ``start_date`` to 16:00 New York on ``stop_date``,
-    the engine's default options (fill model ``close``, no costs) unless ``playground_options``
-    (``fill_model=``, ``commission=``...) say otherwise; then the run no longer matches the gateway's."""
-    from ..data.simulator import simulator_playground
-
-    specs = [(symbol, timeframe, history_in_days) for symbol, timeframe in _repository_specs(repositories)]
-    return simulator_playground(data_dir, specs, start_date=start_date, stop_date=stop_date, balance=balance,
-                                calendar=calendar, **playground_options)
-
-
-def run_on_catalog(strategy: Strategy, data_dir, repositories, *, start_date: str, stop_date: str,
-                   balance: float = 100_000.0, history_in_days: int = 0, step: int | None = None,
-                   periods_per_year: float = 252, progress=None, **playground_options) -> BacktestResult:
-    """:func:`run_on_gateway`'s local twin: the same run on :func:`catalog_playground` (with
-    ``playground_options`` passed to it)."""
-    if not isinstance(strategy, Strategy):
-        raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
-    pg = catalog_playground(data_dir, repositories, start_date=start_date, stop_date=stop_date, balance=balance,
-                            history_in_days=history_in_days, **playground_options)
-    return run_on_playground(strategy, pg, step or _default_step(_repository_specs(repositories)),
-                             periods_per_year=periods_per_year, progress=progress)
