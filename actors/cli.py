@@ -1,34 +1,41 @@
 """Command line: ``backtestester demo | sweep | serve | backtest | data``."""
+# The console script: the top floor, above actors/ and backtestester/. Ray (the sweep, the gateway)
+# and grpc are imported by the commands that use them, so `backtestester data ...` and
+# `backtestester backtest` never import ray (nor grpc, unless `backtest --gateway`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from datetime import timedelta
+from pathlib import Path
 
-from .engine import Commission, Repository, Slippage
-from .strategy import load_strategy, run_backtest
-from .sweep.report import fmt
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-TIMEFRAMES = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1d": 1440}
+from backtestester.data import cli as data_cli
+from backtestester.data.catalog import Catalog
+from backtestester.data.synthetic import TIMEFRAMES, generate_bars
+from backtestester.engine import Commission, Repository, Slippage
+from backtestester.strategy import load_strategy, run_backtest
+from backtestester.strategy.remote import run_on_catalog, run_on_gateway
+from backtestester.sweep.arguments import add_sweep_arguments, checked_strategy, spec_from_args
+from backtestester.sweep.config import DEFAULT_STRATEGY, RunConfig
+from backtestester.sweep.report import fmt, print_leaderboard
+from backtestester.sweep.space import parse_value
+
+# Generated bars for `backtest`: the data layer's timeframes but the weekly one, as always offered.
+BACKTEST_TIMEFRAMES = {tf: period for tf, period in TIMEFRAMES.items() if tf != "1w"}
 
 
 def _parse_param(text: str):
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"parameters are NAME=VALUE, got {text!r}")
     name, value = text.split("=", 1)
-    for cast in (int, float):
-        try:
-            return name, cast(value)
-        except ValueError:
-            pass
-    if value.lower() in ("true", "false"):
-        return name, value.lower() == "true"
-    return name, value
+    return name, parse_value(value)
 
 
 def print_result(result, console) -> None:
-    from rich.table import Table
-
     table = Table(title=f"{result.strategy} {result.params}", show_header=True)
     table.add_column("statistic")
     table.add_column("value", justify="right")
@@ -40,8 +47,6 @@ def print_result(result, console) -> None:
 
 def _run_with_progress(console, run):
     """``run(progress_callback)`` under a transient progress bar."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task("backtest", total=1.0)
@@ -57,22 +62,18 @@ def _print_backtest(result, console) -> None:
 def cmd_backtest(args) -> int:
     """Generated bars (default), catalog bars locally (``--start/--stop``, ``--data-dir``) or
     through a gateway (``--gateway``); the last two build the same playground, so they compare."""
-    from rich.console import Console
-
-    from .data.synthetic import generate_bars
-
     console = Console()
     cls = load_strategy(args.strategy)
     strategy = cls(**dict(args.param))
     if args.gateway or args.data_dir or args.start or args.stop:
         return _backtest_catalog(args, strategy, console)
-    period = timedelta(minutes=TIMEFRAMES[args.timeframe])
+    period = BACKTEST_TIMEFRAMES[args.timeframe]
     table = generate_bars(args.symbol, timeframe=args.timeframe, n_bars=args.bars, seed=args.seed,
                           calendar=args.calendar)
     repo = Repository.from_table(args.symbol, period, table)
     console.print(f"[bold]{args.symbol}[/]: {len(repo):,} generated {args.timeframe} bars "
                   f"(seed {args.seed}, calendar {args.calendar}), balance {args.balance:,.0f}")
-    options = dict(fill_model=args.fill_model or "next_open", calendar=args.calendar)
+    options = dict(fill_model=args.fill_model or RunConfig.fill_model, calendar=args.calendar)
     if args.commission:
         options["commission"] = Commission(rate=args.commission)
     if args.slippage:
@@ -87,10 +88,6 @@ def _backtest_catalog(args, strategy, console) -> int:
     """The gateway's playground (catalog bars from ``--start`` minus ``--history-days`` to the end
     of ``--stop``; clock from the first XNYS open to 16:00 New York; fill model close, no costs),
     locally from ``--data-dir`` or remotely through ``--gateway``."""
-    import os
-
-    from .strategy.remote import run_on_catalog, run_on_gateway
-
     if not (args.start and args.stop):
         raise ValueError("--gateway and --data-dir backtests need --start and --stop (YYYY-MM-DD)")
     if args.calendar != "XNYS":
@@ -99,7 +96,7 @@ def _backtest_catalog(args, strategy, console) -> int:
     what = (f"[bold]{args.symbol.upper()}[/]: {args.timeframe} bars {args.start} to {args.stop}"
             + (f" (+{args.history_days} history days)" if args.history_days else "") + f", balance {args.balance:,.0f}")
     if args.gateway:
-        from .client import PlaygroundClient, grpc
+        from backtestester.client import PlaygroundClient, grpc  # noqa: PLC0415  (grpc only with --gateway)
 
         refused = [flag for flag, bad in (("--data-dir", args.data_dir), ("--fill-model next_open", args.fill_model == "next_open"),
                                           ("--commission", args.commission), ("--slippage", args.slippage)) if bad]
@@ -140,13 +137,6 @@ DEMO_BARS = 200_000
 
 def cmd_demo(args) -> int:
     """Generate sample data if the catalog lacks it, then sweep the reference SMA crossover."""
-    from rich.console import Console
-
-    from actors.cli import cmd_sweep
-
-    from .data.catalog import Catalog
-    from .data.synthetic import generate_bars
-
     catalog = Catalog(args.data_dir)
     if "1m" not in catalog.timeframes("SYNTH"):
         Console().print(f"generating {DEMO_BARS:,} one-minute bars of SYNTH into {catalog.data_dir}")
@@ -159,8 +149,8 @@ def cmd_demo(args) -> int:
 def cmd_serve(args) -> int:
     """Run the gateway until Ctrl-C/SIGTERM. A refused configuration (a ``ConfigError``, a
     ``ValueError``) is reported by :func:`main` with exit code 2 before Ray starts."""
-    from actors.gateway import security
-    from actors.gateway.server import serve
+    from .gateway import security  # noqa: PLC0415  (ray and grpc only for `serve`)
+    from .gateway.server import serve  # noqa: PLC0415
 
     hosts = args.playground_hosts
     if hosts != "auto" and not (hosts.isdigit()):
@@ -179,21 +169,38 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    from actors.cli import add_sweep_arguments, cmd_sweep
+def cmd_sweep(args) -> int:
+    """Sweep on Ray: check the spec before Ray starts, run it, print the leaderboard."""
+    from .sweep import run_sweep  # noqa: PLC0415  (ray only for the commands that sweep)
 
+    spec = spec_from_args(args)
+    cls = checked_strategy(spec)  # fail fast on a bad name or parameter, before starting Ray
+    out = args.out or Path("reports") / f"{cls.__name__}-{'-'.join(spec.symbols)}-{spec.timeframe}"
+    console = Console()
+    configs = spec.configs()
+    console.print(f"[bold]{cls.__name__}[/] on {', '.join(spec.symbols)} {spec.timeframe}: {len(configs)} parameter sets, "
+                  f"engine {spec.engine}, results in {out}")
+    outcome = run_sweep(spec, out, data_dir=args.data_dir, address=args.address, workers=args.workers,
+                        batch_size=args.batch_size, resume=not args.no_resume, show_progress=not args.no_progress,
+                        console=console, configs=configs)
+    print_leaderboard(outcome, spec.metric, console, args.top)
+    return 130 if outcome.interrupted else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``backtestester`` command line: every command and its options."""
     parser = argparse.ArgumentParser(prog="backtestester", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_backtest_args(p, bars, strategy):
         p.add_argument("--strategy", default=strategy, help="package.module:Class (default %(default)s)")
         p.add_argument("--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE")
-        p.add_argument("--symbol", default="SYNTH")
-        p.add_argument("--timeframe", choices=sorted(TIMEFRAMES), default="1m")
+        p.add_argument("--symbol", default=RunConfig.symbols[0])
+        p.add_argument("--timeframe", choices=sorted(BACKTEST_TIMEFRAMES), default=RunConfig.timeframe)
         p.add_argument("--bars", type=int, default=bars, help="number of generated bars (default %(default)s)")
         p.add_argument("--seed", type=int, default=7)
-        p.add_argument("--calendar", default="XNYS", help="exchange code, or 'none' for 24/7")
-        p.add_argument("--balance", type=float, default=100_000.0)
+        p.add_argument("--calendar", default=RunConfig.calendar, help="exchange code, or 'none' for 24/7")
+        p.add_argument("--balance", type=float, default=RunConfig.balance)
         p.add_argument("--fill-model", choices=("close", "next_open"),
                        help="default: next_open on generated bars, close (the gateway's) on catalog bars")
         p.add_argument("--commission", type=float, default=0.0, help="fraction of traded value, e.g. 0.0005")
@@ -228,7 +235,7 @@ def main(argv=None) -> int:
     serve.set_defaults(func=cmd_serve)
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
                                          "or through a gateway (--gateway)")
-    add_backtest_args(bt, 100_000, "backtestester.strategy.reference:SmaCross")
+    add_backtest_args(bt, 100_000, DEFAULT_STRATEGY)
     catalog = bt.add_argument_group("catalog bars, locally or through a gateway (the same playground, so they compare)")
     catalog.add_argument("--start", metavar="YYYY-MM-DD", help="first day (the clock starts at its first XNYS open)")
     catalog.add_argument("--stop", metavar="YYYY-MM-DD", help="last day (the clock stops at 16:00 New York)")
@@ -239,10 +246,13 @@ def main(argv=None) -> int:
                                                                 "(token: BACKTESTESTER_TOKEN)")
     catalog.add_argument("--tls-ca", metavar="PEM", help="with --gateway: use TLS, trusting this CA or certificate")
     bt.set_defaults(func=cmd_backtest)
-    from .data.cli import register as register_data  # `backtestester data ...`
-    from .data.cli import run as run_data
-    register_data(sub).set_defaults(func=run_data)
-    args = parser.parse_args(argv)
+    data_cli.register(sub).set_defaults(func=data_cli.run)  # `backtestester data ...`
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run one command; a ``ValueError`` (a refused option, file or name) is printed, exit code 2."""
+    args = build_parser().parse_args(argv)
     if getattr(args, "calendar", None) and args.calendar.lower() == "none" and args.command == "backtest":
         args.calendar = None
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backtestester.cli import main
+from actors.cli import main
 from backtestester.client import PlaygroundClient
 from backtestester.strategy import GridStrategy, SmaCross, Strategy
 from backtestester.strategy.remote import (
