@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m backtestester.cli demo
+	$(PY) -m actors.cli demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,141 +1,182 @@
-"""``backtestester sweep`` (and the sweep behind ``backtestester demo``): arguments, TOML, output."""
+"""Command line: ``backtestester demo | sweep | serve | backtest | data``."""
+# The console script: the top floor, above actors/ and backtestester/. Ray (the sweep, the gateway)
+# and grpc are imported by the commands that use them, so `backtestester data ...` and
+# `backtestester backtest` never import ray (nor grpc, unless `backtest --gateway`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from backtestester.sweep.space import parse_grid_arg
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-DEFAULT_STRATEGY = "backtestester.strategy.reference:SmaCross"
+from backtestester.data import cli as data_cli
+from backtestester.data.catalog import Catalog
+from backtestester.data.schema import TIMEFRAMES
+from backtestester.data.synthetic import generate_bars
+from backtestester.engine import Commission, Repository, Slippage
+from backtestester.playgrounds import run_on_catalog
+from backtestester.strategy import load_strategy, run_backtest
+from backtestester.sweep.arguments import add_sweep_arguments, checked_strategy, spec_from_args
+from backtestester.sweep.config import DEFAULT_STRATEGY, RunConfig
+from backtestester.sweep.report import fmt, print_leaderboard
+from backtestester.sweep.space import parse_value
 
-SWEEP_TOML_EXAMPLE = """\
-# backtestester sweep --config sweep.toml  (command-line options override these)
-strategy = "backtestester.strategy.reference:SmaCross"
-symbols = ["SYNTH"]
-timeframe = "1m"
-constraints = ["fast < slow"]
-metric = "sharpe"
-[grid]
-fast = "5:50:5"          # START:STOP:STEP (stop included), or a list: [5, 10, 20]
-slow = "20:200:20"
-[fixed]                  # parameters held constant
-fraction = 1.0
-"""
-
-
-def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="TOML file with the same keys as these options")
-    p.add_argument("--strategy", help=f"package.module:Class (default {DEFAULT_STRATEGY})")
-    p.add_argument("--symbols", nargs="+", help="symbols in the data catalog (default SYNTH)")
-    p.add_argument("--timeframe", help="1m 5m 15m 30m 1h 4h 1d 1w (default 1m)")
-    p.add_argument("--grid", action="append", default=[], metavar="NAME=START:STOP:STEP|V1,V2",
-                   help="a swept parameter (repeat for each)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a fixed parameter")
-    p.add_argument("--constraint", action="append", default=[], metavar="EXPR", help='e.g. "fast < slow"')
-    p.add_argument("--random", type=int, help="draw N random parameter sets from the grid instead of all")
-    p.add_argument("--seed", type=int, help="seed of --random (default 0)")
-    p.add_argument("--start", help="ISO date or datetime (default: the data's first bar)")
-    p.add_argument("--end", help="ISO date or datetime (default: the data's last bar)")
-    p.add_argument("--balance", type=float)
-    p.add_argument("--fill-model", choices=("close", "next_open"))
-    p.add_argument("--calendar", help="exchange code (default XNYS), or 'none' for 24/7")
-    p.add_argument("--commission", type=float, help="fraction of traded value, e.g. 0.0005")
-    p.add_argument("--slippage", type=float, help="fraction of price, e.g. 0.0001")
-    p.add_argument("--engine", choices=("event", "fast"), help="event-driven engine or the compiled fast path")
-    p.add_argument("--metric", help="rank by this statistic (default sharpe)")
-    p.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
-    p.add_argument("--workers", type=int, help="playground actors (default: the cluster's CPUs)")
-    p.add_argument("--batch-size", type=int, help="parameter sets per actor call (default: automatic)")
-    p.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
-    p.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
-    p.add_argument("--out", type=Path, help="results and report directory (default reports/<strategy>-<symbols>)")
-    p.add_argument("--no-resume", action="store_true", help="run every parameter set again")
-    p.add_argument("--no-progress", action="store_true")
+# Generated bars for `backtest`: the data layer's timeframes but the weekly one, as always offered.
+BACKTEST_TIMEFRAMES = {tf: period for tf, period in TIMEFRAMES.items() if tf != "1w"}
 
 
-def _load_toml(path: Path) -> dict:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ValueError(f"sweep config {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"sweep config {path} is not valid TOML: {exc}") from None
+def _parse_param(text: str):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"parameters are NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    return name, parse_value(value)
 
 
-def _value(text: str):
-    for cast in (int, float):
+def print_result(result, console) -> None:
+    table = Table(title=f"{result.strategy} {result.params}", show_header=True)
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    labels = result.statistics.as_dict(labels=True)
+    for (name, value), label in zip(result.statistics.as_dict().items(), labels):
+        table.add_row(label, fmt(name, value, digits=2))
+    console.print(table)
+
+
+def _run_with_progress(console, run):
+    """``run(progress_callback)`` under a transient progress bar."""
+    with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("backtest", total=1.0)
+        return run(lambda done: progress.update(task, completed=done))
+
+
+def _print_backtest(result, console) -> None:
+    print_result(result, console)
+    console.print(f"{len(result.trades):,} fills, {len(result.round_trips):,} round trips, "
+                  f"{result.ticks:,} ticks; final equity {result.final_equity:,.2f}")
+
+
+def cmd_backtest(args) -> int:
+    """Generated bars (default), catalog bars locally (``--start/--stop``, ``--data-dir``) or
+    through a gateway (``--gateway``); the last two build the same playground, so they compare."""
+    console = Console()
+    cls = load_strategy(args.strategy)
+    strategy = cls(**dict(args.param))
+    if args.gateway or args.data_dir or args.start or args.stop:
+        return _backtest_catalog(args, strategy, console)
+    period = BACKTEST_TIMEFRAMES[args.timeframe]
+    table = generate_bars(args.symbol, timeframe=args.timeframe, n_bars=args.bars, seed=args.seed,
+                          calendar=args.calendar)
+    repo = Repository.from_table(args.symbol, period, table)
+    console.print(f"[bold]{args.symbol}[/]: {len(repo):,} generated {args.timeframe} bars "
+                  f"(seed {args.seed}, calendar {args.calendar}), balance {args.balance:,.0f}")
+    options = dict(fill_model=args.fill_model or RunConfig.fill_model, calendar=args.calendar)
+    if args.commission:
+        options["commission"] = Commission(rate=args.commission)
+    if args.slippage:
+        options["slippage"] = Slippage(rate=args.slippage)
+    result = _run_with_progress(console, lambda progress: run_backtest(strategy, [repo], balance=args.balance,
+                                                                       progress=progress, **options))
+    _print_backtest(result, console)
+    return 0
+
+
+def _backtest_catalog(args, strategy, console) -> int:
+    """The gateway's playground (catalog bars from ``--start`` minus ``--history-days`` to the end
+    of ``--stop``; clock from the first XNYS open to 16:00 New York; fill model close, no costs),
+    locally from ``--data-dir`` or remotely through ``--gateway``."""
+    if not (args.start and args.stop):
+        raise ValueError("--gateway and --data-dir backtests need --start and --stop (YYYY-MM-DD)")
+    if args.calendar != "XNYS":
+        raise ValueError("--calendar: catalog and gateway backtests run on XNYS, as the gateway's playgrounds")
+    window = dict(start_date=args.start, stop_date=args.stop, balance=args.balance, history_in_days=args.history_days)
+    what = (f"[bold]{args.symbol.upper()}[/]: {args.timeframe} bars {args.start} to {args.stop}"
+            + (f" (+{args.history_days} history days)" if args.history_days else "") + f", balance {args.balance:,.0f}")
+    if args.gateway:
+        from backtestester.remote.broker import run_on_gateway  # noqa: PLC0415  (grpc only with --gateway)
+        from backtestester.remote.client import PlaygroundClient, grpc  # noqa: PLC0415  (grpc only with --gateway)
+
+        refused = [flag for flag, bad in (("--data-dir", args.data_dir), ("--fill-model next_open", args.fill_model == "next_open"),
+                                          ("--commission", args.commission), ("--slippage", args.slippage)) if bad]
+        if refused:
+            raise ValueError(f"{', '.join(refused)}: not with --gateway: its playgrounds use the gateway's catalog, "
+                             f"fill model close and no costs")
+        security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
+        if args.tls_ca:
+            with open(args.tls_ca, "rb") as f:
+                security["root_certificates"] = f.read()
+        console.print(f"{what}, through the gateway at {args.gateway}")
         try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
+            with PlaygroundClient(args.gateway, **security) as client:
+                result = _run_with_progress(console, lambda progress: run_on_gateway(
+                    strategy, client, [(args.symbol, args.timeframe)], progress=progress, **window))
+        except grpc.RpcError as exc:
+            print(f"error: gateway {args.gateway}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    else:
+        data_dir = args.data_dir or os.environ.get("BACKTESTESTER_DATA") or "data"
+        options = dict(fill_model=args.fill_model or "close")
+        if args.commission:
+            options["commission"] = Commission(rate=args.commission)
+        if args.slippage:
+            options["slippage"] = Slippage(rate=args.slippage)
+        console.print(f"{what}, from the catalog {os.path.abspath(data_dir)}")
+        try:
+            result = _run_with_progress(console, lambda progress: run_on_catalog(
+                strategy, data_dir, [(args.symbol, args.timeframe)], progress=progress, **window, **options))
+        except LookupError as exc:  # the catalog's DataNotFoundError
+            raise ValueError(str(exc)) from None
+    _print_backtest(result, console)
+    return 0
 
 
-def spec_from_args(args):
-    """A :class:`~actors.sweep.SweepSpec` from the TOML file (if any) overridden by options."""
-    from .sweep import SweepSpec
+DEMO_BARS = 200_000
 
-    conf = _load_toml(args.config) if args.config else {}
-    known = {"strategy", "symbols", "timeframe", "grid", "fixed", "constraints", "random", "seed", "start", "end",
-             "balance", "fill_model", "calendar", "commission", "slippage", "engine", "metric"}
-    unknown = set(conf) - known
-    if unknown:
-        raise ValueError(f"unknown keys in {args.config}: {sorted(unknown)}; accepted: {sorted(known)}")
-    grid = {}
-    for name, values in conf.get("grid", {}).items():
-        grid[name] = parse_grid_arg(f"{name}={values}")[1] if isinstance(values, str) else list(values)
-    for text in args.grid:
-        name, values = parse_grid_arg(text)
-        grid[name] = values
-    fixed = dict(conf.get("fixed", {}))
-    for text in args.param:
-        if "=" not in text:
-            raise ValueError(f"fixed parameters are NAME=VALUE, got {text!r}")
-        name, value = text.split("=", 1)
-        fixed[name.strip()] = _value(value.strip())
-    if not grid:
-        raise ValueError("nothing to sweep: give at least one --grid NAME=START:STOP:STEP (or a [grid] table)")
 
-    def pick(option, key, default):
-        value = getattr(args, option)
-        return value if value is not None else conf.get(key, default)
+def cmd_demo(args) -> int:
+    """Generate sample data if the catalog lacks it, then sweep the reference SMA crossover."""
+    catalog = Catalog(args.data_dir)
+    if "1m" not in catalog.timeframes("SYNTH"):
+        Console().print(f"generating {DEMO_BARS:,} one-minute bars of SYNTH into {catalog.data_dir}")
+        catalog.write("SYNTH", "1m", generate_bars("SYNTH", timeframe="1m", n_bars=DEMO_BARS, seed=7))
+    args.grid = args.grid or ["fast=5:30:5", "slow=40:120:20"]
+    args.constraint = args.constraint or ["fast < slow"]
+    return cmd_sweep(args)
 
-    calendar = pick("calendar", "calendar", "XNYS")
-    return SweepSpec(
-        strategy=pick("strategy", "strategy", DEFAULT_STRATEGY), grid=grid,
-        constraints=tuple(conf.get("constraints", [])) + tuple(args.constraint), fixed=fixed,
-        random=pick("random", "random", None), seed=pick("seed", "seed", 0),
-        symbols=tuple(s.upper() for s in pick("symbols", "symbols", ["SYNTH"])),
-        timeframe=pick("timeframe", "timeframe", "1m"), start=pick("start", "start", None),
-        end=pick("end", "end", None), balance=float(pick("balance", "balance", 100_000.0)),
-        fill_model=pick("fill_model", "fill_model", "next_open"),
-        calendar=None if str(calendar).lower() == "none" else calendar,
-        commission_rate=float(pick("commission", "commission", 0.0)),
-        slippage_rate=float(pick("slippage", "slippage", 0.0)), engine=pick("engine", "engine", "event"),
-        metric=pick("metric", "metric", "sharpe"))
+
+def cmd_serve(args) -> int:
+    """Run the gateway until Ctrl-C/SIGTERM. A refused configuration (a ``ConfigError``, a
+    ``ValueError``) is reported by :func:`main` with exit code 2 before Ray starts."""
+    from .gateway import security  # noqa: PLC0415  (ray and grpc only for `serve`)
+    from .gateway.server import serve  # noqa: PLC0415
+
+    hosts = args.playground_hosts
+    if hosts != "auto" and not (hosts.isdigit()):
+        raise ValueError(f"--playground-hosts must be 0, a number of host actors or 'auto', got {hosts!r}")
+    hosts = hosts if hosts == "auto" else int(hosts)
+    cert, key = security.read_tls(args.tls_cert, args.tls_key)
+    config = security.SecurityConfig(tokens=security.load_tokens(args.token_file), tls_cert=cert, tls_key=key,
+                                     max_message_bytes=int(args.max_message_mb * 2**20),
+                                     rate_limit=args.rate_limit, rate_burst=args.rate_burst)
+    try:
+        serve(args.host, args.port, args.data_dir, ray_address=args.address, security=config,
+              hosts=hosts)
+    except OSError as exc:  # e.g. the port is in use
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_sweep(args) -> int:
-    from rich.console import Console
-
-    from backtestester.strategy import load_strategy
-    from backtestester.sweep.execute import METRICS
-
-    from .sweep import print_leaderboard, run_sweep
+    """Sweep on Ray: check the spec before Ray starts, run it, print the leaderboard."""
+    from .sweep import run_sweep  # noqa: PLC0415  (ray only for the commands that sweep)
 
     spec = spec_from_args(args)
-    cls = load_strategy(spec.strategy)  # fail fast on a bad name or parameter, before starting Ray
-    unknown = (set(spec.grid) | set(spec.fixed)) - set(cls.parameter_types())
-    if unknown:
-        raise ValueError(f"{spec.strategy} has no parameter(s) {sorted(unknown)}; it has {sorted(cls.parameter_types())}")
-    if spec.metric not in METRICS:
-        raise ValueError(f"unknown metric {spec.metric!r}; accepted: {', '.join(METRICS)}")
+    cls = checked_strategy(spec)  # fail fast on a bad name or parameter, before starting Ray
     out = args.out or Path("reports") / f"{cls.__name__}-{'-'.join(spec.symbols)}-{spec.timeframe}"
     console = Console()
     configs = spec.configs()
@@ -143,6 +184,85 @@ def cmd_sweep(args) -> int:
                   f"engine {spec.engine}, results in {out}")
     outcome = run_sweep(spec, out, data_dir=args.data_dir, address=args.address, workers=args.workers,
                         batch_size=args.batch_size, resume=not args.no_resume, show_progress=not args.no_progress,
-                        console=console)
+                        console=console, configs=configs)
     print_leaderboard(outcome, spec.metric, console, args.top)
     return 130 if outcome.interrupted else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``backtestester`` command line: every command and its options."""
+    parser = argparse.ArgumentParser(prog="backtestester", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_backtest_args(p, bars, strategy):
+        p.add_argument("--strategy", default=strategy, help="package.module:Class (default %(default)s)")
+        p.add_argument("--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE")
+        p.add_argument("--symbol", default=RunConfig.symbols[0])
+        p.add_argument("--timeframe", choices=sorted(BACKTEST_TIMEFRAMES), default=RunConfig.timeframe)
+        p.add_argument("--bars", type=int, default=bars, help="number of generated bars (default %(default)s)")
+        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--calendar", default=RunConfig.calendar, help="exchange code, or 'none' for 24/7")
+        p.add_argument("--balance", type=float, default=RunConfig.balance)
+        p.add_argument("--fill-model", choices=("close", "next_open"),
+                       help="default: next_open on generated bars, close (the gateway's) on catalog bars")
+        p.add_argument("--commission", type=float, default=0.0, help="fraction of traded value, e.g. 0.0005")
+        p.add_argument("--slippage", type=float, default=0.0, help="fraction of price, e.g. 0.0001")
+
+    demo = sub.add_parser("demo", help="generate sample data if missing, sweep the reference SMA crossover on an "
+                                       "embedded Ray cluster, print the leaderboard and the report's path")
+    add_sweep_arguments(demo)
+    demo.set_defaults(func=cmd_demo)
+    sweep = sub.add_parser("sweep", help="sweep a strategy's parameters over catalog data on Ray")
+    add_sweep_arguments(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+    serve = sub.add_parser("serve", help="start the gRPC gateway (PlaygroundService) on an embedded or given Ray")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
+    serve.add_argument("--port", type=int, default=5051, help="port, 0 for one the OS picks (default %(default)s)")
+    serve.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
+    serve.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
+    serve.add_argument("--playground-hosts", default="0", metavar="N",
+                       help="where playgrounds live: 0 = in the gateway's process (default, lowest latency), "
+                            "N = N Ray actors holding many each (more cores, other nodes), auto = one per core")
+    serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate chain (required, with --tls-key and a "
+                                                         "token, for a non-loopback --host)")
+    serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    serve.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line, each a tenant; mode 0600 "
+                                                            "(default: the token in BACKTESTESTER_TOKEN, if set)")
+    serve.add_argument("--max-message-mb", type=float, default=16.0, metavar="MIB",
+                       help="largest request or response in MiB (default %(default)g)")
+    serve.add_argument("--rate-limit", type=float, default=0.0, metavar="PER_SECOND",
+                       help="requests per second per client (token and host); 0 turns it off (default)")
+    serve.add_argument("--rate-burst", type=int, metavar="N", help="requests a client may send at once "
+                                                                    "(default: twice --rate-limit)")
+    serve.set_defaults(func=cmd_serve)
+    bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
+                                         "or through a gateway (--gateway)")
+    add_backtest_args(bt, 100_000, DEFAULT_STRATEGY)
+    catalog = bt.add_argument_group("catalog bars, locally or through a gateway (the same playground, so they compare)")
+    catalog.add_argument("--start", metavar="YYYY-MM-DD", help="first day (the clock starts at its first XNYS open)")
+    catalog.add_argument("--stop", metavar="YYYY-MM-DD", help="last day (the clock stops at 16:00 New York)")
+    catalog.add_argument("--history-days", type=int, default=0, metavar="N",
+                         help="calendar days of bars before --start, for indicator warm-up (default 0)")
+    catalog.add_argument("--data-dir", help="run locally on this catalog (default: BACKTESTESTER_DATA, else ./data)")
+    catalog.add_argument("--gateway", metavar="HOST:PORT", help="run through this gateway, on its catalog "
+                                                                "(token: BACKTESTESTER_TOKEN)")
+    catalog.add_argument("--tls-ca", metavar="PEM", help="with --gateway: use TLS, trusting this CA or certificate")
+    bt.set_defaults(func=cmd_backtest)
+    data_cli.register(sub).set_defaults(func=data_cli.run)  # `backtestester data ...`
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run one command; a ``ValueError`` (a refused option, file or name) is printed, exit code 2."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "calendar", None) and args.calendar.lower() == "none" and args.command == "backtest":
+        args.calendar = None
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,7 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None):
     """Join ``address`` (or ``RAY_ADDRESS``) if given, else start an embedded local cluster with
     no dashboard and no log forwarding. Returns the ``ray`` module; a second call is a no-op."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
+    import ray  # noqa: PLC0415  (only once the environment above is set)
 
     if ray.is_initialized():
         return ray
@@ -26,6 +26,6 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None):
 
 
 def cluster_cpus() -> int:
-    import ray
+    import ray  # noqa: PLC0415  (ray is imported where it is used: importing this module stays cheap)
 
     return max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -1,6 +1,8 @@
 """The data-store actor: loads each (symbol, timeframe) once and owns it in Ray's object store."""
 from __future__ import annotations
 
+from backtestester.data.catalog import Catalog
+
 
 class DataStore:
     """Plain class (``ray.remote(DataStore)`` where it is spawned). Because this actor ``ray.put``s
@@ -16,14 +18,12 @@ class DataStore:
     @property
     def catalog(self):
         if self._catalog is None:
-            from backtestester.data.catalog import Catalog
-
             self._catalog = Catalog(self.data_dir)
         return self._catalog
 
     def load(self, keys: list[tuple[str, str]]) -> dict:
         """``{(symbol, timeframe): [ObjectRef]}`` (the ref is wrapped so Ray hands it over unresolved)."""
-        import ray
+        import ray  # noqa: PLC0415  (ray is imported where it is used: importing this module stays cheap)
 
         out = {}
         for symbol, timeframe in keys:
@@ -36,7 +36,7 @@ class DataStore:
 
     def put(self, symbol: str, timeframe: str, table) -> list:
         """Own an in-memory table (e.g. generated data) under (symbol, timeframe)."""
-        import ray
+        import ray  # noqa: PLC0415  (ray is imported where it is used: importing this module stays cheap)
 
         key = (symbol.upper(), timeframe)
         self.refs[key] = ray.put(table)

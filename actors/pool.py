@@ -1,4 +1,4 @@
-"""A pool of playground-host actors that outlives a sweep.
+"""A pool of sweep-worker actors that outlives a sweep.
 
 A sweep started without a pool starts its own actors and ends them when it is done: each sweep
 pays a worker process, the engine's imports and the compiled kernels' loading (about 1.4 s on a
@@ -8,14 +8,14 @@ keeps one :class:`SweepPool` instead and hands it to every ``run_sweep(..., pool
 """
 from __future__ import annotations
 
-from .cluster import cluster_cpus, init_ray
-from .host import PlaygroundHost
+from backtestester.sweep.config import ENGINES
 
-ENGINES = ("event", "fast")
+from .cluster import cluster_cpus, init_ray
+from .sweep_worker import SweepWorker
 
 
 class SweepPool:
-    """``workers`` playground-host actors (default: one per CPU of the cluster), started at once
+    """``workers`` sweep-worker actors (default: one per CPU of the cluster), started at once
     and prepared for ``engines`` (imports; the fast path's kernels). Use it as a context manager
     or call :meth:`close`; a sweep given the pool uses its first ``workers`` actors, replaces any
     that die, and releases the tables it gave them when it ends."""
@@ -29,7 +29,7 @@ class SweepPool:
             raise ValueError(f"a pool needs at least one worker, got {workers}")
         self._ray = init_ray(address)
         self._engines = engines
-        self._host_cls = self._ray.remote(num_cpus=1, max_restarts=0)(PlaygroundHost)
+        self._worker_cls = self._ray.remote(num_cpus=1, max_restarts=0)(SweepWorker)
         self.hosts: list = [self._start() for _ in range(workers or cluster_cpus())]
 
     @property
@@ -37,7 +37,7 @@ class SweepPool:
         return len(self.hosts)
 
     def _start(self):
-        host = self._host_cls.remote()
+        host = self._worker_cls.remote()
         host.prepare.remote(self._engines)
         return host
 

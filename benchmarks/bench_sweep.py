@@ -37,10 +37,11 @@ from rich.table import Table
 
 from actors.cluster import init_ray
 from actors.data_store import DataStore
-from actors.host import PlaygroundHost
 from actors.pool import SweepPool
-from actors.sweep import SweepSpec, run_sweep
+from actors.sweep import run_sweep
+from actors.sweep_worker import SweepWorker
 from backtestester.data.synthetic import generate_bars
+from backtestester.sweep import SweepSpec
 
 
 def sma_grid(n_fast: int = 10, n_slow: int = 10) -> dict:
@@ -91,7 +92,7 @@ def memory_per_actor(ray, gib: float) -> tuple[float, list[float]]:
     store = ray.remote(num_cpus=0)(DataStore).remote()
     refs = ray.get(store.put.remote("BIG", "1m", table))
     del table, start, close
-    hosts = [ray.remote(num_cpus=1)(PlaygroundHost).remote() for _ in range(2)]
+    hosts = [ray.remote(num_cpus=1)(SweepWorker).remote() for _ in range(2)]
     before = ray.get([h.private_memory.remote() for h in hosts])
     ray.get([h.load.remote({("BIG", "1m"): refs}) for h in hosts])
     after = ray.get([h.private_memory.remote() for h in hosts])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backtestester.cli import main
+from actors.cli import main
 from backtestester.playgrounds import catalog_playground, run_on_catalog
 from backtestester.remote.broker import run_on_gateway
 from backtestester.remote.client import PlaygroundClient

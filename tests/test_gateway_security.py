@@ -162,7 +162,7 @@ def test_tokens_from_the_environment_or_a_private_file(tmp_path):
 
 
 def test_serve_refuses_bad_configuration_with_exit_code_2(no_ray, tmp_path, capsys, monkeypatch):
-    from backtestester.cli import main
+    from actors.cli import main
 
     monkeypatch.delenv("BACKTESTESTER_TOKEN", raising=False)
     cert, key = self_signed(tmp_path)
@@ -336,7 +336,7 @@ def test_serve_with_tls_and_a_token_file(tls_files, tmp_path):
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if k not in ("BACKTESTESTER_TOKEN", "RAY_ADDRESS")}
-    proc = subprocess.Popen([sys.executable, "-m", "backtestester.cli", "serve", "--host", "127.0.0.1", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "actors.cli", "serve", "--host", "127.0.0.1", "--port", "0",
                              "--data-dir", str(tmp_path), "--tls-cert", str(cert), "--tls-key", str(key),
                              "--token-file", str(token_file), "--rate-limit", "1000"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

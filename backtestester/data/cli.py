@@ -1,6 +1,6 @@
 """``backtestester data import|synth|ls|show``: the data catalog from the command line.
 
-Registered in :mod:`backtestester.cli` with :func:`register`; runs standalone as
+Registered in :mod:`actors.cli` with :func:`register`; runs standalone as
 ``python -m backtestester.data.cli``.  Errors (bad files, unknown symbols, bad arguments)
 print ``error: ...`` on stderr and exit with status 2.
 """

@@ -1,11 +1,17 @@
-"""A run's configuration: frozen, plain data (crosses Ray and gRPC) with a stable id."""
+"""What to run: one run's configuration (:class:`RunConfig`, frozen plain data that crosses Ray
+and gRPC, with a stable id) and a sweep's (:class:`SweepSpec`, the factory of its RunConfigs).
+The defaults of both are written here once: RunConfig's, which SweepSpec takes over."""
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+
+from .space import grid_space, random_space
 
 ENGINES = ("event", "fast")
+DEFAULT_STRATEGY = "backtestester.strategy.reference:SmaCross"
+DEFAULT_METRIC = "sharpe"
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,6 @@ class RunConfig:
         object.__setattr__(self, "params", tuple(sorted(dict(self.params).items())))
         object.__setattr__(self, "symbols", tuple(s.upper() for s in self.symbols))
 
-    @classmethod
-    def with_params(cls, params: dict, **fields) -> "RunConfig":
-        return cls(params=tuple(sorted(params.items())), **fields)
-
     @property
     def param_dict(self) -> dict:
         return dict(self.params)
@@ -48,3 +50,40 @@ class RunConfig:
         """First 16 hex digits of the SHA-256 of the canonical JSON of every field."""
         blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class SweepSpec:
+    """What to sweep. ``grid`` maps parameter names to value lists; ``random`` draws that many
+    distinct sets from the grid's values instead of taking all of them. The run options (symbols
+    to engine) default to :class:`RunConfig`'s; ``metric`` ranks the results."""
+
+    strategy: str
+    grid: dict = field(default_factory=dict)
+    constraints: tuple = ()
+    fixed: dict = field(default_factory=dict)
+    random: int | None = None
+    seed: int = 0
+    symbols: tuple = RunConfig.symbols
+    timeframe: str = RunConfig.timeframe
+    start: str | None = RunConfig.start
+    end: str | None = RunConfig.end
+    balance: float = RunConfig.balance
+    fill_model: str = RunConfig.fill_model
+    calendar: str | None = RunConfig.calendar
+    commission_rate: float = RunConfig.commission_rate
+    slippage_rate: float = RunConfig.slippage_rate
+    engine: str = RunConfig.engine
+    metric: str = DEFAULT_METRIC
+
+    def configs(self) -> list[RunConfig]:
+        """One RunConfig per parameter set, in the grid's order (or the random draws')."""
+        if self.random:
+            params = random_space(self.grid, self.random, seed=self.seed, constraints=self.constraints, fixed=self.fixed)
+        else:
+            params = grid_space(self.grid, self.constraints, self.fixed)
+        base = RunConfig(strategy=self.strategy, symbols=tuple(self.symbols), timeframe=self.timeframe,
+                         start=self.start, end=self.end, balance=self.balance, fill_model=self.fill_model,
+                         calendar=self.calendar, commission_rate=self.commission_rate,
+                         slippage_rate=self.slippage_rate, engine=self.engine)
+        return [replace(base, params=tuple(sorted(p.items()))) for p in params]

@@ -3,10 +3,7 @@
 fast-path configs that differ only in their parameters to one ``fastpath.run_strategy_batch``)."""
 from __future__ import annotations
 
-import json
 import math
-import os
-import socket
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -17,8 +14,10 @@ import numpy as np
 from ..data.schema import TIMEFRAMES
 from ..engine import Commission, Repository, Slippage
 from ..stats import statistic_names
+from ..engine.timeutil import to_ns
 from ..strategy import load_strategy, run_backtest
 from .config import RunConfig
+from .results import run_record
 
 # Signal arrays a fast-path batch stacks at once (two booleans per bar and run): 32 runs of a
 # million bars. Bounds an actor's memory whatever the batch size; more chunks cost next to nothing.
@@ -62,7 +61,7 @@ def run_fast(strategy, repos, *, balance, start=None, end=None, calendar=None, f
     """One run through the compiled fast path (:mod:`backtestester.fastpath`; one symbol, the
     strategy's ``signals`` form) over the repository's bars in ``[start, end)``. ``bars_cache``
     keeps the bars (and the indicators they memoise) for the next runs of a sweep worker."""
-    from ..fastpath import run_strategy  # numba: imported only when asked for
+    from ..fastpath import run_strategy  # noqa: PLC0415  (numba: imported only when the fast path is asked for)
 
     if len(repos) != 1:
         raise ValueError(f"the fast path runs one symbol at a time, got {len(repos)}; use engine 'event'")
@@ -78,8 +77,7 @@ def run_fast(strategy, repos, *, balance, start=None, end=None, calendar=None, f
 def _fast_bars(repo, start, end, bars_cache: dict | None):
     """The repository's bars in ``[start, end)`` as a ``fastpath.Bars`` (kept in ``bars_cache``
     with the indicators it memoises)."""
-    from ..engine.timeutil import to_ns
-    from ..fastpath import Bars
+    from ..fastpath import Bars  # noqa: PLC0415  (numba: imported only when the fast path is asked for)
 
     lo, hi = 0, len(repo)
     if start is not None:
@@ -103,7 +101,7 @@ def run_fast_batch(strategy_cls, param_sets: list, repos, *, balance, start=None
     """:func:`run_fast` for many parameter sets of one strategy in one compiled batch
     (``fastpath.run_strategy_batch``): one statistics dict per set, in order, with the values
     ``run_fast(...).statistics`` has (same arithmetic, no equity curves or round-trip objects)."""
-    from ..fastpath import run_strategy_batch
+    from ..fastpath import run_strategy_batch  # noqa: PLC0415  (numba: imported only when the fast path is asked for)
 
     if len(repos) != 1:
         raise ValueError(f"the fast path runs one symbol at a time, got {len(repos)}; use engine 'event'")
@@ -130,15 +128,6 @@ def _time(value):
     return parsed
 
 
-def _record(config: RunConfig) -> dict:
-    record = {"config_id": config.config_id, "strategy": config.strategy,
-              "params": json.dumps(config.param_dict, sort_keys=True), "status": "ok", "error": "",
-              "worker": f"{socket.gethostname()}:{os.getpid()}"}
-    for name, value in config.params:
-        record[f"p_{name}"] = value
-    return record
-
-
 def _options(config: RunConfig) -> dict:
     options = {"calendar": config.calendar, "fill_model": config.fill_model}
     if config.commission_rate:
@@ -150,7 +139,7 @@ def _options(config: RunConfig) -> dict:
 
 def execute_run(config: RunConfig, tables: dict, *, cache: dict | None = None, keep_result: bool = False) -> dict:
     """Run one backtest; a strategy that raises gives a ``failed`` record with its traceback."""
-    record = _record(config)
+    record = run_record(config)
     started = time.perf_counter()
     try:
         repos = load_repositories(config, tables, cache)
@@ -215,7 +204,7 @@ def _execute_fast_group(configs: list, tables: dict, cache: dict | None) -> list
     elapsed = (time.perf_counter() - started) / len(configs)
     records = []
     for config, values in zip(configs, stats):
-        record = _record(config)
+        record = run_record(config)
         for name in METRICS:
             value = values.get(name, math.nan)
             record[name] = float(value) if value is not None else math.nan

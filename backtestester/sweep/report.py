@@ -1,14 +1,22 @@
-"""What people look at after a sweep: a leaderboard, equity/drawdown plots of the best runs, a
-heatmap of two-parameter grids, and one self-contained HTML page with all of it."""
+"""What people look at after a sweep: its outcome, a leaderboard, equity/drawdown plots of the
+best runs, a heatmap of two-parameter grids, and one self-contained HTML page with all of it."""
 from __future__ import annotations
 
 import base64
 import html
 import io
+import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from ..data.catalog import Catalog
+from .config import SweepSpec
+from .execute import execute_run
 
 LEADERBOARD_COLUMNS = ("final_equity", "total_return", "sharpe", "sortino", "max_drawdown", "calmar", "trade_count",
                        "win_rate", "profit_factor", "exposure")
@@ -17,8 +25,6 @@ CONSOLE_COLUMNS = ("final_equity", "total_return", "sharpe", "max_drawdown", "tr
 
 def params_text(record: dict) -> str:
     """``fast=10 slow=100`` from a record's JSON parameters."""
-    import json
-
     return " ".join(f"{k}={v}" for k, v in json.loads(record["params"]).items())
 PERCENT = {"total_return", "annualized_return", "volatility", "max_drawdown", "win_rate", "avg_trade_return",
            "best_trade", "worst_trade", "exposure"}
@@ -52,8 +58,6 @@ def fmt(name: str, value, digits: int = 1) -> str:
 
 def leaderboard_table(records: list[dict], metric: str, top: int = 10, title: str = "Leaderboard"):
     """A rich Table of the ``top`` runs by ``metric``."""
-    from rich.table import Table
-
     columns = CONSOLE_COLUMNS if metric in CONSOLE_COLUMNS else (metric, *CONSOLE_COLUMNS)
     table = Table(title=f"{title} (by {metric})")
     table.add_column("#", justify="right")
@@ -73,10 +77,10 @@ def _png(fig) -> bytes:
 
 def equity_figure(curves: list[tuple[str, np.ndarray, np.ndarray]]):
     """Equity (top) and drawdown (bottom) of each ``(label, times, equity)``."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415  (matplotlib is slow to import: only when a report is drawn)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415  (only when a report is drawn)
 
     fig, (ax_eq, ax_dd) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=(3, 1),
                                        layout="constrained")
@@ -95,10 +99,10 @@ def equity_figure(curves: list[tuple[str, np.ndarray, np.ndarray]]):
 
 def heatmap_figure(records: list[dict], x: str, y: str, metric: str):
     """``metric`` over a two-parameter grid (cells without a successful run are blank)."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415  (matplotlib is slow to import: only when a report is drawn)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415  (only when a report is drawn)
 
     ok = [r for r in records if r.get("status") == "ok"]
     xs = sorted({r[f"p_{x}"] for r in ok})
@@ -121,7 +125,7 @@ def heatmap_figure(records: list[dict], x: str, y: str, metric: str):
 def write_report(out_dir: Path, records: list[dict], metric: str, curves, grid_params: list[str],
                  title: str) -> dict[str, Path]:
     """Write ``equity.png``, ``heatmap.png`` (two-parameter grids) and ``report.html``."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415  (only when a report is drawn)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,3 +162,61 @@ padding:3px 8px;text-align:right}}td:nth-child(2){{text-align:left}}img{{max-wid
     paths["html"] = out_dir / "report.html"
     paths["html"].write_text(page)
     return paths
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep returns: its records (this sweep's configs only), where they are, the counts."""
+
+    records: list[dict]
+    out_dir: Path
+    ran: int
+    skipped: int
+    failed: int
+    interrupted: bool
+    elapsed_s: float
+    reports: dict
+
+    def best(self, metric: str) -> dict | None:
+        top = ranked(self.records, metric)
+        return top[0] if top else None
+
+
+def print_leaderboard(outcome: SweepOutcome, metric: str, console=None, top: int = 10) -> None:
+    """The leaderboard, the counts and where the results and the report are, on ``console``."""
+    console = console or Console()
+    console.print(leaderboard_table(outcome.records, metric, top))
+    console.print(f"{outcome.ran} runs in {outcome.elapsed_s:.1f} s ({outcome.skipped} already done, "
+                  f"{outcome.failed} failed); results: {outcome.out_dir / 'results.parquet'}")
+    if "html" in outcome.reports:
+        console.print(f"report: {outcome.reports['html']}")
+
+
+def top_curves(records: list[dict], configs: list, spec: SweepSpec, data_dir, tables: dict | None, top: int) -> list:
+    """Equity curves of the best runs, recomputed in the driver (runs are deterministic)."""
+    by_id = {c.config_id: c for c in configs}
+    best = [r for r in ranked(records, spec.metric)[:top] if r["config_id"] in by_id]
+    if not best:
+        return []
+    data = dict(tables or {})
+    if any((s, spec.timeframe) not in data for s in spec.symbols):
+        catalog = Catalog(data_dir)
+        for s in spec.symbols:
+            data.setdefault((s, spec.timeframe), catalog.load(s, spec.timeframe, calendar=spec.calendar))
+    data = {(s.upper(), tf): t for (s, tf), t in data.items()}
+    curves = []
+    for record in best:
+        run = execute_run(by_id[record["config_id"]], data, keep_result=True)
+        if run["status"] == "ok":
+            result = run["_result"]
+            curves.append((params_text(record), result.equity_times, result.equity))
+    return curves
+
+
+def write_sweep_report(out_dir: Path, records: list[dict], configs: list, spec: SweepSpec, data_dir,
+                       tables: dict | None, top: int) -> dict[str, Path]:
+    """:func:`write_report` of a finished sweep: the ``top`` runs' curves, a heatmap if the grid
+    has two parameters."""
+    curves = top_curves(records, configs, spec, data_dir, tables, top)
+    return write_report(out_dir, records, spec.metric, curves, list(spec.grid) if len(spec.grid) == 2 else [],
+                        f"{spec.strategy} sweep")

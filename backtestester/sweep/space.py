@@ -17,6 +17,15 @@ def _number(text: str):
         return float(text)
 
 
+def parse_value(text: str):
+    """A parameter value from text: an int, else a float, else ``true``/``false`` (any case) as a
+    bool, else the text itself."""
+    try:
+        return _number(text)
+    except ValueError:
+        return {"true": True, "false": False}.get(text.lower(), text)
+
+
 def parse_grid_arg(text: str) -> tuple[str, list]:
     """``name=start:stop:step`` (stop included) or ``name=v1,v2,...`` -> (name, values)."""
     if "=" not in text:
@@ -39,13 +48,7 @@ def parse_grid_arg(text: str) -> tuple[str, list]:
         if all(isinstance(v, int) for v in (start, stop, step)):
             values = [int(v) for v in values]
         return name, values
-    values = []
-    for item in spec.split(","):
-        item = item.strip()
-        try:
-            values.append(_number(item))
-        except ValueError:
-            values.append({"true": True, "false": False}.get(item.lower(), item))
+    values = [parse_value(item.strip()) for item in spec.split(",")]
     if not values or values == [""]:
         raise ValueError(f"grid for {name} has no values")
     return name, values

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from ..data.synthetic import TIMEFRAMES
+from ..data.schema import TIMEFRAMES
 from ..engine.timeutil import from_ns, to_ns
 
 UTC = timezone.utc

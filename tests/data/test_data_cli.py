@@ -1,4 +1,4 @@
-"""`backtestester data import|synth|ls|show` end to end through `backtestester.cli.main`,
+"""`backtestester data import|synth|ls|show` end to end through `actors.cli.main`,
 and once as a subprocess."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from backtestester.cli import main
+from actors.cli import main
 from backtestester.data.catalog import Catalog
 
 from .conftest import REPO
@@ -141,7 +141,7 @@ def test_missing_timeframe_error(tmp_path, capsys):
 
 def test_subprocess(tmp_path):
     env = {**os.environ, "BACKTESTESTER_DATA": str(tmp_path), "COLUMNS": "200"}
-    cmd = [sys.executable, "-m", "backtestester.cli", "data"]
+    cmd = [sys.executable, "-m", "actors.cli", "data"]
     done = subprocess.run(cmd + ["import", "--sample", "GOOG"], capture_output=True, text=True, env=env, cwd=REPO)
     assert done.returncode == 0, done.stderr
     done = subprocess.run(cmd + ["show", "goog", "1d", "--limit", "1"], capture_output=True, text=True, env=env,

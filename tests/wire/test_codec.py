@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backtestester.data.synthetic import TIMEFRAMES
+from backtestester.data.schema import TIMEFRAMES
 from backtestester.engine import Event
 from backtestester.engine.delta import TickDelta
 from backtestester.engine.timeutil import to_ns

@@ -13,7 +13,7 @@ def test_sweep_spreads_over_two_nodes(tmp_path):
     script = Path(__file__).with_name("multinode_sweep.py")
     # Its own session: if it hangs, killing that process group ends the nodes it started too.
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
                             start_new_session=True)
     try:
         out, err = proc.communicate(timeout=300)

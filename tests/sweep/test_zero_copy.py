@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 
 from actors.data_store import DataStore
-from actors.host import PlaygroundHost
+from actors.sweep_worker import SweepWorker
 
 MIB = 2**20
 
@@ -25,7 +25,7 @@ def test_actors_private_memory_does_not_grow_with_the_table(ray_cluster):
     store = ray.remote(num_cpus=0)(DataStore).remote()
     refs = ray.get(store.put.remote("BIG", "1m", table))
     del table
-    hosts = [ray.remote(num_cpus=1)(PlaygroundHost).remote() for _ in range(2)]
+    hosts = [ray.remote(num_cpus=1)(SweepWorker).remote() for _ in range(2)]
     try:
         before = ray.get([h.private_memory.remote() for h in hosts])
         rows = ray.get([h.load.remote({("BIG", "1m"): refs}) for h in hosts])

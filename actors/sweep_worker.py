@@ -1,11 +1,12 @@
-"""The playground-host actor: runs whole backtests, many configs per call."""
+"""The sweep-worker actor: runs whole backtests, many configs per call."""
 from __future__ import annotations
 
 import os
+import time
 
 
-class PlaygroundHost:
-    """Plain class (``ray.remote(PlaygroundHost)`` where it is spawned). Tables arrive as object
+class SweepWorker:
+    """Plain class (``ray.remote(SweepWorker)`` where it is spawned). Tables arrive as object
     references and are read in place (zero-copy views of the shared buffers); repositories built
     on them are cached for the next configs of the same data."""
 
@@ -19,13 +20,11 @@ class PlaygroundHost:
         ``fastpath.warmup``) before any work arrives; returns the seconds it took. The sweep runner
         calls it as soon as the actor exists, so this overlaps with loading the data; ``run_batch``
         works without it."""
-        import time
-
         started = time.perf_counter()
-        import backtestester.sweep  # noqa: F401 - the engine, strategies and statistics
+        import backtestester.sweep  # noqa: F401, PLC0415 - the engine, strategies and statistics, timed
 
         if "fast" in ((engines,) if isinstance(engines, str) else engines):
-            from backtestester.fastpath import warmup
+            from backtestester.fastpath import warmup  # noqa: PLC0415  (numba only for the fast path)
 
             warmup()
         return time.perf_counter() - started
@@ -33,9 +32,9 @@ class PlaygroundHost:
     def run_batch(self, table_refs: dict, configs: list) -> list[dict]:
         """Records of ``configs`` in order (:func:`~backtestester.sweep.execute_batch`: fast-path
         configs that differ only in their parameters run as one compiled batch)."""
-        import ray
+        import ray  # noqa: PLC0415  (ray is imported where it is used: importing this module stays cheap)
 
-        from backtestester.sweep import execute_batch
+        from backtestester.sweep import execute_batch  # noqa: PLC0415  (the worker imports the engine in prepare, timed)
 
         self._resolve(table_refs)
         node = ray.get_runtime_context().get_node_id()
@@ -54,7 +53,7 @@ class PlaygroundHost:
     def _resolve(self, table_refs: dict) -> None:
         """Read the tables in place; a key whose object changed (a later sweep of a kept actor)
         drops every repository and indicator built so far: they may rest on the old table."""
-        import ray
+        import ray  # noqa: PLC0415  (ray is imported where it is used: importing this module stays cheap)
 
         for key, (ref,) in table_refs.items():
             if self._table_ids.get(key) != ref.hex():
@@ -65,8 +64,8 @@ class PlaygroundHost:
 
     def load(self, table_refs: dict) -> int:
         """Resolve tables and build their repositories without running anything; returns rows."""
-        from backtestester.data.schema import TIMEFRAMES
-        from backtestester.engine import Repository
+        from backtestester.data.schema import TIMEFRAMES  # noqa: PLC0415  (the worker imports the engine in prepare, timed)
+        from backtestester.engine import Repository  # noqa: PLC0415
 
         self._resolve(table_refs)
         rows = 0
@@ -78,14 +77,9 @@ class PlaygroundHost:
 
     def private_memory(self) -> int:
         """Unique set size (bytes) of this worker process: memory no other process shares."""
-        import psutil
+        import psutil  # noqa: PLC0415  (Ray's own copy: importable in its worker processes)
 
         return psutil.Process().memory_full_info().uss
 
     def pid(self) -> int:
         return os.getpid()
-
-    def column_addresses(self, key) -> list[int]:
-        """Buffer addresses of a loaded table's columns (tests check they are shared, not copied)."""
-        table = self._tables[key]
-        return [table.column(name).chunk(0).buffers()[1].address for name in table.column_names]

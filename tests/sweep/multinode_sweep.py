@@ -1,4 +1,4 @@
-"""Run by tests/test_multinode.py in its own process: a sweep on a two-node Ray cluster.
+"""Run by tests/sweep/test_multinode.py in its own process: a sweep on a two-node Ray cluster.
 
 Ray's own multi-node test cluster starts a head and a worker node (1 CPU each) as separate
 processes on this machine; the sweep joins it by address. The cluster is shut down by its own
@@ -10,8 +10,9 @@ import sys
 
 from ray.cluster_utils import Cluster
 
-from actors.sweep import SweepSpec, run_sweep
+from actors.sweep import run_sweep
 from backtestester.data.synthetic import generate_bars
+from backtestester.sweep import SweepSpec
 
 
 def main(out_dir: str) -> None:

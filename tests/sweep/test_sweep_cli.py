@@ -11,19 +11,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from actors.cli import SWEEP_TOML_EXAMPLE
-from backtestester.cli import main
-from backtestester.data.catalog import Catalog
-from backtestester.data.synthetic import generate_bars
+from actors.cli import main
+from backtestester.sweep.arguments import SWEEP_TOML_EXAMPLE
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("catalog")
-    Catalog(path).write("SYNTH", "1m", generate_bars("SYNTH", timeframe="1m", n_bars=30_000, seed=2))
-    return path
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sweep_command_end_to_end(ray_cluster, data_dir, tmp_path, capsys):
@@ -68,7 +59,7 @@ def test_missing_symbol_names_the_catalog(ray_cluster, data_dir, tmp_path, capsy
 
 def test_ctrl_c_keeps_finished_runs_and_the_next_run_resumes(data_dir, tmp_path):
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "backtestester.cli", "sweep", "--data-dir", str(data_dir), "--grid",
+    argv = [sys.executable, "-m", "actors.cli", "sweep", "--data-dir", str(data_dir), "--grid",
             "fast=2:60:2", "--grid", "slow=61,121", "--batch-size", "1", "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

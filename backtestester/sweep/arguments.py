@@ -1,0 +1,140 @@
+"""The options of ``backtestester sweep`` (and of the sweep behind ``backtestester demo``) and its
+TOML file, read into a :class:`~backtestester.sweep.config.SweepSpec`. Pure: the console script
+(``actors/cli.py``) registers these options and hands the spec to the Ray sweep runner."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..data.schema import TIMEFRAMES
+from ..strategy import load_strategy
+from .config import DEFAULT_METRIC, DEFAULT_STRATEGY, ENGINES, RunConfig, SweepSpec
+from .execute import METRICS
+from .space import parse_grid_arg, parse_value
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+SWEEP_TOML_EXAMPLE = """\
+# backtestester sweep --config sweep.toml  (command-line options override these)
+strategy = "backtestester.strategy.reference:SmaCross"
+symbols = ["SYNTH"]
+timeframe = "1m"
+constraints = ["fast < slow"]
+metric = "sharpe"
+[grid]
+fast = "5:50:5"          # START:STOP:STEP (stop included), or a list: [5, 10, 20]
+slow = "20:200:20"
+[fixed]                  # parameters held constant
+fraction = 1.0
+"""
+
+# SweepSpec field <- (command-line option, TOML key); the option wins over the key, and a value
+# given by neither is the spec's default.
+_SPEC_OPTIONS = {"strategy": ("strategy", "strategy"), "random": ("random", "random"), "seed": ("seed", "seed"),
+                 "symbols": ("symbols", "symbols"), "timeframe": ("timeframe", "timeframe"),
+                 "start": ("start", "start"), "end": ("end", "end"), "balance": ("balance", "balance"),
+                 "fill_model": ("fill_model", "fill_model"), "calendar": ("calendar", "calendar"),
+                 "commission_rate": ("commission", "commission"), "slippage_rate": ("slippage", "slippage"),
+                 "engine": ("engine", "engine"), "metric": ("metric", "metric")}
+_TOML_KEYS = {key for _, key in _SPEC_OPTIONS.values()} | {"grid", "fixed", "constraints"}
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """Register the sweep's options on ``p`` (``sweep`` and ``demo``)."""
+    p.add_argument("--config", type=Path, help="TOML file with the same keys as these options")
+    p.add_argument("--strategy", help=f"package.module:Class (default {DEFAULT_STRATEGY})")
+    p.add_argument("--symbols", nargs="+", help=f"symbols in the data catalog (default {' '.join(RunConfig.symbols)})")
+    p.add_argument("--timeframe", help=f"{' '.join(TIMEFRAMES)} (default {RunConfig.timeframe})")
+    p.add_argument("--grid", action="append", default=[], metavar="NAME=START:STOP:STEP|V1,V2",
+                   help="a swept parameter (repeat for each)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a fixed parameter")
+    p.add_argument("--constraint", action="append", default=[], metavar="EXPR", help='e.g. "fast < slow"')
+    p.add_argument("--random", type=int, help="draw N random parameter sets from the grid instead of all")
+    p.add_argument("--seed", type=int, help=f"seed of --random (default {SweepSpec.seed})")
+    p.add_argument("--start", help="ISO date or datetime (default: the data's first bar)")
+    p.add_argument("--end", help="ISO date or datetime (default: the data's last bar)")
+    p.add_argument("--balance", type=float)
+    p.add_argument("--fill-model", choices=("close", "next_open"))
+    p.add_argument("--calendar", help=f"exchange code (default {RunConfig.calendar}), or 'none' for 24/7")
+    p.add_argument("--commission", type=float, help="fraction of traded value, e.g. 0.0005")
+    p.add_argument("--slippage", type=float, help="fraction of price, e.g. 0.0001")
+    p.add_argument("--engine", choices=ENGINES, help="event-driven engine or the compiled fast path")
+    p.add_argument("--metric", help=f"rank by this statistic (default {DEFAULT_METRIC})")
+    p.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
+    p.add_argument("--workers", type=int, help="playground actors (default: the cluster's CPUs)")
+    p.add_argument("--batch-size", type=int, help="parameter sets per actor call (default: automatic)")
+    p.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
+    p.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
+    p.add_argument("--out", type=Path, help="results and report directory (default reports/<strategy>-<symbols>)")
+    p.add_argument("--no-resume", action="store_true", help="run every parameter set again")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _load_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"sweep config {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"sweep config {path} is not valid TOML: {exc}") from None
+
+
+def _grid_and_fixed(args, conf: dict) -> tuple[dict, dict]:
+    """The swept and the fixed parameters: the TOML file's tables, then the options."""
+    grid = {}
+    for name, values in conf.get("grid", {}).items():
+        grid[name] = parse_grid_arg(f"{name}={values}")[1] if isinstance(values, str) else list(values)
+    for text in args.grid:
+        name, values = parse_grid_arg(text)
+        grid[name] = values
+    fixed = dict(conf.get("fixed", {}))
+    for text in args.param:
+        if "=" not in text:
+            raise ValueError(f"fixed parameters are NAME=VALUE, got {text!r}")
+        name, value = text.split("=", 1)
+        fixed[name.strip()] = parse_value(value.strip())
+    if not grid:
+        raise ValueError("nothing to sweep: give at least one --grid NAME=START:STOP:STEP (or a [grid] table)")
+    return grid, fixed
+
+
+def spec_from_args(args) -> SweepSpec:
+    """A :class:`SweepSpec` from the TOML file (if any) overridden by options; what neither
+    gives is the spec's default (the strategy's: :data:`DEFAULT_STRATEGY`)."""
+    conf = _load_toml(args.config) if args.config else {}
+    unknown = set(conf) - _TOML_KEYS
+    if unknown:
+        raise ValueError(f"unknown keys in {args.config}: {sorted(unknown)}; accepted: {sorted(_TOML_KEYS)}")
+    grid, fixed = _grid_and_fixed(args, conf)
+    given = {}
+    for name, (option, key) in _SPEC_OPTIONS.items():
+        value = getattr(args, option)
+        value = value if value is not None else conf.get(key)
+        if value is not None:
+            given[name] = value
+    if "symbols" in given:
+        given["symbols"] = tuple(s.upper() for s in given["symbols"])
+    if "calendar" in given and str(given["calendar"]).lower() == "none":
+        given["calendar"] = None
+    for name in ("balance", "commission_rate", "slippage_rate"):
+        if name in given:
+            given[name] = float(given[name])
+    return SweepSpec(**{"strategy": DEFAULT_STRATEGY, **given}, grid=grid, fixed=fixed,
+                     constraints=tuple(conf.get("constraints", [])) + tuple(args.constraint))
+
+
+def checked_strategy(spec: SweepSpec):
+    """The spec's strategy class, after checking (before any worker starts) that it imports, has
+    every swept and fixed parameter, and that the ranking metric exists."""
+    cls = load_strategy(spec.strategy)
+    unknown = (set(spec.grid) | set(spec.fixed)) - set(cls.parameter_types())
+    if unknown:
+        raise ValueError(f"{spec.strategy} has no parameter(s) {sorted(unknown)}; it has {sorted(cls.parameter_types())}")
+    if spec.metric not in METRICS:
+        raise ValueError(f"unknown metric {spec.metric!r}; accepted: {', '.join(METRICS)}")
+    return cls
