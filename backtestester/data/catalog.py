@@ -224,7 +224,7 @@ class Catalog:
 
     # ---- reading ------------------------------------------------------------ #
 
-    def _missing_symbol(self, sym: str) -> SymbolNotFoundError:
+    def missing_symbol(self, sym: str) -> SymbolNotFoundError:
         present = self.symbols()
         if not self.data_dir.is_dir():
             where = f"data directory {self.data_dir} does not exist"
@@ -272,7 +272,7 @@ class Catalog:
             calendar = rs.calendar_name(calendar)
         stored = self.timeframes(sym)
         if not stored:
-            raise self._missing_symbol(sym)
+            raise self.missing_symbol(sym)
         lo, hi = rs.resolve_range(start, end, calendar)
         if timeframe in stored:
             table = _read_bars(self.data_dir / sym / f"{timeframe}.parquet")

@@ -234,7 +234,7 @@ def _cmd_ls(args, catalog: Catalog, out, err) -> int:
     if args.symbols:
         for sym in args.symbols:
             if not any(e.symbol == sym.upper() for e in entries):
-                raise catalog._missing_symbol(sym.upper())
+                raise catalog.missing_symbol(sym.upper())
     if args.json:
         for e in entries:
             print(json.dumps({"symbol": e.symbol, "timeframe": e.timeframe, "rows": e.rows,

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..data.schema import TIMEFRAMES
 from ..engine import Commission, Repository, Slippage
-from ..stats import statistic_names
 from ..engine.timeutil import to_ns
+from ..stats import statistic_names
 from ..strategy import load_strategy, run_backtest
 from .config import RunConfig
 from .results import run_record

@@ -118,7 +118,7 @@ def order_from_pb(m) -> Order:
               client_request_id=m.client_request_id if m.HasField("client_request_id") else None)
     o.status, o.reject_reason = m.status, m.reject_reason
     o.trades = [trade_from_pb(t) for t in m.trades]
-    o._filled = sum(abs(t.quantity) for t in o.trades)
+    o.filled_quantity = sum(abs(t.quantity) for t in o.trades)
     o.closes = [int(c.id) for c in m.closes]
     if m.HasField("previous_position"):
         o.previous_position = position_from_pb(m.previous_position)
@@ -149,4 +149,4 @@ def link_closes(messages, orders: dict[int, Order]) -> None:
                 child = fill if abs(abs(qty) - abs(fill.quantity)) <= EPS else Trade(fill.id, t_ns, qty, rec.price,
                                                                                      fill.order_id)
             lot.closed_by.append(child)
-        lot._closed = sum(t.quantity for t in lot.closed_by)
+        lot.closed_quantity = sum(t.quantity for t in lot.closed_by)
