@@ -225,6 +225,7 @@ class Catalog:
     # ---- reading ------------------------------------------------------------ #
 
     def missing_symbol(self, sym: str) -> SymbolNotFoundError:
+        """The error for a symbol the catalog does not hold, naming the symbols it does."""
         present = self.symbols()
         if not self.data_dir.is_dir():
             where = f"data directory {self.data_dir} does not exist"
