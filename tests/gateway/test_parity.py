@@ -13,9 +13,9 @@ from backtestester.strategy.remote import (
     run_on_catalog,
     run_on_gateway,
 )
-from tests.test_gateway import running_gateway, write_catalog
 
-DEADLINE = 30
+from .conftest import DEADLINE, running_gateway, write_catalog
+
 WINDOW = dict(start_date="2024-01-03", stop_date="2024-01-04", history_in_days=1, balance=100_000.0)
 
 
