@@ -2,15 +2,21 @@
 
 ``GatewayServer`` is a plain class; ``ray.remote(GatewayServer)`` is applied where it is spawned
 (:func:`spawn` or :func:`serve`). Its methods are coroutines, so Ray runs it as an async actor
-and the gRPC server shares the actor's event loop. Playgrounds live on a pool of threaded
-playground host actors (:mod:`actors.gateway.host`), so a slow playground never blocks another.
+and the gRPC server shares the actor's event loop. Playgrounds live in the gateway's process or on
+a pool of threaded playground holder actors (:mod:`actors.gateway.placement`), so a slow playground
+never blocks another.
 """
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
+import threading
 
-from .host import NAMESPACE
-from .security import DEFAULT_MAX_MESSAGE_BYTES, SecurityConfig
+from . import security
+from .placement import NAMESPACE
+from .security import DEFAULT_MAX_MESSAGE_BYTES, SecurityConfig, validate_bind
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +43,17 @@ class GatewayServer:
     async def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
         """Start serving on ``host:port`` (port 0: the OS chooses); returns ``host:bound_port``.
         A non-loopback host without TLS and a token raises ``ConfigError`` (a ``ValueError``)."""
-        import grpc
-        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-        from grpc_reflection.v1alpha import reflection
+        import grpc  # noqa: PLC0415  (loaded when a server starts)
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: PLC0415  (loaded when a server starts)
+        from grpc_reflection.v1alpha import reflection  # noqa: PLC0415  (loaded when a server starts)
 
-        from backtestester.rpc import (
+        from backtestester.rpc import (  # noqa: PLC0415  (loaded when a server starts)
             REFLECTION_SERVICE_NAMES,
             SERVICE_NAME,
             playground_pb2_grpc,
         )
 
-        from . import security
-        from .service import PlaygroundService
+        from .service import PlaygroundService  # noqa: PLC0415  (loaded when a server starts)
 
         if self._server is not None:
             return self._address
@@ -93,9 +98,9 @@ class GatewayServer:
         """Health NOT_SERVING first, then stop accepting calls; in-flight calls get ``grace`` seconds."""
         if self._server is None:
             return
-        from grpc_health.v1 import health_pb2
+        from grpc_health.v1 import health_pb2  # noqa: PLC0415  (loaded when a server starts)
 
-        from backtestester.rpc import SERVICE_NAME
+        from backtestester.rpc import SERVICE_NAME  # noqa: PLC0415  (loaded when a server starts)
 
         for name in ("", SERVICE_NAME):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -108,7 +113,7 @@ def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME, security: SecurityC
           hosts: int | str = 0):
     """Spawn the gateway actor (Ray must be initialised). Returns the handle; call ``start``.
     ``hosts``: where playgrounds live: 0 in the gateway's process (default), N host actors, ``"auto"``."""
-    import ray
+    import ray  # noqa: PLC0415  (ray only where the actor is spawned)
 
     options = {"namespace": NAMESPACE, "num_cpus": 0, "max_concurrency": 1000}
     if name:
@@ -124,14 +129,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
     NOT_SERVING, grace period, actor killed, Ray shut down if this call started it).
     A refused bind (see :func:`~actors.gateway.security.validate_bind`) raises ``ConfigError``
     before Ray starts; a port in use raises ``OSError``. For ``backtestester serve``."""
-    import os
-    import signal
-    import sys
-    import threading
-
-    from actors.cluster import init_ray
-
-    from .security import validate_bind
+    from actors.cluster import init_ray  # noqa: PLC0415  (ray only where the actor is spawned)
 
     security = security or SecurityConfig()
     validate_bind(host, security)

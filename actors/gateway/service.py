@@ -1,12 +1,18 @@
-"""``PlaygroundServiceServicer`` (grpc.aio): RPCs -> playground hosts, errors -> status codes.
+"""``PlaygroundServiceServicer`` (grpc.aio): RPCs -> playground sessions, errors -> status codes.
 
-Runs inside the gateway actor's event loop (:mod:`actors.gateway.server`). Playgrounds live on a
-pool of playground host actors (:mod:`actors.gateway.host`), spawned lazily, never in the
+Runs inside the gateway actor's event loop (:mod:`actors.gateway.server`). Playgrounds
+(:class:`~backtestester.service.session.PlaygroundSession`) live in the gateway's process or on a
+pool of playground holder actors (:mod:`actors.gateway.placement`), spawned lazily, never in the
 constructor: a dead playground must not stop the gateway from (re)starting. The servicer keeps a
 registry of ids (with tags, client ids and owners). Every host call has a timeout, and a dead or
 unresponsive host is reported as UNAVAILABLE instead of hanging the caller.
 
-Durable playgrounds (:mod:`actors.gateway.store`, :mod:`actors.gateway.durable`): SavePlayground
+Each RPC sends a typed call (a function of :mod:`actors.gateway.messages`, or a session method)
+to the playground's holder and gets the answer message back; a refused call is a
+:class:`~backtestester.service.errors.ServiceError`, turned into a gRPC status in one place
+(:func:`_status_of`).
+
+Durable playgrounds (:mod:`backtestester.service.store`, :mod:`backtestester.service.journal`): SavePlayground
 makes a playground write-through to ``<data_dir>/gateway.sqlite3``. :meth:`PlaygroundService.load_saved`
 (called once by the gateway's ``start``) registers the saved ids, tags, client ids and owners;
 a saved playground is restored (replayed) onto a host lazily, on the first call that needs it, and
@@ -27,13 +33,18 @@ from datetime import timedelta
 
 import grpc
 
+from backtestester import __version__
+from backtestester.data.catalog import Catalog, DataNotFoundError
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
-from backtestester.wire import requests as convert
+from backtestester.service.errors import ServiceError, Status
+from backtestester.service.session import PlaygroundSession
+from backtestester.service.store import PlaygroundStore, StoreError, store_path
+from backtestester.wire import requests
 
-from .host import HostPool, HostUnavailable
+from . import messages
+from .placement import HostPool, HostUnavailable
 from .security import current_principal
-from .store import PlaygroundStore, StoreError, store_path
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +54,22 @@ LIVE_ONLY = ("{rpc}: live trading has not landed in Backtestester yet; only simu
              "(CreatePlayground) are supported")
 
 
-class _Abort(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
+REFUSALS = (ServiceError, requests.RequestError)  # the refused calls: a status and the text clients see
 
 
-def _status(code_name: str) -> grpc.StatusCode:
-    return getattr(grpc.StatusCode, code_name, grpc.StatusCode.UNKNOWN)
+def _status_of(exc: ServiceError | requests.RequestError) -> tuple[grpc.StatusCode, str]:
+    """THE mapping of a refused call to a gRPC status (the names of :class:`Status` are gRPC's)."""
+    name = exc.status.name if isinstance(exc, ServiceError) else exc.code
+    return getattr(grpc.StatusCode, name, grpc.StatusCode.UNKNOWN), str(exc)
 
 
 def _rpc(func):
-    """Turn ``_Abort``/``RequestError`` into gRPC statuses; unexpected errors into INTERNAL."""
+    """Turn refusals (:data:`REFUSALS`) into gRPC statuses; unexpected errors into INTERNAL."""
     async def wrapper(self, request, context):
         try:
             return await func(self, request, context)
-        except _Abort as exc:
-            await context.abort(exc.code, exc.message)
-        except convert.RequestError as exc:
-            await context.abort(_status(exc.code), str(exc))
+        except REFUSALS as exc:
+            await context.abort(*_status_of(exc))
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as exc:  # never crash the server, never leak a traceback to clients
@@ -73,7 +81,7 @@ def _rpc(func):
 
 class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     """The servicer. ``store``: the saved playgrounds (default ``<data_dir>/gateway.sqlite3``);
-    ``hosts``: 0 (playgrounds in this process), N host actors or ``"auto"`` (:class:`~actors.gateway.host.HostPool`)."""
+    ``hosts``: 0 (playgrounds in this process), N holder actors or ``"auto"`` (:class:`~actors.gateway.placement.HostPool`)."""
 
     def __init__(self, data_dir: str, *, call_timeout: float = CALL_TIMEOUT, version: str | None = None,
                  store: PlaygroundStore | None = None, hosts: int | str = 0):
@@ -82,9 +90,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         self._broken: dict[str, str] = {}       # saved id -> why it cannot be restored (until a restart)
         self._restoring: dict[str, asyncio.Future] = {}  # saved id -> its restore in progress
         self.call_timeout = call_timeout
-        if version is None:
-            from backtestester import __version__ as version
-        self.version = version
+        self.version = __version__ if version is None else version
         self._registry: dict[str, dict] = {}   # id -> {"tags": [...], "client_id": str | None, "saved": bool, ...}
         self.pool = HostPool(hosts)  # spawns its host actors lazily, on the first playground
         self._create_lock = asyncio.Lock()
@@ -96,30 +102,30 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         entry = self._registry.get(pid)
         return entry is not None and entry.get("owner") == current_principal()
 
-    async def _call(self, pid: str, method: str, *args, timeout: float | None = None):
-        """``method(*args)`` on playground ``pid`` (restoring a saved one first if it is not held)."""
+    async def _call(self, pid: str, fn, *args, timeout: float | None = None):
+        """``fn(session, *args)`` on playground ``pid``'s session (restoring a saved one first if it
+        is not held): a function of :mod:`actors.gateway.messages` or a ``PlaygroundSession`` method."""
         if not pid or not self._visible(pid):
-            raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
+            raise ServiceError(Status.NOT_FOUND, "playground not found")
         saved = self._registry[pid].get("saved")
+        if pid in self._restoring or not self.pool.holds(pid):
+            if not saved:
+                raise HostUnavailable(f"playground {pid} is unavailable: its host died and it was not saved")
+            await self._restored(pid)
         try:
-            if pid in self._restoring or not self.pool.holds(pid):
-                if not saved:
-                    raise HostUnavailable(f"playground {pid} is unavailable: its host died and it was not saved")
-                await self._restored(pid)
-            result = await self.pool.call(pid, method, *args, timeout=timeout or self.call_timeout)
-        except HostUnavailable as exc:
-            raise _Abort(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
-        if result[0] == "error":
-            if result[1] == "UNAVAILABLE" and saved:  # it could not write a command: the next call restores it
+            return await self.pool.call(pid, fn, *args, timeout=timeout or self.call_timeout)
+        except HostUnavailable:
+            raise
+        except ServiceError as exc:
+            if exc.status is Status.UNAVAILABLE and saved:  # it could not write a command: the next call restores it
                 await self.pool.drop(pid, self.call_timeout)
-            raise _Abort(_status(result[1]), result[2])
-        return result[1]
+            raise
 
     # --- durable playgrounds ------------------------------------------------------------------
     async def load_saved(self) -> int:
         """Register every saved playground (id, tags, client id, owner) from the store; cheap, no
         playground is built: each is restored on the first call that needs it. Returns how many.
-        Raises :class:`~actors.gateway.store.StoreError` if the database cannot be read."""
+        Raises :class:`~backtestester.service.store.StoreError` if the database cannot be read."""
         rows = await asyncio.to_thread(self.store.registry)
         for row in rows:
             self._registry.setdefault(row["id"], {"tags": row["tags"], "client_id": row["client_id"],
@@ -132,7 +138,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         """Restore a saved playground on first use. Concurrent callers share one
         restore, and a caller that gives up (deadline, cancel) does not cancel it for the others."""
         if pid in self._broken:
-            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, self._broken[pid])
+            raise ServiceError(Status.FAILED_PRECONDITION, self._broken[pid])
         task = self._restoring.get(pid)
         if task is None:
             task = self._restoring[pid] = asyncio.ensure_future(self._restore(pid))
@@ -146,21 +152,24 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         return await asyncio.shield(task)
 
     async def _restore(self, pid: str) -> None:
-        result = await self.pool.place(pid, "restore", self.store.path, self.data_dir, timeout=CREATE_TIMEOUT)
-        if result[0] == "error":
-            log.error("cannot restore saved playground %s: %s", pid, result[2])
-            if result[1] == "FAILED_PRECONDITION":  # deterministic: no replay again until a restart
-                self._broken[pid] = result[2]
-            raise _Abort(_status(result[1]), result[2])
+        try:
+            await self.pool.place(pid, messages.restored, self.store.path, self.data_dir, timeout=CREATE_TIMEOUT)
+        except HostUnavailable:
+            raise
+        except ServiceError as exc:
+            log.error("cannot restore saved playground %s: %s", pid, exc.message)
+            if exc.status is Status.FAILED_PRECONDITION:  # deterministic: no replay again until a restart
+                self._broken[pid] = exc.message
+            raise
         if pid not in self._registry:  # deleted meanwhile
             await self.pool.drop(pid, self.call_timeout)
-            raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
+            raise ServiceError(Status.NOT_FOUND, "playground not found")
         log.info("restored saved playground %s", pid)
 
     # --- playgrounds --------------------------------------------------------------------------
     @_rpc
     async def CreatePlayground(self, request, context):
-        config = convert.create_config(request)
+        config = requests.create_config(request)
         client_id = config["client_id"]
         if client_id is None:
             pid = await self._spawn(config)
@@ -177,27 +186,21 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         self._registry[pid] = {"tags": list(config["tags"]), "client_id": config["client_id"],
                                "owner": current_principal(), "saved": False}
         try:
-            result = await self.pool.place(pid, "create", config, self.data_dir, timeout=CREATE_TIMEOUT)
-        except HostUnavailable as exc:
-            self._registry.pop(pid, None)
-            raise _Abort(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
+            await self.pool.place(pid, messages.created, config, self.data_dir, timeout=CREATE_TIMEOUT)
         except BaseException:
             self._registry.pop(pid, None)
             raise
-        if result[0] == "error":
-            self._registry.pop(pid, None)
-            raise _Abort(_status(result[1]), result[2])
         return pid
 
     @_rpc
     async def DeletePlayground(self, request, context):
         pid = request.playground_id
         if not self._visible(pid):
-            raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
+            raise ServiceError(Status.NOT_FOUND, "playground not found")
         try:  # the saved rows first: if that fails, nothing has changed
             await asyncio.to_thread(self.store.delete, pid)
         except StoreError as exc:
-            raise _Abort(_status(exc.code), f"DeletePlayground: cannot delete saved playground {pid}: {exc}") from None
+            raise ServiceError(exc.status, f"DeletePlayground: cannot delete saved playground {pid}: {exc}") from None
         self._registry.pop(pid, None)
         self._broken.pop(pid, None)
         await self.pool.drop(pid, self.call_timeout)
@@ -207,123 +210,113 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     async def GetPlaygrounds(self, request, context):
         wanted = set(request.tags)
         ids = [pid for pid, e in self._registry.items() if wanted <= set(e["tags"]) and self._visible(pid)]
-        results = await asyncio.gather(*(self._call(pid, "session") for pid in ids), return_exceptions=True)
+        results = await asyncio.gather(*(self._call(pid, messages.summary) for pid in ids), return_exceptions=True)
         resp = pb.GetPlaygroundsResponse()
         for pid, res in zip(ids, results):
             if isinstance(res, BaseException):  # a dead playground is left out, not an error for all
                 log.warning("GetPlaygrounds: skipping %s: %s", pid, res)
                 continue
-            resp.playgrounds.append(pb.PlaygroundSession.FromString(res))
+            resp.playgrounds.append(res)
         return resp
 
     @_rpc
     async def NextTick(self, request, context):
         if not request.request_id:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "request id is empty")
-        payload = await self._call(request.playground_id, "tick", int(request.seconds), bool(request.is_preview),
-                                   request.request_id)
-        return pb.TickDelta.FromString(payload)
+            raise ServiceError(Status.INVALID_ARGUMENT, "request id is empty")
+        return await self._call(request.playground_id, PlaygroundSession.tick, int(request.seconds),
+                                bool(request.is_preview), request.request_id)
 
     async def StreamTicks(self, request, context):
         """Addition: one NextTick per delta (see docs/wire.md)."""
         try:
             if request.is_preview and request.max_ticks > 1:
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                             "a preview stream sends one delta: max_ticks must be 0 or 1")
+                raise ServiceError(Status.INVALID_ARGUMENT, "a preview stream sends one delta: max_ticks must be 0 or 1")
             i = 0
             while request.max_ticks == 0 or i < request.max_ticks:
                 rid = f"{request.request_id}/{i}" if request.request_id else ""
-                payload = await self._call(request.playground_id, "tick", int(request.seconds),
-                                           bool(request.is_preview), rid)
-                delta = pb.TickDelta.FromString(payload)
+                delta = await self._call(request.playground_id, PlaygroundSession.tick, int(request.seconds),
+                                         bool(request.is_preview), rid)
                 await context.write(delta)
                 i += 1
                 if delta.is_backtest_complete or request.is_preview:
                     return
-        except _Abort as exc:
-            await context.abort(exc.code, exc.message)
+        except REFUSALS as exc:
+            await context.abort(*_status_of(exc))
 
     async def StreamCandlesArrow(self, request, context):
         """Addition: GetCandles' selection as Arrow IPC batches (see docs/wire.md)."""
         try:
             start, end = self._candle_range(request)
-            payloads = await self._call(request.playground_id, "candles_arrow", request.symbol,
+            payloads = await self._call(request.playground_id, PlaygroundSession.candles_arrow, request.symbol,
                                         int(request.period_in_seconds), start, end)
-        except _Abort as exc:
-            await context.abort(exc.code, exc.message)
-        except convert.RequestError as exc:
-            await context.abort(_status(exc.code), str(exc))
+        except REFUSALS as exc:
+            await context.abort(*_status_of(exc))
         for ipc in payloads:
             await context.write(pb.ArrowBatch(ipc=ipc))
 
     @staticmethod
     def _candle_range(request):
         if request.period_in_seconds <= 0:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"period_in_seconds must be greater than 0, got {request.period_in_seconds}")
-        start = convert.parse_rfc3339(request.fromRTF3339, "fromRTF3339")
-        end = convert.parse_rfc3339(request.toRTF3339, "toRTF3339") if request.HasField("toRTF3339") else None
+            raise ServiceError(Status.INVALID_ARGUMENT,
+                               f"period_in_seconds must be greater than 0, got {request.period_in_seconds}")
+        start = requests.parse_rfc3339(request.fromRTF3339, "fromRTF3339")
+        end = requests.parse_rfc3339(request.toRTF3339, "toRTF3339") if request.HasField("toRTF3339") else None
         return start, end
 
     @_rpc
     async def PlaceOrder(self, request, context):
-        kwargs = convert.place_order_kwargs(request)
-        payload = await self._call(request.playground_id, "place_order", kwargs)
-        return pb.Order.FromString(payload)
+        kwargs = requests.place_order_kwargs(request)
+        return await self._call(request.playground_id, messages.place_order, kwargs)
 
     @_rpc
     async def GetOrder(self, request, context):
         oid = int(request.order_id)
         if oid == 0:  # D8: 0 never names an order
-            raise _Abort(grpc.StatusCode.NOT_FOUND, "order 0 not found: order ids start at 1")
+            raise ServiceError(Status.NOT_FOUND, "order 0 not found: order ids start at 1")
         ids = [pid for pid in self._registry if self._visible(pid)]
-        results = await asyncio.gather(*(self._call(pid, "get_order", oid) for pid in ids), return_exceptions=True)
-        found = [r for r in results if isinstance(r, bytes)]
+        results = await asyncio.gather(*(self._call(pid, messages.get_order, oid) for pid in ids), return_exceptions=True)
+        found = [r for r in results if isinstance(r, pb.Order)]
         if not found:
-            raise _Abort(grpc.StatusCode.NOT_FOUND, f"order {oid} not found")
+            raise ServiceError(Status.NOT_FOUND, f"order {oid} not found")
         if len(found) > 1:  # ids are unique per playground (D8); the v1 request names no playground
-            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION,
-                         f"order {oid} is ambiguous: {len(found)} playgrounds have an order with this id")
-        return pb.Order.FromString(found[0])
+            raise ServiceError(Status.FAILED_PRECONDITION,
+                               f"order {oid} is ambiguous: {len(found)} playgrounds have an order with this id")
+        return found[0]
 
     @_rpc
     async def GetAccount(self, request, context):
         filters = {
             "statuses": set(request.status), "sides": set(request.sides),
             "symbols": {s.strip().upper() for s in request.symbols},
-            "start": convert.parse_rfc3339(request.fromRTF3339, "fromRTF3339") if request.HasField("fromRTF3339") else None,
-            "end": convert.parse_rfc3339(request.toRTF3339, "toRTF3339") if request.HasField("toRTF3339") else None,
+            "start": requests.parse_rfc3339(request.fromRTF3339, "fromRTF3339") if request.HasField("fromRTF3339") else None,
+            "end": requests.parse_rfc3339(request.toRTF3339, "toRTF3339") if request.HasField("toRTF3339") else None,
         }
-        payload = await self._call(request.playground_id, "get_account", bool(request.fetch_orders), filters)
-        return pb.GetAccountResponse.FromString(payload)
+        return await self._call(request.playground_id, messages.account, bool(request.fetch_orders), filters)
 
     @_rpc
     async def GetCandles(self, request, context):
         start, end = self._candle_range(request)
-        payload = await self._call(request.playground_id, "get_candles", request.symbol,
-                                   int(request.period_in_seconds), start, end)
-        return pb.GetCandlesResponse.FromString(payload)
+        return await self._call(request.playground_id, messages.candles, request.symbol,
+                                int(request.period_in_seconds), start, end)
 
     @_rpc
     async def GetOpenOrders(self, request, context):
-        payload = await self._call(request.playground_id, "get_open_orders", request.symbol)
-        return pb.GetOpenOrdersResponse.FromString(payload)
+        return await self._call(request.playground_id, messages.open_orders, request.symbol)
 
     @_rpc
     async def GetAccountStats(self, request, context):
-        payload = await self._call(request.playground_id, "account_stats", bool(request.equity_plot))
-        return pb.GetAccountStatsResponse.FromString(payload)
+        return await self._call(request.playground_id, messages.account_stats, bool(request.equity_plot))
 
     @_rpc
     async def SavePlayground(self, request, context):
         """Write the playground to the store; from then on every command is written through."""
         pid = request.playground_id
         owner = self._registry.get(pid, {}).get("owner")
-        await self._call(pid, "save", self.store.path, owner, timeout=CREATE_TIMEOUT)
+        await self._call(pid, PlaygroundSession.save, self.store.path, owner, timeout=CREATE_TIMEOUT)
         entry = self._registry.get(pid)
         if entry is None:  # deleted while it was being saved: leave no rows behind
             await asyncio.to_thread(self.store.delete, pid)
-            raise _Abort(grpc.StatusCode.NOT_FOUND, "playground not found")
+            raise ServiceError(Status.NOT_FOUND, "playground not found")
         entry["saved"] = True
         return pb.EmptyResponse()
 
@@ -334,25 +327,23 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     @_rpc
     async def GetDailyTickerSummaryFromPolygon(self, request, context):
         """Daily open/high/low/close/volume from the data catalog (D19); no pre/after-hours data (0)."""
-        day = convert.parse_date(request.date, "date")
+        day = requests.parse_date(request.date, "date")
         symbol = request.symbol.strip().upper()
         if not symbol:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "symbol is empty")
+            raise ServiceError(Status.INVALID_ARGUMENT, "symbol is empty")
 
         def load():
-            from backtestester.data.catalog import Catalog, DataNotFoundError
-
             try:
                 return Catalog(self.data_dir).load(symbol, "1d", day.isoformat(),
                                                    (day + timedelta(days=1)).isoformat(), calendar="XNYS")
             except DataNotFoundError as exc:
-                raise _Abort(grpc.StatusCode.NOT_FOUND, str(exc)) from None
+                raise ServiceError(Status.NOT_FOUND, str(exc)) from None
             except ValueError as exc:
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+                raise ServiceError(Status.INVALID_ARGUMENT, str(exc)) from None
 
         table = await asyncio.to_thread(load)
         if table.num_rows == 0:
-            raise _Abort(grpc.StatusCode.NOT_FOUND, f"no daily bar of {symbol} on {day} in the data catalog")
+            raise ServiceError(Status.NOT_FOUND, f"no daily bar of {symbol} on {day} in the data catalog")
         row = {name: table.column(name)[0].as_py() for name in ("open", "high", "low", "close", "volume")}
         return pb.GetDailyTickerSummaryFromPolygonResponse(open=row["open"], high=row["high"], low=row["low"],
                                                            close=row["close"], volume=int(row["volume"]))

@@ -10,9 +10,9 @@ from backtestester.playgrounds import catalog_playground, run_on_catalog
 from backtestester.remote.broker import run_on_gateway
 from backtestester.remote.client import PlaygroundClient
 from backtestester.strategy import GridStrategy, SmaCross, Strategy
-from tests.test_gateway import running_gateway, write_catalog
 
-DEADLINE = 30
+from .conftest import DEADLINE, running_gateway, write_catalog
+
 WINDOW = dict(start_date="2024-01-03", stop_date="2024-01-04", history_in_days=1, balance=100_000.0)
 
 

@@ -1,6 +1,6 @@
 """Durable playgrounds: SavePlayground, restore by replay after a gateway restart, DeletePlayground.
 
-Pure tests first (the store, and the playground actor class driven directly, no Ray), then real
+Pure tests first (the store, and playground sessions driven directly, no Ray), then real
 gateways on OS-chosen ports in the session's embedded Ray: a gateway is killed (its process, with
 its playground actors) and a new one on the same data directory must give identical answers.
 """
@@ -15,9 +15,15 @@ import grpc
 import numpy as np
 import pytest
 
-from actors.gateway.hosted import TICK_CACHE_SECONDS, HostedPlayground
+from actors.gateway import messages
 from actors.gateway.server import spawn
-from actors.gateway.store import (
+from backtestester.data.catalog import Catalog
+from backtestester.data.synthetic import generate_bars
+from backtestester.rpc import playground_pb2 as pb
+from backtestester.rpc import playground_pb2_grpc as pb_grpc
+from backtestester.service.errors import ServiceError, Status
+from backtestester.service.journal import TICK_CACHE_SECONDS, TickCache
+from backtestester.service.store import (
     DB_NAME,
     Command,
     PlaygroundStore,
@@ -27,15 +33,11 @@ from actors.gateway.store import (
     state_rows,
     store_path,
 )
-from backtestester.data.catalog import Catalog
-from backtestester.data.synthetic import generate_bars
-from backtestester.rpc import playground_pb2 as pb
-from backtestester.rpc import playground_pb2_grpc as pb_grpc
-from backtestester.wire import requests as convert
-from tests.test_gateway import (  # noqa: F401  (catalog_dir: fixture)
+from backtestester.wire import requests
+
+from .conftest import (
     DEADLINE,
     call,
-    catalog_dir,
     create,
     error_of,
     kill_host,
@@ -62,7 +64,7 @@ def crash_bars():
 
 
 @pytest.fixture(scope="module")
-def crash_dir(tmp_path_factory, catalog_dir):  # noqa: F811
+def crash_dir(tmp_path_factory, catalog_dir):
     path = tmp_path_factory.mktemp("crash") / "data"
     shutil.copytree(catalog_dir, path)
     Catalog(path).write("CRASH", "1m", crash_bars())
@@ -83,24 +85,23 @@ def config(*symbols, balance=10_000.0, tags=(), client_id=None):
                                             tags=list(tags))
     if client_id is not None:
         req.client_id = client_id
-    return convert.create_config(req)
+    return requests.create_config(req)
 
 
-def new_actor(pid, data_dir, *symbols):
-    actor = HostedPlayground(pid)
-    assert actor.create(config(*symbols), str(data_dir))[0] == "ok"
-    return actor
+def new_session(pid, data_dir, *symbols):
+    return messages.created(pid, config(*symbols), str(data_dir))
 
 
-def ok(result):
-    assert result[0] == "ok", result
-    return result[1]
+def refused(func, *args) -> ServiceError:
+    with pytest.raises(ServiceError) as info:
+        func(*args)
+    return info.value
 
 
-def snapshot(actor):
-    """Every read RPC's answer of a plain playground actor (serialised protobufs)."""
-    return (ok(actor.get_account(True, NO_FILTERS)), ok(actor.session()), ok(actor.account_stats(True)),
-            *(ok(actor.get_open_orders(s)) for s in actor.pg.symbols))
+def snapshot(session):
+    """Every read RPC's answer of a playground session (protobuf messages)."""
+    return (messages.account(session, True, NO_FILTERS), messages.summary(session),
+            messages.account_stats(session, True), *(messages.open_orders(session, s) for s in session.pg.symbols))
 
 
 def rows_in_db(path, pid):
@@ -164,13 +165,13 @@ def test_store_refuses_a_newer_schema_and_a_damaged_file(tmp_path):
 
 
 def test_the_request_id_cache_forgets_ticks_older_than_its_window():
-    hosted = HostedPlayground("p")
+    cache = TickCache()
     for i, when in enumerate((0.0, 100.0, 200.0, 400.0)):
-        hosted._tick_cache[f"r{i}"] = (when, b"")
-    hosted._expire_cache(TICK_CACHE_SECONDS + 150.0)
-    assert list(hosted._tick_cache) == ["r2", "r3"]
-    hosted._expire_cache(TICK_CACHE_SECONDS + 1000.0)
-    assert not hosted._tick_cache
+        cache.put(f"r{i}", when, b"")
+    cache.expire(TICK_CACHE_SECONDS + 150.0)
+    assert list(cache.entries) == ["r2", "r3"]
+    cache.expire(TICK_CACHE_SECONDS + 1000.0)
+    assert not cache.entries
 
 
 def test_diff_state_names_the_first_difference():
@@ -184,87 +185,88 @@ def test_diff_state_names_the_first_difference():
     assert diff_state(a, State([], a.trades, a.equity)) == "1 saved orders, 0 replayed"
 
 
-# --- the playground actor class, without Ray --------------------------------------------------------
+# --- playground sessions, without Ray --------------------------------------------------------
 def test_save_write_through_and_restore_give_the_same_playground(data_dir):
     """Fills, a partial close, a rejection, a liquidation and an expiry: the rows written command by
-    command equal the full state, and a restored actor answers exactly as the original."""
+    command equal the full state, and a restored session answers exactly as the original."""
     db = store_path(data_dir)
-    a = new_actor("p-1", data_dir, "AAA", "CRASH")
-    ok(a.tick(0, False, "t0"))
-    first = ok(a.place_order({"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100,
-                              "client_request_id": "c1"}))
-    ok(a.place_order({"symbol": "AAA", "side": "buy", "quantity": 5, "requested_price": 100, "order_type": "limit",
-                      "price": 1.0, "duration": "day"}))
-    ok(a.place_order({"symbol": "AAA", "side": "buy", "quantity": 100_000, "requested_price": 100}))
-    ok(a.tick(60, False, "t1"))  # no complete candle at 09:30 yet: the market orders fill on the next tick
-    ok(a.tick(60, False, "t2"))
-    assert a.place_order({"symbol": "AAA", "side": "sell", "quantity": 50, "requested_price": 100})[0] == "error"
-    assert ok(a.tick(60, True, "")) and ok(a.save(db)) == "p-1"  # a failed order and a preview: not journalled
+    a = new_session("p-1", data_dir, "AAA", "CRASH")
+    a.tick(0, False, "t0")
+    first = messages.place_order(a, {"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100,
+                                     "client_request_id": "c1"})
+    a.place_order(symbol="AAA", side="buy", quantity=5, requested_price=100, order_type="limit", price=1.0,
+                  duration="day")
+    a.place_order(symbol="AAA", side="buy", quantity=100_000, requested_price=100)
+    a.tick(60, False, "t1")  # no complete candle at 09:30 yet: the market orders fill on the next tick
+    a.tick(60, False, "t2")
+    refused(messages.place_order, a, {"symbol": "AAA", "side": "sell", "quantity": 50, "requested_price": 100})
+    a.tick(60, True, "")
+    assert a.save(db) == "p-1"  # a failed order and a preview: not journalled
     assert [c.kind for c in PlaygroundStore(db).load("p-1").commands] == ["tick", "place_order", "place_order",
                                                                         "place_order", "tick", "tick"]
-    ok(a.place_order({"symbol": "AAA", "side": "sell", "quantity": 4, "requested_price": 100, "close_order_id": 1}))
-    ok(a.place_order({"symbol": "CRASH", "side": "buy", "quantity": 150, "requested_price": 100}))
+    a.place_order(symbol="AAA", side="sell", quantity=4, requested_price=100, close_order_id=1)
+    a.place_order(symbol="CRASH", side="buy", quantity=150, requested_price=100)
     store = PlaygroundStore(db)
     for i in range(30):
-        ok(a.tick(60, False, f"u{i}"))
+        a.tick(60, False, f"u{i}")
         assert diff_state(store.load("p-1").state, state_rows(a.pg)) is None, i
-    ok(a.tick(7 * 3600, False, "overnight"))
+    a.tick(7 * 3600, False, "overnight")
     assert diff_state(store.load("p-1").state, state_rows(a.pg)) is None
     statuses = {o.id: o.status for o in a.pg.orders()}
     assert statuses[1] == "filled" and statuses[2] == "expired" and statuses[3] == "rejected"
     assert any(o.tag.startswith("liquidation") for o in a.pg.orders())
-    assert ok(a.save(db)) == "p-1"  # idempotent: refreshes the rows
+    assert a.save(db) == "p-1"  # idempotent: refreshes the rows
     assert diff_state(store.load("p-1").state, state_rows(a.pg)) is None
 
-    b = HostedPlayground("p-1")
-    assert ok(b.restore(db, str(data_dir))) == "p-1"
+    b = messages.restored("p-1", db, str(data_dir))
+    assert b.playground_id == "p-1"
     assert snapshot(b) == snapshot(a)
     again = {"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100, "client_request_id": "c1"}
-    assert b.place_order(again) == a.get_order(1)  # D13 survives: order 1 as it is now (a must not write now)
-    assert pb.Order.FromString(ok(b.place_order(again))).id == pb.Order.FromString(first).id == 1
+    assert messages.place_order(b, again) == messages.get_order(a, 1)  # D13 survives: order 1 as it is now
+    assert messages.place_order(b, again).id == first.id == 1
     assert b.tick(60, False, "overnight") == a.tick(60, False, "overnight")  # the request_id cache too
     store.close()
 
 
 def test_a_restore_reports_changed_data_and_a_damaged_journal(data_dir):
     db = store_path(data_dir)
-    a = new_actor("p-aaa", data_dir, "AAA")
-    ok(a.tick(0, False, ""))
-    ok(a.place_order({"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100}))
-    ok(a.tick(60, False, ""))
-    ok(a.tick(60, False, ""))  # the fill: its price comes from the catalog
-    ok(a.save(db))
-    b = new_actor("p-bbb", data_dir, "BBB")
-    ok(b.tick(60, False, ""))
-    ok(b.tick(60, False, ""))
-    ok(b.save(db))
+    a = new_session("p-aaa", data_dir, "AAA")
+    a.tick(0, False, "")
+    a.place_order(symbol="AAA", side="buy", quantity=10, requested_price=100)
+    a.tick(60, False, "")
+    a.tick(60, False, "")  # the fill: its price comes from the catalog
+    a.save(db)
+    b = new_session("p-bbb", data_dir, "BBB")
+    b.tick(60, False, "")
+    b.tick(60, False, "")
+    b.save(db)
 
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE commands SET args = '{\"seconds\": -1}' WHERE playground_id = 'p-bbb' AND seq = 2")
-    code, status, message = HostedPlayground("p-bbb").restore(db, str(data_dir))
-    assert (code, status) == ("error", "FAILED_PRECONDITION") and "fails on replay" in message
-    assert message.startswith("saved playground p-bbb cannot be restored: command 2 (tick")
+    err = refused(messages.restored, "p-bbb", db, str(data_dir))
+    assert err.status is Status.FAILED_PRECONDITION and "fails on replay" in err.message
+    assert err.message.startswith("saved playground p-bbb cannot be restored: command 2 (tick")
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM commands WHERE playground_id = 'p-bbb' AND seq = 1")
-    assert "journal is damaged: command 1 is missing" in HostedPlayground("p-bbb").restore(db, str(data_dir))[2]
+    assert "journal is damaged: command 1 is missing" in refused(messages.restored, "p-bbb", db, str(data_dir)).message
 
     Catalog(data_dir).write("AAA", "1m", generate_bars("AAA", start="2024-01-02", end="2024-01-06", seed=42))
-    result = HostedPlayground("p-aaa").restore(db, str(data_dir))
-    assert result[:2] == ("error", "FAILED_PRECONDITION")
-    assert "saved playground p-aaa cannot be restored: the replayed state differs" in result[2]
-    assert "has the data catalog changed" in result[2]
-    assert HostedPlayground("nope").restore(db, str(data_dir))[1] == "NOT_FOUND"
+    err = refused(messages.restored, "p-aaa", db, str(data_dir))
+    assert err.status is Status.FAILED_PRECONDITION
+    assert "saved playground p-aaa cannot be restored: the replayed state differs" in err.message
+    assert "has the data catalog changed" in err.message
+    assert refused(messages.restored, "nope", db, str(data_dir)).status is Status.NOT_FOUND
 
 
-def test_a_command_that_cannot_be_written_makes_the_actor_unavailable(data_dir):
+def test_a_command_that_cannot_be_written_makes_the_session_unavailable(data_dir):
     db = store_path(data_dir)
-    a = new_actor("p-lost", data_dir, "AAA")
-    ok(a.tick(60, False, ""))
-    ok(a.save(db))
+    a = new_session("p-lost", data_dir, "AAA")
+    a.tick(60, False, "")
+    a.save(db)
     PlaygroundStore(db).delete("p-lost")  # the row is gone: the next write fails (foreign key)
-    code, status, message = a.tick(60, False, "")
-    assert (code, status) == ("error", "UNAVAILABLE") and "could not be saved" in message and "p-lost" in message
-    assert a.get_account(False, NO_FILTERS)[:2] == ("error", "UNAVAILABLE")
+    err = refused(a.tick, 60, False, "")
+    assert err.status is Status.UNAVAILABLE and "could not be saved" in err.message and "p-lost" in err.message
+    assert refused(messages.account, a, False, NO_FILTERS).status is Status.UNAVAILABLE
 
 
 def test_a_tick_that_fails_half_way_is_journalled_and_fails_again_on_replay(data_dir, monkeypatch):
@@ -281,17 +283,17 @@ def test_a_tick_that_fails_half_way_is_journalled_and_fails_again_on_replay(data
 
     monkeypatch.setattr(Playground, "tick", tick_or_fail)
     db = store_path(data_dir)
-    a = new_actor("p-half", data_dir, "AAA")
-    ok(a.save(db))
-    assert a.tick(123, False, "f")[:2] == ("error", "INVALID_ARGUMENT")
-    ok(a.tick(60, False, ""))
+    a = new_session("p-half", data_dir, "AAA")
+    a.save(db)
+    assert refused(a.tick, 123, False, "f").status is Status.INVALID_ARGUMENT
+    a.tick(60, False, "")
     assert [json.loads(c.args) for c in PlaygroundStore(db).load("p-half").commands] == [
         {"seconds": 123, "fails": True}, {"seconds": 60}]
-    b = HostedPlayground("p-half")
-    assert ok(b.restore(db, str(data_dir))) == "p-half" and snapshot(b) == snapshot(a)
+    b = messages.restored("p-half", db, str(data_dir))
+    assert snapshot(b) == snapshot(a)
     monkeypatch.setattr(Playground, "tick", real)  # now the recorded failure does not happen again
-    result = HostedPlayground("p-half").restore(db, str(data_dir))
-    assert result[1] == "FAILED_PRECONDITION" and "succeeds on replay but failed when it was recorded" in result[2]
+    err = refused(messages.restored, "p-half", db, str(data_dir))
+    assert err.status is Status.FAILED_PRECONDITION and "succeeds on replay but failed when it was recorded" in err.message
 
 
 # --- real gateways --------------------------------------------------------------------------------------
@@ -496,11 +498,11 @@ def test_concurrent_first_calls_share_one_restore(ray_cluster, gateways, data_di
             return await place(*args, **kwargs)
 
         service.pool.place = counted
-        answers = await asyncio.gather(*(service._call(pid, "get_account", False, NO_FILTERS) for _ in range(4)))
+        answers = await asyncio.gather(*(service._call(pid, messages.account, False, NO_FILTERS) for _ in range(4)))
         host = service.pool.handle_of(pid)
         try:
-            assert placements == [(pid, "restore")]
-            assert {pb.GetAccountResponse.FromString(a).meta.playground_id for a in answers} == {pid}
+            assert placements == [(pid, messages.restored)]
+            assert {a.meta.playground_id for a in answers} == {pid}
             assert await host.holds.remote() == [pid]
         finally:
             ray.kill(host, no_restart=True)

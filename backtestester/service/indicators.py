@@ -1,4 +1,4 @@
-"""Candle indicators of CreatePlayground's ``Repository.indicators`` (spec 4.8), for the wire.
+"""Candle indicators of CreatePlayground's ``Repository.indicators`` (spec 4.8), for the service.
 
 Computed once per repository when the playground is created, over the whole series (history and
 range, as the original), by :func:`backtestester.data.indicators.add_indicators`: every
@@ -6,15 +6,16 @@ indicator is causal, so computing ahead leaks nothing, and a candle's values are
 the candle is available (GetCandles, StreamCandlesArrow and TickDelta never go beyond the clock).
 Fields of indicators that were not requested stay 0/false.
 
-The columns of one repository are ``{Bar field name: numpy array}``, one value per candle;
-:func:`backtestester.wire.codec.bar` copies them into ``Bar`` messages and :func:`arrow_batches` into Arrow columns.
+The columns of one repository are ``{Bar field name: numpy array}``, one value per candle (each
+the name of a field of the wire's ``Bar``, checked by the gateway when it creates a playground);
+the gateway copies them into ``Bar`` messages, :func:`arrow_batches` into Arrow columns.
 """
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
-from backtestester.rpc import playground_pb2 as pb
-from backtestester.wire import codec as convert
+from backtestester.data.indicators import add_indicators
 
 ROW_BYTES_BUDGET = 1_000_000  # IPC bytes per StreamCandlesArrow message, under docs/wire.md's 1 MiB
 
@@ -26,8 +27,6 @@ _BOOL_FIELDS = {"stochrsi_cross_above_20", "stochrsi_cross_below_80"}
 def compute(repositories, specs) -> dict[tuple[str, int], dict[str, np.ndarray]]:
     """``{(symbol, period_ns): {Bar field: values}}`` for each repository that requested indicators
     (``specs``: the validated ``config["repositories"]``, in the repositories' order)."""
-    from backtestester.data.indicators import add_indicators
-
     out = {}
     for repo, spec in zip(repositories, specs):
         if not spec.get("indicators"):
@@ -42,23 +41,8 @@ def compute(repositories, specs) -> dict[tuple[str, int], dict[str, np.ndarray]]
                 fields[name] = np.asarray(values, dtype=bool)
             else:
                 fields[name] = np.asarray(values, dtype=np.float64)
-        unknown = set(fields) - set(pb.Bar.DESCRIPTOR.fields_by_name)
-        if unknown:  # a bug, not a request error: the indicator module and the proto disagree
-            raise AssertionError(f"indicator columns without a Bar field: {sorted(unknown)}")
         out[(repo.symbol, repo.period_ns)] = fields
     return out
-
-
-def candle_bars(pg, columns: dict, symbol: str, period_seconds: int, start, end) -> list[pb.Bar]:
-    """GetCandles' bars (``start <= candle start < end``, available at the clock) with the
-    repository's indicator fields. Raises the engine's NotFoundError/PlaygroundError as
-    ``Playground.candles`` does."""
-    from backtestester.engine.timeutil import to_ns
-
-    repo = pg.repository(symbol, period_seconds)
-    rng = repo.between(to_ns(start, "start"), None if end is None else to_ns(end, "end"), pg.clock.now_ns)
-    fields = columns.get((repo.symbol, repo.period_ns))
-    return [convert.bar(repo.candle(i), fields, i) for i in rng]
 
 
 def arrow_batches(repo, lo: int, hi: int, period_seconds: int, fields: dict | None) -> list[bytes]:
@@ -66,8 +50,6 @@ def arrow_batches(repo, lo: int, hi: int, period_seconds: int, fields: dict | No
     at most ~1 MiB each, at least one (an empty selection still carries the schema). Columns
     ``start, open, high, low, close, volume``, then the indicator fields (``float64``, ``int32``
     for ``superD_50_3``, ``bool`` for the cross flags)."""
-    import pyarrow as pa
-
     fields = fields or {}
     arrow_type = {np.dtype(np.float64): pa.float64(), np.dtype(np.int32): pa.int32(), np.dtype(bool): pa.bool_()}
     schema = pa.schema([("start", pa.timestamp("ns", tz="UTC"))] +

@@ -12,14 +12,15 @@ import pytest
 from backtestester.remote.client import PlaygroundClient
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
-from tests.test_gateway import DEADLINE, catalog_dir, kill_host, running_gateway  # noqa: F401  (catalog_dir: a fixture)
+
+from .conftest import DEADLINE, kill_host, running_gateway
 
 CLIENTS = 20
 PLAYGROUNDS_PER_CLIENT = 20
 
 
 @pytest.fixture(scope="module", params=[0, 2], ids=["in-process", "two-host-actors"])
-def gateway(request, ray_cluster, catalog_dir):  # noqa: F811
+def gateway(request, ray_cluster, catalog_dir):
     with running_gateway(ray_cluster, catalog_dir, "gateway-concurrency", hosts=request.param) as (gw, address):
         yield gw, address, request.param
 
@@ -154,7 +155,7 @@ def test_a_slow_playground_blocks_no_other(ray_cluster, gateway):
             client.delete_playground(pid)
 
 
-def test_a_killed_playground_host_is_unavailable_not_a_hang(ray_cluster, catalog_dir):  # noqa: F811
+def test_a_killed_playground_host_is_unavailable_not_a_hang(ray_cluster, catalog_dir):
     ray = ray_cluster
     with running_gateway(ray, catalog_dir, "gateway-concurrency", hosts=2) as (gw, address), \
             PlaygroundClient(address, timeout=DEADLINE, retries=0) as client:

@@ -3,7 +3,7 @@ with back-off on a server's UNAVAILABLE, none on business errors, the two stream
 candle indicators of CreatePlayground's repositories (spec 4.8)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import grpc
 import numpy as np
@@ -17,9 +17,9 @@ from backtestester.data.indicators import add_indicators
 from backtestester.remote.client import PlaygroundClient
 from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
-from tests.test_gateway import kill_host, running_gateway, write_catalog
 
-DEADLINE = 30
+from .conftest import DEADLINE, kill_host, rfc, running_gateway, write_catalog
+
 START = "2024-01-03T09:30:00-05:00"
 
 
@@ -59,10 +59,6 @@ def create(client, *, stop="2024-01-04", **repo):
 def clock(client, pid) -> str:
     [s] = [s for s in client.get_playgrounds() if s.playground_id == pid]
     return s.clock.current_time
-
-
-def rfc(text):
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # --- retries --------------------------------------------------------------------------------------

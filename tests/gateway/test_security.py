@@ -24,9 +24,10 @@ from backtestester.remote.client import PlaygroundClient
 from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
-from tests.test_gateway import DEADLINE, catalog_dir, repo, running_gateway  # noqa: F401  (catalog_dir: a fixture)
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import DEADLINE, repo, running_gateway
+
+ROOT = Path(__file__).resolve().parents[2]
 ALICE, BOB = "alice-" + "a" * 26, "bob-" + "b" * 28   # fixed tokens: tests are deterministic
 METHOD = "/playground.PlaygroundService/{}"
 
@@ -190,7 +191,7 @@ def tls_files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def secured(ray_cluster, catalog_dir, tls_files):  # noqa: F811
+def secured(ray_cluster, catalog_dir, tls_files):
     """TLS, two tenants (alice, bob), 64 KiB messages, no rate limit."""
     cert, key = tls_files
     config = SecurityConfig(tokens=(ALICE, BOB), tls_cert=cert.read_bytes(), tls_key=key.read_bytes(),

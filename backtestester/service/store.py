@@ -3,8 +3,8 @@
 The file is ``<data_dir>/gateway.sqlite3`` (:func:`store_path`), opened with
 ``journal_mode=WAL``, ``synchronous=NORMAL`` (a committed transaction survives the crash of any
 process; a power loss may undo the last few), ``foreign_keys=ON`` and a busy timeout. Several
-processes write it: each saved playground's actor appends its own commands
-(:mod:`actors.gateway.durable`), the gateway reads the registry at start and deletes; SQLite
+processes write it: each saved playground appends its own commands where it lives
+(:mod:`backtestester.service.journal`), the gateway reads the registry at start and deletes; SQLite
 serialises the writers. One gateway per data directory.
 
 Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`; every child row is deleted with its
@@ -41,6 +41,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from .errors import Status
 
 DB_NAME = "gateway.sqlite3"
 SCHEMA_VERSION = 1        # of the database (PRAGMA user_version)
@@ -82,12 +84,12 @@ _CHILD_TABLES = ("commands", "orders", "trades", "equity_points")
 
 
 class StoreError(Exception):
-    """The database could not be read or written. ``code`` is a gRPC status name: UNAVAILABLE for
-    a busy/locked database (a retry may work), FAILED_PRECONDITION otherwise."""
+    """The database could not be read or written. ``status``: UNAVAILABLE for a busy/locked
+    database (a retry may work), FAILED_PRECONDITION otherwise."""
 
-    def __init__(self, message: str, code: str = "FAILED_PRECONDITION"):
+    def __init__(self, message: str, status: Status = Status.FAILED_PRECONDITION):
         super().__init__(message)
-        self.code = code
+        self.status = status
 
 
 class Command(NamedTuple):
@@ -183,8 +185,8 @@ def _wrap(method):
             return method(self, *args, **kwargs)
         except sqlite3.Error as exc:
             text = str(exc)
-            code = "UNAVAILABLE" if ("locked" in text or "busy" in text) else "FAILED_PRECONDITION"
-            raise StoreError(f"{self.path}: {type(exc).__name__}: {text}", code) from None
+            status = Status.UNAVAILABLE if ("locked" in text or "busy" in text) else Status.FAILED_PRECONDITION
+            raise StoreError(f"{self.path}: {type(exc).__name__}: {text}", status) from None
         except OSError as exc:
             raise StoreError(f"{self.path}: {exc}") from None
     return wrapper

@@ -1,0 +1,117 @@
+"""The playground calls of the gRPC servicer, as run where the playground lives.
+
+Each function takes a :class:`~backtestester.service.session.PlaygroundSession` (and the call's
+plain arguments), calls it and builds the RPC's answer with the codec (:mod:`backtestester.wire.codec`).
+The servicer (:mod:`actors.gateway.service`) sends them by reference through
+:class:`~actors.gateway.placement.HostPool`: in the gateway's own process (``hosts=0``) the
+message is returned as it is; on a holder actor Ray pickles it. The engine -> protobuf conversion
+happens here, once.
+
+Note the two ``PlaygroundSession`` names: the service's class (one playground) and ``pb.PlaygroundSession``,
+the wire's summary of one playground in GetPlaygrounds (:func:`summary`).
+"""
+from __future__ import annotations
+
+from backtestester.engine import Order, TickDelta
+from backtestester.rpc import playground_pb2 as pb
+from backtestester.service.session import PlaygroundSession
+from backtestester.wire import codec
+from backtestester.wire.requests import order_matches
+from backtestester.wire.times import rfc3339
+
+
+# --- building sessions ------------------------------------------------------------------------
+def created(pid: str, config: dict, data_dir: str) -> PlaygroundSession:
+    """CreatePlayground: a new session built from the catalog."""
+    session = PlaygroundSession(pid, render_tick=tick_delta)
+    session.create(config, data_dir)
+    unknown = {name for fields in session.indicators.values() for name in fields} - set(pb.Bar.DESCRIPTOR.fields_by_name)
+    if unknown:  # a bug, not a request error: the indicator module and the proto disagree
+        raise AssertionError(f"indicator columns without a Bar field: {sorted(unknown)}")
+    return session
+
+
+def restored(pid: str, db_path: str, data_dir: str) -> PlaygroundSession:
+    """A saved playground rebuilt from the store (replayed)."""
+    session = PlaygroundSession(pid, render_tick=tick_delta)
+    session.restore(db_path, data_dir)
+    return session
+
+
+# --- answers ----------------------------------------------------------------------------------
+def tick_delta(session: PlaygroundSession, delta: TickDelta) -> pb.TickDelta:
+    """NextTick's answer (``render_tick`` of the gateway's sessions: cached by request_id)."""
+    return codec.tick_delta(delta, session.tz, session.lookup, session.indicators)
+
+
+def order(session: PlaygroundSession, o: Order) -> pb.Order:
+    return codec.order(o, session.tz, session.lookup)
+
+
+def place_order(session: PlaygroundSession, kwargs: dict) -> pb.Order:
+    return order(session, session.place_order(**kwargs))
+
+
+def get_order(session: PlaygroundSession, order_id: int) -> pb.Order:
+    return order(session, session.get_order(order_id))
+
+
+def meta(session: PlaygroundSession) -> pb.AccountMeta:
+    c = session.config
+    m = pb.AccountMeta(playground_id=session.playground_id, start_date=c["start_date"], end_date=c["stop_date"],
+                       symbols=session.pg.symbols, initial_balance=c["balance"], environment=c["environment"],
+                       tags=c.get("tags", []))
+    if c.get("client_id") is not None:
+        m.client_id = c["client_id"]
+    return m
+
+
+def account(session: PlaygroundSession, fetch_orders: bool, filters: dict) -> pb.GetAccountResponse:
+    """GetAccount; ``filters``: :func:`codec.order_matches`' keyword arguments."""
+    pg = session.ready()
+    acc = pg.account()
+    resp = pb.GetAccountResponse(meta=meta(session), balance=acc.balance, equity=acc.equity,
+                                 free_margin=acc.free_margin)
+    codec.positions_map(resp.positions, acc.positions)
+    if fetch_orders:
+        for o in pg.orders():
+            if order_matches(o, **filters):
+                resp.orders.append(order(session, o))
+    return resp
+
+
+def summary(session: PlaygroundSession) -> pb.PlaygroundSession:
+    """The wire's PlaygroundSession of GetPlaygrounds (and the tags, for filtering)."""
+    pg = session.ready()
+    acc = pg.account()
+    tz = session.tz
+    clock = pb.Clock(current_time=rfc3339(pg.current_time, tz), start=rfc3339(pg.start_time, tz),
+                     stop=rfc3339(pg.end_time, tz))
+    s = pb.PlaygroundSession(playground_id=session.playground_id, meta=meta(session), clock=clock,
+                             balance=acc.balance, equity=acc.equity, free_margin=acc.free_margin)
+    for spec in session.config["repositories"]:
+        s.repositories.append(pb.Repository(symbol=spec["symbol"], timespan_multiplier=spec["timespan_multiplier"],
+                                            timespan_unit=spec["timespan_unit"], indicators=spec["indicators"],
+                                            history_in_days=spec["history_in_days"]))
+    codec.positions_map(s.positions, acc.positions)
+    return s
+
+
+def candles(session: PlaygroundSession, symbol: str, period_seconds: int, start, end) -> pb.GetCandlesResponse:
+    """GetCandles' bars with the repository's indicator fields."""
+    repo, rng, fields = session.candles(symbol, period_seconds, start, end)
+    return pb.GetCandlesResponse(bars=[codec.bar(repo.candle(i), fields, i) for i in rng])
+
+
+def open_orders(session: PlaygroundSession, symbol: str) -> pb.GetOpenOrdersResponse:
+    return pb.GetOpenOrdersResponse(orders=[order(session, o) for o in session.open_orders(symbol)])
+
+
+def account_stats(session: PlaygroundSession, equity_plot: bool) -> pb.GetAccountStatsResponse:
+    pg = session.ready()
+    resp = pb.GetAccountStatsResponse()
+    if equity_plot:
+        tz = session.tz
+        for t, v in pg.equity_plot():
+            resp.equity_plot.append(pb.EquityPlot(created_at=rfc3339(t, tz), equity=v))
+    return resp

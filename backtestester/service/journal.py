@@ -1,0 +1,198 @@
+"""Durable playgrounds, the session's side: the command journal, SavePlayground, restoring by
+replay, and NextTick's ``request_id`` cache that a restore rebuilds. :class:`Journal` is owned by
+:class:`~backtestester.service.session.PlaygroundSession` (pure: no ray, no grpc); the database is
+:mod:`backtestester.service.store`.
+
+* Every successful mutating command (a non-preview tick with its seconds and request id,
+  ``place_order`` with its keyword arguments) is *journalled*: in memory until the first
+  SavePlayground, which writes the config, the whole journal and the materialised orders /
+  trades / equity points in one transaction; from then on each command is appended, with the
+  rows it changed, in one transaction before its result is returned (write-through, in the
+  playground's own process). Failed commands write nothing, with one exception: a tick that
+  fails half-way (an engine error after it started moving, e.g. a liquidation that cannot be
+  booked) is journalled as ``{"fails": true}``, because it may have changed the account and its
+  replay must fail the same way.
+* Restoring builds a new engine playground from the saved config (the data catalog), replays
+  the journal (the engine is deterministic, so the state is identical, ``client_request_id``
+  idempotency included, D13) and compares the replayed rows with the saved ones: any difference
+  (e.g. the catalog's bars changed) is a FAILED_PRECONDITION naming the playground and the first
+  difference. NextTick's ``request_id`` cache is rebuilt for the ticks of the last
+  ``TICK_CACHE_SECONDS`` (wall clock), so a client retrying across a gateway restart gets the
+  cached delta instead of a second tick.
+* If a command cannot be written (:meth:`Journal.record` raises), the session drops its engine and
+  answers UNAVAILABLE: the gateway then replaces it by a restore from the saved state (the unwritten command is lost and
+  its caller was never told it succeeded).
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from backtestester.engine import BacktestCompleteError, Playground, PlaygroundError
+
+from .errors import ServiceError, Status
+from .store import (
+    JOURNAL_VERSION,
+    Command,
+    PlaygroundStore,
+    SavedPlayground,
+    diff_state,
+    order_row,
+    state_rows,
+    trade_row,
+)
+
+TICK_CACHE_SECONDS = 300.0  # request_id idempotency window (spec 16: 5 minutes)
+
+
+class TickCache:
+    """NextTick's answers by ``request_id`` for :data:`TICK_CACHE_SECONDS` (monotonic clock): a
+    retried tick gets the first answer instead of a second tick."""
+
+    def __init__(self):
+        self.entries: OrderedDict[str, tuple[float, object]] = OrderedDict()  # request_id -> (when, answer)
+
+    def get(self, request_id: str, now: float):
+        """The answer cached under ``request_id`` (``None`` if there is none in the window)."""
+        self.expire(now)
+        hit = self.entries.get(request_id)
+        return None if hit is None else hit[1]
+
+    def put(self, request_id: str, when: float, answer) -> None:
+        self.entries[request_id] = (when, answer)
+
+    def expire(self, now: float) -> None:
+        entries = self.entries  # oldest first: entries are added in time order
+        while entries and now - next(iter(entries.values()))[0] > TICK_CACHE_SECONDS:
+            entries.popitem(last=False)
+
+
+class Journal:
+    """The journal of one playground: in memory until the first :meth:`save`, then written
+    through to its :class:`~backtestester.service.store.PlaygroundStore`."""
+
+    def __init__(self, playground_id: str):
+        self.playground_id = playground_id
+        self.ticks = TickCache()
+        self.store: PlaygroundStore | None = None
+        self._pending: list | None = None   # (kind, args JSON, request_id, at) until the first save
+        self._seq = 0                       # last journal seq written
+        self._marks = (0, 0, 0)             # highest order id, trade id, equity point count written
+
+    def orders_before(self, pg: Playground, is_preview: bool) -> list:
+        """The orders a tick may change (pending ones), captured before it; only when saved."""
+        return pg.pending_orders() if self.store is not None and not is_preview else []
+
+    def record(self, pg: Playground, kind: str, args: dict, request_id: str | None = None, *, orders=(),
+               delta=None) -> None:
+        """Journal a command that changed the engine; ``orders`` may have changed (with the ones
+        they close and any new ones), ``delta`` is a tick's. Raises if it cannot be written."""
+        entry = (kind, json.dumps(args, separators=(",", ":")), request_id or None, time.time())
+        if self.store is None:
+            if self._pending is None:
+                self._pending = []
+            self._pending.append(entry)
+            return
+        order_rows, trade_rows, equity_rows, marks = self._changed_rows(pg, orders, delta)
+        self.store.append(self.playground_id, Command(self._seq + 1, *entry), order_rows, trade_rows, equity_rows)
+        self._seq += 1
+        self._marks = marks
+
+    def _changed_rows(self, pg: Playground, orders, delta):
+        order_mark, trade_mark, equity_mark = self._marks
+        dirty = {o.id: o for o in orders}
+        nxt = order_mark + 1
+        while True:  # orders created by the command (placed, liquidation, protective)
+            try:
+                dirty[nxt] = pg.get_order(nxt)
+            except LookupError:
+                break
+            nxt += 1
+        for o in list(dirty.values()):  # a fill changes the orders it closes (closed_by)
+            for oid in o.closes:
+                if oid not in dirty:
+                    dirty[oid] = pg.get_order(oid)
+        changed = [dirty[k] for k in sorted(dirty)]
+        trades = sorted((t for o in changed for t in o.trades if t.id > trade_mark), key=lambda t: t.id)
+        # One equity point per successful tick; Account.equity is the value the recorder stores.
+        equity = [] if delta is None else [(equity_mark, delta.current_ns, pg.account().equity)]
+        marks = (nxt - 1, trades[-1].id if trades else trade_mark, equity_mark + len(equity))
+        return [order_row(o) for o in changed], [trade_row(t) for t in trades], equity, marks
+
+    def save(self, pg: Playground, config: dict, db_path: str, owner: str | None = None) -> None:
+        """SavePlayground: the first call writes everything; later ones (the journal is already
+        written through) refresh the materialised rows. Idempotent. Raises ``StoreError``."""
+        state = state_rows(pg)
+        store = self.store
+        if store is None:
+            store = PlaygroundStore(db_path)
+            commands = [Command(i, *e) for i, e in enumerate(self._pending or [], 1)]
+            try:
+                store.save(self.playground_id, config, commands, state, owner=owner)
+            except BaseException:
+                store.close()
+                raise
+            self.store, self._seq, self._pending = store, len(commands), None
+        else:
+            store.refresh(self.playground_id, state)
+        self._marks = state.marks()
+
+    # --- restoring ------------------------------------------------------------------------------
+    def broken(self, why: str) -> ServiceError:
+        return ServiceError(Status.FAILED_PRECONDITION,
+                            f"saved playground {self.playground_id} cannot be restored: {why}")
+
+    def load(self, store: PlaygroundStore) -> SavedPlayground:
+        """The saved playground (config, journal, rows); NOT_FOUND or FAILED_PRECONDITION if it
+        cannot be restored. Raises ``StoreError`` if the database cannot be read."""
+        saved = store.load(self.playground_id)
+        if saved is None:
+            raise ServiceError(Status.NOT_FOUND, f"saved playground {self.playground_id} is not in {store.path}")
+        if saved.schema_version > JOURNAL_VERSION:
+            raise self.broken(f"it was saved by a newer gateway (format {saved.schema_version} > {JOURNAL_VERSION})")
+        return saved
+
+    def replay(self, store: PlaygroundStore, saved: SavedPlayground, pg: Playground,
+               render_tick: Callable) -> None:
+        """Replay the saved journal on ``pg`` (new, built from the saved config), rebuild the
+        request_id cache (``render_tick(delta)``: the cached answer) and verify the replayed rows;
+        from then on this journal writes through to ``store``. FAILED_PRECONDITION on a difference."""
+        cutoff = time.time() - TICK_CACHE_SECONDS
+        for expected, cmd in enumerate(saved.commands, 1):
+            if cmd.seq != expected:
+                raise self.broken(f"its journal is damaged: command {expected} is missing")
+            try:
+                self._replay(pg, cmd, render_tick if cmd.request_id and cmd.at >= cutoff else None)
+            except Exception as exc:  # noqa: BLE001  any failure of a command that once succeeded
+                raise self.broken(f"command {cmd.seq} ({cmd.kind} {cmd.args}) fails on replay: "
+                                  f"{type(exc).__name__}: {exc} (has the data catalog changed since it was saved?)"
+                                  ) from None
+        replayed = state_rows(pg)
+        diff = diff_state(saved.state, replayed)
+        if diff is not None:
+            raise self.broken(f"the replayed state differs from the saved one: {diff} "
+                              f"(has the data catalog changed since it was saved?)")
+        self.store, self._seq, self._pending, self._marks = store, len(saved.commands), None, replayed.marks()
+
+    def _replay(self, pg: Playground, cmd: Command, render_tick: Callable | None) -> None:
+        args = json.loads(cmd.args)
+        if cmd.kind == "tick":
+            if args.get("fails"):
+                try:
+                    pg.tick(args["seconds"])
+                except BacktestCompleteError:
+                    raise
+                except PlaygroundError:
+                    return
+                raise ValueError("the tick succeeds on replay but failed when it was recorded")
+            delta = pg.tick(args["seconds"])
+            if render_tick is not None:  # rebuild NextTick's request_id cache (monotonic clock, as the live cache)
+                self.ticks.put(cmd.request_id, time.monotonic() - max(0.0, time.time() - cmd.at), render_tick(delta))
+        elif cmd.kind == "place_order":
+            pg.place_order(**args)
+        elif cmd.kind == "cancel_order":
+            pg.cancel_order(int(args["order_id"]))
+        else:
+            raise ValueError(f"unknown command kind {cmd.kind!r}")

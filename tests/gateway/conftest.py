@@ -1,0 +1,103 @@
+"""Shared fixtures and helpers of the gateway tests: a catalog written from the synthetic generator,
+a real gateway (grpc.aio in a Ray actor of the session's embedded Ray, an OS-chosen port), and
+small request builders. Modules that need another catalog or gateway override ``catalog_dir`` /
+``gateway`` with a fixture of their own."""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+from datetime import datetime
+
+import grpc
+import pytest
+from ray.exceptions import RayActorError
+
+from actors.gateway.server import spawn
+from backtestester.data.catalog import Catalog
+from backtestester.data.synthetic import generate_bars
+from backtestester.rpc import playground_pb2 as pb
+
+DEADLINE = 30  # seconds; every call has one so a bug shows as a failure, not a hung suite
+
+
+def write_catalog(path, first_seed: int = 0):
+    """AAA and BBB, one-minute bars from 2024-01-02 to 2024-01-06 (seeds first_seed, first_seed + 1)."""
+    cat = Catalog(path)
+    for seed, sym in enumerate(("AAA", "BBB"), start=first_seed):
+        cat.write(sym, "1m", generate_bars(sym, start="2024-01-02", end="2024-01-06", seed=seed))
+    return path
+
+
+@contextmanager
+def running_gateway(ray, data_dir, name: str = "gateway-test", **options):
+    """``(actor, address)`` of a gateway serving ``data_dir`` on an OS-chosen loopback port
+    (``options``: ``spawn``'s, e.g. ``hosts``, ``security``); stopped and killed on exit, its
+    playgrounds and host actors with it."""
+    gw = spawn(str(data_dir), name=f"{name}-{uuid.uuid4().hex[:8]}", **options)
+    try:
+        yield gw, ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
+    finally:
+        try:
+            ray.get(gw.stop.remote(0.5), timeout=30)
+        finally:
+            ray.kill(gw)
+
+
+@pytest.fixture(scope="module")
+def catalog_dir(tmp_path_factory):
+    return write_catalog(tmp_path_factory.mktemp("catalog"))
+
+
+def _exit_now(actor):
+    os._exit(1)
+
+
+def kill_host(ray, host):
+    """Kill an actor (a playground host, a gateway) and return once it is dead: it exits while
+    running this call (``ray.kill`` is asynchronous, so a call sent right after it could still be
+    served)."""
+    with pytest.raises(RayActorError):
+        ray.get(host.__ray_call__.remote(_exit_now), timeout=DEADLINE)
+
+
+def call(stub, rpc, request, timeout=DEADLINE):
+    return getattr(stub, rpc)(request, timeout=timeout)
+
+
+def error_of(stub, rpc, request, timeout=DEADLINE) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call(stub, rpc, request, timeout)
+    return info.value
+
+
+def repo(symbol="AAA", mult=1, unit="minute", history=0):
+    return pb.Repository(symbol=symbol, timespan_multiplier=mult, timespan_unit=unit, history_in_days=history)
+
+
+def create(stub, *, symbols=("AAA",), start="2024-01-03", stop="2024-01-04", tags=(), balance=100_000.0,
+           client_id=None, history=0):
+    req = pb.CreatePolygonPlaygroundRequest(balance=balance, start_date=start, stop_date=stop, environment="simulator",
+                                            repositories=[repo(s, history=history) for s in symbols], tags=list(tags))
+    if client_id is not None:
+        req.client_id = client_id
+    return call(stub, "CreatePlayground", req).id
+
+
+def tick(stub, pid, seconds, request_id=None, preview=False):
+    return call(stub, "NextTick", pb.NextTickRequest(playground_id=pid, seconds=seconds, is_preview=preview,
+                                                     request_id=request_id or uuid.uuid4().hex))
+
+
+def order_req(pid, side, qty=10, symbol="AAA", **extra):
+    return pb.PlaceOrderRequest(playground_id=pid, symbol=symbol, asset_class="equity", quantity=qty, side=side,
+                                type="market", duration="day", requested_price=100.0, **extra)
+
+
+def session(stub, pid):
+    [s] = [p for p in call(stub, "GetPlaygrounds", pb.GetPlaygroundsRequest()).playgrounds if p.playground_id == pid]
+    return s
+
+
+def rfc(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
