@@ -7,7 +7,7 @@ constructor: a dead playground must not stop the gateway from (re)starting. The 
 registry of ids (with tags, client ids and owners). Every host call has a timeout, and a dead or
 unresponsive host is reported as UNAVAILABLE instead of hanging the caller.
 
-Each RPC sends a typed call (a function of :mod:`actors.gateway.messages`, or a session method)
+Each RPC sends a typed call (a function of :mod:`backtestester.wire.answers`, or a session method)
 to the playground's holder and gets the answer message back; a refused call is a
 :class:`~backtestester.service.errors.ServiceError`, turned into a gRPC status in one place
 (:func:`_status_of`).
@@ -40,9 +40,8 @@ from backtestester.rpc import playground_pb2_grpc as pb_grpc
 from backtestester.service.errors import ServiceError, Status
 from backtestester.service.session import PlaygroundSession
 from backtestester.service.store import PlaygroundStore, StoreError, store_path
-from backtestester.wire import requests
+from backtestester.wire import answers, requests
 
-from . import messages
 from .placement import HostPool, HostUnavailable
 from .security import current_principal
 
@@ -104,7 +103,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
 
     async def _call(self, pid: str, fn, *args, timeout: float | None = None):
         """``fn(session, *args)`` on playground ``pid``'s session (restoring a saved one first if it
-        is not held): a function of :mod:`actors.gateway.messages` or a ``PlaygroundSession`` method."""
+        is not held): a function of :mod:`backtestester.wire.answers` or a ``PlaygroundSession`` method."""
         if not pid or not self._visible(pid):
             raise ServiceError(Status.NOT_FOUND, "playground not found")
         saved = self._registry[pid].get("saved")
@@ -153,7 +152,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
 
     async def _restore(self, pid: str) -> None:
         try:
-            await self.pool.place(pid, messages.restored, self.store.path, self.data_dir, timeout=CREATE_TIMEOUT)
+            await self.pool.place(pid, answers.restored, self.store.path, self.data_dir, timeout=CREATE_TIMEOUT)
         except HostUnavailable:
             raise
         except ServiceError as exc:
@@ -186,7 +185,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         self._registry[pid] = {"tags": list(config["tags"]), "client_id": config["client_id"],
                                "owner": current_principal(), "saved": False}
         try:
-            await self.pool.place(pid, messages.created, config, self.data_dir, timeout=CREATE_TIMEOUT)
+            await self.pool.place(pid, answers.created, config, self.data_dir, timeout=CREATE_TIMEOUT)
         except BaseException:
             self._registry.pop(pid, None)
             raise
@@ -210,7 +209,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     async def GetPlaygrounds(self, request, context):
         wanted = set(request.tags)
         ids = [pid for pid, e in self._registry.items() if wanted <= set(e["tags"]) and self._visible(pid)]
-        results = await asyncio.gather(*(self._call(pid, messages.summary) for pid in ids), return_exceptions=True)
+        results = await asyncio.gather(*(self._call(pid, answers.summary) for pid in ids), return_exceptions=True)
         resp = pb.GetPlaygroundsResponse()
         for pid, res in zip(ids, results):
             if isinstance(res, BaseException):  # a dead playground is left out, not an error for all
@@ -266,7 +265,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     @_rpc
     async def PlaceOrder(self, request, context):
         kwargs = requests.place_order_kwargs(request)
-        return await self._call(request.playground_id, messages.place_order, kwargs)
+        return await self._call(request.playground_id, answers.place_order, kwargs)
 
     @_rpc
     async def GetOrder(self, request, context):
@@ -274,7 +273,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         if oid == 0:  # D8: 0 never names an order
             raise ServiceError(Status.NOT_FOUND, "order 0 not found: order ids start at 1")
         ids = [pid for pid in self._registry if self._visible(pid)]
-        results = await asyncio.gather(*(self._call(pid, messages.get_order, oid) for pid in ids), return_exceptions=True)
+        results = await asyncio.gather(*(self._call(pid, answers.get_order, oid) for pid in ids), return_exceptions=True)
         found = [r for r in results if isinstance(r, pb.Order)]
         if not found:
             raise ServiceError(Status.NOT_FOUND, f"order {oid} not found")
@@ -291,21 +290,21 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
             "start": requests.parse_rfc3339(request.fromRTF3339, "fromRTF3339") if request.HasField("fromRTF3339") else None,
             "end": requests.parse_rfc3339(request.toRTF3339, "toRTF3339") if request.HasField("toRTF3339") else None,
         }
-        return await self._call(request.playground_id, messages.account, bool(request.fetch_orders), filters)
+        return await self._call(request.playground_id, answers.account, bool(request.fetch_orders), filters)
 
     @_rpc
     async def GetCandles(self, request, context):
         start, end = self._candle_range(request)
-        return await self._call(request.playground_id, messages.candles, request.symbol,
+        return await self._call(request.playground_id, answers.candles, request.symbol,
                                 int(request.period_in_seconds), start, end)
 
     @_rpc
     async def GetOpenOrders(self, request, context):
-        return await self._call(request.playground_id, messages.open_orders, request.symbol)
+        return await self._call(request.playground_id, answers.open_orders, request.symbol)
 
     @_rpc
     async def GetAccountStats(self, request, context):
-        return await self._call(request.playground_id, messages.account_stats, bool(request.equity_plot))
+        return await self._call(request.playground_id, answers.account_stats, bool(request.equity_plot))
 
     @_rpc
     async def SavePlayground(self, request, context):

@@ -15,7 +15,6 @@ import grpc
 import numpy as np
 import pytest
 
-from actors.gateway import messages
 from actors.gateway.server import spawn
 from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
@@ -33,7 +32,7 @@ from backtestester.service.store import (
     state_rows,
     store_path,
 )
-from backtestester.wire import requests
+from backtestester.wire import answers, requests
 
 from .conftest import (
     DEADLINE,
@@ -89,7 +88,7 @@ def config(*symbols, balance=10_000.0, tags=(), client_id=None):
 
 
 def new_session(pid, data_dir, *symbols):
-    return messages.created(pid, config(*symbols), str(data_dir))
+    return answers.created(pid, config(*symbols), str(data_dir))
 
 
 def refused(func, *args) -> ServiceError:
@@ -100,8 +99,8 @@ def refused(func, *args) -> ServiceError:
 
 def snapshot(session):
     """Every read RPC's answer of a playground session (protobuf messages)."""
-    return (messages.account(session, True, NO_FILTERS), messages.summary(session),
-            messages.account_stats(session, True), *(messages.open_orders(session, s) for s in session.pg.symbols))
+    return (answers.account(session, True, NO_FILTERS), answers.summary(session),
+            answers.account_stats(session, True), *(answers.open_orders(session, s) for s in session.pg.symbols))
 
 
 def rows_in_db(path, pid):
@@ -192,14 +191,14 @@ def test_save_write_through_and_restore_give_the_same_playground(data_dir):
     db = store_path(data_dir)
     a = new_session("p-1", data_dir, "AAA", "CRASH")
     a.tick(0, False, "t0")
-    first = messages.place_order(a, {"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100,
+    first = answers.place_order(a, {"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100,
                                      "client_request_id": "c1"})
     a.place_order(symbol="AAA", side="buy", quantity=5, requested_price=100, order_type="limit", price=1.0,
                   duration="day")
     a.place_order(symbol="AAA", side="buy", quantity=100_000, requested_price=100)
     a.tick(60, False, "t1")  # no complete candle at 09:30 yet: the market orders fill on the next tick
     a.tick(60, False, "t2")
-    refused(messages.place_order, a, {"symbol": "AAA", "side": "sell", "quantity": 50, "requested_price": 100})
+    refused(answers.place_order, a, {"symbol": "AAA", "side": "sell", "quantity": 50, "requested_price": 100})
     a.tick(60, True, "")
     assert a.save(db) == "p-1"  # a failed order and a preview: not journalled
     assert [c.kind for c in PlaygroundStore(db).load("p-1").commands] == ["tick", "place_order", "place_order",
@@ -218,12 +217,12 @@ def test_save_write_through_and_restore_give_the_same_playground(data_dir):
     assert a.save(db) == "p-1"  # idempotent: refreshes the rows
     assert diff_state(store.load("p-1").state, state_rows(a.pg)) is None
 
-    b = messages.restored("p-1", db, str(data_dir))
+    b = answers.restored("p-1", db, str(data_dir))
     assert b.playground_id == "p-1"
     assert snapshot(b) == snapshot(a)
     again = {"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100, "client_request_id": "c1"}
-    assert messages.place_order(b, again) == messages.get_order(a, 1)  # D13 survives: order 1 as it is now
-    assert messages.place_order(b, again).id == first.id == 1
+    assert answers.place_order(b, again) == answers.get_order(a, 1)  # D13 survives: order 1 as it is now
+    assert answers.place_order(b, again).id == first.id == 1
     assert b.tick(60, False, "overnight") == a.tick(60, False, "overnight")  # the request_id cache too
     store.close()
 
@@ -243,19 +242,19 @@ def test_a_restore_reports_changed_data_and_a_damaged_journal(data_dir):
 
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE commands SET args = '{\"seconds\": -1}' WHERE playground_id = 'p-bbb' AND seq = 2")
-    err = refused(messages.restored, "p-bbb", db, str(data_dir))
+    err = refused(answers.restored, "p-bbb", db, str(data_dir))
     assert err.status is Status.FAILED_PRECONDITION and "fails on replay" in err.message
     assert err.message.startswith("saved playground p-bbb cannot be restored: command 2 (tick")
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM commands WHERE playground_id = 'p-bbb' AND seq = 1")
-    assert "journal is damaged: command 1 is missing" in refused(messages.restored, "p-bbb", db, str(data_dir)).message
+    assert "journal is damaged: command 1 is missing" in refused(answers.restored, "p-bbb", db, str(data_dir)).message
 
     Catalog(data_dir).write("AAA", "1m", generate_bars("AAA", start="2024-01-02", end="2024-01-06", seed=42))
-    err = refused(messages.restored, "p-aaa", db, str(data_dir))
+    err = refused(answers.restored, "p-aaa", db, str(data_dir))
     assert err.status is Status.FAILED_PRECONDITION
     assert "saved playground p-aaa cannot be restored: the replayed state differs" in err.message
     assert "has the data catalog changed" in err.message
-    assert refused(messages.restored, "nope", db, str(data_dir)).status is Status.NOT_FOUND
+    assert refused(answers.restored, "nope", db, str(data_dir)).status is Status.NOT_FOUND
 
 
 def test_a_command_that_cannot_be_written_makes_the_session_unavailable(data_dir):
@@ -266,7 +265,7 @@ def test_a_command_that_cannot_be_written_makes_the_session_unavailable(data_dir
     PlaygroundStore(db).delete("p-lost")  # the row is gone: the next write fails (foreign key)
     err = refused(a.tick, 60, False, "")
     assert err.status is Status.UNAVAILABLE and "could not be saved" in err.message and "p-lost" in err.message
-    assert refused(messages.account, a, False, NO_FILTERS).status is Status.UNAVAILABLE
+    assert refused(answers.account, a, False, NO_FILTERS).status is Status.UNAVAILABLE
 
 
 def test_a_tick_that_fails_half_way_is_journalled_and_fails_again_on_replay(data_dir, monkeypatch):
@@ -289,10 +288,10 @@ def test_a_tick_that_fails_half_way_is_journalled_and_fails_again_on_replay(data
     a.tick(60, False, "")
     assert [json.loads(c.args) for c in PlaygroundStore(db).load("p-half").commands] == [
         {"seconds": 123, "fails": True}, {"seconds": 60}]
-    b = messages.restored("p-half", db, str(data_dir))
+    b = answers.restored("p-half", db, str(data_dir))
     assert snapshot(b) == snapshot(a)
     monkeypatch.setattr(Playground, "tick", real)  # now the recorded failure does not happen again
-    err = refused(messages.restored, "p-half", db, str(data_dir))
+    err = refused(answers.restored, "p-half", db, str(data_dir))
     assert err.status is Status.FAILED_PRECONDITION and "succeeds on replay but failed when it was recorded" in err.message
 
 
@@ -329,7 +328,7 @@ def gateways(ray_cluster):
     g.close()
 
 
-def answers(stub, pid, symbols=("AAA", "BBB")):
+def client_view(stub, pid, symbols=("AAA", "BBB")):
     """What a client sees of a playground: account with orders, session, equity plot, open orders."""
     return (call(stub, "GetAccount", pb.GetAccountRequest(playground_id=pid, fetch_orders=True)),
             session(stub, pid),
@@ -379,13 +378,13 @@ def test_a_saved_playground_survives_a_gateway_restart(gateways, data_dir, tmp_p
     save(s1, pid)  # idempotent
     for stub, p in ((s1, pid), (twin_stub, twin)):
         drive(stub, p, after_save)
-    seen = answers(s1, pid)
+    seen = client_view(s1, pid)
     assert len(seen[0].orders) == 3 and seen[0].positions["AAA"].quantity == 6 and len(seen[2].equity_plot) == 7
 
     gateways.kill(gw1)
     gw2, s2 = gateways.start(data_dir)
-    assert answers(s2, pid) == seen  # identical, ids included
-    assert without_id(answers(s2, pid)) == without_id(answers(twin_stub, twin))
+    assert client_view(s2, pid) == seen  # identical, ids included
+    assert without_id(client_view(s2, pid)) == without_id(client_view(twin_stub, twin))
     assert {p.playground_id for p in call(s2, "GetPlaygrounds", pb.GetPlaygroundsRequest()).playgrounds} == {pid}
     err = error_of(s2, "GetAccount", pb.GetAccountRequest(playground_id=unsaved))
     assert err.code() == grpc.StatusCode.NOT_FOUND  # never saved: gone with its gateway
@@ -400,12 +399,12 @@ def test_a_saved_playground_survives_a_gateway_restart(gateways, data_dir, tmp_p
     call(s2, "PlaceOrder", order_req(pid, "buy_to_cover", 5, symbol="BBB"))
     call(twin_stub, "PlaceOrder", order_req(twin, "buy_to_cover", 5, symbol="BBB"))
     assert tick(s2, pid, 60).new_trades == tick(twin_stub, twin, 60).new_trades
-    seen = answers(s2, pid)
+    seen = client_view(s2, pid)
 
     gateways.kill(gw2)
     _, s3 = gateways.start(data_dir)
-    assert answers(s3, pid) == seen
-    assert without_id(seen) == without_id(answers(twin_stub, twin))
+    assert client_view(s3, pid) == seen
+    assert without_id(seen) == without_id(client_view(twin_stub, twin))
     with sqlite3.connect(store_path(data_dir)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         # 10 commands, then after the restore: the repeated o-1 (a no-op on replay), r7, an order, a tick
@@ -469,11 +468,11 @@ def test_a_dead_saved_playground_is_unavailable_then_restored(ray_cluster, gatew
     call(stub, "PlaceOrder", order_req(pid, "buy", 10))
     tick(stub, pid, 60)
     save(stub, pid)
-    seen = answers(stub, pid, ("AAA",))
+    seen = client_view(stub, pid, ("AAA",))
     kill_host(ray, ray.get(gw.playground_host.remote(pid)))
     err = error_of(stub, "NextTick", pb.NextTickRequest(playground_id=pid, seconds=60, request_id="a"), timeout=20)
     assert err.code() == grpc.StatusCode.UNAVAILABLE and pid in err.details()
-    assert answers(stub, pid, ("AAA",)) == seen  # the next call restores it from the store
+    assert client_view(stub, pid, ("AAA",)) == seen  # the next call restores it from the store
     assert tick(stub, pid, 60).current_time == "2024-01-03T09:32:00-05:00"
 
 
@@ -498,10 +497,10 @@ def test_concurrent_first_calls_share_one_restore(ray_cluster, gateways, data_di
             return await place(*args, **kwargs)
 
         service.pool.place = counted
-        answers = await asyncio.gather(*(service._call(pid, messages.account, False, NO_FILTERS) for _ in range(4)))
+        answers = await asyncio.gather(*(service._call(pid, answers.account, False, NO_FILTERS) for _ in range(4)))
         host = service.pool.handle_of(pid)
         try:
-            assert placements == [(pid, messages.restored)]
+            assert placements == [(pid, answers.restored)]
             assert {a.meta.playground_id for a in answers} == {pid}
             assert await host.holds.remote() == [pid]
         finally:

@@ -1,4 +1,5 @@
-"""The playground calls of the gRPC servicer, as run where the playground lives.
+"""The playground calls of the gateway's servicer and their answers as wire messages, run where
+the playground lives.
 
 Each function takes a :class:`~backtestester.service.session.PlaygroundSession` (and the call's
 plain arguments), calls it and builds the RPC's answer with the codec (:mod:`backtestester.wire.codec`).
