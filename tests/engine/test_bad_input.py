@@ -7,7 +7,7 @@ import pytest
 
 from backtestester.engine import Commission, Playground, PlaygroundError, Repository, Slippage
 
-from .conftest import MINUTE, T0, minute_candles
+from ..conftest import MINUTE, T0, minute_candles
 
 
 def make(**overrides):
