@@ -64,7 +64,7 @@ def order(o, tz, lookup=None, _seen=None) -> pb.Order:
 
 
 def bar(candle, fields: dict | None = None, index: int | None = None) -> pb.Bar:
-    """A ``Bar``; ``fields`` (``{Bar field: values}``, :mod:`actors.gateway.indicators`) fills the
+    """A ``Bar``; ``fields`` (``{Bar field: values}``, :mod:`backtestester.service.indicators`) fills the
     indicator fields with the values at ``index``, the candle's index in its repository."""
     msg = pb.Bar(open=candle.open, high=candle.high, low=candle.low, close=candle.close,
                  volume=candle.volume, datetime=bar_time(candle.start))
