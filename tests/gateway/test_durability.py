@@ -497,11 +497,11 @@ def test_concurrent_first_calls_share_one_restore(ray_cluster, gateways, data_di
             return await place(*args, **kwargs)
 
         service.pool.place = counted
-        answers = await asyncio.gather(*(service._call(pid, answers.account, False, NO_FILTERS) for _ in range(4)))
+        accounts = await asyncio.gather(*(service._call(pid, answers.account, False, NO_FILTERS) for _ in range(4)))
         host = service.pool.handle_of(pid)
         try:
             assert placements == [(pid, answers.restored)]
-            assert {a.meta.playground_id for a in answers} == {pid}
+            assert {a.meta.playground_id for a in accounts} == {pid}
             assert await host.holds.remote() == [pid]
         finally:
             ray.kill(host, no_restart=True)
