@@ -132,3 +132,20 @@ def test_every_module_under_actors_is_a_shell():
                if not (ROOT / m.replace(".", "/") / "__init__.py").exists()]  # a package's __init__ is not a shell
     pure = [m for m in modules if not any(graph.chain_exists(importer=m, imported=shell) for shell in ("ray", "grpc"))]
     assert not pure, f"pure modules under actors/ (move them to backtestester/): {pure}"
+
+
+def test_no_test_module_imports_another():
+    """Shared test code lives in conftest.py files; a test module imports none of its siblings."""
+    found = []
+    for path in _python_files("tests"):
+        module = _module_name(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                source = _absolute(module, path.name == "__init__.py", node)
+                names = [source] + [f"{source}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            if any(name.split(".")[-1].startswith("test_") and name.startswith("tests.") for name in names):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, "test modules importing test modules: " + ", ".join(found)
