@@ -201,3 +201,41 @@ def test_cli_backtest_through_the_gateway_matches_the_local_catalog_run(gateway,
     assert main(args[:1] + ["--symbol", "NOPE", "--start", "2024-01-03", "--stop", "2024-01-04",
                             "--gateway", gateway]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
+
+
+class CountedSma:
+    """sma that counts its calls (a causal indicator function)."""
+
+    def __init__(self):
+        self.calls, self.__name__ = 0, "sma"
+
+    def __call__(self, values, length):
+        from backtestester.data.indicators import sma
+
+        self.calls += 1
+        return sma(values, length)
+
+
+class AsksEveryCandle(Strategy):
+    """Asks for the same series three times on every candle, as the docs suggest; records it."""
+
+    def on_start(self, ctx):
+        self.values = []
+
+    def on_candle(self, ctx, bar):
+        for _ in range(3):
+            line = ctx.indicator(bar.symbol, bar.period, self.fn, 10)
+        self.values.append(line[-1])
+
+
+def test_indicator_series_are_one_per_run_and_key_through_the_gateway_too(client, catalog_dir):
+    window = dict(start_date="2024-01-03", stop_date="2024-01-03")
+    remote, local = AsksEveryCandle(), AsksEveryCandle()
+    remote.fn, local.fn = CountedSma(), CountedSma()
+    run_on_gateway(remote, client, [("AAA", "1m")], **window)
+    run_on_catalog(local, catalog_dir, [("AAA", "1m")], **window)
+    assert len(local.values) > 300 and np.array_equal(remote.values, local.values, equal_nan=True)
+    assert local.fn.calls == 1
+    # through the gateway the one series is re-run over the revealed candles once per new candle
+    # (future candles are not readable, D2), not once per call
+    assert remote.fn.calls <= len(remote.values) + 1
