@@ -57,7 +57,8 @@ def _run_with_progress(console, run):
 def _print_backtest(result, console) -> None:
     print_result(result, console)
     console.print(f"{len(result.trades):,} fills, {len(result.round_trips):,} round trips, "
-                  f"{result.ticks:,} ticks; final equity {result.final_equity:,.2f}")
+                  f"{result.ticks:,} ticks; final equity {result.final_equity:,.2f}; "
+                  f"{result.rejections:,} rejected orders")
 
 
 def cmd_backtest(args) -> int:

@@ -21,7 +21,9 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None):
     if address:
         ray.init(address=address, **options)
     else:
-        ray.init(num_cpus=num_cpus, **options)
+        # "local": always a new embedded cluster. Without it ray.init joins the newest cluster
+        # recorded in /tmp/ray (another process's embedded one), and refuses num_cpus there.
+        ray.init(address="local", num_cpus=num_cpus, **options)
     return ray
 
 

@@ -78,12 +78,15 @@ def catalog_playground(data_dir, repositories, *, start_date: str, stop_date: st
 
 def run_on_catalog(strategy: Strategy, data_dir, repositories, *, start_date: str, stop_date: str,
                    balance: float = 100_000.0, history_in_days: int = 0, step: int | None = None,
-                   periods_per_year: float = 252, progress=None, **playground_options) -> BacktestResult:
+                   periods_per_year: float = 252, progress=None, strict: bool = False,
+                   **playground_options) -> BacktestResult:
     """:func:`~backtestester.remote.broker.run_on_gateway`'s local twin: the same run on
-    :func:`catalog_playground` (with ``playground_options`` passed to it)."""
+    :func:`catalog_playground` (with ``playground_options`` passed to it). As every strategy
+    runner, it enforces the strategy's ``sl``/``tp`` (which the gateway refuses, its v1 wire
+    cannot ask for it) and delivers refused placements as rejections (``strict=True`` raises)."""
     if not isinstance(strategy, Strategy):
         raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
     pg = catalog_playground(data_dir, repositories, start_date=start_date, stop_date=stop_date, balance=balance,
                             history_in_days=history_in_days, **playground_options)
     return run_on_playground(strategy, pg, step or default_step(repository_specs(repositories)),
-                             periods_per_year=periods_per_year, progress=progress)
+                             periods_per_year=periods_per_year, progress=progress, strict=strict)

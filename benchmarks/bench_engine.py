@@ -6,6 +6,12 @@ over one million generated one-minute XNYS bars. Both engines get the same vecto
 ``self.I``, our ``ctx.indicator``) and both test the crossover on every bar, so the final
 equities agree and the times compare the engines. Usage:
 ``python benchmarks/bench_engine.py [--bars N] [--repeat K]``.
+
+``--case rsi`` times instead an RSI strategy written as the docs suggest (``ctx.indicator``
+asked for in every ``on_candle``) next to the same strategy keeping the series it asked for once
+in ``on_start``-style state: with the context's series cache (one computation per run and key)
+the two take the same time, where each call used to recompute the whole series
+(``python benchmarks/bench_engine.py --case rsi --bars 10000`` and ``--bars 40000``).
 """
 from __future__ import annotations
 
@@ -18,10 +24,10 @@ from datetime import timedelta
 from rich.console import Console
 from rich.table import Table
 
-from backtestester.data.indicators import sma
+from backtestester.data.indicators import rsi, sma
 from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Repository
-from backtestester.strategy import SmaCross, run_backtest
+from backtestester.strategy import SmaCross, Strategy, run_backtest
 
 FAST, SLOW, CASH = 50, 200, 1_000_000
 
@@ -41,6 +47,49 @@ def run_ours(table):
     result = run_backtest(SmaCross(fast=FAST, slow=SLOW), [repo], balance=CASH, fill_model="next_open",
                           calendar="XNYS")
     return result.final_equity, len(result.round_trips)
+
+
+class RsiEachCandle(Strategy):
+    """RSI(14) mean reversion, the series asked for in every on_candle (as the docs suggest)."""
+
+    def on_candle(self, ctx, bar):
+        line = ctx.indicator(bar.symbol, bar.period, rsi, 14)
+        held = ctx.position(bar.symbol).quantity
+        if line[-1] < 30 and not held:
+            ctx.buy(bar.symbol, fraction=1.0)
+        elif line[-1] > 70 and held:
+            ctx.close(bar.symbol)
+
+
+class RsiKept(RsiEachCandle):
+    """The same, keeping the series it asked for once (the workaround before the cache)."""
+
+    def on_candle(self, ctx, bar):
+        line = getattr(self, "line", None)
+        if line is None:
+            line = self.line = ctx.indicator(bar.symbol, bar.period, rsi, 14)
+        held = ctx.position(bar.symbol).quantity
+        if line[-1] < 30 and not held:
+            ctx.buy(bar.symbol, fraction=1.0)
+        elif line[-1] > 70 and held:
+            ctx.close(bar.symbol)
+
+
+def run_rsi(table, cls):
+    repo = Repository.from_table("SYNTH", timedelta(minutes=1), table)
+    result = run_backtest(cls(), [repo], balance=CASH, fill_model="next_open", calendar="XNYS")
+    return result.final_equity, len(result.round_trips)
+
+
+def rsi_case(console, table, args):
+    out = Table(title=f"RSI(14) strategy via ctx.indicator, {args.bars:,} one-minute bars")
+    for col in ("series", "seconds", "bars/s", "final equity", "round trips"):
+        out.add_column(col, justify="left" if col == "series" else "right")
+    run_rsi(table.slice(0, 1000), RsiEachCandle)  # warm-up: imports and the indicator's first call
+    for name, cls in (("asked for in every on_candle", RsiEachCandle), ("kept by the strategy", RsiKept)):
+        seconds, (equity, trades) = timed(lambda: run_rsi(table, cls), args.repeat)
+        out.add_row(name, f"{seconds:.2f}", f"{args.bars / seconds:,.0f}", f"{equity:,.2f}", str(trades))
+    console.print(out)
 
 
 def run_backtesting_py(df):
@@ -69,9 +118,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--case", choices=("sma", "rsi"), default="sma",
+                        help="sma: next to backtesting.py; rsi: ctx.indicator in on_candle vs a kept series")
     args = parser.parse_args()
     console = Console()
     table = generate_bars("SYNTH", timeframe="1m", n_bars=args.bars, seed=11, calendar="XNYS")
+    if args.case == "rsi":
+        rsi_case(console, table, args)
+        return
     df = table.to_pandas().set_index("start")
     df.columns = [c.capitalize() for c in df.columns]
     console.print(f"{args.bars:,} one-minute XNYS bars, SMA cross {FAST}/{SLOW}, best of {args.repeat}")

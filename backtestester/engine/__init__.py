@@ -7,10 +7,10 @@ from .candles import Candle, Repository
 from .clock import Clock
 from .costs import Commission, Slippage
 from .delta import Event, NewCandle, TickDelta
-from .errors import BacktestCompleteError, NotFoundError, PlaceOrderError, PlaygroundError
+from .errors import BacktestCompleteError, NotFoundError, OrderRejected, PlaceOrderError, PlaygroundError
 from .orders import Order, Position, Trade
 from .playground import Playground
 
 __all__ = ["Account", "BacktestCompleteError", "Candle", "Clock", "Commission", "Event", "NewCandle",
-           "NotFoundError", "Order", "PlaceOrderError", "Playground", "PlaygroundError", "Position",
+           "NotFoundError", "Order", "OrderRejected", "PlaceOrderError", "Playground", "PlaygroundError", "Position",
            "Repository", "Slippage", "TickDelta", "Trade"]

@@ -15,7 +15,7 @@ from .clock import Clock, step_ns
 from .costs import Commission, Slippage, check_cost_model
 from .delta import Event, NewCandle, TickDelta
 from .equity import EquityRecorder
-from .errors import BacktestCompleteError, NotFoundError, PlaceOrderError, PlaygroundError
+from .errors import BacktestCompleteError, NotFoundError, OrderRejected, PlaceOrderError, PlaygroundError
 from .ledger import EPS, Ledger, Reject
 from .matching import match
 from .orders import (
@@ -229,7 +229,11 @@ class Playground:
                     equity_fraction: float | None = None) -> Order:
         """Validate and queue an order; it fills on a later tick. Returns the :class:`Order`.
 
-        A placement the spec refuses raises :class:`PlaceOrderError` with the original's wording.
+        A placement the spec refuses raises :class:`PlaceOrderError` with the original's wording:
+        :class:`OrderRejected` (a subclass) when the account's state refuses it (the side rule,
+        more volume to close than is open, the order to close not open), a trading outcome the
+        strategy layer turns into a rejected order; the base class for bad arguments (side, type,
+        quantity, prices, tag, unknown symbol) and for an order after the backtest completed.
         ``equity_fraction`` (instead of ``quantity``, opening sides only) sizes the order when it
         fills: ``floor(fraction × uninvested cash / fill price)`` whole shares.
         """
@@ -266,7 +270,7 @@ class Playground:
                                              if o.symbol == sym and o.protects is None)
         rule = side_rule_violation(side, q)
         if rule:
-            raise PlaceOrderError(f"PlaceOrder: side not allowed: {rule}")
+            raise OrderRejected(f"PlaceOrder: side not allowed: {rule}")
         try:
             requested_price = positive_or_none(requested_price, "requested price must be greater than 0")
         except ValueError:
@@ -282,7 +286,7 @@ class Playground:
             try:
                 self._ledger.allocate(probe, quantity)
             except Reject as exc:
-                raise PlaceOrderError(f"error getting close by requests: {exc}") from None
+                raise OrderRejected(f"error getting close by requests: {exc}") from None
 
         self._order_seq += 1
         now = self._clock.now_ns
@@ -296,11 +300,11 @@ class Playground:
         """Spec 9.4: the target is a filled order of this playground, not over-claimed by pending closes."""
         target = self._orders.get(close_order_id)
         if target is None or target.symbol != sym or target.status != "filled" or target.side not in OPENING_SIDES:
-            raise PlaceOrderError(f"failed to find order to close: {close_order_id}")
+            raise OrderRejected(f"failed to find order to close: {close_order_id}")
         pending = sum(o.quantity for o in self._pending if o.close_order_id == close_order_id and o.protects is None)
         remaining = abs(target.remaining_open_quantity)
         if pending > remaining + EPS:
-            raise PlaceOrderError(f"pending close quantity {pending:.2f} is greater than remaining open quantity "
+            raise OrderRejected(f"pending close quantity {pending:.2f} is greater than remaining open quantity "
                                   f"{remaining:.2f}")
 
     def cancel_order(self, order_id: int) -> Order:

@@ -18,7 +18,8 @@ What crosses the wire, and how the adapter keeps the strategy's view identical:
   ``StreamCandlesArrow`` at the start, then the deltas' candles, a gap filled by ``GetCandles``),
   so ``bar``, ``ctx.price`` and ``ctx.indicator`` read the same numbers as locally. Indicator
   series are :class:`~backtestester.strategy.series.GrowingSeries`: future candles are not
-  readable through the gateway (D2), so a causal ``fn`` is re-run over the revealed candles;
+  readable through the gateway (D2), so a causal ``fn`` is re-run over the revealed candles
+  when it is read after new candles arrived (one series per run and key, as locally);
 * the account is fetched (``GetAccount``) when the strategy asks for it, at most once a tick;
 * ``fraction=`` sizing (not on the v1 wire) is done by the adapter at placement, with the
   engine's formula ``floor(fraction x uninvested cash / fill price)``: under the gateway's
@@ -28,7 +29,10 @@ What crosses the wire, and how the adapter keeps the strategy's view identical:
   during the run; ``closes``/``closed_by`` are filled in from ``GetAccount`` for the result.
 
 Not available through the v1 wire (a clear error): ``ctx.cancel``, ``stop_price`` (stop and
-stop-limit orders), ``tp``. The engine's ``expired``/``canceled`` events are not sent (v1 has
+stop-limit orders), ``sl`` and ``tp`` (the gateway's playgrounds store ``sl`` only, the original's
+behaviour kept for old clients, D5, and the wire cannot ask for enforcement yet: an order that
+would be left unprotected is refused). A refusal worded as a trading outcome (side not allowed,
+volume to close...) is a rejection, as locally (:mod:`backtestester.strategy.rejections`). The engine's ``expired``/``canceled`` events are not sent (v1 has
 only ``liquidation``). The gateway's playgrounds use the engine defaults: XNYS, fill model
 ``close``, no costs.
 
@@ -50,11 +54,13 @@ from ..engine import (
     NewCandle,
     NotFoundError,
     Order,
+    OrderRejected,
     PlaceOrderError,
     PlaygroundError,
     Position,
     Trade,
 )
+from ..engine.errors import place_order_error
 from ..engine.ledger import EPS
 from ..engine.orders import FLAT, OPENING_SIDES
 from ..engine.timeutil import NS_PER_SECOND, from_ns, period_to_ns
@@ -62,7 +68,7 @@ from ..playgrounds import default_step, repository_specs
 from ..strategy.base import Strategy
 from ..strategy.broker import Broker
 from ..strategy.runner import BacktestResult, run_on_broker
-from ..strategy.series import GrowingSeries, Series
+from ..strategy.series import GrowingSeries, Series, SeriesCache
 from ..symbols import normalize_symbol
 from ..wire.codec import account_from_pb, link_closes, order_from_pb, trade_from_pb
 from ..wire.times import NEW_YORK, TIMESPANS, UNIT_SECONDS, rfc3339_from_ns, rfc3339_ns
@@ -152,6 +158,7 @@ class GatewayBroker(Broker):
         self._orders: dict[int, Order] = {}
         self._account: Account | None = None
         self._projected: dict[str, float] | None = None  # positions after this bar's pending market orders
+        self._series = SeriesCache(self._repo, _growing_series)
 
     # --- the strategy's view ------------------------------------------------------------------
     @property
@@ -194,14 +201,18 @@ class GatewayBroker(Broker):
         return repo
 
     def series(self, symbol, period, fn, args, source, name) -> Series:
-        return GrowingSeries(lambda column: fn(column, *args), self._repo(symbol, period), source, name)
+        return self._series.get(symbol, period, fn, args, source, name)
 
     def place_order(self, *, symbol, side, quantity=None, requested_price, order_type="market", price=None,
                     stop_price=None, sl=None, tp=None, duration="day", tag="", close_order_id=None,
                     client_request_id=None, equity_fraction=None) -> Order:
-        if stop_price is not None or tp is not None:
-            raise PlaceOrderError("stop_price and tp are not on the gateway's v1 wire: stop, stop-limit and "
-                                  "take-profit orders need a local playground")
+        if stop_price is not None:
+            raise PlaceOrderError("stop_price is not on the gateway's v1 wire: stop and stop-limit orders need a "
+                                  "local playground")
+        if sl is not None or tp is not None:
+            raise PlaceOrderError("sl/tp through the gateway would be stored only, never acted on: its v1 wire "
+                                  "cannot ask the engine to enforce them (D5), so the order is refused; run the "
+                                  "strategy locally (run_on_catalog, run_backtest) for stop-loss and take-profit")
         sym = normalize_symbol(symbol)
         if equity_fraction is not None:
             quantity = self._fraction_quantity(sym, side, quantity, order_type, equity_fraction)
@@ -213,7 +224,7 @@ class GatewayBroker(Broker):
         except grpc.RpcError as exc:
             if exc.code().name not in BUSINESS_CODES:
                 raise
-            raise PlaceOrderError(exc.details().removeprefix("failed to place order: ")) from None
+            raise place_order_error(exc.details().removeprefix("failed to place order: ")) from None
         order = self._upsert(msg)
         if order.order_type == "market" and order.is_open:
             projected = self._projection()
@@ -239,7 +250,7 @@ class GatewayBroker(Broker):
         invested = sum(abs(q) * self.price(s) for s, q in self._projection().items() if q)
         qty = float(((self.account().equity - invested) * fraction) // fill_price)
         if qty <= 0:
-            raise PlaceOrderError(f"insufficient free margin: equity_fraction {fraction:g} buys no whole share "
+            raise OrderRejected(f"insufficient free margin: equity_fraction {fraction:g} buys no whole share "
                                   f"at {fill_price:.2f}")
         return qty
 
@@ -321,10 +332,15 @@ class GatewayBroker(Broker):
         return times, np.array([p.equity for p in plot], dtype=np.float64)
 
 
+def _growing_series(repo, fn, args, source, name) -> GrowingSeries:
+    return GrowingSeries(lambda column: fn(column, *args), repo, source, name)
+
+
 # --- running ------------------------------------------------------------------------------------
 def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str, stop_date: str,
                    balance: float = 100_000.0, history_in_days: int = 0, step: int | None = None,
-                   tags=(), keep: bool = False, periods_per_year: float = 252, progress=None) -> BacktestResult:
+                   tags=(), keep: bool = False, periods_per_year: float = 252, progress=None,
+                   strict: bool = False) -> BacktestResult:
     """Create a simulator playground on the gateway (``CreatePlayground``: the gateway's catalog,
     ``repositories`` as ``(symbol, timeframe)`` pairs such as ``("AAPL", "1m")``), run ``strategy``
     on it with :func:`run_on_broker`, ticking ``step`` seconds (default: the smallest timeframe),
@@ -340,7 +356,7 @@ def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str,
         [session] = [s for s in client.get_playgrounds([run_tag]) if s.playground_id == pid]
         broker = GatewayBroker(client, pid, session=session)
         return run_on_broker(strategy, broker, step or default_step(specs), periods_per_year=periods_per_year,
-                             progress=progress)
+                             progress=progress, strict=strict)
     finally:
         if not keep:
             client.delete_playground(pid)

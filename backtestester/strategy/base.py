@@ -67,7 +67,12 @@ class Strategy:
         """Called for each fill of this strategy's orders."""
 
     def on_reject(self, ctx, order) -> None:
-        """Called for each order the engine rejected (``order.reject_reason`` says why)."""
+        """Called for each order the engine rejected (``order.reject_reason`` says why): at once for
+        a placement the account's state refuses (``ctx.sell`` with no position...: the verb then
+        returns that order, ``id == 0``), on the next tick for a rejection at the fill. Counted in
+        the run's ``rejections``; ``strict=True`` on the runner raises placement refusals instead.
+        See :mod:`backtestester.strategy.rejections` for which refusals are outcomes and which
+        (bad arguments) raise."""
 
     def on_event(self, ctx, event) -> None:
         """Called for engine events: liquidations, expiries, protective cancellations."""

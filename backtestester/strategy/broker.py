@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..engine import Account, Order, Playground, Position
-from .series import Series
+from ..engine import Account, Order, Playground, PlaygroundError, Position
+from .series import Series, SeriesCache
 
 
 class Broker:
@@ -60,7 +60,8 @@ class Broker:
         raise NotImplementedError
 
     def series(self, symbol: str, period, fn, args: tuple, source: str, name: str) -> Series:
-        """The :class:`Series` of ``fn(column, *args)`` over the (symbol, period) candles' ``source``."""
+        """The :class:`Series` of ``fn(column, *args)`` over the (symbol, period) candles' ``source``,
+        computed once per run and key (a :class:`~backtestester.strategy.series.SeriesCache`)."""
         raise NotImplementedError
 
     # --- what the runner drives ----------------------------------------------------------------
@@ -91,7 +92,9 @@ class Broker:
 
 class LocalBroker(Broker):
     """A :class:`Broker` over an in-process :class:`Playground`. The playground's bound methods
-    are the broker's, so the local hot path has no extra call layer."""
+    are the broker's, so the local hot path has no extra call layer; ``place_order`` checks
+    first that a ``sl``/``tp`` will act (the playground enforces them), else raises
+    :class:`PlaygroundError`."""
 
     def __init__(self, playground: Playground):
         pg = self.playground = playground
@@ -99,9 +102,10 @@ class LocalBroker(Broker):
         self.start_ns, self.end_ns = pg.start_ns, pg.clock.end_ns
         self._clock = pg.clock
         self.account, self.position, self.price = pg.account, pg.position, pg.price
-        self.place_order, self.cancel_order, self.get_order = pg.place_order, pg.cancel_order, pg.get_order
+        self._place, self.cancel_order, self.get_order = pg.place_order, pg.cancel_order, pg.get_order
         self.step, self.quiet_ticks = pg.step, pg.quiet_ticks
         self.orders, self.equity_arrays = pg.orders, pg.equity_arrays
+        self._series = SeriesCache(pg.repository, _whole_series)
 
     @property
     def current_time(self) -> datetime:
@@ -114,8 +118,17 @@ class LocalBroker(Broker):
     def now_ns(self) -> int:
         return self._clock.now_ns
 
+    def place_order(self, *, sl=None, tp=None, **kwargs) -> Order:
+        if (sl is not None or tp is not None) and not self.playground.enforce_stop_loss:
+            raise PlaygroundError("sl/tp on a playground without enforce_stop_loss would be stored only, never "
+                                  "acted on: create it with enforce_stop_loss=True (the strategy runners do)")
+        return self._place(sl=sl, tp=tp, **kwargs)
+
     def series(self, symbol, period, fn, args, source, name) -> Series:
-        # Computed once over the whole repository: safe because a Series is read only at or
-        # before the repository's current candle.
-        repo = self.playground.repository(symbol, period)
-        return Series(fn(getattr(repo, source), *args), repo, name)
+        return self._series.get(symbol, period, fn, args, source, name)
+
+
+def _whole_series(repo, fn, args, source, name) -> Series:
+    # Computed once over the whole repository: safe because a Series is read only at or before
+    # the repository's current candle.
+    return Series(fn(getattr(repo, source), *args), repo, name)

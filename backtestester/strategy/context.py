@@ -9,15 +9,39 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..engine import Account, Order, Playground, Position
+from ..engine import Account, Order, OrderRejected, Playground, Position
+from ..symbols import normalize_symbol
 from .broker import Broker, LocalBroker
+from .rejections import Rejections, refused_order
 from .series import Series
 
 SOURCES = ("open", "high", "low", "close", "volume")
 
 
 class Context:
-    """Interface of a strategy's world. Order verbs return the placed :class:`Order`."""
+    """Interface of a strategy's world. Order verbs return the placed :class:`Order`.
+
+    Order options (keywords of :meth:`place` and of every verb): ``fraction=`` (size at the fill
+    from uninvested cash, opening sides), ``order_type`` (``market``, ``limit``, ``stop``,
+    ``stop_limit``) with ``price``/``stop_price``, ``duration`` (``day``/``gtc``), ``tag``,
+    ``close_order_id`` (close that lot), and the protective prices:
+
+    * ``sl=`` (stop-loss) and ``tp=`` (take-profit) on an opening order **act**: when it fills,
+      the engine places a ``stop`` at ``sl`` and a ``limit`` at ``tp`` on the closing side
+      (``gtc``, tagged ``sl``/``tp``), matching from the next candle; one cancels the other and
+      both are canceled when the lot is closed otherwise (docs/engine.md, "Stop-loss and
+      take-profit"). A stop fills at ``sl`` or at the open when the market gaps through it, so
+      a 5 % stop loses about 5 % plus the gap. The strategy runners turn the engine's
+      enforcement on (``enforce_stop_loss``); a :class:`PlaygroundContext` over a playground
+      without it refuses ``sl``/``tp`` with an error rather than store them unenforced, and so
+      does the gateway (its v1 wire cannot ask for enforcement).
+
+    Rejections are data (:mod:`backtestester.strategy.rejections`): a placement the account's
+    state refuses (``ctx.sell`` with no position, closing more than is open) returns an order
+    with ``status == "rejected"`` and a ``reject_reason`` and calls ``on_reject``; bad arguments
+    (side, type, quantity, prices, unknown symbol) raise. ``strict=True`` on the runner raises
+    the refusals too.
+    """
 
     @property
     def time(self) -> datetime:
@@ -42,7 +66,11 @@ class Context:
 
     def indicator(self, symbol: str, period, fn, *args, source: str = "close") -> Series:
         """A :class:`Series` of the causal ``fn(values, *args)`` over the (symbol, period) candles'
-        ``source`` column (open, high, low, close or volume), read at the current bar."""
+        ``source`` column (open, high, low, close or volume), read at the current bar.
+
+        Computed once per run and (symbol, period, ``fn``, ``args``, ``source``): asking for it in
+        every ``on_candle`` costs a look-up. Pass the same function each time (a module-level
+        function such as :func:`backtestester.data.indicators.rsi`, not a new lambda per call)."""
         raise NotImplementedError
 
     def cancel(self, order_id: int) -> Order:
@@ -54,7 +82,8 @@ class Context:
         return self.place(symbol, "buy", quantity, **options)
 
     def sell(self, symbol: str, quantity: float, **options) -> Order:
-        """Reduce a long (FIFO, or ``close_order_id=``)."""
+        """Reduce a long (FIFO, or ``close_order_id=``). With no long to reduce it is rejected
+        (use :meth:`sell_short` to open a short)."""
         return self.place(symbol, "sell", quantity, **options)
 
     def sell_short(self, symbol: str, quantity: float | None = None, **options) -> Order:
@@ -76,8 +105,10 @@ class PlaygroundContext(Context):
     (a :class:`Playground` given here is wrapped in a :class:`LocalBroker`) or a gateway
     playground (:class:`~backtestester.remote.broker.GatewayBroker`)."""
 
-    def __init__(self, broker: Broker | Playground):
+    def __init__(self, broker: Broker | Playground, *, strict: bool = False):
         self._broker = LocalBroker(broker) if isinstance(broker, Playground) else broker
+        self.rejections = Rejections(strict)  # the rejected orders of the run (see Context)
+        self.on_reject = None  # called as on_reject(ctx, order) for a refused placement (the runner sets it)
 
     @property
     def time(self) -> datetime:
@@ -99,10 +130,21 @@ class PlaygroundContext(Context):
     def place(self, symbol, side, quantity=None, *, fraction=None, order_type="market", price=None, stop_price=None,
               sl=None, tp=None, duration="day", tag="", close_order_id=None, client_request_id=None) -> Order:
         reference = price if order_type in ("limit", "stop_limit") else (stop_price or self.price(symbol))
-        return self._broker.place_order(symbol=symbol, side=side, quantity=quantity, requested_price=reference,
-                                        order_type=order_type, price=price, stop_price=stop_price, sl=sl, tp=tp,
-                                        duration=duration, tag=tag, close_order_id=close_order_id,
-                                        client_request_id=client_request_id, equity_fraction=fraction)
+        try:
+            return self._broker.place_order(symbol=symbol, side=side, quantity=quantity, requested_price=reference,
+                                            order_type=order_type, price=price, stop_price=stop_price, sl=sl, tp=tp,
+                                            duration=duration, tag=tag, close_order_id=close_order_id,
+                                            client_request_id=client_request_id, equity_fraction=fraction)
+        except OrderRejected as exc:
+            if self.rejections.strict:
+                raise
+            order = refused_order(str(exc), self._broker.now_ns(), normalize_symbol(symbol), side, quantity,
+                                  order_type, price, stop_price, reference, sl, tp, duration, tag, close_order_id,
+                                  client_request_id, fraction)
+        self.rejections.record(order)
+        if self.on_reject is not None:
+            self.on_reject(self, order)
+        return order
 
     def cancel(self, order_id: int) -> Order:
         return self._broker.cancel_order(order_id)

@@ -2,7 +2,7 @@
 (trades, orders, equity, statistics)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -31,6 +31,13 @@ class BacktestResult:
     final_equity: float
     ticks: int
     account: Account
+    rejected_orders: list[Order] = field(default_factory=list)
+
+    @property
+    def rejections(self) -> int:
+        """How many orders were rejected: placements the account's state refused (not in
+        ``orders``: they never entered the book, id 0) and orders rejected at their fill."""
+        return len(self.rejected_orders)
 
     def summary(self) -> dict:
         return {"strategy": self.strategy, **self.params, **self.statistics.as_dict()}
@@ -38,13 +45,20 @@ class BacktestResult:
 
 def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance: float = 100_000.0,
                  start: datetime | None = None, end: datetime | None = None, step: timedelta | float | None = None,
-                 periods_per_year: float = 252, progress=None, **playground_options) -> BacktestResult:
+                 periods_per_year: float = 252, progress=None, strict: bool = False,
+                 **playground_options) -> BacktestResult:
     """Run ``strategy`` over ``repositories`` from ``start`` (default: the first candle) to ``end``
     (default: one step after the last candle becomes available, so orders placed on it can still
     fill at its close), ticking by ``step`` (default: the smallest period). ``playground_options``
-    go to :class:`Playground` (calendar, fill_model, commission...)."""
+    go to :class:`Playground` (calendar, fill_model, commission...); the engine enforces the
+    strategy's ``sl``/``tp`` (``enforce_stop_loss`` is on, see :func:`run_on_playground`).
+    A placement the account refuses is a rejected order (``on_reject``, counted in
+    ``result.rejections``, a warning the first time); ``strict=True`` raises it instead."""
     if not isinstance(strategy, Strategy):
         raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
+    if playground_options.pop("enforce_stop_loss", True) is not True:
+        raise ValueError("run_backtest always enforces a strategy's sl and tp (enforce_stop_loss=True); "
+                         "to keep them stored only, drive a Playground by hand")
     repositories = list(repositories)
     if not repositories or any(len(r) == 0 for r in repositories):
         raise ValueError("run_backtest needs at least one non-empty Repository")
@@ -55,24 +69,31 @@ def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance:
     if end is None:
         end = from_ns(max(int(r.available_ns[-1]) for r in repositories)) + (
             step if isinstance(step, timedelta) else timedelta(seconds=step))
-    pg = Playground(balance=balance, start=start, end=end, repositories=repositories, **playground_options)
-    return run_on_playground(strategy, pg, step, periods_per_year=periods_per_year, progress=progress)
+    pg = Playground(balance=balance, start=start, end=end, repositories=repositories, enforce_stop_loss=True,
+                    **playground_options)
+    return run_on_playground(strategy, pg, step, periods_per_year=periods_per_year, progress=progress, strict=strict)
 
 
 def run_on_playground(strategy: Strategy, pg: Playground, step, *, periods_per_year: float = 252,
-                      progress=None) -> BacktestResult:
+                      progress=None, strict: bool = False) -> BacktestResult:
     """Tick ``pg`` until it completes, feeding ``strategy`` through a :class:`PlaygroundContext`
-    (:func:`run_on_broker` over a :class:`LocalBroker`)."""
-    return run_on_broker(strategy, LocalBroker(pg), step, periods_per_year=periods_per_year, progress=progress)
+    (:func:`run_on_broker` over a :class:`LocalBroker`). Turns the playground's
+    ``enforce_stop_loss`` on: a stop-loss or take-profit the strategy asks for acts (D5)."""
+    pg.enforce_stop_loss = True
+    return run_on_broker(strategy, LocalBroker(pg), step, periods_per_year=periods_per_year, progress=progress,
+                         strict=strict)
 
 
 def run_on_broker(strategy: Strategy, broker: Broker, step, *, periods_per_year: float = 252,
-                  progress=None) -> BacktestResult:
+                  progress=None, strict: bool = False) -> BacktestResult:
     """The one strategy loop: tick ``broker`` by ``step`` until its playground completes, feeding
     ``strategy`` through a :class:`PlaygroundContext`. Per tick: fills (``on_fill``), rejections
     (``on_reject``), events (``on_event``), then new candles (``on_candle``). ``progress(fraction_done)``
-    is called every ``broker.progress_every`` ticks and at the end."""
-    ctx = PlaygroundContext(broker)
+    is called every ``broker.progress_every`` ticks and at the end. A placement the account refuses
+    is delivered at once as a rejected order (``on_reject``) and counted; ``strict=True`` raises
+    it (:class:`~backtestester.engine.OrderRejected`), see :mod:`backtestester.strategy.rejections`."""
+    ctx = PlaygroundContext(broker, strict=strict)
+    rejections = ctx.rejections
     step_tick = broker.step
     get_order = broker.get_order
     step_ns = pg_step_ns(step)
@@ -80,6 +101,7 @@ def run_on_broker(strategy: Strategy, broker: Broker, step, *, periods_per_year:
     strategy.on_start(ctx)
     # Bound after on_start, which may choose the handlers.
     on_candle, on_fill, on_reject, on_event = strategy.on_candle, strategy.on_fill, strategy.on_reject, strategy.on_event
+    ctx.on_reject = on_reject
     quiet = broker.quiet_ticks
     ticks = reported = 0
     complete = False
@@ -94,6 +116,7 @@ def run_on_broker(strategy: Strategy, broker: Broker, step, *, periods_per_year:
                     on_fill(ctx, trade, get_order(trade.order_id))
             if invalid:
                 for order in invalid:
+                    rejections.record(order)
                     on_reject(ctx, order)
             if events:
                 for event in events:
@@ -106,10 +129,11 @@ def run_on_broker(strategy: Strategy, broker: Broker, step, *, periods_per_year:
     strategy.on_stop(ctx)
     if progress is not None:
         progress(1.0)
-    return collect_result(strategy, broker, ticks, periods_per_year)
+    return collect_result(strategy, broker, ticks, periods_per_year, rejections.orders)
 
 
-def collect_result(strategy, broker: Broker | Playground, ticks: int, periods_per_year) -> BacktestResult:
+def collect_result(strategy, broker: Broker | Playground, ticks: int, periods_per_year,
+                   rejected_orders=()) -> BacktestResult:
     """The :class:`BacktestResult` of a finished run on ``broker`` (or a local playground)."""
     if isinstance(broker, Playground):
         broker = LocalBroker(broker)
@@ -127,7 +151,7 @@ def collect_result(strategy, broker: Broker | Playground, ticks: int, periods_pe
     stats = compute_statistics(times, equity, round_trips, in_market=in_market(trades, times, {o.id: o.symbol for o in orders}),
                                periods_per_year=periods_per_year)
     return BacktestResult(type(strategy).__name__, strategy.params, orders, trades, round_trips, times, equity,
-                          stats, float(equity[-1]), ticks, broker.account())
+                          stats, float(equity[-1]), ticks, broker.account(), list(rejected_orders))
 
 
 def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str]) -> np.ndarray:

@@ -5,6 +5,9 @@
 :mod:`backtestester.data.indicators`). Locally it is computed once over the repository, which
 is safe because the series is only ever read at or before the current bar: ``series[-1]`` is
 the current bar's value, ``series[-2]`` the previous one; reading ahead is impossible.
+
+A broker keeps its series in a :class:`SeriesCache`: one computation per run and (symbol,
+period, function, arguments, source), however often ``on_candle`` asks for it.
 """
 from __future__ import annotations
 
@@ -104,3 +107,37 @@ class GrowingSeries(Series):
         if isinstance(other, GrowingSeries):
             other._sync()
         return Series.crossed_below(self, other)
+
+
+class SeriesCache:
+    """The series of one run, one per (repository, function, arguments, source): what makes
+    ``ctx.indicator`` inside ``on_candle`` cost a dictionary look-up after its first call.
+
+    ``resolve(symbol, period)`` finds the repository (raising for an unknown one);
+    ``build(repository, fn, args, source, name)`` computes a series. Requests are remembered as
+    spelled (``"aapl"``, ``60``...) for a fast hit, and every spelling of one repository shares one
+    series. A function is its identity: a new lambda per call is a new function (and a new
+    computation); arguments that cannot be hashed (a list) are computed on every call.
+    """
+
+    __slots__ = ("_resolve", "_build", "_requests", "_series")
+
+    def __init__(self, resolve, build):
+        self._resolve, self._build = resolve, build
+        self._requests: dict = {}
+        self._series: dict = {}
+
+    def get(self, symbol, period, fn, args: tuple, source: str, name: str) -> Series:
+        request = (symbol, period, fn, args, source)
+        try:
+            found = self._requests.get(request)
+        except TypeError:  # unhashable arguments: no key to remember them by
+            return self._build(self._resolve(symbol, period), fn, args, source, name)
+        if found is None:
+            repo = self._resolve(symbol, period)
+            key = (repo, fn, args, source)
+            found = self._series.get(key)
+            if found is None:
+                found = self._series[key] = self._build(repo, fn, args, source, name)
+            self._requests[request] = found
+        return found

@@ -127,13 +127,15 @@ def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, cat
 
     class Limits(Strategy):
         def on_start(self, ctx):
-            self.errors, self.order, self.statuses, self.same = [], None, [], None
+            self.errors, self.order, self.statuses, self.same, self.rejected = [], None, [], None, []
 
         def on_candle(self, ctx, bar):
             if self.order is None:
-                for call in (lambda: ctx.sell(bar.symbol, 1),   # the engine's own refusal, as locally
-                             lambda: ctx.cancel(999),
-                             lambda: ctx.buy(bar.symbol, 1, order_type="stop", stop_price=bar.close * 2)):
+                refused = ctx.sell(bar.symbol, 1)  # the engine's own refusal, as locally: a rejection
+                self.rejected.append((refused.id, refused.status, refused.reject_reason))
+                for call in (lambda: ctx.cancel(999),
+                             lambda: ctx.buy(bar.symbol, 1, order_type="stop", stop_price=bar.close * 2),
+                             lambda: ctx.buy(bar.symbol, 1, sl=bar.close * 0.95)):
                     try:
                         call()
                     except (PlaceOrderError, PlaygroundError) as exc:
@@ -143,19 +145,32 @@ def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, cat
             elif len(self.statuses) < 3:  # the object ctx.buy returned follows the order's life
                 self.statuses.append((self.order.status, len(self.order.trades)))
 
+        def on_reject(self, ctx, order):
+            self.rejected.append(("on_reject", order.reject_reason))
+
         def on_fill(self, ctx, trade, order):
             self.same = order is self.order
 
     window = dict(start_date="2024-01-03", stop_date="2024-01-03")
     remote, local = Limits(), Limits()
-    run_on_gateway(remote, client, [("AAA", "1m")], **window)
-    run_on_catalog(local, catalog_dir, [("AAA", "1m")], **window)
-    assert remote.errors[0] == local.errors[0] == \
-        "PlaceOrder: side not allowed: cannot sell when no position exists: must sell short"
-    assert "no cancel RPC" in remote.errors[1] and local.errors[1] == "order 999 not found"
-    assert "stop_price and tp are not on the gateway's v1 wire" in remote.errors[2] and len(local.errors) == 2
+    remote_result = run_on_gateway(remote, client, [("AAA", "1m")], **window)
+    local_result = run_on_catalog(local, catalog_dir, [("AAA", "1m")], **window)
+    reason = "PlaceOrder: side not allowed: cannot sell when no position exists: must sell short"
+    assert remote.rejected == local.rejected == [("on_reject", reason), (0, "rejected", reason)]
+    assert remote_result.rejections == local_result.rejections == 1
+    assert "no cancel RPC" in remote.errors[0] and local.errors[0] == "order 999 not found"
+    assert "stop_price is not on the gateway's v1 wire" in remote.errors[1] and len(local.errors) == 1
+    # a stop-loss acts locally; through the gateway it would be stored only, so it is refused
+    assert "sl/tp through the gateway would be stored only" in remote.errors[2]
+    assert [o.tag for o in local_result.orders if o.protects] == ["sl"]
     assert remote.statuses == local.statuses == ["pending", ("filled", 1), ("filled", 1)]
     assert remote.same is local.same is True
+    # strict mode raises the refusal, locally and through the gateway alike
+    from backtestester.engine import OrderRejected
+    for run in (lambda: run_on_gateway(Limits(), client, [("AAA", "1m")], strict=True, **window),
+                lambda: run_on_catalog(Limits(), catalog_dir, [("AAA", "1m")], strict=True, **window)):
+        with pytest.raises(OrderRejected, match="side not allowed"):
+            run()
 
 
 def _words(text):
@@ -186,3 +201,41 @@ def test_cli_backtest_through_the_gateway_matches_the_local_catalog_run(gateway,
     assert main(args[:1] + ["--symbol", "NOPE", "--start", "2024-01-03", "--stop", "2024-01-04",
                             "--gateway", gateway]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
+
+
+class CountedSma:
+    """sma that counts its calls (a causal indicator function)."""
+
+    def __init__(self):
+        self.calls, self.__name__ = 0, "sma"
+
+    def __call__(self, values, length):
+        from backtestester.data.indicators import sma
+
+        self.calls += 1
+        return sma(values, length)
+
+
+class AsksEveryCandle(Strategy):
+    """Asks for the same series three times on every candle, as the docs suggest; records it."""
+
+    def on_start(self, ctx):
+        self.values = []
+
+    def on_candle(self, ctx, bar):
+        for _ in range(3):
+            line = ctx.indicator(bar.symbol, bar.period, self.fn, 10)
+        self.values.append(line[-1])
+
+
+def test_indicator_series_are_one_per_run_and_key_through_the_gateway_too(client, catalog_dir):
+    window = dict(start_date="2024-01-03", stop_date="2024-01-03")
+    remote, local = AsksEveryCandle(), AsksEveryCandle()
+    remote.fn, local.fn = CountedSma(), CountedSma()
+    run_on_gateway(remote, client, [("AAA", "1m")], **window)
+    run_on_catalog(local, catalog_dir, [("AAA", "1m")], **window)
+    assert len(local.values) > 300 and np.array_equal(remote.values, local.values, equal_nan=True)
+    assert local.fn.calls == 1
+    # through the gateway the one series is re-run over the revealed candles once per new candle
+    # (future candles are not readable, D2), not once per call
+    assert remote.fn.calls <= len(remote.values) + 1
