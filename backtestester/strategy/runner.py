@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
 
 from ..engine import Account, Order, Playground, Repository, Trade
 from ..engine.clock import step_ns as pg_step_ns
 from ..engine.timeutil import from_ns
-from ..stats import RoundTrip, Statistics, compute_statistics
+from ..stats import RoundTrip, Statistics, benchmark_curve, compute_statistics
+from . import tables
 from .base import Strategy
 from .broker import Broker, LocalBroker
 from .context import PlaygroundContext
@@ -34,6 +36,29 @@ class BacktestResult:
 
     def summary(self) -> dict:
         return {"strategy": self.strategy, **self.params, **self.statistics.as_dict()}
+
+    def trades_table(self) -> pa.Table:
+        """The closed round trips as an Arrow table (``.to_pandas()`` for a DataFrame); columns in
+        :func:`backtestester.strategy.tables.trades_table`."""
+        return tables.trades_table(self)
+
+    def fills_table(self) -> pa.Table:
+        """Every fill as an Arrow table (:func:`backtestester.strategy.tables.fills_table`)."""
+        return tables.fills_table(self)
+
+    def orders_table(self) -> pa.Table:
+        """Every order, rejected ones included, as an Arrow table
+        (:func:`backtestester.strategy.tables.orders_table`)."""
+        return tables.orders_table(self)
+
+    def equity_table(self) -> pa.Table:
+        """The equity curve (time, equity, drawdown) as an Arrow table."""
+        return tables.equity_table(self)
+
+    def export(self, directory, fmt: str = "parquet") -> dict:
+        """Write trades, fills, orders and equity into ``directory`` as Parquet (or ``fmt="csv"``)
+        files; returns their paths (:func:`backtestester.strategy.tables.export_tables`)."""
+        return tables.export_tables(self, directory, fmt)
 
 
 def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance: float = 100_000.0,
@@ -125,9 +150,22 @@ def collect_result(strategy, broker: Broker | Playground, ticks: int, periods_pe
     if len(times) > 1 and times[1] == times[0]:  # a first tick of 0 s adds no time
         times, equity = times[1:], equity[1:]
     stats = compute_statistics(times, equity, round_trips, in_market=in_market(trades, times, {o.id: o.symbol for o in orders}),
-                               periods_per_year=periods_per_year)
+                               periods_per_year=periods_per_year, benchmark=buy_and_hold(broker, times))
     return BacktestResult(type(strategy).__name__, strategy.params, orders, trades, round_trips, times, equity,
                           stats, float(equity[-1]), ticks, broker.account())
+
+
+def buy_and_hold(broker: Broker, times: np.ndarray):
+    """The buy-and-hold benchmark of a local playground's instruments at ``times``
+    (:func:`~backtestester.stats.benchmark_curve`: equal weights, each symbol at its last known
+    close of its shortest timeframe); ``None`` for a remote broker, whose bars are not here."""
+    if not isinstance(broker, LocalBroker):
+        return None
+    finest: dict[str, Repository] = {}
+    for r in broker.playground.repositories:
+        if r.symbol not in finest or r.period_ns < finest[r.symbol].period_ns:
+            finest[r.symbol] = r
+    return benchmark_curve(times, [(r.available_ns, r.close) for r in finest.values()])
 
 
 def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str]) -> np.ndarray:
