@@ -1,8 +1,8 @@
 """A backtest's trades, fills, orders and equity curve as Arrow tables, and their export to
 Parquet or CSV files.
 
-Arrow is the interchange: ``table.to_pandas()`` gives a pandas DataFrame (pyarrow imports
-pandas only then), ``pyarrow.parquet``/``pyarrow.csv`` write files. Times are UTC timestamps
+Arrow is the interchange: ``table.to_pandas()`` gives a pandas DataFrame (this module never
+imports pandas; only Arrow's conversion needs it), ``pyarrow.parquet``/``pyarrow.csv`` write files. Times are UTC timestamps
 (nanoseconds), durations Arrow durations (nanoseconds); ``NaN``/``None`` become nulls only where
 a value is absent (an order without a limit price), never for a number that was computed.
 """
