@@ -38,7 +38,8 @@ def _parse_param(text: str):
 
 
 def print_result(result, console) -> None:
-    table = Table(title=f"{result.strategy} {result.params}", show_header=True)
+    params = " ".join(f"{k}={v}" for k, v in result.params.items())
+    table = Table(title=f"{result.strategy} {params}", show_header=True)
     table.add_column("statistic")
     table.add_column("value", justify="right")
     labels = result.statistics.as_dict(labels=True)

@@ -88,6 +88,11 @@ class Broker:
         """One point per tick: ``(times datetime64[ns] UTC-naive, equity float64)``."""
         raise NotImplementedError
 
+    def bars_seen(self) -> list:
+        """The bars behind the buy-and-hold benchmark: per (symbol, period) ``(symbol, period_ns,
+        start_ns, available_ns, close)`` arrays of the bars known so far (empty: no benchmark)."""
+        return []
+
 
 class LocalBroker(Broker):
     """A :class:`Broker` over an in-process :class:`Playground`. The playground's bound methods
@@ -113,6 +118,9 @@ class LocalBroker(Broker):
 
     def now_ns(self) -> int:
         return self._clock.now_ns
+
+    def bars_seen(self) -> list:
+        return [(r.symbol, r.period_ns, r.start_ns, r.available_ns, r.close) for r in self.playground.repositories]
 
     def series(self, symbol, period, fn, args, source, name) -> Series:
         # Computed once over the whole repository: safe because a Series is read only at or

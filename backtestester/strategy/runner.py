@@ -156,16 +156,20 @@ def collect_result(strategy, broker: Broker | Playground, ticks: int, periods_pe
 
 
 def buy_and_hold(broker: Broker, times: np.ndarray):
-    """The buy-and-hold benchmark of a local playground's instruments at ``times``
-    (:func:`~backtestester.stats.benchmark_curve`: equal weights, each symbol at its last known
-    close of its shortest timeframe); ``None`` for a remote broker, whose bars are not here."""
-    if not isinstance(broker, LocalBroker):
-        return None
-    finest: dict[str, Repository] = {}
-    for r in broker.playground.repositories:
-        if r.symbol not in finest or r.period_ns < finest[r.symbol].period_ns:
-            finest[r.symbol] = r
-    return benchmark_curve(times, [(r.available_ns, r.close) for r in finest.values()])
+    """The buy-and-hold benchmark at ``times`` (:func:`~backtestester.stats.benchmark_curve`):
+    each symbol's bars of its shortest timeframe that start at or after the curve's start (not
+    the warm-up history before it), equal weights; ``None`` if the broker knows no such bar."""
+    finest: dict[str, tuple] = {}
+    for symbol, period_ns, start_ns, available_ns, close in broker.bars_seen():
+        if symbol not in finest or period_ns < finest[symbol][0]:
+            finest[symbol] = (period_ns, start_ns, available_ns, close)
+    t0 = np.datetime64(times[0], "ns").astype(np.int64)
+    closes = []
+    for _, start_ns, available_ns, close in finest.values():
+        keep = np.asarray(start_ns) >= t0
+        if keep.any():
+            closes.append((np.asarray(available_ns)[keep], np.asarray(close, dtype=np.float64)[keep]))
+    return benchmark_curve(times, closes) if closes else None
 
 
 def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str]) -> np.ndarray:
