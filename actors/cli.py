@@ -20,6 +20,7 @@ from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Commission, Repository, Slippage
 from backtestester.playgrounds import run_on_catalog
 from backtestester.strategy import load_strategy, run_backtest
+from backtestester.strategy.tables import EXPORT_FORMATS
 from backtestester.sweep.arguments import add_sweep_arguments, checked_strategy, spec_from_args
 from backtestester.sweep.config import DEFAULT_STRATEGY, RunConfig
 from backtestester.sweep.report import fmt, print_leaderboard
@@ -37,7 +38,8 @@ def _parse_param(text: str):
 
 
 def print_result(result, console) -> None:
-    table = Table(title=f"{result.strategy} {result.params}", show_header=True)
+    params = " ".join(f"{k}={v}" for k, v in result.params.items())
+    table = Table(title=f"{result.strategy} {params}", show_header=True)
     table.add_column("statistic")
     table.add_column("value", justify="right")
     labels = result.statistics.as_dict(labels=True)
@@ -54,17 +56,22 @@ def _run_with_progress(console, run):
         return run(lambda done: progress.update(task, completed=done))
 
 
-def _print_backtest(result, console) -> None:
+def _print_backtest(result, console, args) -> None:
     print_result(result, console)
     console.print(f"{len(result.trades):,} fills, {len(result.round_trips):,} round trips, "
                   f"{result.ticks:,} ticks; final equity {result.final_equity:,.2f}; "
                   f"{result.rejections:,} rejected orders")
+    if args.export:
+        paths = result.export(args.export, args.export_format or EXPORT_FORMATS[0])
+        console.print(f"exported {', '.join(paths)} to {os.path.abspath(args.export)}")
 
 
 def cmd_backtest(args) -> int:
     """Generated bars (default), catalog bars locally (``--start/--stop``, ``--data-dir``) or
     through a gateway (``--gateway``); the last two build the same playground, so they compare."""
     console = Console()
+    if args.export_format and not args.export:
+        raise ValueError("--export-format needs --export DIR")
     cls = load_strategy(args.strategy)
     strategy = cls(**dict(args.param))
     if args.gateway or args.data_dir or args.start or args.stop:
@@ -82,7 +89,7 @@ def cmd_backtest(args) -> int:
         options["slippage"] = Slippage(rate=args.slippage)
     result = _run_with_progress(console, lambda progress: run_backtest(strategy, [repo], balance=args.balance,
                                                                        progress=progress, **options))
-    _print_backtest(result, console)
+    _print_backtest(result, console, args)
     return 0
 
 
@@ -131,7 +138,7 @@ def _backtest_catalog(args, strategy, console) -> int:
                 strategy, data_dir, [(args.symbol, args.timeframe)], progress=progress, **window, **options))
         except LookupError as exc:  # the catalog's DataNotFoundError
             raise ValueError(str(exc)) from None
-    _print_backtest(result, console)
+    _print_backtest(result, console, args)
     return 0
 
 
@@ -248,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--gateway", metavar="HOST:PORT", help="run through this gateway, on its catalog "
                                                                 "(token: BACKTESTESTER_TOKEN)")
     catalog.add_argument("--tls-ca", metavar="PEM", help="with --gateway: use TLS, trusting this CA or certificate")
+    bt.add_argument("--export", metavar="DIR", help="write trades, fills, orders and equity into DIR as files")
+    bt.add_argument("--export-format", choices=EXPORT_FORMATS, help="with --export: parquet (default) or csv")
     bt.set_defaults(func=cmd_backtest)
     data_cli.register(sub).set_defaults(func=data_cli.run)  # `backtestester data ...`
     return parser

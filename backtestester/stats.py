@@ -54,31 +54,62 @@ Definitions (``nan`` means "undefined": never an exception or a warning)
   last point at the running maximum before the fall) to the first later point
   whose equity is >= that peak, or to ``times[-1]`` if it never recovers; the
   longest of these, as a ``timedelta`` (``timedelta(0)`` if no drawdown).
+* ``avg_drawdown_duration``: the mean of the durations of all drawdowns
+  defined as for ``max_drawdown_duration`` (the unrecovered one included);
+  ``timedelta(0)`` if no drawdown.
 * ``calmar = annualized_return / abs(max_drawdown)``; ``nan`` if there is no
   drawdown.
 * ``peak_equity = max(equity)``.
 
-Trade statistics, over the closed round trips (``N = trade_count``):
+Against buy-and-hold, given ``benchmark`` values ``B`` at every point of the
+curve (``nan`` without them).  :func:`benchmark_curve` builds ``B`` from bars:
+the equal-weighted mean over the instruments of ``close / first close``, each
+close the last one known at the point's time (the first close before any is),
+so for one instrument ``B`` is its close price scaled to start at 1:
+
+* ``buy_and_hold_return = B[-1] / B[0] - 1`` (for one instrument: last close /
+  first close - 1).
+* ``beta = cov(le, lb) / var(lb)`` (``ddof=1``) where ``le`` and ``lb`` are the
+  daily *log* returns of the equity and of ``B`` (both resampled to the last
+  point of each UTC day, as ``r``); ``nan`` with fewer than two returns, a
+  non-positive equity or a flat benchmark.
+* ``alpha = total_return - R - beta * (buy_and_hold_return - R)``: Jensen's
+  alpha over the whole period (not annualised; ``R`` subtracted once, as
+  backtesting.py does); ``nan`` when ``beta`` is.
+
+Trade statistics, over the closed round trips (``N = trade_count``), each with
+``pnl`` (money, after commission) and ``return_pct = pnl / (entry_price *
+quantity)`` (a fraction; trips with a zero notional are left out of the return
+statistics).  Every one is ``nan`` if ``N == 0``.  Computed in
+:mod:`backtestester.trade_stats`:
 
 * ``win_rate = #(pnl > 0) / N``.
-* ``profit_factor = sum(pnl > 0) / abs(sum(pnl < 0))``; ``inf`` if there is no
-  losing trade but some profit; ``nan`` if ``N == 0`` or no trade made or lost
-  money.
-* ``expectancy = mean(pnl)`` (money per trade, after commission).
-* ``avg_trade_return = mean(return_pct)`` where
-  ``return_pct = pnl / (entry_price * quantity)``.
+* ``profit_factor = sum(pnl > 0) / abs(sum(pnl < 0))`` (money);
+  ``profit_factor_return`` is the same of ``return_pct``.  ``inf`` if there is
+  no loss but some gain; ``nan`` if nothing was gained or lost.
+* ``expectancy = mean(pnl)`` (money per trade);
+  ``avg_trade_return = mean(return_pct)`` (the expectancy as a return).
+* ``geometric_trade_return = prod(1 + return_pct) ** (1 / N) - 1``; ``nan`` if
+  a trade lost 100 % or more.
 * ``best_trade = max(return_pct)``, ``worst_trade = min(return_pct)``
-  (fractions, like ``avg_trade_return``; not money).
-* ``avg_trade_duration = mean(exit_time - entry_time)``, ``None`` if ``N == 0``
+  (fractions, not money).
+* ``sqn = sqrt(N) * mean(pnl) / std(pnl, ddof=1)`` (Van Tharp's system
+  quality number); ``nan`` if ``N < 2`` or the deviation is zero.
+* ``kelly = W - (1 - W) / (mean(pnl > 0) / abs(mean(pnl < 0)))`` with
+  ``W = win_rate``: the Kelly fraction; ``nan`` without both a winning and a
+  losing trade.
+* ``avg_trade_duration = mean(exit_time - entry_time)``,
+  ``max_trade_duration = max(exit_time - entry_time)``; ``None`` if ``N == 0``
   (``None`` is the ``timedelta`` stand-in for ``nan``).
-* ``total_commission = sum(commission)``.
+* ``total_commission = sum(commission)`` (``0.0`` if ``N == 0``).
 * ``exposure = mean(in_market)``: fraction of equity points at which a
   position was held; ``nan`` if ``in_market`` was not given.
 
 All ratios are plain fractions (0.1 means 10 %).
 
-This module is part of the pure core: it imports only the standard library
-and numpy.
+docs/statistics.md lists them for users, with units and how each differs
+from backtesting.py's.  This module is part of the pure core: it imports only
+the standard library and numpy.
 """
 
 from __future__ import annotations
@@ -86,13 +117,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 
 from .arrays import float_array
+from .trade_stats import RoundTrip, round_trip_stats
 
-__all__ = ["RoundTrip", "Statistics", "compute_statistics", "statistic_names"]
+__all__ = ["RoundTrip", "Statistics", "benchmark_curve", "compute_statistics", "statistic_names"]
 
 _NS_PER_DAY = 86_400 * 10**9
 _DAYS_PER_YEAR = 365.25
@@ -104,61 +136,6 @@ _ZERO_DISPERSION = 1e-14
 _NAN = float("nan")
 
 
-@dataclass(frozen=True)
-class RoundTrip:
-    """One closed position lot: an opening fill and the fill(s) that closed it.
-
-    Attributes:
-        symbol: Instrument symbol.
-        side: ``"long"`` or ``"short"``.
-        quantity: Unsigned quantity (> 0).
-        entry_time: Time of the opening fill (timezone-aware).
-        exit_time: Time of the (last) closing fill (timezone-aware, >= entry).
-        entry_price: Average opening price.
-        exit_price: Average closing price.
-        pnl: Realised money profit/loss, after commission.
-        commission: Total commission paid on the round trip (already included
-            in ``pnl``).
-    """
-
-    symbol: str
-    side: str
-    quantity: float
-    entry_time: datetime
-    exit_time: datetime
-    entry_price: float
-    exit_price: float
-    pnl: float
-    commission: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.side not in ("long", "short"):
-            raise ValueError(f"RoundTrip.side must be 'long' or 'short', got {self.side!r}")
-        if not (math.isfinite(self.quantity) and self.quantity > 0):
-            raise ValueError(f"RoundTrip.quantity must be a finite number > 0, got {self.quantity!r}")
-        for name in ("entry_time", "exit_time"):
-            value = getattr(self, name)
-            if not isinstance(value, datetime) or value.utcoffset() is None:
-                raise ValueError(f"RoundTrip.{name} must be a timezone-aware datetime, got {value!r}")
-        if self.exit_time < self.entry_time:
-            raise ValueError(
-                f"RoundTrip.exit_time ({self.exit_time}) is before entry_time ({self.entry_time})"
-            )
-
-    @property
-    def return_pct(self) -> float:
-        """``pnl / (entry_price * quantity)`` as a fraction (``nan`` if the notional is 0)."""
-        notional = self.entry_price * self.quantity
-        if notional == 0:
-            return _NAN
-        return self.pnl / abs(notional)
-
-    @property
-    def duration(self) -> timedelta:
-        """``exit_time - entry_time``."""
-        return self.exit_time - self.entry_time
-
-
 _LABELS = {
     "start": "Start",
     "end": "End",
@@ -167,23 +144,32 @@ _LABELS = {
     "final_equity": "Final equity",
     "peak_equity": "Peak equity",
     "total_return": "Total return",
-    "annualized_return": "Annualized return (CAGR)",
-    "volatility": "Volatility (annualized)",
+    "buy_and_hold_return": "Buy & hold return",
+    "annualized_return": "CAGR",
+    "volatility": "Volatility (ann.)",
     "sharpe": "Sharpe ratio",
     "sortino": "Sortino ratio",
+    "alpha": "Alpha",
+    "beta": "Beta",
     "max_drawdown": "Max drawdown",
     "max_drawdown_duration": "Max drawdown duration",
+    "avg_drawdown_duration": "Avg drawdown duration",
     "calmar": "Calmar ratio",
     "trade_count": "Trades",
     "win_rate": "Win rate",
     "profit_factor": "Profit factor",
+    "profit_factor_return": "Profit factor (returns)",
     "expectancy": "Expectancy",
-    "avg_trade_return": "Avg trade return",
-    "best_trade": "Best trade return",
-    "worst_trade": "Worst trade return",
+    "avg_trade_return": "Expectancy (return)",
+    "geometric_trade_return": "Avg trade (geometric)",
+    "best_trade": "Best trade",
+    "worst_trade": "Worst trade",
+    "sqn": "SQN",
+    "kelly": "Kelly criterion",
     "avg_trade_duration": "Avg trade duration",
-    "total_commission": "Total commission",
-    "exposure": "Exposure",
+    "max_trade_duration": "Max trade duration",
+    "total_commission": "Commissions",
+    "exposure": "Exposure time",
 }
 
 
@@ -199,7 +185,8 @@ class Statistics:
     """Summary statistics of one backtest; see the module docstring for definitions.
 
     Fractions are plain fractions (``0.1`` = 10 %); undefined values are
-    ``nan`` (``None`` for ``avg_trade_duration``).
+    ``nan`` (``None`` for ``avg_trade_duration`` and ``max_trade_duration``; the statistics
+    against the benchmark are ``nan`` when no benchmark was given).
     """
 
     start: datetime
@@ -209,21 +196,30 @@ class Statistics:
     final_equity: float = field(metadata=_BATCH_AND_SWEEP)
     peak_equity: float = field(metadata=_BATCH)
     total_return: float = field(metadata=_BATCH_AND_SWEEP)
+    buy_and_hold_return: float
     annualized_return: float = field(metadata=_BATCH_AND_SWEEP)
     volatility: float = field(metadata=_BATCH_AND_SWEEP)
     sharpe: float = field(metadata=_BATCH_AND_SWEEP)
     sortino: float = field(metadata=_BATCH_AND_SWEEP)
+    alpha: float
+    beta: float
     max_drawdown: float = field(metadata=_BATCH_AND_SWEEP)
     max_drawdown_duration: timedelta
+    avg_drawdown_duration: timedelta
     calmar: float = field(metadata=_BATCH_AND_SWEEP)
     trade_count: int = field(metadata=_BATCH_AND_SWEEP)
     win_rate: float = field(metadata=_BATCH_AND_SWEEP)
     profit_factor: float = field(metadata=_BATCH_AND_SWEEP)
+    profit_factor_return: float = field(metadata=_BATCH)
     expectancy: float = field(metadata=_BATCH_AND_SWEEP)
     avg_trade_return: float = field(metadata=_BATCH)
+    geometric_trade_return: float = field(metadata=_BATCH)
     best_trade: float = field(metadata=_BATCH)
     worst_trade: float = field(metadata=_BATCH)
+    sqn: float = field(metadata=_BATCH)
+    kelly: float = field(metadata=_BATCH)
     avg_trade_duration: timedelta | None
+    max_trade_duration: timedelta | None
     total_commission: float = field(metadata=_BATCH)
     exposure: float = field(metadata=_BATCH_AND_SWEEP)
 
@@ -351,8 +347,8 @@ def daily_returns(times_ns: np.ndarray, equity: np.ndarray) -> np.ndarray:
         return e[1:] / e[:-1] - 1.0
 
 
-def _drawdown(times_ns: np.ndarray, equity: np.ndarray) -> tuple[float, int]:
-    """(max drawdown fraction <= 0, max drawdown duration in ns)."""
+def _drawdown(times_ns: np.ndarray, equity: np.ndarray) -> tuple[float, int, int]:
+    """(max drawdown fraction <= 0, max and mean drawdown duration in ns)."""
     peak = np.maximum.accumulate(equity)
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = equity / peak - 1.0
@@ -363,17 +359,68 @@ def _drawdown(times_ns: np.ndarray, equity: np.ndarray) -> tuple[float, int]:
 
     at_peak = equity >= peak
     if at_peak.all():
-        return max_dd, 0
+        return max_dd, 0, 0
     idx = np.arange(equity.size)
     # Index of the most recent point at the running maximum, for every point.
     last_peak = np.maximum.accumulate(np.where(at_peak, idx, 0))
     # Recoveries: points at the peak whose predecessor was under water.
     rec = np.flatnonzero(at_peak[1:] & ~at_peak[:-1]) + 1
     durations = times_ns[rec] - times_ns[last_peak[rec - 1]]
-    longest = int(durations.max()) if durations.size else 0
     if not at_peak[-1]:  # still under water at the end
-        longest = max(longest, int(times_ns[-1] - times_ns[last_peak[-1]]))
-    return max_dd, longest
+        durations = np.append(durations, times_ns[-1] - times_ns[last_peak[-1]])
+    return max_dd, int(durations.max()), int(round(float(durations.mean())))
+
+
+def benchmark_curve(times: Any, closes: Iterable[tuple[Any, Any]]) -> np.ndarray:
+    """The buy-and-hold benchmark at each of ``times``: the equal-weighted mean over the
+    instruments of ``close / first close``, where ``close`` is each instrument's last close
+    available at that time (its first close before any is).
+
+    Args:
+        times: The equity curve's instants (as :func:`compute_statistics` takes them).
+        closes: One ``(available_ns, close)`` pair of arrays per instrument: when each bar's
+            close became known (int64 ns since the epoch, increasing) and the close.
+    """
+    t = _times_to_ns(times)
+    curve = np.zeros(t.size)
+    count = 0
+    for available_ns, close in closes:
+        c = float_array(close, "close")
+        if c.size == 0:
+            continue
+        if not (np.isfinite(c).all() and (c > 0).all()):
+            raise ValueError("benchmark closes must be finite and > 0")
+        at = np.searchsorted(np.asarray(available_ns, dtype=np.int64), t, side="right") - 1
+        curve += c[np.maximum(at, 0)] / c[0]
+        count += 1
+    if count == 0:
+        raise ValueError("benchmark_curve needs at least one instrument with closes")
+    return curve / count
+
+
+def _benchmark_stats(t: np.ndarray, e: np.ndarray, benchmark: Any, rfr: float) -> tuple[float, float, float]:
+    """(buy_and_hold_return, alpha, beta) of the curve against ``benchmark`` (see the module
+    docstring); all ``nan`` without one."""
+    if benchmark is None:
+        return _NAN, _NAN, _NAN
+    b = float_array(benchmark, "benchmark")
+    if b.size != e.size:
+        raise ValueError(f"benchmark must have the same length as equity, got {b.size} and {e.size}")
+    if not (np.isfinite(b).all() and (b > 0).all()):
+        raise ValueError("benchmark values must be finite and > 0")
+    bh = float(b[-1] / b[0] - 1.0)
+    day = np.floor_divide(t, _NS_PER_DAY)
+    last_of_day = np.flatnonzero(np.append(day[1:] != day[:-1], True))
+    e_day, b_day = e[last_of_day], b[last_of_day]
+    beta = _NAN
+    if e_day.size >= 3 and (e_day > 0).all():
+        le, lb = np.diff(np.log(e_day)), np.diff(np.log(b_day))
+        cov = np.cov(le, lb)
+        if cov[1, 1] > _ZERO_DISPERSION**2:
+            beta = float(cov[0, 1] / cov[1, 1])
+    if math.isnan(beta):
+        return bh, _NAN, _NAN
+    return bh, float(e[-1] / e[0] - 1.0) - rfr - beta * (bh - rfr), beta
 
 
 def ratio_stats(r: np.ndarray, periods_per_year: float, risk_free_rate: float) -> tuple[float, float, float]:
@@ -402,58 +449,6 @@ def cagr(initial: float, final: float, span_ns: int) -> float:
     if log_growth > 700:  # exp would overflow: the annualised return is astronomically large
         return math.inf
     return math.expm1(log_growth)
-
-
-def _pnl_metrics(pnl: np.ndarray, ret: np.ndarray) -> dict[str, Any]:
-    """Win rate, profit factor, expectancy and trade returns of non-empty per-trade P&L and
-    return arrays (shared with the fast path's statistics, which must match to the last bit)."""
-    gross_profit = float(pnl[pnl > 0].sum())
-    gross_loss = float(-pnl[pnl < 0].sum())
-    if gross_loss > 0:
-        profit_factor = gross_profit / gross_loss
-    elif gross_profit > 0:
-        profit_factor = math.inf
-    else:
-        profit_factor = _NAN
-    finite_ret = ret[np.isfinite(ret)]
-    return dict(
-        trade_count=len(pnl),
-        win_rate=float(np.count_nonzero(pnl > 0)) / len(pnl),
-        profit_factor=profit_factor,
-        expectancy=float(pnl.mean()),
-        avg_trade_return=float(finite_ret.mean()) if finite_ret.size else _NAN,
-        best_trade=float(finite_ret.max()) if finite_ret.size else _NAN,
-        worst_trade=float(finite_ret.min()) if finite_ret.size else _NAN,
-    )
-
-
-def trade_metrics(pnl: np.ndarray, ret: np.ndarray, commissions: list[float]) -> dict[str, Any]:
-    """The trade statistics of round trips given as per-trade P&L, return and commission (all
-    but ``avg_trade_duration``): the one computation behind :func:`compute_statistics` and the
-    fast path's batch statistics, which must agree to the last bit."""
-    if len(pnl) == 0:
-        return dict(
-            trade_count=0,
-            win_rate=_NAN,
-            profit_factor=_NAN,
-            expectancy=_NAN,
-            avg_trade_return=_NAN,
-            best_trade=_NAN,
-            worst_trade=_NAN,
-            total_commission=0.0,
-        )
-    return dict(_pnl_metrics(pnl, ret), total_commission=float(sum(commissions)))
-
-
-def _round_trip_stats(round_trips: Sequence[RoundTrip]) -> dict[str, Any]:
-    n = len(round_trips)
-    pnl = np.array([t.pnl for t in round_trips], dtype=np.float64)
-    ret = np.array([t.return_pct for t in round_trips], dtype=np.float64)
-    total_duration = sum((t.duration for t in round_trips), timedelta(0))
-    return dict(
-        trade_metrics(pnl, ret, [t.commission for t in round_trips]),
-        avg_trade_duration=total_duration / n if n else None,
-    )
 
 
 def _checked_inputs(times, equity, in_market, periods_per_year, risk_free_rate):
@@ -509,6 +504,7 @@ def compute_statistics(
     in_market: Any = None,
     periods_per_year: float = 252,
     risk_free_rate: float = 0.0,
+    benchmark: Any = None,
 ) -> Statistics:
     """Compute the backtest statistics defined in the module docstring.
 
@@ -523,7 +519,11 @@ def compute_statistics(
             held.  Gives ``exposure``; ``nan`` if omitted.
         periods_per_year: Daily-return periods per year for annualising
             volatility, Sharpe and Sortino (default 252 trading days).
-        risk_free_rate: Annual compounded risk-free rate for Sharpe/Sortino.
+        risk_free_rate: Annual compounded risk-free rate for Sharpe/Sortino (and, as
+            backtesting.py does, subtracted once from the returns in ``alpha``).
+        benchmark: Optional buy-and-hold benchmark values at each instant (same length,
+            finite, > 0; :func:`benchmark_curve` builds them from closes). Gives
+            ``buy_and_hold_return``, ``alpha`` and ``beta``; ``nan`` if omitted.
 
     Returns:
         A :class:`Statistics`.
@@ -531,7 +531,7 @@ def compute_statistics(
     Raises:
         ValueError: empty input, length mismatch, non-finite or non-positive
             initial equity, non-finite equity, naive or non-increasing times,
-            bad ``in_market``, ``periods_per_year`` or ``risk_free_rate``.
+            bad ``in_market``, ``periods_per_year``, ``risk_free_rate`` or ``benchmark``.
     """
     t, e, exposure, ppy, rfr = _checked_inputs(times, equity, in_market, periods_per_year, risk_free_rate)
     trips = list(round_trips) if round_trips is not None else []
@@ -540,7 +540,8 @@ def compute_statistics(
     span_ns = int(t[-1] - t[0])
     r = daily_returns(t, e)
     volatility, sharpe, sortino = ratio_stats(r, ppy, rfr)
-    max_dd, max_dd_ns = _drawdown(t, e)
+    max_dd, max_dd_ns, avg_dd_ns = _drawdown(t, e)
+    buy_and_hold, alpha, beta = _benchmark_stats(t, e, benchmark, rfr)
     annualized = cagr(initial, final, span_ns)
     calmar = annualized / abs(max_dd) if max_dd < 0 and not math.isnan(annualized) else _NAN
 
@@ -552,13 +553,17 @@ def compute_statistics(
         final_equity=final,
         peak_equity=float(e.max()),
         total_return=final / initial - 1.0,
+        buy_and_hold_return=buy_and_hold,
         annualized_return=annualized,
         volatility=volatility,
         sharpe=sharpe,
         sortino=sortino,
+        alpha=alpha,
+        beta=beta,
         max_drawdown=max_dd,
         max_drawdown_duration=_ns_to_timedelta(max_dd_ns),
+        avg_drawdown_duration=_ns_to_timedelta(avg_dd_ns),
         calmar=calmar,
         exposure=exposure,
-        **_round_trip_stats(trips),
+        **round_trip_stats(trips),
     )

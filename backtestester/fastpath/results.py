@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.timeutil import from_ns
-from ..stats import RoundTrip, compute_statistics
+from ..stats import RoundTrip, benchmark_curve, compute_statistics
 
 TRADE_DTYPE = np.dtype([
     ("entry_index", np.int64),       # bar whose price opened the position (open or close, see fill model)
@@ -130,14 +130,19 @@ class FastResult:
                           pnl=float(t["pnl"]), commission=float(t["commission"]))
                 for t, a, b in zip(self.trades, entry.tolist(), exit_.tolist())]
 
-    def statistics(self, start_ns, period_ns: int, *, periods_per_year: float = 252):
+    def statistics(self, start_ns, period_ns: int, *, close=None, periods_per_year: float = 252):
         """:class:`~backtestester.stats.Statistics` as :func:`~backtestester.strategy.run_backtest`
-        computes them (identical on contiguous bars)."""
+        computes them (identical on contiguous bars). ``close``: the bars' closes, for the
+        statistics against buy-and-hold (``nan`` without them)."""
         times, equity = self.equity_curve(start_ns, period_ns)
         if self.in_market is None:
             raise ValueError("statistics need the equity curve: run with record_equity=True")
-        return compute_statistics(times, equity, self.round_trips(start_ns, period_ns),
-                                  in_market=self.in_market, periods_per_year=periods_per_year)
+        benchmark = None
+        if close is not None:
+            available = np.asarray(start_ns, dtype=np.int64) + np.int64(period_ns)
+            benchmark = benchmark_curve(times, [(available, close)])
+        return compute_statistics(times, equity, self.round_trips(start_ns, period_ns), in_market=self.in_market,
+                                  periods_per_year=periods_per_year, benchmark=benchmark)
 
 
 

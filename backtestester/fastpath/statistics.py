@@ -6,8 +6,8 @@ Everything here uses the same functions or the same floating-point operations as
 ``compute_statistics`` on :meth:`FastResult.equity_curve`, so each value equals
 ``FastResult.statistics(start_ns, period_ns)``'s exactly (``tests/fastpath/test_batches.py`` checks it);
 a sweep gets them for a fraction of the cost of building the curve and the round-trip objects of
-every run. Not here: ``max_drawdown_duration`` and ``avg_trade_duration`` (they need every
-point's time): use :meth:`FastResult.statistics`.
+every run. Not here: the drawdown and trade durations (they need every point's time) and the
+statistics against buy-and-hold (they need the closes): use :meth:`FastResult.statistics`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..stats import cagr, ratio_stats, statistic_names, trade_metrics
+from ..stats import cagr, ratio_stats, statistic_names
+from ..trade_stats import trade_metrics
 
 # The Statistics fields a batch computes (see the module docstring for those left out).
 STAT_FIELDS = statistic_names("batch")
@@ -83,7 +84,7 @@ def run_statistics(points: DailyPoints, balance: float, summary: dict, samples: 
 
 
 def _trade_array_stats(trades: np.ndarray) -> dict:
-    """:func:`backtestester.stats.trade_metrics` of a :data:`TRADE_DTYPE` array (the return of
+    """:func:`backtestester.trade_stats.trade_metrics` of a :data:`TRADE_DTYPE` array (the return of
     each trade as ``RoundTrip.return_pct`` computes it)."""
     pnl = np.ascontiguousarray(trades["pnl"], dtype=np.float64)
     notional = trades["entry_price"] * trades["quantity"]             # RoundTrip.return_pct

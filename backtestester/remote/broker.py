@@ -326,6 +326,14 @@ class GatewayBroker(Broker):
         self._refresh_orders()
         return [self._orders[k] for k in sorted(self._orders)]
 
+    def bars_seen(self) -> list:
+        """The revealed candles of each (symbol, period), the benchmark's bars."""
+        out = []
+        for repo in self._repos.values():
+            start = np.array(repo.start_ns, dtype=np.int64)
+            out.append((repo.symbol, repo.period_ns, start, start + repo.period_ns, repo.column("close")))
+        return out
+
     def equity_arrays(self):
         plot = self.client.equity_plot(self.playground_id)
         times = np.array([rfc3339_ns(p.created_at) for p in plot], dtype=np.int64).astype("datetime64[ns]")

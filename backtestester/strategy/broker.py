@@ -89,6 +89,11 @@ class Broker:
         """One point per tick: ``(times datetime64[ns] UTC-naive, equity float64)``."""
         raise NotImplementedError
 
+    def bars_seen(self) -> list:
+        """The bars behind the buy-and-hold benchmark: per (symbol, period) ``(symbol, period_ns,
+        start_ns, available_ns, close)`` arrays of the bars known so far (empty: no benchmark)."""
+        return []
+
 
 class LocalBroker(Broker):
     """A :class:`Broker` over an in-process :class:`Playground`. The playground's bound methods
@@ -123,6 +128,9 @@ class LocalBroker(Broker):
             raise PlaygroundError("sl/tp on a playground without enforce_stop_loss would be stored only, never "
                                   "acted on: create it with enforce_stop_loss=True (the strategy runners do)")
         return self._place(sl=sl, tp=tp, **kwargs)
+
+    def bars_seen(self) -> list:
+        return [(r.symbol, r.period_ns, r.start_ns, r.available_ns, r.close) for r in self.playground.repositories]
 
     def series(self, symbol, period, fn, args, source, name) -> Series:
         return self._series.get(symbol, period, fn, args, source, name)

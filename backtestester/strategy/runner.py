@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
 
 from ..engine import Account, Order, Playground, Repository, Trade
 from ..engine.clock import step_ns as pg_step_ns
 from ..engine.timeutil import from_ns
-from ..stats import RoundTrip, Statistics, compute_statistics
+from ..stats import RoundTrip, Statistics, benchmark_curve, compute_statistics
+from . import tables
 from .base import Strategy
 from .broker import Broker, LocalBroker
 from .context import PlaygroundContext
@@ -41,6 +43,29 @@ class BacktestResult:
 
     def summary(self) -> dict:
         return {"strategy": self.strategy, **self.params, **self.statistics.as_dict()}
+
+    def trades_table(self) -> pa.Table:
+        """The closed round trips as an Arrow table (``.to_pandas()`` for a DataFrame); columns in
+        :func:`backtestester.strategy.tables.trades_table`."""
+        return tables.trades_table(self)
+
+    def fills_table(self) -> pa.Table:
+        """Every fill as an Arrow table (:func:`backtestester.strategy.tables.fills_table`)."""
+        return tables.fills_table(self)
+
+    def orders_table(self) -> pa.Table:
+        """Every order, rejected ones included, as an Arrow table
+        (:func:`backtestester.strategy.tables.orders_table`)."""
+        return tables.orders_table(self)
+
+    def equity_table(self) -> pa.Table:
+        """The equity curve (time, equity, drawdown) as an Arrow table."""
+        return tables.equity_table(self)
+
+    def export(self, directory, fmt: str = "parquet") -> dict:
+        """Write trades, fills, orders and equity into ``directory`` as Parquet (or ``fmt="csv"``)
+        files; returns their paths (:func:`backtestester.strategy.tables.export_tables`)."""
+        return tables.export_tables(self, directory, fmt)
 
 
 def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance: float = 100_000.0,
@@ -149,9 +174,26 @@ def collect_result(strategy, broker: Broker | Playground, ticks: int, periods_pe
     if len(times) > 1 and times[1] == times[0]:  # a first tick of 0 s adds no time
         times, equity = times[1:], equity[1:]
     stats = compute_statistics(times, equity, round_trips, in_market=in_market(trades, times, {o.id: o.symbol for o in orders}),
-                               periods_per_year=periods_per_year)
+                               periods_per_year=periods_per_year, benchmark=buy_and_hold(broker, times))
     return BacktestResult(type(strategy).__name__, strategy.params, orders, trades, round_trips, times, equity,
                           stats, float(equity[-1]), ticks, broker.account(), list(rejected_orders))
+
+
+def buy_and_hold(broker: Broker, times: np.ndarray):
+    """The buy-and-hold benchmark at ``times`` (:func:`~backtestester.stats.benchmark_curve`):
+    each symbol's bars of its shortest timeframe that start at or after the curve's start (not
+    the warm-up history before it), equal weights; ``None`` if the broker knows no such bar."""
+    finest: dict[str, tuple] = {}
+    for symbol, period_ns, start_ns, available_ns, close in broker.bars_seen():
+        if symbol not in finest or period_ns < finest[symbol][0]:
+            finest[symbol] = (period_ns, start_ns, available_ns, close)
+    t0 = np.datetime64(times[0], "ns").astype(np.int64)
+    closes = []
+    for _, start_ns, available_ns, close in finest.values():
+        keep = np.asarray(start_ns) >= t0
+        if keep.any():
+            closes.append((np.asarray(available_ns)[keep], np.asarray(close, dtype=np.float64)[keep]))
+    return benchmark_curve(times, closes) if closes else None
 
 
 def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str]) -> np.ndarray:

@@ -69,7 +69,7 @@ def run_fast(strategy, repos, *, balance, start=None, end=None, calendar=None, f
     bars = _fast_bars(repo, start, end, bars_cache)
     result = run_strategy(strategy, bars, balance=balance, fill_model=fill_model, commission=commission,
                           slippage=slippage)
-    stats = result.statistics(bars["start"], repo.period_ns)
+    stats = result.statistics(bars["start"], repo.period_ns, close=bars["close"])
     times, equity = result.equity_curve(bars["start"], repo.period_ns)
     return FastRun(stats, float(result.final_equity), times, equity, result)
 

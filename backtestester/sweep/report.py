@@ -8,9 +8,11 @@ import io
 import json
 import math
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -26,8 +28,13 @@ CONSOLE_COLUMNS = ("final_equity", "total_return", "sharpe", "max_drawdown", "tr
 def params_text(record: dict) -> str:
     """``fast=10 slow=100`` from a record's JSON parameters."""
     return " ".join(f"{k}={v}" for k, v in json.loads(record["params"]).items())
-PERCENT = {"total_return", "annualized_return", "volatility", "max_drawdown", "win_rate", "avg_trade_return",
-           "best_trade", "worst_trade", "exposure"}
+PERCENT = {"total_return", "buy_and_hold_return", "annualized_return", "volatility", "alpha", "max_drawdown",
+           "win_rate", "avg_trade_return", "geometric_trade_return", "best_trade", "worst_trade", "exposure"}
+MONEY = {"initial_equity", "final_equity", "peak_equity"}
+# Column headers of the console leaderboard: short, so that it fits 80 columns.
+SHORT_HEADERS = {"final_equity": "equity", "total_return": "return", "annualized_return": "CAGR",
+                 "max_drawdown": "max DD", "trade_count": "trades", "win_rate": "win", "profit_factor": "PF",
+                 "expectancy": "expect.", "exposure": "exposure", "volatility": "vol."}
 
 
 def ranked(records: list[dict], metric: str) -> list[dict]:
@@ -41,31 +48,59 @@ def ranked(records: list[dict], metric: str) -> list[dict]:
     return sorted(ok, key=key)
 
 
-def fmt(name: str, value, digits: int = 1) -> str:
-    """A statistic for people: fractions as percentages, counts as integers, NaN as ``-``."""
+def fmt(name: str, value, digits: int = 1, compact: bool = False) -> str:
+    """A statistic for people: fractions as percentages, counts as integers, NaN and None as
+    ``-``, durations to the second, instants (UTC) to the minute.
+    ``compact``: at most about 7 characters (``1.24M`` equity, ``1.2k`` ratios, ``+1.2k%``)."""
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if abs(value) >= 1e12 / (100 if name in PERCENT else 1):  # astronomically large: 3.16e+48
+            return f"{value * (100 if name in PERCENT else 1):.3g}" + ("%" if name in PERCENT else "")
         if name in PERCENT:
+            if compact and abs(value) >= 100:
+                return f"{_short(value * 100)}%"
             return f"{value:.{digits}%}"
         if name == "trade_count":
             return f"{int(value)}"
-        if name == "final_equity":
-            return f"{value:,.0f}"
+        if compact and abs(value) >= 1e6 or (compact and name not in MONEY and abs(value) >= 1e4):
+            return _short(value)
+        if name in MONEY:
+            return f"{value:,.{2 if digits >= 2 else 0}f}"
         return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.3f}"
+    if value is None:
+        return "-"
+    if isinstance(value, timedelta):  # whole seconds: "52 days, 0:45:00"
+        return str(timedelta(seconds=round(value.total_seconds())))
+    if isinstance(value, datetime):   # the statistics' instants are UTC
+        return value.strftime("%Y-%m-%d %H:%M:%S" if value.second else "%Y-%m-%d %H:%M")
     return str(value)
 
 
+def _short(value: float) -> str:
+    """``1.24M``, ``12.3k``, ``4.5G``: three significant digits and an SI suffix."""
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            scaled = value / scale
+            return f"{scaled:.{max(0, 2 - int(math.log10(abs(scaled))))}f}{suffix}"
+    return f"{value:.0f}"
+
+
 def leaderboard_table(records: list[dict], metric: str, top: int = 10, title: str = "Leaderboard"):
-    """A rich Table of the ``top`` runs by ``metric``."""
-    columns = CONSOLE_COLUMNS if metric in CONSOLE_COLUMNS else (metric, *CONSOLE_COLUMNS)
-    table = Table(title=f"{title} (by {metric})")
+    """A rich Table of the ``top`` runs by ``metric`` that fits 80 columns: short headers, compact
+    numbers, the parameters wrapped (one per line when they do not fit)."""
+    columns = CONSOLE_COLUMNS if metric in CONSOLE_COLUMNS else (metric, *CONSOLE_COLUMNS[:-1])
+    table = Table(title=f"{title} (by {metric})", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("#", justify="right")
-    table.add_column("params", no_wrap=True)
+    table.add_column("params", overflow="fold", ratio=1)
     for col in columns:
-        table.add_column(col.replace("_", " "), justify="right", style="bold" if col == metric else None)
+        table.add_column(SHORT_HEADERS.get(col, col.replace("_", " ")), justify="right", no_wrap=True,
+                         style="bold" if col == metric else None)
     for i, r in enumerate(ranked(records, metric)[:top], 1):
-        table.add_row(str(i), params_text(r), *(fmt(c, r.get(c, math.nan)) for c in columns))
+        table.add_row(str(i), params_text(r).replace(" ", "\n") if len(params_text(r)) > 24 else params_text(r),
+                      *(fmt(c, r.get(c, math.nan), compact=True) for c in columns))
     return table
 
 

@@ -10,6 +10,7 @@ order with ``int(margin_available * size // price)`` where its default size is `
 from __future__ import annotations
 
 import sys
+import warnings
 from datetime import timedelta
 
 import pandas as pd
@@ -41,8 +42,6 @@ def peer_run(df: pd.DataFrame, fast: int, slow: int, cash: float):
                     self.buy()
             elif crossover(self.slow, self.fast):
                 self.position.close()
-
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "some trades remain open": compared explicitly below
@@ -98,3 +97,68 @@ def test_sma_cross_matches_backtesting_py_on_one_million_generated_minute_bars()
     ours = ours_run(df, timedelta(minutes=1), 50, 200, 1_000_000, calendar="XNYS")
     assert len(ours.round_trips) > 1000
     assert_same(peer, ours, df)
+
+
+# Every statistic backtesting.py reports, against ours on the same GOOG run: (our field, how to
+# turn ours into the peer's units, tolerance). The differences are explained in docs/statistics.md.
+DAY = pd.Timedelta(days=1)
+
+
+def _pct(x):
+    return x * 100
+
+
+def _td(x):
+    return pd.Timedelta(x)
+
+
+SAME = {  # equal to rounding (relative 1e-12)
+    "Equity Final [$]": ("final_equity", float), "Equity Peak [$]": ("peak_equity", float),
+    "Return [%]": ("total_return", _pct), "Max. Drawdown [%]": ("max_drawdown", _pct),
+    "# Trades": ("trade_count", int), "Win Rate [%]": ("win_rate", _pct),
+    "Best Trade [%]": ("best_trade", _pct), "Worst Trade [%]": ("worst_trade", _pct),
+    "Avg. Trade [%]": ("geometric_trade_return", _pct), "Expectancy [%]": ("avg_trade_return", _pct),
+    "Profit Factor": ("profit_factor_return", float), "SQN": ("sqn", float), "Kelly Criterion": ("kelly", float),
+    "Max. Trade Duration": ("max_trade_duration", _td),
+}
+CLOSE = {  # (ours, units, absolute tolerance): the curve differs in its points, see the docs
+    "Start": ("start", pd.Timestamp, pd.Timedelta(0)),
+    "End": ("end", pd.Timestamp, 2 * DAY),                       # ours ends one step after the last bar's close
+    "Duration": ("duration", _td, 2 * DAY),
+    "Avg. Trade Duration": ("avg_trade_duration", _td, DAY),   # the peer rounds up to whole bars
+    "Max. Drawdown Duration": ("max_drawdown_duration", _td, 2 * DAY),
+    "Avg. Drawdown Duration": ("avg_drawdown_duration", _td, DAY),
+    "CAGR [%]": ("annualized_return", _pct, 0.05),             # spans 2 days apart
+    "Exposure Time [%]": ("exposure", _pct, 2.0),               # calendar days vs bars
+    "Beta": ("beta", float, 1e-3),                              # weekends add zero returns to both
+    "Alpha [%]": ("alpha", _pct, 0.5),                          # through beta
+    "Buy & Hold Return [%]": ("buy_and_hold_return", _pct, 1e-9),  # from bar 0: see below
+}
+DIFFERENT = {  # defined differently (docs/statistics.md); not compared
+    "Return (Ann.) [%]", "Volatility (Ann.) [%]", "Sharpe Ratio", "Sortino Ratio", "Calmar Ratio",
+}
+NOT_OURS = {"Avg. Drawdown [%]"}
+
+
+def test_statistics_match_backtesting_py_on_goog():
+    from backtesting._stats import compute_stats  # the peer's own statistics of its own run
+
+    peer = peer_run(GOOG, 10, 30, 10_000)
+    ours = ours_run(GOOG, timedelta(days=1), 10, 30, 10_000).statistics
+    # backtesting.py starts buy-and-hold after the strategy's indicator warm-up; ours at the
+    # first bar. The peer's function without the strategy (no warm-up) gives the comparable number.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the peer's own deprecation warnings under pandas 3
+        from_first_bar = compute_stats(peer._trades, peer._equity_curve.Equity.to_numpy(), GOOG, None)
+    assert from_first_bar["Return [%]"] == peer["Return [%]"]
+    names = {k for k in peer.index if not k.startswith("_")}
+    assert names == set(SAME) | set(CLOSE) | DIFFERENT | NOT_OURS, "a peer statistic nobody compares"
+    for key, (field, unit) in SAME.items():
+        got, want = unit(getattr(ours, field)), peer[key]
+        assert got == pytest.approx(want, rel=1e-12), key
+    for key, (field, unit, tol) in CLOSE.items():
+        want = from_first_bar[key] if key in ("Buy & Hold Return [%]", "Alpha [%]", "Beta") else peer[key]
+        got = unit(getattr(ours, field))
+        if key in ("Start", "End"):
+            want = want.tz_localize("UTC")
+        assert abs(got - want) <= tol, (key, got, want)

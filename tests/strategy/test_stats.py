@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from backtestester.stats import RoundTrip, Statistics, compute_statistics
+from backtestester.stats import RoundTrip, Statistics, benchmark_curve, compute_statistics
 
 # Undefined statistics must be nan, never a RuntimeWarning (division by zero, ...).
 pytestmark = pytest.mark.filterwarnings("error")
@@ -164,6 +164,77 @@ def test_exposure():
     assert s.exposure == pytest.approx(0.6)
     s = compute_statistics(days(4), [100.0] * 4, [], in_market=np.array([0, 0, 0, 1]))
     assert s.exposure == pytest.approx(0.25)
+
+
+def test_new_trade_statistics_by_hand():
+    trips = [trip(10.0, hours=1), trip(-5.0, hours=3), trip(20.0, entry_price=50.0, quantity=4.0, hours=2),
+             trip(0.0, hours=6)]  # returns +5%, -2.5%, +10%, 0%
+    s = compute_statistics(days(2), [1000.0, 1025.0], trips)
+    assert s.profit_factor_return == pytest.approx((0.05 + 0.10) / 0.025)
+    assert s.geometric_trade_return == pytest.approx((1.05 * 0.975 * 1.10 * 1.0) ** 0.25 - 1)
+    pnl = [10.0, -5.0, 20.0, 0.0]
+    assert s.sqn == pytest.approx(2 * statistics.fmean(pnl) / statistics.stdev(pnl))
+    assert s.kelly == pytest.approx(0.5 - 0.5 / (15.0 / 5.0))
+    assert s.max_trade_duration == timedelta(hours=6)
+    assert s.avg_trade_duration == timedelta(hours=3)
+
+
+def test_new_trade_statistics_undefined():
+    eq = days(2), [100.0, 100.0]
+    none = compute_statistics(*eq, [])
+    assert all(is_nan(getattr(none, f)) for f in ("sqn", "kelly", "profit_factor_return", "geometric_trade_return"))
+    assert none.max_trade_duration is None and none.avg_trade_duration is None
+    one = compute_statistics(*eq, [trip(5.0)])
+    assert is_nan(one.sqn) and is_nan(one.kelly) and one.profit_factor_return == math.inf
+    same = compute_statistics(*eq, [trip(5.0), trip(5.0)])
+    assert is_nan(same.sqn)  # no dispersion
+    wiped = compute_statistics(*eq, [trip(-200.0), trip(5.0)])  # a -100% trade
+    assert is_nan(wiped.geometric_trade_return) and wiped.worst_trade == -1.0
+
+
+def test_average_drawdown_duration():
+    # Drawdowns: day 1 -> day 3 (2 days), day 3 -> day 8 (5 days), day 9 -> end day 11 (2 days, open).
+    eq = [100, 105, 94.5, 106, 105, 104, 105, 105.5, 106, 107, 100, 101]
+    s = compute_statistics(days(len(eq)), eq, [])
+    assert s.max_drawdown_duration == timedelta(days=5)
+    assert s.avg_drawdown_duration == timedelta(days=3)
+    assert compute_statistics(days(3), [100.0, 101.0, 103.0], []).avg_drawdown_duration == timedelta(0)
+
+
+def test_buy_and_hold_alpha_and_beta():
+    bench = np.array([50.0, 55.0, 52.0, 60.0, 58.0])
+    eq = 1000 * (1 + 0.5 * (bench / bench[0] - 1)) + np.array([0.0, 1.0, -2.0, 3.0, 0.0])
+    s = compute_statistics(days(5), eq, [], benchmark=bench)
+    assert s.buy_and_hold_return == pytest.approx(58.0 / 50.0 - 1)
+    le, lb = np.diff(np.log(eq)), np.diff(np.log(bench))
+    beta = statistics.covariance(le, lb) / statistics.variance(lb)
+    assert s.beta == pytest.approx(beta)
+    assert s.alpha == pytest.approx(eq[-1] / eq[0] - 1 - beta * (58.0 / 50.0 - 1))
+    rf = compute_statistics(days(5), eq, [], benchmark=bench, risk_free_rate=0.02)
+    assert rf.alpha == pytest.approx(eq[-1] / eq[0] - 1 - 0.02 - beta * (58.0 / 50.0 - 1 - 0.02))
+    # Holding the benchmark itself: beta 1, alpha 0.
+    held = compute_statistics(days(5), bench * 20, [], benchmark=bench)
+    assert held.beta == pytest.approx(1.0) and held.alpha == pytest.approx(0.0, abs=1e-12)
+    plain = compute_statistics(days(5), eq, [])
+    assert is_nan(plain.buy_and_hold_return) and is_nan(plain.alpha) and is_nan(plain.beta)
+    flat = compute_statistics(days(5), eq, [], benchmark=[5.0] * 5)
+    assert flat.buy_and_hold_return == 0.0 and is_nan(flat.beta) and is_nan(flat.alpha)
+    with pytest.raises(ValueError, match="same length"):
+        compute_statistics(days(5), eq, [], benchmark=bench[:3])
+    with pytest.raises(ValueError, match="finite and > 0"):
+        compute_statistics(days(5), eq, [], benchmark=[1.0, 2.0, 0.0, 1.0, 1.0])
+
+
+def test_benchmark_curve_is_the_last_known_close_equal_weighted():
+    times = [T0 + timedelta(hours=h) for h in (0, 1, 2, 3)]
+    t0 = int(T0.timestamp()) * 10**9
+    hour = 3600 * 10**9
+    a = (np.array([t0 + hour, t0 + 2 * hour, t0 + 3 * hour]), [10.0, 11.0, 12.0])   # closes known at 1h, 2h, 3h
+    b = (np.array([t0 + 2 * hour]), [4.0])
+    assert benchmark_curve(times, [a]).tolist() == pytest.approx([1.0, 1.0, 1.1, 1.2])
+    assert benchmark_curve(times, [a, b]).tolist() == pytest.approx([1.0, 1.0, 1.05, 1.1])
+    with pytest.raises(ValueError, match="at least one"):
+        benchmark_curve(times, [])
 
 
 def test_round_trip_properties_and_validation():
