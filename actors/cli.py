@@ -54,10 +54,12 @@ def _run_with_progress(console, run):
         return run(lambda done: progress.update(task, completed=done))
 
 
-def _print_backtest(result, console) -> None:
+def _print_backtest(result, console, plot=None) -> None:
     print_result(result, console)
     console.print(f"{len(result.trades):,} fills, {len(result.round_trips):,} round trips, "
                   f"{result.ticks:,} ticks; final equity {result.final_equity:,.2f}")
+    if plot is not None:
+        console.print(f"chart: {result.plot(plot or None)}")
 
 
 def cmd_backtest(args) -> int:
@@ -81,7 +83,7 @@ def cmd_backtest(args) -> int:
         options["slippage"] = Slippage(rate=args.slippage)
     result = _run_with_progress(console, lambda progress: run_backtest(strategy, [repo], balance=args.balance,
                                                                        progress=progress, **options))
-    _print_backtest(result, console)
+    _print_backtest(result, console, args.plot)
     return 0
 
 
@@ -130,7 +132,7 @@ def _backtest_catalog(args, strategy, console) -> int:
                 strategy, data_dir, [(args.symbol, args.timeframe)], progress=progress, **window, **options))
         except LookupError as exc:  # the catalog's DataNotFoundError
             raise ValueError(str(exc)) from None
-    _print_backtest(result, console)
+    _print_backtest(result, console, args.plot)
     return 0
 
 
@@ -238,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
                                          "or through a gateway (--gateway)")
     add_backtest_args(bt, 100_000, DEFAULT_STRATEGY)
+    bt.add_argument("--plot", nargs="?", const="", metavar="PATH",
+                    help="write an interactive HTML chart of the run (candles, trades, equity, drawdown, volume) "
+                         "to PATH (default: <Strategy>.html)")
     catalog = bt.add_argument_group("catalog bars, locally or through a gateway (the same playground, so they compare)")
     catalog.add_argument("--start", metavar="YYYY-MM-DD", help="first day (the clock starts at its first XNYS open)")
     catalog.add_argument("--stop", metavar="YYYY-MM-DD", help="last day (the clock stops at 16:00 New York)")
