@@ -161,7 +161,7 @@ def build_chart(*, repositories, equity_times, equity, round_trips, orders=(), t
     lots = open_lots_of(orders, last_price)
     n_bars = len(axis.starts)
     note = (f"; candles: {axis.k} bars aggregated into one ({n_bars:,} bars shown as {axis.size:,})"
-            if axis.k > 1 else "")
+            if axis.k > 1 else "" if repos else "; no bars to draw (give plot() the repositories)")
     panes = equity_panes(equity_columns(times, equity, axis), labels, f"{title}{note}")
     panes.append(pnl_pane(round_trips, axis, labels, panes[0].x_range))
     for repo in repos:

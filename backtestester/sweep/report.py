@@ -176,10 +176,11 @@ def write_report(out_dir: Path, records: list[dict], metric: str, curves, grid_p
     failed = sum(r.get("status") != "ok" for r in records)
     figures = "".join(f"<h2>{html.escape(caption)}</h2><img src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
                       for caption, data in images)
+    linked = f" The first {len(charts)} rows link to their runs' interactive charts." if charts else ""
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:3px 8px;text-align:right}}td:nth-child(2){{text-align:left}}img{{max-width:100%}}</style></head><body>
-<h1>{html.escape(title)}</h1><p>{len(records)} runs, {failed} failed; ranked by <b>{metric}</b>.</p>
+<h1>{html.escape(title)}</h1><p>{len(records)} runs, {failed} failed; ranked by <b>{metric}</b>.{linked}</p>
 <table><tr><th>#</th><th>params</th>{''.join(f'<th>{c}</th>' for c in LEADERBOARD_COLUMNS)}</tr>{rows}</table>
 {figures}</body></html>"""
     paths["html"] = out_dir / "report.html"
