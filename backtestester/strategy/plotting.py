@@ -64,15 +64,18 @@ def window(repo, t0: int, t1: int) -> slice:
     return slice(int(np.searchsorted(seen, t0, "right")), int(np.searchsorted(seen, t1, "right")))
 
 
-def shared_axis(repos, t0: int, t1: int, max_candles: int) -> Axis:
+def shared_axis(repos, times: np.ndarray, max_candles: int) -> Axis:
+    """The candles of ``repos`` seen between the first and the last of ``times`` (the equity's), in
+    start order; without candles (a gateway run without its bars) the equity's own times."""
+    t0, t1 = int(times[0]), int(times[-1])
     starts = np.concatenate([r.start_ns[window(r, t0, t1)] for r in repos] or [np.zeros(0, np.int64)])
     seen = np.concatenate([r.available_ns[window(r, t0, t1)] for r in repos] or [np.zeros(0, np.int64)])
     order = np.argsort(starts, kind="stable")
     starts, seen = starts[order], seen[order]
     keep = np.concatenate([[True], np.diff(starts) > 0]) if len(starts) else np.zeros(0, bool)
     starts, seen = starts[keep], np.maximum.accumulate(seen[keep]) if keep.any() else seen[keep]
-    if len(starts) == 0:  # no candles (a gateway run without its repositories): the ticks are the axis
-        starts = seen = np.array([t0, t1], dtype=np.int64)
+    if len(starts) == 0:
+        starts = seen = np.unique(times)
     return Axis(starts, seen, max(1, math.ceil(len(starts) / max_candles)))
 
 
@@ -155,7 +158,7 @@ def build_chart(*, repositories, equity_times, equity, round_trips, orders=(), t
     times = np.asarray(equity_times).astype("datetime64[ns]").astype(np.int64)
     t0, t1 = int(times[0]), int(times[-1])
     repos = shown_repositories(repositories)
-    axis = shared_axis(repos, t0, t1, max_candles)
+    axis = shared_axis(repos, times, max_candles)
     labels = axis.labels(min((r.period_ns for r in repos), default=DAY_NS))
     last_price = {r.symbol: float(r.close[window(r, t0, t1)][-1]) for r in repos if len(r.close[window(r, t0, t1)])}
     lots = open_lots_of(orders, last_price)

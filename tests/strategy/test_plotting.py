@@ -119,6 +119,27 @@ def test_plot_writes_one_bokeh_document_with_the_panes(scripted, tmp_path):
     assert {"VBar", "Segment", "Scatter", "Line", "VArea"} <= glyphs
 
 
+def test_each_symbol_has_its_candle_and_volume_panes_and_its_own_marks():
+    aapl = minute_repository([100.0 + i for i in range(60)], symbol="AAPL")
+    msft = minute_repository([300.0 - i for i in range(60)], symbol="MSFT")
+    result = run_backtest(Scripted(), [aapl, msft], calendar=None)  # trades the symbol of each hook's bar
+    layout = build_chart(repositories=result.repositories, equity_times=result.equity_times, equity=result.equity,
+                         round_trips=result.round_trips, orders=result.orders)
+    for symbol in ("AAPL", "MSFT"):
+        closed = [r for r in result.round_trips if r.symbol == symbol]
+        assert len(layout.select_one({"name": f"exits:{symbol}"}).data["x"]) == len(closed)
+        assert len(layout.select_one({"name": f"candles:{symbol}"}).data["x"]) == 60
+    assert len(layout.select_one({"name": "pnl"}).data["x"]) == len(result.round_trips) > 0
+
+
+def test_without_bars_the_chart_keeps_every_equity_point_and_says_how_to_add_them(scripted):
+    layout = build_chart(repositories=[], equity_times=scripted.equity_times, equity=scripted.equity,
+                         round_trips=scripted.round_trips, orders=scripted.orders, title="gateway run")
+    assert len(layout.select_one({"name": "equity"}).data["x"]) == len(np.unique(scripted.equity_times))
+    assert layout.select_one({"name": "candles:AAPL"}) is None
+    assert any("no bars to draw" in t.text for t in layout.select({"type": Title}))
+
+
 def test_long_series_are_aggregated_and_the_title_says_so(tmp_path):
     table = generate_bars("SYNTH", timeframe="1m", n_bars=25_000, seed=3, calendar=None)
     repo = Repository.from_table("SYNTH", MINUTE, table)
