@@ -64,6 +64,8 @@ def _print_backtest(result, console, args) -> None:
     if args.export:
         paths = result.export(args.export, args.export_format or EXPORT_FORMATS[0])
         console.print(f"exported {', '.join(paths)} to {os.path.abspath(args.export)}")
+    if args.plot is not None:
+        console.print(f"chart: {result.plot(args.plot or None)}")
 
 
 def cmd_backtest(args) -> int:
@@ -246,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
                                          "or through a gateway (--gateway)")
     add_backtest_args(bt, 100_000, DEFAULT_STRATEGY)
+    bt.add_argument("--plot", nargs="?", const="", metavar="PATH",
+                    help="write an interactive HTML chart of the run (candles, trades, equity, drawdown, volume) "
+                         "to PATH (default: <Strategy>.html)")
     catalog = bt.add_argument_group("catalog bars, locally or through a gateway (the same playground, so they compare)")
     catalog.add_argument("--start", metavar="YYYY-MM-DD", help="first day (the clock starts at its first XNYS open)")
     catalog.add_argument("--stop", metavar="YYYY-MM-DD", help="last day (the clock stops at 16:00 New York)")

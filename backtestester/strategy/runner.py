@@ -34,6 +34,8 @@ class BacktestResult:
     ticks: int
     account: Account
     rejected_orders: list[Order] = field(default_factory=list)
+    # The bars the run saw (a local playground's repositories; empty through a gateway): what plot() draws.
+    repositories: list[Repository] = field(default_factory=list, repr=False)
 
     @property
     def rejections(self) -> int:
@@ -66,6 +68,16 @@ class BacktestResult:
         """Write trades, fills, orders and equity into ``directory`` as Parquet (or ``fmt="csv"``)
         files; returns their paths (:func:`backtestester.strategy.tables.export_tables`)."""
         return tables.export_tables(self, directory, fmt)
+
+    def plot(self, path=None, open_browser: bool = False, *, repositories=None, max_candles: int = 10_000):
+        """Write an interactive HTML chart (Bokeh) of this run to ``path`` (default
+        ``<strategy>.html``) and return its path: equity, drawdown, each trade's return, then per
+        symbol its candles with entries and exits marked (coloured by profit) and its volume, on
+        linked x axes with hover tooltips. More than ``max_candles`` candles are aggregated (the
+        title says so). ``repositories`` replace the run's bars (a gateway run has none)."""
+        from .plotting import plot_result  # noqa: PLC0415  (Bokeh is slow to import: only when a chart is drawn)
+
+        return plot_result(self, path, repositories=repositories, open_browser=open_browser, max_candles=max_candles)
 
 
 def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance: float = 100_000.0,
@@ -176,7 +188,8 @@ def collect_result(strategy, broker: Broker | Playground, ticks: int, periods_pe
     stats = compute_statistics(times, equity, round_trips, in_market=in_market(trades, times, {o.id: o.symbol for o in orders}),
                                periods_per_year=periods_per_year, benchmark=buy_and_hold(broker, times))
     return BacktestResult(type(strategy).__name__, strategy.params, orders, trades, round_trips, times, equity,
-                          stats, float(equity[-1]), ticks, broker.account(), list(rejected_orders))
+                          stats, float(equity[-1]), ticks, broker.account(), list(rejected_orders),
+                          broker.playground.repositories if isinstance(broker, LocalBroker) else [])
 
 
 def buy_and_hold(broker: Broker, times: np.ndarray):

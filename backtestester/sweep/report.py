@@ -7,7 +7,7 @@ import html
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -152,14 +152,36 @@ def heatmap_figure(records: list[dict], x: str, y: str, metric: str):
     ax.set_yticks(range(len(ys)), [str(v) for v in ys])
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    ax.set_title(f"{metric} by {x} and {y}")
+    annotate_cells(ax, grid, metric)
+    ax.set_title(f"{metric} by {x} and {y} (best outlined)")
     fig.colorbar(image, ax=ax)
     return fig
 
 
+def annotate_cells(ax, grid: np.ndarray, metric: str) -> None:
+    """Each cell's value written in it (small grids), and the best cell (the highest, as
+    :func:`ranked` ranks) outlined in red."""
+    import matplotlib.patches as patches  # noqa: PLC0415  (only when a report is drawn)
+
+    finite = grid[np.isfinite(grid)]
+    if finite.size == 0:
+        return
+    lo, hi = float(finite.min()), float(finite.max())
+    if grid.size <= 400:
+        size = 8 if grid.shape[1] <= 12 else 6
+        for (row, col), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                dark = hi > lo and (value - lo) / (hi - lo) < 0.6
+                ax.text(col, row, fmt(metric, float(value)), ha="center", va="center", fontsize=size,
+                        color="white" if dark else "black")
+    row, col = np.unravel_index(int(np.nanargmax(grid)), grid.shape)
+    ax.add_patch(patches.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.5))
+
+
 def write_report(out_dir: Path, records: list[dict], metric: str, curves, grid_params: list[str],
-                 title: str) -> dict[str, Path]:
-    """Write ``equity.png``, ``heatmap.png`` (two-parameter grids) and ``report.html``."""
+                 title: str, charts: dict[str, Path] | None = None) -> dict[str, Path]:
+    """Write ``equity.png``, ``heatmap.png`` (two-parameter grids) and ``report.html``, whose
+    leaderboard links each run of ``charts`` (``{config_id: path}``) to its chart."""
     import matplotlib.pyplot as plt  # noqa: PLC0415  (only when a report is drawn)
 
     out_dir = Path(out_dir)
@@ -183,20 +205,32 @@ def write_report(out_dir: Path, records: list[dict], metric: str, curves, grid_p
         images.append((f"{metric} heatmap", data))
     rows = "".join(
         "<tr><td>{}</td><td>{}</td>{}</tr>".format(
-            i, html.escape(params_text(r)), "".join(f"<td>{fmt(c, r.get(c, math.nan))}</td>" for c in LEADERBOARD_COLUMNS))
+            i, chart_link(r, charts or {}, out_dir),
+            "".join(f"<td>{fmt(c, r.get(c, math.nan))}</td>" for c in LEADERBOARD_COLUMNS))
         for i, r in enumerate(ranked(records, metric)[:25], 1))
     failed = sum(r.get("status") != "ok" for r in records)
     figures = "".join(f"<h2>{html.escape(caption)}</h2><img src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
                       for caption, data in images)
+    linked = f" The first {len(charts)} rows link to their runs' interactive charts." if charts else ""
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:3px 8px;text-align:right}}td:nth-child(2){{text-align:left}}img{{max-width:100%}}</style></head><body>
-<h1>{html.escape(title)}</h1><p>{len(records)} runs, {failed} failed; ranked by <b>{metric}</b>.</p>
+<h1>{html.escape(title)}</h1><p>{len(records)} runs, {failed} failed; ranked by <b>{metric}</b>.{linked}</p>
 <table><tr><th>#</th><th>params</th>{''.join(f'<th>{c}</th>' for c in LEADERBOARD_COLUMNS)}</tr>{rows}</table>
 {figures}</body></html>"""
     paths["html"] = out_dir / "report.html"
     paths["html"].write_text(page)
     return paths
+
+
+def chart_link(record: dict, charts: dict[str, Path], out_dir: Path) -> str:
+    """A leaderboard row's parameters, linked to the run's chart (relative to the report) if it has one."""
+    text = html.escape(params_text(record))
+    chart = charts.get(record.get("config_id"))
+    if chart is None:
+        return text
+    href = html.escape(Path(chart).resolve().relative_to(Path(out_dir).resolve()).as_posix(), quote=True)
+    return f"<a href='{href}' title='interactive chart of this run'>{text}</a>"
 
 
 @dataclass
@@ -227,8 +261,10 @@ def print_leaderboard(outcome: SweepOutcome, metric: str, console=None, top: int
         console.print(f"report: {outcome.reports['html']}")
 
 
-def top_curves(records: list[dict], configs: list, spec: SweepSpec, data_dir, tables: dict | None, top: int) -> list:
-    """Equity curves of the best runs, recomputed in the driver (runs are deterministic)."""
+def top_runs(records: list[dict], configs: list, spec: SweepSpec, data_dir, tables: dict | None, top: int) -> list:
+    """``(record, result, chartable)`` of the best runs, recomputed in the driver (runs are
+    deterministic). ``chartable`` has ``plot()``: the result itself, or for a fast-path run the
+    event-driven engine's run of the same config (``None`` if the strategy has no event form)."""
     by_id = {c.config_id: c for c in configs}
     best = [r for r in ranked(records, spec.metric)[:top] if r["config_id"] in by_id]
     if not best:
@@ -239,19 +275,38 @@ def top_curves(records: list[dict], configs: list, spec: SweepSpec, data_dir, ta
         for s in spec.symbols:
             data.setdefault((s, spec.timeframe), catalog.load(s, spec.timeframe, calendar=spec.calendar))
     data = {(s.upper(), tf): t for (s, tf), t in data.items()}
-    curves = []
+    runs = []
     for record in best:
-        run = execute_run(by_id[record["config_id"]], data, keep_result=True)
-        if run["status"] == "ok":
-            result = run["_result"]
-            curves.append((params_text(record), result.equity_times, result.equity))
-    return curves
+        config = by_id[record["config_id"]]
+        run = execute_run(config, data, keep_result=True)
+        if run["status"] != "ok":
+            continue
+        chartable = run["_result"]
+        if not hasattr(chartable, "plot"):
+            event = execute_run(replace(config, engine="event"), data, keep_result=True)
+            chartable = event["_result"] if event["status"] == "ok" else None
+        runs.append((record, run["_result"], chartable))
+    return runs
+
+
+def top_curves(records: list[dict], configs: list, spec: SweepSpec, data_dir, tables: dict | None, top: int) -> list:
+    """Equity curves ``(params, times, equity)`` of the best runs (:func:`top_runs`)."""
+    return [(params_text(record), result.equity_times, result.equity)
+            for record, result, _ in top_runs(records, configs, spec, data_dir, tables, top)]
+
+
+def write_run_charts(out_dir: Path, runs: list) -> dict[str, Path]:
+    """The interactive chart of each of :func:`top_runs` at ``runs/<config_id>.html`` under ``out_dir``."""
+    return {record["config_id"]: chartable.plot(Path(out_dir) / "runs" / f"{record['config_id']}.html")
+            for record, _, chartable in runs if chartable is not None}
 
 
 def write_sweep_report(out_dir: Path, records: list[dict], configs: list, spec: SweepSpec, data_dir,
                        tables: dict | None, top: int) -> dict[str, Path]:
-    """:func:`write_report` of a finished sweep: the ``top`` runs' curves, a heatmap if the grid
-    has two parameters."""
-    curves = top_curves(records, configs, spec, data_dir, tables, top)
+    """:func:`write_report` of a finished sweep: the ``top`` runs' curves and charts (each
+    leaderboard row of those links to its chart), a heatmap if the grid has two parameters."""
+    runs = top_runs(records, configs, spec, data_dir, tables, top)
+    curves = [(params_text(record), result.equity_times, result.equity) for record, result, _ in runs]
+    charts = write_run_charts(out_dir, runs)
     return write_report(out_dir, records, spec.metric, curves, list(spec.grid) if len(spec.grid) == 2 else [],
-                        f"{spec.strategy} sweep")
+                        f"{spec.strategy} sweep", charts=charts)
