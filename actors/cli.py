@@ -60,7 +60,7 @@ def _print_backtest(result, console) -> None:
                   f"{result.ticks:,} ticks; final equity {result.final_equity:,.2f}")
 
 
-# `backtest` options that apply to one kind of data only: (option, attribute, the data it is for).
+# `backtest` options that apply to one kind of run only, as (option, attribute) pairs.
 GENERATED_ONLY = (("--bars", "bars"), ("--seed", "seed"))
 CATALOG_ONLY = (("--history-days", "history_days"),)
 GATEWAY_ONLY = (("--tls-ca", "tls_ca"),)
@@ -68,7 +68,7 @@ DEFAULT_BARS, DEFAULT_SEED = 100_000, 7
 
 
 def backtest_symbols(args) -> list[str]:
-    """The symbols of ``--symbol`` (repeatable) and ``--symbols A B ...``, in order, upper-cased;
+    """The symbols of ``--symbol`` (repeatable), then of ``--symbols A B ...``, upper-cased;
     ``RunConfig``'s default when neither is given. A symbol given twice is refused."""
     symbols = [s.upper() for s in (args.symbol or []) + (args.symbols or [])] or list(RunConfig.symbols)
     twice = sorted({s for s in symbols if symbols.count(s) > 1})
@@ -103,7 +103,8 @@ def _backtest_config(args, symbols, catalog: bool) -> RunConfig:
                        fill_model=args.fill_model or RunConfig.fill_model,
                        calendar=SIMULATOR_CALENDAR if catalog else RunConfig.calendar if args.calendar is None
                        else None if args.calendar.lower() == "none" else args.calendar,
-                       commission_rate=args.commission or 0.0, slippage_rate=args.slippage or 0.0)
+                       commission_rate=args.commission or RunConfig.commission_rate,
+                       slippage_rate=args.slippage or RunConfig.slippage_rate)
     if args.gateway:
         refused = [flag for flag, bad in (("--data-dir", args.data_dir), ("--commission", config.commission_rate),
                                           ("--slippage", config.slippage_rate)) if bad]
