@@ -18,7 +18,7 @@ from backtestester.data.catalog import Catalog
 from backtestester.data.schema import TIMEFRAMES
 from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Commission, Repository, Slippage
-from backtestester.playgrounds import run_on_catalog
+from backtestester.playgrounds import SIMULATOR_CALENDAR, run_on_catalog
 from backtestester.strategy import load_strategy, run_backtest
 from backtestester.strategy.tables import EXPORT_FORMATS
 from backtestester.sweep.arguments import add_sweep_arguments, checked_strategy, spec_from_args
@@ -68,76 +68,130 @@ def _print_backtest(result, console, args) -> None:
         console.print(f"chart: {result.plot(args.plot or None)}")
 
 
+# `backtest` options that apply to one kind of run only, as (option, attribute) pairs.
+GENERATED_ONLY = (("--bars", "bars"), ("--seed", "seed"))
+CATALOG_ONLY = (("--history-days", "history_days"),)
+GATEWAY_ONLY = (("--tls-ca", "tls_ca"),)
+DEFAULT_BARS, DEFAULT_SEED = 100_000, 7
+
+
+def backtest_symbols(args) -> list[str]:
+    """The symbols of ``--symbol`` (repeatable), then of ``--symbols A B ...``, upper-cased;
+    ``RunConfig``'s default when neither is given. A symbol given twice is refused."""
+    symbols = [s.upper() for s in (args.symbol or []) + (args.symbols or [])] or list(RunConfig.symbols)
+    twice = sorted({s for s in symbols if symbols.count(s) > 1})
+    if twice:
+        raise ValueError(f"symbol(s) {', '.join(twice)} given more than once (--symbol/--symbols)")
+    return symbols
+
+
+def _refuse(args, options, why: str) -> None:
+    """Refuse the ``options`` ((flag, attribute) pairs) that were given: ``why`` they do not apply."""
+    given = [flag for flag, name in options if getattr(args, name) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)}: {why}")
+
+
+def _backtest_config(args, symbols, catalog: bool) -> RunConfig:
+    """The run's settings, defaults from :class:`RunConfig` (one default fill model for `backtest`
+    and `sweep`), after refusing every option that would not apply to this kind of run."""
+    if catalog:
+        _refuse(args, GENERATED_ONLY, "only for generated bars; catalog and gateway backtests read the catalog's bars")
+        if not (args.start and args.stop):
+            raise ValueError("catalog and gateway backtests need both --start and --stop (YYYY-MM-DD)")
+        if args.calendar not in (None, SIMULATOR_CALENDAR):
+            raise ValueError(f"--calendar {args.calendar}: catalog and gateway backtests run on "
+                             f"{SIMULATOR_CALENDAR}, as the gateway's playgrounds")
+    else:
+        _refuse(args, CATALOG_ONLY, "only with catalog bars (--start/--stop, --data-dir or --gateway)")
+    if not args.gateway:
+        _refuse(args, GATEWAY_ONLY, "only with --gateway")
+    config = RunConfig(strategy=args.strategy, params=tuple(args.param), symbols=tuple(symbols),
+                       timeframe=args.timeframe, start=args.start, end=args.stop, balance=args.balance,
+                       fill_model=args.fill_model or RunConfig.fill_model,
+                       calendar=SIMULATOR_CALENDAR if catalog else RunConfig.calendar if args.calendar is None
+                       else None if args.calendar.lower() == "none" else args.calendar,
+                       commission_rate=args.commission or RunConfig.commission_rate,
+                       slippage_rate=args.slippage or RunConfig.slippage_rate)
+    if args.gateway:
+        refused = [flag for flag, bad in (("--data-dir", args.data_dir), ("--commission", config.commission_rate),
+                                          ("--slippage", config.slippage_rate)) if bad]
+        if config.fill_model != "close":
+            refused.append(f"--fill-model {config.fill_model}" + (" (the default)" if args.fill_model is None else ""))
+        if refused:
+            raise ValueError(f"{', '.join(refused)}: not with --gateway: its playgrounds use the gateway's catalog, "
+                             f"fill model close and no costs (give --fill-model close)")
+    return config
+
+
+def _engine_options(config: RunConfig) -> dict:
+    options = dict(fill_model=config.fill_model)
+    if config.commission_rate:
+        options["commission"] = Commission(rate=config.commission_rate)
+    if config.slippage_rate:
+        options["slippage"] = Slippage(rate=config.slippage_rate)
+    return options
+
+
 def cmd_backtest(args) -> int:
-    """Generated bars (default), catalog bars locally (``--start/--stop``, ``--data-dir``) or
-    through a gateway (``--gateway``); the last two build the same playground, so they compare."""
+    """Generated bars (default; one series per symbol, seeds ``--seed``, ``--seed + 1``, ...),
+    catalog bars locally (``--start/--stop``, ``--data-dir``) or through a gateway
+    (``--gateway``); the last two build the same playground, so they compare. Every option given
+    applies, or the run is refused (exit code 2) before it starts."""
     console = Console()
     if args.export_format and not args.export:
         raise ValueError("--export-format needs --export DIR")
-    cls = load_strategy(args.strategy)
-    strategy = cls(**dict(args.param))
-    if args.gateway or args.data_dir or args.start or args.stop:
-        return _backtest_catalog(args, strategy, console)
-    period = BACKTEST_TIMEFRAMES[args.timeframe]
-    table = generate_bars(args.symbol, timeframe=args.timeframe, n_bars=args.bars, seed=args.seed,
-                          calendar=args.calendar)
-    repo = Repository.from_table(args.symbol, period, table)
-    console.print(f"[bold]{args.symbol}[/]: {len(repo):,} generated {args.timeframe} bars "
-                  f"(seed {args.seed}, calendar {args.calendar}), balance {args.balance:,.0f}")
-    options = dict(fill_model=args.fill_model or RunConfig.fill_model, calendar=args.calendar)
-    if args.commission:
-        options["commission"] = Commission(rate=args.commission)
-    if args.slippage:
-        options["slippage"] = Slippage(rate=args.slippage)
-    result = _run_with_progress(console, lambda progress: run_backtest(strategy, [repo], balance=args.balance,
-                                                                       progress=progress, **options))
+    symbols = backtest_symbols(args)
+    catalog = bool(args.gateway or args.data_dir or args.start or args.stop)
+    config = _backtest_config(args, symbols, catalog)
+    strategy = load_strategy(args.strategy)(**dict(args.param))
+    if catalog:
+        return _backtest_catalog(args, config, strategy, console)
+    n_bars, seed = args.bars if args.bars is not None else DEFAULT_BARS, args.seed if args.seed is not None else DEFAULT_SEED
+    period = BACKTEST_TIMEFRAMES[config.timeframe]
+    repos = [Repository.from_table(symbol, period, generate_bars(symbol, timeframe=config.timeframe, n_bars=n_bars,
+                                                                 seed=seed + i, calendar=config.calendar))
+             for i, symbol in enumerate(symbols)]
+    seeds = ", ".join(str(seed + i) for i in range(len(symbols)))
+    data = f"{n_bars:,} generated bars{' each' if len(symbols) > 1 else ''} (seed{'s' if len(symbols) > 1 else ''} {seeds})"
+    console.print(f"[bold]{type(strategy).__name__}[/] {strategy.params}: {config.describe(data)}")
+    result = _run_with_progress(console, lambda progress: run_backtest(
+        strategy, repos, balance=config.balance, progress=progress, calendar=config.calendar, **_engine_options(config)))
     _print_backtest(result, console, args)
     return 0
 
 
-def _backtest_catalog(args, strategy, console) -> int:
+def _backtest_catalog(args, config: RunConfig, strategy, console) -> int:
     """The gateway's playground (catalog bars from ``--start`` minus ``--history-days`` to the end
-    of ``--stop``; clock from the first XNYS open to 16:00 New York; fill model close, no costs),
-    locally from ``--data-dir`` or remotely through ``--gateway``."""
-    if not (args.start and args.stop):
-        raise ValueError("--gateway and --data-dir backtests need --start and --stop (YYYY-MM-DD)")
-    if args.calendar != "XNYS":
-        raise ValueError("--calendar: catalog and gateway backtests run on XNYS, as the gateway's playgrounds")
-    window = dict(start_date=args.start, stop_date=args.stop, balance=args.balance, history_in_days=args.history_days)
-    what = (f"[bold]{args.symbol.upper()}[/]: {args.timeframe} bars {args.start} to {args.stop}"
-            + (f" (+{args.history_days} history days)" if args.history_days else "") + f", balance {args.balance:,.0f}")
+    of ``--stop``; clock from the first XNYS open to 16:00 New York, each bar available when it is
+    complete), locally from ``--data-dir`` or remotely through ``--gateway``."""
+    history = args.history_days or 0
+    window = dict(start_date=config.start, stop_date=config.end, balance=config.balance, history_in_days=history)
+    repositories = [(symbol, config.timeframe) for symbol in config.symbols]
+    data = f"{config.start} to {config.end}" + (f" (+{history} history days)" if history else "")
+    header = f"[bold]{type(strategy).__name__}[/] {strategy.params}: {config.describe(data)}"
     if args.gateway:
         from backtestester.remote.broker import run_on_gateway  # noqa: PLC0415  (grpc only with --gateway)
         from backtestester.remote.client import PlaygroundClient, grpc  # noqa: PLC0415  (grpc only with --gateway)
 
-        refused = [flag for flag, bad in (("--data-dir", args.data_dir), ("--fill-model next_open", args.fill_model == "next_open"),
-                                          ("--commission", args.commission), ("--slippage", args.slippage)) if bad]
-        if refused:
-            raise ValueError(f"{', '.join(refused)}: not with --gateway: its playgrounds use the gateway's catalog, "
-                             f"fill model close and no costs")
         security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
         if args.tls_ca:
             with open(args.tls_ca, "rb") as f:
                 security["root_certificates"] = f.read()
-        console.print(f"{what}, through the gateway at {args.gateway}")
+        console.print(f"{header}; through the gateway at {args.gateway}")
         try:
             with PlaygroundClient(args.gateway, **security) as client:
                 result = _run_with_progress(console, lambda progress: run_on_gateway(
-                    strategy, client, [(args.symbol, args.timeframe)], progress=progress, **window))
+                    strategy, client, repositories, progress=progress, **window))
         except grpc.RpcError as exc:
             print(f"error: gateway {args.gateway}: {exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
     else:
         data_dir = args.data_dir or os.environ.get("BACKTESTESTER_DATA") or "data"
-        options = dict(fill_model=args.fill_model or "close")
-        if args.commission:
-            options["commission"] = Commission(rate=args.commission)
-        if args.slippage:
-            options["slippage"] = Slippage(rate=args.slippage)
-        console.print(f"{what}, from the catalog {os.path.abspath(data_dir)}")
+        console.print(f"{header}; from the catalog {os.path.abspath(data_dir)}")
         try:
             result = _run_with_progress(console, lambda progress: run_on_catalog(
-                strategy, data_dir, [(args.symbol, args.timeframe)], progress=progress, **window, **options))
+                strategy, data_dir, repositories, progress=progress, **window, **_engine_options(config)))
         except LookupError as exc:  # the catalog's DataNotFoundError
             raise ValueError(str(exc)) from None
     _print_backtest(result, console, args)
@@ -190,8 +244,7 @@ def cmd_sweep(args) -> int:
     out = args.out or Path("reports") / f"{cls.__name__}-{'-'.join(spec.symbols)}-{spec.timeframe}"
     console = Console()
     configs = spec.configs()
-    console.print(f"[bold]{cls.__name__}[/] on {', '.join(spec.symbols)} {spec.timeframe}: {len(configs)} parameter sets, "
-                  f"engine {spec.engine}, results in {out}")
+    console.print(f"[bold]{cls.__name__}[/]: {len(configs)} parameter sets; {spec.describe()}; results in {out}")
     outcome = run_sweep(spec, out, data_dir=args.data_dir, address=args.address, workers=args.workers,
                         batch_size=args.batch_size, resume=not args.no_resume, show_progress=not args.no_progress,
                         console=console, configs=configs)
@@ -204,19 +257,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backtestester", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add_backtest_args(p, bars, strategy):
+    def add_backtest_args(p, strategy):
         p.add_argument("--strategy", default=strategy, help="package.module:Class (default %(default)s)")
-        p.add_argument("--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE")
-        p.add_argument("--symbol", default=RunConfig.symbols[0])
-        p.add_argument("--timeframe", choices=sorted(BACKTEST_TIMEFRAMES), default=RunConfig.timeframe)
-        p.add_argument("--bars", type=int, default=bars, help="number of generated bars (default %(default)s)")
-        p.add_argument("--seed", type=int, default=7)
-        p.add_argument("--calendar", default=RunConfig.calendar, help="exchange code, or 'none' for 24/7")
-        p.add_argument("--balance", type=float, default=RunConfig.balance)
+        p.add_argument("--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE",
+                       help="a strategy parameter (repeat for each)")
+        p.add_argument("--symbol", action="append", metavar="SYMBOL",
+                       help=f"a symbol; repeat for several (default {' '.join(RunConfig.symbols)})")
+        p.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="several symbols at once, as in `sweep`")
+        p.add_argument("--timeframe", choices=sorted(BACKTEST_TIMEFRAMES), default=RunConfig.timeframe,
+                       help="bar timeframe (default %(default)s)")
+        p.add_argument("--bars", type=int, help=f"generated bars only: bars per symbol (default {DEFAULT_BARS})")
+        p.add_argument("--seed", type=int, help=f"generated bars only: seed of the first symbol, the next ones "
+                                                f"+1, +2, ... (default {DEFAULT_SEED})")
+        p.add_argument("--calendar", help=f"exchange code, or 'none' for 24/7 (default {RunConfig.calendar}; "
+                                          f"catalog and gateway backtests run on {SIMULATOR_CALENDAR} only)")
+        p.add_argument("--balance", type=float, default=RunConfig.balance, help="initial cash (default %(default)g)")
         p.add_argument("--fill-model", choices=("close", "next_open"),
-                       help="default: next_open on generated bars, close (the gateway's) on catalog bars")
-        p.add_argument("--commission", type=float, default=0.0, help="fraction of traded value, e.g. 0.0005")
-        p.add_argument("--slippage", type=float, default=0.0, help="fraction of price, e.g. 0.0001")
+                       help=f"market orders fill at the close of the bar they were placed on or at the next "
+                            f"bar's open (default {RunConfig.fill_model}, as `sweep`; the gateway has close only)")
+        p.add_argument("--commission", type=float, help="fraction of traded value, e.g. 0.0005 (default 0)")
+        p.add_argument("--slippage", type=float, help="fraction of price, e.g. 0.0001 (default 0)")
 
     demo = sub.add_parser("demo", help="generate sample data if missing, sweep the reference SMA crossover on an "
                                        "embedded Ray cluster, print the leaderboard and the report's path")
@@ -247,14 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
                                          "or through a gateway (--gateway)")
-    add_backtest_args(bt, 100_000, DEFAULT_STRATEGY)
     bt.add_argument("--plot", nargs="?", const="", metavar="PATH",
                     help="write an interactive HTML chart of the run (candles, trades, equity, drawdown, volume) "
                          "to PATH (default: <Strategy>.html)")
+    add_backtest_args(bt, DEFAULT_STRATEGY)
     catalog = bt.add_argument_group("catalog bars, locally or through a gateway (the same playground, so they compare)")
     catalog.add_argument("--start", metavar="YYYY-MM-DD", help="first day (the clock starts at its first XNYS open)")
-    catalog.add_argument("--stop", metavar="YYYY-MM-DD", help="last day (the clock stops at 16:00 New York)")
-    catalog.add_argument("--history-days", type=int, default=0, metavar="N",
+    catalog.add_argument("--stop", metavar="YYYY-MM-DD", help="last day (the clock stops at 16:00 New York, "
+                                                              "when the day's bars, a daily bar too, are complete)")
+    catalog.add_argument("--history-days", type=int, metavar="N",
                          help="calendar days of bars before --start, for indicator warm-up (default 0)")
     catalog.add_argument("--data-dir", help="run locally on this catalog (default: BACKTESTESTER_DATA, else ./data)")
     catalog.add_argument("--gateway", metavar="HOST:PORT", help="run through this gateway, on its catalog "
@@ -270,8 +331,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run one command; a ``ValueError`` (a refused option, file or name) is printed, exit code 2."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "calendar", None) and args.calendar.lower() == "none" and args.command == "backtest":
-        args.calendar = None
     try:
         return args.func(args)
     except ValueError as exc:

@@ -64,7 +64,7 @@ from ..engine.errors import place_order_error
 from ..engine.ledger import EPS
 from ..engine.orders import FLAT, OPENING_SIDES
 from ..engine.timeutil import NS_PER_SECOND, from_ns, period_to_ns
-from ..playgrounds import default_step, repository_specs
+from ..playgrounds import SIMULATOR_CALENDAR, default_step, repository_specs, session_available_ns
 from ..strategy.base import Strategy
 from ..strategy.broker import Broker
 from ..strategy.runner import BacktestResult, run_on_broker
@@ -107,8 +107,9 @@ class MirrorRepository:
 
     def candle(self, i: int) -> Candle:
         s = self.start_ns[i]
+        available = int(session_available_ns([s], self.period_ns, SIMULATOR_CALENDAR)[0])  # as the gateway's
         return Candle.from_ns(s, self.open[i], self.high[i], self.low[i], self.close_values[i], self.volume[i],
-                               s + self.period_ns)
+                               available)
 
     def append(self, start_ns: int, o: float, h: float, lo: float, c: float, v: float) -> None:
         self.start_ns.append(start_ns)

@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field, replace
 from .space import grid_space, random_space
 
 ENGINES = ("event", "fast")
+# The run settings a header prints (RunConfig.describe), the fields SweepSpec hands to its runs.
+RUN_SETTINGS = ("symbols", "timeframe", "start", "end", "balance", "fill_model", "calendar", "commission_rate",
+                "slippage_rate", "engine")
 DEFAULT_STRATEGY = "backtestester.strategy.reference:SmaCross"
 DEFAULT_METRIC = "sharpe"
 
@@ -51,6 +54,14 @@ class RunConfig:
         blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def describe(self, data: str | None = None) -> str:
+        """The settings that reproduce this run, in one line: the header of a backtest and of a
+        sweep. ``data`` replaces the date range (e.g. ``"100,000 generated bars (seed 7)"``)."""
+        dates = data or f"{self.start or 'the first bar'} to {self.end or 'the last bar'}"
+        return (f"{', '.join(self.symbols)} {self.timeframe}, {dates}, balance {self.balance:,.2f}, "
+                f"fill model {self.fill_model}, commission {self.commission_rate:g}, slippage {self.slippage_rate:g}, "
+                f"calendar {self.calendar or 'none (24/7)'}, engine {self.engine}")
+
 
 @dataclass
 class SweepSpec:
@@ -75,6 +86,10 @@ class SweepSpec:
     slippage_rate: float = RunConfig.slippage_rate
     engine: str = RunConfig.engine
     metric: str = DEFAULT_METRIC
+
+    def describe(self) -> str:
+        """The settings every run of the sweep shares (:meth:`RunConfig.describe`): its header."""
+        return RunConfig(strategy=self.strategy, **{name: getattr(self, name) for name in RUN_SETTINGS}).describe()
 
     def configs(self) -> list[RunConfig]:
         """One RunConfig per parameter set, in the grid's order (or the random draws')."""

@@ -115,6 +115,19 @@ def test_grid_strategy_is_identical_locally_and_through_the_gateway(client, cata
     assert_same_run(local, remote)
 
 
+def test_daily_bars_the_last_one_included_are_identical_locally_and_through_the_gateway(client, catalog_dir):
+    """Daily bars (resampled by the catalog) are available at their session's close, so the stop
+    date's bar is seen before the clock stops at 16:00 New York, locally and through the gateway."""
+    window = dict(start_date="2024-01-03", stop_date="2024-01-05", balance=100_000.0)
+    local_strategy, remote_strategy = Recorder(), Recorder()
+    local = run_on_catalog(local_strategy, catalog_dir, [("AAA", "1d")], **window)
+    remote = run_on_gateway(remote_strategy, client, [("AAA", "1d")], **window)
+    candles = [s for s in local_strategy.seen if s[0] == "candle"]
+    assert [c[4].date().isoformat() for c in candles] == ["2024-01-03", "2024-01-04", "2024-01-05"]
+    assert remote_strategy.seen == local_strategy.seen
+    assert_same_run(local, remote)
+
+
 def test_the_gateway_run_deletes_its_playground(client, catalog_dir):
     before = {s.playground_id for s in client.get_playgrounds()}
     run_on_gateway(GridStrategy(lower=1, upper=2), client, [("BBB", "1m")], start_date="2024-01-03",
@@ -179,7 +192,7 @@ def _words(text):
 
 def test_cli_backtest_through_the_gateway_matches_the_local_catalog_run(gateway, catalog_dir, capsys):
     args = ["backtest", "--symbol", "aaa", "--timeframe", "1m", "--start", "2024-01-03", "--stop", "2024-01-04",
-            "--history-days", "1", "--param", "fast=5", "--param", "slow=20"]
+            "--history-days", "1", "--param", "fast=5", "--param", "slow=20", "--fill-model", "close"]
     assert main(args + ["--gateway", gateway]) == 0
     remote = capsys.readouterr().out
     assert main(args + ["--data-dir", str(catalog_dir)]) == 0
@@ -190,16 +203,18 @@ def test_cli_backtest_through_the_gateway_matches_the_local_catalog_run(gateway,
                f"final equity {expected.final_equity:,.2f}")
     assert summary in _words(remote) and summary in _words(local)
     # the statistics tables are the same too
-    assert remote[remote.index("SmaCross"):] == local[local.index("SmaCross"):]
+    assert remote[remote.rindex("SmaCross"):] == local[local.rindex("SmaCross"):]  # after the headers
 
     # options the gateway's playgrounds do not have are refused before anything runs
     assert main(args + ["--gateway", gateway, "--fill-model", "next_open"]) == 2
     assert "not with --gateway" in capsys.readouterr().err
+    assert main(args[:-2] + ["--gateway", gateway]) == 2  # the default fill model, next_open, is not the gateway's
+    assert "--fill-model next_open (the default): not with --gateway" in _words(capsys.readouterr().err)
     assert main(["backtest", "--gateway", gateway]) == 2
-    assert "need --start and --stop" in capsys.readouterr().err
+    assert "need both --start and --stop" in capsys.readouterr().err
     # a business error of the gateway is reported with its status
     assert main(args[:1] + ["--symbol", "NOPE", "--start", "2024-01-03", "--stop", "2024-01-04",
-                            "--gateway", gateway]) == 1
+                            "--fill-model", "close", "--gateway", gateway]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
 
 
@@ -239,3 +254,18 @@ def test_indicator_series_are_one_per_run_and_key_through_the_gateway_too(client
     # through the gateway the one series is re-run over the revealed candles once per new candle
     # (future candles are not readable, D2), not once per call
     assert remote.fn.calls <= len(remote.values) + 1
+
+
+def test_cli_backtest_of_two_symbols_through_the_gateway_matches_the_local_run(gateway, catalog_dir, capsys):
+    args = ["backtest", "--symbols", "aaa", "bbb", "--start", "2024-01-03", "--stop", "2024-01-03", "--fill-model",
+            "close", "--param", "fast=5", "--param", "slow=20", "--param", "fraction=0.45"]
+    assert main(args + ["--gateway", gateway]) == 0
+    remote = _words(capsys.readouterr().out)
+    assert main(args + ["--data-dir", str(catalog_dir)]) == 0
+    local = _words(capsys.readouterr().out)
+    expected = run_on_catalog(SmaCross(fast=5, slow=20, fraction=0.45), catalog_dir, [("AAA", "1m"), ("BBB", "1m")],
+                              start_date="2024-01-03", stop_date="2024-01-03", fill_model="close")
+    assert {o.symbol for o in expected.orders} == {"AAA", "BBB"}
+    summary = f"{len(expected.trades):,} fills, {len(expected.round_trips):,} round trips"
+    assert summary in remote and summary in local and f"final equity {expected.final_equity:,.2f}" in remote
+    assert "AAA, BBB 1m, 2024-01-03 to 2024-01-03" in remote and "fill model close" in remote

@@ -22,15 +22,19 @@ from backtesting import Strategy as PeerStrategy  # noqa: E402
 from backtesting.lib import crossover  # noqa: E402
 from backtesting.test import GOOG  # noqa: E402
 
+from actors.cli import main  # noqa: E402
+from backtestester.data.catalog import Catalog  # noqa: E402
+from backtestester.data.importers import import_sample  # noqa: E402
 from backtestester.data.indicators import sma  # noqa: E402
 from backtestester.data.synthetic import generate_bars  # noqa: E402
 from backtestester.engine import Repository  # noqa: E402
+from backtestester.playgrounds import run_on_catalog  # noqa: E402
 from backtestester.strategy import SmaCross, run_backtest  # noqa: E402
 
 ALL_IN = 1 - sys.float_info.epsilon
 
 
-def peer_run(df: pd.DataFrame, fast: int, slow: int, cash: float):
+def peer_run(df: pd.DataFrame, fast: int, slow: int, cash: float, trade_on_close: bool = False):
     class PeerSmaCross(PeerStrategy):
         def init(self):
             self.fast = self.I(sma, self.data.Close, fast)
@@ -45,7 +49,7 @@ def peer_run(df: pd.DataFrame, fast: int, slow: int, cash: float):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "some trades remain open": compared explicitly below
-        return Backtest(df, PeerSmaCross, cash=cash, commission=0).run()
+        return Backtest(df, PeerSmaCross, cash=cash, commission=0, trade_on_close=trade_on_close).run()
 
 
 def ours_run(df: pd.DataFrame, period: timedelta, fast: int, slow: int, cash: float, calendar=None):
@@ -162,3 +166,24 @@ def test_statistics_match_backtesting_py_on_goog():
         if key in ("Start", "End"):
             want = want.tz_localize("UTC")
         assert abs(got - want) <= tol, (key, got, want)
+
+
+@pytest.mark.parametrize("fill_model,trade_on_close,final", [("next_open", False, 57_752.99), ("close", True, 63_328.77)])
+def test_catalog_backtest_of_the_goog_sample_sees_the_last_bar_and_matches_backtesting_py(
+        fill_model, trade_on_close, final, tmp_path, capsys):
+    """The bundled GOOG sample through the catalog (the gateway's playground, clock to 16:00 of
+    --stop): the last session's bar values the open position, as backtesting.py's last close does,
+    under both fill models (``close`` is backtesting.py's ``trade_on_close=True``)."""
+    import_sample(Catalog(tmp_path), "GOOG")
+    peer = peer_run(GOOG, 10, 30, 10_000, trade_on_close=trade_on_close)
+    assert round(peer["Equity Final [$]"], 2) == final and peer._strategy.position.size > 0  # open at the end
+    window = dict(start_date="2004-08-19", stop_date="2013-03-01", balance=10_000)
+    ours = run_on_catalog(SmaCross(fast=10, slow=30, fraction=ALL_IN), tmp_path, [("GOOG", "1d")],
+                          fill_model=fill_model, **window)
+    expected = [(float(r.Size), r.EntryPrice, r.ExitPrice) for r in peer._trades.itertuples()]
+    assert [(r.quantity, r.entry_price, r.exit_price) for r in ours.round_trips] == expected
+    assert abs(ours.final_equity - peer["Equity Final [$]"]) <= 1e-9 * final
+    assert main(["backtest", "--data-dir", str(tmp_path), "--symbol", "GOOG", "--timeframe", "1d",
+                 "--start", "2004-08-19", "--stop", "2013-03-01", "--balance", "10000", "--fill-model", fill_model,
+                 "--param", "fast=10", "--param", "slow=30", "--param", f"fraction={ALL_IN!r}"]) == 0
+    assert f"final equity {final:,.2f}" in capsys.readouterr().out

@@ -23,6 +23,9 @@ def test_sweep_command_end_to_end(ray_cluster, data_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "Leaderboard (by sharpe)" in out and "fast=" in out and "report.html" in out
+    # the header names every setting of the runs, the fill model (the one default of backtest and sweep) too
+    assert ("SYNTH 1m, the first bar to the last bar, balance 100,000.00, fill model next_open, commission 0, "
+            "slippage 0, calendar XNYS, engine event") in " ".join(out.split())
     assert len(pq.read_table(tmp_path / "results.parquet")) == 6
 
 
