@@ -83,9 +83,9 @@ class SweepSpec:
     engine: str = RunConfig.engine
     metric: str = DEFAULT_METRIC
 
-    def configs(self, strategy_fingerprint: str = "", data_fingerprint: str = "") -> list[RunConfig]:
-        """One RunConfig per parameter set, in the grid's order (or the random draws'), each
-        carrying the fingerprints given (``sweep/prepare.py: prepare_sweep`` computes them)."""
+    def configs(self) -> list[RunConfig]:
+        """One RunConfig per parameter set, in the grid's order (or the random draws'), without
+        fingerprints (``sweep/prepare.py: prepare_sweep`` adds them)."""
         if self.random:
             params = random_space(self.grid, self.random, seed=self.seed, constraints=self.constraints, fixed=self.fixed)
         else:
@@ -93,6 +93,5 @@ class SweepSpec:
         base = RunConfig(strategy=self.strategy, symbols=tuple(self.symbols), timeframe=self.timeframe,
                          start=self.start, end=self.end, balance=self.balance, fill_model=self.fill_model,
                          calendar=self.calendar, commission_rate=self.commission_rate,
-                         slippage_rate=self.slippage_rate, engine=self.engine,
-                         strategy_fingerprint=strategy_fingerprint, data_fingerprint=data_fingerprint)
+                         slippage_rate=self.slippage_rate, engine=self.engine)
         return [replace(base, params=tuple(sorted(p.items()))) for p in params]

@@ -45,15 +45,14 @@ def prepare_sweep(spec: SweepSpec, *, data_dir=None, tables: dict | None = None)
         raise ValueError(f"unknown metric {spec.metric!r}; accepted: {', '.join(METRICS)}")
     if not spec.symbols:
         raise ValueError("no symbols to sweep: give at least one (--symbols)")
-    RunConfig(strategy=spec.strategy, symbols=tuple(spec.symbols), engine=spec.engine,
-              fill_model=spec.fill_model)  # the engine and the fill model are known
     if spec.engine == "fast":
         _check_fast(cls, spec)
-    data = _tables(spec, data_dir, tables)
-    configs = spec.configs(strategy_fingerprint(cls), data_fingerprint(data))
+    configs = spec.configs()  # the grid, the constraints, the engine and fill model, before the data is read
     if not configs:
         raise ValueError("the sweep has no parameter sets: check the grid and the constraints")
-    return PreparedSweep(spec, cls, configs, data)
+    data = _tables(spec, data_dir, tables)
+    identity = dict(strategy_fingerprint=strategy_fingerprint(cls), data_fingerprint=data_fingerprint(data))
+    return PreparedSweep(spec, cls, [replace(config, **identity) for config in configs], data)
 
 
 def _typed_grid(cls, grid: dict) -> dict:
