@@ -21,8 +21,9 @@ from backtestester.engine import Commission, Repository, Slippage
 from backtestester.playgrounds import SIMULATOR_CALENDAR, run_on_catalog
 from backtestester.strategy import load_strategy, run_backtest
 from backtestester.strategy.tables import EXPORT_FORMATS
-from backtestester.sweep.arguments import add_sweep_arguments, checked_strategy, spec_from_args
+from backtestester.sweep.arguments import add_sweep_arguments, spec_from_args
 from backtestester.sweep.config import DEFAULT_STRATEGY, RunConfig
+from backtestester.sweep.prepare import prepare_sweep
 from backtestester.sweep.report import fmt, print_leaderboard
 from backtestester.sweep.space import parse_value
 
@@ -236,18 +237,19 @@ def cmd_serve(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    """Sweep on Ray: check the spec before Ray starts, run it, print the leaderboard."""
+    """Sweep on Ray: check the whole sweep before Ray starts (a bad one is exit code 2), run what
+    is not done yet (a finished sweep answers from its results file, without Ray), print the
+    leaderboard."""
     from .sweep import run_sweep  # noqa: PLC0415  (ray only for the commands that sweep)
 
-    spec = spec_from_args(args)
-    cls = checked_strategy(spec)  # fail fast on a bad name or parameter, before starting Ray
+    prepared = prepare_sweep(spec_from_args(args), data_dir=args.data_dir)  # fails fast, before Ray
+    spec, cls = prepared.spec, prepared.strategy
     out = args.out or Path("reports") / f"{cls.__name__}-{'-'.join(spec.symbols)}-{spec.timeframe}"
     console = Console()
-    configs = spec.configs()
-    console.print(f"[bold]{cls.__name__}[/]: {len(configs)} parameter sets; {spec.describe()}; results in {out}")
+    console.print(f"[bold]{cls.__name__}[/]: {len(prepared.configs)} parameter sets, engine {spec.engine}; {spec.describe()}; results in {out}")
     outcome = run_sweep(spec, out, data_dir=args.data_dir, address=args.address, workers=args.workers,
                         batch_size=args.batch_size, resume=not args.no_resume, show_progress=not args.no_progress,
-                        console=console, configs=configs)
+                        console=console, prepared=prepared)
     print_leaderboard(outcome, spec.metric, console, args.top)
     return 130 if outcome.interrupted else 0
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from backtestester.sweep import RunConfig, SweepSpec
+from backtestester.sweep import SweepSpec
+from backtestester.sweep.prepare import PreparedSweep, prepare_sweep
 from backtestester.sweep.report import SweepOutcome, params_text, ranked, write_sweep_report
 from backtestester.sweep.results import ResultsFile, failed_record
 from backtestester.sweep.scheduling import WorkQueues
@@ -36,31 +37,48 @@ FAST_MIN_BATCH = 4
 def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = None, address: str | None = None,
               workers: int | None = None, batch_size: int | None = None, resume: bool = True,
               show_progress: bool = True, report_top: int = 5, console=None, pool: SweepPool | None = None,
-              configs: list[RunConfig] | None = None) -> SweepOutcome:
+              prepared: PreparedSweep | None = None) -> SweepOutcome:
     """Run every config of ``spec`` on a pool of actors; write results and reports to ``out_dir``.
 
-    Data comes from the catalog at ``data_dir`` (loaded once by the data-store actor) or from
-    ``tables`` ``{(symbol, timeframe): pyarrow.Table}`` handed to it. Ctrl-C stops cleanly: the
-    finished runs are kept and the next run resumes after them. Without ``pool`` the sweep starts
-    its own actors (``workers``, default one per CPU) and ends them; with a :class:`SweepPool` it
-    runs on (at most ``workers`` of) the pool's actors and leaves them running for the next sweep.
-    ``configs`` is ``spec.configs()`` for a caller that has computed them already.
+    The sweep is checked whole first (:func:`~backtestester.sweep.prepare.prepare_sweep`; a bad
+    spec is a ``ValueError`` before any actor starts). Data comes from the catalog at
+    ``data_dir`` (loaded once by the data-store actor) or from ``tables``
+    ``{(symbol, timeframe): pyarrow.Table}`` handed to it. Runs already in ``out_dir`` with the
+    same strategy code and data are reused (``resume``); runs of other code or data are kept
+    apart in ``out_dir/earlier/``. A sweep whose runs are all done starts no actor (nor Ray): it
+    answers from the results file. Ctrl-C stops cleanly: the finished runs are kept and the next
+    run resumes after them. Without ``pool`` the sweep starts its own actors (``workers``,
+    default one per CPU) and ends them; with a :class:`SweepPool` it runs on (at most
+    ``workers`` of) the pool's actors and leaves them running for the next sweep. ``prepared``
+    is ``prepare_sweep(spec, ...)`` for a caller that has it already.
     """
     console = console or Console(stderr=True)
     started = time.perf_counter()
     out_dir = Path(out_dir)
+    prepared = prepared or prepare_sweep(spec, data_dir=data_dir, tables=tables)
+    spec, configs = prepared.spec, prepared.configs
     results = ResultsFile(out_dir / "results.parquet")
-    configs = spec.configs() if configs is None else configs
+    moved = results.keep_apart(*prepared.fingerprints)
+    if moved:
+        console.print(f"{moved} runs of other strategy code or data kept apart in {results.earlier_dir} "
+                      f"(not shown); this sweep's runs start afresh")
+    results.check_types(configs)
     todo = results.todo(configs, resume)
-    sweep = _Sweep(spec, todo, results, address=address, workers=workers, batch_size=batch_size, pool=pool)
-    sweep.load(tables, data_dir)
-    interrupted = sweep.collect(console, show_progress)
+    if len(todo) < len(configs):
+        console.print(f"{len(configs) - len(todo)} of {len(configs)} runs already done in {out_dir} with this strategy "
+                      f"code and data: reused (--no-resume runs them again)")
+    interrupted, ran = False, 0
+    if todo:  # else the answer comes from the results file: no actor, no Ray
+        sweep = _Sweep(spec, todo, results, address=address, workers=workers, batch_size=batch_size, pool=pool)
+        sweep.load(tables, data_dir)
+        interrupted, ran = sweep.collect(console, show_progress), sweep.ran
     records = results.of(configs)
     failed = sum(r["status"] != "ok" for r in records)
     reports = {}
     if not interrupted and records:
-        reports, interrupted = _report(out_dir, records, configs, spec, data_dir, tables, report_top, console)
-    return SweepOutcome(records, out_dir, sweep.ran, len(configs) - len(todo), failed, interrupted,
+        reports, interrupted = _report(out_dir, records, configs, spec, data_dir, prepared.tables, report_top,
+                                       console)
+    return SweepOutcome(records, out_dir, ran, len(configs) - len(todo), failed, interrupted,
                         time.perf_counter() - started, reports)
 
 

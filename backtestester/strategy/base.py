@@ -49,6 +49,15 @@ class Strategy:
                 out[name] = kind
         return out
 
+    @classmethod
+    def coerce_parameter(cls, name: str, value):
+        """``value`` as parameter ``name`` takes it (an int for a float parameter becomes a
+        float); ``ValueError`` naming the type if it is not one (a bool is not a number)."""
+        types = cls.parameter_types()
+        if name not in types:
+            raise ValueError(f"{cls.__name__} has no parameter {name!r}; it has {sorted(types) or 'none'}")
+        return _coerce(cls.__name__, name, types[name], value)
+
     @property
     def params(self) -> dict:
         return {name: getattr(self, name) for name in self.parameter_types()}

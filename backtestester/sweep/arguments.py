@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 
 from ..data.schema import TIMEFRAMES
-from ..strategy import load_strategy
 from .config import DEFAULT_METRIC, DEFAULT_STRATEGY, ENGINES, RunConfig, SweepSpec
-from .execute import METRICS
 from .space import parse_grid_arg, parse_value
 
 if sys.version_info >= (3, 11):
@@ -18,19 +16,7 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-SWEEP_TOML_EXAMPLE = """\
-# backtestester sweep --config sweep.toml  (command-line options override these)
-strategy = "backtestester.strategy.reference:SmaCross"
-symbols = ["SYNTH"]
-timeframe = "1m"
-constraints = ["fast < slow"]
-metric = "sharpe"
-[grid]
-fast = "5:50:5"          # START:STOP:STEP (stop included), or a list: [5, 10, 20]
-slow = "20:200:20"
-[fixed]                  # parameters held constant
-fraction = 1.0
-"""
+# The TOML file's format is documented in docs/sweeps.md, with a tested example in examples/sweep.toml.
 
 # SweepSpec field <- (command-line option, TOML key); the option wins over the key, and a value
 # given by neither is the spec's default.
@@ -45,7 +31,7 @@ _TOML_KEYS = {key for _, key in _SPEC_OPTIONS.values()} | {"grid", "fixed", "con
 
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     """Register the sweep's options on ``p`` (``sweep`` and ``demo``)."""
-    p.add_argument("--config", type=Path, help="TOML file with the same keys as these options")
+    p.add_argument("--config", type=Path, help="TOML file with the same keys as these options (docs/sweeps.md)")
     p.add_argument("--strategy", help=f"package.module:Class (default {DEFAULT_STRATEGY})")
     p.add_argument("--symbols", nargs="+", help=f"symbols in the data catalog (default {' '.join(RunConfig.symbols)})")
     p.add_argument("--timeframe", help=f"{' '.join(TIMEFRAMES)} (default {RunConfig.timeframe})")
@@ -84,11 +70,26 @@ def _load_toml(path: Path) -> dict:
         raise ValueError(f"sweep config {path} is not valid TOML: {exc}") from None
 
 
+def _toml_grid_values(name: str, values) -> list:
+    """A ``[grid]`` entry's values: a list, a ``"START:STOP:STEP"`` or ``"V1,V2"`` text, or one value."""
+    if isinstance(values, str):
+        return parse_grid_arg(f"{name}={values}")[1]
+    if isinstance(values, list):
+        return list(values)
+    if isinstance(values, (bool, int, float)):
+        return [values]
+    raise ValueError(f"grid {name}: a list [V1, V2, ...], a \"START:STOP:STEP\" text or one value, got {values!r}")
+
+
 def _grid_and_fixed(args, conf: dict) -> tuple[dict, dict]:
     """The swept and the fixed parameters: the TOML file's tables, then the options."""
     grid = {}
-    for name, values in conf.get("grid", {}).items():
-        grid[name] = parse_grid_arg(f"{name}={values}")[1] if isinstance(values, str) else list(values)
+    table = conf.get("grid", {})
+    if not isinstance(table, dict):
+        raise ValueError(f"grid in {args.config} must be a table ([grid] with NAME = [V1, V2] or NAME = "
+                         f"\"START:STOP:STEP\" lines), got {table!r}")
+    for name, values in table.items():
+        grid[name] = _toml_grid_values(name, values)
     for text in args.grid:
         name, values = parse_grid_arg(text)
         grid[name] = values
@@ -126,15 +127,3 @@ def spec_from_args(args) -> SweepSpec:
             given[name] = float(given[name])
     return SweepSpec(**{"strategy": DEFAULT_STRATEGY, **given}, grid=grid, fixed=fixed,
                      constraints=tuple(conf.get("constraints", [])) + tuple(args.constraint))
-
-
-def checked_strategy(spec: SweepSpec):
-    """The spec's strategy class, after checking (before any worker starts) that it imports, has
-    every swept and fixed parameter, and that the ranking metric exists."""
-    cls = load_strategy(spec.strategy)
-    unknown = (set(spec.grid) | set(spec.fixed)) - set(cls.parameter_types())
-    if unknown:
-        raise ValueError(f"{spec.strategy} has no parameter(s) {sorted(unknown)}; it has {sorted(cls.parameter_types())}")
-    if spec.metric not in METRICS:
-        raise ValueError(f"unknown metric {spec.metric!r}; accepted: {', '.join(METRICS)}")
-    return cls

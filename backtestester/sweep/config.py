@@ -7,6 +7,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
+from ..engine.playground import FILL_MODELS
 from .space import grid_space, random_space
 
 ENGINES = ("event", "fast")
@@ -20,7 +21,9 @@ DEFAULT_METRIC = "sharpe"
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one backtest. ``config_id`` is a hash of all of it, so a sweep
-    that is run again recognises the runs it already has."""
+    that is run again recognises the runs it already has; with the fingerprints of the strategy's
+    code and of the data (:mod:`~backtestester.sweep.identity`), a run of changed code or data
+    is a new run."""
 
     strategy: str                       # "package.module:Class"
     params: tuple = ()                  # sorted ((name, value), ...)
@@ -34,6 +37,8 @@ class RunConfig:
     commission_rate: float = 0.0
     slippage_rate: float = 0.0
     engine: str = "event"
+    strategy_fingerprint: str = ""      # of the strategy's source (sweep/identity.py); "" unknown
+    data_fingerprint: str = ""          # of the tables it runs on (sweep/identity.py); "" unknown
     extra: tuple = field(default=())    # reserved for options added later, keeps ids stable
 
     def __post_init__(self):
@@ -41,6 +46,8 @@ class RunConfig:
             raise ValueError(f"strategy must be named 'package.module:Class', got {self.strategy!r}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.fill_model not in FILL_MODELS:
+            raise ValueError(f"fill_model must be one of {FILL_MODELS}, got {self.fill_model!r}")
         object.__setattr__(self, "params", tuple(sorted(dict(self.params).items())))
         object.__setattr__(self, "symbols", tuple(s.upper() for s in self.symbols))
 
@@ -92,7 +99,8 @@ class SweepSpec:
         return RunConfig(strategy=self.strategy, **{name: getattr(self, name) for name in RUN_SETTINGS}).describe()
 
     def configs(self) -> list[RunConfig]:
-        """One RunConfig per parameter set, in the grid's order (or the random draws')."""
+        """One RunConfig per parameter set, in the grid's order (or the random draws'), without
+        fingerprints (``sweep/prepare.py: prepare_sweep`` adds them)."""
         if self.random:
             params = random_space(self.grid, self.random, seed=self.seed, constraints=self.constraints, fixed=self.fixed)
         else:

@@ -119,7 +119,8 @@ def _ns(value, to_ns):
     return to_ns(datetime(value.year, value.month, value.day, tzinfo=timezone.utc))
 
 
-def _time(value):
+def parse_bound(value: str | None):
+    """A run's ``start``/``end``: None, an ISO date (a session date) or an ISO datetime (naive = UTC)."""
     if value is None:
         return None
     parsed = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
@@ -146,11 +147,11 @@ def execute_run(config: RunConfig, tables: dict, *, cache: dict | None = None, k
         strategy = load_strategy(config.strategy)(**config.param_dict)
         options = _options(config)
         if config.engine == "fast":
-            result = run_fast(strategy, repos, balance=config.balance, start=_time(config.start),
-                              end=_time(config.end), bars_cache=cache, **options)
+            result = run_fast(strategy, repos, balance=config.balance, start=parse_bound(config.start),
+                              end=parse_bound(config.end), bars_cache=cache, **options)
         else:
-            result = run_backtest(strategy, repos, balance=config.balance, start=_time(config.start),
-                                  end=_time(config.end), **options)
+            result = run_backtest(strategy, repos, balance=config.balance, start=parse_bound(config.start),
+                                  end=parse_bound(config.end), **options)
         stats = result.statistics.as_dict()
         for name in METRICS:
             value = stats.get(name, getattr(result, name, math.nan))
@@ -198,7 +199,7 @@ def _execute_fast_group(configs: list, tables: dict, cache: dict | None) -> list
         repos = load_repositories(first, tables, cache)
         strategy_cls = load_strategy(first.strategy)
         stats = run_fast_batch(strategy_cls, [c.param_dict for c in configs], repos, balance=first.balance,
-                               start=_time(first.start), end=_time(first.end), bars_cache=cache, **_options(first))
+                               start=parse_bound(first.start), end=parse_bound(first.end), bars_cache=cache, **_options(first))
     except Exception:  # noqa: BLE001 - retried one by one, which records who failed and why
         return None
     elapsed = (time.perf_counter() - started) / len(configs)

@@ -13,6 +13,7 @@ from backtestester.data.synthetic import generate_bars
 from backtestester.strategy import Strategy
 from backtestester.sweep import RunConfig, SweepSpec, execute_batch, execute_run
 from backtestester.sweep.execute import METRICS
+from backtestester.sweep.prepare import prepare_sweep
 
 SMA = "backtestester.strategy.reference:SmaCross"
 
@@ -55,7 +56,7 @@ def test_sweep_results_equal_sequential_in_process_runs(ray_cluster, tables, tmp
     outcome = run_sweep(spec(engine=engine), tmp_path, tables=tables, show_progress=False, workers=2)
     assert outcome.ran == 6 and outcome.failed == 0 and not outcome.interrupted
     by_id = {r["config_id"]: r for r in outcome.records}
-    for config in spec(engine=engine).configs():
+    for config in prepare_sweep(spec(engine=engine), tables=tables).configs:  # ids include the fingerprints
         local = execute_run(config, tables)
         remote = by_id[config.config_id]
         for metric in METRICS:
@@ -143,7 +144,7 @@ def test_a_pool_runs_sweep_after_sweep_on_the_same_actors(ray_cluster, tables, t
     for outcome, data in ((first, tables), (second, other)):
         assert outcome.ran == 6 and outcome.failed == 0
         by_id = {r["config_id"]: r for r in outcome.records}
-        for config in spec(engine="fast").configs():
+        for config in prepare_sweep(spec(engine="fast"), tables=data).configs:
             local = execute_run(config, data)
             assert all(same(by_id[config.config_id][m], local[m]) for m in METRICS), config.params
     assert first.records[0]["final_equity"] != second.records[0]["final_equity"]
