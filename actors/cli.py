@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from backtestester import __version__
 from backtestester.data import cli as data_cli
 from backtestester.data.catalog import Catalog
 from backtestester.data.schema import TIMEFRAMES
@@ -192,17 +193,21 @@ def cmd_sweep(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``backtestester`` command line: every command and its options."""
     parser = argparse.ArgumentParser(prog="backtestester", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_backtest_args(p, bars, strategy):
         p.add_argument("--strategy", default=strategy, help="package.module:Class (default %(default)s)")
-        p.add_argument("--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE")
-        p.add_argument("--symbol", default=RunConfig.symbols[0])
-        p.add_argument("--timeframe", choices=sorted(BACKTEST_TIMEFRAMES), default=RunConfig.timeframe)
+        p.add_argument("--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE",
+                       help="a strategy parameter (repeat for each)")
+        p.add_argument("--symbol", default=RunConfig.symbols[0], help="symbol to trade (default %(default)s)")
+        p.add_argument("--timeframe", choices=sorted(BACKTEST_TIMEFRAMES), default=RunConfig.timeframe,
+                       help="bar timeframe (default %(default)s)")
         p.add_argument("--bars", type=int, default=bars, help="number of generated bars (default %(default)s)")
-        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--seed", type=int, default=7, help="seed of the generated bars (default %(default)s)")
         p.add_argument("--calendar", default=RunConfig.calendar, help="exchange code, or 'none' for 24/7")
-        p.add_argument("--balance", type=float, default=RunConfig.balance)
+        p.add_argument("--balance", type=float, default=RunConfig.balance, help="starting cash (default %(default)g)")
         p.add_argument("--fill-model", choices=("close", "next_open"),
                        help="default: next_open on generated bars, close (the gateway's) on catalog bars")
         p.add_argument("--commission", type=float, default=0.0, help="fraction of traded value, e.g. 0.0005")
