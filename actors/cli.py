@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from backtestester import __version__
 from backtestester.data import cli as data_cli
 from backtestester.data.catalog import Catalog
 from backtestester.data.schema import TIMEFRAMES
@@ -257,6 +258,8 @@ def cmd_sweep(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``backtestester`` command line: every command and its options."""
     parser = argparse.ArgumentParser(prog="backtestester", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_backtest_args(p, strategy):

@@ -97,23 +97,26 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
     syn = dsub.add_parser("synth", parents=[common], help="generate deterministic synthetic bars into the catalog",
                           description="Seeded GBM bars on real sessions (backtestester.data.synthetic).")
-    syn.add_argument("--symbols", nargs="+", default=["SYNTH"], metavar="SYMBOL")
-    syn.add_argument("--timeframe", choices=list(TIMEFRAMES), default="1m")
+    syn.add_argument("--symbols", nargs="+", action="extend", metavar="SYMBOL", help="symbols to generate (default SYNTH)")
+    syn.add_argument("--symbol", nargs="+", action="extend", dest="symbols", help=argparse.SUPPRESS)  # backtest's spelling
+    syn.add_argument("--timeframe", choices=list(TIMEFRAMES), default="1m", help="bar timeframe (default %(default)s)")
     syn.add_argument("--start", default="2020-01-02", help="first session date or instant (default %(default)s)")
     span = syn.add_mutually_exclusive_group(required=True)
     span.add_argument("--end", help="end (exclusive): a session date or an instant")
     span.add_argument("--bars", type=int, help="number of bars per symbol")
-    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bars (default 0)")
     syn.add_argument("--calendar", type=_calendar, default="XNYS", help="exchange calendar, or 'none' for 24/7")
-    syn.add_argument("--mode", choices=("replace", "merge"), default="replace")
+    syn.add_argument("--mode", choices=("replace", "merge"), default="replace",
+                     help="replace the stored file, or merge into it (default %(default)s)")
 
     ls = dsub.add_parser("ls", parents=[common], help="list stored symbols and timeframes")
     ls.add_argument("symbols", nargs="*", metavar="SYMBOL", help="only these symbols")
     ls.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
 
     show = dsub.add_parser("show", parents=[common], help="print bars (resampled if the timeframe is not stored)")
-    show.add_argument("symbol", metavar="SYMBOL")
-    show.add_argument("timeframe", metavar="TIMEFRAME", choices=list(TIMEFRAMES))
+    show.add_argument("symbol", metavar="SYMBOL", help="a stored symbol")
+    show.add_argument("timeframe", metavar="TIMEFRAME", choices=list(TIMEFRAMES),
+                      help=f"{' '.join(TIMEFRAMES)} (stored, or resampled from a finer stored one)")
     show.add_argument("--start", help="first bar start (a session date or an instant)")
     show.add_argument("--end", help="end (exclusive)")
     show.add_argument("--limit", type=int, default=None, help="rows to print (default 20; 0 = all)")
@@ -220,7 +223,7 @@ def _cmd_import(args, catalog: Catalog, out, err) -> int:
 
 def _cmd_synth(args, catalog: Catalog, out, err) -> int:
     tables = {}
-    for sym in args.symbols:
+    for sym in args.symbols or ["SYNTH"]:  # the default (an `extend` option's default would be extended)
         tables[(sym, args.timeframe)] = generate_bars(sym, timeframe=args.timeframe, start=args.start, end=args.end,
                                                       n_bars=args.bars, calendar=args.calendar, seed=args.seed)
     entries = catalog.write_many(tables, mode=args.mode, metadata={

@@ -11,6 +11,8 @@ hooks. It sees nothing but the :class:`~backtestester.strategy.context.Context` 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import typing
 
 _ACCEPTED = (bool, int, float, str)
@@ -111,11 +113,24 @@ def _coerce(owner, name, kind, value):
     return value
 
 
+def importable_from_cwd() -> None:
+    """Make modules in the current directory importable, as ``python -m`` and the interpreter's
+    prompt do (appended, so installed packages keep precedence over a stray file of the same
+    name). A console script's ``sys.path`` starts at its own bin directory instead, so without
+    this ``--strategy mymodule:MyStrategy`` would need ``PYTHONPATH=.``; sweep workers call it
+    too (in the driver's directory, where Ray starts them)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
+
+
 def load_strategy(spec: str) -> type[Strategy]:
-    """The strategy class named ``"package.module:Class"``."""
+    """The strategy class named ``"package.module:Class"``; the module is imported as Python
+    would, and also from the current directory (:func:`importable_from_cwd`)."""
     if not isinstance(spec, str) or spec.count(":") != 1:
         raise ValueError(f"strategy must be named 'package.module:Class', got {spec!r}")
     module_name, class_name = spec.split(":")
+    importable_from_cwd()
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

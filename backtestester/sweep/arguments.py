@@ -33,7 +33,9 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     """Register the sweep's options on ``p`` (``sweep`` and ``demo``)."""
     p.add_argument("--config", type=Path, help="TOML file with the same keys as these options (docs/sweeps.md)")
     p.add_argument("--strategy", help=f"package.module:Class (default {DEFAULT_STRATEGY})")
-    p.add_argument("--symbols", nargs="+", help=f"symbols in the data catalog (default {' '.join(RunConfig.symbols)})")
+    p.add_argument("--symbols", nargs="+", action="extend", metavar="SYMBOL",
+                   help=f"symbols in the data catalog (default {' '.join(RunConfig.symbols)}; repeatable)")
+    p.add_argument("--symbol", nargs="+", action="extend", dest="symbols", help=argparse.SUPPRESS)  # backtest's spelling
     p.add_argument("--timeframe", help=f"{' '.join(TIMEFRAMES)} (default {RunConfig.timeframe})")
     p.add_argument("--grid", action="append", default=[], metavar="NAME=START:STOP:STEP|V1,V2",
                    help="a swept parameter (repeat for each)")
@@ -43,8 +45,9 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help=f"seed of --random (default {SweepSpec.seed})")
     p.add_argument("--start", help="ISO date or datetime (default: the data's first bar)")
     p.add_argument("--end", help="ISO date or datetime (default: the data's last bar)")
-    p.add_argument("--balance", type=float)
-    p.add_argument("--fill-model", choices=("close", "next_open"))
+    p.add_argument("--balance", type=float, help=f"starting cash of each run (default {RunConfig.balance:g})")
+    p.add_argument("--fill-model", choices=("close", "next_open"),
+                   help=f"fill market orders at the bar's close or the next bar's open (default {RunConfig.fill_model})")
     p.add_argument("--calendar", help=f"exchange code (default {RunConfig.calendar}), or 'none' for 24/7")
     p.add_argument("--commission", type=float, help="fraction of traded value, e.g. 0.0005")
     p.add_argument("--slippage", type=float, help="fraction of price, e.g. 0.0001")
@@ -57,7 +60,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
     p.add_argument("--out", type=Path, help="results and report directory (default reports/<strategy>-<symbols>)")
     p.add_argument("--no-resume", action="store_true", help="run every parameter set again")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and scripts)")
 
 
 def _load_toml(path: Path) -> dict:
