@@ -114,6 +114,8 @@ def _tables(spec: SweepSpec, data_dir, tables: dict | None) -> dict:
             out[key] = given[key]
             continue
         catalog = catalog or Catalog(data_dir)
+        if not catalog.timeframes(key[0]):  # before load, which first builds the calendar (seconds)
+            raise ValueError(str(catalog.missing_symbol(key[0])))
         try:
             out[key] = catalog.load(key[0], spec.timeframe, calendar=spec.calendar)
         except LookupError as exc:  # the catalog's DataNotFoundError: names what it holds
