@@ -11,7 +11,8 @@ class PlaceOrderError(PlaygroundError):
 
 class OrderRejected(PlaceOrderError):
     """A placement refused by the account's state, not by its arguments: a trading outcome (the
-    side rule, more volume to close than is open, the order to close not open, free margin). The
+    side rule, more volume to close than is open, the order to close not open, free margin, an
+    order placed on the last bar, when the clock has expired). The
     strategy layer delivers it as a rejected order; the gateway reports it as any PlaceOrderError."""
 
 
@@ -19,7 +20,7 @@ class OrderRejected(PlaceOrderError):
 # substrings), for messages that arrive as text (the gateway's errors).
 REJECTION_WORDINGS = ("side not allowed", "volume to close exceeds open volume", "insufficient free margin",
                       "error getting close by requests", "failed to find order to close",
-                      "pending close quantity")
+                      "pending close quantity", "backtest complete: clock expired: no more orders")
 
 
 def place_order_error(message: str) -> PlaceOrderError:

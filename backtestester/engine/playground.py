@@ -257,7 +257,8 @@ class Playground:
     def _validate(self, symbol, side, quantity, requested_price, order_type, price, stop_price, sl, tp, duration, tag,
                   close_order_id, equity_fraction) -> Order:
         if self._complete:
-            raise PlaceOrderError("backtest complete: clock expired: no more orders can be placed")
+            # the clock, not the arguments, refuses it: an order a strategy places on the last bar
+            raise OrderRejected("backtest complete: clock expired: no more orders can be placed")
         quantity, equity_fraction, price, stop_price, sl, tp = check_order_arguments(
             side, quantity, equity_fraction, order_type, price, stop_price, sl, tp, duration, tag)
 

@@ -120,3 +120,28 @@ def test_an_unknown_symbol_raises():
     pg.tick(60)
     with pytest.raises(PlaceOrderError, match="symbol NOPE not found"):
         PlaygroundContext(pg).place("NOPE", "buy", 1, order_type="limit", price=10.0)
+
+
+class BuysEveryBar(Strategy):
+    """Buys one share on every candle, the last one included."""
+
+    def on_candle(self, ctx, bar):
+        ctx.buy(bar.symbol, 1)
+
+
+def test_an_order_on_the_last_bar_is_rejected_not_an_abort(tmp_path):
+    """The last bar of a catalog run arrives on the completion tick (daily bars are complete at the
+    close): an order placed there is rejected (the clock expired), the run ends normally."""
+    from backtestester.data.catalog import Catalog
+    from backtestester.data.importers import import_sample
+    from backtestester.playgrounds import run_on_catalog
+
+    import_sample(Catalog(tmp_path), "GOOG")
+    strategy = BuysEveryBar()
+    result = run_on_catalog(strategy, tmp_path, [("GOOG", "1d")], start_date="2012-01-03", stop_date="2012-03-01")
+    assert result.rejections == 1
+    assert result.rejected_orders[-1].reject_reason.startswith("backtest complete: clock expired")
+    assert len(result.trades) == len(result.equity) - 2  # every bar's order filled but the last one
+    with pytest.raises(OrderRejected, match="backtest complete"):
+        run_on_catalog(BuysEveryBar(), tmp_path, [("GOOG", "1d")], start_date="2012-01-03", stop_date="2012-03-01",
+                       strict=True)
