@@ -10,12 +10,14 @@ replaced by its OS-chosen address), and Ray for the blocks that say "inside a Ra
 Nothing is skipped silently:
 - a block that cannot run here has ``<!-- not run: REASON -->`` on the line before its fence;
   they are listed in ``NOT_RUN`` below and the test fails if the two differ;
-- ``text`` and ``proto`` blocks are shown, not run (layouts, excerpts of the contract);
+- ``text`` and ``proto`` blocks are shown, not run (layouts, excerpts of the contract); ``toml``
+  blocks are shown and must parse;
 - a long-running block runs with smaller sizes through ``SUBSTITUTIONS``, each with its reason;
   a substitution that no longer matches fails the test.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -34,7 +36,7 @@ FILES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\s*$", re.S | re.M)
 NOT_RUN_MARK = re.compile(r"<!--\s*not run:\s*(?P<reason>.+?)\s*-->\s*$")
 RUN = {"python", "sh"}
-SHOWN = {"text", "proto"}
+SHOWN = {"text", "proto", "toml"}  # toml blocks are parsed (test_toml_blocks_parse)
 GATEWAY = "127.0.0.1:5051"
 
 # (file, first line of the block): why it cannot run here. Keep this short.
@@ -103,10 +105,19 @@ def test_every_block_is_run_shown_or_marked():
                 marked.add((name, b["first"]))
             elif b["lang"] not in RUN | SHOWN:
                 unlabelled.append(f"{name}:{b['line']} ```{b['lang']}")
-    assert not unlabelled, f"blocks that are neither run nor shown (label them python, sh, text or proto): {unlabelled}"
+    assert not unlabelled, f"blocks that are neither run nor shown (label them python, sh, text, proto or toml): {unlabelled}"
     assert marked == NOT_RUN, f"marked not run but not listed: {marked - NOT_RUN}; listed but not marked: {NOT_RUN - marked}"
     for file, old, _, _ in SUBSTITUTIONS:
         assert any(old in b["body"] for b in blocks(file)), f"substitution {old!r} matches nothing in {file}"
+
+
+def test_toml_blocks_parse():
+    """A TOML block shown in the docs is valid TOML (a user copies it into a file)."""
+    tomllib = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    toml = [(name, b) for name in FILES for b in blocks(name) if b["lang"] == "toml"]
+    assert toml, "no toml block found"
+    for name, b in toml:
+        tomllib.loads(b["body"])
 
 
 @pytest.fixture(scope="module")
