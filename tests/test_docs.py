@@ -58,9 +58,9 @@ SUBSTITUTIONS = [
 
 
 def check_readme(ns: dict, root: Path) -> None:
-    """The ten-line example backtested; the SweepPool example ran two sweeps on one pool, wrote
+    """The examples backtested (the chart example last); the SweepPool example ran two sweeps on one pool, wrote
     their reports where it says and ended its actors with the ``with`` block."""
-    assert ns["result"].final_equity > 0 and len(ns["result"].equity) > 1000
+    assert ns["result"].final_equity > 0 and len(ns["result"].equity) > 100  # the chart example re-binds result to a shorter run
     assert ns["outcome"].ran == 6 and ns["outcome"].failed == 0
     assert (root / "reports/slow-60/results.parquet").exists() and (root / "reports/slow-180/report.html").exists()
     assert ns["pool"].hosts == []
