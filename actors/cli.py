@@ -247,7 +247,8 @@ def cmd_sweep(args) -> int:
     spec, cls = prepared.spec, prepared.strategy
     out = args.out or Path("reports") / f"{cls.__name__}-{'-'.join(spec.symbols)}-{spec.timeframe}"
     console = Console()
-    console.print(f"[bold]{cls.__name__}[/]: {len(prepared.configs)} parameter sets, engine {spec.engine}; {spec.describe()}; results in {out}")
+    console.print(f"[bold]{cls.__name__}[/]: {len(prepared.configs)} parameter sets, engine {spec.engine}; "
+                  f"{spec.describe()}; results in {out}")
     outcome = run_sweep(spec, out, data_dir=args.data_dir, address=args.address, workers=args.workers,
                         batch_size=args.batch_size, resume=not args.no_resume, show_progress=not args.no_progress,
                         console=console, prepared=prepared)

@@ -289,12 +289,6 @@ def top_runs(records: list[dict], configs: list, spec: SweepSpec, data_dir, tabl
     return runs
 
 
-def top_curves(records: list[dict], configs: list, spec: SweepSpec, data_dir, tables: dict | None, top: int) -> list:
-    """Equity curves ``(params, times, equity)`` of the best runs (:func:`top_runs`)."""
-    return [(params_text(record), result.equity_times, result.equity)
-            for record, result, _ in top_runs(records, configs, spec, data_dir, tables, top)]
-
-
 def write_run_charts(out_dir: Path, runs: list) -> dict[str, Path]:
     """The interactive chart of each of :func:`top_runs` at ``runs/<config_id>.html`` under ``out_dir``."""
     return {record["config_id"]: chartable.plot(Path(out_dir) / "runs" / f"{record['config_id']}.html")
