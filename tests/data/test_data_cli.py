@@ -120,6 +120,55 @@ def test_bad_file_exits_2_with_the_row_and_writes_nothing(tmp_path, capsys):
     assert not d.exists() or not any(p.is_file() for p in d.rglob("*"))
 
 
+def stored_series(capsys, d: str) -> tuple[str, bytes]:
+    """5,000 daily X bars in the catalog ``d``; returns their CSV (``data show --csv``) and the file's bytes."""
+    code, _, err = run(capsys, "data", "synth", "--symbols", "X", "--timeframe", "1d", "--start", "2000-01-03",
+                       "--bars", "5000", "--seed", "3", "--data-dir", d)
+    assert code == 0, err
+    code, out, err = run(capsys, "data", "show", "X", "1d", "--csv", "--data-dir", d)
+    assert code == 0, err
+    return out, Catalog(d).path("X", "1d").read_bytes()
+
+
+def test_header_only_csv_over_a_stored_series_exits_2_and_keeps_it(tmp_path, capsys):
+    # The campaign's defect: this exited 0 with "1 file written, 0 rows" and emptied the series.
+    d = str(tmp_path / "cat")
+    _, before = stored_series(capsys, d)
+    empty = tmp_path / "X.csv"
+    empty.write_text("start,open,high,low,close,volume\n")
+    code, out, err = run(capsys, "data", "import", str(empty), "--timeframe", "1d", "--data-dir", d)
+    assert code == 2 and out == ""
+    assert err.startswith("error: X.csv has a header and no rows: expected")
+    assert Catalog(d).path("X", "1d").read_bytes() == before and Catalog(d).entries()[0].rows == 5000
+
+
+def test_a_shorter_file_needs_drop_stored(tmp_path, capsys):
+    d = str(tmp_path / "cat")
+    text, before = stored_series(capsys, d)
+    short = tmp_path / "X.csv"
+    short.write_text("".join(text.splitlines(keepends=True)[:101]))  # the header and the first 100 bars
+    code, out, err = run(capsys, "data", "import", str(short), "--timeframe", "1d", "--data-dir", d)
+    assert code == 2 and out == ""
+    assert "would drop 4,900 of the 5,000 stored X 1d bars" in err
+    assert "--mode merge" in err and "--drop-stored" in err
+    assert Catalog(d).path("X", "1d").read_bytes() == before
+    code, out, err = run(capsys, "data", "import", str(short), "--timeframe", "1d", "--drop-stored", "--data-dir", d)
+    assert code == 0, err
+    assert "1 file written, 100 rows" in out and Catalog(d).entries()[0].rows == 100
+
+
+def test_merging_new_days_into_a_stored_series(tmp_path, capsys):
+    d = str(tmp_path / "cat")
+    text, _ = stored_series(capsys, d)
+    lines = text.splitlines(keepends=True)
+    Catalog(d).write("X", "1d", Catalog(d).load("X", "1d").slice(0, 4990))  # the last 10 days are new
+    new = tmp_path / "X.csv"
+    new.write_text(lines[0] + "".join(lines[-10:]))
+    code, out, err = run(capsys, "data", "import", str(new), "--timeframe", "1d", "--mode", "merge", "--data-dir", d)
+    assert code == 0, err
+    assert "1 file written, 5,000 rows" in out
+
+
 @pytest.mark.parametrize("argv,words", [
     (["data", "show", "NOPE", "1d"], "no data for symbol 'NOPE'"),
     (["data", "import"], "nothing to import"),
