@@ -59,6 +59,7 @@ __all__ = [
     "SymbolNotFoundError",
     "TimeframeNotFoundError",
     "BarValidationError",
+    "StoredBarsLostError",
     "ENV_VAR",
 ]
 
@@ -98,6 +99,29 @@ class BarValidationError(ValueError):
     def __init__(self, message: str, *, index: int | None = None, reason: str = ""):
         super().__init__(message)
         self.index, self.reason = index, reason or message
+
+
+class StoredBarsLostError(ValueError):
+    """A replacing write would drop stored bars: the new bars lack the timestamps of ``lost`` of the
+    ``stored`` bars (``first_lost``/``last_lost``: the first and last of them, ns UTC).  Raised by
+    ``write_many(..., keep_stored=True)`` and by the importers; nothing is written then.
+    ``action`` and ``remedy`` word the message for the caller (``retold`` rewords it)."""
+
+    def __init__(self, symbol: str, timeframe: str, *, stored: int, lost: int, first_lost: int, last_lost: int,
+                 action: str = "replacing them",
+                 remedy: str = "write with mode='merge' to keep them, or without keep_stored to drop them"):
+        which = (f"at {format_ns(first_lost)}" if lost == 1 else
+                 f"the first at {format_ns(first_lost)}, the last at {format_ns(last_lost)}")
+        super().__init__(f"{action} would drop {lost:,} of the {stored:,} stored {symbol} {timeframe} bars, "
+                         f"whose timestamps the new bars lack ({which}); nothing was written; {remedy}")
+        self.symbol, self.timeframe, self.stored, self.lost = symbol, timeframe, stored, lost
+        self.first_lost, self.last_lost = first_lost, last_lost
+
+    def retold(self, action: str, remedy: str) -> "StoredBarsLostError":
+        """The same error worded for another caller (e.g. an import naming its file and CLI flags)."""
+        return StoredBarsLostError(self.symbol, self.timeframe, stored=self.stored, lost=self.lost,
+                                   first_lost=self.first_lost, last_lost=self.last_lost, action=action,
+                                   remedy=remedy)
 
 
 def _table_columns(table: pa.Table, what: str) -> dict[str, np.ndarray]:
@@ -316,6 +340,7 @@ class Catalog:
         *,
         mode: str = "replace",
         metadata: Mapping[str, str] | None = None,
+        keep_stored: bool = False,
     ) -> CatalogEntry:
         """Validate ``table`` and store it as the ``timeframe`` bars of ``symbol``.
 
@@ -324,10 +349,13 @@ class Catalog:
         table needs columns start (timestamp with a zone), open, high, low, close, volume;
         other columns are dropped.  Written atomically (temporary file, fsync, rename).
 
+        ``keep_stored=True``: refuse a replace that would drop stored bars (see :meth:`write_many`).
+
         Raises ``BarValidationError`` (a ``ValueError``) naming the first bad row (0-based
-        index into ``table``) and why; nothing is written then.
+        index into ``table``) and why, or ``StoredBarsLostError``; nothing is written then.
         """
-        return self.write_many({(symbol, timeframe): table}, mode=mode, metadata=metadata)[0]
+        return self.write_many({(symbol, timeframe): table}, mode=mode, metadata=metadata,
+                               keep_stored=keep_stored)[0]
 
     def write_many(
         self,
@@ -336,10 +364,16 @@ class Catalog:
         mode: str = "replace",
         metadata: Mapping[str, str] | None = None,
         progress=None,
+        keep_stored: bool = False,
     ) -> list[CatalogEntry]:
         """Write several ``{(symbol, timeframe): table}`` at once: every table is validated
         and staged as a temporary file before any is renamed into place, so a bad table
-        leaves every file untouched.  ``progress(done, total)`` is called after each table."""
+        leaves every file untouched.  ``progress(done, total)`` is called after each table.
+
+        ``keep_stored=True`` (what the importers pass): a ``mode="replace"`` write that would
+        drop a stored bar, one whose start the new table lacks, raises
+        :class:`StoredBarsLostError` instead, checked under the symbol's lock; nothing is
+        written then.  (``mode="merge"`` never drops a stored bar.)"""
         if mode not in ("replace", "merge"):
             raise ValueError(f"mode must be 'replace' or 'merge', got {mode!r}")
         items = []
@@ -354,7 +388,7 @@ class Catalog:
         try:
             with self._locks(sorted({sym for (sym, _), _ in items})):
                 for n, ((sym, tf), table) in enumerate(items, 1):
-                    staged.append(self._stage(sym, tf, table, mode, metadata))
+                    staged.append(self._stage(sym, tf, table, mode, metadata, keep_stored))
                     if progress is not None:
                         progress(n, len(items))
                 for s in staged:
@@ -370,7 +404,7 @@ class Catalog:
                              None if s.first is None else datetime_of_ns(s.first),
                              None if s.last is None else datetime_of_ns(s.last), s.final) for s in staged]
 
-    def _stage(self, sym: str, tf: str, table: pa.Table, mode: str, metadata) -> _Staged:
+    def _stage(self, sym: str, tf: str, table: pa.Table, mode: str, metadata, keep_stored: bool) -> _Staged:
         what = f"{sym} {tf}"
         cols = _table_columns(table, what)
         problem = find_problem(cols["start"], cols["open"], cols["high"], cols["low"], cols["close"],
@@ -380,6 +414,8 @@ class Catalog:
             raise BarValidationError(f"{what}: row {i} (0-based) of the table: {reason}; nothing was written",
                                      index=i, reason=reason)
         final = self.data_dir / sym / f"{tf}.parquet"
+        if mode == "replace" and keep_stored and final.is_file():
+            _check_nothing_lost(sym, tf, final, cols["start"])
         if mode == "merge" and final.is_file():
             old = _table_columns(_read_bars(final), f"stored {what}")
             keep = ~np.isin(old["start"], cols["start"])
@@ -441,6 +477,15 @@ class Catalog:
 # --------------------------------------------------------------------------- #
 # File helpers
 # --------------------------------------------------------------------------- #
+
+
+def _check_nothing_lost(sym: str, tf: str, final: Path, new_start: np.ndarray) -> None:
+    """Raise StoredBarsLostError if replacing ``final`` by bars starting at ``new_start`` drops a stored bar."""
+    old_start = int64_values(_read_bars(final).column("start"))
+    lost = np.flatnonzero(~np.isin(old_start, new_start))
+    if lost.size:
+        raise StoredBarsLostError(sym, tf, stored=int(old_start.size), lost=int(lost.size),
+                                  first_lost=int(old_start[lost[0]]), last_lost=int(old_start[lost[-1]]))
 
 
 def _remove_quietly(path: str) -> None:

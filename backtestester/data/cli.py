@@ -31,6 +31,7 @@ _EXAMPLES = """examples:
   backtestester data import --sample GOOG
   backtestester data import prices.csv --symbol AAPL --timeframe 1m --tz America/New_York
   backtestester data import bars.csv --column start=Time --column close=Last --epoch-unit ms
+  backtestester data import AAPL-new-days.csv --timeframe 1d --mode merge
   backtestester data import 2024-01-*.csv.gz --format polygon --tickers AAPL MSFT
   backtestester data synth --symbols AAA BBB --timeframe 1m --start 2020-01-02 --end 2020-07-01 --seed 1
   backtestester data ls
@@ -93,7 +94,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     imp.add_argument("--regular-hours", action="store_true",
                      help="drop intraday bars outside the calendar's regular sessions")
     imp.add_argument("--mode", choices=("replace", "merge"), default=None,
-                     help="replace the stored file, or merge into it (default: replace; merge for polygon)")
+                     help="replace the stored series, or merge into it: the file's bars win on equal timestamps, "
+                          "the other stored bars are kept (default: replace; merge for polygon)")
+    imp.add_argument("--drop-stored", action="store_true",
+                     help="let a replace drop stored bars the file lacks (default: such an import is refused)")
 
     syn = dsub.add_parser("synth", parents=[common], help="generate deterministic synthetic bars into the catalog",
                           description="Seeded GBM bars on real sessions (backtestester.data.synthetic).")
@@ -214,7 +218,8 @@ def _cmd_import(args, catalog: Catalog, out, err) -> int:
             progress.update(tasks[stage], completed=done, total=total)
 
         entries = im.import_files(catalog, paths, format=fmt, symbol=symbol, timeframe=timeframe, mode=args.mode,
-                                  tickers=args.tickers, sort=args.sort, progress=report, **options)
+                                  tickers=args.tickers, sort=args.sort, drop_stored=args.drop_stored,
+                                  progress=report, **options)
     rows = sum(e.rows for e in entries)
     out.print(_entries_table(entries, f"imported into {catalog.data_dir}", limit=20))
     out.print(f"{len(entries):,} file{'s' if len(entries) != 1 else ''} written, {rows:,} rows")

@@ -10,8 +10,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from backtestester.data import catalog as catalog_module
-from backtestester.data.catalog import Catalog
+from backtestester.data.catalog import Catalog, StoredBarsLostError
 from backtestester.data.importers import (
     SAMPLES,
     BadRowError,
@@ -428,7 +427,6 @@ def test_import_options_per_format(tmp_path):
 # Empty inputs and stored data: an import never replaces stored bars with fewer silently
 # --------------------------------------------------------------------------- #
 
-StoredBarsLostError = getattr(catalog_module, "StoredBarsLostError", type("Missing", (Exception,), {}))  # TEMP
 STORED_BARS = 5000
 
 
@@ -558,9 +556,9 @@ HEAD = "time,open,high,low,close,volume\n"
 ROW2 = "2021-06-02T13:30:00Z,10,11,9,10.5,100\n"
 ROW3 = "2021-06-03T13:30:00Z,10,11,9,10.5,100\n"
 MALFORMED = [
-    ("empty file", "", "is empty: expected a header line and rows"),
+    ("empty file", "", "is empty: expected a header line, then one row per bar"),
     ("header only", HEAD, "has a header and no rows: expected"),
-    ("blank lines only", "\n \n", "is empty: expected a header line and rows"),
+    ("blank lines only", "\n \n", "is empty: expected a header line, then one row per bar"),
     ("bad date", HEAD + ROW2 + "2021-13-45T13:30:00Z,10,11,9,10.5,100\n", "row 3: time value '2021-13-45T13:30:00Z' is not"),
     ("duplicated timestamp", HEAD + ROW2 + ROW2, "row 3: duplicate timestamp"),
     ("unsorted", HEAD + ROW3 + ROW2, "row 3: timestamp 2021-06-02 13:30 UTC is before the previous row"),

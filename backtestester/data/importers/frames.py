@@ -13,7 +13,7 @@ import pyarrow as pa
 from .. import resample as rs
 from ..schema import bar_table
 from ..validation import find_problem
-from .errors import BadRowError, Problems
+from .errors import BadRowError, FileFormatError, Problems
 
 
 @dataclass
@@ -49,7 +49,13 @@ def finish_frame(frame: Frame, problems: Problems, cut: int, rows: np.ndarray, *
             raise ValueError("regular_hours needs a calendar (the sessions to keep)")
         if timeframe in ("1d", "1w"):
             raise ValueError("regular_hours applies to intraday bars, not 1d/1w")
+        rows_in = frame.start.size
         frame = frame.take(rs.session_mask(frame.start, calendar) | (frame.pos == cut))
+        if rows_in and not frame.start.size:
+            raise FileFormatError(
+                f"none of the {rows_in:,} rows of {path.name} is in a regular session of {calendar} "
+                f"(regular_hours=True, --regular-hours, keeps only those): expected at least one bar "
+                f"in a session; nothing was imported", path=path)
     group = frame.group
     if sort:
         g = group if group is not None else np.zeros(frame.start.size, dtype=np.int64)

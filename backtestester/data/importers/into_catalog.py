@@ -1,7 +1,8 @@
 """Importing files into the catalog: format detection and :func:`import_files`.
 
 Every file is read and validated (by the reader of its format) before anything is written;
-the tables are then written together through :meth:`Catalog.write_many`.
+the tables are then written together through :meth:`Catalog.write_many`, which refuses a
+replace that would drop stored bars unless the caller allows it (``drop_stored``).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 
-from ..catalog import Catalog, CatalogEntry
+from ..catalog import Catalog, CatalogEntry, StoredBarsLostError
 from ..schema import catalog_symbol
 from .errors import FileFormatError
 from .generic import read_generic
@@ -79,6 +80,7 @@ def import_files(
     mode: str | None = None,
     tickers: Iterable[str] | None = None,
     sort: bool = False,
+    drop_stored: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     **options,
 ) -> list[CatalogEntry]:
@@ -87,7 +89,11 @@ def import_files(
     ``format``: ``auto`` (from the columns), ``generic``, ``yahoo`` or ``polygon``.
     ``symbol``: for generic/yahoo files (default: the file name, e.g. ``AAPL.csv``,
     ``GOOG-1d.csv``).  ``mode``: ``replace`` (default) or ``merge`` (default for polygon,
-    whose flat files hold one day each).  Several files for the same symbol and timeframe
+    whose flat files hold one day each; the file's bars win on equal timestamps, every other
+    stored bar is kept).  A replace never drops a stored bar (one whose timestamp the new bars
+    lack) unless ``drop_stored=True``: it raises :class:`StoredBarsLostError` saying how many
+    would be lost.  A file without rows is an error (:class:`FileFormatError`), never an empty
+    series.  Several files for the same symbol and timeframe
     are combined (they must not overlap unless ``sort=True``; then later files win).
     Every file is read and validated before anything is written, and all files are then
     written together (staged, then renamed).  Other keyword arguments go to the reader
@@ -119,10 +125,16 @@ def import_files(
     tables = {key: _combine(key, items, sort) for key, items in parts.items()}
     if mode is None:
         mode = "merge" if formats == {"polygon"} else "replace"
-    source = ", ".join(sorted(formats)) + ": " + (paths[0].name if len(paths) == 1 else
-                                                  f"{paths[0].name} ... {paths[-1].name} ({len(paths)} files)")
-    return catalog.write_many(tables, mode=mode, metadata={"source": source},
-                              progress=None if progress is None else (lambda d, t: progress("write", d, t)))
+    files = paths[0].name if len(paths) == 1 else f"{paths[0].name} ... {paths[-1].name} ({len(paths)} files)"
+    try:
+        return catalog.write_many(tables, mode=mode, metadata={"source": ", ".join(sorted(formats)) + ": " + files},
+                                  progress=None if progress is None else (lambda d, t: progress("write", d, t)),
+                                  keep_stored=not drop_stored)
+    except StoredBarsLostError as exc:
+        raise exc.retold(
+            f"importing {files}", "pass mode='merge' (--mode merge) to add the file's bars to the stored ones "
+            "(the file's bars win on equal timestamps), or drop_stored=True (--drop-stored) to replace the "
+            "stored bars anyway") from None
 
 
 def _checked_paths(paths, format: str, options: dict) -> list[Path]:

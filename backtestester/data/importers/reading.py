@@ -68,7 +68,8 @@ class CsvLayout:
 def csv_layout(path: Path) -> CsvLayout:
     lines = _peek_lines(path)
     if not lines or not lines[0].strip():
-        raise FileFormatError(f"{path} is empty: expected a header line and rows", path=path)
+        raise FileFormatError(f"{path.name} is empty: expected a header line, then one row per bar; "
+                              f"nothing was imported", path=path)
     delim = _delimiter(lines[0])
     rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delim))
     names = [c.strip() for c in rows[0]]
@@ -126,6 +127,15 @@ def read_csv(path: Path, layout: CsvLayout, include: list[str], progress=None) -
             raise FileFormatError(f"cannot parse {path.name} as CSV: {exc}", path=path)
     except (OSError, pa.ArrowException) as exc:
         raise FileFormatError(f"cannot read {path}: {exc}", path=path) from None
+    return require_rows(table, path)
+
+
+def require_rows(table: pa.Table, path: Path) -> pa.Table:
+    """``table``, unless the file held no rows: an empty input is an error, never an empty series."""
+    if table.num_rows == 0:
+        what = "has no rows" if is_parquet(path) else "has a header and no rows"
+        raise FileFormatError(f"{path.name} {what}: expected at least one bar (one row per bar); "
+                              f"nothing was imported", path=path)
     return table
 
 
@@ -178,9 +188,10 @@ def read_columns(path: Path, resolved: Mapping[str, str | None], progress=None) 
     include = sorted({v for v in resolved.values() if v is not None})
     if is_parquet(path):
         try:
-            return pq.read_table(path, columns=include), 1
+            table = pq.read_table(path, columns=include)
         except (OSError, pa.ArrowException) as exc:
             raise FileFormatError(f"cannot read {path} as Parquet: {exc}", path=path) from None
+        return require_rows(table, path), 1
     layout = csv_layout(path)
     return read_csv(path, layout, include, progress), layout.first_row
 

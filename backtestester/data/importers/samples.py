@@ -42,10 +42,12 @@ def sample_path(name: str = "GOOG") -> Path:
     return path
 
 
-def import_sample(catalog: Catalog, name: str = "GOOG", *, mode: str = "replace") -> CatalogEntry:
-    """Import a shipped sample series (e.g. ``GOOG`` daily bars) into ``catalog``."""
+def import_sample(catalog: Catalog, name: str = "GOOG", *, mode: str = "replace",
+                  drop_stored: bool = False) -> CatalogEntry:
+    """Import a shipped sample series (e.g. ``GOOG`` daily bars) into ``catalog``; ``mode`` and
+    ``drop_stored`` as for :func:`import_files`."""
     key = str(name).upper()
     path = sample_path(key)
     sample = SAMPLES[key]
     return import_files(catalog, [path], format=sample.format, symbol=key, timeframe=sample.timeframe,
-                        mode=mode)[0]
+                        mode=mode, drop_stored=drop_stored)[0]
