@@ -19,6 +19,7 @@ from backtestester.data.catalog import (
     BarValidationError,
     Catalog,
     CatalogEntry,
+    StoredBarsLostError,
     SymbolNotFoundError,
     TimeframeNotFoundError,
 )
@@ -211,6 +212,24 @@ def test_merge_mode(tmp_path, minutes):
     assert cat.write("AAA", "1m", minutes.slice(0, 3)).rows == 3
     with pytest.raises(ValueError, match="mode must be"):
         cat.write("AAA", "1m", minutes, mode="append")
+
+
+def test_keep_stored_refuses_a_replace_that_drops_stored_bars(tmp_path, minutes):
+    cat = Catalog(tmp_path)
+    cat.write("AAA", "1m", minutes.slice(0, 100))
+    before = (tmp_path / "AAA" / "1m.parquet").read_bytes()
+    with pytest.raises(StoredBarsLostError) as info:  # rows 0-1 and 98-99 would go
+        cat.write_many({("BBB", "1m"): minutes, ("AAA", "1m"): minutes.slice(2, 96)}, keep_stored=True)
+    err = info.value
+    assert (err.symbol, err.timeframe, err.stored, err.lost) == ("AAA", "1m", 100, 4)
+    assert (err.first_lost, err.last_lost) == (starts(minutes)[0], starts(minutes)[99])
+    assert "would drop 4 of the 100 stored AAA 1m bars" in str(err) and "mode='merge'" in str(err)
+    assert files_under(tmp_path) == ["AAA/1m.parquet"]  # all or nothing: BBB is not written either
+    assert (tmp_path / "AAA" / "1m.parquet").read_bytes() == before
+    # a superset replaces; a merge never drops; without keep_stored a replace is a replace
+    assert cat.write("AAA", "1m", minutes.slice(0, 150), keep_stored=True).rows == 150
+    assert cat.write("AAA", "1m", minutes.slice(200, 10), mode="merge", keep_stored=True).rows == 160
+    assert cat.write("AAA", "1m", minutes.slice(0, 3)).rows == 3
 
 
 def test_merge_that_breaks_the_series_is_rejected(tmp_path, minutes):

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
+import pyarrow.csv as pcsv
 import pytest
 
 from actors.cli import main
 from backtestester.data.catalog import Catalog
+from backtestester.data.synthetic import generate_bars
 
 from .conftest import REPO
 
@@ -198,3 +202,32 @@ def test_subprocess(tmp_path):
     assert done.returncode == 0 and "2004-08-19 13:30" in done.stdout and "100.34" in done.stdout
     done = subprocess.run(cmd + ["show", "AAPL", "1d"], capture_output=True, text=True, env=env, cwd=REPO)
     assert done.returncode == 2 and "no data for symbol 'AAPL'" in done.stderr and "GOOG" in done.stderr
+
+
+def test_a_killed_import_leaves_the_stored_series_whole(tmp_path):
+    # SIGKILL `data import` once its temporary file exists (or whenever it is done): the stored
+    # series is the old one or the new one, never a partial file, and the catalog still reads.
+    d = tmp_path / "cat"
+    bars = generate_bars("X", timeframe="1m", start="2020-01-02", n_bars=300_000, seed=5)
+    cat = Catalog(d)
+    cat.write("X", "1m", bars.slice(0, 1000))
+    before = cat.path("X", "1m").read_bytes()
+    pcsv.write_csv(bars, tmp_path / "X.csv")
+    proc = subprocess.Popen([sys.executable, "-m", "actors.cli", "data", "import", str(tmp_path / "X.csv"),
+                             "--timeframe", "1m", "--data-dir", str(d)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and not list((d / "X").glob(".1m.parquet.*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.001)  # polling for the condition, not waiting for it to happen
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    after = cat.load("X", "1m")
+    if after.num_rows == 1000:
+        assert cat.path("X", "1m").read_bytes() == before
+    else:
+        assert after.equals(bars, check_metadata=False)
+    assert [(e.symbol, e.rows) for e in cat.entries()] == [("X", after.num_rows)]  # a left .tmp is ignored

@@ -10,6 +10,13 @@ row 2 (yfinance's three header lines make the first data row 4); for Parquet the
 record is row 1.  They count one line per row (files with quoted newlines or blank lines
 shift them).
 
+An empty input (an empty file, a header without rows, nothing left after ``regular_hours``) is a
+:class:`FileFormatError`, never an empty series.  :func:`import_files` replaces a stored series only
+if no stored bar's timestamp is missing from the new bars, else it raises
+:class:`~backtestester.data.catalog.StoredBarsLostError` (re-exported here) unless
+``drop_stored=True``; ``mode="merge"`` adds the new bars (they win on equal timestamps) and never
+drops a stored one.
+
 Validation (see :func:`backtestester.data.validation.find_problem`): parseable timestamps, no
 empty or NaN prices, ``high >= max(open, close)``, ``low <= min(open, close)``,
 ``volume >= 0``, timestamps sorted ascending and unique (``sort=True`` sorts and keeps the
@@ -51,6 +58,7 @@ is done by its modules:
 Part of the pure core: numpy, pyarrow (its CSV reader and compute functions) and
 exchange_calendars; no pandas.
 """
+from ..catalog import StoredBarsLostError
 from .errors import BadRowError, DataImportError, FileFormatError
 from .generic import read_generic
 from .into_catalog import FORMATS, detect_format, import_files
@@ -64,6 +72,7 @@ __all__ = [
     "DataImportError",
     "FileFormatError",
     "BadRowError",
+    "StoredBarsLostError",
     "detect_format",
     "read_generic",
     "read_yahoo",
