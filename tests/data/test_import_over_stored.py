@@ -171,6 +171,11 @@ MALFORMED = [
     ("not a session", HEAD + "2021-06-04,10,11,9,10.5,100\n2021-06-05,10,11,9,10.5,100\n",
      "row 3: time 2021-06-05 is not a session of the XNYS calendar"),
     ("binary garbage", "\x00\x01\x02\x03garbage\xff\n\x00", "X.csv"),
+    # the error names the columns it found, but never echoes a whole 100 KB header
+    ("100 KB header", "x" * 100_000 + "\n1\n", "no start column for the generic format; columns: 'xxxx"),
+    ("20,000 columns", ",".join(f"c{i}" for i in range(20_000)) + "\n" + ",".join("1" * 20_000) + "\n",
+     "columns: 'c0', 'c1', 'c2'"),
+    ("100 KB time", HEAD + ROW2 + "2021-06-03T13:30:00Z" + "Z" * 100_000 + ",10,11,9,10.5,100\n", "row 3: time value"),
 ]
 
 

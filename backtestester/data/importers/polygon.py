@@ -28,7 +28,7 @@ from .conversion import (
 )
 from .errors import FileFormatError, Problems
 from .frames import Frame, finish_frame, frame_table
-from .reading import column_names, existing_file, read_columns
+from .reading import column_names, existing_file, read_columns, shown_columns
 
 _POLYGON_COLUMNS = ("ticker", "volume", "open", "close", "high", "low", "window_start")
 
@@ -66,7 +66,7 @@ def read_polygon(
         raise FileFormatError(
             f"{path.name}: not a Polygon aggregates flat file: missing {', '.join(missing)}; expected columns "
             f"ticker,volume,open,close,high,low,window_start,transactions (columns here: "
-            f"{', '.join(map(repr, names))})", path=path)
+            f"{shown_columns(names)})", path=path)
     table, first_row = read_columns(path, {c: c for c in _POLYGON_COLUMNS}, progress)
     ticker = pc.utf8_upper(pc.utf8_trim_whitespace(single_chunk(column(table, "ticker"))))
     rows = np.arange(table.num_rows) + first_row

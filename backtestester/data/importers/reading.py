@@ -30,6 +30,14 @@ _ALIASES = {
 
 
 
+def shown_columns(names: Sequence[str], limit: int = 20, width: int = 40) -> str:
+    """The column names for an error message: the first ``limit``, each cut to ``width`` characters
+    (a garbage or binary header must not make a 100 KB message)."""
+    shown = [repr(n if len(n) <= width else n[:width] + "...") for n in names[:limit]]
+    more = f", ... ({len(names):,} columns)" if len(names) > limit else ""
+    return ", ".join(shown) + more
+
+
 def existing_file(path) -> Path:
     p = Path(path).expanduser()
     if not p.is_file():
@@ -163,7 +171,7 @@ def resolve_columns(names: Sequence[str], mapping: Mapping[str, str | None] | No
             actual = given if given in names else lower.get(str(given).lower())
             if actual is None:
                 raise FileFormatError(
-                    f"{path.name}: no column {given!r} (mapped to {canon}); columns: {', '.join(map(repr, names))}",
+                    f"{path.name}: no column {given!r} (mapped to {canon}); columns: {shown_columns(names)}",
                     path=path)
             out[canon] = actual
             continue
@@ -172,7 +180,7 @@ def resolve_columns(names: Sequence[str], mapping: Mapping[str, str | None] | No
             actual = ""  # pandas-written index column
         if actual is None and canon in required:
             raise FileFormatError(
-                f"{path.name}: no {canon} column for the {fmt} format; columns: {', '.join(map(repr, names))}; "
+                f"{path.name}: no {canon} column for the {fmt} format; columns: {shown_columns(names)}; "
                 f"accepted names: {', '.join(_ALIASES.get(canon, (canon,)))} "
                 f"(or map one: columns={{'{canon}': 'NAME'}}, CLI --column {canon}=NAME)", path=path)
         out[canon] = actual

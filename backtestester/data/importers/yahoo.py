@@ -21,6 +21,7 @@ from .reading import (
     is_parquet,
     read_csv,
     resolve_columns,
+    shown_columns,
 )
 
 
@@ -55,7 +56,7 @@ def read_yahoo(
     if date_col is None:
         raise FileFormatError(
             f"{path.name}: no Date column; the yahoo format is Date,Open,High,Low,Close,Adj Close,Volume "
-            f"(columns here: {', '.join(map(repr, layout.names))})", path=path)
+            f"(columns here: {shown_columns(layout.names)})", path=path)
     adj_col = next((lower[k] for k in ("adj close", "adj_close", "adjclose", "adjusted_close") if k in lower), None)
     resolved = resolve_columns(layout.names, {"start": date_col}, ("start", *PRICE_COLUMNS, "volume"), (), path, "yahoo")
     if adjust and adj_col is None:
