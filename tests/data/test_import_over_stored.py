@@ -190,3 +190,17 @@ def test_malformed_csvs_are_rejected_and_change_nothing(stored, tmp_path, case, 
     assert words in message and "X.csv" in message, message
     assert len(message) < 1000, message
     assert_unchanged(cat, before)
+
+
+def test_drop_stored_applies_to_replace_only(stored, tmp_path):
+    # a merge never drops a stored bar, so the flag there is a mistake, not something to ignore
+    cat, bars, before = stored
+    path = csv_of(bars.slice(0, 10), tmp_path / "X.csv")
+    with pytest.raises(ValueError, match="drop_stored \\(--drop-stored\\) applies to mode='replace'"):
+        import_files(cat, [path], symbol="X", timeframe="1d", mode="merge", drop_stored=True)
+    polygon = write(tmp_path / "2021-06-01.csv", POLY_HEAD + "\nAAPL,10,1,1,1,1,1622554200000000000,1\n")
+    with pytest.raises(ValueError, match="polygon imports merge unless mode='replace' \\(--mode replace\\)"):
+        import_files(cat, [polygon], drop_stored=True)
+    with pytest.raises(ValueError, match="mode must be 'replace' or 'merge', got 'append'"):
+        import_files(cat, [path], symbol="X", timeframe="1d", mode="append")
+    assert_unchanged(cat, before)

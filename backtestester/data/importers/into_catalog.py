@@ -102,13 +102,13 @@ def import_files(
     in the current file, total 0), ``"read"`` per file and ``"write"`` per stored table.
     """
     paths = _checked_paths(paths, format, options)
+    fmts = [detect_format(path) if format == "auto" else format for path in paths]
+    formats = set(fmts)
+    mode = _import_mode(mode, formats, drop_stored)
     parts: dict[tuple[str, str], list[tuple[pa.Table, Path]]] = {}
-    formats = set()
     wanted = None if tickers is None else {catalog_symbol(t) for t in tickers}
     rows_read = None if progress is None else (lambda rows: progress("rows", rows, 0))
-    for k, path in enumerate(paths):
-        fmt = detect_format(path) if format == "auto" else format
-        formats.add(fmt)
+    for k, (path, fmt) in enumerate(zip(paths, fmts)):
         for key, table in _read_file(path, fmt, symbol=symbol, timeframe=timeframe, tickers=tickers, wanted=wanted,
                                      sort=sort, rows_read=rows_read, options=options):
             parts.setdefault(key, []).append((table, path))
@@ -123,8 +123,6 @@ def import_files(
     if not parts:
         raise FileFormatError(f"no rows to import in {', '.join(p.name for p in paths)}", path=paths[0])
     tables = {key: _combine(key, items, sort) for key, items in parts.items()}
-    if mode is None:
-        mode = "merge" if formats == {"polygon"} else "replace"
     files = paths[0].name if len(paths) == 1 else f"{paths[0].name} ... {paths[-1].name} ({len(paths)} files)"
     try:
         return catalog.write_many(tables, mode=mode, metadata={"source": ", ".join(sorted(formats)) + ": " + files},
@@ -135,6 +133,19 @@ def import_files(
             f"importing {files}", "pass mode='merge' (--mode merge) to add the file's bars to the stored ones "
             "(the file's bars win on equal timestamps), or drop_stored=True (--drop-stored) to replace the "
             "stored bars anyway") from None
+
+
+def _import_mode(mode: str | None, formats: set[str], drop_stored: bool) -> str:
+    """``mode``, by default ``merge`` for polygon files (one day each) and ``replace`` for the others."""
+    if mode is None:
+        mode = "merge" if formats == {"polygon"} else "replace"
+    if mode not in ("replace", "merge"):  # before reading any file
+        raise ValueError(f"mode must be 'replace' or 'merge', got {mode!r}")
+    if drop_stored and mode != "replace":
+        why = "polygon imports merge unless mode='replace' (--mode replace) is given" if formats == {"polygon"} \
+            else "a merge never drops a stored bar"
+        raise ValueError(f"drop_stored (--drop-stored) applies to mode='replace' only: {why}")
+    return mode
 
 
 def _checked_paths(paths, format: str, options: dict) -> list[Path]:
