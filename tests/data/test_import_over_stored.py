@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 import pytest
 
 from backtestester.data.catalog import Catalog
@@ -203,4 +204,12 @@ def test_drop_stored_applies_to_replace_only(stored, tmp_path):
         import_files(cat, [polygon], drop_stored=True)
     with pytest.raises(ValueError, match="mode must be 'replace' or 'merge', got 'append'"):
         import_files(cat, [path], symbol="X", timeframe="1d", mode="append")
+    assert_unchanged(cat, before)
+
+
+def test_an_empty_parquet_file_is_an_error(stored, tmp_path):
+    cat, bars, before = stored
+    pq.write_table(bars.slice(0, 0), tmp_path / "X.parquet")
+    with pytest.raises(FileFormatError, match="X.parquet has no rows: expected at least one bar"):
+        import_files(cat, [tmp_path / "X.parquet"], timeframe="1d")
     assert_unchanged(cat, before)
