@@ -14,8 +14,8 @@ SHOWN_CHARACTERS = 64
 def shown(value, limit: int = SHOWN_CHARACTERS) -> str:
     """``value`` for an error text: ``repr`` of a string, or of anything else; a string longer than
     ``limit`` characters as its first ``limit`` and its length, e.g. ``'AAAA...'... (300 characters)``."""
-    if isinstance(value, str) and len(value) > limit:
-        return f"{value[:limit]!r}... ({len(value)} characters)"
+    if isinstance(value, str):
+        return f"{value[:limit]!r}... ({len(value)} characters)" if len(value) > limit else repr(value)
     text = repr(value)
     if len(text) > limit:  # not a string (bytes, a list...): cut its repr
         return f"{text[:limit]}... ({len(text)} characters)"

@@ -252,7 +252,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
                 if delta.is_backtest_complete or request.is_preview:
                     return
         except REFUSALS as exc:
-            await context.abort(*_status_of(exc))
+            await context.abort(*_status_of(exc, self.data_dir))
 
     async def StreamCandlesArrow(self, request, context):
         """Addition: GetCandles' selection as Arrow IPC batches (see docs/wire.md)."""
