@@ -19,10 +19,10 @@ __all__ = ["EPOCH", "FIRST_DATE", "LAST_DATE", "NS_PER_DAY", "datetime_of_ns", "
 NS_PER_DAY = 86_400 * 10**9
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: The dates the data layer and the engine can hold: instants are int64 nanoseconds since the
-#: epoch (numpy ``datetime64[ns]``), 1677-09-21 to 2262-04-11; whole years inside that, so a
-#: day before or after a supported date (a range's end, a UTC offset) still fits.
-FIRST_DATE = date(1678, 1, 1)
-LAST_DATE = date(2261, 12, 31)
+#: epoch (numpy ``datetime64[ns]``), 1677-09-21 to 2262-04-11. A margin of a whole year on each
+#: side, because exchange calendars are built for whole years around the dates they serve.
+FIRST_DATE = date(1679, 1, 1)
+LAST_DATE = date(2260, 12, 31)
 
 
 def supported_date(value: date | datetime) -> bool:

@@ -75,10 +75,10 @@ def test_create_with_dates_at_the_ends_of_the_calendar_is_invalid_argument(stub,
 def test_create_with_history_reaching_before_year_1_is_invalid_argument(stub):
     # 0005-01-03 minus 3,000 days is before 0001-01-01: was INTERNAL (OverflowError in date arithmetic)
     refused(stub, "CreatePlayground", create_req("0005-01-03", "0005-01-04", history=3000),
-            grpc.StatusCode.INVALID_ARGUMENT, "clock.startDate", "1678-01-01")
+            grpc.StatusCode.INVALID_ARGUMENT, "clock.startDate", "1679-01-01")
     # a supported start whose history reaches before the first supported date names the history
     refused(stub, "CreatePlayground", create_req("1680-01-03", "1680-01-04", history=3000),
-            grpc.StatusCode.INVALID_ARGUMENT, "history_in_days 3000", "1678-01-01")
+            grpc.StatusCode.INVALID_ARGUMENT, "history_in_days 3000", "1679-01-01")
 
 
 def test_create_with_a_300_character_symbol_is_invalid_argument(stub):

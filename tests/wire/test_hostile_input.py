@@ -10,9 +10,10 @@ import pytest
 from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
 from backtestester.rpc import playground_pb2 as pb
+from backtestester.service.errors import ServiceError, Status
 from backtestester.symbols import MAX_SYMBOL_LENGTH, normalize_symbol
 from backtestester.texts import shown
-from backtestester.wire import requests
+from backtestester.wire import answers, requests
 from backtestester.wire.requests import RequestError
 
 HUGE = "2" * 100_000
@@ -67,24 +68,24 @@ def test_every_echoed_text_field_of_create_playground_is_cut():
 
 
 @pytest.mark.parametrize("start, stop", [("9999-12-30", "9999-12-31"), ("2024-01-03", "9999-12-31"),
-                                         ("0001-01-01", "0001-01-02"), ("1677-12-31", "1678-01-02"),
-                                         ("2024-01-03", "2262-01-01")])
+                                         ("0001-01-01", "0001-01-02"), ("1678-12-31", "1679-01-02"),
+                                         ("2024-01-03", "2261-01-01")])
 def test_dates_outside_what_the_engine_holds_are_refused(start, stop):
-    assert "is out of range: accepted: 1678-01-01 to 2261-12-31" in refusal(requests.create_config, create(start, stop))
+    assert "is out of range: accepted: 1679-01-01 to 2260-12-31" in refusal(requests.create_config, create(start, stop))
 
 
 def test_the_first_and_last_supported_dates_are_accepted():
-    cfg = requests.create_config(create("1678-01-01", "2261-12-31"))
-    assert (cfg["start_date"], cfg["stop_date"]) == ("1678-01-01", "2261-12-31")
-    assert requests.parse_rfc3339("2261-12-31T23:59:59-05:00", "t").year == 2261
-    for bad in ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "1677-09-22T00:00:00Z"):
+    cfg = requests.create_config(create("1679-01-01", "2260-12-31"))
+    assert (cfg["start_date"], cfg["stop_date"]) == ("1679-01-01", "2260-12-31")
+    assert requests.parse_rfc3339("2260-12-31T23:59:59-05:00", "t").year == 2260
+    for bad in ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "1678-12-31T23:59:59Z"):
         assert "out of range" in refusal(requests.parse_rfc3339, bad, "toRTF3339")
 
 
 def test_history_reaching_before_the_first_supported_date_is_refused():
-    assert "history_in_days 10 for AAA reaches back before 1678-01-01" in refusal(
-        requests.create_config, create("1678-01-05", "1678-01-06", history=10))
-    assert requests.create_config(create("1678-01-05", "1678-01-06", history=4))["repositories"][0]["history_in_days"] == 4
+    assert "history_in_days 10 for AAA reaches back before 1679-01-01" in refusal(
+        requests.create_config, create("1679-01-05", "1679-01-06", history=10))
+    assert requests.create_config(create("1679-01-05", "1679-01-06", history=4))["repositories"][0]["history_in_days"] == 4
 
 
 def test_symbols_longer_than_the_limit_or_empty_are_refused():
@@ -113,3 +114,12 @@ def test_a_missing_symbol_tells_clients_neither_the_directory_nor_the_symbols(tm
         cat.load("ZZZ", "1m")
     assert str(tmp_path) in str(info.value) and "AAA" in str(info.value)  # the full text, for logs and the CLI
     assert info.value.public_message == "no data for symbol 'ZZZ' in the data catalog"
+
+
+@pytest.mark.parametrize("start, stop", [("1679-01-02", "1679-01-03"), ("2260-12-30", "2260-12-31")])
+def test_a_playground_at_the_edges_of_the_supported_dates_finds_no_bars_rather_than_failing(tmp_path, start, stop):
+    # the exchange calendar covers whole years around the dates: the edges leave a year's margin
+    Catalog(tmp_path).write("AAA", "1m", generate_bars("AAA", start="2024-01-02", end="2024-01-03", seed=0))
+    with pytest.raises(ServiceError) as info:
+        answers.created("p", requests.create_config(create(start, stop)), str(tmp_path))
+    assert info.value.status is Status.NOT_FOUND and "no 1m bars of AAA" in info.value.message, info.value.message
