@@ -58,17 +58,25 @@ REFUSALS = (ServiceError, requests.RequestError)  # the refused calls: a status 
 MAX_ERROR_CHARS = 1000  # an error text travels in trailers: default clients refuse more than 8 KB
 
 
-def _status_of(exc: ServiceError | requests.RequestError, data_dir: str | None = None) -> tuple[grpc.StatusCode, str]:
-    """THE mapping of a refused call to a gRPC status (the names of :class:`Status` are gRPC's) and
-    the text clients see: the server's data directory shown as ``<data_dir>``, at most
-    :data:`MAX_ERROR_CHARS` characters (the full text goes to the log)."""
-    name = exc.status.name if isinstance(exc, ServiceError) else exc.code
-    text = full = str(exc)
+def client_text(text: str, data_dir: str | None = None) -> str:
+    """An error text as clients see it: the server's data directory (as an absolute path: a
+    relative one could match ordinary words) shown as ``<data_dir>``, at most
+    :data:`MAX_ERROR_CHARS` characters."""
     if data_dir:
-        for path in sorted({data_dir, os.path.realpath(data_dir), os.path.abspath(data_dir)}, key=len, reverse=True):
+        paths = {os.path.realpath(data_dir), os.path.abspath(data_dir)} - {os.sep}
+        for path in sorted(paths, key=len, reverse=True):
             text = text.replace(path, "<data_dir>")
     if len(text) > MAX_ERROR_CHARS:
         text = f"{text[:MAX_ERROR_CHARS]}... (cut at {MAX_ERROR_CHARS} of {len(text)} characters)"
+    return text
+
+
+def _status_of(exc: ServiceError | requests.RequestError, data_dir: str | None = None) -> tuple[grpc.StatusCode, str]:
+    """THE mapping of a refused call to a gRPC status (the names of :class:`Status` are gRPC's) and
+    the text clients see (:func:`client_text`; a changed text is logged in full)."""
+    name = exc.status.name if isinstance(exc, ServiceError) else exc.code
+    full = str(exc)
+    text = client_text(full, data_dir)
     if text != full:
         log.info("refused call, full text: %s", full)
     return getattr(grpc.StatusCode, name, grpc.StatusCode.UNKNOWN), text

@@ -14,7 +14,7 @@ from google.protobuf import empty_pb2
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from actors.gateway.service import MAX_ERROR_CHARS
+from actors.gateway.service import MAX_ERROR_CHARS, client_text
 from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
@@ -147,6 +147,19 @@ def test_an_unknown_symbol_names_neither_the_data_directory_nor_other_symbols(st
         details = refused(stub, rpc, request, grpc.StatusCode.NOT_FOUND, "ZZZ")
         assert str(catalog_dir) not in details and "BBB" not in details, details
         assert "/" not in details, details  # no path of any kind
+
+
+def test_client_texts_hide_the_data_directory_and_are_cut(tmp_path, monkeypatch):
+    # pure: the last guard of every refusal's text (the status mapping applies it)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (tmp_path / "link").symlink_to(data_dir)
+    assert client_text(f"cannot read {data_dir}/AAA/1m.parquet", str(tmp_path / "link")) == \
+        "cannot read <data_dir>/AAA/1m.parquet"  # the resolved path too
+    monkeypatch.chdir(tmp_path)
+    assert client_text(f"no data in {data_dir}: no data for symbol 'X'", "data") == \
+        "no data in <data_dir>: no data for symbol 'X'"  # a relative directory never replaces words
+    assert client_text("x" * 5000) == "x" * MAX_ERROR_CHARS + f"... (cut at {MAX_ERROR_CHARS} of 5000 characters)"
 
 
 def test_an_engine_text_echoing_100_kb_is_cut(stub, pid):
