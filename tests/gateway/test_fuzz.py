@@ -23,6 +23,7 @@ from backtestester.service.store import PlaygroundStore, store_path
 from .conftest import DEADLINE, call, create, error_of, repo, running_gateway, tick, write_catalog
 
 REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+HEALTH = "/grpc.health.v1.Health/Check"
 MAX_DETAIL = 2048  # bytes of an error text a client may receive (the fuzz test's bound)
 
 
@@ -329,6 +330,18 @@ def test_fuzz_every_rpc_with_a_fixed_seed(stub, channel, catalog_dir):
                         + ["a server path in the details"] * any(p in details for p in paths))
             if problems:
                 failures.append(f"{method.name}: {', '.join(problems)}: {details[:300]!r}\n    request: {what[:2000]}")
+    for path, streams in ((HEALTH, False), (REFLECTION, True)):  # the other services, random bytes only
+        for _ in range(RANDOM_BYTES):
+            data = rng.randbytes(rng.randrange(0, 200))
+            count += 1
+            try:
+                if streams:
+                    list(channel.stream_stream(path)(iter([data]), timeout=DEADLINE))
+                else:
+                    channel.unary_unary(path)(data, timeout=DEADLINE)
+            except grpc.RpcError as err:
+                if err.code() not in EXPECTED:
+                    failures.append(f"{path}: status {err.code().name}: {err.details()!r}\n    request: {data!r}")
     assert not failures, f"{len(failures)} of {count} requests:\n" + "\n".join(failures)
     health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME),
                                                        timeout=DEADLINE)
