@@ -55,7 +55,7 @@ LIVE_ONLY = ("{rpc}: live trading has not landed in Backtestester yet; only simu
 
 
 REFUSALS = (ServiceError, requests.RequestError)  # the refused calls: a status and the text clients see
-MAX_ERROR_CHARS = 1000  # an error text travels in trailers: default clients refuse more than 8 KB
+MAX_ERROR_CHARS = 1000  # an error text travels in trailers: a default Python client refuses more than 16 KB
 
 
 def client_text(text: str, data_dir: str | None = None) -> str:

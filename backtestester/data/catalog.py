@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..texts import shown
 from . import resample as rs
 from .dates import NS_PER_DAY, datetime_of_ns, format_ns
 from .schema import (
@@ -91,7 +92,7 @@ class SymbolNotFoundError(DataNotFoundError):
 
     @property
     def public_message(self) -> str:
-        return f"no data for symbol {self.symbol!r} in the data catalog"
+        return f"no data for symbol {shown(self.symbol)} in the data catalog"
 
 
 class TimeframeNotFoundError(DataNotFoundError):
