@@ -250,9 +250,22 @@ class _Malformed:
         self.type_name = type_name
 
 
-def _tolerant(deserialize, type_name: str):
+class MalformedStreamError(Exception):
+    """A message of a request stream that does not decode (raised into the handler's loop)."""
+
+    def __init__(self, type_name: str):
+        super().__init__(type_name)
+        self.type_name = type_name
+
+
+def _malformed_text(type_name: str) -> str:
+    return f"malformed request: the bytes are not a valid {type_name} message"
+
+
+def _tolerant(deserialize, type_name: str, *, stream: bool = False):
     """A request deserializer that returns a marker instead of raising (the handler answers
-    INVALID_ARGUMENT; grpc's default is UNKNOWN with the parser's exception text)."""
+    INVALID_ARGUMENT; grpc's default is UNKNOWN with the parser's exception text). For a request
+    stream it raises :class:`MalformedStreamError`, which reaches the handler's loop."""
     if deserialize is None:
         return None
 
@@ -260,6 +273,8 @@ def _tolerant(deserialize, type_name: str):
         try:
             return deserialize(data)
         except Exception:  # noqa: BLE001  any parse failure is the caller's bytes
+            if stream:
+                raise MalformedStreamError(type_name) from None
             return _Malformed(type_name)
     return parse
 
@@ -322,8 +337,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         if denial is not None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, denial)
         if isinstance(request, _Malformed):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"malformed request: the bytes are not a valid {request.type_name} message")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _malformed_text(request.type_name))
         _PRINCIPAL.set(principal)
 
     def _wrap(self, handler, method: str, principal, denial):
@@ -338,12 +352,15 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         deserializer = handler.request_deserializer
         if denial is not None:
             deserializer = None  # never parse an unauthenticated request
-        elif not stream_in:
+        else:
             owner = getattr(deserializer, "__self__", None)
-            deserializer = _tolerant(deserializer, getattr(getattr(owner, "DESCRIPTOR", None), "full_name", method))
+            deserializer = _tolerant(deserializer, getattr(getattr(owner, "DESCRIPTOR", None), "full_name", method),
+                                     stream=stream_in)
         gate = self._gate
 
         async def internal(context, exc):
+            if isinstance(exc, MalformedStreamError):  # e.g. garbage sent to server reflection
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _malformed_text(exc.type_name))
             log.error("%s failed", method, exc_info=exc)
             await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error: {type(exc).__name__}")
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from datetime import timedelta
 
@@ -54,12 +55,31 @@ LIVE_ONLY = ("{rpc}: live trading has not landed in Backtestester yet; only simu
 
 
 REFUSALS = (ServiceError, requests.RequestError)  # the refused calls: a status and the text clients see
+MAX_ERROR_CHARS = 1000  # an error text travels in trailers: a default Python client refuses more than 16 KB
 
 
-def _status_of(exc: ServiceError | requests.RequestError) -> tuple[grpc.StatusCode, str]:
-    """THE mapping of a refused call to a gRPC status (the names of :class:`Status` are gRPC's)."""
+def client_text(text: str, data_dir: str | None = None) -> str:
+    """An error text as clients see it: the server's data directory (as an absolute path: a
+    relative one could match ordinary words) shown as ``<data_dir>``, at most
+    :data:`MAX_ERROR_CHARS` characters."""
+    if data_dir:
+        paths = {os.path.realpath(data_dir), os.path.abspath(data_dir)} - {os.sep}
+        for path in sorted(paths, key=len, reverse=True):
+            text = text.replace(path, "<data_dir>")
+    if len(text) > MAX_ERROR_CHARS:
+        text = f"{text[:MAX_ERROR_CHARS]}... (cut at {MAX_ERROR_CHARS} of {len(text)} characters)"
+    return text
+
+
+def _status_of(exc: ServiceError | requests.RequestError, data_dir: str | None = None) -> tuple[grpc.StatusCode, str]:
+    """THE mapping of a refused call to a gRPC status (the names of :class:`Status` are gRPC's) and
+    the text clients see (:func:`client_text`; a changed text is logged in full)."""
     name = exc.status.name if isinstance(exc, ServiceError) else exc.code
-    return getattr(grpc.StatusCode, name, grpc.StatusCode.UNKNOWN), str(exc)
+    full = str(exc)
+    text = client_text(full, data_dir)
+    if text != full:
+        log.info("refused call, full text: %s", full)
+    return getattr(grpc.StatusCode, name, grpc.StatusCode.UNKNOWN), text
 
 
 def _rpc(func):
@@ -68,7 +88,7 @@ def _rpc(func):
         try:
             return await func(self, request, context)
         except REFUSALS as exc:
-            await context.abort(*_status_of(exc))
+            await context.abort(*_status_of(exc, self.data_dir))
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as exc:  # never crash the server, never leak a traceback to clients
@@ -240,27 +260,29 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
                 if delta.is_backtest_complete or request.is_preview:
                     return
         except REFUSALS as exc:
-            await context.abort(*_status_of(exc))
+            await context.abort(*_status_of(exc, self.data_dir))
 
     async def StreamCandlesArrow(self, request, context):
         """Addition: GetCandles' selection as Arrow IPC batches (see docs/wire.md)."""
         try:
-            start, end = self._candle_range(request)
-            payloads = await self._call(request.playground_id, PlaygroundSession.candles_arrow, request.symbol,
+            symbol, start, end = self._candle_range(request)
+            payloads = await self._call(request.playground_id, PlaygroundSession.candles_arrow, symbol,
                                         int(request.period_in_seconds), start, end)
         except REFUSALS as exc:
-            await context.abort(*_status_of(exc))
+            await context.abort(*_status_of(exc, self.data_dir))
         for ipc in payloads:
             await context.write(pb.ArrowBatch(ipc=ipc))
 
     @staticmethod
     def _candle_range(request):
+        """GetCandles' and StreamCandlesArrow's ``(symbol, start, end)``."""
+        symbol = requests.parse_symbol(request.symbol)
         if request.period_in_seconds <= 0:
             raise ServiceError(Status.INVALID_ARGUMENT,
                                f"period_in_seconds must be greater than 0, got {request.period_in_seconds}")
         start = requests.parse_rfc3339(request.fromRTF3339, "fromRTF3339")
         end = requests.parse_rfc3339(request.toRTF3339, "toRTF3339") if request.HasField("toRTF3339") else None
-        return start, end
+        return symbol, start, end
 
     @_rpc
     async def PlaceOrder(self, request, context):
@@ -294,13 +316,13 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
 
     @_rpc
     async def GetCandles(self, request, context):
-        start, end = self._candle_range(request)
-        return await self._call(request.playground_id, answers.candles, request.symbol,
+        symbol, start, end = self._candle_range(request)
+        return await self._call(request.playground_id, answers.candles, symbol,
                                 int(request.period_in_seconds), start, end)
 
     @_rpc
     async def GetOpenOrders(self, request, context):
-        return await self._call(request.playground_id, answers.open_orders, request.symbol)
+        return await self._call(request.playground_id, answers.open_orders, requests.parse_symbol(request.symbol))
 
     @_rpc
     async def GetAccountStats(self, request, context):
@@ -327,16 +349,15 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     async def GetDailyTickerSummaryFromPolygon(self, request, context):
         """Daily open/high/low/close/volume from the data catalog (D19); no pre/after-hours data (0)."""
         day = requests.parse_date(request.date, "date")
-        symbol = request.symbol.strip().upper()
-        if not symbol:
-            raise ServiceError(Status.INVALID_ARGUMENT, "symbol is empty")
+        symbol = requests.parse_symbol(request.symbol)
 
         def load():
             try:
                 return Catalog(self.data_dir).load(symbol, "1d", day.isoformat(),
                                                    (day + timedelta(days=1)).isoformat(), calendar="XNYS")
             except DataNotFoundError as exc:
-                raise ServiceError(Status.NOT_FOUND, str(exc)) from None
+                log.info("GetDailyTickerSummaryFromPolygon: %s", exc)  # the full text names the data directory
+                raise ServiceError(Status.NOT_FOUND, exc.public_message) from None
             except ValueError as exc:
                 raise ServiceError(Status.INVALID_ARGUMENT, str(exc)) from None
 

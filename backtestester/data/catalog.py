@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..texts import shown
 from . import resample as rs
 from .dates import NS_PER_DAY, datetime_of_ns, format_ns
 from .schema import (
@@ -76,6 +77,12 @@ _START_TYPE = BAR_SCHEMA.field("start").type
 class DataNotFoundError(LookupError):
     """The catalog has no data for what was asked (a missing symbol or timeframe)."""
 
+    @property
+    def public_message(self) -> str:
+        """The text for callers who may not see the server's files (a gateway's clients): no
+        directory, no list of the symbols present."""
+        return str(self)
+
 
 class SymbolNotFoundError(DataNotFoundError):
     """No file at all for the symbol; the message names the directory and the symbols present."""
@@ -83,6 +90,10 @@ class SymbolNotFoundError(DataNotFoundError):
     def __init__(self, message: str, *, symbol: str, data_dir: Path, available: list[str]):
         super().__init__(message)
         self.symbol, self.data_dir, self.available = symbol, data_dir, available
+
+    @property
+    def public_message(self) -> str:
+        return f"no data for symbol {shown(self.symbol)} in the data catalog"
 
 
 class TimeframeNotFoundError(DataNotFoundError):

@@ -13,11 +13,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EPOCH", "NS_PER_DAY", "datetime_of_ns", "day_number", "format_ns", "instant_ns", "parse_when",
-           "year_of_day"]
+__all__ = ["EPOCH", "FIRST_DATE", "LAST_DATE", "NS_PER_DAY", "datetime_of_ns", "day_number", "format_ns",
+           "instant_ns", "parse_when", "supported_date", "year_of_day"]
 
 NS_PER_DAY = 86_400 * 10**9
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: The dates the data layer and the engine can hold: instants are int64 nanoseconds since the
+#: epoch (numpy ``datetime64[ns]``), 1677-09-21 to 2262-04-11. A margin of a whole year on each
+#: side, because exchange calendars are built for whole years around the dates they serve.
+FIRST_DATE = date(1679, 1, 1)
+LAST_DATE = date(2260, 12, 31)
+
+
+def supported_date(value: date | datetime) -> bool:
+    """Whether the (local) date of ``value`` lies in :data:`FIRST_DATE` .. :data:`LAST_DATE`."""
+    day = value.date() if isinstance(value, datetime) else value
+    return FIRST_DATE <= day <= LAST_DATE
 
 
 def parse_when(value: Any, name: str) -> date | datetime:

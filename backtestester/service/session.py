@@ -12,6 +12,7 @@ front end's rendering of a tick (the gateway's: a ``pb.TickDelta``), and caches 
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -33,6 +34,8 @@ from . import indicators
 from .errors import ServiceError, Status
 from .journal import Journal
 from .store import PlaygroundStore, StoreError
+
+log = logging.getLogger(__name__)
 
 
 class PlaygroundSession:
@@ -60,7 +63,8 @@ class PlaygroundSession:
                                            stop_date=config["stop_date"], balance=config["balance"],
                                            calendar=config.get("calendar", "XNYS"))
         except DataNotFoundError as exc:  # D18/D19: missing data is a clear error at creation
-            raise ServiceError(Status.NOT_FOUND, str(exc)) from None
+            log.info("playground %s: %s", self.playground_id, exc)  # the full text names the data directory
+            raise ServiceError(Status.NOT_FOUND, exc.public_message) from None
         except (ValueError, PlaygroundError) as exc:
             raise ServiceError(Status.INVALID_ARGUMENT, str(exc)) from None
         repos = self.pg.repositories

@@ -1,20 +1,27 @@
 """Requests of the wire validated into engine arguments (pure functions, no ray, no server).
 
 What the gateway refuses before a request reaches a playground raises :class:`RequestError`,
-with the gRPC status name clients see.
+with the gRPC status name clients see. Client input in its texts goes through
+:func:`~backtestester.texts.shown` (quoted, cut to 64 characters); times and dates must lie in
+the dates the engine can hold (:data:`~backtestester.data.dates.FIRST_DATE` ..
+:data:`~backtestester.data.dates.LAST_DATE`), numbers must be finite.
 """
 from __future__ import annotations
 
 import math
 from datetime import date, datetime
 
+from ..data.dates import FIRST_DATE, LAST_DATE, supported_date
 from ..rpc import playground_pb2 as pb
+from ..symbols import normalize_symbol
+from ..texts import shown
 from .times import CATALOG_TIMEFRAMES, UNIT_SECONDS, UTC
 
 INDICATORS = ("supertrend", "stochrsi", "moving_averages", "lag_features", "atr", "stochrsi_cross_above_20",
               "stochrsi_cross_below_80", "doji", "hammer")
 ENVIRONMENTS = ("simulator", "live", "reconcile")
 MAX_HISTORY_DAYS = 3660
+DATE_RANGE = f"accepted: {FIRST_DATE} to {LAST_DATE}"
 
 
 class RequestError(ValueError):
@@ -38,10 +45,12 @@ def parse_rfc3339(value: str, field: str) -> datetime:
             return datetime(d.year, d.month, d.day, tzinfo=UTC)
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise RequestError(f"failed to parse {field}: {value!r} is not an RFC 3339 time "
+        raise RequestError(f"failed to parse {field}: {shown(value)} is not an RFC 3339 time "
                            f"(e.g. 2024-01-02T14:30:00Z)") from None
     if dt.tzinfo is None:
-        raise RequestError(f"failed to parse {field}: {value!r} has no UTC offset (add Z or e.g. -05:00)")
+        raise RequestError(f"failed to parse {field}: {shown(value)} has no UTC offset (add Z or e.g. -05:00)")
+    if not supported_date(dt):
+        raise RequestError(f"{field} {shown(value)} is out of range: {DATE_RANGE}")
     return dt
 
 
@@ -51,20 +60,38 @@ def parse_date(value: str, field: str) -> date:
     try:
         if len(text) != 10:
             raise ValueError
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise RequestError(f"failed to parse {field}: {value!r} is not a date YYYY-MM-DD") from None
+        raise RequestError(f"failed to parse {field}: {shown(value)} is not a date YYYY-MM-DD") from None
+    if not supported_date(day):
+        raise RequestError(f"{field} {day} is out of range: {DATE_RANGE}")
+    return day
+
+
+def parse_symbol(value: str) -> str:
+    """A ticker, upper-cased (:func:`~backtestester.symbols.normalize_symbol`: not empty, not too long)."""
+    try:
+        return normalize_symbol(value)
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
+
+
+def finite(value: float, field: str) -> float:
+    """A float field of a request that must be a number (not NaN, not infinite)."""
+    if not math.isfinite(value):
+        raise RequestError(f"{field} must be a finite number, got {value!r}")
+    return value
 
 
 # --- validation ----------------------------------------------------------------------------------
 def repository_spec(repo: pb.Repository) -> dict:
     """Validate a ``Repository`` message -> {symbol, timeframe, period_seconds, indicators, history_in_days}."""
-    symbol = repo.symbol.strip().upper()
-    if not symbol:
+    if not repo.symbol.strip():
         raise RequestError("repository symbol is empty")
+    symbol = parse_symbol(repo.symbol)
     unit = repo.timespan_unit.strip().lower()
     if unit not in UNIT_SECONDS:
-        raise RequestError(f"invalid timespan unit {repo.timespan_unit!r} for {symbol}: "
+        raise RequestError(f"invalid timespan unit {shown(repo.timespan_unit)} for {symbol}: "
                            f"accepted: {', '.join(UNIT_SECONDS)}")
     mult = repo.timespan_multiplier
     timeframe = CATALOG_TIMEFRAMES.get((mult, unit))
@@ -73,7 +100,8 @@ def repository_spec(repo: pb.Repository) -> dict:
         raise RequestError(f"unsupported timespan {mult} {unit} for {symbol}: accepted: {accepted}")
     bad = [i for i in repo.indicators if i not in INDICATORS]
     if bad:
-        raise RequestError(f"unknown indicators {bad} for {symbol}: accepted: {', '.join(INDICATORS)}")
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise RequestError(f"unknown indicators {shown(bad[0])}{more} for {symbol}: accepted: {', '.join(INDICATORS)}")
     if repo.history_in_days > MAX_HISTORY_DAYS:
         raise RequestError(f"history_in_days {repo.history_in_days} for {symbol} is too large "
                            f"(at most {MAX_HISTORY_DAYS})")
@@ -86,9 +114,9 @@ def create_config(req: pb.CreatePolygonPlaygroundRequest) -> dict:
     """Validate a CreatePlayground request -> a plain, picklable config dict."""
     env = req.environment.strip().lower() or "simulator"
     if env not in ENVIRONMENTS:
-        raise RequestError(f"invalid environment {req.environment!r}: accepted: {', '.join(ENVIRONMENTS)}")
+        raise RequestError(f"invalid environment {shown(req.environment)}: accepted: {', '.join(ENVIRONMENTS)}")
     if env != "simulator":
-        raise RequestError(f"CreatePlayground creates simulator playgrounds only, got environment {env!r}; "
+        raise RequestError(f"CreatePlayground creates simulator playgrounds only, got environment {shown(env)}; "
                            f"live playgrounds use CreateLivePlayground")
     if not math.isfinite(req.balance) or req.balance < 0:
         raise RequestError(f"balance must be a finite number >= 0, got {req.balance!r}")
@@ -101,6 +129,9 @@ def create_config(req: pb.CreatePolygonPlaygroundRequest) -> dict:
     repos, seen = [], set()
     for r in req.repositories:
         spec = repository_spec(r)
+        if start.toordinal() - spec["history_in_days"] < FIRST_DATE.toordinal():
+            raise RequestError(f"history_in_days {spec['history_in_days']} for {spec['symbol']} reaches back before "
+                               f"{FIRST_DATE} from clock.startDate {start}: the first date the data can hold")
         key = (spec["symbol"], spec["period_seconds"])
         if key in seen:
             raise RequestError(f"duplicate repository {spec['symbol']} {spec['timespan_multiplier']} "
@@ -120,13 +151,13 @@ def place_order_kwargs(req: pb.PlaceOrderRequest) -> dict:
     if req.is_adjustment:
         raise RequestError("failed to place order: makeOrderRecord: only reconcile playgrounds can place "
                            "adjustment orders")
-    kwargs = {"symbol": req.symbol, "side": req.side, "quantity": req.quantity,
-              "requested_price": req.requested_price, "order_type": req.type or "market",
+    kwargs = {"symbol": req.symbol, "side": req.side, "quantity": finite(req.quantity, "quantity"),
+              "requested_price": finite(req.requested_price, "requested_price"), "order_type": req.type or "market",
               "duration": req.duration or "day", "tag": req.tag}
     if req.HasField("price"):
-        kwargs["price"] = req.price
+        kwargs["price"] = finite(req.price, "price")
     if req.HasField("sl"):
-        kwargs["sl"] = req.sl
+        kwargs["sl"] = finite(req.sl, "sl")
     if req.HasField("close_order_id"):
         kwargs["close_order_id"] = int(req.close_order_id)
     if req.HasField("client_request_id") and req.client_request_id:
