@@ -55,7 +55,7 @@ LIVE_ONLY = ("{rpc}: live trading has not landed in Backtestester yet; only simu
              "(CreatePlayground) are supported")
 
 
-STREAM_LANES = 1         # stream ticks running at once, all streams together (see StreamTicks)
+STREAM_LANES = 2  # stream ticks running at once, all streams together (see StreamTicks)
 
 
 def _resume_from(metadata) -> int:
@@ -245,8 +245,9 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     async def StreamTicks(self, request, context):
         """Addition: one NextTick per delta (see docs/wire.md). Metadata ``resume-from: <n>`` (with a
         ``request_id``) starts at the stream's tick ``n``: a client re-opening a broken stream asks
-        only for the deltas it has not received. Stream ticks take turns in one lane
-        (:data:`STREAM_LANES`), so streams cannot crowd out the other calls."""
+        only for the deltas it has not received. Stream ticks take turns in :data:`STREAM_LANES`
+        lanes (a lane is held for the tick only, not while the delta is written), so that streams
+        running flat out leave the event loop and the other calls their share of the GIL."""
         try:
             if request.is_preview and request.max_ticks > 1:
                 raise ServiceError(Status.INVALID_ARGUMENT, "a preview stream sends one delta: max_ticks must be 0 or 1")
