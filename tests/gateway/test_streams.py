@@ -16,6 +16,7 @@ from actors.gateway.security import CALL_COSTS, SecurityConfig, TokenBucket
 from backtestester.remote.client import PlaygroundClient
 from backtestester.rpc import RESUME_METADATA
 from backtestester.rpc import playground_pb2 as pb
+from backtestester.rpc import playground_pb2_grpc as pb_grpc
 from backtestester.service.errors import ServiceError, Status
 from backtestester.service.journal import TICK_CACHE_ENTRIES, TickCache, stream_request_id
 
@@ -198,3 +199,44 @@ def test_rate_limit_weighs_calls_by_cost(ray_cluster, tmp_path):
                 create(bob)
             assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "CreatePlayground counts as 10" in info.value.details()
+
+
+def test_a_stream_nobody_reads_does_not_hold_a_lane(gateway):
+    """Stream ticks take turns in 2 lanes, held for the tick only. Two streams that nobody reads
+    fill their flow-control windows and stop (their clocks stand still); a third stream still
+    runs its 200 ticks, so a slow reader never holds a lane. (BDP probing off: the windows stay
+    at their 64 KiB default, so the unread streams stop early.)"""
+    with PlaygroundClient(gateway[1], timeout=DEADLINE) as client, \
+            grpc.insecure_channel(gateway[1], options=[("grpc.http2.bdp_probe", 0)]) as slow:
+        stub = pb_grpc.PlaygroundServiceStub(slow)
+        pids = [create(client) for _ in range(3)]
+        unread = [stub.StreamTicks(pb.StreamTicksRequest(playground_id=pid, seconds=1, request_id=f"unread-{i}"),
+                                   timeout=4 * DEADLINE)  # outlive the third stream's deadline
+                  for i, pid in enumerate(pids[:2])]
+        for call in unread:
+            next(call)
+        seen = {}
+
+        def stopped():
+            now = {pid: clock(client, pid) for pid in pids[:2]}
+            still = now == seen
+            seen.update(now)
+            return still
+        wait_until(stopped, "the unread streams to stop on flow control")
+        assert len(list(client.stream_ticks(pids[2], 60, max_ticks=200))) == 200
+        for call in unread:
+            call.cancel()
+        for pid in pids:
+            client.delete_playground(pid)
+
+
+def test_resume_from_must_be_a_tick_index(gateway):
+    with PlaygroundClient(gateway[1], timeout=DEADLINE) as client:
+        pid = create(client)
+        call = client._stub.StreamTicks(pb.StreamTicksRequest(playground_id=pid, seconds=60, request_id="r"),
+                                        metadata=[(RESUME_METADATA, "-1")], timeout=DEADLINE)
+        with pytest.raises(grpc.RpcError) as info:
+            list(call)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "metadata resume-from must be a tick index (0, 1, 2, ...), got '-1'" in info.value.details()
+        client.delete_playground(pid)
