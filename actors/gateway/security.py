@@ -370,9 +370,11 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
             cost = call_cost(method)
             wait = self._limiter.take((principal, peer_host(context.peer())), cost)
             if wait:
+                name = method.rsplit("/", 1)[-1]
+                what = name if name in CALL_COSTS else "this call"  # never echo a client's unknown method
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                     f"rate limit exceeded: at most {self._limiter.rate:g} requests/s per client "
-                                    f"(burst {self._limiter.burst}); {method.rsplit('/', 1)[-1]} counts as {cost} "
+                                    f"(burst {self._limiter.burst}); {what} counts as {cost} "
                                     f"request{'s' if cost != 1 else ''}; retry in {wait:.3g} s")
         if denial is not None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, denial)
