@@ -227,7 +227,8 @@ def cmd_serve(args) -> int:
     cert, key = security.read_tls(args.tls_cert, args.tls_key)
     config = security.SecurityConfig(tokens=security.load_tokens(args.token_file), tls_cert=cert, tls_key=key,
                                      max_message_bytes=int(args.max_message_mb * 2**20),
-                                     rate_limit=args.rate_limit, rate_burst=args.rate_burst)
+                                     rate_limit=args.rate_limit, rate_burst=args.rate_burst,
+                                     **({} if args.max_streams is None else {"max_streams": args.max_streams}))
     try:
         serve(args.host, args.port, args.data_dir, ray_address=args.address, security=config,
               hosts=hosts)
@@ -310,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="requests per second per client (token and host); 0 turns it off (default)")
     serve.add_argument("--rate-burst", type=int, metavar="N", help="requests a client may send at once "
                                                                     "(default: twice --rate-limit)")
+    serve.add_argument("--max-streams", type=int, metavar="N",
+                       help="open StreamTicks/StreamCandlesArrow calls per client (token); 0: no limit "
+                            "(default: actors.gateway.security.DEFAULT_MAX_STREAMS, 4)")
     serve.set_defaults(func=cmd_serve)
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
                                          "or through a gateway (--gateway)")

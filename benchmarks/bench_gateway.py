@@ -7,19 +7,24 @@ N concurrent clients (each on its own playground), side by side with the gRPC fl
 standard health Check RPC answered by the same server without touching a playground. The ratio
 to that floor is the cost of reaching the playground and running it.
 
+With ``--streams K`` it measures fairness instead: GetAppVersion p50/p99 alone, then while K
+unbounded StreamTicks (each on its own playground, with a ``request_id``) run flat out.
+
 Usage: ``python benchmarks/bench_gateway.py [--calls N] [--clients 1,4,16] [--seconds S]
-[--playground-hosts N]``.
+[--playground-hosts N] [--streams K]``.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import tempfile
 import time
 import uuid
 
 import grpc
+from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
@@ -104,6 +109,67 @@ async def throughput(stub, health, clients: int, seconds: float, what: str) -> f
     return rate
 
 
+async def version_latency(stub, calls: int) -> tuple[float, float]:
+    """GetAppVersion p50/p99 (ms) over ``calls`` calls, after 50 to warm up."""
+    for _ in range(50):
+        await stub.GetAppVersion(empty_pb2.Empty())
+    samples = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        await stub.GetAppVersion(empty_pb2.Empty())
+        samples.append(time.perf_counter() - t0)
+    return percentiles(samples)
+
+
+def feed_streams(address: str, pids: list[str], ready, delivered) -> None:
+    """In a child process: one unbounded StreamTicks per playground, consumed until killed; puts
+    ``True`` on ``ready`` once every stream has delivered 100 deltas, counts all in ``delivered``."""
+    async def run():
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = pb_grpc.PlaygroundServiceStub(channel)
+            counts = [0] * len(pids)
+
+            async def consume(i):
+                call = stub.StreamTicks(pb.StreamTicksRequest(playground_id=pids[i], seconds=60,
+                                                              request_id=uuid.uuid4().hex))
+                async for _ in call:
+                    counts[i] += 1
+                    delivered.value += 1
+                    if counts[i] == 100 and min(counts) >= 100:
+                        ready.put(True)
+            await asyncio.gather(*(consume(i) for i in range(len(pids))))
+    asyncio.run(run())
+
+
+async def fairness(address: str, calls: int, streams: int, console: Console):
+    """GetAppVersion alone, then beside ``streams`` unbounded StreamTicks (one playground each),
+    consumed by a child process so that only the server is shared."""
+    context = multiprocessing.get_context("spawn")
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.PlaygroundServiceStub(channel)
+        alone = await version_latency(stub, calls)
+        pids = [(await stub.CreatePlayground(create_request("stream"))).id for _ in range(streams)]
+        ready, delivered = context.Queue(), context.RawValue("q", 0)
+        feeder = context.Process(target=feed_streams, args=(address, pids, ready, delivered), daemon=True)
+        feeder.start()
+        try:
+            await asyncio.to_thread(ready.get, True, 120)  # every stream is running
+            t0, before = time.perf_counter(), delivered.value
+            busy = await version_latency(stub, calls)
+            rate = (delivered.value - before) / (time.perf_counter() - t0)
+        finally:
+            feeder.terminate()
+            feeder.join()
+        for pid in pids:
+            await stub.DeletePlayground(pb.DeletePlaygroundRequest(playground_id=pid))
+    table = Table(title=f"GetAppVersion latency beside {streams} unbounded StreamTicks, {calls:,} calls (ms)")
+    for col in ("case", "p50", "p99", "stream deltas/s"):
+        table.add_column(col, justify="right" if col != "case" else "left")
+    table.add_row("alone", f"{alone[0]:.3f}", f"{alone[1]:.3f}", "")
+    table.add_row(f"{streams} streams running", f"{busy[0]:.3f}", f"{busy[1]:.3f}", f"{rate:,.0f}")
+    console.print(table)
+
+
 async def drive(address: str, calls: int, client_counts: list[int], seconds: float, console: Console):
     async with grpc.aio.insecure_channel(address) as channel:
         stub = pb_grpc.PlaygroundServiceStub(channel)
@@ -133,6 +199,7 @@ def main():
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--playground-hosts", type=int, default=0, help="0: in the gateway's process (default)")
+    parser.add_argument("--streams", type=int, default=0, help="K > 0: the fairness case with K streams instead")
     args = parser.parse_args()
     console = Console()
     ray = init_ray()
@@ -143,7 +210,11 @@ def main():
             address = ray.get(gateway.start.remote("127.0.0.1", 0))
             where = f"on {args.playground_hosts} host actors" if args.playground_hosts else "in the gateway's process"
             console.print(f"gateway on {address}, playgrounds {where}; client and server share this machine's cores")
-            asyncio.run(drive(address, args.calls, [int(n) for n in args.clients.split(",")], args.seconds, console))
+            if args.streams:
+                asyncio.run(fairness(address, args.calls, args.streams, console))
+            else:
+                asyncio.run(drive(address, args.calls, [int(n) for n in args.clients.split(",")], args.seconds,
+                                  console))
         finally:
             ray.get(gateway.stop.remote(0.5))
             ray.kill(gateway)

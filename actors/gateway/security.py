@@ -5,7 +5,8 @@
 - :class:`GatewayInterceptor` (a ``grpc.aio.ServerInterceptor``): checks ``authorization:
   Bearer <token>`` (constant-time, on SHA-256 digests) on every method except the health checks
   (load balancers probe without credentials), applies a per-client token bucket
-  (:class:`TokenBucket`), answers undecodable requests with INVALID_ARGUMENT and unexpected
+  (:class:`TokenBucket`; a call takes its :data:`CALL_COSTS`, health checks nothing), caps the
+  open streams per principal (:class:`StreamSlots`), answers undecodable requests with INVALID_ARGUMENT and unexpected
   handler errors with INTERNAL (no exception text), and records the caller's *principal* for the
   servicer (:func:`current_principal`).
 - Each configured token is one principal (tenant): the servicer scopes playgrounds to it (see
@@ -40,6 +41,21 @@ OPEN_METHODS = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Healt
 TOKEN_HINT = f"set {TOKEN_ENV} or pass --token-file"
 TLS_HINT = "pass --tls-cert and --tls-key"
 
+# What a call costs in the rate limit's tokens, by method name (any other method costs 1; health
+# checks are never limited). Weighted by the work a call starts in the gateway: building or
+# writing a whole playground, a stream of many ticks, a question to every playground of the tenant.
+CALL_COSTS = {
+    "CreatePlayground": 10,     # loads repositories from the catalog, builds an engine playground
+    "SavePlayground": 10,       # writes the whole state (journal, orders, trades, equity) at once
+    "StreamTicks": 10,          # ticks until max_ticks or the end of the backtest
+    "StreamCandlesArrow": 5,    # a whole candle selection as Arrow
+    "GetPlaygrounds": 5,        # one call to every playground of the tenant
+    "GetOrder": 5,              # asks every playground of the tenant
+    "GetDailyTickerSummaryFromPolygon": 2,  # reads the data catalog
+}
+DEFAULT_MAX_STREAMS = 4
+STREAMS_HINT = "--max-streams"
+
 _PRINCIPAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("backtestester_principal", default=None)
 
 
@@ -69,8 +85,9 @@ class SecurityConfig:
     ``tokens``: accepted bearer tokens (empty: no authentication, loopback only); each one is a
     separate principal. ``tls_cert``/``tls_key``: PEM bytes (the chain and its private key), both
     or neither. ``max_message_bytes``: the limit on received and sent messages.
-    ``rate_limit``: requests per second per client (0: off); ``rate_burst``: the bucket's size
-    (default: twice the rate, at least 1).
+    ``rate_limit``: requests per second per client (0: off), a call taking its
+    :data:`CALL_COSTS` in requests; ``rate_burst``: the bucket's size (default: twice the rate, at
+    least 1). ``max_streams``: open StreamTicks / StreamCandlesArrow calls per principal (0: no limit).
     """
 
     tokens: tuple[str, ...] = ()
@@ -79,6 +96,7 @@ class SecurityConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     rate_limit: float = 0.0
     rate_burst: int | None = None
+    max_streams: int = DEFAULT_MAX_STREAMS
 
     def __post_init__(self):
         object.__setattr__(self, "tokens", tuple(self.tokens))
@@ -92,6 +110,9 @@ class SecurityConfig:
             raise ConfigError(f"the rate limit must be a finite number >= 0 requests/s, got {self.rate_limit}")
         if self.rate_burst is not None and self.rate_burst < 1:
             raise ConfigError(f"the rate limit's burst must be at least 1 request, got {self.rate_burst}")
+        if self.max_streams < 0:
+            raise ConfigError(f"{STREAMS_HINT} must be 0 (no limit) or a positive number of streams per client, "
+                              f"got {self.max_streams}")
 
     @property
     def tls(self) -> bool:
@@ -108,6 +129,7 @@ class SecurityConfig:
                  else "no token", f"messages <= {self.max_message_bytes / 2**20:g} MiB"]
         if self.rate_limit:
             parts.append(f"{self.rate_limit:g} requests/s per client (burst {self.burst})")
+        parts.append(f"<= {self.max_streams} open streams per client" if self.max_streams else "no stream limit")
         return ", ".join(parts)
 
 
@@ -212,18 +234,20 @@ class TokenBucket:
         self.rate, self.burst, self.clock, self.max_keys = float(rate), int(burst), clock, max_keys
         self._state: dict[object, tuple[float, float]] = {}  # key -> (tokens, time of last update)
 
-    def take(self, key) -> float:
-        """Take one token for ``key``: 0.0 when allowed, else the seconds until one is available."""
+    def take(self, key, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens for ``key`` (at most ``burst``, so every call fits a full bucket):
+        0.0 when allowed, else the seconds until enough are available."""
         now = self.clock()
+        need = min(float(cost), float(self.burst))
         tokens, last = self._state.get(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + max(0.0, now - last) * self.rate)
-        if tokens >= 1.0:
-            self._state[key] = (tokens - 1.0, now)
+        if tokens >= need:
+            self._state[key] = (tokens - need, now)
             if len(self._state) > self.max_keys:
                 self._prune(now)
             return 0.0
         self._state[key] = (tokens, now)
-        return (1.0 - tokens) / self.rate
+        return (need - tokens) / self.rate
 
     def _prune(self, now: float) -> None:
         full = [k for k, (tokens, last) in self._state.items() if tokens + (now - last) * self.rate >= self.burst]
@@ -232,6 +256,34 @@ class TokenBucket:
         # still too many: drop the oldest keys, down to 90% so the next new key does not prune again
         while len(self._state) > self.max_keys * 9 // 10:
             del self._state[next(iter(self._state))]
+
+
+def call_cost(method: str) -> int:
+    """Tokens a call of ``method`` (``/package.Service/Method``) takes from its client's bucket."""
+    return CALL_COSTS.get(method.rsplit("/", 1)[-1], 1)
+
+
+class StreamSlots:
+    """Open server streams per principal, at most ``limit`` each (0: no limit). No lock: the
+    gateway uses it from its event loop only."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.open: dict[object, int] = {}
+
+    def acquire(self, key) -> bool:
+        """Count one more open stream for ``key``; False (and nothing counted) at the limit."""
+        if self.limit and self.open.get(key, 0) >= self.limit:
+            return False
+        self.open[key] = self.open.get(key, 0) + 1
+        return True
+
+    def release(self, key) -> None:
+        left = self.open.get(key, 0) - 1
+        if left > 0:
+            self.open[key] = left
+        else:
+            self.open.pop(key, None)
 
 
 def peer_host(peer: str) -> str:
@@ -287,10 +339,11 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
     """
 
     def __init__(self, tokens: Iterable[str] = (), *, limiter: TokenBucket | None = None,
-                 open_methods: Iterable[str] = OPEN_METHODS):
+                 open_methods: Iterable[str] = OPEN_METHODS, max_streams: int = 0):
         self._tokens = [(_digest(t), principal_of(t)) for t in tokens]
         self._limiter = limiter
         self._open = frozenset(open_methods)
+        self.streams = StreamSlots(max_streams)
 
     def authenticate(self, metadata) -> tuple[str | None, str | None]:
         """``(principal, None)`` when the metadata carries an accepted token (or no tokens are
@@ -327,13 +380,17 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
             return None  # grpc answers UNIMPLEMENTED
         return self._wrap(handler, method, principal, denial)
 
-    async def _gate(self, context, principal, denial, request=None) -> None:
-        if self._limiter is not None:
-            wait = self._limiter.take((principal, peer_host(context.peer())))
+    async def _gate(self, context, method, principal, denial, request=None) -> None:
+        if self._limiter is not None and method not in self._open:  # health is never limited
+            cost = call_cost(method)
+            wait = self._limiter.take((principal, peer_host(context.peer())), cost)
             if wait:
+                name = method.rsplit("/", 1)[-1]
+                what = name if name in CALL_COSTS else "this call"  # never echo a client's unknown method
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                     f"rate limit exceeded: at most {self._limiter.rate:g} requests/s per client "
-                                    f"(burst {self._limiter.burst}); retry in {wait:.3g} s")
+                                    f"(burst {self._limiter.burst}); {what} counts as {cost} "
+                                    f"request{'s' if cost != 1 else ''}; retry in {wait:.3g} s")
         if denial is not None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, denial)
         if isinstance(request, _Malformed):
@@ -357,6 +414,14 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
             deserializer = _tolerant(deserializer, getattr(getattr(owner, "DESCRIPTOR", None), "full_name", method),
                                      stream=stream_in)
         gate = self._gate
+        streams = self.streams if stream_out and not stream_in and method not in self._open else None
+
+        async def enter(context):
+            """Count an open stream (RESOURCE_EXHAUSTED at the limit); the caller releases it."""
+            if streams is not None and not streams.acquire(principal):
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                    f"too many open streams: at most {streams.limit} StreamTicks or StreamCandlesArrow "
+                                    f"calls per client at once (the gateway's {STREAMS_HINT}); end or cancel one first")
 
         async def internal(context, exc):
             if isinstance(exc, MalformedStreamError):  # e.g. garbage sent to server reflection
@@ -366,7 +431,8 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
 
         if stream_out and inspect.isasyncgenfunction(behavior):
             async def wrapped(request, context):
-                await gate(context, principal, denial, None if stream_in else request)
+                await gate(context, method, principal, denial, None if stream_in else request)
+                await enter(context)
                 try:
                     async for item in behavior(request, context):
                         yield item
@@ -374,9 +440,13 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
                     raise
                 except Exception as exc:  # noqa: BLE001  never crash, never leak the text
                     await internal(context, exc)
+                finally:
+                    if streams is not None:
+                        streams.release(principal)
         else:
             async def wrapped(request, context):
-                await gate(context, principal, denial, None if stream_in else request)
+                await gate(context, method, principal, denial, None if stream_in else request)
+                await enter(context)
                 try:
                     result = behavior(request, context)
                     return await result if inspect.isawaitable(result) else result
@@ -384,10 +454,13 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
                     raise
                 except Exception as exc:  # noqa: BLE001  never crash, never leak the text
                     await internal(context, exc)
+                finally:
+                    if streams is not None:
+                        streams.release(principal)
         return factory(wrapped, request_deserializer=deserializer, response_serializer=handler.response_serializer)
 
 
 def interceptors(config: SecurityConfig, *, clock: Callable[[], float] = time.monotonic) -> list:
     """The server interceptors for ``config`` (always one: it also handles malformed requests)."""
     limiter = TokenBucket(config.rate_limit, config.burst, clock=clock) if config.rate_limit else None
-    return [GatewayInterceptor(config.tokens, limiter=limiter)]
+    return [GatewayInterceptor(config.tokens, limiter=limiter, max_streams=config.max_streams)]

@@ -24,6 +24,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5051
 GATEWAY_NAME = "gateway"
 MAX_MESSAGE_BYTES = DEFAULT_MAX_MESSAGE_BYTES
+SWITCH_INTERVAL = 0.0005  # seconds; the gateway process's sys.setswitchinterval (Python's default: 0.005)
 
 
 class GatewayServer:
@@ -57,6 +58,9 @@ class GatewayServer:
 
         if self._server is not None:
             return self._address
+        # The event loop competes for the GIL with the threads running ticks: hand it over sooner
+        # than Python's default 5 ms so that a cheap call never waits behind a tick's slice.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         security.validate_bind(host, self.security)
         limit = self.security.max_message_bytes
         server = grpc.aio.server(interceptors=security.interceptors(self.security), options=[

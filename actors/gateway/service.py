@@ -36,9 +36,11 @@ import grpc
 
 from backtestester import __version__
 from backtestester.data.catalog import Catalog, DataNotFoundError
+from backtestester.rpc import RESUME_METADATA
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
 from backtestester.service.errors import ServiceError, Status
+from backtestester.service.journal import stream_request_id
 from backtestester.service.session import PlaygroundSession
 from backtestester.service.store import PlaygroundStore, StoreError, store_path
 from backtestester.wire import answers, requests
@@ -52,6 +54,20 @@ CALL_TIMEOUT = 30.0      # seconds an ordinary playground call may take before U
 CREATE_TIMEOUT = 300.0   # loading repositories from the catalog can take longer
 LIVE_ONLY = ("{rpc}: live trading has not landed in Backtestester yet; only simulator playgrounds "
              "(CreatePlayground) are supported")
+
+
+STREAM_LANES = 2  # stream ticks running at once, all streams together (see StreamTicks)
+
+
+def _resume_from(metadata) -> int:
+    """The ``resume-from`` index of a StreamTicks call's metadata (0 without it)."""
+    for key, value in metadata or ():
+        if key == RESUME_METADATA:
+            if not (isinstance(value, str) and value.isdigit() and len(value) < 19):
+                raise ServiceError(Status.INVALID_ARGUMENT, f"metadata {RESUME_METADATA} must be a tick index "
+                                   f"(0, 1, 2, ...), got {str(value)[:32]!r}")
+            return int(value)
+    return 0
 
 
 REFUSALS = (ServiceError, requests.RequestError)  # the refused calls: a status and the text clients see
@@ -113,6 +129,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         self._registry: dict[str, dict] = {}   # id -> {"tags": [...], "client_id": str | None, "saved": bool, ...}
         self.pool = HostPool(hosts)  # spawns its host actors lazily, on the first playground
         self._create_lock = asyncio.Lock()
+        self._stream_lane = asyncio.Semaphore(STREAM_LANES)
 
     # --- playground plumbing ------------------------------------------------------------------
     def _visible(self, pid: str) -> bool:
@@ -246,15 +263,20 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
                                 bool(request.is_preview), request.request_id)
 
     async def StreamTicks(self, request, context):
-        """Addition: one NextTick per delta (see docs/wire.md)."""
+        """Addition: one NextTick per delta (see docs/wire.md). Metadata ``resume-from: <n>`` (with a
+        ``request_id``) starts at the stream's tick ``n``: a client re-opening a broken stream asks
+        only for the deltas it has not received. Stream ticks take turns in :data:`STREAM_LANES`
+        lanes (a lane is held for the tick only, not while the delta is written), so that streams
+        running flat out leave the event loop and the other calls their share of the GIL."""
         try:
             if request.is_preview and request.max_ticks > 1:
                 raise ServiceError(Status.INVALID_ARGUMENT, "a preview stream sends one delta: max_ticks must be 0 or 1")
-            i = 0
+            i = _resume_from(context.invocation_metadata()) if request.request_id else 0
             while request.max_ticks == 0 or i < request.max_ticks:
-                rid = f"{request.request_id}/{i}" if request.request_id else ""
-                delta = await self._call(request.playground_id, PlaygroundSession.tick, int(request.seconds),
-                                         bool(request.is_preview), rid)
+                rid = stream_request_id(request.request_id, i) if request.request_id else ""
+                async with self._stream_lane:
+                    delta = await self._call(request.playground_id, PlaygroundSession.tick, int(request.seconds),
+                                             bool(request.is_preview), rid)
                 await context.write(delta)
                 i += 1
                 if delta.is_backtest_complete or request.is_preview:

@@ -22,6 +22,7 @@ import grpc
 import pyarrow as pa
 from google.protobuf import empty_pb2
 
+from backtestester.rpc import RESUME_METADATA
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
 
@@ -189,9 +190,11 @@ class PlaygroundClient:
         the deltas; ``cancel()`` (or leaving its ``with`` block) stops it, and the ticks the server
         already ran stay run (``delivered`` counts the deltas handed to the caller).
 
-        UNAVAILABLE re-opens the stream with the same ``request_id`` (generated when not given):
-        the gateway replays the ticks it already ran for that id (for 5 minutes) instead of running
-        them again, and the deltas already delivered are skipped, so a retry never ticks twice.
+        UNAVAILABLE re-opens the stream with the same ``request_id`` (generated when not given)
+        and the metadata ``resume-from: <delivered>``: the gateway replays the ticks it already ran
+        after those (from its cache of a playground's last 1,000 tick answers, for 5 minutes)
+        instead of running them again, so a retry never ticks twice; if they are no longer cached
+        the stream ends with FAILED_PRECONDITION.
         Business errors end the stream at once. ``timeout``: deadline of each attempt, the whole
         stream (default: the client's ``timeout``; give a longer one for long streams)."""
         req = pb.StreamTicksRequest(playground_id=playground_id, seconds=seconds, max_ticks=max_ticks,
@@ -234,13 +237,12 @@ class TickStream:
         client = self._client
         attempt = 0
         while not self._cancelled:
-            self._call = call = client._stub.StreamTicks(self._request, timeout=self._timeout)
-            skip = self.delivered  # a re-opened stream replays these first
+            # a re-opened stream asks for the deltas not delivered yet (the gateway replays the
+            # ticks it ran meanwhile from its cache, then ticks on)
+            resume = [(RESUME_METADATA, str(self.delivered))] if self.delivered else None
+            self._call = call = client._stub.StreamTicks(self._request, timeout=self._timeout, metadata=resume)
             try:
                 for delta in call:
-                    if skip:
-                        skip -= 1
-                        continue
                     self.delivered += 1
                     attempt = 0
                     yield delta

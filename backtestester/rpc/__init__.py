@@ -41,6 +41,11 @@ REFLECTION_SERVICE_NAME = "grpc.reflection.v1alpha.ServerReflection"
 REFLECTION_SERVICE_NAMES: tuple[str, ...] = (SERVICE_NAME, HEALTH_SERVICE_NAME, REFLECTION_SERVICE_NAME)
 """The services a server lists through reflection (pass to ``enable_server_reflection``)."""
 
+RESUME_METADATA = "resume-from"
+"""StreamTicks call metadata (an addition; no message field): ``resume-from: <n>`` with a
+``request_id`` starts the stream at its tick ``n``, so a client re-opening a broken stream asks
+only for the deltas it has not received (docs/gateway.md, "Streams")."""
+
 __all__ = [
     "playground_pb2",
     "playground_pb2_grpc",
@@ -48,4 +53,5 @@ __all__ = [
     "HEALTH_SERVICE_NAME",
     "REFLECTION_SERVICE_NAME",
     "REFLECTION_SERVICE_NAMES",
+    "RESUME_METADATA",
 ]

@@ -45,28 +45,73 @@ from .store import (
 )
 
 TICK_CACHE_SECONDS = 300.0  # request_id idempotency window (spec 16: 5 minutes)
+TICK_CACHE_ENTRIES = 1_000  # tick answers kept per playground (about 1 MB); the oldest go first
+
+
+def stream_request_id(request_id: str, index: int) -> str:
+    """The request id under which StreamTicks caches the ``index``-th tick of stream ``request_id``."""
+    return f"{request_id}/{index}"
+
+
+def _stream_of(request_id: str) -> tuple[str, int]:
+    """``(stream request id, index)`` of a :func:`stream_request_id`, else ``(request_id, 0)``."""
+    stream, _, index = request_id.rpartition("/")
+    return (stream, int(index)) if stream and index.isdigit() else (request_id, 0)
+
+
+def _short(text: str, limit: int = 64) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class TickCache:
     """NextTick's answers by ``request_id`` for :data:`TICK_CACHE_SECONDS` (monotonic clock): a
-    retried tick gets the first answer instead of a second tick."""
+    retried tick gets the first answer instead of a second tick.
 
-    def __init__(self):
+    At most ``max_entries`` answers are kept (the oldest are evicted first), so a long stream
+    cannot grow it without bound. An evicted answer leaves a small marker (as many markers as
+    answers at most, expiring with the window): a retry or a stream replay asking for it is
+    FAILED_PRECONDITION, never a second tick. A stream's markers are one per stream: ticks
+    ``0..n-1`` of it are gone (evicted oldest first, they are always its first ones)."""
+
+    def __init__(self, max_entries: int = TICK_CACHE_ENTRIES):
+        if max_entries < 1:
+            raise ValueError(f"a tick cache keeps at least 1 answer, got {max_entries}")
+        self.max_entries = max_entries
         self.entries: OrderedDict[str, tuple[float, object]] = OrderedDict()  # request_id -> (when, answer)
+        self.evicted: OrderedDict[str, tuple[float, int]] = OrderedDict()  # stream -> (when, ticks 0..n-1 gone)
 
     def get(self, request_id: str, now: float):
-        """The answer cached under ``request_id`` (``None`` if there is none in the window)."""
+        """The answer cached under ``request_id`` (``None`` if it was never seen in the window);
+        FAILED_PRECONDITION if it was evicted."""
         self.expire(now)
         hit = self.entries.get(request_id)
-        return None if hit is None else hit[1]
+        if hit is not None:
+            return hit[1]
+        stream, index = _stream_of(request_id)
+        gone = self.evicted.get(stream)
+        if gone is not None and index < gone[1]:
+            what = (f"ticks 0..{gone[1] - 1} of stream {_short(stream)} are" if stream != request_id
+                    else f"the answer to tick {_short(request_id)} is")
+            raise ServiceError(Status.FAILED_PRECONDITION,
+                               f"{what} no longer cached (a playground keeps its last {self.max_entries} tick "
+                               "answers) and answering again would tick twice: resume the stream after the ticks "
+                               "already received, or tick with a new request_id")
+        return None
 
     def put(self, request_id: str, when: float, answer) -> None:
         self.entries[request_id] = (when, answer)
+        while len(self.entries) > self.max_entries:
+            evicted, (at, _) = self.entries.popitem(last=False)
+            stream, index = _stream_of(evicted)
+            gone = self.evicted.pop(stream, (at, 0))[1]
+            self.evicted[stream] = (at, max(gone, index + 1))  # moved to the end: newest marker
+            if len(self.evicted) > self.max_entries:
+                self.evicted.popitem(last=False)
 
     def expire(self, now: float) -> None:
-        entries = self.entries  # oldest first: entries are added in time order
-        while entries and now - next(iter(entries.values()))[0] > TICK_CACHE_SECONDS:
-            entries.popitem(last=False)
+        for table in (self.entries, self.evicted):  # oldest first: both are kept in time order
+            while table and now - next(iter(table.values()))[0] > TICK_CACHE_SECONDS:
+                table.popitem(last=False)
 
 
 class Journal:

@@ -175,6 +175,7 @@ def test_serve_refuses_bad_configuration_with_exit_code_2(no_ray, tmp_path, caps
         (["--tls-cert", str(key), "--tls-key", str(key)], "--tls-cert: " + str(key) + " is not a PEM file"),
         (["--max-message-mb", "0"], "message size limit must be positive"),
         (["--rate-limit", "-1"], "rate limit must be a finite number"),
+        (["--max-streams", "-1"], "--max-streams must be 0 (no limit) or a positive number"),
         (["--token-file", str(tmp_path / "none")], "cannot read token file"),
         (["--playground-hosts", "-1"], "--playground-hosts must be 0, a number of host actors or 'auto'"),
     ]
@@ -357,3 +358,24 @@ def test_serve_with_tls_and_a_token_file(tls_files, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_health_is_never_rate_limited(ray_cluster, tmp_path):
+    """Issue 12, item 3: health probes shared the bucket of unauthenticated callers from the same
+    address, so a flood made every probe fail with RESOURCE_EXHAUSTED. Here a burst of 5 (and a
+    rate of one request per 1000 s, so nothing refills during the test) is exhausted by
+    unauthenticated and authenticated calls; then 10 health checks (Check and Watch) all answer SERVING."""
+    config = SecurityConfig(tokens=(ALICE,), rate_limit=0.001, rate_burst=5)
+    with running_gateway(ray_cluster, tmp_path, "gateway-sec", security=config) as (_, address):
+        with grpc.insecure_channel(address) as ch:
+            stub = pb_grpc.PlaygroundServiceStub(ch)
+            codes = [code_of(stub.GetAppVersion, empty_pb2.Empty()).code() for _ in range(6)]
+            assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 5 + [grpc.StatusCode.RESOURCE_EXHAUSTED]
+            with PlaygroundClient(address, token=ALICE, timeout=DEADLINE) as alice:
+                assert [alice.version() for _ in range(5)] == [__version__] * 5
+                assert code_of(alice.version).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            probes = [health(ch) for _ in range(9)]
+            watch = health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest(service=""), timeout=DEADLINE)
+            probes.append(next(watch).status)
+            watch.cancel()
+            assert probes == [health_pb2.HealthCheckResponse.SERVING] * 10
