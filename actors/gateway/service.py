@@ -259,6 +259,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     async def NextTick(self, request, context):
         if not request.request_id:
             raise ServiceError(Status.INVALID_ARGUMENT, "request id is empty")
+        requests.identifier(request.request_id, "request_id")
         return await self._call(request.playground_id, PlaygroundSession.tick, int(request.seconds),
                                 bool(request.is_preview), request.request_id)
 
@@ -271,6 +272,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         try:
             if request.is_preview and request.max_ticks > 1:
                 raise ServiceError(Status.INVALID_ARGUMENT, "a preview stream sends one delta: max_ticks must be 0 or 1")
+            requests.identifier(request.request_id, "request_id")
             i = _resume_from(context.invocation_metadata()) if request.request_id else 0
             while request.max_ticks == 0 or i < request.max_ticks:
                 rid = stream_request_id(request.request_id, i) if request.request_id else ""

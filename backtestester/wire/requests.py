@@ -21,6 +21,10 @@ INDICATORS = ("supertrend", "stochrsi", "moving_averages", "lag_features", "atr"
               "stochrsi_cross_below_80", "doji", "hammer")
 ENVIRONMENTS = ("simulator", "live", "reconcile")
 MAX_HISTORY_DAYS = 3660
+# Client-chosen names the gateway keeps (in caches, the registry, the saved journal): bounded so
+# that no request can make it hold megabytes per name. A uuid4 is 36 characters.
+MAX_ID_CHARACTERS = 128
+MAX_TAGS = 64
 DATE_RANGE = f"accepted: {FIRST_DATE} to {LAST_DATE}"
 
 
@@ -74,6 +78,14 @@ def parse_symbol(value: str) -> str:
         return normalize_symbol(value)
     except ValueError as exc:
         raise RequestError(str(exc)) from None
+
+
+def identifier(value: str, field: str) -> str:
+    """A client-chosen id or tag the gateway keeps (``request_id``, ``client_id``, a tag...):
+    at most :data:`MAX_ID_CHARACTERS` characters."""
+    if len(value) > MAX_ID_CHARACTERS:
+        raise RequestError(f"{field} {shown(value)} is too long: at most {MAX_ID_CHARACTERS} characters")
+    return value
 
 
 def finite(value: float, field: str) -> float:
@@ -138,9 +150,12 @@ def create_config(req: pb.CreatePolygonPlaygroundRequest) -> dict:
                                f"{spec['timespan_unit']}")
         seen.add(key)
         repos.append(spec)
+    if len(req.tags) > MAX_TAGS:
+        raise RequestError(f"{len(req.tags)} tags: at most {MAX_TAGS} per playground")
     return {"balance": float(req.balance), "start_date": start.isoformat(), "stop_date": stop.isoformat(),
-            "environment": env, "repositories": repos, "tags": list(req.tags),
-            "client_id": req.client_id if req.HasField("client_id") else None, "calendar": "XNYS"}
+            "environment": env, "repositories": repos, "tags": [identifier(t, "tag") for t in req.tags],
+            "client_id": identifier(req.client_id, "client_id") if req.HasField("client_id") else None,
+            "calendar": "XNYS"}
 
 
 def place_order_kwargs(req: pb.PlaceOrderRequest) -> dict:
@@ -161,7 +176,7 @@ def place_order_kwargs(req: pb.PlaceOrderRequest) -> dict:
     if req.HasField("close_order_id"):
         kwargs["close_order_id"] = int(req.close_order_id)
     if req.HasField("client_request_id") and req.client_request_id:
-        kwargs["client_request_id"] = req.client_request_id
+        kwargs["client_request_id"] = identifier(req.client_request_id, "client_request_id")
     return kwargs
 
 

@@ -349,3 +349,14 @@ def test_fuzz_every_rpc_with_a_fixed_seed(stub, channel, catalog_dir):
     assert call(stub, "GetAppVersion", empty_pb2.Empty()).version
     pid = create(stub)
     assert tick(stub, pid, 60).current_time and uuid.UUID(pid)
+
+
+def test_a_long_request_id_is_refused_before_it_is_cached(stub, pid):
+    # NextTick and StreamTicks keep request ids in the playground's cache: a 100 KB id was cached
+    long = "r" * 100_000
+    refused(stub, "NextTick", pb.NextTickRequest(playground_id=pid, seconds=60, request_id=long),
+            grpc.StatusCode.INVALID_ARGUMENT, "request_id", "(100000 characters)")
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.StreamTicks(pb.StreamTicksRequest(playground_id=pid, seconds=60, max_ticks=2, request_id=long),
+                              timeout=DEADLINE))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()

@@ -123,3 +123,28 @@ def test_a_playground_at_the_edges_of_the_supported_dates_finds_no_bars_rather_t
     with pytest.raises(ServiceError) as info:
         answers.created("p", requests.create_config(create(start, stop)), str(tmp_path))
     assert info.value.status is Status.NOT_FOUND and "no 1m bars of AAA" in info.value.message, info.value.message
+
+
+def test_ids_and_tags_the_gateway_keeps_are_bounded():
+    # client-chosen names are kept in caches, the registry and the saved journal: a 1 MB client_id
+    # or a million tags used to be stored as they came
+    long = "i" * (requests.MAX_ID_CHARACTERS + 1)
+    assert "client_id 'iii" in refusal(requests.create_config,
+                                       pb.CreatePolygonPlaygroundRequest(**{**_create_fields(), "client_id": long}))
+    assert "tag 'iii" in refusal(requests.create_config,
+                                 pb.CreatePolygonPlaygroundRequest(**{**_create_fields(), "tags": ["ok", long]}))
+    too_many = [str(i) for i in range(requests.MAX_TAGS + 1)]
+    assert f"at most {requests.MAX_TAGS} per playground" in refusal(
+        requests.create_config, pb.CreatePolygonPlaygroundRequest(**{**_create_fields(), "tags": too_many}))
+    order = pb.PlaceOrderRequest(symbol="AAA", asset_class="equity", quantity=1, side="buy", type="market",
+                                 duration="day", requested_price=1.0, client_request_id=long)
+    assert f"at most {requests.MAX_ID_CHARACTERS} characters" in refusal(requests.place_order_kwargs, order)
+    ok = "i" * requests.MAX_ID_CHARACTERS  # the limit itself is accepted
+    config = requests.create_config(pb.CreatePolygonPlaygroundRequest(**{**_create_fields(), "client_id": ok,
+                                                                          "tags": [ok] * requests.MAX_TAGS}))
+    assert config["client_id"] == ok and len(config["tags"]) == requests.MAX_TAGS
+
+
+def _create_fields() -> dict:
+    return dict(balance=10, start_date="2024-01-03", stop_date="2024-01-04", environment="simulator",
+                repositories=[pb.Repository(symbol="AAA", timespan_multiplier=1, timespan_unit="minute")])
