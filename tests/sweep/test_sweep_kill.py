@@ -8,11 +8,11 @@ from pathlib import Path
 
 from tests.processes import alive, descendants, kill_all, wait_gone
 
-from .test_sweep_cli import GATED_STRATEGY, _read_fifo
+from .conftest import GATED_STRATEGY, read_fifo
 
 
 def test_a_killed_sweep_leaves_no_ray_process(data_dir, tmp_path):
-    """The sweep is held inside its second run (the gated strategy of test_sweep_cli), so it is
+    """The sweep is held inside its second run (the gated strategy of conftest.py), so it is
     surely still running; SIGKILL of the `sweep` process alone (not its group) must take its GCS
     server, raylet, agents and workers with it (they used to outlive it by 60-90 s)."""
     gate, ready = tmp_path / "gate", tmp_path / "ready"
@@ -26,7 +26,7 @@ def test_a_killed_sweep_leaves_no_ray_process(data_dir, tmp_path):
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = []
     try:
-        assert "is waiting" in _read_fifo(ready, proc, timeout=300)
+        assert "is waiting" in read_fifo(ready, proc, timeout=300)
         started = descendants(proc.pid)
         assert {"raylet", "gcs_server"} <= {p.name() for p in started}, started
         proc.kill()
