@@ -218,7 +218,7 @@ def cmd_serve(args) -> int:
     """Run the gateway until Ctrl-C/SIGTERM. A refused configuration (a ``ConfigError``, a
     ``ValueError``) is reported by :func:`main` with exit code 2 before Ray starts."""
     from .gateway import security  # noqa: PLC0415  (ray and grpc only for `serve`)
-    from .gateway.server import serve  # noqa: PLC0415
+    from .gateway.server import GatewayDied, serve  # noqa: PLC0415
 
     hosts = args.playground_hosts
     if hosts != "auto" and not (hosts.isdigit()):
@@ -232,7 +232,7 @@ def cmd_serve(args) -> int:
     try:
         serve(args.host, args.port, args.data_dir, ray_address=args.address, security=config,
               hosts=hosts)
-    except OSError as exc:  # e.g. the port is in use
+    except (OSError, GatewayDied) as exc:  # e.g. the port is in use; the actor was killed
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -8,6 +8,7 @@ never blocks another.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -40,6 +41,7 @@ class GatewayServer:
         self._server = None
         self._health = None
         self._address = None
+        self._stopped = None
 
     async def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
         """Start serving on ``host:port`` (port 0: the OS chooses); returns ``host:bound_port``.
@@ -94,6 +96,17 @@ class GatewayServer:
     async def address(self) -> str | None:
         return self._address
 
+    async def pid(self) -> int:
+        """The actor's process id (``serve`` prints it: what an operator or a test would signal)."""
+        return os.getpid()
+
+    async def until_stopped(self) -> None:
+        """Returns once :meth:`stop` has run. ``serve`` waits on it: if the actor dies first, the
+        wait ends with ``RayActorError`` instead, and ``serve`` learns of the death at once."""
+        if self._stopped is None:
+            self._stopped = asyncio.Event()
+        await self._stopped.wait()
+
     async def playground_host(self, playground_id: str):
         """The host actor holding a playground (``None`` if none does): for tests and operators."""
         return None if self._service is None else self._service.pool.handle_of(playground_id)
@@ -111,6 +124,8 @@ class GatewayServer:
         await self._server.stop(grace)
         self._server = None
         self._address = None
+        if self._stopped is not None:
+            self._stopped.set()
 
 
 def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME, security: SecurityConfig | None = None,
@@ -125,12 +140,18 @@ def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME, security: SecurityC
     return ray.remote(GatewayServer).options(**options).remote(str(data_dir), security, hosts)
 
 
+class GatewayDied(RuntimeError):
+    """The gateway actor died while :func:`serve` ran (``backtestester serve`` exits with code 1)."""
+
+
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | None = None, *,
           ray_address: str | None = None, ready=None, security: SecurityConfig | None = None,
           hosts: int | str = 0) -> None:
     """Start (or join) Ray, spawn the gateway, report its address through ``ready`` (default: print
     one line to stdout) and block until SIGINT or SIGTERM, then stop the server cleanly (health
     NOT_SERVING, grace period, actor killed, Ray shut down if this call started it).
+    If the gateway actor dies first, raises :class:`GatewayDied` at once (after the same cleanup):
+    nothing would listen any more. A stop request wins over a death noticed at the same time.
     A refused bind (see :func:`~actors.gateway.security.validate_bind`) raises ``ConfigError``
     before Ray starts; a port in use raises ``OSError``. For ``backtestester serve``."""
     from actors.cluster import init_ray  # noqa: PLC0415  (ray only where the actor is spawned)
@@ -151,22 +172,40 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
             if isinstance(exc.cause, (OSError, ValueError)):
                 raise exc.cause from None
             raise
-        message = f"backtestester gateway listening on {address} (data: {data_dir}; {security.describe()})"
+        pid = ray.get(gateway.pid.remote())
+        message = (f"backtestester gateway listening on {address} (data: {data_dir}; {security.describe()}; "
+                   f"gateway actor pid {pid})")
         if ready is None:
             print(message, flush=True)
         else:
             ready(message)
-        while not stop.wait(0.5):
-            pass
+        _wait(ray, gateway, pid, stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         try:
             if gateway is not None:
-                try:
-                    ray.get(gateway.stop.remote(), timeout=10)
-                finally:
-                    ray.kill(gateway)
+                _stop(ray, gateway)
         finally:
             if started_ray:
                 ray.shutdown()
+
+
+def _wait(ray, gateway, pid: int, stop: threading.Event) -> None:
+    """Return once ``stop`` is set; raise :class:`GatewayDied` as soon as the actor is gone."""
+    stopped = gateway.until_stopped.remote()  # ends only with the actor (or a stop)
+    while not stop.is_set():
+        done, _ = ray.wait([stopped], timeout=0.5)
+        if done and not stop.is_set():
+            raise GatewayDied(f"the gateway actor (pid {pid}) died: nothing serves the port any more; exiting so "
+                              f"that a supervisor starts serve again (saved playgrounds come back, unsaved ones "
+                              f"are lost)")
+
+
+def _stop(ray, gateway) -> None:
+    try:
+        ray.get(gateway.stop.remote(), timeout=10)
+    except ray.exceptions.RayActorError:
+        pass  # the actor is dead already: nothing to stop
+    finally:
+        ray.kill(gateway)

@@ -5,14 +5,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from actors.cli import main
+
+from .conftest import GATED_STRATEGY, read_fifo
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "sweep.toml"
@@ -60,48 +60,6 @@ def test_missing_symbol_names_the_catalog(data_dir, tmp_path, capsys):
     assert "no data for symbol 'NOPE' (symbols in" in capsys.readouterr().err
 
 
-# A strategy in the user's directory (imported from the current directory, no PYTHONPATH) whose
-# runs block, after the first run of their worker process, on opening the FIFO `gate` for reading
-# (no writer ever comes: the interrupted sweep kills the worker); the blocked run first reports
-# through the FIFO `ready` (a rendezvous: opening it for writing blocks until the test reads it).
-# So the test interrupts a sweep that has finished exactly one run and cannot finish first.
-GATED_STRATEGY = """
-import os
-from backtestester import Strategy
-
-GATE, READY = {gate!r}, {ready!r}
-_runs = []
-
-
-class Gated(Strategy):
-    n: int = 0
-
-    def on_start(self, ctx):
-        _runs.append(self.n)
-        if len(_runs) > 1 and os.path.exists(GATE):
-            with open(READY, "w") as ready:
-                ready.write(f"run n={{self.n}} is waiting")
-            with open(GATE) as gate:
-                gate.read()
-"""
-
-
-def _read_fifo(path: Path, proc: subprocess.Popen, timeout: float) -> str:
-    """What a writer of the FIFO ``path`` wrote, once one opened and closed it; fails if ``proc``
-    ends first or nothing comes within ``timeout`` s (a bound on a stuck run, not a synchronisation)."""
-    got = []
-    reader = threading.Thread(target=lambda: got.append(path.read_text()), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + timeout
-    while reader.is_alive():
-        reader.join(0.5)
-        if reader.is_alive() and (proc.poll() is not None or time.monotonic() > deadline):
-            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # release the reader
-            reader.join()
-            raise AssertionError(f"no run reached the gate: {proc.poll()=}, {got}")
-    return got[0]
-
-
 def test_ctrl_c_keeps_finished_runs_and_the_next_run_resumes(data_dir, tmp_path):
     gate, ready, out = tmp_path / "gate", tmp_path / "ready", tmp_path / "out"
     os.mkfifo(gate)
@@ -113,7 +71,7 @@ def test_ctrl_c_keeps_finished_runs_and_the_next_run_resumes(data_dir, tmp_path)
     proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
-        assert "is waiting" in _read_fifo(ready, proc, timeout=300)
+        assert "is waiting" in read_fifo(ready, proc, timeout=300)
         proc.send_signal(signal.SIGINT)  # one run done, the second one blocked: the sweep is not done
         output, _ = proc.communicate(timeout=120)
     finally:
