@@ -39,10 +39,28 @@ class GatewayServer:
         self._server = None
         self._health = None
         self._address = None
+        self._lock = None
 
     async def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
         """Start serving on ``host:port`` (port 0: the OS chooses); returns ``host:bound_port``.
-        A non-loopback host without TLS and a token raises ``ConfigError`` (a ``ValueError``)."""
+        A non-loopback host without TLS and a token raises ``ConfigError`` (a ``ValueError``); a data
+        directory another gateway serves raises ``DataDirLocked`` (an ``OSError``): the lock is
+        held by this actor, which outlives its playground hosts, until :meth:`stop` or its death."""
+        from backtestester.service.store import DataDirLock  # noqa: PLC0415  (loaded when a server starts)
+
+        if self._server is not None:
+            return self._address
+        security.validate_bind(host, self.security)
+        if self._lock is None:
+            self._lock = DataDirLock(self.data_dir)
+        self._lock.acquire()  # before anything reads the store
+        try:
+            return await self._start(host, port)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    async def _start(self, host: str, port: int) -> str:
         import grpc  # noqa: PLC0415  (loaded when a server starts)
         from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: PLC0415  (loaded when a server starts)
         from grpc_reflection.v1alpha import reflection  # noqa: PLC0415  (loaded when a server starts)
@@ -55,9 +73,6 @@ class GatewayServer:
 
         from .service import PlaygroundService  # noqa: PLC0415  (loaded when a server starts)
 
-        if self._server is not None:
-            return self._address
-        security.validate_bind(host, self.security)
         limit = self.security.max_message_bytes
         server = grpc.aio.server(interceptors=security.interceptors(self.security), options=[
             ("grpc.so_reuseport", 0),  # without it a second server silently shares the port
@@ -107,6 +122,7 @@ class GatewayServer:
         await self._server.stop(grace)
         self._server = None
         self._address = None
+        self._lock.release()
 
 
 def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME, security: SecurityConfig | None = None,

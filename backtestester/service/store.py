@@ -32,6 +32,8 @@ materialised state after the last command, for plain-SQL inspection and to verif
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import functools
 import json
 import os
@@ -45,6 +47,7 @@ from typing import NamedTuple
 from .errors import Status
 
 DB_NAME = "gateway.sqlite3"
+LOCK_NAME = "gateway.lock"  # flock()ed by the one gateway serving a data directory
 SCHEMA_VERSION = 1        # of the database (PRAGMA user_version)
 JOURNAL_VERSION = 1       # of a playground's journal and rows (playgrounds.schema_version)
 BUSY_TIMEOUT = 30.0       # seconds a writer waits for another one
@@ -130,6 +133,46 @@ class SavedPlayground:
 
 def store_path(data_dir) -> str:
     return os.path.join(os.fspath(data_dir), DB_NAME)
+
+
+class DataDirLocked(OSError):
+    """Another process (a gateway) holds ``<data_dir>/gateway.lock``."""
+
+
+class DataDirLock:
+    """The lock that makes a gateway the only one serving a data directory: an exclusive
+    ``flock`` on ``<data_dir>/gateway.lock``, held (an open descriptor) for the holder's lifetime.
+    The kernel drops it when the process dies, SIGKILL included, so a stale lock cannot exist;
+    the file keeps the holder's pid for the error message only. A data directory that does not
+    exist is not locked (it holds no saved playground, and SavePlayground there fails)."""
+
+    def __init__(self, data_dir):
+        self.data_dir = os.fspath(data_dir)
+        self.path = os.path.join(self.data_dir, LOCK_NAME)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock; :class:`DataDirLocked` (an ``OSError``) naming the holder's pid if taken."""
+        if self._fd is not None or not os.path.isdir(self.data_dir):
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise DataDirLocked(f"another gateway serves data directory {self.data_dir} (pid {holder} holds "
+                                f"{self.path}); one gateway per data directory") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
 
 
 # --- engine objects -> rows (pure) ----------------------------------------------------------------

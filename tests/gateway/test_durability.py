@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -25,6 +30,8 @@ from backtestester.service.journal import TICK_CACHE_SECONDS, TickCache
 from backtestester.service.store import (
     DB_NAME,
     Command,
+    DataDirLock,
+    DataDirLocked,
     PlaygroundStore,
     State,
     StoreError,
@@ -507,3 +514,67 @@ def test_concurrent_first_calls_share_one_restore(ray_cluster, gateways, data_di
             ray.kill(host, no_restart=True)
 
     asyncio.run(main())
+
+
+# --- one gateway per data directory ---------------------------------------------------------------------
+def test_a_second_gateway_on_the_same_data_directory_is_refused(ray_cluster, gateways, data_dir, tmp_path):
+    """The first gateway holds <data_dir>/gateway.lock: a second one refuses to start and names
+    the holder; once the first stops, and once a gateway is SIGKILLed, a new one starts (the kernel
+    drops a dead process's flock: no stale lock)."""
+    ray = ray_cluster
+    gw1, stub = gateways.start(data_dir)
+    pid = create(stub)
+    tick(stub, pid, 60)
+    save(stub, pid)
+    second = spawn(str(data_dir), name=None)
+    try:
+        with pytest.raises(DataDirLocked) as info:
+            ray.get(second.start.remote("127.0.0.1", 0), timeout=120)
+    finally:
+        ray.kill(second, no_restart=True)
+    holder = ray.get(gw1.__ray_call__.remote(lambda self: os.getpid()))
+    assert str(info.value.args[0]).endswith(
+        f"another gateway serves data directory {data_dir} (pid {holder} holds {data_dir}/gateway.lock); "
+        "one gateway per data directory")
+    ray.get(gw1.stop.remote(0.5), timeout=30)
+    gw2, s2 = gateways.start(data_dir)  # the first stopped: its lock is released
+    assert tick(s2, pid, 60).current_time == "2024-01-03T09:32:00-05:00"
+    gateways.kill(gw2)  # SIGKILL-like: os._exit, no cleanup
+    _, s3 = gateways.start(data_dir)
+    assert tick(s3, pid, 60).current_time == "2024-01-03T09:33:00-05:00"
+    with pytest.raises(DataDirLocked):  # the lock is a plain flock: this process is refused as well
+        DataDirLock(data_dir).acquire()
+    free = DataDirLock(tmp_path)  # another directory is independent
+    free.acquire()
+    free.release()
+
+
+def test_serve_refuses_a_locked_data_directory_with_one_line_and_exit_code_1(data_dir, tmp_path):
+    """`backtestester serve` on a data directory whose lock is held (here by this test process)
+    exits 1 with one line on stderr, no traceback."""
+    lock = DataDirLock(data_dir)
+    lock.acquire()
+    env = {k: v for k, v in os.environ.items() if k not in ("BACKTESTESTER_TOKEN", "RAY_ADDRESS")}
+    root = Path(__file__).resolve().parents[2]
+    with (tmp_path / "stderr").open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "actors.cli", "serve", "--host", "127.0.0.1", "--port", "0",
+                                 "--data-dir", str(data_dir)], cwd=root, env=env, stdout=subprocess.PIPE,
+                                stderr=err, text=True)
+    try:
+        line = proc.stdout.readline()  # "" once it exits; a listening line if it (wrongly) serves
+        if line:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+    finally:
+        lock.release()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    stderr = (tmp_path / "stderr").read_text()
+    assert line == "", f"it serves a locked data directory: {line}"
+    assert proc.returncode == 1, stderr
+    errors = [text for text in stderr.splitlines() if text.startswith("error:")]
+    assert errors == [f"error: another gateway serves data directory {data_dir} (pid {os.getpid()} holds "
+                      f"{data_dir}/gateway.lock); one gateway per data directory"], stderr
+    assert "Traceback" not in stderr
