@@ -54,7 +54,7 @@ from .conftest import (
 )
 
 NO_FILTERS = {"statuses": set(), "sides": set(), "symbols": set(), "start": None, "end": None}
-TABLES = ("playgrounds", "commands", "orders", "trades", "equity_points")
+TABLES = ("playgrounds", "commands", "orders", "trades", "equity_points", "snapshots")
 ORDER_ROW = (1, "AAA", "buy", 10.0, "market", "day", None, 100.0, None, None, None, "", "filled", "", None,
              "r1", 5, "[]", "[]", "[0.0,0.0,0.0,0.0,0.0]")
 
@@ -131,7 +131,7 @@ def test_store_schema_wal_round_trip_and_no_file_until_a_save(tmp_path):
     assert store.journal_mode() == "wal"
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     [entry] = store.registry()
     assert (entry["id"], entry["tags"], entry["client_id"], entry["owner"]) == ("p1", ["a", "b"], "cid-1", "tenant-1")
     saved = store.load("p1")
@@ -247,7 +247,8 @@ def test_a_restore_reports_changed_data_and_a_damaged_journal(data_dir):
     b.tick(60, False, "")
     b.save(db)
 
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(db) as conn:  # without its snapshot, a restore replays the whole journal
+        conn.execute("DELETE FROM snapshots WHERE playground_id = 'p-bbb'")
         conn.execute("UPDATE commands SET args = '{\"seconds\": -1}' WHERE playground_id = 'p-bbb' AND seq = 2")
     err = refused(answers.restored, "p-bbb", db, str(data_dir))
     assert err.status is Status.FAILED_PRECONDITION and "fails on replay" in err.message
@@ -259,9 +260,39 @@ def test_a_restore_reports_changed_data_and_a_damaged_journal(data_dir):
     Catalog(data_dir).write("AAA", "1m", generate_bars("AAA", start="2024-01-02", end="2024-01-06", seed=42))
     err = refused(answers.restored, "p-aaa", db, str(data_dir))
     assert err.status is Status.FAILED_PRECONDITION
+    assert err.message == ("saved playground p-aaa cannot be restored: the catalog's AAA 1m bars changed since it "
+                           "was saved (780 bars 2024-01-03..2024-01-04 then and now, with other values)")
+    with sqlite3.connect(db) as conn:  # saved by an older gateway: no fingerprints, no snapshot
+        config = json.loads(conn.execute("SELECT config FROM playgrounds WHERE id = 'p-aaa'").fetchone()[0])
+        del config["data_fingerprints"]
+        conn.execute("UPDATE playgrounds SET config = ? WHERE id = 'p-aaa'", (json.dumps(config),))
+        conn.execute("DELETE FROM snapshots WHERE playground_id = 'p-aaa'")
+    err = refused(answers.restored, "p-aaa", db, str(data_dir))
+    assert err.status is Status.FAILED_PRECONDITION
     assert "saved playground p-aaa cannot be restored: the replayed state differs" in err.message
     assert "has the data catalog changed" in err.message
     assert refused(answers.restored, "nope", db, str(data_dir)).status is Status.NOT_FOUND
+
+
+def test_a_restore_says_which_bars_changed_under_a_saved_playground(data_dir):
+    """Item 2 of issue 12: fewer bars, or none (an emptied series), is reported as such, before
+    any replay; the old data back, the playground restores."""
+    db = store_path(data_dir)
+    a = new_session("p-data", data_dir, "AAA", "BBB")
+    a.tick(60, False, "")
+    a.save(db)
+    original = Catalog(data_dir).load("BBB", "1m", "2024-01-02", "2024-01-06")
+    Catalog(data_dir).write("BBB", "1m", generate_bars("BBB", start="2024-01-02", end="2024-01-04", seed=1))
+    assert refused(answers.restored, "p-data", db, str(data_dir)).message == (
+        "saved playground p-data cannot be restored: the catalog's BBB 1m bars changed since it was saved "
+        "(780 bars 2024-01-03..2024-01-04 then, 390 bars 2024-01-03..2024-01-03 now)")
+    Catalog(data_dir).write("BBB", "1m", generate_bars("BBB", start="2024-01-01", end="2024-01-02", seed=1))
+    err = refused(answers.restored, "p-data", db, str(data_dir))
+    assert err.status is Status.FAILED_PRECONDITION and err.message == (
+        "saved playground p-data cannot be restored: the catalog's BBB 1m bars changed since it was saved "
+        "(780 bars 2024-01-03..2024-01-04 then, 0 now)")
+    Catalog(data_dir).write("BBB", "1m", original)
+    assert snapshot(answers.restored("p-data", db, str(data_dir))) == snapshot(a)
 
 
 def test_a_command_that_cannot_be_written_makes_the_session_unavailable(data_dir):
@@ -450,14 +481,16 @@ def test_a_saved_playground_that_cannot_be_restored_fails_alone(gateways, data_d
         save(s1, p)
     gateways.kill(gw1)
     Catalog(data_dir).write("AAA", "1m", generate_bars("AAA", start="2024-01-02", end="2024-01-06", seed=42))
-    with sqlite3.connect(store_path(data_dir)) as db:
+    with sqlite3.connect(store_path(data_dir)) as db:  # without its snapshot: the whole journal is replayed
+        db.execute("DELETE FROM snapshots WHERE playground_id = ?", (damaged,))
         db.execute("UPDATE commands SET kind = 'bogus' WHERE playground_id = ? AND seq = 2", (damaged,))
 
     _, s2 = gateways.start(data_dir)
     assert [p.playground_id for p in call(s2, "GetPlaygrounds", pb.GetPlaygroundsRequest()).playgrounds] == [fine]
     err = error_of(s2, "GetAccount", pb.GetAccountRequest(playground_id=changed))
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert f"saved playground {changed} cannot be restored: the replayed state differs" in err.details()
+    assert err.details() == (f"saved playground {changed} cannot be restored: the catalog's AAA 1m bars changed "
+                             "since it was saved (780 bars 2024-01-03..2024-01-04 then and now, with other values)")
     err = error_of(s2, "NextTick", pb.NextTickRequest(playground_id=damaged, seconds=60, request_id="x"))
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert f"saved playground {damaged} cannot be restored: command 2 (bogus" in err.details()
