@@ -47,6 +47,7 @@ from . import datacheck
 from .errors import ServiceError, Status
 from .store import (
     JOURNAL_VERSION,
+    Checkpoint,
     Command,
     PlaygroundStore,
     SavedPlayground,
@@ -109,6 +110,18 @@ class _SnapshotUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"a snapshot may not refer to {module}.{name}")
 
 
+class _Pickled:
+    """A restored cached answer, unpickled when a retry asks for it (most never are)."""
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+
+def _loads(data: bytes):
+    return _SnapshotUnpickler(io.BytesIO(data)).load()
+
+
 class Journal:
     """The journal of one playground: in memory until the first :meth:`save`, then written
     through to its :class:`~backtestester.service.store.PlaygroundStore`. After a restore,
@@ -123,8 +136,19 @@ class Journal:
         self._seq = 0                       # last journal seq written
         self._snapshot_seq = 0              # journal seq of the last snapshot written
         self._marks = (0, 0, 0)             # highest order id, trade id, equity point count written
+        self._answers_mark = float("-inf")  # monotonic time of the last snapshot: later answers are not written yet
         self.replayed = 0
         self.resumed_at = 0
+
+    def cached(self, request_id: str, now: float):
+        """NextTick's cached answer for ``request_id`` (``None`` if none); a restored one is
+        unpickled on its first use."""
+        hit = self.ticks.get(request_id, now)
+        if isinstance(hit, _Pickled):
+            hit = _loads(hit.data)
+            when = self.ticks.entries[request_id][0]
+            self.ticks.entries[request_id] = (when, hit)
+        return hit
 
     def orders_before(self, pg: Playground, is_preview: bool) -> list:
         """The orders a tick may change (pending ones), captured before it; only when saved."""
@@ -142,21 +166,23 @@ class Journal:
             return
         seq = self._seq + 1
         order_rows, trade_rows, equity_rows, marks = self._changed_rows(pg, orders, delta)
-        snapshot = self.snapshot(pg, seq) if seq - self._snapshot_seq >= SNAPSHOT_EVERY else None
-        self.store.append(self.playground_id, Command(seq, *entry), order_rows, trade_rows, equity_rows, snapshot)
+        checkpoint = self.snapshot(pg, seq) if seq - self._snapshot_seq >= SNAPSHOT_EVERY else None
+        self.store.append(self.playground_id, Command(seq, *entry), order_rows, trade_rows, equity_rows, checkpoint)
         self._seq = seq
         self._marks = marks
-        if snapshot is not None:
+        if checkpoint is not None:
             self._snapshot_seq = seq
 
-    def snapshot(self, pg: Playground, seq: int) -> Snapshot:
-        """The engine's state after journal command ``seq`` and the ``request_id`` cache (its
-        entries with their wall-clock time), pickled."""
+    def snapshot(self, pg: Playground, seq: int) -> Checkpoint:
+        """The engine's state after journal command ``seq``, pickled, with the ``request_id``
+        cache's answers since the last snapshot (each answer is pickled once)."""
         now, wall = time.monotonic(), time.time()
-        self.ticks.expire(now)
-        ticks = [(rid, wall - (now - when), answer) for rid, (when, answer) in self.ticks.entries.items()]
-        state = pickle.dumps({"engine": pg.state(), "ticks": ticks}, protocol=5)
-        return Snapshot(seq, SNAPSHOT_FORMAT, PACKAGE_VERSION, state, wall)
+        answers = [(rid, wall - (now - when), pickle.dumps(answer, protocol=5))
+                   for rid, (when, answer) in self.ticks.entries.items() if when > self._answers_mark]
+        self._answers_mark = now
+        state = pickle.dumps(pg.state(), protocol=5)
+        return Checkpoint(Snapshot(seq, SNAPSHOT_FORMAT, PACKAGE_VERSION, state, wall), answers,
+                          wall - TICK_CACHE_SECONDS)
 
     def _changed_rows(self, pg: Playground, orders, delta):
         order_mark, trade_mark, equity_mark = self._marks
@@ -189,17 +215,17 @@ class Journal:
             config = {**config, datacheck.KEY: datacheck.fingerprints(pg.repositories, config)}
             store = PlaygroundStore(db_path)
             commands = [Command(i, *e) for i, e in enumerate(self._pending or [], 1)]
-            snapshot = self.snapshot(pg, len(commands))
+            checkpoint = self.snapshot(pg, len(commands))
             try:
-                store.save(self.playground_id, config, commands, state, owner=owner, snapshot=snapshot)
+                store.save(self.playground_id, config, commands, state, owner=owner, checkpoint=checkpoint)
             except BaseException:
                 store.close()
                 raise
             self.store, self._seq, self._pending = store, len(commands), None
         else:
-            snapshot = self.snapshot(pg, self._seq)
-            store.refresh(self.playground_id, state, snapshot)
-        self._snapshot_seq = snapshot.seq
+            checkpoint = self.snapshot(pg, self._seq)
+            store.refresh(self.playground_id, state, checkpoint)
+        self._snapshot_seq = checkpoint.snapshot.seq
         self._marks = state.marks()
 
     # --- restoring ------------------------------------------------------------------------------
@@ -211,7 +237,7 @@ class Journal:
         """The saved playground to restore: its tail (snapshot and the commands after it), or the
         ``whole`` journal (when the snapshot cannot be used); NOT_FOUND or FAILED_PRECONDITION if
         it cannot be restored. Raises ``StoreError`` if the database cannot be read."""
-        saved = store.load(self.playground_id, tail=True)
+        saved = store.load(self.playground_id, tail=True, answers_since=time.time() - TICK_CACHE_SECONDS)
         if saved is None:
             raise ServiceError(Status.NOT_FOUND, f"saved playground {self.playground_id} is not in {store.path}")
         if saved.schema_version > JOURNAL_VERSION:
@@ -232,18 +258,16 @@ class Journal:
         try:
             if snap.format != SNAPSHOT_FORMAT:
                 raise ValueError(f"snapshot format {snap.format} (this gateway reads {SNAPSHOT_FORMAT})")
-            data = _SnapshotUnpickler(io.BytesIO(snap.state)).load()
-            pg.load_state(data["engine"])
-            ticks = data["ticks"]
+            pg.load_state(_loads(snap.state))
         except Exception as exc:  # noqa: BLE001  any unusable snapshot: the journal is still whole
             log.warning("saved playground %s: its snapshot at command %d (written by %s) cannot be loaded, "
                         "replaying its whole journal: %s: %s", self.playground_id, snap.seq, snap.package_version,
                         type(exc).__name__, exc)
             return False
-        cutoff, now, wall = time.time() - TICK_CACHE_SECONDS, time.monotonic(), time.time()
-        for rid, at, answer in ticks:
-            if at >= cutoff:
-                self.ticks.put(rid, now - max(0.0, wall - at), answer)
+        now, wall = time.monotonic(), time.time()
+        for rid, at, answer in saved.answers:  # oldest first, as the cache keeps them
+            self.ticks.put(rid, now - max(0.0, wall - at), _Pickled(answer))
+        self._answers_mark = now - max(0.0, wall - snap.at)  # written up to the snapshot; the tail's are not
         self.resumed_at = snap.seq
         return True
 

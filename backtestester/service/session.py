@@ -146,7 +146,7 @@ class PlaygroundSession:
         pg = self.ready()
         now = time.monotonic()
         if request_id and not is_preview:
-            hit = self.journal.ticks.get(request_id, now)
+            hit = self.journal.cached(request_id, now)
             if hit is not None:
                 return hit
         before = self.journal.orders_before(pg, is_preview)

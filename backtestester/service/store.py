@@ -26,6 +26,8 @@ Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`; a version-1 database g
     equity_points(playground_id, idx (0, 1, ...), time_ns, equity, PRIMARY KEY (playground_id, idx))
     snapshots(playground_id PRIMARY KEY, seq INTEGER (the last journal command it includes),
               format INTEGER (SNAPSHOT_FORMAT of the journal), package_version TEXT, state BLOB, at REAL)
+    tick_answers(playground_id, request_id TEXT, at REAL (unix seconds), answer BLOB (pickled),
+                 PRIMARY KEY (playground_id, request_id))
 
 ``client_id`` is not UNIQUE: the gateway keeps it unique per tenant (owner). ``commands`` is the
 journal: a playground is restored by replaying it against a new engine built from ``config``
@@ -33,7 +35,9 @@ journal: a playground is restored by replaying it against a new engine built fro
 materialised state after the last command, for plain-SQL inspection and to verify a replay
 (:func:`diff_state`). ``snapshots`` holds the latest snapshot of a playground's engine state
 (opaque to the store: :mod:`backtestester.service.journal` writes and reads it), so a restore
-replays only the commands after ``seq``. Times are nanoseconds since the epoch (UTC).
+replays only the commands after ``seq``; ``tick_answers`` NextTick's cached answers of the ticks
+up to it (written with each snapshot, those older than the 5-minute window deleted then).
+Times are nanoseconds since the epoch (UTC).
 """
 from __future__ import annotations
 
@@ -55,7 +59,7 @@ from .errors import Status
 
 DB_NAME = "gateway.sqlite3"
 LOCK_NAME = "gateway.lock"  # flock()ed by the one gateway serving a data directory
-SCHEMA_VERSION = 2        # of the database (PRAGMA user_version); 2 added ``snapshots``
+SCHEMA_VERSION = 2        # of the database (PRAGMA user_version); 2 added ``snapshots``, ``tick_answers``
 JOURNAL_VERSION = 1       # of a playground's journal and rows (playgrounds.schema_version)
 BUSY_TIMEOUT = 30.0       # seconds a writer waits for another one
 
@@ -68,7 +72,11 @@ EQUITY_COLUMNS = ("idx", "time_ns", "equity")
 _SNAPSHOTS = """CREATE TABLE snapshots (
     playground_id TEXT PRIMARY KEY REFERENCES playgrounds(id) ON DELETE CASCADE,
     seq INTEGER NOT NULL, format INTEGER NOT NULL, package_version TEXT NOT NULL, state BLOB NOT NULL,
-    at REAL NOT NULL);"""
+    at REAL NOT NULL);
+CREATE TABLE tick_answers (
+    playground_id TEXT NOT NULL REFERENCES playgrounds(id) ON DELETE CASCADE,
+    request_id TEXT NOT NULL, at REAL NOT NULL, answer BLOB NOT NULL,
+    PRIMARY KEY (playground_id, request_id)) WITHOUT ROWID;"""
 _SCHEMA = f"""
 CREATE TABLE playgrounds (
     id TEXT PRIMARY KEY, config TEXT NOT NULL, tags TEXT NOT NULL, client_id TEXT, owner TEXT,
@@ -96,7 +104,7 @@ CREATE TABLE equity_points (
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 _MIGRATIONS = {1: f"{_SNAPSHOTS}\nPRAGMA user_version = 2;"}  # version -> the statements that upgrade it by one
-_CHILD_TABLES = ("commands", "orders", "trades", "equity_points", "snapshots")
+_CHILD_TABLES = ("commands", "orders", "trades", "equity_points", "snapshots", "tick_answers")
 
 
 class StoreError(Exception):
@@ -115,6 +123,14 @@ class Snapshot(NamedTuple):
     package_version: str
     state: bytes
     at: float
+
+
+class Checkpoint(NamedTuple):
+    """What a snapshot writes: the snapshot, the cached tick answers since the last one
+    (``(request_id, at, answer bytes)``), and the time before which older answers are deleted."""
+    snapshot: Snapshot
+    answers: list
+    forget_before: float
 
 
 class Command(NamedTuple):
@@ -158,6 +174,7 @@ class SavedPlayground:
     snapshot: Snapshot | None = None
     after: int = 0
     equity: tuple = ()
+    answers: list = field(default_factory=list)
 
 
 def store_path(data_dir) -> str:
@@ -374,7 +391,7 @@ class PlaygroundStore:
 
     @_wrap
     def save(self, pid: str, config: dict, commands, state: State, *, owner: str | None = None,
-             snapshot: Snapshot | None = None) -> None:
+             checkpoint: Checkpoint | None = None) -> None:
         """Write a playground in one transaction: its row, its whole journal, its rows and its
         snapshot (replacing whatever was saved under ``pid``)."""
         with self._tx() as conn:
@@ -388,33 +405,37 @@ class PlaygroundStore:
             for table in _CHILD_TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE playground_id = ?", (pid,))
             conn.executemany("INSERT INTO commands VALUES (?, ?, ?, ?, ?, ?)", [(pid, *c) for c in commands])
-            self._write_state(conn, pid, state, snapshot=snapshot)
+            self._write_state(conn, pid, state, checkpoint=checkpoint)
 
     @_wrap
-    def refresh(self, pid: str, state: State, snapshot: Snapshot | None = None) -> None:
+    def refresh(self, pid: str, state: State, checkpoint: Checkpoint | None = None) -> None:
         """Replace the materialised rows (and the snapshot) of a saved playground (SavePlayground
         on a saved one)."""
         with self._tx() as conn:
             if conn.execute("UPDATE playgrounds SET saved_at = ? WHERE id = ?", (time.time(), pid)).rowcount != 1:
                 raise StoreError(f"{self.path}: playground {pid} is not saved (was it deleted?)")
-            for table in _CHILD_TABLES[1:]:
+            for table in _CHILD_TABLES[1:5]:
                 conn.execute(f"DELETE FROM {table} WHERE playground_id = ?", (pid,))
-            self._write_state(conn, pid, state, snapshot=snapshot)
+            self._write_state(conn, pid, state, checkpoint=checkpoint)
 
     @_wrap
     def append(self, pid: str, command: Command, orders=(), trades=(), equity=(),
-               snapshot: Snapshot | None = None) -> None:
+               checkpoint: Checkpoint | None = None) -> None:
         """One command and the rows it changed (and a new snapshot, if given), in one transaction
         (write-through). Fails (foreign key) when the playground's row is gone."""
         with self._tx() as conn:
             conn.execute("INSERT INTO commands VALUES (?, ?, ?, ?, ?, ?)", (pid, *command))
             self._write_state(conn, pid, State(list(orders), list(trades), list(equity)), replace=True,
-                              snapshot=snapshot)
+                              checkpoint=checkpoint)
 
     @staticmethod
-    def _write_state(conn, pid: str, state: State, replace: bool = False, snapshot: Snapshot | None = None) -> None:
-        if snapshot is not None:
-            conn.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)", (pid, *snapshot))
+    def _write_state(conn, pid: str, state: State, replace: bool = False,
+                     checkpoint: Checkpoint | None = None) -> None:
+        if checkpoint is not None:
+            conn.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)", (pid, *checkpoint.snapshot))
+            conn.executemany("INSERT OR REPLACE INTO tick_answers VALUES (?, ?, ?, ?)",
+                             [(pid, *a) for a in checkpoint.answers])
+            conn.execute("DELETE FROM tick_answers WHERE playground_id = ? AND at < ?", (pid, checkpoint.forget_before))
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         for table, rows, n in (("orders", state.orders, len(ORDER_COLUMNS)),
                                ("trades", state.trades, len(TRADE_COLUMNS)),
@@ -424,10 +445,11 @@ class PlaygroundStore:
                 conn.executemany(f"{verb} INTO {table} VALUES ({marks})", [(pid, *r) for r in rows])
 
     @_wrap
-    def load(self, pid: str, *, tail: bool = False) -> SavedPlayground | None:
+    def load(self, pid: str, *, tail: bool = False, answers_since: float = 0.0) -> SavedPlayground | None:
         """A saved playground (``None`` if there is none): whole, or its ``tail`` (a restore's
         read: the snapshot, the commands after it, the orders and trades, the equity points as
-        numpy arrays in one SELECT), see :class:`SavedPlayground`."""
+        numpy arrays in one SELECT, the tick answers from ``answers_since``), see
+        :class:`SavedPlayground`."""
         if not self.exists():
             return None
         with self._read() as conn:
@@ -443,6 +465,8 @@ class PlaygroundStore:
             snap = conn.execute(f"SELECT {', '.join(Snapshot._fields)} FROM snapshots WHERE playground_id = ?",
                                 (pid,)).fetchone() if tail else None
             snapshot = None if snap is None else Snapshot(*snap)
+            answers = conn.execute("SELECT request_id, at, answer FROM tick_answers WHERE playground_id = ? "
+                                   "AND at >= ? ORDER BY at", (pid, answers_since)).fetchall() if snap else []
             after = 0 if snapshot is None else snapshot.seq
             commands = [Command(*r) for r in select("commands", Command._fields, "seq", f"AND seq > {int(after)} ")]
             equity = select("equity_points", EQUITY_COLUMNS[1:] if tail else EQUITY_COLUMNS, "idx")
@@ -455,7 +479,7 @@ class PlaygroundStore:
         arrays = (np.fromiter((r[0] for r in equity), np.int64, len(equity)),
                   np.fromiter((r[1] for r in equity), np.float64, len(equity))) if tail else ()
         return SavedPlayground(pid, config, tags, row[2], row[3], row[4], row[5], commands, state, snapshot, after,
-                               arrays)
+                               arrays, answers)
 
     @_wrap
     def delete(self, pid: str) -> bool:

@@ -549,6 +549,73 @@ def test_concurrent_first_calls_share_one_restore(ray_cluster, gateways, data_di
     asyncio.run(main())
 
 
+def test_a_broken_saved_playground_is_retried_when_its_data_changes_or_later(data_dir):
+    """A saved playground whose data is broken is FAILED_PRECONDITION from memory (no new replay)
+    until the data directory changes (the catalog restored: the next call restores it) or the
+    back-off passed (a journal fixed in the database: seen after RESTORE_RETRY_SECONDS, on the
+    service's clock, set by the test)."""
+    from actors.gateway.service import RESTORE_RETRY_SECONDS, PlaygroundService
+
+    db = store_path(data_dir)
+    a, b = new_session("p-cat", data_dir, "BBB"), new_session("p-db", data_dir, "AAA")
+    for s in (a, b):
+        s.tick(0, False, "")
+        s.save(db)
+        s.tick(60, False, "")
+        s.journal.store.close()
+    original = Catalog(data_dir).load("BBB", "1m", "2024-01-02", "2024-01-06")
+    Catalog(data_dir).write("BBB", "1m", generate_bars("BBB", start="2024-01-01", end="2024-01-02", seed=1))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE commands SET kind = 'bogus' WHERE playground_id = 'p-db' AND seq = 2")
+
+    async def main():
+        service = PlaygroundService(str(data_dir))  # playgrounds in this process: no Ray
+        now = [1000.0]
+        service.clock = lambda: now[0]
+        await service.load_saved()
+        placed = []
+        place = service.pool.place
+
+        async def counted(*args, **kwargs):
+            placed.append(args[0])
+            return await place(*args, **kwargs)
+
+        service.pool.place = counted
+
+        async def account(pid):
+            try:
+                return await service._call(pid, answers.account, False, NO_FILTERS)
+            except ServiceError as exc:
+                return exc
+
+        for _ in range(2):
+            err = await account("p-cat")
+            assert err.status is Status.FAILED_PRECONDITION and "BBB 1m bars changed" in err.message
+            err = await account("p-db")
+            assert err.status is Status.FAILED_PRECONDITION and "unknown command kind 'bogus'" in err.message
+        assert placed == ["p-cat", "p-db"]  # the second calls were answered from memory
+
+        with sqlite3.connect(db) as conn:  # the operator repairs the journal: the data files do not change
+            conn.execute("UPDATE commands SET kind = 'tick' WHERE playground_id = 'p-db' AND seq = 2")
+        now[0] += RESTORE_RETRY_SECONDS - 1
+        assert (await account("p-db")).status is Status.FAILED_PRECONDITION
+        assert placed == ["p-cat", "p-db"]
+        now[0] += 1
+        assert (await account("p-db")) == answers.account(b, False, NO_FILTERS)
+        assert placed == ["p-cat", "p-db", "p-db"]
+
+        for _ in range(2):  # p-cat's back-off passed too: one more restore, then from memory again
+            assert "BBB 1m bars changed" in (await account("p-cat")).message
+        assert placed == ["p-cat", "p-db", "p-db", "p-cat"]
+        Catalog(data_dir).write("BBB", "1m", original)  # the operator restores the catalog: retried at once
+        assert (await account("p-cat")) == answers.account(a, False, NO_FILTERS)
+        assert placed == ["p-cat", "p-db", "p-db", "p-cat", "p-cat"]
+        await service.pool.drop("p-cat", 10)
+        await service.pool.drop("p-db", 10)
+
+    asyncio.run(main())
+
+
 # --- one gateway per data directory ---------------------------------------------------------------------
 def test_a_second_gateway_on_the_same_data_directory_is_refused(ray_cluster, gateways, data_dir, tmp_path):
     """The first gateway holds <data_dir>/gateway.lock: a second one refuses to start and names
