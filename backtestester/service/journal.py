@@ -14,16 +14,18 @@ replay, and NextTick's ``request_id`` cache that a restore rebuilds. :class:`Jou
   replay must fail the same way.
 * Snapshots (compaction of the replay): SavePlayground, and every :data:`SNAPSHOT_EVERY`
   commands the write-through, also write a snapshot of the engine's mutable state
-  (:mod:`backtestester.engine.snapshot`) with NextTick's ``request_id`` cache, a pickle tagged
-  with :data:`SNAPSHOT_FORMAT` and the package version (one per playground, replaced). The
-  journal is kept whole: a snapshot that cannot be loaded (another format, unreadable) falls
-  back to replaying all of it.
-* Restoring builds a new engine playground from the saved config (the data catalog), loads the
+  (:mod:`backtestester.engine.snapshot`), a pickle tagged with :data:`SNAPSHOT_FORMAT` and the
+  package version (one per playground, replaced), and NextTick's cached answers since the last
+  snapshot (``tick_answers``: each pickled once). The journal is kept whole: a snapshot that
+  cannot be loaded (another format, unreadable, a class it may not name) falls back to replaying
+  all of it.
+* Restoring builds a new engine playground from the saved config (the data catalog), checks its
+  bars against the saved fingerprints (:mod:`~backtestester.service.datacheck`), loads the
   snapshot, replays the journal after it (at most ``SNAPSHOT_EVERY - 1`` commands; the engine is
   deterministic, so the state is identical, ``client_request_id`` idempotency included, D13) and
   compares the replayed rows with the saved ones: any difference (e.g. the catalog's bars
   changed) is a FAILED_PRECONDITION naming the playground and the first difference. NextTick's
-  ``request_id`` cache is the snapshot's plus the replayed ticks of the last
+  ``request_id`` cache is the replayed ticks' plus, read when asked for, the saved answers of the last
   ``TICK_CACHE_SECONDS`` (wall clock), so a client retrying across a gateway restart gets the
   cached delta instead of a second tick.
 * If a command cannot be written (:meth:`Journal.record` raises), the session drops its engine and
@@ -52,6 +54,7 @@ from .store import (
     PlaygroundStore,
     SavedPlayground,
     Snapshot,
+    StoreError,
     diff_equity,
     diff_state,
     order_row,
@@ -110,14 +113,6 @@ class _SnapshotUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"a snapshot may not refer to {module}.{name}")
 
 
-class _Pickled:
-    """A restored cached answer, unpickled when a retry asks for it (most never are)."""
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-
 def _loads(data: bytes):
     return _SnapshotUnpickler(io.BytesIO(data)).load()
 
@@ -137,17 +132,23 @@ class Journal:
         self._snapshot_seq = 0              # journal seq of the last snapshot written
         self._marks = (0, 0, 0)             # highest order id, trade id, equity point count written
         self._answers_mark = float("-inf")  # monotonic time of the last snapshot: later answers are not written yet
+        self._answers_until = 0.0  # after a restore from a snapshot: until when its saved answers may be asked for
         self.replayed = 0
         self.resumed_at = 0
 
     def cached(self, request_id: str, now: float):
-        """NextTick's cached answer for ``request_id`` (``None`` if none); a restored one is
-        unpickled on its first use."""
+        """NextTick's cached answer for ``request_id`` (``None`` if none). After a restore from a
+        snapshot, the answers of the ticks up to it are read from the store when asked for (for
+        their 5 minutes): a restore does not load them all."""
         hit = self.ticks.get(request_id, now)
-        if isinstance(hit, _Pickled):
-            hit = _loads(hit.data)
-            when = self.ticks.entries[request_id][0]
-            self.ticks.entries[request_id] = (when, hit)
+        wall = time.time()
+        if hit is None and wall < self._answers_until and self.store is not None:
+            try:
+                data = self.store.answer(self.playground_id, request_id, wall - TICK_CACHE_SECONDS)
+            except StoreError as exc:  # never tick twice for want of a read
+                raise ServiceError(exc.status, f"NextTick: cannot read the saved answer of request {request_id}: "
+                                               f"{exc}") from None
+            hit = None if data is None else _loads(data)
         return hit
 
     def orders_before(self, pg: Playground, is_preview: bool) -> list:
@@ -237,7 +238,7 @@ class Journal:
         """The saved playground to restore: its tail (snapshot and the commands after it), or the
         ``whole`` journal (when the snapshot cannot be used); NOT_FOUND or FAILED_PRECONDITION if
         it cannot be restored. Raises ``StoreError`` if the database cannot be read."""
-        saved = store.load(self.playground_id, tail=True, answers_since=time.time() - TICK_CACHE_SECONDS)
+        saved = store.load(self.playground_id, tail=True)
         if saved is None:
             raise ServiceError(Status.NOT_FOUND, f"saved playground {self.playground_id} is not in {store.path}")
         if saved.schema_version > JOURNAL_VERSION:
@@ -248,8 +249,8 @@ class Journal:
         return saved
 
     def resume(self, saved: SavedPlayground, pg: Playground) -> bool:
-        """Load the snapshot (if there is one) into ``pg`` and the ``request_id`` cache; ``False``
-        (logged) if it cannot be loaded (another format, unreadable): restore from the whole
+        """Load the snapshot (if there is one) into ``pg`` (its saved tick answers are read when
+        asked for, :meth:`cached`); ``False`` (logged) if it cannot be loaded (another format, unreadable): restore from the whole
         journal on a new playground instead."""
         snap = saved.snapshot
         self.resumed_at = 0
@@ -264,10 +265,8 @@ class Journal:
                         "replaying its whole journal: %s: %s", self.playground_id, snap.seq, snap.package_version,
                         type(exc).__name__, exc)
             return False
-        now, wall = time.monotonic(), time.time()
-        for rid, at, answer in saved.answers:  # oldest first, as the cache keeps them
-            self.ticks.put(rid, now - max(0.0, wall - at), _Pickled(answer))
-        self._answers_mark = now - max(0.0, wall - snap.at)  # written up to the snapshot; the tail's are not
+        self._answers_until = snap.at + TICK_CACHE_SECONDS
+        self._answers_mark = time.monotonic() - max(0.0, time.time() - snap.at)  # the tail's are not written yet
         self.resumed_at = snap.seq
         return True
 

@@ -5,7 +5,7 @@ The file is ``<data_dir>/gateway.sqlite3`` (:func:`store_path`), opened with
 process; a power loss may undo the last few), ``foreign_keys=ON`` and a busy timeout. Several
 processes write it: each saved playground appends its own commands where it lives
 (:mod:`backtestester.service.journal`), the gateway reads the registry at start and deletes; SQLite
-serialises the writers. One gateway per data directory.
+serialises the writers. One gateway per data directory: :class:`DataDirLock`.
 
 Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`; a version-1 database gets the
 ``snapshots`` table in place when it is opened; every child row is deleted with its playground,
@@ -174,7 +174,6 @@ class SavedPlayground:
     snapshot: Snapshot | None = None
     after: int = 0
     equity: tuple = ()
-    answers: list = field(default_factory=list)
 
 
 def store_path(data_dir) -> str:
@@ -445,11 +444,10 @@ class PlaygroundStore:
                 conn.executemany(f"{verb} INTO {table} VALUES ({marks})", [(pid, *r) for r in rows])
 
     @_wrap
-    def load(self, pid: str, *, tail: bool = False, answers_since: float = 0.0) -> SavedPlayground | None:
+    def load(self, pid: str, *, tail: bool = False) -> SavedPlayground | None:
         """A saved playground (``None`` if there is none): whole, or its ``tail`` (a restore's
         read: the snapshot, the commands after it, the orders and trades, the equity points as
-        numpy arrays in one SELECT, the tick answers from ``answers_since``), see
-        :class:`SavedPlayground`."""
+        numpy arrays in one SELECT), see :class:`SavedPlayground`."""
         if not self.exists():
             return None
         with self._read() as conn:
@@ -465,8 +463,6 @@ class PlaygroundStore:
             snap = conn.execute(f"SELECT {', '.join(Snapshot._fields)} FROM snapshots WHERE playground_id = ?",
                                 (pid,)).fetchone() if tail else None
             snapshot = None if snap is None else Snapshot(*snap)
-            answers = conn.execute("SELECT request_id, at, answer FROM tick_answers WHERE playground_id = ? "
-                                   "AND at >= ? ORDER BY at", (pid, answers_since)).fetchall() if snap else []
             after = 0 if snapshot is None else snapshot.seq
             commands = [Command(*r) for r in select("commands", Command._fields, "seq", f"AND seq > {int(after)} ")]
             equity = select("equity_points", EQUITY_COLUMNS[1:] if tail else EQUITY_COLUMNS, "idx")
@@ -479,7 +475,15 @@ class PlaygroundStore:
         arrays = (np.fromiter((r[0] for r in equity), np.int64, len(equity)),
                   np.fromiter((r[1] for r in equity), np.float64, len(equity))) if tail else ()
         return SavedPlayground(pid, config, tags, row[2], row[3], row[4], row[5], commands, state, snapshot, after,
-                               arrays, answers)
+                               arrays)
+
+    @_wrap
+    def answer(self, pid: str, request_id: str, since: float) -> bytes | None:
+        """The saved tick answer for ``request_id`` if it was cached at or after ``since``."""
+        with self._read() as conn:
+            row = conn.execute("SELECT answer FROM tick_answers WHERE playground_id = ? AND request_id = ? AND at >= ?",
+                               (pid, request_id, since)).fetchone()
+        return None if row is None else row[0]
 
     @_wrap
     def delete(self, pid: str) -> bool:
