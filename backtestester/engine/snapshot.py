@@ -14,7 +14,6 @@ from __future__ import annotations
 from array import array
 
 from .errors import PlaygroundError
-from .ledger import _Pos
 
 STATE_FORMAT = 1  # bump when the layout below changes: an old snapshot is then refused, not misread
 
@@ -71,10 +70,7 @@ def load_playground_state(pg, state: dict) -> None:
     pg._first_tick, pg._complete = state["flags"]
     led = pg._ledger
     led.balance, led.version, led.trade_seq, positions, lots = state["ledger"]
-    led.positions = {}
-    for sym, (qty, cost, opened) in positions.items():
-        p = led.positions[sym] = _Pos()
-        p.qty, p.cost, p.opened = qty, cost, opened
+    led.set_positions(positions)
     led.lots = {s: [orders[i] for i in ids] for s, ids in lots.items()}
     rec = pg._equity
     times, segments, rec.version, holdings, rec.balance, rec.cost_maintenance = state["equity"]
