@@ -133,6 +133,7 @@ class Journal:
         self._marks = (0, 0, 0)             # highest order id, trade id, equity point count written
         self._answers_mark = float("-inf")  # monotonic time of the last snapshot: later answers are not written yet
         self._answers_until = 0.0  # after a restore from a snapshot: until when its saved answers may be asked for
+        self._next_mark = float("-inf")
         self.replayed = 0
         self.resumed_at = 0
 
@@ -172,7 +173,7 @@ class Journal:
         self._seq = seq
         self._marks = marks
         if checkpoint is not None:
-            self._snapshot_seq = seq
+            self._snapshot_seq, self._answers_mark = seq, self._next_mark
 
     def snapshot(self, pg: Playground, seq: int) -> Checkpoint:
         """The engine's state after journal command ``seq``, pickled, with the ``request_id``
@@ -180,7 +181,7 @@ class Journal:
         now, wall = time.monotonic(), time.time()
         answers = [(rid, wall - (now - when), pickle.dumps(answer, protocol=5))
                    for rid, (when, answer) in self.ticks.entries.items() if when > self._answers_mark]
-        self._answers_mark = now
+        self._next_mark = now  # becomes the mark once the checkpoint is written
         state = pickle.dumps(pg.state(), protocol=5)
         return Checkpoint(Snapshot(seq, SNAPSHOT_FORMAT, PACKAGE_VERSION, state, wall), answers,
                           wall - TICK_CACHE_SECONDS)
@@ -226,7 +227,7 @@ class Journal:
         else:
             checkpoint = self.snapshot(pg, self._seq)
             store.refresh(self.playground_id, state, checkpoint)
-        self._snapshot_seq = checkpoint.snapshot.seq
+        self._snapshot_seq, self._answers_mark = checkpoint.snapshot.seq, self._next_mark
         self._marks = state.marks()
 
     # --- restoring ------------------------------------------------------------------------------

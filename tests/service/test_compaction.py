@@ -17,6 +17,7 @@ from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.service import journal
+from backtestester.service.errors import ServiceError
 from backtestester.service.store import PlaygroundStore, state_rows, store_path
 from backtestester.wire import answers, requests
 
@@ -156,3 +157,19 @@ def test_a_version_1_database_is_upgraded_in_place_and_restores(data_dir):
     drive(b, range(60, 100))  # 100 - 0 >= EVERY: the write-through adds a snapshot
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT seq FROM snapshots").fetchall() == [(61,)]
+
+
+def test_a_failed_save_loses_no_cached_answer(data_dir, tmp_path):
+    """A SavePlayground that fails (here: its directory does not exist) writes nothing, so the
+    next one still writes every cached tick answer: a retried tick after a restore is answered
+    from them, not ticked again."""
+    a = new_session("p-retry", data_dir)
+    seen = drive(a, range(10))
+    with pytest.raises(ServiceError):
+        a.save(str(tmp_path / "missing" / "gateway.sqlite3"))
+    db = store_path(data_dir)
+    a.save(db)
+    b = answers.restored("p-retry", db, str(data_dir))
+    assert (b.journal.resumed_at, b.journal.replayed) == (10, 0)
+    assert trade(b, 2) == seen[2] and trade(b, 9) == seen[9]
+    assert view(b) == view(a)  # no second tick
