@@ -235,10 +235,10 @@ def test_daily_summary_from_the_catalog(stub, catalog_dir):
     assert err.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_a_second_server_cannot_share_the_port(ray_cluster, gateway, catalog_dir):
+def test_a_second_server_cannot_share_the_port(ray_cluster, gateway, tmp_path):
     ray = ray_cluster
     port = int(gateway[1].rsplit(":", 1)[1])
-    second = spawn(str(catalog_dir), name=None)
+    second = spawn(str(tmp_path), name=None)  # another data directory: the first one's is locked
     try:
         with pytest.raises(Exception, match="cannot listen"):
             ray.get(second.start.remote("127.0.0.1", port), timeout=60)
