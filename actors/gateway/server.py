@@ -42,10 +42,28 @@ class GatewayServer:
         self._health = None
         self._address = None
         self._stopped = None
+        self._lock = None
 
     async def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
         """Start serving on ``host:port`` (port 0: the OS chooses); returns ``host:bound_port``.
-        A non-loopback host without TLS and a token raises ``ConfigError`` (a ``ValueError``)."""
+        A non-loopback host without TLS and a token raises ``ConfigError`` (a ``ValueError``); a data
+        directory another gateway serves raises ``DataDirLocked`` (an ``OSError``): the lock is
+        held by this actor, which outlives its playground hosts, until :meth:`stop` or its death."""
+        from backtestester.service.store import DataDirLock  # noqa: PLC0415  (loaded when a server starts)
+
+        if self._server is not None:
+            return self._address
+        security.validate_bind(host, self.security)
+        if self._lock is None:
+            self._lock = DataDirLock(self.data_dir)
+        self._lock.acquire()  # before anything reads the store
+        try:
+            return await self._start(host, port)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    async def _start(self, host: str, port: int) -> str:
         import grpc  # noqa: PLC0415  (loaded when a server starts)
         from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: PLC0415  (loaded when a server starts)
         from grpc_reflection.v1alpha import reflection  # noqa: PLC0415  (loaded when a server starts)
@@ -58,12 +76,9 @@ class GatewayServer:
 
         from .service import PlaygroundService  # noqa: PLC0415  (loaded when a server starts)
 
-        if self._server is not None:
-            return self._address
         # The event loop competes for the GIL with the threads running ticks: hand it over sooner
         # than Python's default 5 ms so that a cheap call never waits behind a tick's slice.
         sys.setswitchinterval(SWITCH_INTERVAL)
-        security.validate_bind(host, self.security)
         limit = self.security.max_message_bytes
         server = grpc.aio.server(interceptors=security.interceptors(self.security), options=[
             ("grpc.so_reuseport", 0),  # without it a second server silently shares the port
@@ -124,6 +139,7 @@ class GatewayServer:
         await self._server.stop(grace)
         self._server = None
         self._address = None
+        self._lock.release()
         if self._stopped is not None:
             self._stopped.set()
 

@@ -17,7 +17,9 @@ makes a playground write-through to ``<data_dir>/gateway.sqlite3``. :meth:`Playg
 (called once by the gateway's ``start``) registers the saved ids, tags, client ids and owners;
 a saved playground is restored (replayed) onto a host lazily, on the first call that needs it, and
 again after its host died. A saved playground that cannot be restored is FAILED_PRECONDITION for
-its own calls until the gateway restarts; the others are unaffected.
+its own calls, answered from memory; a later call tries again once the data directory's files
+changed (an operator restored the catalog) or :data:`RESTORE_RETRY_SECONDS` passed. The others
+are unaffected.
 
 Status codes: INVALID_ARGUMENT (bad input, the spec's texts), NOT_FOUND (``playground not
 found``, unknown order/symbol, data missing from the catalog), FAILED_PRECONDITION
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from datetime import timedelta
 
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 
 CALL_TIMEOUT = 30.0      # seconds an ordinary playground call may take before UNAVAILABLE
 CREATE_TIMEOUT = 300.0   # loading repositories from the catalog can take longer
+RESTORE_RETRY_SECONDS = 30.0  # a broken saved playground is restored again after this, or when the data changes
 LIVE_ONLY = ("{rpc}: live trading has not landed in Backtestester yet; only simulator playgrounds "
              "(CreatePlayground) are supported")
 
@@ -122,7 +126,8 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
                  store: PlaygroundStore | None = None, hosts: int | str = 0):
         self.data_dir = str(data_dir)
         self.store = store if store is not None else PlaygroundStore(store_path(self.data_dir))
-        self._broken: dict[str, str] = {}       # saved id -> why it cannot be restored (until a restart)
+        self._broken: dict[str, tuple] = {}     # saved id -> (why it cannot be restored, when, data_stamp())
+        self.clock = time.monotonic              # of the retry back-off (tests set their own)
         self._restoring: dict[str, asyncio.Future] = {}  # saved id -> its restore in progress
         self.call_timeout = call_timeout
         self.version = __version__ if version is None else version
@@ -170,11 +175,33 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
             log.info("%d saved playgrounds registered from %s", len(rows), self.store.path)
         return len(rows)
 
+    def data_stamp(self) -> tuple:
+        """What the data directory's files are now (path, size, mtime of each; the gateway's own
+        database and lock excepted): a broken playground is retried when this changes."""
+        stamp = []
+        for root, dirs, files in os.walk(self.data_dir):
+            dirs.sort()
+            for name in sorted(files):
+                if not name.startswith("gateway."):
+                    path = os.path.join(root, name)
+                    try:
+                        st = os.stat(path)
+                    except OSError:
+                        continue
+                    stamp.append((path, st.st_size, st.st_mtime_ns))
+        return tuple(stamp)
+
     async def _restored(self, pid: str):
         """Restore a saved playground on first use. Concurrent callers share one
-        restore, and a caller that gives up (deadline, cancel) does not cancel it for the others."""
-        if pid in self._broken:
-            raise ServiceError(Status.FAILED_PRECONDITION, self._broken[pid])
+        restore, and a caller that gives up (deadline, cancel) does not cancel it for the others.
+        A broken one is answered from memory until its data changed or the back-off passed."""
+        broken = self._broken.get(pid)
+        if broken is not None:
+            why, since, stamp = broken
+            if self.clock() - since < RESTORE_RETRY_SECONDS and await asyncio.to_thread(self.data_stamp) == stamp:
+                raise ServiceError(Status.FAILED_PRECONDITION, why)
+            self._broken.pop(pid, None)
+            log.info("retrying the restore of saved playground %s", pid)
         task = self._restoring.get(pid)
         if task is None:
             task = self._restoring[pid] = asyncio.ensure_future(self._restore(pid))
@@ -188,14 +215,15 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         return await asyncio.shield(task)
 
     async def _restore(self, pid: str) -> None:
+        since, stamp = self.clock(), await asyncio.to_thread(self.data_stamp)  # before: a fix meanwhile retries
         try:
             await self.pool.place(pid, answers.restored, self.store.path, self.data_dir, timeout=CREATE_TIMEOUT)
         except HostUnavailable:
             raise
         except ServiceError as exc:
             log.error("cannot restore saved playground %s: %s", pid, exc.message)
-            if exc.status is Status.FAILED_PRECONDITION:  # deterministic: no replay again until a restart
-                self._broken[pid] = exc.message
+            if exc.status is Status.FAILED_PRECONDITION:  # deterministic: not again until the data changes or later
+                self._broken[pid] = (exc.message, since, stamp)
             raise
         if pid not in self._registry:  # deleted meanwhile
             await self.pool.drop(pid, self.call_timeout)

@@ -46,6 +46,13 @@ class Ledger:
         self.trade_seq = 0
         self.version = 0  # bumped by every fill, so cached equity/margin numbers know they are stale
 
+    def set_positions(self, positions: dict) -> None:
+        """Replace the positions by ``{symbol: (quantity, cost, opened)}`` (a snapshot's)."""
+        self.positions = {}
+        for sym, (qty, cost, opened) in positions.items():
+            p = self.positions[sym] = _Pos()
+            p.qty, p.cost, p.opened = qty, cost, opened
+
     def price_of(self, sym: str) -> float:
         repo = self.pricing[sym]
         return repo.close_values[repo.position]

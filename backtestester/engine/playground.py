@@ -28,6 +28,7 @@ from .orders import (
     side_sign,
     validate_tag,
 )
+from .snapshot import load_playground_state, playground_state
 from .timeutil import UTC, from_ns, is_date_only, period_to_ns, to_ns
 
 FILL_MODELS = ("close", "next_open")
@@ -220,6 +221,15 @@ class Playground:
     def equity_arrays(self):
         """The equity plot as numpy arrays ``(times datetime64[ns] UTC-naive, equity float64)``."""
         return self._equity.time_array().astype("datetime64[ns]"), self._equity.values()
+
+    def state(self) -> dict:
+        """The mutable state (clock, cursors, orders, account, equity) as plain data: see
+        :mod:`backtestester.engine.snapshot`."""
+        return playground_state(self)
+
+    def load_state(self, state: dict) -> None:
+        """Continue from ``state`` (:meth:`state` of a playground built with the same arguments)."""
+        load_playground_state(self, state)
 
     # --- placing -------------------------------------------------------------------------------
     def place_order(self, *, symbol: str, side: str, quantity: float | None, requested_price: float,

@@ -30,7 +30,7 @@ from backtestester.engine import (
 from backtestester.engine.timeutil import to_ns
 from backtestester.playgrounds import simulator_playground
 
-from . import indicators
+from . import datacheck, indicators
 from .errors import ServiceError, Status
 from .journal import Journal
 from .store import PlaygroundStore, StoreError
@@ -72,15 +72,16 @@ class PlaygroundSession:
         self.config = dict(config)
 
     def restore(self, db_path: str, data_dir: str) -> None:
-        """Rebuild this playground from the store: create from the saved config, replay the
-        journal, verify the replayed rows. A ServiceError leaves it unusable (its holder drops it)."""
+        """Rebuild this playground from the store: create from the saved config, load its snapshot,
+        replay the journal after it (all of it if the snapshot cannot be loaded), verify the
+        replayed rows. A ServiceError leaves it unusable (its holder drops it)."""
         store = PlaygroundStore(db_path)
         try:
             saved = self.journal.load(store)
-            try:
-                self.create(saved.config, data_dir)
-            except ServiceError as exc:
-                raise self.journal.broken(f"{exc.message} ({exc.status.name})") from None
+            self._create_saved(saved.config, data_dir)
+            if not self.journal.resume(saved, self.pg):  # on a new engine: the failed load may have half-moved it
+                saved = self.journal.load(store, whole=True)
+                self._create_saved(saved.config, data_dir)
             self.journal.replay(store, saved, self.pg, self._render)
         except (ServiceError, StoreError) as exc:
             self.pg = None
@@ -89,6 +90,19 @@ class PlaygroundSession:
                 raise ServiceError(exc.status, f"saved playground {self.playground_id} cannot be restored: "
                                                f"{exc}") from None
             raise
+
+    def _create_saved(self, config: dict, data_dir: str) -> None:
+        """Create from a saved config; FAILED_PRECONDITION if that fails or the catalog's bars are
+        not the ones it was saved with (:mod:`~backtestester.service.datacheck`)."""
+        try:
+            self.create(config, data_dir)
+        except ServiceError as exc:
+            why = datacheck.changed(config, data_dir)
+            raise self.journal.broken(why or f"{exc.message} ({exc.status.name})") from None
+        why = datacheck.changed(config, data_dir, self.pg.repositories)
+        if why is not None:
+            self.pg = None
+            raise self.journal.broken(why)
 
     def save(self, db_path: str, owner: str | None = None) -> str:
         """SavePlayground (:meth:`Journal.save`); returns the playground's id."""
@@ -136,7 +150,7 @@ class PlaygroundSession:
         pg = self.ready()
         now = time.monotonic()
         if request_id and not is_preview:
-            hit = self.journal.ticks.get(request_id, now)
+            hit = self.journal.cached(request_id, now)
             if hit is not None:
                 return hit
         before = self.journal.orders_before(pg, is_preview)
@@ -152,9 +166,9 @@ class PlaygroundSession:
             raise ServiceError(Status.INVALID_ARGUMENT, str(exc)) from None
         answer = self._render(delta)
         if not is_preview:
-            self._record("tick", {"seconds": seconds}, request_id, orders=before, delta=delta)
-            if request_id:  # a failed tick stores nothing, so a retry recomputes
+            if request_id:  # before the record: a snapshot written with it holds its answer (a failed tick stores nothing)
                 self.journal.ticks.put(request_id, now, answer)
+            self._record("tick", {"seconds": seconds}, request_id, orders=before, delta=delta)
         return answer
 
     def place_order(self, **kwargs) -> Order:

@@ -1,14 +1,15 @@
-"""Durable playgrounds: the gateway's embedded SQLite database (pure: ``sqlite3`` and ``json``).
+"""Durable playgrounds: the gateway's embedded SQLite database (pure: ``sqlite3``, ``json``, numpy).
 
 The file is ``<data_dir>/gateway.sqlite3`` (:func:`store_path`), opened with
 ``journal_mode=WAL``, ``synchronous=NORMAL`` (a committed transaction survives the crash of any
 process; a power loss may undo the last few), ``foreign_keys=ON`` and a busy timeout. Several
 processes write it: each saved playground appends its own commands where it lives
 (:mod:`backtestester.service.journal`), the gateway reads the registry at start and deletes; SQLite
-serialises the writers. One gateway per data directory.
+serialises the writers. One gateway per data directory: :class:`DataDirLock`.
 
-Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`; every child row is deleted with its
-playground, ``ON DELETE CASCADE``)::
+Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`; a version-1 database gets the
+``snapshots`` table in place when it is opened; every child row is deleted with its playground,
+``ON DELETE CASCADE``)::
 
     playgrounds(id TEXT PRIMARY KEY, config TEXT (JSON: CreatePlayground's validated config),
                 tags TEXT (JSON list), client_id TEXT, owner TEXT (tenant principal or NULL),
@@ -23,15 +24,25 @@ playground, ``ON DELETE CASCADE``)::
            PRIMARY KEY (playground_id, id))
     trades(playground_id, id, order_id, time_ns, quantity, price, commission, PRIMARY KEY (playground_id, id))
     equity_points(playground_id, idx (0, 1, ...), time_ns, equity, PRIMARY KEY (playground_id, idx))
+    snapshots(playground_id PRIMARY KEY, seq INTEGER (the last journal command it includes),
+              format INTEGER (SNAPSHOT_FORMAT of the journal), package_version TEXT, state BLOB, at REAL)
+    tick_answers(playground_id, request_id TEXT, at REAL (unix seconds), answer BLOB (pickled),
+                 PRIMARY KEY (playground_id, request_id))
 
 ``client_id`` is not UNIQUE: the gateway keeps it unique per tenant (owner). ``commands`` is the
 journal: a playground is restored by replaying it against a new engine built from ``config``
 (the engine is deterministic). ``orders``/``trades``/``equity_points`` are the
 materialised state after the last command, for plain-SQL inspection and to verify a replay
-(:func:`diff_state`). Times are nanoseconds since the epoch (UTC).
+(:func:`diff_state`). ``snapshots`` holds the latest snapshot of a playground's engine state
+(opaque to the store: :mod:`backtestester.service.journal` writes and reads it), so a restore
+replays only the commands after ``seq``; ``tick_answers`` NextTick's cached answers of the ticks
+up to it (written with each snapshot, those older than the 5-minute window deleted then).
+Times are nanoseconds since the epoch (UTC).
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import functools
 import json
 import os
@@ -42,10 +53,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
+
 from .errors import Status
 
 DB_NAME = "gateway.sqlite3"
-SCHEMA_VERSION = 1        # of the database (PRAGMA user_version)
+LOCK_NAME = "gateway.lock"  # flock()ed by the one gateway serving a data directory
+SCHEMA_VERSION = 2        # of the database (PRAGMA user_version); 2 added ``snapshots``, ``tick_answers``
 JOURNAL_VERSION = 1       # of a playground's journal and rows (playgrounds.schema_version)
 BUSY_TIMEOUT = 30.0       # seconds a writer waits for another one
 
@@ -55,6 +69,14 @@ ORDER_COLUMNS = ("id", "symbol", "side", "quantity", "order_type", "duration", "
 TRADE_COLUMNS = ("id", "order_id", "time_ns", "quantity", "price", "commission")
 EQUITY_COLUMNS = ("idx", "time_ns", "equity")
 
+_SNAPSHOTS = """CREATE TABLE snapshots (
+    playground_id TEXT PRIMARY KEY REFERENCES playgrounds(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, format INTEGER NOT NULL, package_version TEXT NOT NULL, state BLOB NOT NULL,
+    at REAL NOT NULL);
+CREATE TABLE tick_answers (
+    playground_id TEXT NOT NULL REFERENCES playgrounds(id) ON DELETE CASCADE,
+    request_id TEXT NOT NULL, at REAL NOT NULL, answer BLOB NOT NULL,
+    PRIMARY KEY (playground_id, request_id)) WITHOUT ROWID;"""
 _SCHEMA = f"""
 CREATE TABLE playgrounds (
     id TEXT PRIMARY KEY, config TEXT NOT NULL, tags TEXT NOT NULL, client_id TEXT, owner TEXT,
@@ -78,9 +100,11 @@ CREATE TABLE equity_points (
     playground_id TEXT NOT NULL REFERENCES playgrounds(id) ON DELETE CASCADE,
     idx INTEGER NOT NULL, time_ns INTEGER NOT NULL, equity REAL NOT NULL,
     PRIMARY KEY (playground_id, idx)) WITHOUT ROWID;
+{_SNAPSHOTS}
 PRAGMA user_version = {SCHEMA_VERSION};
 """
-_CHILD_TABLES = ("commands", "orders", "trades", "equity_points")
+_MIGRATIONS = {1: f"{_SNAPSHOTS}\nPRAGMA user_version = 2;"}  # version -> the statements that upgrade it by one
+_CHILD_TABLES = ("commands", "orders", "trades", "equity_points", "snapshots", "tick_answers")
 
 
 class StoreError(Exception):
@@ -90,6 +114,23 @@ class StoreError(Exception):
     def __init__(self, message: str, status: Status = Status.FAILED_PRECONDITION):
         super().__init__(message)
         self.status = status
+
+
+class Snapshot(NamedTuple):
+    """A playground's engine state after journal command ``seq`` (``state``: the journal's bytes)."""
+    seq: int
+    format: int
+    package_version: str
+    state: bytes
+    at: float
+
+
+class Checkpoint(NamedTuple):
+    """What a snapshot writes: the snapshot, the cached tick answers since the last one
+    (``(request_id, at, answer bytes)``), and the time before which older answers are deleted."""
+    snapshot: Snapshot
+    answers: list
+    forget_before: float
 
 
 class Command(NamedTuple):
@@ -117,6 +158,10 @@ class State:
 
 @dataclass
 class SavedPlayground:
+    """A saved playground as read by :meth:`PlaygroundStore.load`. Whole: ``commands`` is the
+    journal, ``state`` every row. Its tail (``tail=True``): ``snapshot`` the latest snapshot (or
+    ``None``), ``commands`` the journal after ``after`` (its seq, else 0), ``state`` the orders and
+    trades and ``equity`` the equity points as arrays ``(times ns int64, values float64)``."""
     id: str
     config: dict
     tags: list
@@ -126,10 +171,53 @@ class SavedPlayground:
     schema_version: int
     commands: list[Command]
     state: State
+    snapshot: Snapshot | None = None
+    after: int = 0
+    equity: tuple = ()
 
 
 def store_path(data_dir) -> str:
     return os.path.join(os.fspath(data_dir), DB_NAME)
+
+
+class DataDirLocked(OSError):
+    """Another process (a gateway) holds ``<data_dir>/gateway.lock``."""
+
+
+class DataDirLock:
+    """The lock that makes a gateway the only one serving a data directory: an exclusive
+    ``flock`` on ``<data_dir>/gateway.lock``, held (an open descriptor) for the holder's lifetime.
+    The kernel drops it when the process dies, SIGKILL included, so a stale lock cannot exist;
+    the file keeps the holder's pid for the error message only. A data directory that does not
+    exist is not locked (it holds no saved playground, and SavePlayground there fails)."""
+
+    def __init__(self, data_dir):
+        self.data_dir = os.fspath(data_dir)
+        self.path = os.path.join(self.data_dir, LOCK_NAME)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock; :class:`DataDirLocked` (an ``OSError``) naming the holder's pid if taken."""
+        if self._fd is not None or not os.path.isdir(self.data_dir):
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise DataDirLocked(f"another gateway serves data directory {self.data_dir} (pid {holder} holds "
+                                f"{self.path}); one gateway per data directory") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
 
 
 # --- engine objects -> rows (pure) ----------------------------------------------------------------
@@ -150,13 +238,15 @@ def trade_row(t) -> tuple:
     return (t.id, t.order_id, t.time_ns, t.quantity, t.price, t.commission)
 
 
-def state_rows(pg) -> State:
-    """Every order, trade and equity point of an engine ``Playground`` as rows."""
+def state_rows(pg, equity: bool = True) -> State:
+    """Every order, trade and equity point (unless not ``equity``) of an engine ``Playground`` as rows."""
     orders = pg.orders()
     trades = sorted((t for o in orders for t in o.trades), key=lambda t: t.id)
-    times, values = pg.equity_arrays()
-    equity = [(i, t, v) for i, (t, v) in enumerate(zip(times.astype("int64").tolist(), values.tolist()))]
-    return State([order_row(o) for o in orders], [trade_row(t) for t in trades], equity)
+    points = []
+    if equity:
+        times, values = pg.equity_arrays()
+        points = [(i, t, v) for i, (t, v) in enumerate(zip(times.astype("int64").tolist(), values.tolist()))]
+    return State([order_row(o) for o in orders], [trade_row(t) for t in trades], points)
 
 
 def diff_state(saved: State, replayed: State) -> str | None:
@@ -176,7 +266,27 @@ def diff_state(saved: State, replayed: State) -> str | None:
     return None
 
 
+def diff_equity(saved: tuple, replayed: tuple) -> str | None:
+    """:func:`diff_state` for equity points given as arrays ``(times ns, values)``."""
+    (t0, v0), (t1, v1) = saved, replayed
+    n = min(len(t0), len(t1))
+    for col, a, b in (("time_ns", t0, t1), ("equity", v0, v1)):
+        differs = np.flatnonzero(a[:n] != b[:n])
+        if len(differs):
+            i = int(differs[0])
+            return f"equity point {i}: {col} saved {a[i].item()!r}, replayed {b[i].item()!r}"
+    if len(t0) != len(t1):
+        return f"{len(t0)} saved equity points, {len(t1)} replayed"
+    return None
+
+
 # --- the database ---------------------------------------------------------------------------------
+def _run(conn, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 def _wrap(method):
     """sqlite3 errors -> StoreError naming the file (busy/locked -> UNAVAILABLE)."""
     @functools.wraps(method)
@@ -219,10 +329,11 @@ class PlaygroundStore:
                 try:
                     version = conn.execute("PRAGMA user_version").fetchone()[0]
                     if version == 0:
-                        for statement in _SCHEMA.split(";"):
-                            if statement.strip():
-                                conn.execute(statement)
-                    elif version > SCHEMA_VERSION:
+                        _run(conn, _SCHEMA)
+                    while version in _MIGRATIONS:  # an older database is upgraded in place
+                        _run(conn, _MIGRATIONS[version])
+                        version += 1
+                    if version > SCHEMA_VERSION:
                         raise StoreError(f"{self.path}: database schema version {version} is newer than this "
                                          f"gateway's ({SCHEMA_VERSION}); use a newer Backtestester")
                     conn.execute("COMMIT")
@@ -278,9 +389,10 @@ class PlaygroundStore:
                 for r in rows]
 
     @_wrap
-    def save(self, pid: str, config: dict, commands, state: State, *, owner: str | None = None) -> None:
-        """Write a playground in one transaction: its row, its whole journal and its rows
-        (replacing whatever was saved under ``pid``)."""
+    def save(self, pid: str, config: dict, commands, state: State, *, owner: str | None = None,
+             checkpoint: Checkpoint | None = None) -> None:
+        """Write a playground in one transaction: its row, its whole journal, its rows and its
+        snapshot (replacing whatever was saved under ``pid``)."""
         with self._tx() as conn:
             conn.execute(
                 "INSERT INTO playgrounds (id, config, tags, client_id, owner, saved_at, schema_version) "
@@ -292,28 +404,37 @@ class PlaygroundStore:
             for table in _CHILD_TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE playground_id = ?", (pid,))
             conn.executemany("INSERT INTO commands VALUES (?, ?, ?, ?, ?, ?)", [(pid, *c) for c in commands])
-            self._write_state(conn, pid, state)
+            self._write_state(conn, pid, state, checkpoint=checkpoint)
 
     @_wrap
-    def refresh(self, pid: str, state: State) -> None:
-        """Replace the materialised rows of a saved playground (SavePlayground on a saved one)."""
+    def refresh(self, pid: str, state: State, checkpoint: Checkpoint | None = None) -> None:
+        """Replace the materialised rows (and the snapshot) of a saved playground (SavePlayground
+        on a saved one)."""
         with self._tx() as conn:
             if conn.execute("UPDATE playgrounds SET saved_at = ? WHERE id = ?", (time.time(), pid)).rowcount != 1:
                 raise StoreError(f"{self.path}: playground {pid} is not saved (was it deleted?)")
-            for table in _CHILD_TABLES[1:]:
+            for table in _CHILD_TABLES[1:5]:
                 conn.execute(f"DELETE FROM {table} WHERE playground_id = ?", (pid,))
-            self._write_state(conn, pid, state)
+            self._write_state(conn, pid, state, checkpoint=checkpoint)
 
     @_wrap
-    def append(self, pid: str, command: Command, orders=(), trades=(), equity=()) -> None:
-        """One command and the rows it changed, in one transaction (write-through). Fails (foreign
-        key) when the playground's row is gone."""
+    def append(self, pid: str, command: Command, orders=(), trades=(), equity=(),
+               checkpoint: Checkpoint | None = None) -> None:
+        """One command and the rows it changed (and a new snapshot, if given), in one transaction
+        (write-through). Fails (foreign key) when the playground's row is gone."""
         with self._tx() as conn:
             conn.execute("INSERT INTO commands VALUES (?, ?, ?, ?, ?, ?)", (pid, *command))
-            self._write_state(conn, pid, State(list(orders), list(trades), list(equity)), replace=True)
+            self._write_state(conn, pid, State(list(orders), list(trades), list(equity)), replace=True,
+                              checkpoint=checkpoint)
 
     @staticmethod
-    def _write_state(conn, pid: str, state: State, replace: bool = False) -> None:
+    def _write_state(conn, pid: str, state: State, replace: bool = False,
+                     checkpoint: Checkpoint | None = None) -> None:
+        if checkpoint is not None:
+            conn.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)", (pid, *checkpoint.snapshot))
+            conn.executemany("INSERT OR REPLACE INTO tick_answers VALUES (?, ?, ?, ?)",
+                             [(pid, *a) for a in checkpoint.answers])
+            conn.execute("DELETE FROM tick_answers WHERE playground_id = ? AND at < ?", (pid, checkpoint.forget_before))
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         for table, rows, n in (("orders", state.orders, len(ORDER_COLUMNS)),
                                ("trades", state.trades, len(TRADE_COLUMNS)),
@@ -323,8 +444,10 @@ class PlaygroundStore:
                 conn.executemany(f"{verb} INTO {table} VALUES ({marks})", [(pid, *r) for r in rows])
 
     @_wrap
-    def load(self, pid: str) -> SavedPlayground | None:
-        """A saved playground with its journal and rows, or ``None``."""
+    def load(self, pid: str, *, tail: bool = False) -> SavedPlayground | None:
+        """A saved playground (``None`` if there is none): whole, or its ``tail`` (a restore's
+        read: the snapshot, the commands after it, the orders and trades, the equity points as
+        numpy arrays in one SELECT), see :class:`SavedPlayground`."""
         if not self.exists():
             return None
         with self._read() as conn:
@@ -333,18 +456,34 @@ class PlaygroundStore:
             if row is None:
                 return None
 
-            def select(table, columns, order):
-                return conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE playground_id = ? "
+            def select(table, columns, order, where=""):
+                return conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE playground_id = ? {where}"
                                     f"ORDER BY {order}", (pid,)).fetchall()
 
-            commands = [Command(*r) for r in select("commands", Command._fields, "seq")]
+            snap = conn.execute(f"SELECT {', '.join(Snapshot._fields)} FROM snapshots WHERE playground_id = ?",
+                                (pid,)).fetchone() if tail else None
+            snapshot = None if snap is None else Snapshot(*snap)
+            after = 0 if snapshot is None else snapshot.seq
+            commands = [Command(*r) for r in select("commands", Command._fields, "seq", f"AND seq > {int(after)} ")]
+            equity = select("equity_points", EQUITY_COLUMNS[1:] if tail else EQUITY_COLUMNS, "idx")
             state = State(select("orders", ORDER_COLUMNS, "id"), select("trades", TRADE_COLUMNS, "id"),
-                          select("equity_points", EQUITY_COLUMNS, "idx"))
+                          [] if tail else equity)
         try:
             config, tags = json.loads(row[0]), json.loads(row[1])
         except ValueError as exc:
             raise StoreError(f"{self.path}: playground {pid} has an unreadable config: {exc}") from None
-        return SavedPlayground(pid, config, tags, row[2], row[3], row[4], row[5], commands, state)
+        arrays = (np.fromiter((r[0] for r in equity), np.int64, len(equity)),
+                  np.fromiter((r[1] for r in equity), np.float64, len(equity))) if tail else ()
+        return SavedPlayground(pid, config, tags, row[2], row[3], row[4], row[5], commands, state, snapshot, after,
+                               arrays)
+
+    @_wrap
+    def answer(self, pid: str, request_id: str, since: float) -> bytes | None:
+        """The saved tick answer for ``request_id`` if it was cached at or after ``since``."""
+        with self._read() as conn:
+            row = conn.execute("SELECT answer FROM tick_answers WHERE playground_id = ? AND request_id = ? AND at >= ?",
+                               (pid, request_id, since)).fetchone()
+        return None if row is None else row[0]
 
     @_wrap
     def delete(self, pid: str) -> bool:

@@ -5,10 +5,11 @@ run ids, so it never reuses (nor shows as current) a result computed from other 
 - The strategy's fingerprint is a SHA-256 of the source files of the modules that define the
   strategy class and its bases (the library's ``Strategy`` base excepted). It does not cover
   other modules the strategy imports, nor the engine's own code.
-- A table's fingerprint covers its column names and types, its row count, its first and last
-  bar start, and a SHA-256 of every column's values at up to :data:`SAMPLED_ROWS` evenly spaced
-  rows (the last row included). It is cheap at any size; a change to a bar between the sampled
-  rows that leaves the count and the ends alone is not seen (``--no-resume`` runs everything).
+- A table's fingerprint is :func:`~backtestester.data.fingerprint.table_fingerprint` (its home:
+  saved gateway playgrounds use it too): column names and types, row count, and a SHA-256 of every
+  column's values at up to 4,096 evenly spaced rows, the first and last included. A change to a bar
+  between the sampled rows that leaves the count and the ends alone is not seen (``--no-resume``
+  runs everything).
 """
 from __future__ import annotations
 
@@ -16,11 +17,7 @@ import hashlib
 import inspect
 import sys
 
-import numpy as np
-import pyarrow as pa
-
-SAMPLED_ROWS = 4096
-FINGERPRINT_DIGITS = 16
+from ..data.fingerprint import FINGERPRINT_DIGITS, table_fingerprint
 
 
 def strategy_fingerprint(cls: type) -> str:
@@ -48,19 +45,6 @@ def _source(module, klass) -> bytes:
         return inspect.getsource(klass).encode()
     except (OSError, TypeError):
         return klass.__qualname__.encode()
-
-
-def table_fingerprint(table: pa.Table) -> str:
-    """The fingerprint of a table of bars (see the module's docstring for what it covers)."""
-    digest = hashlib.sha256(str(table.schema.remove_metadata()).encode())
-    n = table.num_rows
-    rows = np.unique(np.linspace(0, n - 1, num=min(n, SAMPLED_ROWS)).astype(np.int64)) if n else np.array([], np.int64)
-    digest.update(f"{n}".encode())
-    for name in table.column_names:  # the sampled rows include the first and the last
-        values = table.column(name).take(pa.array(rows)).to_numpy()
-        digest.update(name.encode() + b"\0")
-        digest.update(values.tobytes() if values.dtype.kind in "biufmM" else repr(values.tolist()).encode())
-    return digest.hexdigest()[:FINGERPRINT_DIGITS]
 
 
 def data_fingerprint(tables: dict) -> str:

@@ -1,7 +1,8 @@
 """Shared fixtures and helpers of the gateway tests: a catalog written from the synthetic generator,
 a real gateway (grpc.aio in a Ray actor of the session's embedded Ray, an OS-chosen port), and
-small request builders. Modules that need another catalog or gateway override ``catalog_dir`` /
-``gateway`` with a fixture of their own."""
+small request builders, and the durable-playground helpers (sessions driven without Ray, gateways
+a test kills and restarts: ``gateways``). Modules that need another catalog or gateway override
+``catalog_dir`` / ``gateway`` with a fixture of their own."""
 from __future__ import annotations
 
 import os
@@ -17,6 +18,9 @@ from actors.gateway.server import spawn
 from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
 from backtestester.rpc import playground_pb2 as pb
+from backtestester.rpc import playground_pb2_grpc as pb_grpc
+from backtestester.service.errors import ServiceError
+from backtestester.wire import answers, requests
 
 DEADLINE = 30  # seconds; every call has one so a bug shows as a failure, not a hung suite
 
@@ -101,3 +105,68 @@ def session(stub, pid):
 
 def rfc(text):
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# --- durable playgrounds: sessions without Ray, and gateways a test kills and restarts -----------------
+NO_FILTERS = {"statuses": set(), "sides": set(), "symbols": set(), "start": None, "end": None}
+
+
+def config(*symbols, balance=10_000.0, tags=(), client_id=None):
+    req = pb.CreatePolygonPlaygroundRequest(balance=balance, start_date="2024-01-03", stop_date="2024-01-04",
+                                            environment="simulator", repositories=[repo(s) for s in symbols],
+                                            tags=list(tags))
+    if client_id is not None:
+        req.client_id = client_id
+    return requests.create_config(req)
+
+
+def new_session(pid, data_dir, *symbols):
+    return answers.created(pid, config(*symbols), str(data_dir))
+
+
+def refused(func, *args) -> ServiceError:
+    with pytest.raises(ServiceError) as info:
+        func(*args)
+    return info.value
+
+
+def reads(session):
+    """Every read RPC's answer of a playground session (protobuf messages)."""
+    return (answers.account(session, True, NO_FILTERS), answers.summary(session),
+            answers.account_stats(session, True), *(answers.open_orders(session, s) for s in session.pg.symbols))
+
+
+class Gateways:
+    """Gateways started by one test; every one is killed at the end."""
+
+    def __init__(self, ray):
+        self.ray, self.started = ray, []
+
+    def start(self, data_dir, hosts=0):
+        gw = spawn(str(data_dir), name=None, hosts=hosts)
+        address = self.ray.get(gw.start.remote("127.0.0.1", 0), timeout=120)
+        channel = grpc.insecure_channel(address)
+        grpc.channel_ready_future(channel).result(timeout=DEADLINE)
+        self.started.append((gw, channel))
+        return gw, pb_grpc.PlaygroundServiceStub(channel)
+
+    def kill(self, gw):
+        """Kill the gateway's process (it exits at once, no cleanup) and return once it is dead;
+        its playgrounds and host actors die with it."""
+        kill_host(self.ray, gw)
+
+    def close(self):
+        for gw, channel in self.started:
+            channel.close()
+            self.ray.kill(gw, no_restart=True)
+
+
+@pytest.fixture
+def gateways(ray_cluster):
+    g = Gateways(ray_cluster)
+    yield g
+    g.close()
+
+
+def save(stub, pid):
+    call(stub, "SavePlayground", pb.SavePlaygroundRequest(playground_id=pid))

@@ -96,12 +96,12 @@ def test_server_unavailable_is_retried_with_backoff_and_business_errors_are_not(
         client.delete_playground(pid)
 
 
-def test_a_call_outlasts_a_gateway_that_is_not_up_yet(ray_cluster, catalog_dir):
+def test_a_call_outlasts_a_gateway_that_is_not_up_yet(ray_cluster, tmp_path):
     """Nothing listens on the (OS-chosen) port: UNAVAILABLE, retried; the gateway comes up during
     the second back-off (the injected sleep starts it and waits until the channel connects), and
     the third attempt succeeds."""
     ray = ray_cluster
-    gw = spawn(str(catalog_dir), name=None)
+    gw = spawn(str(tmp_path), name=None)  # not the module gateway's data directory: that one is locked
     try:
         address = ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
         ray.get(gw.stop.remote(0), timeout=30)           # the port is free again: nothing listens

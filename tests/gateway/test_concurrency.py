@@ -4,6 +4,7 @@ gateway's process (the default) and on two host actors."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -155,9 +156,10 @@ def test_a_slow_playground_blocks_no_other(ray_cluster, gateway):
             client.delete_playground(pid)
 
 
-def test_a_killed_playground_host_is_unavailable_not_a_hang(ray_cluster, catalog_dir):
+def test_a_killed_playground_host_is_unavailable_not_a_hang(ray_cluster, catalog_dir, tmp_path):
     ray = ray_cluster
-    with running_gateway(ray, catalog_dir, "gateway-concurrency", hosts=2) as (gw, address), \
+    data_dir = shutil.copytree(catalog_dir, tmp_path / "data")  # the module gateway's data directory is locked
+    with running_gateway(ray, data_dir, "gateway-concurrency", hosts=2) as (gw, address), \
             PlaygroundClient(address, timeout=DEADLINE, retries=0) as client:
         create = dict(balance=100_000, start_date="2024-01-03", stop_date="2024-01-04",
                       repositories=[("AAA", 1, "minute")])

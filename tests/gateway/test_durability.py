@@ -15,12 +15,10 @@ import grpc
 import numpy as np
 import pytest
 
-from actors.gateway.server import spawn
 from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
 from backtestester.rpc import playground_pb2 as pb
-from backtestester.rpc import playground_pb2_grpc as pb_grpc
-from backtestester.service.errors import ServiceError, Status
+from backtestester.service.errors import Status
 from backtestester.service.journal import TICK_CACHE_SECONDS, TickCache
 from backtestester.service.store import (
     DB_NAME,
@@ -32,22 +30,25 @@ from backtestester.service.store import (
     state_rows,
     store_path,
 )
-from backtestester.wire import answers, requests
+from backtestester.wire import answers
 
 from .conftest import (
-    DEADLINE,
+    NO_FILTERS,
     call,
+    config,
     create,
     error_of,
     kill_host,
+    new_session,
     order_req,
-    repo,
+    reads,
+    refused,
+    save,
     session,
     tick,
 )
 
-NO_FILTERS = {"statuses": set(), "sides": set(), "symbols": set(), "start": None, "end": None}
-TABLES = ("playgrounds", "commands", "orders", "trades", "equity_points")
+TABLES = ("playgrounds", "commands", "orders", "trades", "equity_points", "snapshots")
 ORDER_ROW = (1, "AAA", "buy", 10.0, "market", "day", None, 100.0, None, None, None, "", "filled", "", None,
              "r1", 5, "[]", "[]", "[0.0,0.0,0.0,0.0,0.0]")
 
@@ -78,31 +79,6 @@ def data_dir(tmp_path, crash_dir):
     return path
 
 
-def config(*symbols, balance=10_000.0, tags=(), client_id=None):
-    req = pb.CreatePolygonPlaygroundRequest(balance=balance, start_date="2024-01-03", stop_date="2024-01-04",
-                                            environment="simulator", repositories=[repo(s) for s in symbols],
-                                            tags=list(tags))
-    if client_id is not None:
-        req.client_id = client_id
-    return requests.create_config(req)
-
-
-def new_session(pid, data_dir, *symbols):
-    return answers.created(pid, config(*symbols), str(data_dir))
-
-
-def refused(func, *args) -> ServiceError:
-    with pytest.raises(ServiceError) as info:
-        func(*args)
-    return info.value
-
-
-def snapshot(session):
-    """Every read RPC's answer of a playground session (protobuf messages)."""
-    return (answers.account(session, True, NO_FILTERS), answers.summary(session),
-            answers.account_stats(session, True), *(answers.open_orders(session, s) for s in session.pg.symbols))
-
-
 def rows_in_db(path, pid):
     with sqlite3.connect(path) as db:
         return {t: db.execute(f"SELECT COUNT(*) FROM {t} WHERE {'id' if t == 'playgrounds' else 'playground_id'} = ?",
@@ -124,7 +100,7 @@ def test_store_schema_wal_round_trip_and_no_file_until_a_save(tmp_path):
     assert store.journal_mode() == "wal"
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     [entry] = store.registry()
     assert (entry["id"], entry["tags"], entry["client_id"], entry["owner"]) == ("p1", ["a", "b"], "cid-1", "tenant-1")
     saved = store.load("p1")
@@ -219,7 +195,7 @@ def test_save_write_through_and_restore_give_the_same_playground(data_dir):
 
     b = answers.restored("p-1", db, str(data_dir))
     assert b.playground_id == "p-1"
-    assert snapshot(b) == snapshot(a)
+    assert reads(b) == reads(a)
     again = {"symbol": "AAA", "side": "buy", "quantity": 10, "requested_price": 100, "client_request_id": "c1"}
     assert answers.place_order(b, again) == answers.get_order(a, 1)  # D13 survives: order 1 as it is now
     assert answers.place_order(b, again).id == first.id == 1
@@ -240,7 +216,8 @@ def test_a_restore_reports_changed_data_and_a_damaged_journal(data_dir):
     b.tick(60, False, "")
     b.save(db)
 
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(db) as conn:  # without its snapshot, a restore replays the whole journal
+        conn.execute("DELETE FROM snapshots WHERE playground_id = 'p-bbb'")
         conn.execute("UPDATE commands SET args = '{\"seconds\": -1}' WHERE playground_id = 'p-bbb' AND seq = 2")
     err = refused(answers.restored, "p-bbb", db, str(data_dir))
     assert err.status is Status.FAILED_PRECONDITION and "fails on replay" in err.message
@@ -250,6 +227,15 @@ def test_a_restore_reports_changed_data_and_a_damaged_journal(data_dir):
     assert "journal is damaged: command 1 is missing" in refused(answers.restored, "p-bbb", db, str(data_dir)).message
 
     Catalog(data_dir).write("AAA", "1m", generate_bars("AAA", start="2024-01-02", end="2024-01-06", seed=42))
+    err = refused(answers.restored, "p-aaa", db, str(data_dir))
+    assert err.status is Status.FAILED_PRECONDITION
+    assert err.message == ("saved playground p-aaa cannot be restored: the catalog's AAA 1m bars changed since it "
+                           "was saved (780 bars 2024-01-03..2024-01-04 then and now, with other values)")
+    with sqlite3.connect(db) as conn:  # saved by an older gateway: no fingerprints, no snapshot
+        config = json.loads(conn.execute("SELECT config FROM playgrounds WHERE id = 'p-aaa'").fetchone()[0])
+        del config["data_fingerprints"]
+        conn.execute("UPDATE playgrounds SET config = ? WHERE id = 'p-aaa'", (json.dumps(config),))
+        conn.execute("DELETE FROM snapshots WHERE playground_id = 'p-aaa'")
     err = refused(answers.restored, "p-aaa", db, str(data_dir))
     assert err.status is Status.FAILED_PRECONDITION
     assert "saved playground p-aaa cannot be restored: the replayed state differs" in err.message
@@ -289,45 +275,13 @@ def test_a_tick_that_fails_half_way_is_journalled_and_fails_again_on_replay(data
     assert [json.loads(c.args) for c in PlaygroundStore(db).load("p-half").commands] == [
         {"seconds": 123, "fails": True}, {"seconds": 60}]
     b = answers.restored("p-half", db, str(data_dir))
-    assert snapshot(b) == snapshot(a)
+    assert reads(b) == reads(a)
     monkeypatch.setattr(Playground, "tick", real)  # now the recorded failure does not happen again
     err = refused(answers.restored, "p-half", db, str(data_dir))
     assert err.status is Status.FAILED_PRECONDITION and "succeeds on replay but failed when it was recorded" in err.message
 
 
 # --- real gateways --------------------------------------------------------------------------------------
-class Gateways:
-    """Gateways started by one test; every one is killed at the end."""
-
-    def __init__(self, ray):
-        self.ray, self.started = ray, []
-
-    def start(self, data_dir, hosts=0):
-        gw = spawn(str(data_dir), name=None, hosts=hosts)
-        address = self.ray.get(gw.start.remote("127.0.0.1", 0), timeout=120)
-        channel = grpc.insecure_channel(address)
-        grpc.channel_ready_future(channel).result(timeout=DEADLINE)
-        self.started.append((gw, channel))
-        return gw, pb_grpc.PlaygroundServiceStub(channel)
-
-    def kill(self, gw):
-        """Kill the gateway's process (it exits at once, no cleanup) and return once it is dead;
-        its playgrounds and host actors die with it."""
-        kill_host(self.ray, gw)
-
-    def close(self):
-        for gw, channel in self.started:
-            channel.close()
-            self.ray.kill(gw, no_restart=True)
-
-
-@pytest.fixture
-def gateways(ray_cluster):
-    g = Gateways(ray_cluster)
-    yield g
-    g.close()
-
-
 def client_view(stub, pid, symbols=("AAA", "BBB")):
     """What a client sees of a playground: account with orders, session, equity plot, open orders."""
     return (call(stub, "GetAccount", pb.GetAccountRequest(playground_id=pid, fetch_orders=True)),
@@ -346,10 +300,6 @@ def without_id(messages):
             m.playground_id = ""
         out.append(m)
     return out
-
-
-def save(stub, pid):
-    call(stub, "SavePlayground", pb.SavePlaygroundRequest(playground_id=pid))
 
 
 def test_a_saved_playground_survives_a_gateway_restart(gateways, data_dir, tmp_path, crash_dir):
@@ -443,14 +393,16 @@ def test_a_saved_playground_that_cannot_be_restored_fails_alone(gateways, data_d
         save(s1, p)
     gateways.kill(gw1)
     Catalog(data_dir).write("AAA", "1m", generate_bars("AAA", start="2024-01-02", end="2024-01-06", seed=42))
-    with sqlite3.connect(store_path(data_dir)) as db:
+    with sqlite3.connect(store_path(data_dir)) as db:  # without its snapshot: the whole journal is replayed
+        db.execute("DELETE FROM snapshots WHERE playground_id = ?", (damaged,))
         db.execute("UPDATE commands SET kind = 'bogus' WHERE playground_id = ? AND seq = 2", (damaged,))
 
     _, s2 = gateways.start(data_dir)
     assert [p.playground_id for p in call(s2, "GetPlaygrounds", pb.GetPlaygroundsRequest()).playgrounds] == [fine]
     err = error_of(s2, "GetAccount", pb.GetAccountRequest(playground_id=changed))
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert f"saved playground {changed} cannot be restored: the replayed state differs" in err.details()
+    assert err.details() == (f"saved playground {changed} cannot be restored: the catalog's AAA 1m bars changed "
+                             "since it was saved (780 bars 2024-01-03..2024-01-04 then and now, with other values)")
     err = error_of(s2, "NextTick", pb.NextTickRequest(playground_id=damaged, seconds=60, request_id="x"))
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert f"saved playground {damaged} cannot be restored: command 2 (bogus" in err.details()

@@ -235,10 +235,10 @@ def test_daily_summary_from_the_catalog(stub, catalog_dir):
     assert err.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_a_second_server_cannot_share_the_port(ray_cluster, gateway, catalog_dir):
+def test_a_second_server_cannot_share_the_port(ray_cluster, gateway, tmp_path):
     ray = ray_cluster
     port = int(gateway[1].rsplit(":", 1)[1])
-    second = spawn(str(catalog_dir), name=None)
+    second = spawn(str(tmp_path), name=None)  # another data directory: the first one's is locked
     try:
         with pytest.raises(Exception, match="cannot listen"):
             ray.get(second.start.remote("127.0.0.1", port), timeout=60)
@@ -350,7 +350,7 @@ def test_a_huge_tick_completes_the_backtest(stub):
     assert done.is_backtest_complete and done.current_time == "2024-01-04T16:00:00-05:00"
 
 
-def test_serve_prints_the_address_and_stops_on_sigterm(catalog_dir, tmp_path):
+def test_serve_prints_the_address_and_stops_on_sigterm(tmp_path):
     """`serve()` in its own process (its own embedded Ray): address on stdout, SERVING, SIGTERM -> exit 0."""
     import signal
     import subprocess
@@ -360,7 +360,8 @@ def test_serve_prints_the_address_and_stops_on_sigterm(catalog_dir, tmp_path):
     root = Path(__file__).resolve().parents[2]
     code = ("import sys; from actors.gateway.server import serve; "
             "serve('127.0.0.1', 0, sys.argv[1])")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(catalog_dir)], cwd=root, stdout=subprocess.PIPE,
+    # its own data directory: the module's gateway holds the catalog's lock
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=root, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # blocks until the server is up (or the process dies: "")
