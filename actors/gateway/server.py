@@ -179,7 +179,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
     data_dir = os.path.abspath(data_dir or os.environ.get("BACKTESTESTER_DATA") or "data")
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    gateway = None
+    gateway = died = None
     try:
         gateway = spawn(data_dir, name=None, security=security, hosts=hosts)
         try:
@@ -195,16 +195,23 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
             print(message, flush=True)
         else:
             ready(message)
-        _wait(ray, gateway, pid, stop)
+        try:
+            _wait(ray, gateway, pid, stop)
+        except GatewayDied as exc:
+            died = exc
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         try:
             if gateway is not None:
                 _stop(ray, gateway)
         finally:
             if started_ray:
                 ray.shutdown()
+            # Only now: a signal still pending would otherwise reach the handler restored (Ray's
+            # exits with the signal's number) instead of setting ``stop``.
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if died is not None and not stop.is_set():  # a stop request that came during the cleanup still wins
+        raise died
 
 
 def _wait(ray, gateway, pid: int, stop: threading.Event) -> None:
