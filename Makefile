@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_fastpath.py
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_gateway.py
+	$(PY) benchmarks/bench_restore.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

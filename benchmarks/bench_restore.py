@@ -6,8 +6,8 @@ One playground on one symbol of synthetic one-minute bars, in this process (no R
 session layer the gateway's holders run): saved after its first tick, then ``--ticks`` ticks of
 60 s written through to SQLite, with a buy or a sell every 1,000 ticks so that orders, trades
 and a changing position are part of the state. The ticks run in well under 5 minutes, so all of
-their answers are in NextTick's request_id window and a restore reloads 100,000 cached answers;
-a second row restores a copy whose times are moved 10 minutes back (none to reload). Prints one
+their answers are still in NextTick's request_id window (a restore reads one only when a retry
+asks for it); a second row restores a copy whose times are moved 10 minutes back. Prints one
 row per restore: wall time and commands replayed; each restored state is checked equal to the
 original's.
 
