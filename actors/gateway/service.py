@@ -143,9 +143,9 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         entry = self._registry.get(pid)
         return entry is not None and entry.get("owner") == current_principal()
 
-    async def _call(self, pid: str, fn, *args, timeout: float | None = None):
-        """``fn(session, *args)`` on playground ``pid``'s session (restoring a saved one first if it
-        is not held): a function of :mod:`backtestester.wire.answers` or a ``PlaygroundSession`` method."""
+    async def _held(self, pid: str) -> bool:
+        """Make sure playground ``pid`` is on a host (restoring a saved one that is not): NOT_FOUND
+        if the caller may not see it, UNAVAILABLE if its host died unsaved. Returns whether it is saved."""
         if not pid or not self._visible(pid):
             raise ServiceError(Status.NOT_FOUND, "playground not found")
         saved = self._registry[pid].get("saved")
@@ -153,6 +153,12 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
             if not saved:
                 raise HostUnavailable(f"playground {pid} is unavailable: its host died and it was not saved")
             await self._restored(pid)
+        return saved
+
+    async def _call(self, pid: str, fn, *args, timeout: float | None = None):
+        """``fn(session, *args)`` on playground ``pid``'s session (restoring a saved one first if it
+        is not held): a function of :mod:`backtestester.wire.answers` or a ``PlaygroundSession`` method."""
+        saved = await self._held(pid)
         try:
             return await self.pool.call(pid, fn, *args, timeout=timeout or self.call_timeout)
         except HostUnavailable:
@@ -304,6 +310,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
             i = _resume_from(context.invocation_metadata()) if request.request_id else 0
             while request.max_ticks == 0 or i < request.max_ticks:
                 rid = stream_request_id(request.request_id, i) if request.request_id else ""
+                await self._held(request.playground_id)  # a restore (up to minutes) waits outside the lanes
                 async with self._stream_lane:
                     delta = await self._call(request.playground_id, PlaygroundSession.tick, int(request.seconds),
                                              bool(request.is_preview), rid)
