@@ -228,6 +228,7 @@ def cmd_serve(args) -> int:
     config = security.SecurityConfig(tokens=security.load_tokens(args.token_file), tls_cert=cert, tls_key=key,
                                      max_message_bytes=int(args.max_message_mb * 2**20),
                                      rate_limit=args.rate_limit, rate_burst=args.rate_burst,
+                                     max_playgrounds=args.max_playgrounds,
                                      **({} if args.max_streams is None else {"max_streams": args.max_streams}))
     try:
         serve(args.host, args.port, args.data_dir, ray_address=args.address, security=config,
@@ -314,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-streams", type=int, metavar="N",
                        help="open StreamTicks/StreamCandlesArrow calls per client (token); 0: no limit "
                             "(default: actors.gateway.security.DEFAULT_MAX_STREAMS, 4)")
+    serve.add_argument("--max-playgrounds", type=int, default=0, metavar="N",
+                       help="playgrounds per client (token), saved ones included; 0: no limit (default)")
     serve.set_defaults(func=cmd_serve)
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
                                          "or through a gateway (--gateway)")

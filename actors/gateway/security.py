@@ -55,6 +55,7 @@ CALL_COSTS = {
 }
 DEFAULT_MAX_STREAMS = 4
 STREAMS_HINT = "--max-streams"
+PLAYGROUNDS_HINT = "--max-playgrounds"
 
 _PRINCIPAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("backtestester_principal", default=None)
 
@@ -88,6 +89,7 @@ class SecurityConfig:
     ``rate_limit``: requests per second per client (0: off), a call taking its
     :data:`CALL_COSTS` in requests; ``rate_burst``: the bucket's size (default: twice the rate, at
     least 1). ``max_streams``: open StreamTicks / StreamCandlesArrow calls per principal (0: no limit).
+    ``max_playgrounds``: playgrounds (saved ones included) per principal (0: no limit).
     """
 
     tokens: tuple[str, ...] = ()
@@ -97,6 +99,7 @@ class SecurityConfig:
     rate_limit: float = 0.0
     rate_burst: int | None = None
     max_streams: int = DEFAULT_MAX_STREAMS
+    max_playgrounds: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "tokens", tuple(self.tokens))
@@ -113,6 +116,9 @@ class SecurityConfig:
         if self.max_streams < 0:
             raise ConfigError(f"{STREAMS_HINT} must be 0 (no limit) or a positive number of streams per client, "
                               f"got {self.max_streams}")
+        if self.max_playgrounds < 0:
+            raise ConfigError(f"{PLAYGROUNDS_HINT} must be 0 (no limit) or a positive number of playgrounds per "
+                              f"client, got {self.max_playgrounds}")
 
     @property
     def tls(self) -> bool:
@@ -130,6 +136,8 @@ class SecurityConfig:
         if self.rate_limit:
             parts.append(f"{self.rate_limit:g} requests/s per client (burst {self.burst})")
         parts.append(f"<= {self.max_streams} open streams per client" if self.max_streams else "no stream limit")
+        if self.max_playgrounds:
+            parts.append(f"<= {self.max_playgrounds} playgrounds per client")
         return ", ".join(parts)
 
 

@@ -85,7 +85,8 @@ class GatewayServer:
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
         ])
-        service = self._service = PlaygroundService(self.data_dir, hosts=self.hosts)
+        service = self._service = PlaygroundService(self.data_dir, hosts=self.hosts,
+                                                    max_playgrounds=self.security.max_playgrounds)
         await service.load_saved()  # saved playgrounds: ids only; their actors are restored lazily
         playground_pb2_grpc.add_PlaygroundServiceServicer_to_server(service, server)
         self._health = health.aio.HealthServicer()

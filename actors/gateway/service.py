@@ -49,7 +49,7 @@ from backtestester.service.store import PlaygroundStore, StoreError, store_path
 from backtestester.wire import answers, requests
 
 from .placement import HostPool, HostUnavailable
-from .security import current_principal
+from .security import PLAYGROUNDS_HINT, current_principal
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,9 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     ``hosts``: 0 (playgrounds in this process), N holder actors or ``"auto"`` (:class:`~actors.gateway.placement.HostPool`)."""
 
     def __init__(self, data_dir: str, *, call_timeout: float = CALL_TIMEOUT, version: str | None = None,
-                 store: PlaygroundStore | None = None, hosts: int | str = 0):
+                 store: PlaygroundStore | None = None, hosts: int | str = 0, max_playgrounds: int = 0):
         self.data_dir = str(data_dir)
+        self.max_playgrounds = max_playgrounds  # per principal, saved ones included (0: no limit)
         self.store = store if store is not None else PlaygroundStore(store_path(self.data_dir))
         self._broken: dict[str, tuple] = {}     # saved id -> (why it cannot be restored, when, data_stamp())
         self.clock = time.monotonic              # of the retry back-off (tests set their own)
@@ -252,9 +253,14 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         return pb.CreatePlaygroundResponse(id=pid)
 
     async def _spawn(self, config: dict) -> str:
+        owner = current_principal()
+        if self.max_playgrounds and sum(e.get("owner") == owner for e in self._registry.values()) >= self.max_playgrounds:
+            raise ServiceError(Status.RESOURCE_EXHAUSTED,
+                               f"at most {self.max_playgrounds} playgrounds per client (the gateway's "
+                               f"{PLAYGROUNDS_HINT}): delete one first")
         pid = str(uuid.uuid4())
         self._registry[pid] = {"tags": list(config["tags"]), "client_id": config["client_id"],
-                               "owner": current_principal(), "saved": False}
+                               "owner": owner, "saved": False}
         try:
             await self.pool.place(pid, answers.created, config, self.data_dir, timeout=CREATE_TIMEOUT)
         except BaseException:

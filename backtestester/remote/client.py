@@ -135,6 +135,10 @@ class PlaygroundClient:
     def delete_playground(self, playground_id: str) -> None:
         self._call("DeletePlayground", pb.DeletePlaygroundRequest(playground_id=playground_id))
 
+    def save_playground(self, playground_id: str) -> None:
+        """SavePlayground: from now on the playground survives a restart of the gateway."""
+        self._call("SavePlayground", pb.SavePlaygroundRequest(playground_id=playground_id))
+
     def next_tick(self, playground_id: str, seconds: int, *, preview: bool = False,
                   request_id: str | None = None) -> pb.TickDelta:
         return self._call("NextTick", pb.NextTickRequest(playground_id=playground_id, seconds=seconds,

@@ -17,6 +17,7 @@ class Status(Enum):
     NOT_FOUND = "NOT_FOUND"                     # unknown playground, order, symbol; data missing
     FAILED_PRECONDITION = "FAILED_PRECONDITION"  # backtest complete; a saved playground that cannot be restored
     UNAVAILABLE = "UNAVAILABLE"                 # the playground lost its engine or its host: retry later
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"   # a limit of the caller's share is reached (playgrounds)
 
 
 class ServiceError(Exception):

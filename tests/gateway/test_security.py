@@ -176,6 +176,7 @@ def test_serve_refuses_bad_configuration_with_exit_code_2(no_ray, tmp_path, caps
         (["--max-message-mb", "0"], "message size limit must be positive"),
         (["--rate-limit", "-1"], "rate limit must be a finite number"),
         (["--max-streams", "-1"], "--max-streams must be 0 (no limit) or a positive number"),
+        (["--max-playgrounds", "-1"], "--max-playgrounds must be 0 (no limit) or a positive number"),
         (["--token-file", str(tmp_path / "none")], "cannot read token file"),
         (["--playground-hosts", "-1"], "--playground-hosts must be 0, a number of host actors or 'auto'"),
     ]

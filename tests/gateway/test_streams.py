@@ -182,6 +182,27 @@ def test_open_streams_are_capped_per_tenant(ray_cluster, tmp_path):
                 stream.cancel()
 
 
+def test_playgrounds_are_capped_per_tenant(ray_cluster, tmp_path):
+    """--max-playgrounds 2: alice's third CreatePlayground is RESOURCE_EXHAUSTED naming the limit
+    and the flag (a tenant could create playgrounds until the cluster ran out of memory); bob is
+    unaffected; a saved playground counts; once alice deletes one she may create another."""
+    config = SecurityConfig(tokens=(ALICE, BOB), max_playgrounds=2)
+    with running_gateway(ray_cluster, write_catalog(tmp_path), "gateway-playgrounds", security=config) as (_, address):
+        with PlaygroundClient(address, token=ALICE, timeout=DEADLINE, retries=0) as alice, \
+                PlaygroundClient(address, token=BOB, timeout=DEADLINE, retries=0) as bob:
+            first, _ = create(alice), create(alice)
+            alice.save_playground(first)
+            with pytest.raises(grpc.RpcError) as info:
+                create(alice)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "at most 2 playgrounds per client" in info.value.details()
+            assert "--max-playgrounds" in info.value.details()
+            assert create(bob) and create(bob)
+            alice.delete_playground(first)
+            assert create(alice) != first
+            assert len(alice.get_playgrounds()) == 2
+
+
 def test_rate_limit_weighs_calls_by_cost(ray_cluster, tmp_path):
     """A burst of 20 and no refill during the test: 20 GetAppVersion pass, the 21st does not;
     CreatePlayground counts as 10, so only two pass and the third says what it costs."""
