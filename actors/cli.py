@@ -258,6 +258,35 @@ def cmd_sweep(args) -> int:
     return 130 if outcome.interrupted else 0
 
 
+def _add_serve_parser(sub) -> None:
+    """`backtestester serve`'s flags."""
+    serve = sub.add_parser("serve", help="start the gRPC gateway (PlaygroundService) on an embedded or given Ray")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
+    serve.add_argument("--port", type=int, default=5051, help="port, 0 for one the OS picks (default %(default)s)")
+    serve.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
+    serve.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
+    serve.add_argument("--playground-hosts", default="0", metavar="N",
+                       help="where playgrounds live: 0 = in the gateway's process (default, lowest latency), "
+                            "N = N Ray actors holding many each (more cores, other nodes), auto = one per core")
+    serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate chain (required, with --tls-key and a "
+                                                         "token, for a non-loopback --host)")
+    serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    serve.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line, each a tenant; mode 0600 "
+                                                            "(default: the token in BACKTESTESTER_TOKEN, if set)")
+    serve.add_argument("--max-message-mb", type=float, default=16.0, metavar="MIB",
+                       help="largest request or response in MiB (default %(default)g)")
+    serve.add_argument("--rate-limit", type=float, default=0.0, metavar="PER_SECOND",
+                       help="requests per second per client (token and host); 0 turns it off (default)")
+    serve.add_argument("--rate-burst", type=int, metavar="N", help="requests a client may send at once "
+                                                                    "(default: twice --rate-limit)")
+    serve.add_argument("--max-streams", type=int, metavar="N",
+                       help="open StreamTicks/StreamCandlesArrow calls per client (token); 0: no limit "
+                            "(default: actors.gateway.security.DEFAULT_MAX_STREAMS, 4)")
+    serve.add_argument("--max-playgrounds", type=int, default=0, metavar="N",
+                       help="playgrounds per client (token), saved ones included; 0: no limit (default)")
+    serve.set_defaults(func=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``backtestester`` command line: every command and its options."""
     parser = argparse.ArgumentParser(prog="backtestester", description=__doc__)
@@ -293,31 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="sweep a strategy's parameters over catalog data on Ray")
     add_sweep_arguments(sweep)
     sweep.set_defaults(func=cmd_sweep)
-    serve = sub.add_parser("serve", help="start the gRPC gateway (PlaygroundService) on an embedded or given Ray")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
-    serve.add_argument("--port", type=int, default=5051, help="port, 0 for one the OS picks (default %(default)s)")
-    serve.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
-    serve.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
-    serve.add_argument("--playground-hosts", default="0", metavar="N",
-                       help="where playgrounds live: 0 = in the gateway's process (default, lowest latency), "
-                            "N = N Ray actors holding many each (more cores, other nodes), auto = one per core")
-    serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate chain (required, with --tls-key and a "
-                                                         "token, for a non-loopback --host)")
-    serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
-    serve.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line, each a tenant; mode 0600 "
-                                                            "(default: the token in BACKTESTESTER_TOKEN, if set)")
-    serve.add_argument("--max-message-mb", type=float, default=16.0, metavar="MIB",
-                       help="largest request or response in MiB (default %(default)g)")
-    serve.add_argument("--rate-limit", type=float, default=0.0, metavar="PER_SECOND",
-                       help="requests per second per client (token and host); 0 turns it off (default)")
-    serve.add_argument("--rate-burst", type=int, metavar="N", help="requests a client may send at once "
-                                                                    "(default: twice --rate-limit)")
-    serve.add_argument("--max-streams", type=int, metavar="N",
-                       help="open StreamTicks/StreamCandlesArrow calls per client (token); 0: no limit "
-                            "(default: actors.gateway.security.DEFAULT_MAX_STREAMS, 4)")
-    serve.add_argument("--max-playgrounds", type=int, default=0, metavar="N",
-                       help="playgrounds per client (token), saved ones included; 0: no limit (default)")
-    serve.set_defaults(func=cmd_serve)
+    _add_serve_parser(sub)
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
                                          "or through a gateway (--gateway)")
     bt.add_argument("--plot", nargs="?", const="", metavar="PATH",
