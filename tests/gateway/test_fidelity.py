@@ -44,6 +44,18 @@ def test_account_meta_start_is_the_first_session_open_when_the_start_date_is_a_h
     assert (meta.start_date, meta.end_date) == ("2024-01-02T09:30:00-05:00", "2024-01-02T16:00:00-05:00")
 
 
+def test_open_orders_of_a_symbol_the_playground_does_not_hold_is_an_empty_list(stub):
+    """An error would make the original's clients retry for two minutes and crash; the original
+    answered an empty list. A malformed symbol (empty, over 32 characters) stays INVALID_ARGUMENT."""
+    pid = create(stub)
+    assert list(call(stub, "GetOpenOrders", pb.GetOpenOrdersRequest(playground_id=pid, symbol="ZZZ")).orders) == []
+    for bad in ("", "Z" * 33):
+        err = error_of(stub, "GetOpenOrders", pb.GetOpenOrdersRequest(playground_id=pid, symbol=bad))
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    err = error_of(stub, "GetOpenOrders", pb.GetOpenOrdersRequest(playground_id="no-such-playground", symbol="AAA"))
+    assert err.code() == grpc.StatusCode.NOT_FOUND and "playground not found" in err.details()
+
+
 def test_the_two_texts_the_original_clients_match_reach_them_in_the_error_details(stub):
     """`side not allowed` (sell without a position) and `volume to close exceeds open volume` (sell
     15 of a long 10) come early in the text, so the gateway's cut at 1,000 characters keeps them."""
