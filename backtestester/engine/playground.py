@@ -583,10 +583,10 @@ class Playground:
             sym = max(sorted(led.positions), key=lambda s: abs(led.positions[s].qty) * led.positions[s].cost)
             q = led.positions[sym].qty
             price = self._price(sym)
-            self._order_seq += 1
+            self._order_seq += 1  # the tag is the original's Sprintf text exactly: its clients read it
             order = Order(self._order_seq, sym, "sell" if q > 0 else "buy_to_cover", abs(q), "market", "day", None,
                           price, None, None, None,
-                          f"liquidation - equity of <{equity:.2f}> < <{mm:.2f}> (maintenance margin)", None, time_ns)
+                          f"liquidation - equity of {equity:.2f} < {mm:.2f} (maintenance margin)", None, time_ns)
             self._orders[order.id] = order
             self._pending.append(order)
             invalid = []

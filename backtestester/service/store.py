@@ -8,8 +8,8 @@ processes write it: each saved playground appends its own commands where it live
 serialises the writers. One gateway per data directory: :class:`DataDirLock`.
 
 Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`; a version-1 database gets the
-``snapshots`` table in place when it is opened; every child row is deleted with its playground,
-``ON DELETE CASCADE``)::
+``snapshots`` table in place when it is opened, a version-2 one the original's liquidation tags;
+every child row is deleted with its playground, ``ON DELETE CASCADE``)::
 
     playgrounds(id TEXT PRIMARY KEY, config TEXT (JSON: CreatePlayground's validated config),
                 tags TEXT (JSON list), client_id TEXT, owner TEXT (tenant principal or NULL),
@@ -59,7 +59,8 @@ from .errors import Status
 
 DB_NAME = "gateway.sqlite3"
 LOCK_NAME = "gateway.lock"  # flock()ed by the one gateway serving a data directory
-SCHEMA_VERSION = 2        # of the database (PRAGMA user_version); 2 added ``snapshots``, ``tick_answers``
+SCHEMA_VERSION = 3        # of the database (PRAGMA user_version); 2 added ``snapshots``, ``tick_answers``;
+#                           3 rewrote the liquidation tags to the original's text (no angle brackets)
 JOURNAL_VERSION = 1       # of a playground's journal and rows (playgrounds.schema_version)
 BUSY_TIMEOUT = 30.0       # seconds a writer waits for another one
 
@@ -103,7 +104,16 @@ CREATE TABLE equity_points (
 {_SNAPSHOTS}
 PRAGMA user_version = {SCHEMA_VERSION};
 """
-_MIGRATIONS = {1: f"{_SNAPSHOTS}\nPRAGMA user_version = 2;"}  # version -> the statements that upgrade it by one
+_OLD_LIQUIDATION = "'liquidation - equity of <%> < <%> (maintenance margin)'"  # a LIKE pattern
+# Version 2 -> 3: saved liquidation orders get the original's tag; a snapshot pickled with the old
+# one is dropped, so those playgrounds restore from their whole journal (kept whole) and match.
+_RETAG_LIQUIDATIONS = f"""
+DELETE FROM snapshots WHERE playground_id IN (SELECT playground_id FROM orders WHERE tag LIKE {_OLD_LIQUIDATION});
+UPDATE orders SET tag = replace(replace(replace(tag, 'equity of <', 'equity of '), '> < <', ' < '),
+                                '> (maintenance margin)', ' (maintenance margin)')
+    WHERE tag LIKE {_OLD_LIQUIDATION};
+PRAGMA user_version = 3;"""
+_MIGRATIONS = {1: f"{_SNAPSHOTS}\nPRAGMA user_version = 2;", 2: _RETAG_LIQUIDATIONS}  # version -> its upgrade by one
 _CHILD_TABLES = ("commands", "orders", "trades", "equity_points", "snapshots", "tick_answers")
 
 

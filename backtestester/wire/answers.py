@@ -58,10 +58,14 @@ def get_order(session: PlaygroundSession, order_id: int) -> pb.Order:
 
 
 def meta(session: PlaygroundSession) -> pb.AccountMeta:
-    c = session.config
-    m = pb.AccountMeta(playground_id=session.playground_id, start_date=c["start_date"], end_date=c["stop_date"],
-                       symbols=session.pg.symbols, initial_balance=c["balance"], environment=c["environment"],
-                       tags=c.get("tags", []))
+    """AccountMeta as the original sent it: ``start_date``/``end_date`` the clock's start and end
+    as RFC 3339 instants (not the request's dates), ``live_account_type`` ``simulator``."""
+    c, pg, tz = session.config, session.ready(), session.tz
+    m = pb.AccountMeta(playground_id=session.playground_id, start_date=rfc3339(pg.start_time, tz),
+                       end_date=rfc3339(pg.end_time, tz), symbols=pg.symbols, initial_balance=c["balance"],
+                       environment=c["environment"], tags=c.get("tags", []))
+    if c["environment"] == "simulator":  # spec 1.2: the original's type of every simulator playground
+        m.live_account_type = "simulator"
     if c.get("client_id") is not None:
         m.client_id = c["client_id"]
     return m

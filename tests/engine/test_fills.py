@@ -186,9 +186,20 @@ def test_liquidation_example_with_two_orders():
     assert event.type == "liquidation"
     assert [(o.symbol, o.side, o.quantity) for o in event.orders] == [("GOOG", "buy_to_cover", 5), ("AAPL", "sell", 30)]
     assert [o.id for o in event.orders] == [3, 4]  # D7/D8: ordinary unique ids
-    assert event.orders[0].tag == "liquidation - equity of <-1000.00> < <900.00> (maintenance margin)"
+    assert event.orders[0].tag == "liquidation - equity of -1000.00 < 900.00 (maintenance margin)"
     assert delta.new_trades == []  # liquidation fills are reported only inside the event
     assert pg.account().positions == {} and pg.account().balance == -1000
+
+
+def test_liquidation_tag_is_the_originals_text():
+    """12: the tag is Go's ``liquidation - equity of %.2f < %.2f (maintenance margin)``, no angle
+    brackets: long 39 @50 on a 990 balance (MM 975); the price falls to 40, equity 990 - 390 = 600."""
+    pg = make_playground({"AAPL": [50, 40, 40]}, balance=990)
+    pg.tick(60)
+    pg.place_order(symbol="AAPL", side="buy", quantity=39, requested_price=50)
+    pg.tick(60)  # fills at 50; the 40 candle becomes available
+    (event,) = pg.tick(60).events
+    assert [o.tag for o in event.orders] == ["liquidation - equity of 600.00 < 975.00 (maintenance margin)"]
 
 
 def test_liquidation_recomputes_equity_after_each_order():

@@ -22,6 +22,7 @@ from backtestester.service.errors import Status
 from backtestester.service.journal import TICK_CACHE_SECONDS, TickCache
 from backtestester.service.store import (
     DB_NAME,
+    SCHEMA_VERSION,
     Command,
     PlaygroundStore,
     State,
@@ -100,7 +101,7 @@ def test_store_schema_wal_round_trip_and_no_file_until_a_save(tmp_path):
     assert store.journal_mode() == "wal"
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     [entry] = store.registry()
     assert (entry["id"], entry["tags"], entry["client_id"], entry["owner"]) == ("p1", ["a", "b"], "cid-1", "tenant-1")
     saved = store.load("p1")

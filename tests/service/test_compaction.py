@@ -18,7 +18,7 @@ from backtestester.data.synthetic import generate_bars
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.service import journal
 from backtestester.service.errors import ServiceError
-from backtestester.service.store import PlaygroundStore, state_rows, store_path
+from backtestester.service.store import SCHEMA_VERSION, PlaygroundStore, state_rows, store_path
 from backtestester.wire import answers, requests
 
 EVERY = 50
@@ -152,11 +152,40 @@ def test_a_version_1_database_is_upgraded_in_place_and_restores(data_dir):
     assert (b.journal.resumed_at, b.journal.replayed) == (0, 60)
     assert view(b) == view(a)
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0] == 0
     drive(b, range(60, 100))  # 100 - 0 >= EVERY: the write-through adds a snapshot
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT seq FROM snapshots").fetchall() == [(61,)]
+
+
+def test_a_version_2_database_with_the_old_liquidation_tag_is_upgraded_and_restores(data_dir):
+    """Before version 3 a liquidation order was tagged `... equity of <600.00> < <975.00> (...)`: the
+    upgrade rewrites the saved tags to the original's text and drops those playgrounds' snapshots
+    (pickled with the old tag), so they restore from their whole journal, identical."""
+    db = store_path(data_dir)
+    a = new_session("p-liq", data_dir)
+    a.tick(60, False, "t0")
+    qty = int(0.99 * 2 * 100_000 / a.pg.price("AAA"))  # an initial margin of 99% of the balance
+    answers.place_order(a, {"symbol": "AAA", "side": "buy", "quantity": qty, "requested_price": 100})
+    ticks = 1
+    while not any(o.tag.startswith("liquidation") for o in a.pg.orders()):  # a fall of about 0.5% liquidates
+        a.tick(60, False, f"t{ticks}")
+        ticks += 1
+    a.save(db)
+    a.journal.store.close()
+    with sqlite3.connect(db) as conn:
+        [(tag,)] = conn.execute("SELECT tag FROM orders WHERE tag LIKE 'liquidation%'").fetchall()
+        old = tag.replace("of ", "of <", 1).replace(" < ", "> < <").replace(" (maintenance", "> (maintenance")
+        assert old.startswith("liquidation - equity of <") and old.endswith("> (maintenance margin)")
+        conn.execute("UPDATE orders SET tag = ? WHERE tag = ?", (old, tag))
+        conn.execute("PRAGMA user_version = 2")
+    b = answers.restored("p-liq", db, str(data_dir))
+    assert (b.journal.resumed_at, b.journal.replayed) == (0, ticks + 1)
+    assert view(b) == view(a)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("SELECT tag FROM orders WHERE tag LIKE 'liquidation%'").fetchall() == [(tag,)]
 
 
 def test_a_failed_save_loses_no_cached_answer(data_dir, tmp_path):
