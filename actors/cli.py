@@ -229,10 +229,13 @@ def cmd_serve(args) -> int:
                                      max_message_bytes=int(args.max_message_mb * 2**20),
                                      rate_limit=args.rate_limit, rate_burst=args.rate_burst,
                                      max_playgrounds=args.max_playgrounds,
+                                     twirp_trusted=tuple(args.twirp_trusted_network),
                                      **({} if args.max_streams is None else {"max_streams": args.max_streams}))
+    if args.twirp_port < 0:
+        raise ValueError(f"--twirp-port must be a port number, or 0 for no Twirp (the default), got {args.twirp_port}")
     try:
         serve(args.host, args.port, args.data_dir, ray_address=args.address, security=config,
-              hosts=hosts)
+              hosts=hosts, twirp_port=args.twirp_port or None)
     except (OSError, GatewayDied) as exc:  # e.g. the port is in use; the actor was killed
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -256,6 +259,41 @@ def cmd_sweep(args) -> int:
                         console=console, prepared=prepared)
     print_leaderboard(outcome, spec.metric, console, args.top)
     return 130 if outcome.interrupted else 0
+
+
+def _add_serve_parser(sub) -> None:
+    """``backtestester serve``: the gateway's options."""
+    serve = sub.add_parser("serve", help="start the gRPC gateway (PlaygroundService) on an embedded or given Ray")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
+    serve.add_argument("--port", type=int, default=5051, help="port, 0 for one the OS picks (default %(default)s)")
+    serve.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
+    serve.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
+    serve.add_argument("--playground-hosts", default="0", metavar="N",
+                       help="where playgrounds live: 0 = in the gateway's process (default, lowest latency), "
+                            "N = N Ray actors holding many each (more cores, other nodes), auto = one per core")
+    serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate chain (required, with --tls-key and a "
+                                                         "token, for a non-loopback --host)")
+    serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    serve.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line, each a tenant; mode 0600 "
+                                                            "(default: the token in BACKTESTESTER_TOKEN, if set)")
+    serve.add_argument("--max-message-mb", type=float, default=16.0, metavar="MIB",
+                       help="largest request or response in MiB (default %(default)g)")
+    serve.add_argument("--rate-limit", type=float, default=0.0, metavar="PER_SECOND",
+                       help="requests per second per client (token and host); 0 turns it off (default)")
+    serve.add_argument("--rate-burst", type=int, metavar="N", help="requests a client may send at once "
+                                                                    "(default: twice --rate-limit)")
+    serve.add_argument("--max-streams", type=int, metavar="N",
+                       help="open StreamTicks/StreamCandlesArrow calls per client (token); 0: no limit "
+                            "(default: actors.gateway.security.DEFAULT_MAX_STREAMS, 4)")
+    serve.add_argument("--max-playgrounds", type=int, default=0, metavar="N",
+                       help="playgrounds per client (token), saved ones included; 0: no limit (default)")
+    serve.add_argument("--twirp-port", type=int, default=0, metavar="PORT",
+                       help="also serve Twirp (the original's clients, TWIRP_HOST=http://HOST:PORT) on this port; "
+                            "0: no Twirp (default)")
+    serve.add_argument("--twirp-trusted-network", action="append", default=[], metavar="CIDR",
+                       help="Twirp calls from this client network need no token (the original's clients cannot "
+                            "send one); repeatable; logged as a WARNING; never on by default")
+    serve.set_defaults(func=cmd_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,31 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="sweep a strategy's parameters over catalog data on Ray")
     add_sweep_arguments(sweep)
     sweep.set_defaults(func=cmd_sweep)
-    serve = sub.add_parser("serve", help="start the gRPC gateway (PlaygroundService) on an embedded or given Ray")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
-    serve.add_argument("--port", type=int, default=5051, help="port, 0 for one the OS picks (default %(default)s)")
-    serve.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
-    serve.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
-    serve.add_argument("--playground-hosts", default="0", metavar="N",
-                       help="where playgrounds live: 0 = in the gateway's process (default, lowest latency), "
-                            "N = N Ray actors holding many each (more cores, other nodes), auto = one per core")
-    serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate chain (required, with --tls-key and a "
-                                                         "token, for a non-loopback --host)")
-    serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
-    serve.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line, each a tenant; mode 0600 "
-                                                            "(default: the token in BACKTESTESTER_TOKEN, if set)")
-    serve.add_argument("--max-message-mb", type=float, default=16.0, metavar="MIB",
-                       help="largest request or response in MiB (default %(default)g)")
-    serve.add_argument("--rate-limit", type=float, default=0.0, metavar="PER_SECOND",
-                       help="requests per second per client (token and host); 0 turns it off (default)")
-    serve.add_argument("--rate-burst", type=int, metavar="N", help="requests a client may send at once "
-                                                                    "(default: twice --rate-limit)")
-    serve.add_argument("--max-streams", type=int, metavar="N",
-                       help="open StreamTicks/StreamCandlesArrow calls per client (token); 0: no limit "
-                            "(default: actors.gateway.security.DEFAULT_MAX_STREAMS, 4)")
-    serve.add_argument("--max-playgrounds", type=int, default=0, metavar="N",
-                       help="playgrounds per client (token), saved ones included; 0: no limit (default)")
-    serve.set_defaults(func=cmd_serve)
+    _add_serve_parser(sub)
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
                                          "or through a gateway (--gateway)")
     bt.add_argument("--plot", nargs="?", const="", metavar="PATH",
