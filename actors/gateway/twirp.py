@@ -86,7 +86,7 @@ class TwirpContext:
         return self._peer
 
 
-def _peer_of(request: web.Request) -> tuple[str, ipaddress._BaseAddress | None]:
+def _peer_of(request: web.Request) -> tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None]:
     """``(grpc-style peer, address)`` of the client (address None if it is not an IP socket)."""
     peername = request.transport.get_extra_info("peername") if request.transport else None
     if not peername:
@@ -152,12 +152,9 @@ class TwirpFront:
             log.exception("Twirp %s failed", request.path)
             return TwirpError("internal", f"{request.path}: internal error: {type(exc).__name__}").response()
 
-    def _route(self, request: web.Request) -> str:
-        """The method name of a routable request, else ``bad_route``."""
-        name = request.path[len(PREFIX):] if request.path.startswith(PREFIX) else None
-        if request.method != "POST":
-            raise TwirpError("bad_route", f"unsupported method {request.method[:16]} (only POST is allowed): "
-                                          f"Twirp calls are POST {PREFIX}<Method>")
+    @staticmethod
+    def _route(request: web.Request, name: str) -> None:
+        """``bad_route`` unless ``name`` is a unary method and the content type one of Twirp's."""
         if name in STREAMS:
             raise TwirpError("bad_route", f"{name} is a server stream, served over gRPC only: Twirp has unary "
                                           f"calls only (use NextTick or GetCandles)")
@@ -167,10 +164,14 @@ class TwirpFront:
         if request.content_type not in (JSON, PROTOBUF):
             raise TwirpError("bad_route", f"unexpected Content-Type {request.content_type[:64]!r}: "
                                           f"{PROTOBUF} or {JSON} are accepted")
-        return name
 
     async def _serve(self, request: web.Request) -> web.Response:
-        name = self._route(request)
+        """As a gRPC call: rate limit, token (an unknown method is not revealed to strangers), then
+        the route, the body, the servicer."""
+        if request.method != "POST":
+            raise TwirpError("bad_route", f"unsupported method {request.method[:16]} (only POST is allowed): "
+                                          f"Twirp calls are POST {PREFIX}<Method>")
+        name = request.path[len(PREFIX):] if request.path.startswith(PREFIX) else ""
         auth = request.headers.get("Authorization")
         metadata = (("authorization", auth),) if auth is not None else ()
         peer, addr = _peer_of(request)
@@ -178,20 +179,19 @@ class TwirpFront:
         if denial is not None and auth is None and addr is not None and any(addr in n for n in self.trusted):
             principal, denial = None, None  # --twirp-trusted-network: the token-less principal
         context = TwirpContext(metadata, peer)
-        method = f"/{SERVICE_NAME}/{name}"
+        await self.gate.gate(context, f"/{SERVICE_NAME}/{name}", principal, denial)  # rate limit, token, principal
+        self._route(request, name)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            await self.gate.gate(context, method, principal, denial)
             raise TwirpError("resource_exhausted", f"request too large: at most {self.config.max_message_bytes} "
                                                    f"bytes per message (the gateway's --max-message-mb)") from None
-        await self.gate.gate(context, method, principal, denial)  # rate limit, token, principal
         request_cls, _ = UNARY[name]
         message = self._parse(request_cls, body, request.content_type)
         answer = await getattr(self.service, name)(message, context)
         if request.content_type == JSON:
-            return web.Response(content_type=JSON, text=json_format.MessageToJson(
-                answer, preserving_proto_field_name=True, indent=None))
+            return web.Response(content_type=JSON, text=json_format.MessageToJson(  # as Twirp v8's Go servers
+                answer, preserving_proto_field_name=True, always_print_fields_with_no_presence=True, indent=None))
         return web.Response(content_type=PROTOBUF, body=answer.SerializeToString())
 
     @staticmethod

@@ -151,6 +151,9 @@ def test_an_empty_body_is_the_all_default_message(served):
         resp = post(base, "GetAppVersion", b"", content_type)
         assert resp.status_code == 200, resp.text
     assert resp.json() == {"version": stub.GetAppVersion(empty_pb2.Empty(), timeout=DEADLINE).version}
+    # fields at their defaults are sent, as Twirp v8's Go servers send them (EmitUnpopulated)
+    account = post(base, "GetAccountStats", b'{"playground_id": "%s"}' % create(stub).encode(), JSON).json()
+    assert "equity_plot" in account and account["equity_plot"] == [], account
     # all defaults: playground_id "" names no playground
     assert post(base, "GetAccount", b"", JSON).json() == {"code": "not_found", "msg": "playground not found",
                                                           "meta": {}}
@@ -256,6 +259,8 @@ def test_tls_tokens_and_tenants_over_twirp(ray_cluster, tmp_path):
         assert bare[1:] == ("unauthenticated", "missing credentials: this gateway expects the metadata "
                             "`authorization: Bearer <token>` with a configured token (BACKTESTESTER_TOKEN or "
                             "--token-file on the server)", 401)
+        unknown = post(base, "NoSuchMethod", b"", **tls)  # as gRPC: an unknown method is not revealed to strangers
+        assert (unknown.status_code, unknown.json()["code"]) == (401, "unauthenticated")
         wrong = twirp_call(base, "GetAppVersion", empty_pb2.Empty(), headers={"Authorization": "Bearer " + "x" * 20}, **tls)
         assert wrong[1] == "unauthenticated" and "invalid bearer token" in wrong[2]
         alice, bob = ({"headers": {"Authorization": f"Bearer {t}"}, **tls} for t in (ALICE, BOB))
@@ -273,8 +278,10 @@ def test_tls_tokens_and_tenants_over_twirp(ray_cluster, tmp_path):
 def test_trusted_network_opt_in_and_rate_limit(ray_cluster, tmp_path):
     """``twirp_trusted``: token-less Twirp calls from that network are admitted as the one
     token-less principal (not a token's tenant); a token, if sent, is still checked; gRPC is not
-    opened by it. The rate limit counts Twirp calls as gRPC's, with gRPC's text (429)."""
-    config = SecurityConfig(tokens=(ALICE,), twirp_trusted=("127.0.0.0/8",), rate_limit=0.001, rate_burst=40)
+    opened by it. The rate limit counts Twirp calls as gRPC's, with gRPC's text (429); a body over
+    the message size limit is resource_exhausted."""
+    config = SecurityConfig(tokens=(ALICE,), twirp_trusted=("127.0.0.0/8",), rate_limit=0.001, rate_burst=40,
+                            max_message_bytes=64 * 1024)
     assert "token-less Twirp from 127.0.0.0/8" in config.describe()
     with running_gateway(ray_cluster, write_catalog(tmp_path), "gateway-twirp-trusted", twirp_port=0, security=config) as (gw, addr):
         base = ray_cluster.get(gw.twirp_address.remote(), timeout=DEADLINE)
@@ -287,6 +294,9 @@ def test_trusted_network_opt_in_and_rate_limit(ray_cluster, tmp_path):
         assert seen[1:] == ("not_found", "playground not found", 404)     # not alice's
         wrong = twirp_call(base, "GetAppVersion", empty_pb2.Empty(), headers={"Authorization": "Bearer " + "y" * 20})
         assert wrong[1] == "unauthenticated"
+        big = post(base, "GetPlaygrounds", pb.GetPlaygroundsRequest(tags=["x" * 100] * 1000).SerializeToString())
+        assert (big.status_code, big.json()["code"]) == (429, "resource_exhausted")
+        assert "request too large: at most 65536 bytes per message" in big.json()["msg"]
         with grpc.insecure_channel(addr) as channel:  # gRPC still wants the token
             stub = pb_grpc.PlaygroundServiceStub(channel)
             assert error_of(stub, "GetAppVersion", empty_pb2.Empty()).code() is grpc.StatusCode.UNAUTHENTICATED
