@@ -331,3 +331,34 @@ def test_the_trusted_network_opt_in_is_logged_as_a_warning(no_ray, caplog):
         serve("127.0.0.1", 0, security=config, twirp_port=0)
     [line] = [r.getMessage() for r in caplog.records if "need no bearer token" in r.getMessage()]
     assert line.startswith("WARNING: Twirp calls from 10.1.0.0/16, fd00::1/128 need no bearer token")
+
+
+def test_stop_closes_the_twirp_port_and_a_busy_twirp_port_undoes_the_start(ray_cluster, tmp_path):
+    """``stop`` closes both ports; a Twirp port in use fails ``start`` with OSError and leaves
+    nothing behind: the gRPC port closed, the data directory's lock released (a retry starts)."""
+    import socket
+
+    from actors.gateway.server import spawn
+
+    data_dir = write_catalog(tmp_path)
+    gw = spawn(str(data_dir), name=None)
+    try:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            taken = busy.getsockname()[1]
+            with pytest.raises(OSError, match=f"cannot listen for Twirp on 127.0.0.1:{taken}"):
+                ray_cluster.get(gw.start.remote("127.0.0.1", 0, taken), timeout=60)
+        assert ray_cluster.get(gw.address.remote()) is None
+        address = ray_cluster.get(gw.start.remote("127.0.0.1", 0, 0), timeout=60)   # the lock was released
+        base = ray_cluster.get(gw.twirp_address.remote())
+        assert post(base, "GetAppVersion").status_code == 200
+        ray_cluster.get(gw.stop.remote(0.5), timeout=30)
+        with pytest.raises(requests.exceptions.ConnectionError):
+            post(base, "GetAppVersion")
+        with grpc.insecure_channel(address) as channel:  # nothing listens: refused at once
+            stub = pb_grpc.PlaygroundServiceStub(channel)
+            assert error_of(stub, "GetAppVersion", empty_pb2.Empty()).code() is grpc.StatusCode.UNAVAILABLE
+        assert ray_cluster.get(gw.twirp_address.remote()) is None
+    finally:
+        ray_cluster.kill(gw)
