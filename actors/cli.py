@@ -263,7 +263,7 @@ def cmd_sweep(args) -> int:
 
 def _add_serve_parser(sub) -> None:
     """``backtestester serve``: the gateway's options."""
-    serve = sub.add_parser("serve", help="start the gRPC gateway (PlaygroundService) on an embedded or given Ray")
+    serve = sub.add_parser("serve", help="start the gateway (PlaygroundService over gRPC, and Twirp with --twirp-port) on an embedded or given Ray")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
     serve.add_argument("--port", type=int, default=5051, help="port, 0 for one the OS picks (default %(default)s)")
     serve.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
