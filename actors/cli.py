@@ -229,10 +229,13 @@ def cmd_serve(args) -> int:
                                      max_message_bytes=int(args.max_message_mb * 2**20),
                                      rate_limit=args.rate_limit, rate_burst=args.rate_burst,
                                      max_playgrounds=args.max_playgrounds,
+                                     twirp_trusted=tuple(args.twirp_trusted_network),
                                      **({} if args.max_streams is None else {"max_streams": args.max_streams}))
+    if args.twirp_port < 0:
+        raise ValueError(f"--twirp-port must be a port number, or 0 for no Twirp (the default), got {args.twirp_port}")
     try:
         serve(args.host, args.port, args.data_dir, ray_address=args.address, security=config,
-              hosts=hosts)
+              hosts=hosts, twirp_port=args.twirp_port or None)
     except (OSError, GatewayDied) as exc:  # e.g. the port is in use; the actor was killed
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -259,8 +262,8 @@ def cmd_sweep(args) -> int:
 
 
 def _add_serve_parser(sub) -> None:
-    """`backtestester serve`'s flags."""
-    serve = sub.add_parser("serve", help="start the gRPC gateway (PlaygroundService) on an embedded or given Ray")
+    """``backtestester serve``: the gateway's options."""
+    serve = sub.add_parser("serve", help="start the gateway (PlaygroundService over gRPC, and Twirp with --twirp-port) on an embedded or given Ray")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default %(default)s)")
     serve.add_argument("--port", type=int, default=5051, help="port, 0 for one the OS picks (default %(default)s)")
     serve.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
@@ -284,6 +287,12 @@ def _add_serve_parser(sub) -> None:
                             "(default: actors.gateway.security.DEFAULT_MAX_STREAMS, 4)")
     serve.add_argument("--max-playgrounds", type=int, default=0, metavar="N",
                        help="playgrounds per client (token), saved ones included; 0: no limit (default)")
+    serve.add_argument("--twirp-port", type=int, default=0, metavar="PORT",
+                       help="also serve Twirp (the original's clients, TWIRP_HOST=http://HOST:PORT) on this port; "
+                            "0: no Twirp (default)")
+    serve.add_argument("--twirp-trusted-network", action="append", default=[], metavar="CIDR",
+                       help="Twirp calls from this client network need no token (the original's clients cannot "
+                            "send one); repeatable; logged as a WARNING; never on by default")
     serve.set_defaults(func=cmd_serve)
 
 

@@ -7,6 +7,11 @@ N concurrent clients (each on its own playground), side by side with the gRPC fl
 standard health Check RPC answered by the same server without touching a playground. The ratio
 to that floor is the cost of reaching the playground and running it.
 
+Then gRPC beside Twirp (the gateway's ``--twirp-port``): GetAppVersion and NextTick p50/p99 over
+gRPC, over Twirp with a new connection per call (``requests.post``, what the original's clients
+do through the ``twirp`` package), with a keep-alive ``requests.Session``, and with a keep-alive
+``http.client`` connection (the thinnest Python client: closest to the server's own cost).
+
 With ``--streams K`` it measures fairness instead: GetAppVersion p50/p99 alone, then while K
 unbounded StreamTicks (each on its own playground, with a ``request_id``) run flat out.
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import multiprocessing
 import statistics
 import tempfile
@@ -24,6 +30,7 @@ import time
 import uuid
 
 import grpc
+import requests
 from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
@@ -109,16 +116,77 @@ async def throughput(stub, health, clients: int, seconds: float, what: str) -> f
     return rate
 
 
-async def version_latency(stub, calls: int) -> tuple[float, float]:
-    """GetAppVersion p50/p99 (ms) over ``calls`` calls, after 50 to warm up."""
+async def _async_latency(make_call, calls: int) -> tuple[float, float]:
+    """p50/p99 (ms) of an awaited call over ``calls`` calls, after 50 to warm up."""
     for _ in range(50):
-        await stub.GetAppVersion(empty_pb2.Empty())
+        await make_call()
     samples = []
     for _ in range(calls):
         t0 = time.perf_counter()
-        await stub.GetAppVersion(empty_pb2.Empty())
+        await make_call()
         samples.append(time.perf_counter() - t0)
     return percentiles(samples)
+
+
+async def version_latency(stub, calls: int) -> tuple[float, float]:
+    """GetAppVersion p50/p99 (ms) over ``calls`` calls, after 50 to warm up."""
+    return await _async_latency(lambda: stub.GetAppVersion(empty_pb2.Empty()), calls)
+
+
+def twirp_poster(base: str, how: str):
+    """``post(method, request) -> bytes`` over Twirp (protobuf): ``new`` a connection per call,
+    ``session`` a keep-alive ``requests.Session``, ``http.client`` one keep-alive connection."""
+    headers = {"Content-Type": "application/protobuf"}
+    if how == "http.client":
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port))
+
+        def post(method, request):
+            conn.request("POST", f"/twirp/playground.PlaygroundService/{method}", request.SerializeToString(), headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            assert resp.status == 200, body
+            return body
+        return post
+    sender = requests.Session() if how == "session" else requests
+
+    def post(method, request):
+        resp = sender.post(f"{base}/twirp/playground.PlaygroundService/{method}", data=request.SerializeToString(),
+                           headers=headers, timeout=30)
+        assert resp.status_code == 200, resp.text
+        return resp.content
+    return post
+
+
+def timed_sync(call, calls: int) -> tuple[float, float]:
+    for _ in range(50):
+        call()
+    samples = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - t0)
+    return percentiles(samples)
+
+
+async def transports(stub, base: str, calls: int, console: Console):
+    """GetAppVersion and NextTick p50/p99 over gRPC and over Twirp's three client kinds."""
+    pid = (await stub.CreatePlayground(create_request("twirp"))).id
+    tick = lambda: pb.NextTickRequest(playground_id=pid, seconds=60, request_id=uuid.uuid4().hex)  # noqa: E731
+    rows = {"gRPC (one channel)": (await version_latency(stub, calls),
+                                   await _async_latency(lambda: stub.NextTick(tick()), calls))}
+    for label, how in (("Twirp, new connection per call", "new"), ("Twirp, keep-alive requests.Session", "session"),
+                       ("Twirp, keep-alive http.client", "http.client")):
+        post = twirp_poster(base, how)
+        rows[label] = (timed_sync(lambda: post("GetAppVersion", empty_pb2.Empty()), calls),
+                       timed_sync(lambda: post("NextTick", tick()), calls))
+    await stub.DeletePlayground(pb.DeletePlaygroundRequest(playground_id=pid))
+    table = Table(title=f"gRPC and Twirp, one client, {calls:,} calls each (ms)")
+    for col in ("transport", "GetAppVersion p50", "p99", "NextTick 60 s p50", "p99"):
+        table.add_column(col, justify="right" if col != "transport" else "left")
+    for label, ((v50, v99), (t50, t99)) in rows.items():
+        table.add_row(label, f"{v50:.3f}", f"{v99:.3f}", f"{t50:.3f}", f"{t99:.3f}")
+    console.print(table)
 
 
 def feed_streams(address: str, pids: list[str], ready, delivered) -> None:
@@ -170,10 +238,13 @@ async def fairness(address: str, calls: int, streams: int, console: Console):
     console.print(table)
 
 
-async def drive(address: str, calls: int, client_counts: list[int], seconds: float, console: Console):
+async def drive(address: str, calls: int, client_counts: list[int], seconds: float, console: Console,
+                twirp: str | None = None):
     async with grpc.aio.insecure_channel(address) as channel:
         stub = pb_grpc.PlaygroundServiceStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
+        if twirp:
+            await transports(stub, twirp, calls, console)
         lat = await latencies(stub, health, calls)
         table = Table(title=f"latency, one client, {calls:,} calls each (ms)")
         for col in ("RPC", "p50", "p99", "p50 / floor"):
@@ -200,6 +271,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--playground-hosts", type=int, default=0, help="0: in the gateway's process (default)")
     parser.add_argument("--streams", type=int, default=0, help="K > 0: the fairness case with K streams instead")
+    parser.add_argument("--no-twirp", action="store_true", help="skip the gRPC and Twirp table")
     args = parser.parse_args()
     console = Console()
     ray = init_ray()
@@ -207,14 +279,15 @@ def main():
         Catalog(data_dir).write("BENCH", "1m", generate_bars("BENCH", start=START, end="2024-03-30", seed=1))
         gateway = spawn(data_dir, name=None, hosts=args.playground_hosts)
         try:
-            address = ray.get(gateway.start.remote("127.0.0.1", 0))
+            address = ray.get(gateway.start.remote("127.0.0.1", 0, 0))
+            twirp = ray.get(gateway.twirp_address.remote())
             where = f"on {args.playground_hosts} host actors" if args.playground_hosts else "in the gateway's process"
             console.print(f"gateway on {address}, playgrounds {where}; client and server share this machine's cores")
             if args.streams:
                 asyncio.run(fairness(address, args.calls, args.streams, console))
             else:
                 asyncio.run(drive(address, args.calls, [int(n) for n in args.clients.split(",")], args.seconds,
-                                  console))
+                                  console, None if args.no_twirp else twirp))
         finally:
             ray.get(gateway.stop.remote(0.5))
             ray.kill(gateway)

@@ -90,6 +90,8 @@ class SecurityConfig:
     :data:`CALL_COSTS` in requests; ``rate_burst``: the bucket's size (default: twice the rate, at
     least 1). ``max_streams``: open StreamTicks / StreamCandlesArrow calls per principal (0: no limit).
     ``max_playgrounds``: playgrounds (saved ones included) per principal (0: no limit).
+    ``twirp_trusted``: client networks (CIDR) whose Twirp calls need no token (``--twirp-trusted-network``;
+    for the original's clients, which cannot send one): they are the token-less principal.
     """
 
     tokens: tuple[str, ...] = ()
@@ -100,9 +102,11 @@ class SecurityConfig:
     rate_burst: int | None = None
     max_streams: int = DEFAULT_MAX_STREAMS
     max_playgrounds: int = 0
+    twirp_trusted: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "tokens", tuple(self.tokens))
+        object.__setattr__(self, "twirp_trusted", tuple(str(n) for n in trusted_networks(self.twirp_trusted)))
         for token in self.tokens:
             check_token(token)
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -138,7 +142,28 @@ class SecurityConfig:
         parts.append(f"<= {self.max_streams} open streams per client" if self.max_streams else "no stream limit")
         if self.max_playgrounds:
             parts.append(f"<= {self.max_playgrounds} playgrounds per client")
+        if self.twirp_trusted:
+            parts.append(f"token-less Twirp from {', '.join(self.twirp_trusted)}")
         return ", ".join(parts)
+
+
+def trusted_networks(cidrs: Iterable[str]) -> tuple:
+    """``--twirp-trusted-network`` values as ``ipaddress`` networks; a bad one is a ``ConfigError``."""
+    nets = []
+    for cidr in cidrs:
+        try:
+            nets.append(ipaddress.ip_network(str(cidr).strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"--twirp-trusted-network must be a client network such as 10.0.0.0/24, "
+                              f"192.168.1.7 or fd00::/64, got {str(cidr)[:64]!r}") from None
+    return tuple(nets)
+
+
+def trusted_warning(config: SecurityConfig) -> str:
+    """The WARNING line logged at startup when ``--twirp-trusted-network`` is given."""
+    return (f"WARNING: Twirp calls from {', '.join(config.twirp_trusted)} need no bearer token "
+            f"(--twirp-trusted-network): anyone who can reach the Twirp port from these networks acts as the one "
+            f"token-less client and sees its playgrounds")
 
 
 def check_token(token: str) -> str:
@@ -318,7 +343,8 @@ class MalformedStreamError(Exception):
         self.type_name = type_name
 
 
-def _malformed_text(type_name: str) -> str:
+def malformed_text(type_name: str) -> str:
+    """The text of a request whose bytes do not decode as ``type_name``."""
     return f"malformed request: the bytes are not a valid {type_name} message"
 
 
@@ -388,7 +414,10 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
             return None  # grpc answers UNIMPLEMENTED
         return self._wrap(handler, method, principal, denial)
 
-    async def _gate(self, context, method, principal, denial, request=None) -> None:
+    async def gate(self, context, method, principal, denial, request=None) -> None:
+        """Admit a call or abort it through ``context``: the rate limit, then ``denial`` (from
+        :meth:`authenticate`), then a malformed ``request``; records ``principal`` for the servicer.
+        The Twirp front end (:mod:`actors.gateway.twirp`) calls it with its own context."""
         if self._limiter is not None and method not in self._open:  # health is never limited
             cost = call_cost(method)
             wait = self._limiter.take((principal, peer_host(context.peer())), cost)
@@ -402,7 +431,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         if denial is not None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, denial)
         if isinstance(request, _Malformed):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _malformed_text(request.type_name))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, malformed_text(request.type_name))
         _PRINCIPAL.set(principal)
 
     def _wrap(self, handler, method: str, principal, denial):
@@ -421,7 +450,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
             owner = getattr(deserializer, "__self__", None)
             deserializer = _tolerant(deserializer, getattr(getattr(owner, "DESCRIPTOR", None), "full_name", method),
                                      stream=stream_in)
-        gate = self._gate
+        gate = self.gate
         streams = self.streams if stream_out and not stream_in and method not in self._open else None
 
         async def enter(context):
@@ -433,7 +462,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
 
         async def internal(context, exc):
             if isinstance(exc, MalformedStreamError):  # e.g. garbage sent to server reflection
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _malformed_text(exc.type_name))
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, malformed_text(exc.type_name))
             log.error("%s failed", method, exc_info=exc)
             await context.abort(grpc.StatusCode.INTERNAL, f"{method}: internal error: {type(exc).__name__}")
 

@@ -17,7 +17,7 @@ import threading
 
 from . import security
 from .placement import NAMESPACE
-from .security import DEFAULT_MAX_MESSAGE_BYTES, SecurityConfig, validate_bind
+from .security import DEFAULT_MAX_MESSAGE_BYTES, SecurityConfig, trusted_warning, validate_bind
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,15 @@ class GatewayServer:
         self._server = None
         self._health = None
         self._address = None
+        self._twirp = None          # the Twirp front end (actors.gateway.twirp.TwirpFront), if serving
+        self._twirp_address = None
         self._stopped = None
         self._lock = None
 
-    async def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
+    async def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, twirp_port: int | None = None) -> str:
         """Start serving on ``host:port`` (port 0: the OS chooses); returns ``host:bound_port``.
+        ``twirp_port``: also serve Twirp on ``host:twirp_port`` (0: the OS chooses; None: no Twirp;
+        its address: :meth:`twirp_address`).
         A non-loopback host without TLS and a token raises ``ConfigError`` (a ``ValueError``); a data
         directory another gateway serves raises ``DataDirLocked`` (an ``OSError``): the lock is
         held by this actor, which outlives its playground hosts, until :meth:`stop` or its death."""
@@ -58,8 +62,14 @@ class GatewayServer:
             self._lock = DataDirLock(self.data_dir)
         self._lock.acquire()  # before anything reads the store
         try:
-            return await self._start(host, port)
+            address = await self._start(host, port)
+            if twirp_port is not None:
+                await self._start_twirp(host, twirp_port)
+            return address
         except BaseException:
+            if self._server is not None:
+                await self._server.stop(0)
+                self._server = self._address = None
             self._lock.release()
             raise
 
@@ -80,7 +90,8 @@ class GatewayServer:
         # than Python's default 5 ms so that a cheap call never waits behind a tick's slice.
         sys.setswitchinterval(SWITCH_INTERVAL)
         limit = self.security.max_message_bytes
-        server = grpc.aio.server(interceptors=security.interceptors(self.security), options=[
+        self._interceptors = security.interceptors(self.security)
+        server = grpc.aio.server(interceptors=self._interceptors, options=[
             ("grpc.so_reuseport", 0),  # without it a second server silently shares the port
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
@@ -109,8 +120,24 @@ class GatewayServer:
         self._address = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
         return self._address
 
+    async def _start_twirp(self, host: str, port: int) -> None:
+        from .twirp import TwirpFront  # noqa: PLC0415  (loaded when a server starts)
+
+        if self.security.twirp_trusted:
+            log.warning(trusted_warning(self.security))
+        front = TwirpFront(self._service, self._interceptors[0], self.security, self.data_dir)
+        bound = await front.start(host, port)
+        self._twirp = front
+        self._twirp_address = f"http{'s' if self.security.tls else ''}://" + (
+            f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}")
+
     async def address(self) -> str | None:
         return self._address
+
+    async def twirp_address(self) -> str | None:
+        """The Twirp base URL (``http://host:port``, https with TLS; what ``TWIRP_HOST`` is set to),
+        or None without Twirp."""
+        return self._twirp_address
 
     async def pid(self) -> int:
         """The actor's process id (``serve`` prints it: what an operator or a test would signal)."""
@@ -137,6 +164,9 @@ class GatewayServer:
 
         for name in ("", SERVICE_NAME):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self._twirp is not None:
+            await self._twirp.stop()
+            self._twirp = self._twirp_address = None
         await self._server.stop(grace)
         self._server = None
         self._address = None
@@ -163,18 +193,23 @@ class GatewayDied(RuntimeError):
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | None = None, *,
           ray_address: str | None = None, ready=None, security: SecurityConfig | None = None,
-          hosts: int | str = 0) -> None:
+          hosts: int | str = 0, twirp_port: int | None = None) -> None:
     """Start (or join) Ray, spawn the gateway, report its address through ``ready`` (default: print
     one line to stdout) and block until SIGINT or SIGTERM, then stop the server cleanly (health
     NOT_SERVING, grace period, actor killed, Ray shut down if this call started it).
     If the gateway actor dies first, raises :class:`GatewayDied` at once (after the same cleanup):
     nothing would listen any more. A stop request wins over a death noticed at the same time.
     A refused bind (see :func:`~actors.gateway.security.validate_bind`) raises ``ConfigError``
-    before Ray starts; a port in use raises ``OSError``. For ``backtestester serve``."""
+    before Ray starts; a port in use raises ``OSError``. ``twirp_port``: also serve Twirp there (see
+    :meth:`GatewayServer.start`). For ``backtestester serve``."""
     from actors.cluster import init_ray  # noqa: PLC0415  (ray only where the actor is spawned)
 
     security = security or SecurityConfig()
     validate_bind(host, security)
+    if security.twirp_trusted:
+        log.warning(trusted_warning(security))
+        if twirp_port is None:
+            log.warning("WARNING: --twirp-trusted-network has no effect without --twirp-port")
     started_ray = "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
     ray = init_ray(ray_address)
     data_dir = os.path.abspath(data_dir or os.environ.get("BACKTESTESTER_DATA") or "data")
@@ -184,13 +219,14 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
     try:
         gateway = spawn(data_dir, name=None, security=security, hosts=hosts)
         try:
-            address = ray.get(gateway.start.remote(host, port))
+            address = ray.get(gateway.start.remote(host, port, twirp_port))
+            twirp = ray.get(gateway.twirp_address.remote())
         except ray.exceptions.RayTaskError as exc:  # the actor's own error, without Ray's wrapping
             if isinstance(exc.cause, (OSError, ValueError)):
                 raise exc.cause from None
             raise
         pid = ray.get(gateway.pid.remote())
-        message = (f"backtestester gateway listening on {address} (data: {data_dir}; {security.describe()}; "
+        message = (f"backtestester gateway listening on {address}{f' and Twirp on {twirp}' if twirp else ''} (data: {data_dir}; {security.describe()}; "
                    f"gateway actor pid {pid})")
         if ready is None:
             print(message, flush=True)

@@ -6,9 +6,11 @@ a test kills and restarts: ``gateways``). Modules that need another catalog or g
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import grpc
 import pytest
@@ -23,6 +25,7 @@ from backtestester.service.errors import ServiceError
 from backtestester.wire import answers, requests
 
 DEADLINE = 30  # seconds; every call has one so a bug shows as a failure, not a hung suite
+ALICE, BOB = "alice-" + "a" * 26, "bob-" + "b" * 28   # fixed tokens: tests are deterministic
 
 
 def write_catalog(path, first_seed: int = 0):
@@ -33,19 +36,62 @@ def write_catalog(path, first_seed: int = 0):
     return path
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1 (cryptography, else openssl)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    try:
+        import datetime as dt
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+        return cert, key
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=2))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                               x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(private, hashes.SHA256()))
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return cert, key
+
+
 @contextmanager
-def running_gateway(ray, data_dir, name: str = "gateway-test", **options):
+def running_gateway(ray, data_dir, name: str = "gateway-test", twirp_port: int | None = None, **options):
     """``(actor, address)`` of a gateway serving ``data_dir`` on an OS-chosen loopback port
-    (``options``: ``spawn``'s, e.g. ``hosts``, ``security``); stopped and killed on exit, its
-    playgrounds and host actors with it."""
+    (``options``: ``spawn``'s, e.g. ``hosts``, ``security``; ``twirp_port``: also Twirp, see
+    ``GatewayServer.start``); stopped and killed on exit, its playgrounds and host actors with it."""
     gw = spawn(str(data_dir), name=f"{name}-{uuid.uuid4().hex[:8]}", **options)
     try:
-        yield gw, ray.get(gw.start.remote("127.0.0.1", 0), timeout=60)
+        yield gw, ray.get(gw.start.remote("127.0.0.1", 0, twirp_port), timeout=60)
     finally:
         try:
             ray.get(gw.stop.remote(0.5), timeout=30)
         finally:
             ray.kill(gw)
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Configuration errors must be reported before Ray starts: starting it is a test failure."""
+    import actors.cluster
+
+    def refuse(*_, **__):
+        raise AssertionError("Ray must not start for a refused configuration")
+    monkeypatch.setattr(actors.cluster, "init_ray", refuse)
 
 
 @pytest.fixture(scope="module")

@@ -25,47 +25,13 @@ from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
 
-from .conftest import DEADLINE, repo, running_gateway
+from .conftest import ALICE, BOB, DEADLINE, repo, running_gateway, self_signed
 
 ROOT = Path(__file__).resolve().parents[2]
-ALICE, BOB = "alice-" + "a" * 26, "bob-" + "b" * 28   # fixed tokens: tests are deterministic
 METHOD = "/playground.PlaygroundService/{}"
 
 
 # --- helpers -----------------------------------------------------------------------------------
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1 (cryptography, else openssl)."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    try:
-        import datetime as dt
-        import ipaddress
-
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
-        return cert, key
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=2))
-                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                               x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                  critical=False)
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                   .sign(private, hashes.SHA256()))
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return cert, key
-
-
 def bearer(token):
     return [("authorization", f"Bearer {token}")]
 
@@ -88,16 +54,6 @@ def create_req(client_id="", tags=()):
     return pb.CreatePolygonPlaygroundRequest(balance=10_000, start_date="2024-01-03", stop_date="2024-01-04",
                                              environment="simulator", repositories=[repo()], client_id=client_id,
                                              tags=list(tags))
-
-
-@pytest.fixture
-def no_ray(monkeypatch):
-    """Configuration errors must be reported before Ray starts: starting it is a test failure."""
-    import actors.cluster
-
-    def refuse(*_, **__):
-        raise AssertionError("Ray must not start for a refused configuration")
-    monkeypatch.setattr(actors.cluster, "init_ray", refuse)
 
 
 # --- pure: token bucket, bind rules, token loading, the CLI's refusals -----------------------------

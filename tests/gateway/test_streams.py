@@ -20,9 +20,8 @@ from backtestester.rpc import playground_pb2_grpc as pb_grpc
 from backtestester.service.errors import ServiceError, Status
 from backtestester.service.journal import TICK_CACHE_ENTRIES, TickCache, stream_request_id
 
-from .conftest import DEADLINE, kill_host, rfc, running_gateway, write_catalog
+from .conftest import ALICE, BOB, DEADLINE, kill_host, rfc, running_gateway, write_catalog
 
-ALICE, BOB = "alice-" + "a" * 26, "bob-" + "b" * 28   # fixed tokens: tests are deterministic
 START = "2024-01-03T09:30:00-05:00"
 
 
