@@ -28,7 +28,9 @@ What crosses the wire, and how the adapter keeps the strategy's view identical:
 * orders: placement answers, fills and rejections keep each order's status and trades current
   during the run; ``closes``/``closed_by`` are filled in from ``GetAccount`` for the result.
 
-Not available through the v1 wire (a clear error): ``ctx.cancel``, ``stop_price`` (stop and
+``ctx.cancel`` is the CancelOrder RPC (an addition to v1, docs/wire.md); its refusals raise the
+engine's errors with the engine's texts. Not available through the wire yet (a clear error):
+``stop_price`` (stop and
 stop-limit orders), ``sl`` and ``tp`` (the gateway's playgrounds store ``sl`` only, the original's
 behaviour kept for old clients, D5, and the wire cannot ask for enforcement yet: an order that
 would be left unprotected is refused). A refusal worded as a trading outcome (side not allowed,
@@ -256,7 +258,17 @@ class GatewayBroker(Broker):
         return qty
 
     def cancel_order(self, order_id: int) -> Order:
-        raise PlaygroundError("cancel_order: the gateway's v1 wire has no cancel RPC")
+        """``ctx.cancel``: the CancelOrder RPC; refusals raise the engine's errors, as locally."""
+        try:
+            msg = self.client.cancel_order(self.playground_id, order_id)
+        except grpc.RpcError as exc:
+            if exc.code().name not in BUSINESS_CODES:
+                raise
+            text = exc.details().removeprefix("failed to cancel order: ")
+            if exc.code() is grpc.StatusCode.NOT_FOUND:
+                raise NotFoundError(text) from None
+            raise PlaygroundError(text.removesuffix("; only a pending order can be canceled")) from None
+        return self._upsert(msg)
 
     # --- the runner's -------------------------------------------------------------------------
     def step(self, step_ns: int):

@@ -160,6 +160,11 @@ class PlaygroundClient:
             req.close_order_id = close_order_id
         return self._call("PlaceOrder", req)
 
+    def cancel_order(self, playground_id: str, order_id: int) -> pb.Order:
+        """CancelOrder (an addition to v1): the canceled order. A retry after a lost answer gets
+        FAILED_PRECONDITION (the order is no longer pending: it was canceled by the first attempt)."""
+        return self._call("CancelOrder", pb.CancelOrderRequest(playground_id=playground_id, order_id=order_id))
+
     def get_order(self, order_id: int) -> pb.Order:
         return self._call("GetOrder", pb.GetOrderRequest(order_id=order_id))
 

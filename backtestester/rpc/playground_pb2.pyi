@@ -622,3 +622,11 @@ class ArrowBatch(_message.Message):
     IPC_FIELD_NUMBER: _ClassVar[int]
     ipc: bytes
     def __init__(self, ipc: _Optional[bytes] = ...) -> None: ...
+
+class CancelOrderRequest(_message.Message):
+    __slots__ = ("playground_id", "order_id")
+    PLAYGROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    playground_id: str
+    order_id: int
+    def __init__(self, playground_id: _Optional[str] = ..., order_id: _Optional[int] = ...) -> None: ...

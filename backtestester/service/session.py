@@ -185,6 +185,20 @@ class PlaygroundSession:
         self._record("place_order", kwargs, orders=(o,))
         return o
 
+    def cancel_order(self, order_id: int) -> Order:
+        """CancelOrder: ``Playground.cancel_order(order_id)``, journalled. NOT_FOUND for an unknown
+        order, FAILED_PRECONDITION for one that is not pending."""
+        pg = self.ready()
+        try:
+            o = pg.cancel_order(order_id)
+        except NotFoundError as exc:
+            raise ServiceError(Status.NOT_FOUND, f"failed to cancel order: {exc}") from None
+        except PlaygroundError as exc:
+            raise ServiceError(Status.FAILED_PRECONDITION, f"failed to cancel order: {exc}; only a pending "
+                                                            f"order can be canceled") from None
+        self._record("cancel_order", {"order_id": order_id}, orders=(o,))
+        return o
+
     # --- queries ------------------------------------------------------------------------------
     def get_order(self, order_id: int) -> Order:
         pg = self.ready()
