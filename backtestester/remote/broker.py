@@ -28,14 +28,13 @@ What crosses the wire, and how the adapter keeps the strategy's view identical:
 * orders: placement answers, fills and rejections keep each order's status and trades current
   during the run; ``closes``/``closed_by`` are filled in from ``GetAccount`` for the result.
 
-``ctx.cancel`` is the CancelOrder RPC (an addition to v1, docs/wire.md); its refusals raise the
-engine's errors with the engine's texts. Not available through the wire yet (a clear error):
-``stop_price`` (stop and
-stop-limit orders), ``sl`` and ``tp`` (the gateway's playgrounds store ``sl`` only, the original's
+Additions to v1 (docs/wire.md) carry the rest: ``ctx.cancel`` is the CancelOrder RPC (its
+refusals raise the engine's errors with the engine's texts), stop and stop-limit orders send
+``stop_price``, and the engine's ``expired``/``canceled`` events arrive as TickDelta events.
+Not available through the wire yet (a clear error): ``sl`` and ``tp`` (the gateway's playgrounds store ``sl`` only, the original's
 behaviour kept for old clients, D5, and the wire cannot ask for enforcement yet: an order that
 would be left unprotected is refused). A refusal worded as a trading outcome (side not allowed,
-volume to close...) is a rejection, as locally (:mod:`backtestester.strategy.rejections`). The engine's ``expired``/``canceled`` events are not sent (v1 has
-only ``liquidation``). The gateway's playgrounds use the engine defaults: XNYS, fill model
+volume to close...) is a rejection, as locally (:mod:`backtestester.strategy.rejections`). The gateway's playgrounds use the engine defaults: XNYS, fill model
 ``close``, no costs.
 
 Messages are decoded by :mod:`backtestester.wire.codec`. This module imports grpc (for its
@@ -209,9 +208,6 @@ class GatewayBroker(Broker):
     def place_order(self, *, symbol, side, quantity=None, requested_price, order_type="market", price=None,
                     stop_price=None, sl=None, tp=None, duration="day", tag="", close_order_id=None,
                     client_request_id=None, equity_fraction=None) -> Order:
-        if stop_price is not None:
-            raise PlaceOrderError("stop_price is not on the gateway's v1 wire: stop and stop-limit orders need a "
-                                  "local playground")
         if sl is not None or tp is not None:
             raise PlaceOrderError("sl/tp through the gateway would be stored only, never acted on: its v1 wire "
                                   "cannot ask the engine to enforce them (D5), so the order is refused; run the "
@@ -222,8 +218,9 @@ class GatewayBroker(Broker):
         try:
             msg = self.client.place_order(self.playground_id, sym, side, 0.0 if quantity is None else quantity,
                                           requested_price=requested_price or 0.0, order_type=order_type,
-                                          duration=duration, tag=tag, price=price, sl=sl,
-                                          close_order_id=close_order_id, client_request_id=client_request_id)
+                                          duration=duration, tag=tag, price=price, sl=sl, tp=tp,
+                                          stop_price=stop_price, close_order_id=close_order_id,
+                                          client_request_id=client_request_id)
         except grpc.RpcError as exc:
             if exc.code().name not in BUSINESS_CODES:
                 raise
@@ -281,8 +278,9 @@ class GatewayBroker(Broker):
         for t in trades:
             self._book(t)
         invalid = [self._upsert(o) for o in delta.invalid_orders]
-        events = [Event("liquidation", [self._upsert(o) for o in ev.liquidation_event.orders_placed])
-                  for ev in delta.events if ev.type == "liquidation"]
+        events = [Event(ev.type, [self._upsert(o) for o in (ev.liquidation_event.orders_placed
+                                                             if ev.type == "liquidation" else ev.orders)])
+                  for ev in delta.events]
         new_candles = [self._reveal(c) for c in delta.new_candles]
         return trades, new_candles, invalid, events, self._now, delta.is_backtest_complete
 

@@ -147,15 +147,19 @@ class PlaygroundClient:
     def place_order(self, playground_id: str, symbol: str, side: str, quantity: float, *, requested_price: float,
                     order_type: str = "market", duration: str = "day", tag: str = "", price: float | None = None,
                     sl: float | None = None, close_order_id: int | None = None,
-                    client_request_id: str | None = None) -> pb.Order:
+                    client_request_id: str | None = None, stop_price: float | None = None,
+                    tp: float | None = None) -> pb.Order:
+        """PlaceOrder. ``stop_price`` (stop and stop-limit orders) and ``tp`` are additions to v1
+        (docs/wire.md); None leaves a field unset."""
         req = pb.PlaceOrderRequest(playground_id=playground_id, symbol=symbol, asset_class="equity", quantity=quantity,
                                    side=side, type=order_type, duration=duration, tag=tag,
                                    requested_price=requested_price,
                                    client_request_id=client_request_id or uuid.uuid4().hex)
         if price is not None:
             req.price = price
-        if sl is not None:
-            req.sl = sl
+        for name, value in (("sl", sl), ("stop_price", stop_price), ("tp", tp)):
+            if value is not None:
+                setattr(req, name, value)
         if close_order_id is not None:
             req.close_order_id = close_order_id
         return self._call("PlaceOrder", req)

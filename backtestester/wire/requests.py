@@ -171,8 +171,9 @@ def place_order_kwargs(req: pb.PlaceOrderRequest) -> dict:
               "duration": req.duration or "day", "tag": req.tag}
     if req.HasField("price"):
         kwargs["price"] = finite(req.price, "price")
-    if req.HasField("sl"):
-        kwargs["sl"] = finite(req.sl, "sl")
+    for name in ("sl", "stop_price", "tp"):  # stop_price and tp: additions (docs/wire.md)
+        if req.HasField(name):
+            kwargs[name] = finite(getattr(req, name), name)
     if req.HasField("close_order_id"):
         kwargs["close_order_id"] = int(req.close_order_id)
     if req.HasField("client_request_id") and req.client_request_id:

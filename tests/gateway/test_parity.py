@@ -172,9 +172,9 @@ def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, cat
     assert remote.rejected == local.rejected == [("on_reject", reason), (0, "rejected", reason)]
     assert remote_result.rejections == local_result.rejections == 1
     assert remote.errors[0] == local.errors[0] == "order 999 not found"  # CancelOrder, as locally
-    assert "stop_price is not on the gateway's v1 wire" in remote.errors[1] and len(local.errors) == 1
+    assert len(remote.errors) == 2 and len(local.errors) == 1  # the stop order is placed: stop_price is sent
     # a stop-loss acts locally; through the gateway it would be stored only, so it is refused
-    assert "sl/tp through the gateway would be stored only" in remote.errors[2]
+    assert "sl/tp through the gateway would be stored only" in remote.errors[1]
     assert [o.tag for o in local_result.orders if o.protects] == ["sl"]
     assert remote.statuses == local.statuses == ["pending", ("filled", 1), ("filled", 1)]
     assert remote.same is local.same is True
@@ -184,6 +184,45 @@ def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, cat
                 lambda: run_on_catalog(Limits(), catalog_dir, [("AAA", "1m")], strict=True, **window)):
         with pytest.raises(OrderRejected, match="side not allowed"):
             run()
+
+
+class StopOrders(Strategy):
+    """Stop and stop-limit entries, a stop exit, and a day limit order that expires at the
+    session's close: records every fill and event the hooks see."""
+
+    def on_start(self, ctx):
+        self.seen, self.placed = [], False
+
+    def on_candle(self, ctx, bar):
+        if not self.placed:
+            self.placed = True
+            ctx.buy(bar.symbol, 5, order_type="stop", stop_price=round(bar.close * 1.002, 2), duration="gtc")
+            ctx.buy(bar.symbol, 4, order_type="stop_limit", stop_price=round(bar.close * 1.001, 2),
+                    price=round(bar.close * 1.004, 2), duration="gtc")
+            ctx.buy(bar.symbol, 3, order_type="limit", price=round(bar.close * 0.5, 2))  # a day order: expires
+            ctx.sell_short(bar.symbol, 2, order_type="stop", stop_price=round(bar.close * 0.995, 2), duration="gtc")
+
+    def on_fill(self, ctx, trade, order):
+        self.seen.append(("fill", trade.time, order.id, order.order_type, order.stop_price, trade.quantity,
+                          trade.price))
+
+    def on_event(self, ctx, event):
+        self.seen.append(("event", ctx.time, event.type, [(o.id, o.status, o.order_type) for o in event.orders]))
+
+
+def test_stop_and_stop_limit_orders_and_expiry_events_are_identical_through_the_gateway(client, catalog_dir):
+    """stop_price travels (PlaceOrderRequest.stop_price, an addition), stop and stop-limit orders
+    trigger on the same bars, and the engine's expired event reaches on_event, as locally."""
+    local_strategy, remote_strategy = StopOrders(), StopOrders()
+    local = run_on_catalog(local_strategy, catalog_dir, [("AAA", "1m")], **WINDOW)
+    remote = run_on_gateway(remote_strategy, client, [("AAA", "1m")], **WINDOW)
+    kinds = {s[3] for s in local_strategy.seen if s[0] == "fill"}
+    assert kinds == {"stop", "stop_limit"}, local_strategy.seen
+    assert [s[2] for s in local_strategy.seen if s[0] == "event"] == ["expired"]
+    assert remote_strategy.seen == local_strategy.seen
+    assert_same_run(local, remote)
+    assert [(o.order_type, o.stop_price, o.price) for o in remote.orders] == \
+        [(o.order_type, o.stop_price, o.price) for o in local.orders]
 
 
 def _words(text):

@@ -484,6 +484,25 @@ def test_additions_have_their_documented_shapes_and_messages(spec):
     assert new_messages == {"StreamTicksRequest", "ArrowBatch", "CancelOrderRequest"}
 
 
+def test_fields_added_to_v1_messages_are_numbered_from_100_and_have_presence(spec):
+    """New fields on the spec's messages (docs/wire.md) take numbers of 100 and up, never a spec
+    name, and are optional or repeated, so a v1 client neither sends nor needs them."""
+    added = {}
+    for name, sfields in spec.messages.items():
+        message = playground_pb2.DESCRIPTOR.message_types_by_name[name]
+        known = {sf.number for sf in sfields}
+        for f in message.fields:
+            if f.number not in known:
+                assert f.number >= 100 and f.name not in {sf.name for sf in sfields}, (name, f.name)
+                assert f.is_repeated or f.has_presence, (name, f.name)
+                added.setdefault(name, []).append((f.number, f.name))
+    assert added == {
+        "PlaceOrderRequest": [(100, "stop_price"), (101, "tp")],
+        "TickDeltaEvent": [(100, "orders")],
+        "Order": [(100, "sl"), (101, "tp"), (102, "order_stop_price"), (103, "protects")],
+    }
+
+
 def test_generated_stubs_health_and_reflection_work_end_to_end():
     """A throwaway servicer for the two streams behind a real server on an OS-chosen port."""
     from concurrent import futures
