@@ -30,6 +30,8 @@ def trade(t, tz, *, with_id: bool = True) -> pb.Trade:
         msg.id = t.id
         if t.order_id:
             msg.order_id = t.order_id
+    if t.commission:  # an addition (docs/wire.md)
+        msg.commission = t.commission
     return msg
 
 
@@ -104,7 +106,7 @@ def positions_map(target, positions: dict) -> None:
 
 # --- protobuf -> engine --------------------------------------------------------------------------
 def trade_from_pb(t) -> Trade:
-    return Trade(int(t.id), go_time_ns(t.create_date), t.quantity, t.price, int(t.order_id))
+    return Trade(int(t.id), go_time_ns(t.create_date), t.quantity, t.price, int(t.order_id), t.commission)
 
 
 def position_from_pb(p) -> Position:

@@ -172,10 +172,10 @@ def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, cat
     assert remote.rejected == local.rejected == [("on_reject", reason), (0, "rejected", reason)]
     assert remote_result.rejections == local_result.rejections == 1
     assert remote.errors[0] == local.errors[0] == "order 999 not found"  # CancelOrder, as locally
-    assert len(remote.errors) == 2 and len(local.errors) == 1  # the stop order is placed: stop_price is sent
-    # a stop-loss acts locally; through the gateway it would be stored only, so it is refused
-    assert "sl/tp through the gateway would be stored only" in remote.errors[1]
-    assert [o.tag for o in local_result.orders if o.protects] == ["sl"]
+    # the stop order is placed (stop_price is sent) and the stop-loss acts (the playground enforces it)
+    assert remote.errors == local.errors == ["order 999 not found"]
+    assert [o.tag for o in remote_result.orders if o.protects] == [o.tag for o in local_result.orders if o.protects] \
+        == ["sl"]
     assert remote.statuses == local.statuses == ["pending", ("filled", 1), ("filled", 1)]
     assert remote.same is local.same is True
     # strict mode raises the refusal, locally and through the gateway alike
@@ -244,11 +244,14 @@ def test_cli_backtest_through_the_gateway_matches_the_local_catalog_run(gateway,
     # the statistics tables are the same too
     assert remote[remote.rindex("SmaCross"):] == local[local.rindex("SmaCross"):]  # after the headers
 
-    # options the gateway's playgrounds do not have are refused before anything runs
-    assert main(args + ["--gateway", gateway, "--fill-model", "next_open"]) == 2
-    assert "not with --gateway" in capsys.readouterr().err
-    assert main(args[:-2] + ["--gateway", gateway]) == 2  # the default fill model, next_open, is not the gateway's
-    assert "--fill-model next_open (the default): not with --gateway" in _words(capsys.readouterr().err)
+    # the engine options travel with CreatePlayground: next_open fills (the default) and costs match too
+    costs = ["--commission", "0.0005", "--slippage", "0.0001"]
+    assert main(args[:-2] + costs + ["--gateway", gateway]) == 0
+    remote = capsys.readouterr().out
+    assert main(args[:-2] + costs + ["--data-dir", str(catalog_dir)]) == 0
+    local = capsys.readouterr().out
+    assert "fill model next_open, commission 0.0005, slippage 0.0001" in _words(remote)
+    assert remote[remote.rindex("SmaCross"):] == local[local.rindex("SmaCross"):]
     assert main(["backtest", "--gateway", gateway]) == 2
     assert "need both --start and --stop" in capsys.readouterr().err
     # a business error of the gateway is reported with its status

@@ -88,6 +88,10 @@ def test_place_order_kwargs_keeps_optional_fields_optional():
     assert kw == {"symbol": "aaa", "side": "buy", "quantity": 2.0, "requested_price": 10.0, "order_type": "limit",
                   "duration": "gtc", "tag": "", "price": 9.5, "sl": 8.0, "close_order_id": 3, "client_request_id": "r",
                   "stop_price": 9.0, "tp": 12.0}
+    sized = requests.place_order_kwargs(pb.PlaceOrderRequest(side="buy", equity_fraction=0.5))
+    assert sized["quantity"] is None and sized["equity_fraction"] == 0.5  # the engine sizes it at the fill
+    with pytest.raises(RequestError, match="give either quantity or equity_fraction, not both"):
+        requests.place_order_kwargs(pb.PlaceOrderRequest(side="buy", quantity=3, equity_fraction=0.5))
     with pytest.raises(RequestError, match="stop_price must be a finite number, got nan"):
         requests.place_order_kwargs(pb.PlaceOrderRequest(side="buy", stop_price=float("nan")))
     assert "price" not in requests.place_order_kwargs(pb.PlaceOrderRequest(side="buy"))

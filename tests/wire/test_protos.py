@@ -497,9 +497,14 @@ def test_fields_added_to_v1_messages_are_numbered_from_100_and_have_presence(spe
                 assert f.is_repeated or f.has_presence, (name, f.name)
                 added.setdefault(name, []).append((f.number, f.name))
     assert added == {
-        "PlaceOrderRequest": [(100, "stop_price"), (101, "tp")],
+        "PlaceOrderRequest": [(100, "stop_price"), (101, "tp"), (102, "equity_fraction")],
         "TickDeltaEvent": [(100, "orders")],
         "Order": [(100, "sl"), (101, "tp"), (102, "order_stop_price"), (103, "protects")],
+        "CreatePolygonPlaygroundRequest": [(100, "fill_model"), (101, "margin_basis"), (102, "enforce_stop_loss"),
+                                           (103, "commission_rate"), (104, "commission_per_share"),
+                                           (105, "commission_per_order"), (106, "commission_minimum"),
+                                           (107, "slippage_rate"), (108, "slippage_per_share")],
+        "Trade": [(100, "commission")],
     }
 
 
