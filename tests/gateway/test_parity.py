@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from actors.cli import main
+from backtestester.engine.costs import Commission, Slippage
 from backtestester.playgrounds import catalog_playground, run_on_catalog
 from backtestester.remote.broker import run_on_gateway
 from backtestester.remote.client import PlaygroundClient
@@ -223,6 +224,57 @@ def test_stop_and_stop_limit_orders_and_expiry_events_are_identical_through_the_
     assert_same_run(local, remote)
     assert [(o.order_type, o.stop_price, o.price) for o in remote.orders] == \
         [(o.order_type, o.stop_price, o.price) for o in local.orders]
+
+
+class EveryOrderKind(Strategy):
+    """Stop and stop-limit entries, a market entry protected by sl and tp, a limit order it
+    cancels on the next candle, and a new protected entry whenever it is flat: records every fill,
+    event and cancel the hooks see."""
+
+    def on_start(self, ctx):
+        self.seen, self.to_cancel, self.bars = [], None, 0
+
+    def on_candle(self, ctx, bar):
+        self.bars += 1
+        c = bar.close
+        if self.bars == 1:
+            ctx.buy(bar.symbol, 5, order_type="stop", stop_price=round(c * 1.002, 2), duration="gtc")
+            ctx.buy(bar.symbol, 4, order_type="stop_limit", stop_price=round(c * 1.001, 2),
+                    price=round(c * 1.004, 2), duration="gtc")
+            self.to_cancel = ctx.buy(bar.symbol, 3, order_type="limit", price=round(c * 0.5, 2), duration="gtc")
+        elif self.bars == 2:
+            got = ctx.cancel(self.to_cancel.id)
+            self.seen.append(("cancel", ctx.time, got.id, got.status))
+        elif self.bars % 30 == 0 and ctx.position(bar.symbol).quantity == 0:
+            ctx.buy(bar.symbol, 10, sl=round(c * 0.998, 2), tp=round(c * 1.002, 2))
+
+    def on_fill(self, ctx, trade, order):
+        self.seen.append(("fill", trade.time, order.id, order.order_type, order.tag, trade.quantity, trade.price,
+                          trade.commission))
+
+    def on_event(self, ctx, event):
+        self.seen.append(("event", ctx.time, event.type, [(o.id, o.status, o.tag) for o in event.orders]))
+
+
+def test_stops_tp_sl_cancel_next_open_fills_and_costs_are_identical_through_the_gateway(client, catalog_dir):
+    """Every order kind a strategy has, under next_open fills with commission and slippage (the
+    engine options CreatePlayground now carries): the hooks see the same fills, cancels and events,
+    and the results are identical, commissions included."""
+    options = dict(fill_model="next_open", commission=Commission(rate=0.0005, minimum=0.5),
+                   slippage=Slippage(per_share=0.01))
+    local_strategy, remote_strategy = EveryOrderKind(), EveryOrderKind()
+    local = run_on_catalog(local_strategy, catalog_dir, [("AAA", "1m")], **WINDOW, **options)
+    remote = run_on_gateway(remote_strategy, client, [("AAA", "1m")], **WINDOW, **options)
+    fills_seen = [s for s in local_strategy.seen if s[0] == "fill"]
+    assert {s[3] for s in fills_seen} >= {"stop", "stop_limit", "market"}
+    assert {s[4] for s in fills_seen} >= {"sl", "tp"} and all(s[7] >= 0.5 for s in fills_seen)
+    assert ("canceled" in {s[2] for s in local_strategy.seen if s[0] == "event"})  # the other leg of a pair
+    assert [s[3] for s in local_strategy.seen if s[0] == "cancel"] == ["canceled"]
+    assert remote_strategy.seen == local_strategy.seen
+    assert_same_run(local, remote)
+    fields = ("order_type", "stop_price", "price", "sl", "tp", "protects", "tag", "status")
+    assert [[getattr(o, f) for f in fields] for o in remote.orders] == \
+        [[getattr(o, f) for f in fields] for o in local.orders]
 
 
 def _words(text):
