@@ -187,6 +187,25 @@ def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, cat
             run()
 
 
+def test_a_broker_over_a_playground_without_enforcement_refuses_sl_and_tp(client):
+    """A playground created without enforce_stop_loss (a v1 client's) would only store sl/tp (D5):
+    a GatewayBroker over it refuses them rather than leave the position silently unprotected."""
+    from backtestester.engine import PlaceOrderError
+    from backtestester.remote.broker import GatewayBroker
+
+    pid = client.create_playground(balance=10_000, start_date="2024-01-03", stop_date="2024-01-03",
+                                   repositories=[("AAA", 1, "minute")])
+    try:
+        broker = GatewayBroker(client, pid)
+        broker.step(60 * 10**9)
+        for protection in ({"sl": 1.0}, {"tp": 1000.0}):
+            with pytest.raises(PlaceOrderError, match="created without enforce_stop_loss would be stored only"):
+                broker.place_order(symbol="AAA", side="buy", quantity=1, requested_price=100, **protection)
+        assert broker.orders() == []  # nothing was placed
+    finally:
+        client.delete_playground(pid)
+
+
 class StopOrders(Strategy):
     """Stop and stop-limit entries, a stop exit, and a day limit order that expires at the
     session's close: records every fill and event the hooks see."""
