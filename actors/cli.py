@@ -115,14 +115,8 @@ def _backtest_config(args, symbols, catalog: bool) -> RunConfig:
                        else None if args.calendar.lower() == "none" else args.calendar,
                        commission_rate=args.commission or RunConfig.commission_rate,
                        slippage_rate=args.slippage or RunConfig.slippage_rate)
-    if args.gateway:
-        refused = [flag for flag, bad in (("--data-dir", args.data_dir), ("--commission", config.commission_rate),
-                                          ("--slippage", config.slippage_rate)) if bad]
-        if config.fill_model != "close":
-            refused.append(f"--fill-model {config.fill_model}" + (" (the default)" if args.fill_model is None else ""))
-        if refused:
-            raise ValueError(f"{', '.join(refused)}: not with --gateway: its playgrounds use the gateway's catalog, "
-                             f"fill model close and no costs (give --fill-model close)")
+    if args.gateway and args.data_dir:
+        raise ValueError("--data-dir: not with --gateway: its playgrounds use the gateway's catalog")
     return config
 
 
@@ -184,7 +178,7 @@ def _backtest_catalog(args, config: RunConfig, strategy, console) -> int:
         try:
             with PlaygroundClient(args.gateway, **security) as client:
                 result = _run_with_progress(console, lambda progress: run_on_gateway(
-                    strategy, client, repositories, progress=progress, **window))
+                    strategy, client, repositories, progress=progress, **window, **_engine_options(config)))
         except grpc.RpcError as exc:
             print(f"error: gateway {args.gateway}: {exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
@@ -320,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--balance", type=float, default=RunConfig.balance, help="initial cash (default %(default)g)")
         p.add_argument("--fill-model", choices=("close", "next_open"),
                        help=f"market orders fill at the close of the bar they were placed on or at the next "
-                            f"bar's open (default {RunConfig.fill_model}, as `sweep`; the gateway has close only)")
+                            f"bar's open (default {RunConfig.fill_model}, as `sweep`)")
         p.add_argument("--commission", type=float, help="fraction of traded value, e.g. 0.0005 (default 0)")
         p.add_argument("--slippage", type=float, help="fraction of price, e.g. 0.0001 (default 0)")
 

@@ -355,6 +355,14 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         return await self._call(request.playground_id, answers.place_order, kwargs)
 
     @_rpc
+    async def CancelOrder(self, request, context):
+        """Addition: cancel a pending order (see docs/wire.md); journalled like PlaceOrder."""
+        oid = int(request.order_id)
+        if oid == 0:  # D8: 0 never names an order
+            raise ServiceError(Status.NOT_FOUND, "order 0 not found: order ids start at 1")
+        return await self._call(request.playground_id, answers.cancel_order, oid)
+
+    @_rpc
     async def GetOrder(self, request, context):
         oid = int(request.order_id)
         if oid == 0:  # D8: 0 never names an order

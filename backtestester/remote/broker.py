@@ -21,20 +21,20 @@ What crosses the wire, and how the adapter keeps the strategy's view identical:
   readable through the gateway (D2), so a causal ``fn`` is re-run over the revealed candles
   when it is read after new candles arrived (one series per run and key, as locally);
 * the account is fetched (``GetAccount``) when the strategy asks for it, at most once a tick;
-* ``fraction=`` sizing (not on the v1 wire) is done by the adapter at placement, with the
-  engine's formula ``floor(fraction x uninvested cash / fill price)``: under the gateway's
-  ``close`` fill model the fill price is the current close and nothing moves before the fill, so
-  the quantity is the engine's (orders placed earlier in the same bar are projected);
+* ``fraction=`` sizing travels as ``PlaceOrderRequest.equity_fraction`` (an addition): the
+  gateway's engine sizes the order at its fill, as the local engine does, under any fill model;
 * orders: placement answers, fills and rejections keep each order's status and trades current
   during the run; ``closes``/``closed_by`` are filled in from ``GetAccount`` for the result.
 
-Not available through the v1 wire (a clear error): ``ctx.cancel``, ``stop_price`` (stop and
-stop-limit orders), ``sl`` and ``tp`` (the gateway's playgrounds store ``sl`` only, the original's
-behaviour kept for old clients, D5, and the wire cannot ask for enforcement yet: an order that
-would be left unprotected is refused). A refusal worded as a trading outcome (side not allowed,
-volume to close...) is a rejection, as locally (:mod:`backtestester.strategy.rejections`). The engine's ``expired``/``canceled`` events are not sent (v1 has
-only ``liquidation``). The gateway's playgrounds use the engine defaults: XNYS, fill model
-``close``, no costs.
+Additions to v1 (docs/wire.md) carry the rest: ``ctx.cancel`` is the CancelOrder RPC (its
+refusals raise the engine's errors with the engine's texts), stop and stop-limit orders send
+``stop_price``, and the engine's ``expired``/``canceled`` events arrive as TickDelta events.
+CreatePlayground's engine options (fill model, margin basis, costs, ``enforce_stop_loss``) are
+additions too: :func:`run_on_gateway` sends the run's options and enforcement, so ``sl``/``tp``
+act as locally; a :class:`GatewayBroker` over a playground created without enforcement refuses
+them (they would be stored only, D5). A refusal worded as a trading outcome (side not allowed,
+volume to close...) is a rejection, as locally (:mod:`backtestester.strategy.rejections`). Unless a request sets them, the gateway's playgrounds
+use the engine defaults: XNYS, fill model ``close``, no costs, sl/tp stored only.
 
 Messages are decoded by :mod:`backtestester.wire.codec`. This module imports grpc (for its
 errors); the strategy package, which it builds on, does not.
@@ -54,7 +54,6 @@ from ..engine import (
     NewCandle,
     NotFoundError,
     Order,
-    OrderRejected,
     PlaceOrderError,
     PlaygroundError,
     Position,
@@ -62,7 +61,7 @@ from ..engine import (
 )
 from ..engine.errors import place_order_error
 from ..engine.ledger import EPS
-from ..engine.orders import FLAT, OPENING_SIDES
+from ..engine.orders import FLAT
 from ..engine.timeutil import NS_PER_SECOND, from_ns, period_to_ns
 from ..playgrounds import SIMULATOR_CALENDAR, default_step, repository_specs, session_available_ns
 from ..strategy.base import Strategy
@@ -137,8 +136,11 @@ class GatewayBroker(Broker):
 
     progress_every = 64
 
-    def __init__(self, client, playground_id: str, *, session=None):
+    def __init__(self, client, playground_id: str, *, session=None, enforce_stop_loss: bool = False,
+                 fill_model: str = "close"):
         self.client, self.playground_id = client, playground_id
+        # the playground's options as created (CreatePlayground's additions; the wire does not report them)
+        self.enforce_stop_loss, self.fill_model = enforce_stop_loss, fill_model
         if session is None:
             session = next((s for s in client.get_playgrounds() if s.playground_id == playground_id), None)
             if session is None:
@@ -158,7 +160,6 @@ class GatewayBroker(Broker):
                 self._pricing[repo.symbol] = repo
         self._orders: dict[int, Order] = {}
         self._account: Account | None = None
-        self._projected: dict[str, float] | None = None  # positions after this bar's pending market orders
         self._series = SeriesCache(self._repo, _growing_series)
 
     # --- the strategy's view ------------------------------------------------------------------
@@ -207,56 +208,36 @@ class GatewayBroker(Broker):
     def place_order(self, *, symbol, side, quantity=None, requested_price, order_type="market", price=None,
                     stop_price=None, sl=None, tp=None, duration="day", tag="", close_order_id=None,
                     client_request_id=None, equity_fraction=None) -> Order:
-        if stop_price is not None:
-            raise PlaceOrderError("stop_price is not on the gateway's v1 wire: stop and stop-limit orders need a "
-                                  "local playground")
-        if sl is not None or tp is not None:
-            raise PlaceOrderError("sl/tp through the gateway would be stored only, never acted on: its v1 wire "
-                                  "cannot ask the engine to enforce them (D5), so the order is refused; run the "
-                                  "strategy locally (run_on_catalog, run_backtest) for stop-loss and take-profit")
-        sym = normalize_symbol(symbol)
-        if equity_fraction is not None:
-            quantity = self._fraction_quantity(sym, side, quantity, order_type, equity_fraction)
+        if (sl is not None or tp is not None) and not self.enforce_stop_loss:
+            raise PlaceOrderError("sl/tp on a gateway playground created without enforce_stop_loss would be stored "
+                                  "only, never acted on (D5), so the order is refused; run_on_gateway creates its "
+                                  "playground with enforce_stop_loss")
+        if equity_fraction is not None and quantity is not None:
+            raise PlaceOrderError("give either quantity or equity_fraction, not both")
         try:
-            msg = self.client.place_order(self.playground_id, sym, side, 0.0 if quantity is None else quantity,
+            msg = self.client.place_order(self.playground_id, normalize_symbol(symbol), side, quantity or 0.0,
                                           requested_price=requested_price or 0.0, order_type=order_type,
-                                          duration=duration, tag=tag, price=price, sl=sl,
-                                          close_order_id=close_order_id, client_request_id=client_request_id)
+                                          duration=duration, tag=tag, price=price, sl=sl, tp=tp,
+                                          stop_price=stop_price, close_order_id=close_order_id,
+                                          client_request_id=client_request_id, equity_fraction=equity_fraction)
         except grpc.RpcError as exc:
             if exc.code().name not in BUSINESS_CODES:
                 raise
             raise place_order_error(exc.details().removeprefix("failed to place order: ")) from None
-        order = self._upsert(msg)
-        if order.order_type == "market" and order.is_open:
-            projected = self._projection()
-            projected[sym] = projected.get(sym, 0.0) + order.signed_quantity
-        return order
-
-    def _projection(self) -> dict[str, float]:
-        if self._projected is None:
-            self._projected = {s: p.quantity for s, p in self.account().positions.items()}
-        return self._projected
-
-    def _fraction_quantity(self, sym, side, quantity, order_type, fraction) -> float:
-        """The engine's fill-time sizing, done at placement (see the module docstring)."""
-        if quantity is not None:
-            raise PlaceOrderError("give either quantity or equity_fraction, not both")
-        if side not in OPENING_SIDES:
-            raise PlaceOrderError(f"equity_fraction sizing is only for opening sides {OPENING_SIDES}, not {side}")
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-            raise PlaceOrderError("equity_fraction must be in (0, 1]")
-        if order_type != "market":
-            raise PlaceOrderError("equity_fraction over the gateway: market orders only (sized at the current close)")
-        fill_price = self.price(sym)
-        invested = sum(abs(q) * self.price(s) for s, q in self._projection().items() if q)
-        qty = float(((self.account().equity - invested) * fraction) // fill_price)
-        if qty <= 0:
-            raise OrderRejected(f"insufficient free margin: equity_fraction {fraction:g} buys no whole share "
-                                  f"at {fill_price:.2f}")
-        return qty
+        return self._upsert(msg)
 
     def cancel_order(self, order_id: int) -> Order:
-        raise PlaygroundError("cancel_order: the gateway's v1 wire has no cancel RPC")
+        """``ctx.cancel``: the CancelOrder RPC; refusals raise the engine's errors, as locally."""
+        try:
+            msg = self.client.cancel_order(self.playground_id, order_id)
+        except grpc.RpcError as exc:
+            if exc.code().name not in BUSINESS_CODES:
+                raise
+            text = exc.details().removeprefix("failed to cancel order: ")
+            if exc.code() is grpc.StatusCode.NOT_FOUND:
+                raise NotFoundError(text) from None
+            raise PlaygroundError(text.removesuffix("; only a pending order can be canceled")) from None
+        return self._upsert(msg)
 
     # --- the runner's -------------------------------------------------------------------------
     def step(self, step_ns: int):
@@ -264,13 +245,14 @@ class GatewayBroker(Broker):
             raise ValueError(f"gateway ticks are whole seconds, got {step_ns / NS:g} s")
         delta = self.client.next_tick(self.playground_id, step_ns // NS)
         self._now = rfc3339_ns(delta.current_time)
-        self._account = self._projected = None
+        self._account = None
         trades = [trade_from_pb(t) for t in delta.new_trades]
         for t in trades:
             self._book(t)
         invalid = [self._upsert(o) for o in delta.invalid_orders]
-        events = [Event("liquidation", [self._upsert(o) for o in ev.liquidation_event.orders_placed])
-                  for ev in delta.events if ev.type == "liquidation"]
+        events = [Event(ev.type, [self._upsert(o) for o in (ev.liquidation_event.orders_placed
+                                                             if ev.type == "liquidation" else ev.orders)])
+                  for ev in delta.events]
         new_candles = [self._reveal(c) for c in delta.new_candles]
         return trades, new_candles, invalid, events, self._now, delta.is_backtest_complete
 
@@ -293,6 +275,8 @@ class GatewayBroker(Broker):
             return
         order.trades.append(trade)
         order.filled_quantity += abs(trade.quantity)
+        if not order.quantity:  # an equity_fraction order: the engine sized it at this fill
+            order.quantity = order.filled_quantity
         order.status = "filled" if order.filled_quantity >= order.quantity - EPS else "partially_filled"
 
     def _reveal(self, candle) -> NewCandle:
@@ -349,21 +333,26 @@ def _growing_series(repo, fn, args, source, name) -> GrowingSeries:
 def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str, stop_date: str,
                    balance: float = 100_000.0, history_in_days: int = 0, step: int | None = None,
                    tags=(), keep: bool = False, periods_per_year: float = 252, progress=None,
-                   strict: bool = False) -> BacktestResult:
+                   strict: bool = False, **playground_options) -> BacktestResult:
     """Create a simulator playground on the gateway (``CreatePlayground``: the gateway's catalog,
     ``repositories`` as ``(symbol, timeframe)`` pairs such as ``("AAPL", "1m")``), run ``strategy``
     on it with :func:`run_on_broker`, ticking ``step`` seconds (default: the smallest timeframe),
-    and delete it (``keep=True`` leaves it). ``client`` is a :class:`~backtestester.remote.client.PlaygroundClient`."""
+    and delete it (``keep=True`` leaves it). ``client`` is a :class:`~backtestester.remote.client.PlaygroundClient`.
+    ``playground_options`` (``fill_model``, ``margin_basis``, ``commission``, ``slippage``) are the
+    engine options of :func:`~backtestester.playgrounds.run_on_catalog`, sent with CreatePlayground;
+    as every strategy runner it enforces the strategy's ``sl``/``tp`` (``enforce_stop_loss``)."""
     if not isinstance(strategy, Strategy):
         raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
     specs = repository_specs(repositories)
     run_tag = f"run-{uuid.uuid4().hex}"
     pid = client.create_playground(balance=balance, start_date=start_date, stop_date=stop_date,
                                    repositories=[(sym, *TIMESPANS[tf]) for sym, tf in specs],
-                                   tags=[*tags, run_tag], history_in_days=history_in_days)
+                                   tags=[*tags, run_tag], history_in_days=history_in_days,
+                                   enforce_stop_loss=True, **playground_options)
     try:
         [session] = [s for s in client.get_playgrounds([run_tag]) if s.playground_id == pid]
-        broker = GatewayBroker(client, pid, session=session)
+        broker = GatewayBroker(client, pid, session=session, enforce_stop_loss=True,
+                               fill_model=playground_options.get("fill_model") or "close")
         return run_on_broker(strategy, broker, step or default_step(specs), periods_per_year=periods_per_year,
                              progress=progress, strict=strict)
     finally:

@@ -22,9 +22,11 @@ import grpc
 import pyarrow as pa
 from google.protobuf import empty_pb2
 
+from backtestester.engine.costs import Commission, Slippage
 from backtestester.rpc import RESUME_METADATA
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
+from backtestester.wire.requests import COST_FIELDS
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # the gateway's default limit
@@ -120,13 +122,26 @@ class PlaygroundClient:
     # --- playgrounds ----------------------------------------------------------------------------
     def create_playground(self, *, balance: float, start_date: str, stop_date: str,
                           repositories: Iterable[tuple[str, int, str] | pb.Repository], tags: Iterable[str] = (),
-                          client_id: str | None = None, history_in_days: int = 0) -> str:
+                          client_id: str | None = None, history_in_days: int = 0, fill_model: str | None = None,
+                          margin_basis: str | None = None, enforce_stop_loss: bool | None = None,
+                          commission: Commission | None = None, slippage: Slippage | None = None) -> str:
+        """CreatePlayground; the engine options (``fill_model`` ... ``slippage``, additions to v1,
+        docs/wire.md) are sent only when given: None is the engine's default."""
         repos = [r if isinstance(r, pb.Repository) else
                  pb.Repository(symbol=r[0], timespan_multiplier=r[1], timespan_unit=r[2], history_in_days=history_in_days)
                  for r in repositories]
         req = pb.CreatePolygonPlaygroundRequest(balance=balance, start_date=start_date, stop_date=stop_date,
                                                 environment="simulator", repositories=repos, tags=list(tags),
                                                 client_id=client_id or f"client-{uuid.uuid4()}")
+        for name, value in (("fill_model", fill_model), ("margin_basis", margin_basis),
+                            ("enforce_stop_loss", enforce_stop_loss)):
+            if value is not None:
+                setattr(req, name, value)
+        for model, (_, fields) in COST_FIELDS.items():
+            given = commission if model == "commission" else slippage
+            if given is not None:
+                for field, attr in fields:
+                    setattr(req, field, getattr(given, attr))
         return self._call("CreatePlayground", req).id
 
     def get_playgrounds(self, tags: Iterable[str] = ()) -> list[pb.PlaygroundSession]:
@@ -147,18 +162,28 @@ class PlaygroundClient:
     def place_order(self, playground_id: str, symbol: str, side: str, quantity: float, *, requested_price: float,
                     order_type: str = "market", duration: str = "day", tag: str = "", price: float | None = None,
                     sl: float | None = None, close_order_id: int | None = None,
-                    client_request_id: str | None = None) -> pb.Order:
+                    client_request_id: str | None = None, stop_price: float | None = None,
+                    tp: float | None = None, equity_fraction: float | None = None) -> pb.Order:
+        """PlaceOrder. ``stop_price`` (stop and stop-limit orders), ``tp`` and ``equity_fraction``
+        (sizing at the fill; give quantity 0) are additions to v1 (docs/wire.md); None leaves a
+        field unset."""
         req = pb.PlaceOrderRequest(playground_id=playground_id, symbol=symbol, asset_class="equity", quantity=quantity,
                                    side=side, type=order_type, duration=duration, tag=tag,
                                    requested_price=requested_price,
                                    client_request_id=client_request_id or uuid.uuid4().hex)
         if price is not None:
             req.price = price
-        if sl is not None:
-            req.sl = sl
+        for name, value in (("sl", sl), ("stop_price", stop_price), ("tp", tp), ("equity_fraction", equity_fraction)):
+            if value is not None:
+                setattr(req, name, value)
         if close_order_id is not None:
             req.close_order_id = close_order_id
         return self._call("PlaceOrder", req)
+
+    def cancel_order(self, playground_id: str, order_id: int) -> pb.Order:
+        """CancelOrder (an addition to v1): the canceled order. A retry after a lost answer gets
+        FAILED_PRECONDITION (the order is no longer pending: it was canceled by the first attempt)."""
+        return self._call("CancelOrder", pb.CancelOrderRequest(playground_id=playground_id, order_id=order_id))
 
     def get_order(self, order_id: int) -> pb.Order:
         return self._call("GetOrder", pb.GetOrderRequest(order_id=order_id))

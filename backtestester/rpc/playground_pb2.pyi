@@ -248,7 +248,7 @@ class Repository(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., timespan_multiplier: _Optional[int] = ..., timespan_unit: _Optional[str] = ..., indicators: _Optional[_Iterable[str]] = ..., history_in_days: _Optional[int] = ...) -> None: ...
 
 class CreatePolygonPlaygroundRequest(_message.Message):
-    __slots__ = ("balance", "start_date", "stop_date", "repositories", "environment", "client_id", "tags")
+    __slots__ = ("balance", "start_date", "stop_date", "repositories", "environment", "client_id", "tags", "fill_model", "margin_basis", "enforce_stop_loss", "commission_rate", "commission_per_share", "commission_per_order", "commission_minimum", "slippage_rate", "slippage_per_share")
     BALANCE_FIELD_NUMBER: _ClassVar[int]
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     STOP_DATE_FIELD_NUMBER: _ClassVar[int]
@@ -256,6 +256,15 @@ class CreatePolygonPlaygroundRequest(_message.Message):
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    FILL_MODEL_FIELD_NUMBER: _ClassVar[int]
+    MARGIN_BASIS_FIELD_NUMBER: _ClassVar[int]
+    ENFORCE_STOP_LOSS_FIELD_NUMBER: _ClassVar[int]
+    COMMISSION_RATE_FIELD_NUMBER: _ClassVar[int]
+    COMMISSION_PER_SHARE_FIELD_NUMBER: _ClassVar[int]
+    COMMISSION_PER_ORDER_FIELD_NUMBER: _ClassVar[int]
+    COMMISSION_MINIMUM_FIELD_NUMBER: _ClassVar[int]
+    SLIPPAGE_RATE_FIELD_NUMBER: _ClassVar[int]
+    SLIPPAGE_PER_SHARE_FIELD_NUMBER: _ClassVar[int]
     balance: float
     start_date: str
     stop_date: str
@@ -263,7 +272,16 @@ class CreatePolygonPlaygroundRequest(_message.Message):
     environment: str
     client_id: str
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, balance: _Optional[float] = ..., start_date: _Optional[str] = ..., stop_date: _Optional[str] = ..., repositories: _Optional[_Iterable[_Union[Repository, _Mapping]]] = ..., environment: _Optional[str] = ..., client_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    fill_model: str
+    margin_basis: str
+    enforce_stop_loss: bool
+    commission_rate: float
+    commission_per_share: float
+    commission_per_order: float
+    commission_minimum: float
+    slippage_rate: float
+    slippage_per_share: float
+    def __init__(self, balance: _Optional[float] = ..., start_date: _Optional[str] = ..., stop_date: _Optional[str] = ..., repositories: _Optional[_Iterable[_Union[Repository, _Mapping]]] = ..., environment: _Optional[str] = ..., client_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., fill_model: _Optional[str] = ..., margin_basis: _Optional[str] = ..., enforce_stop_loss: _Optional[bool] = ..., commission_rate: _Optional[float] = ..., commission_per_share: _Optional[float] = ..., commission_per_order: _Optional[float] = ..., commission_minimum: _Optional[float] = ..., slippage_rate: _Optional[float] = ..., slippage_per_share: _Optional[float] = ...) -> None: ...
 
 class DeletePlaygroundRequest(_message.Message):
     __slots__ = ("playground_id",)
@@ -373,7 +391,7 @@ class Position(_message.Message):
     def __init__(self, quantity: _Optional[float] = ..., cost_basis: _Optional[float] = ..., pl: _Optional[float] = ..., maintenance_margin: _Optional[float] = ..., current_price: _Optional[float] = ...) -> None: ...
 
 class PlaceOrderRequest(_message.Message):
-    __slots__ = ("playground_id", "symbol", "asset_class", "quantity", "side", "type", "duration", "tag", "requested_price", "price", "close_order_id", "is_adjustment", "client_request_id", "sl")
+    __slots__ = ("playground_id", "symbol", "asset_class", "quantity", "side", "type", "duration", "tag", "requested_price", "price", "close_order_id", "is_adjustment", "client_request_id", "sl", "stop_price", "tp", "equity_fraction")
     PLAYGROUND_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     ASSET_CLASS_FIELD_NUMBER: _ClassVar[int]
@@ -388,6 +406,9 @@ class PlaceOrderRequest(_message.Message):
     IS_ADJUSTMENT_FIELD_NUMBER: _ClassVar[int]
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SL_FIELD_NUMBER: _ClassVar[int]
+    STOP_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TP_FIELD_NUMBER: _ClassVar[int]
+    EQUITY_FRACTION_FIELD_NUMBER: _ClassVar[int]
     playground_id: str
     symbol: str
     asset_class: str
@@ -402,7 +423,10 @@ class PlaceOrderRequest(_message.Message):
     is_adjustment: bool
     client_request_id: str
     sl: float
-    def __init__(self, playground_id: _Optional[str] = ..., symbol: _Optional[str] = ..., asset_class: _Optional[str] = ..., quantity: _Optional[float] = ..., side: _Optional[str] = ..., type: _Optional[str] = ..., duration: _Optional[str] = ..., tag: _Optional[str] = ..., requested_price: _Optional[float] = ..., price: _Optional[float] = ..., close_order_id: _Optional[int] = ..., is_adjustment: _Optional[bool] = ..., client_request_id: _Optional[str] = ..., sl: _Optional[float] = ...) -> None: ...
+    stop_price: float
+    tp: float
+    equity_fraction: float
+    def __init__(self, playground_id: _Optional[str] = ..., symbol: _Optional[str] = ..., asset_class: _Optional[str] = ..., quantity: _Optional[float] = ..., side: _Optional[str] = ..., type: _Optional[str] = ..., duration: _Optional[str] = ..., tag: _Optional[str] = ..., requested_price: _Optional[float] = ..., price: _Optional[float] = ..., close_order_id: _Optional[int] = ..., is_adjustment: _Optional[bool] = ..., client_request_id: _Optional[str] = ..., sl: _Optional[float] = ..., stop_price: _Optional[float] = ..., tp: _Optional[float] = ..., equity_fraction: _Optional[float] = ...) -> None: ...
 
 class NextTickRequest(_message.Message):
     __slots__ = ("playground_id", "seconds", "is_preview", "request_id")
@@ -439,12 +463,14 @@ class LiquidationEvent(_message.Message):
     def __init__(self, orders_placed: _Optional[_Iterable[_Union[Order, _Mapping]]] = ...) -> None: ...
 
 class TickDeltaEvent(_message.Message):
-    __slots__ = ("type", "liquidation_event")
+    __slots__ = ("type", "liquidation_event", "orders")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     LIQUIDATION_EVENT_FIELD_NUMBER: _ClassVar[int]
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
     type: str
     liquidation_event: LiquidationEvent
-    def __init__(self, type: _Optional[str] = ..., liquidation_event: _Optional[_Union[LiquidationEvent, _Mapping]] = ...) -> None: ...
+    orders: _containers.RepeatedCompositeFieldContainer[Order]
+    def __init__(self, type: _Optional[str] = ..., liquidation_event: _Optional[_Union[LiquidationEvent, _Mapping]] = ..., orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ...) -> None: ...
 
 class Bar(_message.Message):
     __slots__ = ("volume", "open", "close", "high", "low", "datetime", "superT_50_3", "superD_50_3", "superL_50_3", "superS_50_3", "stochrsi_k_14_14_3_3", "stochrsi_d_14_14_3_3", "atr_14", "sma_50", "sma_100", "sma_200", "stochrsi_cross_above_20", "stochrsi_cross_below_80", "close_lag_1", "close_lag_2", "close_lag_3", "close_lag_4", "close_lag_5", "close_lag_6", "close_lag_7", "close_lag_8", "close_lag_9", "close_lag_10", "close_lag_11", "close_lag_12", "close_lag_13", "close_lag_14", "close_lag_15", "close_lag_16", "close_lag_17", "close_lag_18", "close_lag_19", "close_lag_20", "cdl_hammer", "cdl_doji_10_0_1")
@@ -541,23 +567,25 @@ class Candle(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., period: _Optional[int] = ..., bar: _Optional[_Union[Bar, _Mapping]] = ...) -> None: ...
 
 class Trade(_message.Message):
-    __slots__ = ("id", "create_date", "quantity", "price", "order_id", "reconcile_order_id")
+    __slots__ = ("id", "create_date", "quantity", "price", "order_id", "reconcile_order_id", "commission")
     ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_DATE_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     RECONCILE_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMISSION_FIELD_NUMBER: _ClassVar[int]
     id: int
     create_date: str
     quantity: float
     price: float
     order_id: int
     reconcile_order_id: int
-    def __init__(self, id: _Optional[int] = ..., create_date: _Optional[str] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., order_id: _Optional[int] = ..., reconcile_order_id: _Optional[int] = ...) -> None: ...
+    commission: float
+    def __init__(self, id: _Optional[int] = ..., create_date: _Optional[str] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., order_id: _Optional[int] = ..., reconcile_order_id: _Optional[int] = ..., commission: _Optional[float] = ...) -> None: ...
 
 class Order(_message.Message):
-    __slots__ = ("id", "symbol", "side", "quantity", "type", "duration", "price", "requested_price", "stop_price", "tag", "trades", "status", "reject_reason", "create_date", "closed_by", "closes", "external_id", "reconciles", "client_request_id", "previous_position", "close_order_id")
+    __slots__ = ("id", "symbol", "side", "quantity", "type", "duration", "price", "requested_price", "stop_price", "tag", "trades", "status", "reject_reason", "create_date", "closed_by", "closes", "external_id", "reconciles", "client_request_id", "previous_position", "close_order_id", "sl", "tp", "order_stop_price", "protects")
     ID_FIELD_NUMBER: _ClassVar[int]
     CLASS_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
@@ -580,6 +608,10 @@ class Order(_message.Message):
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_POSITION_FIELD_NUMBER: _ClassVar[int]
     CLOSE_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    SL_FIELD_NUMBER: _ClassVar[int]
+    TP_FIELD_NUMBER: _ClassVar[int]
+    ORDER_STOP_PRICE_FIELD_NUMBER: _ClassVar[int]
+    PROTECTS_FIELD_NUMBER: _ClassVar[int]
     id: int
     symbol: str
     side: str
@@ -601,7 +633,11 @@ class Order(_message.Message):
     client_request_id: str
     previous_position: Position
     close_order_id: int
-    def __init__(self, id: _Optional[int] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., quantity: _Optional[float] = ..., type: _Optional[str] = ..., duration: _Optional[str] = ..., price: _Optional[float] = ..., requested_price: _Optional[float] = ..., stop_price: _Optional[float] = ..., tag: _Optional[str] = ..., trades: _Optional[_Iterable[_Union[Trade, _Mapping]]] = ..., status: _Optional[str] = ..., reject_reason: _Optional[str] = ..., create_date: _Optional[str] = ..., closed_by: _Optional[_Iterable[_Union[Trade, _Mapping]]] = ..., closes: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., external_id: _Optional[int] = ..., reconciles: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., client_request_id: _Optional[str] = ..., previous_position: _Optional[_Union[Position, _Mapping]] = ..., close_order_id: _Optional[int] = ..., **kwargs) -> None: ...
+    sl: float
+    tp: float
+    order_stop_price: float
+    protects: int
+    def __init__(self, id: _Optional[int] = ..., symbol: _Optional[str] = ..., side: _Optional[str] = ..., quantity: _Optional[float] = ..., type: _Optional[str] = ..., duration: _Optional[str] = ..., price: _Optional[float] = ..., requested_price: _Optional[float] = ..., stop_price: _Optional[float] = ..., tag: _Optional[str] = ..., trades: _Optional[_Iterable[_Union[Trade, _Mapping]]] = ..., status: _Optional[str] = ..., reject_reason: _Optional[str] = ..., create_date: _Optional[str] = ..., closed_by: _Optional[_Iterable[_Union[Trade, _Mapping]]] = ..., closes: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., external_id: _Optional[int] = ..., reconciles: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., client_request_id: _Optional[str] = ..., previous_position: _Optional[_Union[Position, _Mapping]] = ..., close_order_id: _Optional[int] = ..., sl: _Optional[float] = ..., tp: _Optional[float] = ..., order_stop_price: _Optional[float] = ..., protects: _Optional[int] = ..., **kwargs) -> None: ...
 
 class StreamTicksRequest(_message.Message):
     __slots__ = ("playground_id", "seconds", "max_ticks", "is_preview", "request_id")
@@ -622,3 +658,11 @@ class ArrowBatch(_message.Message):
     IPC_FIELD_NUMBER: _ClassVar[int]
     ipc: bytes
     def __init__(self, ipc: _Optional[bytes] = ...) -> None: ...
+
+class CancelOrderRequest(_message.Message):
+    __slots__ = ("playground_id", "order_id")
+    PLAYGROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    playground_id: str
+    order_id: int
+    def __init__(self, playground_id: _Optional[str] = ..., order_id: _Optional[int] = ...) -> None: ...

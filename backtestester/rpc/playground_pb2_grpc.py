@@ -131,6 +131,11 @@ class PlaygroundServiceStub:
                 request_serializer=playground__pb2.GetCandlesRequest.SerializeToString,
                 response_deserializer=playground__pb2.ArrowBatch.FromString,
                 _registered_method=True)
+        self.CancelOrder = channel.unary_unary(
+                '/playground.PlaygroundService/CancelOrder',
+                request_serializer=playground__pb2.CancelOrderRequest.SerializeToString,
+                response_deserializer=playground__pb2.Order.FromString,
+                _registered_method=True)
 
 
 class PlaygroundServiceServicer:
@@ -283,6 +288,16 @@ class PlaygroundServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelOrder(self, request, context):
+        """Cancels a pending order of a playground (the engine's cancel; ctx.cancel of a strategy) and
+        returns the Order, now with status "canceled". NOT_FOUND for an unknown playground or order;
+        FAILED_PRECONDITION for an order that is not pending (filled, rejected, already canceled...).
+        Journalled like PlaceOrder, so a saved playground replays it on restore.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlaygroundServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -380,6 +395,11 @@ def add_PlaygroundServiceServicer_to_server(servicer, server):
                     servicer.StreamCandlesArrow,
                     request_deserializer=playground__pb2.GetCandlesRequest.FromString,
                     response_serializer=playground__pb2.ArrowBatch.SerializeToString,
+            ),
+            'CancelOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelOrder,
+                    request_deserializer=playground__pb2.CancelOrderRequest.FromString,
+                    response_serializer=playground__pb2.Order.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -895,6 +915,33 @@ class PlaygroundService:
             '/playground.PlaygroundService/StreamCandlesArrow',
             playground__pb2.GetCandlesRequest.SerializeToString,
             playground__pb2.ArrowBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/playground.PlaygroundService/CancelOrder',
+            playground__pb2.CancelOrderRequest.SerializeToString,
+            playground__pb2.Order.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,6 +27,7 @@ from backtestester.engine import (
     Repository,
     TickDelta,
 )
+from backtestester.engine.costs import Commission, Slippage
 from backtestester.engine.timeutil import to_ns
 from backtestester.playgrounds import simulator_playground
 
@@ -36,6 +37,18 @@ from .journal import Journal
 from .store import PlaygroundStore, StoreError
 
 log = logging.getLogger(__name__)
+
+
+def playground_options(engine: dict) -> dict:
+    """The ``Playground`` keyword arguments of a config's ``engine`` options (plain data, as
+    :func:`backtestester.wire.requests.engine_options` stores them; a config saved before they
+    existed has none: the engine's defaults)."""
+    options = {k: v for k, v in engine.items() if k not in ("commission", "slippage")}
+    if engine.get("commission"):
+        options["commission"] = Commission(**engine["commission"])
+    if engine.get("slippage"):
+        options["slippage"] = Slippage(**engine["slippage"])
+    return options
 
 
 class PlaygroundSession:
@@ -61,7 +74,8 @@ class PlaygroundSession:
         try:
             self.pg = simulator_playground(data_dir, specs, start_date=config["start_date"],
                                            stop_date=config["stop_date"], balance=config["balance"],
-                                           calendar=config.get("calendar", "XNYS"))
+                                           calendar=config.get("calendar", "XNYS"),
+                                           **playground_options(config.get("engine", {})))
         except DataNotFoundError as exc:  # D18/D19: missing data is a clear error at creation
             log.info("playground %s: %s", self.playground_id, exc)  # the full text names the data directory
             raise ServiceError(Status.NOT_FOUND, exc.public_message) from None
@@ -183,6 +197,20 @@ class PlaygroundSession:
             status = Status.FAILED_PRECONDITION if text.startswith("backtest complete") else Status.INVALID_ARGUMENT
             raise ServiceError(status, f"failed to place order: {text}") from None
         self._record("place_order", kwargs, orders=(o,))
+        return o
+
+    def cancel_order(self, order_id: int) -> Order:
+        """CancelOrder: ``Playground.cancel_order(order_id)``, journalled. NOT_FOUND for an unknown
+        order, FAILED_PRECONDITION for one that is not pending."""
+        pg = self.ready()
+        try:
+            o = pg.cancel_order(order_id)
+        except NotFoundError as exc:
+            raise ServiceError(Status.NOT_FOUND, f"failed to cancel order: {exc}") from None
+        except PlaygroundError as exc:
+            raise ServiceError(Status.FAILED_PRECONDITION, f"failed to cancel order: {exc}; only a pending "
+                                                            f"order can be canceled") from None
+        self._record("cancel_order", {"order_id": order_id}, orders=(o,))
         return o
 
     # --- queries ------------------------------------------------------------------------------

@@ -53,6 +53,10 @@ def place_order(session: PlaygroundSession, kwargs: dict) -> pb.Order:
     return order(session, session.place_order(**kwargs))
 
 
+def cancel_order(session: PlaygroundSession, order_id: int) -> pb.Order:
+    return order(session, session.cancel_order(order_id))
+
+
 def get_order(session: PlaygroundSession, order_id: int) -> pb.Order:
     return order(session, session.get_order(order_id))
 

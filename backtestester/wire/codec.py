@@ -30,6 +30,8 @@ def trade(t, tz, *, with_id: bool = True) -> pb.Trade:
         msg.id = t.id
         if t.order_id:
             msg.order_id = t.order_id
+    if t.commission:  # an addition (docs/wire.md)
+        msg.commission = t.commission
     return msg
 
 
@@ -49,6 +51,9 @@ def order(o, tz, lookup=None, _seen=None) -> pb.Order:
         msg.client_request_id = o.client_request_id
     if o.close_order_id is not None:
         msg.close_order_id = o.close_order_id
+    for field, value in (("sl", o.sl), ("tp", o.tp), ("order_stop_price", o.stop_price), ("protects", o.protects)):
+        if value is not None:  # additions (docs/wire.md): exactly what the order carries
+            setattr(msg, field, value)
     if lookup is not None and o.closes:
         seen = set() if _seen is None else _seen
         seen.add(o.id)
@@ -85,9 +90,12 @@ def tick_delta(d, tz, lookup=None, indicators: dict | None = None) -> pb.TickDel
                                          bar=bar(nc.candle, fields, nc.index)))
     msg.invalid_orders.extend(order(o, tz, lookup) for o in d.invalid_orders)
     for ev in d.events:
+        orders = [order(o, tz, lookup) for o in ev.orders]
         if ev.type == "liquidation":  # the only event type of the v1 wire (spec 5.5)
-            msg.events.append(pb.TickDeltaEvent(type="liquidation", liquidation_event=pb.LiquidationEvent(
-                orders_placed=[order(o, tz, lookup) for o in ev.orders])))
+            msg.events.append(pb.TickDeltaEvent(type="liquidation",
+                                                liquidation_event=pb.LiquidationEvent(orders_placed=orders)))
+        else:  # expired / canceled: an addition (TickDeltaEvent.orders, docs/wire.md)
+            msg.events.append(pb.TickDeltaEvent(type=ev.type, orders=orders))
     return msg
 
 
@@ -98,7 +106,7 @@ def positions_map(target, positions: dict) -> None:
 
 # --- protobuf -> engine --------------------------------------------------------------------------
 def trade_from_pb(t) -> Trade:
-    return Trade(int(t.id), go_time_ns(t.create_date), t.quantity, t.price, int(t.order_id))
+    return Trade(int(t.id), go_time_ns(t.create_date), t.quantity, t.price, int(t.order_id), t.commission)
 
 
 def position_from_pb(p) -> Position:
@@ -112,10 +120,15 @@ def account_from_pb(resp) -> Account:
 
 def order_from_pb(m) -> Order:
     """An engine :class:`Order` from the wire's Order DTO (``closed_by`` left to :func:`link_closes`)."""
+    def present(field):  # the additions (docs/wire.md); a v1 server sends stop_price only
+        return getattr(m, field) if m.HasField(field) else None
+
+    stop = present("order_stop_price") if m.HasField("sl") or m.HasField("order_stop_price") else m.stop_price or None
     o = Order(int(m.id), m.symbol, m.side, m.quantity, m.type, m.duration, m.price or None,
-              m.requested_price or None, m.stop_price or None, None, None, m.tag,
+              m.requested_price or None, stop, present("sl"), present("tp"), m.tag,
               int(m.close_order_id) if m.HasField("close_order_id") else None, go_time_ns(m.create_date),
-              client_request_id=m.client_request_id if m.HasField("client_request_id") else None)
+              client_request_id=m.client_request_id if m.HasField("client_request_id") else None,
+              protects=int(m.protects) if m.HasField("protects") else None)
     o.status, o.reject_reason = m.status, m.reject_reason
     o.trades = [trade_from_pb(t) for t in m.trades]
     o.filled_quantity = sum(abs(t.quantity) for t in o.trades)

@@ -12,6 +12,8 @@ import math
 from datetime import date, datetime
 
 from ..data.dates import FIRST_DATE, LAST_DATE, supported_date
+from ..engine.costs import Commission, Slippage
+from ..engine.playground import FILL_MODELS, MARGIN_BASES
 from ..rpc import playground_pb2 as pb
 from ..symbols import normalize_symbol
 from ..texts import shown
@@ -155,7 +157,38 @@ def create_config(req: pb.CreatePolygonPlaygroundRequest) -> dict:
     return {"balance": float(req.balance), "start_date": start.isoformat(), "stop_date": stop.isoformat(),
             "environment": env, "repositories": repos, "tags": [identifier(t, "tag") for t in req.tags],
             "client_id": identifier(req.client_id, "client_id") if req.HasField("client_id") else None,
-            "calendar": "XNYS"}
+            "calendar": "XNYS", "engine": engine_options(req)}
+
+
+# The CreatePlayground additions of each cost model: (request field, the model's field).
+COST_FIELDS = {"commission": (Commission, (("commission_rate", "rate"), ("commission_per_share", "per_share"),
+                                           ("commission_per_order", "per_order"),
+                                           ("commission_minimum", "minimum"))),
+               "slippage": (Slippage, (("slippage_rate", "rate"), ("slippage_per_share", "per_share")))}
+
+
+def engine_options(req: pb.CreatePolygonPlaygroundRequest) -> dict:
+    """The engine options a CreatePlayground request sets (its additions, docs/wire.md), as plain
+    data for the saved config: ``fill_model``, ``margin_basis``, ``enforce_stop_loss``, and
+    ``commission``/``slippage`` as the fields of :class:`Commission`/:class:`Slippage`. Unset
+    options are left out: the engine's defaults (the v1 behaviour)."""
+    out: dict = {}
+    for name, accepted in (("fill_model", FILL_MODELS), ("margin_basis", MARGIN_BASES)):
+        if req.HasField(name):
+            if getattr(req, name) not in accepted:
+                raise RequestError(f"invalid {name} {shown(getattr(req, name))}: accepted: {', '.join(accepted)}")
+            out[name] = getattr(req, name)
+    if req.HasField("enforce_stop_loss"):
+        out["enforce_stop_loss"] = bool(req.enforce_stop_loss)
+    for model, (cls, fields) in COST_FIELDS.items():
+        given = {attr: getattr(req, field) for field, attr in fields if req.HasField(field)}
+        if given:
+            try:
+                cls(**given)  # the model's own checks: finite, >= 0
+            except ValueError as exc:
+                raise RequestError(str(exc)) from None
+            out[model] = given
+    return out
 
 
 def place_order_kwargs(req: pb.PlaceOrderRequest) -> dict:
@@ -171,8 +204,14 @@ def place_order_kwargs(req: pb.PlaceOrderRequest) -> dict:
               "duration": req.duration or "day", "tag": req.tag}
     if req.HasField("price"):
         kwargs["price"] = finite(req.price, "price")
-    if req.HasField("sl"):
-        kwargs["sl"] = finite(req.sl, "sl")
+    for name in ("sl", "stop_price", "tp", "equity_fraction"):  # all but sl: additions (docs/wire.md)
+        if req.HasField(name):
+            kwargs[name] = finite(getattr(req, name), name)
+    if "equity_fraction" in kwargs:  # sized by the engine at the fill
+        if req.quantity:
+            raise RequestError(f"give either quantity or equity_fraction, not both (quantity {req.quantity!r} "
+                               f"must be 0 with equity_fraction)")
+        kwargs["quantity"] = None
     if req.HasField("close_order_id"):
         kwargs["close_order_id"] = int(req.close_order_id)
     if req.HasField("client_request_id") and req.client_request_id:

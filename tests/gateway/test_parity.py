@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from actors.cli import main
+from backtestester.engine.costs import Commission, Slippage
 from backtestester.playgrounds import catalog_playground, run_on_catalog
 from backtestester.remote.broker import run_on_gateway
 from backtestester.remote.client import PlaygroundClient
@@ -171,11 +172,11 @@ def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, cat
     reason = "PlaceOrder: side not allowed: cannot sell when no position exists: must sell short"
     assert remote.rejected == local.rejected == [("on_reject", reason), (0, "rejected", reason)]
     assert remote_result.rejections == local_result.rejections == 1
-    assert "no cancel RPC" in remote.errors[0] and local.errors[0] == "order 999 not found"
-    assert "stop_price is not on the gateway's v1 wire" in remote.errors[1] and len(local.errors) == 1
-    # a stop-loss acts locally; through the gateway it would be stored only, so it is refused
-    assert "sl/tp through the gateway would be stored only" in remote.errors[2]
-    assert [o.tag for o in local_result.orders if o.protects] == ["sl"]
+    assert remote.errors[0] == local.errors[0] == "order 999 not found"  # CancelOrder, as locally
+    # the stop order is placed (stop_price is sent) and the stop-loss acts (the playground enforces it)
+    assert remote.errors == local.errors == ["order 999 not found"]
+    assert [o.tag for o in remote_result.orders if o.protects] == [o.tag for o in local_result.orders if o.protects] \
+        == ["sl"]
     assert remote.statuses == local.statuses == ["pending", ("filled", 1), ("filled", 1)]
     assert remote.same is local.same is True
     # strict mode raises the refusal, locally and through the gateway alike
@@ -184,6 +185,115 @@ def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, cat
                 lambda: run_on_catalog(Limits(), catalog_dir, [("AAA", "1m")], strict=True, **window)):
         with pytest.raises(OrderRejected, match="side not allowed"):
             run()
+
+
+def test_a_broker_over_a_playground_without_enforcement_refuses_sl_and_tp(client):
+    """A playground created without enforce_stop_loss (a v1 client's) would only store sl/tp (D5):
+    a GatewayBroker over it refuses them rather than leave the position silently unprotected."""
+    from backtestester.engine import PlaceOrderError
+    from backtestester.remote.broker import GatewayBroker
+
+    pid = client.create_playground(balance=10_000, start_date="2024-01-03", stop_date="2024-01-03",
+                                   repositories=[("AAA", 1, "minute")])
+    try:
+        broker = GatewayBroker(client, pid)
+        broker.step(60 * 10**9)
+        for protection in ({"sl": 1.0}, {"tp": 1000.0}):
+            with pytest.raises(PlaceOrderError, match="created without enforce_stop_loss would be stored only"):
+                broker.place_order(symbol="AAA", side="buy", quantity=1, requested_price=100, **protection)
+        assert broker.orders() == []  # nothing was placed
+    finally:
+        client.delete_playground(pid)
+
+
+class StopOrders(Strategy):
+    """Stop and stop-limit entries, a stop exit, and a day limit order that expires at the
+    session's close: records every fill and event the hooks see."""
+
+    def on_start(self, ctx):
+        self.seen, self.placed = [], False
+
+    def on_candle(self, ctx, bar):
+        if not self.placed:
+            self.placed = True
+            ctx.buy(bar.symbol, 5, order_type="stop", stop_price=round(bar.close * 1.002, 2), duration="gtc")
+            ctx.buy(bar.symbol, 4, order_type="stop_limit", stop_price=round(bar.close * 1.001, 2),
+                    price=round(bar.close * 1.004, 2), duration="gtc")
+            ctx.buy(bar.symbol, 3, order_type="limit", price=round(bar.close * 0.5, 2))  # a day order: expires
+            ctx.sell_short(bar.symbol, 2, order_type="stop", stop_price=round(bar.close * 0.995, 2), duration="gtc")
+
+    def on_fill(self, ctx, trade, order):
+        self.seen.append(("fill", trade.time, order.id, order.order_type, order.stop_price, trade.quantity,
+                          trade.price))
+
+    def on_event(self, ctx, event):
+        self.seen.append(("event", ctx.time, event.type, [(o.id, o.status, o.order_type) for o in event.orders]))
+
+
+def test_stop_and_stop_limit_orders_and_expiry_events_are_identical_through_the_gateway(client, catalog_dir):
+    """stop_price travels (PlaceOrderRequest.stop_price, an addition), stop and stop-limit orders
+    trigger on the same bars, and the engine's expired event reaches on_event, as locally."""
+    local_strategy, remote_strategy = StopOrders(), StopOrders()
+    local = run_on_catalog(local_strategy, catalog_dir, [("AAA", "1m")], **WINDOW)
+    remote = run_on_gateway(remote_strategy, client, [("AAA", "1m")], **WINDOW)
+    kinds = {s[3] for s in local_strategy.seen if s[0] == "fill"}
+    assert kinds == {"stop", "stop_limit"}, local_strategy.seen
+    assert [s[2] for s in local_strategy.seen if s[0] == "event"] == ["expired"]
+    assert remote_strategy.seen == local_strategy.seen
+    assert_same_run(local, remote)
+    assert [(o.order_type, o.stop_price, o.price) for o in remote.orders] == \
+        [(o.order_type, o.stop_price, o.price) for o in local.orders]
+
+
+class EveryOrderKind(Strategy):
+    """Stop and stop-limit entries, a market entry protected by sl and tp, a limit order it
+    cancels on the next candle, and a new protected entry whenever it is flat: records every fill,
+    event and cancel the hooks see."""
+
+    def on_start(self, ctx):
+        self.seen, self.to_cancel, self.bars = [], None, 0
+
+    def on_candle(self, ctx, bar):
+        self.bars += 1
+        c = bar.close
+        if self.bars == 1:
+            ctx.buy(bar.symbol, 5, order_type="stop", stop_price=round(c * 1.002, 2), duration="gtc")
+            ctx.buy(bar.symbol, 4, order_type="stop_limit", stop_price=round(c * 1.001, 2),
+                    price=round(c * 1.004, 2), duration="gtc")
+            self.to_cancel = ctx.buy(bar.symbol, 3, order_type="limit", price=round(c * 0.5, 2), duration="gtc")
+        elif self.bars == 2:
+            got = ctx.cancel(self.to_cancel.id)
+            self.seen.append(("cancel", ctx.time, got.id, got.status))
+        elif self.bars % 30 == 0 and ctx.position(bar.symbol).quantity == 0:
+            ctx.buy(bar.symbol, 10, sl=round(c * 0.998, 2), tp=round(c * 1.002, 2))
+
+    def on_fill(self, ctx, trade, order):
+        self.seen.append(("fill", trade.time, order.id, order.order_type, order.tag, trade.quantity, trade.price,
+                          trade.commission))
+
+    def on_event(self, ctx, event):
+        self.seen.append(("event", ctx.time, event.type, [(o.id, o.status, o.tag) for o in event.orders]))
+
+
+def test_stops_tp_sl_cancel_next_open_fills_and_costs_are_identical_through_the_gateway(client, catalog_dir):
+    """Every order kind a strategy has, under next_open fills with commission and slippage (the
+    engine options CreatePlayground now carries): the hooks see the same fills, cancels and events,
+    and the results are identical, commissions included."""
+    options = dict(fill_model="next_open", commission=Commission(rate=0.0005, minimum=0.5),
+                   slippage=Slippage(per_share=0.01))
+    local_strategy, remote_strategy = EveryOrderKind(), EveryOrderKind()
+    local = run_on_catalog(local_strategy, catalog_dir, [("AAA", "1m")], **WINDOW, **options)
+    remote = run_on_gateway(remote_strategy, client, [("AAA", "1m")], **WINDOW, **options)
+    fills_seen = [s for s in local_strategy.seen if s[0] == "fill"]
+    assert {s[3] for s in fills_seen} >= {"stop", "stop_limit", "market"}
+    assert {s[4] for s in fills_seen} >= {"sl", "tp"} and all(s[7] >= 0.5 for s in fills_seen)
+    assert ("canceled" in {s[2] for s in local_strategy.seen if s[0] == "event"})  # the other leg of a pair
+    assert [s[3] for s in local_strategy.seen if s[0] == "cancel"] == ["canceled"]
+    assert remote_strategy.seen == local_strategy.seen
+    assert_same_run(local, remote)
+    fields = ("order_type", "stop_price", "price", "sl", "tp", "protects", "tag", "status")
+    assert [[getattr(o, f) for f in fields] for o in remote.orders] == \
+        [[getattr(o, f) for f in fields] for o in local.orders]
 
 
 def _words(text):
@@ -205,11 +315,14 @@ def test_cli_backtest_through_the_gateway_matches_the_local_catalog_run(gateway,
     # the statistics tables are the same too
     assert remote[remote.rindex("SmaCross"):] == local[local.rindex("SmaCross"):]  # after the headers
 
-    # options the gateway's playgrounds do not have are refused before anything runs
-    assert main(args + ["--gateway", gateway, "--fill-model", "next_open"]) == 2
-    assert "not with --gateway" in capsys.readouterr().err
-    assert main(args[:-2] + ["--gateway", gateway]) == 2  # the default fill model, next_open, is not the gateway's
-    assert "--fill-model next_open (the default): not with --gateway" in _words(capsys.readouterr().err)
+    # the engine options travel with CreatePlayground: next_open fills (the default) and costs match too
+    costs = ["--commission", "0.0005", "--slippage", "0.0001"]
+    assert main(args[:-2] + costs + ["--gateway", gateway]) == 0
+    remote = capsys.readouterr().out
+    assert main(args[:-2] + costs + ["--data-dir", str(catalog_dir)]) == 0
+    local = capsys.readouterr().out
+    assert "fill model next_open, commission 0.0005, slippage 0.0001" in _words(remote)
+    assert remote[remote.rindex("SmaCross"):] == local[local.rindex("SmaCross"):]
     assert main(["backtest", "--gateway", gateway]) == 2
     assert "need both --start and --stop" in capsys.readouterr().err
     # a business error of the gateway is reported with its status

@@ -98,10 +98,8 @@ CATALOG = ["--data-dir", "DATA", "--start", "2024-01-03", "--stop", "2024-01-03"
     (["--start", "2024-01-03"], "need both --start and --stop"),
     (["--data-dir", "DATA"], "need both --start and --stop"),
     (["--symbol", "aaa", "--symbols", "bbb", "AAA"], "symbol(s) AAA given more than once"),
-    (["--gateway", "127.0.0.1:1", "--start", "2024-01-03", "--stop", "2024-01-03"],
-     "--fill-model next_open (the default): not with --gateway"),
     (["--gateway", "127.0.0.1:1", "--start", "2024-01-03", "--stop", "2024-01-03", "--fill-model", "close",
-      "--commission", "0.001", "--data-dir", "DATA"], "--data-dir, --commission: not with --gateway"),
+      "--commission", "0.001", "--data-dir", "DATA"], "--data-dir: not with --gateway"),
 ])
 def test_options_that_would_not_apply_are_refused(argv, message, catalog_dir, capsys):
     argv = [str(catalog_dir) if a == "DATA" else a for a in argv]

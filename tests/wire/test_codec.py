@@ -83,10 +83,17 @@ def test_create_config_validation():
 
 def test_place_order_kwargs_keeps_optional_fields_optional():
     req = pb.PlaceOrderRequest(symbol="aaa", side="buy", quantity=2, requested_price=10, type="limit", duration="gtc",
-                               price=9.5, sl=8.0, close_order_id=3, client_request_id="r")
+                               price=9.5, sl=8.0, close_order_id=3, client_request_id="r", stop_price=9.0, tp=12.0)
     kw = requests.place_order_kwargs(req)
     assert kw == {"symbol": "aaa", "side": "buy", "quantity": 2.0, "requested_price": 10.0, "order_type": "limit",
-                  "duration": "gtc", "tag": "", "price": 9.5, "sl": 8.0, "close_order_id": 3, "client_request_id": "r"}
+                  "duration": "gtc", "tag": "", "price": 9.5, "sl": 8.0, "close_order_id": 3, "client_request_id": "r",
+                  "stop_price": 9.0, "tp": 12.0}
+    sized = requests.place_order_kwargs(pb.PlaceOrderRequest(side="buy", equity_fraction=0.5))
+    assert sized["quantity"] is None and sized["equity_fraction"] == 0.5  # the engine sizes it at the fill
+    with pytest.raises(RequestError, match="give either quantity or equity_fraction, not both"):
+        requests.place_order_kwargs(pb.PlaceOrderRequest(side="buy", quantity=3, equity_fraction=0.5))
+    with pytest.raises(RequestError, match="stop_price must be a finite number, got nan"):
+        requests.place_order_kwargs(pb.PlaceOrderRequest(side="buy", stop_price=float("nan")))
     assert "price" not in requests.place_order_kwargs(pb.PlaceOrderRequest(side="buy"))
     with pytest.raises(RequestError, match="invalid class: invalid order class: crypto"):
         requests.place_order_kwargs(pb.PlaceOrderRequest(asset_class="crypto"))
@@ -126,8 +133,29 @@ def test_tick_delta_with_candles_rejections_and_liquidation(pg_factory):
     fake = TickDelta([], [], [o], [Event("liquidation", [o]), Event("expired", [o])], d.current_ns, True, UTC)
     msg = codec.tick_delta(fake, UTC)
     assert msg.is_backtest_complete and [x.id for x in msg.invalid_orders] == [o.id]
-    [ev] = msg.events  # only liquidation is a v1 event type
+    ev, expired = msg.events  # liquidation as in v1; expired/canceled carry their orders in an addition
     assert ev.type == "liquidation" and [x.id for x in ev.liquidation_event.orders_placed] == [o.id]
+    assert not ev.orders
+    assert expired.type == "expired" and [x.id for x in expired.orders] == [o.id]
+    assert not expired.liquidation_event.orders_placed  # a v1 client reading it sees no placed orders
+
+
+def test_order_additions_carry_sl_tp_and_the_stop_price_exactly(pg_factory):
+    """v1's stop_price still falls back to sl (old clients); the additions say exactly what the
+    order carries, so the decoded order equals the engine's; a v1 message still decodes."""
+    pg = pg_factory({"AAA": [10, 11, 12, 13]})
+    pg.tick(60)
+    stop = pg.place_order(symbol="AAA", side="buy", quantity=1, requested_price=10, order_type="stop_limit",
+                          stop_price=10.5, price=10.8, sl=9.0, tp=12.0, duration="gtc")
+    plain = pg.place_order(symbol="AAA", side="buy", quantity=1, requested_price=10, sl=9.5)
+    m_stop, m_plain = codec.order(stop, UTC), codec.order(plain, UTC)
+    assert (m_stop.stop_price, m_stop.order_stop_price, m_stop.sl, m_stop.tp) == (10.5, 10.5, 9.0, 12.0)
+    assert m_plain.stop_price == 9.5 and not m_plain.HasField("order_stop_price") and not m_plain.HasField("tp")
+    fields = ("stop_price", "sl", "tp", "price", "protects", "order_type")
+    for o, m in ((stop, m_stop), (plain, m_plain)):
+        assert [getattr(codec.order_from_pb(m), f) for f in fields] == [getattr(o, f) for f in fields]
+    v1 = pb.Order(id=3, type="stop", stop_price=10.5, create_date=m_stop.create_date)  # a v1 server's answer
+    assert codec.order_from_pb(v1).stop_price == 10.5 and codec.order_from_pb(v1).sl is None
 
 
 def test_get_account_filters(pg_factory):

@@ -5,8 +5,8 @@
     ``shared/spec/wire-v1.md`` is in the generated descriptors, unchanged, and the original RPCs
     are unary. The comparison is also run on deliberately broken copies of the proto to show it
     catches a rename, renumbering, retyping, removal or label change.
-(c) Additions: StreamTicks and StreamCandlesArrow exist, are server-streaming, and have the
-    documented messages; a small in-process server shows the generated stubs, health and
+(c) Additions: StreamTicks and StreamCandlesArrow exist and are server-streaming, CancelOrder is
+    unary and last, and all have the documented messages; a small in-process server shows the generated stubs, health and
     reflection working together.
 
 The spec is looked up at $BACKTESTESTER_WIRE_SPEC, else ../shared/spec/wire-v1.md next to the
@@ -448,12 +448,17 @@ def _fields(message) -> list[tuple[int, str, int, bool, bool]]:
     return [(f.number, f.name, f.type, f.is_repeated, f.containing_oneof is not None) for f in message.fields]
 
 
-def test_additions_are_server_streaming_with_the_documented_messages(spec):
+def test_additions_have_their_documented_shapes_and_messages(spec):
     service = playground_pb2.DESCRIPTOR.services_by_name["PlaygroundService"]
     additions = {m.name: m for m in service.methods if m.name not in spec.rpcs}
-    assert set(additions) == {"StreamTicks", "StreamCandlesArrow"}
-    for m in additions.values():
-        assert m.server_streaming and not m.client_streaming, m.name
+    assert set(additions) == {"StreamTicks", "StreamCandlesArrow", "CancelOrder"}
+    for name in ("StreamTicks", "StreamCandlesArrow"):
+        assert additions[name].server_streaming and not additions[name].client_streaming, name
+    # CancelOrder: unary (so every front end of the servicer serves it), appended after the spec's RPCs
+    cancel = additions["CancelOrder"]
+    assert not cancel.server_streaming and not cancel.client_streaming
+    assert [m.name for m in service.methods][-1] == "CancelOrder"
+    assert cancel.output_type.full_name == "playground.Order"
 
     ticks = additions["StreamTicks"]
     assert ticks.input_type.full_name == "playground.StreamTicksRequest"
@@ -471,10 +476,36 @@ def test_additions_are_server_streaming_with_the_documented_messages(spec):
     assert arrow.input_type.full_name == "playground.GetCandlesRequest"  # same request as GetCandles
     assert arrow.output_type.full_name == "playground.ArrowBatch"
     assert _fields(arrow.output_type) == [(1, "ipc", FD.TYPE_BYTES, False, False)]
+    assert _fields(cancel.input_type) == [(1, "playground_id", FD.TYPE_STRING, False, False),
+                                          (2, "order_id", FD.TYPE_UINT64, False, False)]
 
     # New messages only: none of the additions reuses a name of the spec.
     new_messages = set(playground_pb2.DESCRIPTOR.message_types_by_name) - set(spec.messages)
-    assert new_messages == {"StreamTicksRequest", "ArrowBatch"}
+    assert new_messages == {"StreamTicksRequest", "ArrowBatch", "CancelOrderRequest"}
+
+
+def test_fields_added_to_v1_messages_are_numbered_from_100_and_have_presence(spec):
+    """New fields on the spec's messages (docs/wire.md) take numbers of 100 and up, never a spec
+    name, and are optional or repeated, so a v1 client neither sends nor needs them."""
+    added = {}
+    for name, sfields in spec.messages.items():
+        message = playground_pb2.DESCRIPTOR.message_types_by_name[name]
+        known = {sf.number for sf in sfields}
+        for f in message.fields:
+            if f.number not in known:
+                assert f.number >= 100 and f.name not in {sf.name for sf in sfields}, (name, f.name)
+                assert f.is_repeated or f.has_presence, (name, f.name)
+                added.setdefault(name, []).append((f.number, f.name))
+    assert added == {
+        "PlaceOrderRequest": [(100, "stop_price"), (101, "tp"), (102, "equity_fraction")],
+        "TickDeltaEvent": [(100, "orders")],
+        "Order": [(100, "sl"), (101, "tp"), (102, "order_stop_price"), (103, "protects")],
+        "CreatePolygonPlaygroundRequest": [(100, "fill_model"), (101, "margin_basis"), (102, "enforce_stop_loss"),
+                                           (103, "commission_rate"), (104, "commission_per_share"),
+                                           (105, "commission_per_order"), (106, "commission_minimum"),
+                                           (107, "slippage_rate"), (108, "slippage_per_share")],
+        "Trade": [(100, "commission")],
+    }
 
 
 def test_generated_stubs_health_and_reflection_work_end_to_end():
