@@ -99,6 +99,8 @@ def sample_requests(stub):
         "GetOrder": lambda: pb.GetOrderRequest(order_id=1),
         "NextTick": lambda: pb.NextTickRequest(playground_id=pid, seconds=60, request_id=uuid.uuid4().hex),
         "PlaceOrder": lambda: order_req(pid, "buy", qty=1),
+        "CancelOrder": lambda: pb.CancelOrderRequest(  # a fresh pending order for each transport
+            playground_id=pid, order_id=stub.PlaceOrder(order_req(pid, "buy", qty=1), timeout=DEADLINE).id),
         "GetAccount": lambda: pb.GetAccountRequest(playground_id=pid, fetch_orders=True),
         "GetCandles": lambda: pb.GetCandlesRequest(playground_id=pid, symbol="AAA", period_in_seconds=60,
                                                    fromRTF3339="2024-01-03T14:30:00Z"),
