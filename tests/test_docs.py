@@ -5,7 +5,7 @@ Per Markdown file, in a fresh temporary directory laid out as a clone's root aft
 blocks run in the file's order: ``python`` blocks are exec'd in one namespace shared by the file's
 blocks, ``sh`` blocks run under bash (``-e``, venv's bin first on PATH, as with the venv
 activated). A running gateway is there for the blocks that talk to one (``127.0.0.1:5051`` is
-replaced by its OS-chosen address), and Ray for the blocks that say "inside a Ray session".
+replaced by its OS-chosen address, ``http://127.0.0.1:5052`` by its Twirp base URL), and Ray for the blocks that say "inside a Ray session".
 
 Nothing is skipped silently:
 - a block that cannot run here has ``<!-- not run: REASON -->`` on the line before its fence;
@@ -38,6 +38,7 @@ NOT_RUN_MARK = re.compile(r"<!--\s*not run:\s*(?P<reason>.+?)\s*-->\s*$")
 RUN = {"python", "sh"}
 SHOWN = {"text", "proto", "toml"}  # toml blocks are parsed (test_toml_blocks_parse)
 GATEWAY = "127.0.0.1:5051"
+TWIRP = "http://127.0.0.1:5052"  # the docs' Twirp base URL, replaced by the gateway's
 
 # (file, first line of the block): why it cannot run here. Keep this short.
 NOT_RUN = {
@@ -135,12 +136,14 @@ def catalog(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gateway(ray_cluster, catalog):
-    """A gateway on an OS-chosen port serving ``catalog``; stopped at the end."""
+    """``(gRPC address, Twirp base URL)`` of a gateway on OS-chosen ports serving ``catalog``;
+    stopped at the end."""
     from actors.gateway.server import spawn
 
     gw = spawn(str(catalog), name="docs-gateway")
     try:
-        yield ray_cluster.get(gw.start.remote("127.0.0.1", 0), timeout=60)
+        address = ray_cluster.get(gw.start.remote("127.0.0.1", 0, 0), timeout=60)
+        yield address, ray_cluster.get(gw.twirp_address.remote(), timeout=60)
     finally:
         try:
             ray_cluster.get(gw.stop.remote(0.5), timeout=30)
@@ -180,7 +183,7 @@ def test_blocks_run_as_written(name, tmp_path, catalog, gateway, monkeypatch):
     namespace = {"__name__": "__docs__"}
     with clone_root(tmp_path, catalog) as root:
         for b in runnable:
-            body = substituted(name, b["body"]).replace(GATEWAY, gateway)
+            body = substituted(name, b["body"]).replace(GATEWAY, gateway[0]).replace(TWIRP, gateway[1])
             where = f"{name}:{b['line']}"
             if b["lang"] == "python":
                 exec(compile(body, where, "exec"), namespace)

@@ -28,6 +28,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from google.protobuf.message_factory import GetMessageClass
 
+from backtestester.remote.twirp_client import TWIRP_OF_STATUS
 from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
 
@@ -53,8 +54,9 @@ STREAMS = frozenset(m.name for m in _METHODS if m.server_streaming or m.client_s
 
 
 def twirp_code(code: grpc.StatusCode) -> str:
-    """The Twirp error code of a gRPC status code (the same names, but ``canceled``)."""
-    return "canceled" if code is grpc.StatusCode.CANCELLED else code.name.lower()
+    """The Twirp error code of a gRPC status code (the same names, but ``canceled``; the client's
+    table, :data:`~backtestester.remote.twirp_client.TWIRP_OF_STATUS`, maps back)."""
+    return TWIRP_OF_STATUS[code]
 
 
 class TwirpError(grpc.aio.AbortError):

@@ -109,15 +109,19 @@ class PlaygroundClient:
         self.close()
 
     def _call(self, rpc: str, request, timeout: float | None = None):
-        method = getattr(self._stub, rpc)
+        """One unary call with the retries of UNAVAILABLE (the module docstring)."""
         for attempt in range(self.retries + 1):
             try:
-                return method(request, timeout=timeout or self.timeout)
+                return self._invoke(rpc, request, timeout or self.timeout)
             except grpc.RpcError as exc:
                 if exc.code() not in RETRYABLE or attempt == self.retries:
                     raise
                 self._sleep(min(self.max_backoff, self.backoff * 2 ** attempt))
         raise AssertionError("unreachable")
+
+    def _invoke(self, rpc: str, request, timeout: float):
+        """One attempt of the unary call ``rpc`` (the transport; the Twirp client overrides it)."""
+        return getattr(self._stub, rpc)(request, timeout=timeout)
 
     # --- playgrounds ----------------------------------------------------------------------------
     def create_playground(self, *, balance: float, start_date: str, stop_date: str,

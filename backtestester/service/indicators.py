@@ -45,17 +45,23 @@ def compute(repositories, specs) -> dict[tuple[str, int], dict[str, np.ndarray]]
     return out
 
 
+def candle_schema(symbol: str, period_seconds: int, fields: dict | None = None) -> pa.Schema:
+    """StreamCandlesArrow's schema: ``start`` (ns, UTC), ``open, high, low, close, volume``, then
+    the indicator ``fields`` (``{Bar field: values}``), metadata ``symbol`` and ``period_in_seconds``."""
+    arrow_type = {np.dtype(np.float64): pa.float64(), np.dtype(np.int32): pa.int32(), np.dtype(bool): pa.bool_()}
+    return pa.schema([("start", pa.timestamp("ns", tz="UTC"))] +
+                     [(c, pa.float64()) for c in ("open", "high", "low", "close", "volume")] +
+                     [(name, arrow_type[np.asarray(values).dtype]) for name, values in (fields or {}).items()],
+                     metadata={"symbol": symbol, "period_in_seconds": str(int(period_seconds))})
+
+
 def arrow_batches(repo, lo: int, hi: int, period_seconds: int, fields: dict | None) -> list[bytes]:
     """StreamCandlesArrow's messages for rows ``lo:hi`` of ``repo``: complete Arrow IPC streams of
     at most ~1 MiB each, at least one (an empty selection still carries the schema). Columns
     ``start, open, high, low, close, volume``, then the indicator fields (``float64``, ``int32``
     for ``superD_50_3``, ``bool`` for the cross flags)."""
     fields = fields or {}
-    arrow_type = {np.dtype(np.float64): pa.float64(), np.dtype(np.int32): pa.int32(), np.dtype(bool): pa.bool_()}
-    schema = pa.schema([("start", pa.timestamp("ns", tz="UTC"))] +
-                       [(c, pa.float64()) for c in ("open", "high", "low", "close", "volume")] +
-                       [(name, arrow_type[values.dtype]) for name, values in fields.items()],
-                       metadata={"symbol": repo.symbol, "period_in_seconds": str(int(period_seconds))})
+    schema = candle_schema(repo.symbol, period_seconds, fields)
     row_bytes = 48 + sum(values.dtype.itemsize for values in fields.values())
     rows = max(1, ROW_BYTES_BUDGET // row_bytes - 64)
     out = []

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.message_factory import GetMessageClass
 from ray.exceptions import RayActorError
+from twirp.client import TwirpClient
 
 from actors.gateway.server import spawn
 from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
+from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
 from backtestester.service.errors import ServiceError
@@ -216,3 +219,18 @@ def gateways(ray_cluster):
 
 def save(stub, pid):
     call(stub, "SavePlayground", pb.SavePlaygroundRequest(playground_id=pid))
+
+
+class PlaygroundServiceClient(TwirpClient):
+    """What protoc-gen-twirpy generates for the service (as in the original's
+    ``backtester_playground_client_grpc.py``): one method per RPC over ``_make_request``."""
+
+    def __getattr__(self, name):
+        desc = pb.DESCRIPTOR.services_by_name["PlaygroundService"].methods_by_name.get(name)
+        if desc is None:
+            raise AttributeError(name)
+
+        def rpc(*, ctx, request, server_path_prefix="/twirp", **kwargs):
+            return self._make_request(url=f"{server_path_prefix}/{SERVICE_NAME}/{name}", ctx=ctx, request=request,
+                                      response_obj=GetMessageClass(desc.output_type), **kwargs)
+        return rpc

@@ -4,24 +4,45 @@ two error texts the clients match (issue 13, part 2). The service and wire layer
 every transport in front of them answers the same."""
 from __future__ import annotations
 
+import uuid
+
 import grpc
 import pytest
+from twirp.context import Context
+from twirp.exceptions import TwirpServerException
 
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
 
-from .conftest import DEADLINE, call, create, error_of, order_req, running_gateway, session, tick
+from .conftest import (
+    DEADLINE,
+    PlaygroundServiceClient,
+    call,
+    create,
+    error_of,
+    order_req,
+    running_gateway,
+    session,
+    tick,
+)
 
 #: The texts the original's clients match in an error (every other error they retry, then crash).
 CLIENT_MATCHED = ("side not allowed", "volume to close exceeds open volume")
 
 
 @pytest.fixture(scope="module")
-def stub(ray_cluster, catalog_dir):
-    with running_gateway(ray_cluster, catalog_dir, name="fidelity") as (_, address):
+def served(ray_cluster, catalog_dir):
+    """``(grpc stub, Twirp base URL)`` of one gateway serving both transports."""
+    with running_gateway(ray_cluster, catalog_dir, name="fidelity", twirp_port=0) as (gw, address):
+        base = ray_cluster.get(gw.twirp_address.remote(), timeout=DEADLINE)
         with grpc.insecure_channel(address) as channel:
             grpc.channel_ready_future(channel).result(timeout=DEADLINE)
-            yield pb_grpc.PlaygroundServiceStub(channel)
+            yield pb_grpc.PlaygroundServiceStub(channel), base
+
+
+@pytest.fixture(scope="module")
+def stub(served):
+    return served[0]
 
 
 def test_account_meta_has_the_clocks_start_and_end_as_rfc3339_and_type_simulator(stub):
@@ -68,3 +89,42 @@ def test_the_two_texts_the_original_clients_match_reach_them_in_the_error_detail
     volume = error_of(stub, "PlaceOrder", order_req(pid, "sell", 15))
     for err, text in zip((side, volume), CLIENT_MATCHED):
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and text in err.details(), err.details()
+
+
+def test_the_fidelity_points_hold_for_a_client_made_with_the_twirp_package(served):
+    """The original's Python clients speak Twirp (the ``twirp`` package): over it too, the meta's
+    start/end are RFC 3339 and the type ``simulator``, GetOpenOrders of a symbol not held is an
+    empty list, and the two matched texts are in the Twirp error's ``msg`` (code invalid_argument)."""
+    _, base = served
+    client = PlaygroundServiceClient(address=base, timeout=DEADLINE)
+    pid = client.CreatePlayground(ctx=Context(), request=pb.CreatePolygonPlaygroundRequest(
+        balance=100_000, start_date="2024-01-03", stop_date="2024-01-04", environment="simulator",
+        repositories=[pb.Repository(symbol="AAA", timespan_multiplier=1, timespan_unit="minute")])).id
+
+    def next_tick():
+        client.NextTick(ctx=Context(), request=pb.NextTickRequest(playground_id=pid, seconds=60,
+                                                                  request_id=uuid.uuid4().hex))
+
+    def place(side, qty):
+        return client.PlaceOrder(ctx=Context(), request=order_req(pid, side, qty))
+
+    next_tick()
+    meta = client.GetAccount(ctx=Context(), request=pb.GetAccountRequest(playground_id=pid)).meta
+    assert (meta.start_date, meta.end_date) == ("2024-01-03T09:30:00-05:00", "2024-01-04T16:00:00-05:00")
+    assert meta.HasField("live_account_type") and meta.live_account_type == "simulator"
+    [summary] = [s for s in client.GetPlaygrounds(ctx=Context(), request=pb.GetPlaygroundsRequest()).playgrounds
+                 if s.playground_id == pid]
+    assert summary.meta == meta
+    assert list(client.GetOpenOrders(ctx=Context(), request=pb.GetOpenOrdersRequest(
+        playground_id=pid, symbol="ZZZ")).orders) == []
+    errors = []
+    with pytest.raises(TwirpServerException) as side:
+        place("sell", 10)
+    errors.append(side.value)
+    place("buy", 10)
+    next_tick()
+    with pytest.raises(TwirpServerException) as volume:
+        place("sell", 15)
+    errors.append(volume.value)
+    for err, text in zip(errors, CLIENT_MATCHED):
+        assert err.code.value == "invalid_argument" and text in err.message, err.message

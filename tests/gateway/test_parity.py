@@ -10,6 +10,7 @@ from backtestester.engine.costs import Commission, Slippage
 from backtestester.playgrounds import catalog_playground, run_on_catalog
 from backtestester.remote.broker import run_on_gateway
 from backtestester.remote.client import PlaygroundClient
+from backtestester.remote.twirp_client import TwirpPlaygroundClient
 from backtestester.strategy import GridStrategy, SmaCross, Strategy
 
 from .conftest import DEADLINE, running_gateway, write_catalog
@@ -23,15 +24,33 @@ def catalog_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def gateway(ray_cluster, catalog_dir):
-    with running_gateway(ray_cluster, catalog_dir, "gateway-parity") as (_, address):
-        yield address
+def gateway_pair(ray_cluster, catalog_dir):
+    """``(gRPC address, Twirp base URL)`` of one gateway serving both transports."""
+    with running_gateway(ray_cluster, catalog_dir, "gateway-parity", twirp_port=0) as (gw, address):
+        yield address, ray_cluster.get(gw.twirp_address.remote(), timeout=DEADLINE)
+
+
+@pytest.fixture(scope="module")
+def gateway(gateway_pair):
+    return gateway_pair[0]
 
 
 @pytest.fixture(scope="module")
 def client(gateway):
     with PlaygroundClient(gateway, timeout=DEADLINE) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def twirp_client(gateway_pair):
+    with TwirpPlaygroundClient(gateway_pair[1], timeout=DEADLINE) as c:
+        yield c
+
+
+@pytest.fixture(params=["grpc", "twirp"])
+def any_client(request):
+    """The typed client over each transport: parity holds on both (local == gRPC == Twirp)."""
+    return request.getfixturevalue("client" if request.param == "grpc" else "twirp_client")
 
 
 def fills(result):
@@ -79,11 +98,11 @@ class RecordingSma(SmaCross, Recorder):
         SmaCross.on_candle(self, ctx, bar)
 
 
-def test_sma_crossover_is_identical_locally_and_through_the_gateway(client, catalog_dir):
+def test_sma_crossover_is_identical_locally_and_through_the_gateway(any_client, catalog_dir):
     params = dict(fast=5, slow=20, fraction=1.0)
     local = run_on_catalog(RecordingSma(**params), catalog_dir, [("AAA", "1m")], **WINDOW)
     strategy = RecordingSma(**params)
-    remote = run_on_gateway(strategy, client, [("AAA", "1m")], **WINDOW)
+    remote = run_on_gateway(strategy, any_client, [("AAA", "1m")], **WINDOW)
     assert len(local.trades) > 10 and len(local.round_trips) > 5  # it really trades
     assert_same_run(local, remote)
     # hook by hook: the same candles, clock and fills (with the order's status at the fill)
@@ -92,13 +111,13 @@ def test_sma_crossover_is_identical_locally_and_through_the_gateway(client, cata
     assert strategy.seen == local_strategy.seen
 
 
-def test_two_symbols_two_timeframes_and_fraction_sizing_are_identical(client, catalog_dir):
+def test_two_symbols_two_timeframes_and_fraction_sizing_are_identical(any_client, catalog_dir):
     """SMA crossover on 5-minute candles of two symbols (priced by their 1-minute bars, D15), each
     buying 45 % of the uninvested cash: fraction orders of two symbols can be placed on the same bar."""
     repos = [("AAA", "1m"), ("BBB", "1m"), ("AAA", "5m"), ("BBB", "5m")]
     params = dict(fast=3, slow=8, fraction=0.45, period_seconds=300)
     local = run_on_catalog(SmaCross(**params), catalog_dir, repos, **WINDOW)
-    remote = run_on_gateway(SmaCross(**params), client, repos, **WINDOW)
+    remote = run_on_gateway(SmaCross(**params), any_client, repos, **WINDOW)
     assert {o.symbol for o in local.orders} == {"AAA", "BBB"} and len(local.trades) > 10
     assert_same_run(local, remote)
 
@@ -136,7 +155,7 @@ def test_the_gateway_run_deletes_its_playground(client, catalog_dir):
     assert {s.playground_id for s in client.get_playgrounds()} == before
 
 
-def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, catalog_dir):
+def test_gateway_only_limits_are_clear_errors_and_held_orders_update(any_client, catalog_dir):
     from backtestester.engine import PlaceOrderError, PlaygroundError
 
     class Limits(Strategy):
@@ -167,7 +186,7 @@ def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, cat
 
     window = dict(start_date="2024-01-03", stop_date="2024-01-03")
     remote, local = Limits(), Limits()
-    remote_result = run_on_gateway(remote, client, [("AAA", "1m")], **window)
+    remote_result = run_on_gateway(remote, any_client, [("AAA", "1m")], **window)
     local_result = run_on_catalog(local, catalog_dir, [("AAA", "1m")], **window)
     reason = "PlaceOrder: side not allowed: cannot sell when no position exists: must sell short"
     assert remote.rejected == local.rejected == [("on_reject", reason), (0, "rejected", reason)]
@@ -181,7 +200,7 @@ def test_gateway_only_limits_are_clear_errors_and_held_orders_update(client, cat
     assert remote.same is local.same is True
     # strict mode raises the refusal, locally and through the gateway alike
     from backtestester.engine import OrderRejected
-    for run in (lambda: run_on_gateway(Limits(), client, [("AAA", "1m")], strict=True, **window),
+    for run in (lambda: run_on_gateway(Limits(), any_client, [("AAA", "1m")], strict=True, **window),
                 lambda: run_on_catalog(Limits(), catalog_dir, [("AAA", "1m")], strict=True, **window)):
         with pytest.raises(OrderRejected, match="side not allowed"):
             run()
@@ -230,12 +249,12 @@ class StopOrders(Strategy):
         self.seen.append(("event", ctx.time, event.type, [(o.id, o.status, o.order_type) for o in event.orders]))
 
 
-def test_stop_and_stop_limit_orders_and_expiry_events_are_identical_through_the_gateway(client, catalog_dir):
+def test_stop_and_stop_limit_orders_and_expiry_events_are_identical_through_the_gateway(any_client, catalog_dir):
     """stop_price travels (PlaceOrderRequest.stop_price, an addition), stop and stop-limit orders
     trigger on the same bars, and the engine's expired event reaches on_event, as locally."""
     local_strategy, remote_strategy = StopOrders(), StopOrders()
     local = run_on_catalog(local_strategy, catalog_dir, [("AAA", "1m")], **WINDOW)
-    remote = run_on_gateway(remote_strategy, client, [("AAA", "1m")], **WINDOW)
+    remote = run_on_gateway(remote_strategy, any_client, [("AAA", "1m")], **WINDOW)
     kinds = {s[3] for s in local_strategy.seen if s[0] == "fill"}
     assert kinds == {"stop", "stop_limit"}, local_strategy.seen
     assert [s[2] for s in local_strategy.seen if s[0] == "event"] == ["expired"]
@@ -275,7 +294,7 @@ class EveryOrderKind(Strategy):
         self.seen.append(("event", ctx.time, event.type, [(o.id, o.status, o.tag) for o in event.orders]))
 
 
-def test_stops_tp_sl_cancel_next_open_fills_and_costs_are_identical_through_the_gateway(client, catalog_dir):
+def test_stops_tp_sl_cancel_next_open_fills_and_costs_are_identical_through_the_gateway(any_client, catalog_dir):
     """Every order kind a strategy has, under next_open fills with commission and slippage (the
     engine options CreatePlayground now carries): the hooks see the same fills, cancels and events,
     and the results are identical, commissions included."""
@@ -283,7 +302,7 @@ def test_stops_tp_sl_cancel_next_open_fills_and_costs_are_identical_through_the_
                    slippage=Slippage(per_share=0.01))
     local_strategy, remote_strategy = EveryOrderKind(), EveryOrderKind()
     local = run_on_catalog(local_strategy, catalog_dir, [("AAA", "1m")], **WINDOW, **options)
-    remote = run_on_gateway(remote_strategy, client, [("AAA", "1m")], **WINDOW, **options)
+    remote = run_on_gateway(remote_strategy, any_client, [("AAA", "1m")], **WINDOW, **options)
     fills_seen = [s for s in local_strategy.seen if s[0] == "fill"]
     assert {s[3] for s in fills_seen} >= {"stop", "stop_limit", "market"}
     assert {s[4] for s in fills_seen} >= {"sl", "tp"} and all(s[7] >= 0.5 for s in fills_seen)
@@ -382,3 +401,26 @@ def test_cli_backtest_of_two_symbols_through_the_gateway_matches_the_local_run(g
     summary = f"{len(expected.trades):,} fills, {len(expected.round_trips):,} round trips"
     assert summary in remote and summary in local and f"final equity {expected.final_equity:,.2f}" in remote
     assert "AAA, BBB 1m, 2024-01-03 to 2024-01-03" in remote and "fill model close" in remote
+
+
+def test_the_twirp_client_reads_the_same_candle_table_and_errors_as_grpc(client, twirp_client):
+    """Twirp has no streams: stream_candles_arrow reads GetCandles into the table gRPC's stream
+    gives (columns, types, metadata, rows); a refusal is a grpc.RpcError with gRPC's code and text."""
+    import grpc
+
+    pid = client.create_playground(balance=10_000, start_date="2024-01-03", stop_date="2024-01-03",
+                                   repositories=[("AAA", 1, "minute")], history_in_days=1)
+    try:
+        twirp_client.next_tick(pid, 3600)
+        for args in (("AAA", 60, "2024-01-01T00:00:00Z"), ("aaa", 60, "2024-01-03T10:00:00-05:00",
+                                                              "2024-01-03T10:05:00-05:00")):
+            grpc_table, twirp_table = client.stream_candles_arrow(pid, *args), twirp_client.stream_candles_arrow(pid, *args)
+            assert twirp_table.num_rows > 0 and twirp_table.equals(grpc_table, check_metadata=True)
+        errors = []
+        for c in (client, twirp_client):
+            with pytest.raises(grpc.RpcError) as caught:
+                c.get_candles(pid, "NOPE", 60, "2024-01-03T00:00:00Z")
+            errors.append((caught.value.code(), caught.value.details()))
+        assert errors[0] == errors[1] and errors[0][0] == grpc.StatusCode.NOT_FOUND, errors
+    finally:
+        client.delete_playground(pid)

@@ -12,7 +12,6 @@ import pytest
 import requests
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message_factory import GetMessageClass
-from twirp.client import TwirpClient
 from twirp.context import Context
 from twirp.exceptions import TwirpServerException
 
@@ -25,6 +24,7 @@ from .conftest import (
     ALICE,
     BOB,
     DEADLINE,
+    PlaygroundServiceClient,
     create,
     error_of,
     order_req,
@@ -211,21 +211,6 @@ def test_keep_alive_serves_many_calls_on_one_connection(served):
 
 
 # --- the twirp package, as the original's client uses it ---------------------------------------------------
-class PlaygroundServiceClient(TwirpClient):
-    """What protoc-gen-twirpy generates for the service (as in the original's
-    ``backtester_playground_client_grpc.py``): one method per RPC over ``_make_request``."""
-
-    def __getattr__(self, name):
-        desc = SERVICE.methods_by_name.get(name)
-        if desc is None:
-            raise AttributeError(name)
-
-        def rpc(*, ctx, request, server_path_prefix="/twirp", **kwargs):
-            return self._make_request(url=f"{server_path_prefix}/{SERVICE_NAME}/{name}", ctx=ctx, request=request,
-                                      response_obj=GetMessageClass(desc.output_type), **kwargs)
-        return rpc
-
-
 def test_the_twirp_package_client_drives_a_playground(served):
     _, base = served
     client = PlaygroundServiceClient(address=base, timeout=DEADLINE)
