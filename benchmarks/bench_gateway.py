@@ -61,15 +61,8 @@ async def latencies(stub, health, calls: int) -> dict[str, tuple[float, float]]:
     pid = (await stub.CreatePlayground(create_request("latency"))).id
     out = {}
 
-    async def timed(name, make_call):
-        for _ in range(50):  # warm the channel and both actors
-            await make_call()
-        samples = []
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            await make_call()
-            samples.append(time.perf_counter() - t0)
-        out[name] = percentiles(samples)
+    async def timed(name, make_call):  # the warm-up calls warm the channel and both actors
+        out[name] = await _async_latency(make_call, calls)
 
     check = health_pb2.HealthCheckRequest(service="")
     await timed("health Check (gRPC floor)", lambda: health.Check(check))
