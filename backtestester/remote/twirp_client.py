@@ -28,6 +28,7 @@ from google.protobuf.message_factory import GetMessageClass
 from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.service.indicators import candle_schema
+from backtestester.symbols import normalize_symbol
 from backtestester.wire.times import rfc3339_ns
 
 from .client import MAX_MESSAGE_BYTES, PlaygroundClient
@@ -144,7 +145,7 @@ class TwirpPlaygroundClient(PlaygroundClient):
         ``high``, ``low``, ``close``, ``volume`` and the schema metadata ``symbol`` and
         ``period_in_seconds`` (indicator columns are not included: read them from the bars)."""
         bars = self.get_candles(playground_id, symbol, period_in_seconds, start, end)
-        schema = candle_schema(symbol.strip().upper(), period_in_seconds)
+        schema = candle_schema(normalize_symbol(symbol), period_in_seconds)
         starts = pa.array(np.asarray([rfc3339_ns(b.datetime) for b in bars], dtype=np.int64), pa.int64())
         cols = [starts.view(schema.field(0).type)]
         cols += [pa.array([getattr(b, c) for b in bars], pa.float64()) for c in ("open", "high", "low", "close", "volume")]

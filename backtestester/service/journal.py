@@ -81,6 +81,8 @@ def _stream_of(request_id: str) -> tuple[str, int]:
 
 def _short(text: str, limit: int = 64) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
 SNAPSHOT_EVERY = 1000       # commands between two snapshots: a restore replays fewer than this
 SNAPSHOT_FORMAT = 1         # of the pickled snapshot (the engine state has its own STATE_FORMAT inside)
 
