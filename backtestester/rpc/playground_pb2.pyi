@@ -99,14 +99,22 @@ class PositionReport(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., playground_id: _Optional[str] = ...) -> None: ...
 
 class GetReconciliationReportResponse(_message.Message):
-    __slots__ = ("broker_positions", "live_playground_positions", "reconciliation_positions")
+    __slots__ = ("broker_positions", "live_playground_positions", "reconciliation_positions", "differences", "unknown_broker_orders", "unknown_intents", "opens_blocked")
     BROKER_POSITIONS_FIELD_NUMBER: _ClassVar[int]
     LIVE_PLAYGROUND_POSITIONS_FIELD_NUMBER: _ClassVar[int]
     RECONCILIATION_POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_BROKER_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_INTENTS_FIELD_NUMBER: _ClassVar[int]
+    OPENS_BLOCKED_FIELD_NUMBER: _ClassVar[int]
     broker_positions: _containers.RepeatedCompositeFieldContainer[PositionReport]
     live_playground_positions: _containers.RepeatedCompositeFieldContainer[PositionReport]
     reconciliation_positions: _containers.RepeatedCompositeFieldContainer[PositionReport]
-    def __init__(self, broker_positions: _Optional[_Iterable[_Union[PositionReport, _Mapping]]] = ..., live_playground_positions: _Optional[_Iterable[_Union[PositionReport, _Mapping]]] = ..., reconciliation_positions: _Optional[_Iterable[_Union[PositionReport, _Mapping]]] = ...) -> None: ...
+    differences: _containers.RepeatedScalarFieldContainer[str]
+    unknown_broker_orders: _containers.RepeatedScalarFieldContainer[str]
+    unknown_intents: _containers.RepeatedScalarFieldContainer[str]
+    opens_blocked: bool
+    def __init__(self, broker_positions: _Optional[_Iterable[_Union[PositionReport, _Mapping]]] = ..., live_playground_positions: _Optional[_Iterable[_Union[PositionReport, _Mapping]]] = ..., reconciliation_positions: _Optional[_Iterable[_Union[PositionReport, _Mapping]]] = ..., differences: _Optional[_Iterable[str]] = ..., unknown_broker_orders: _Optional[_Iterable[str]] = ..., unknown_intents: _Optional[_Iterable[str]] = ..., opens_blocked: _Optional[bool] = ...) -> None: ...
 
 class GetPlaygroundsRequest(_message.Message):
     __slots__ = ("tags",)
@@ -666,3 +674,43 @@ class CancelOrderRequest(_message.Message):
     playground_id: str
     order_id: int
     def __init__(self, playground_id: _Optional[str] = ..., order_id: _Optional[int] = ...) -> None: ...
+
+class PushBarsRequest(_message.Message):
+    __slots__ = ("candles",)
+    CANDLES_FIELD_NUMBER: _ClassVar[int]
+    candles: _containers.RepeatedCompositeFieldContainer[Candle]
+    def __init__(self, candles: _Optional[_Iterable[_Union[Candle, _Mapping]]] = ...) -> None: ...
+
+class PushBarsResponse(_message.Message):
+    __slots__ = ("received",)
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    received: int
+    def __init__(self, received: _Optional[int] = ...) -> None: ...
+
+class GetBrokerHealthRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BrokerHealth(_message.Message):
+    __slots__ = ("account", "connected", "last_poll_time", "unresolved_intents", "position_difference", "opens_blocked", "reason")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    LAST_POLL_TIME_FIELD_NUMBER: _ClassVar[int]
+    UNRESOLVED_INTENTS_FIELD_NUMBER: _ClassVar[int]
+    POSITION_DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    OPENS_BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    connected: bool
+    last_poll_time: str
+    unresolved_intents: int
+    position_difference: bool
+    opens_blocked: bool
+    reason: str
+    def __init__(self, account: _Optional[str] = ..., connected: _Optional[bool] = ..., last_poll_time: _Optional[str] = ..., unresolved_intents: _Optional[int] = ..., position_difference: _Optional[bool] = ..., opens_blocked: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetBrokerHealthResponse(_message.Message):
+    __slots__ = ("accounts",)
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    accounts: _containers.RepeatedCompositeFieldContainer[BrokerHealth]
+    def __init__(self, accounts: _Optional[_Iterable[_Union[BrokerHealth, _Mapping]]] = ...) -> None: ...

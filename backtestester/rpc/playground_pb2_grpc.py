@@ -136,6 +136,16 @@ class PlaygroundServiceStub:
                 request_serializer=playground__pb2.CancelOrderRequest.SerializeToString,
                 response_deserializer=playground__pb2.Order.FromString,
                 _registered_method=True)
+        self.PushBars = channel.stream_unary(
+                '/playground.PlaygroundService/PushBars',
+                request_serializer=playground__pb2.PushBarsRequest.SerializeToString,
+                response_deserializer=playground__pb2.PushBarsResponse.FromString,
+                _registered_method=True)
+        self.GetBrokerHealth = channel.unary_unary(
+                '/playground.PlaygroundService/GetBrokerHealth',
+                request_serializer=playground__pb2.GetBrokerHealthRequest.SerializeToString,
+                response_deserializer=playground__pb2.GetBrokerHealthResponse.FromString,
+                _registered_method=True)
 
 
 class PlaygroundServiceServicer:
@@ -298,6 +308,23 @@ class PlaygroundServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PushBars(self, request_iterator, context):
+        """Live trading (docs/live.md). Feeds completed bars to a gateway serving --live-feed push: a
+        client stream of batches of candles; each (symbol, period, start) is delivered to the live
+        playgrounds once, after the settle delay. The answer counts the candles received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBrokerHealth(self, request, context):
+        """Live trading: one row per broker account (broker, account id, account type) the gateway
+        trades: connected, last poll, unresolved order intents, position difference, opens blocked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlaygroundServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -400,6 +427,16 @@ def add_PlaygroundServiceServicer_to_server(servicer, server):
                     servicer.CancelOrder,
                     request_deserializer=playground__pb2.CancelOrderRequest.FromString,
                     response_serializer=playground__pb2.Order.SerializeToString,
+            ),
+            'PushBars': grpc.stream_unary_rpc_method_handler(
+                    servicer.PushBars,
+                    request_deserializer=playground__pb2.PushBarsRequest.FromString,
+                    response_serializer=playground__pb2.PushBarsResponse.SerializeToString,
+            ),
+            'GetBrokerHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBrokerHealth,
+                    request_deserializer=playground__pb2.GetBrokerHealthRequest.FromString,
+                    response_serializer=playground__pb2.GetBrokerHealthResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -942,6 +979,60 @@ class PlaygroundService:
             '/playground.PlaygroundService/CancelOrder',
             playground__pb2.CancelOrderRequest.SerializeToString,
             playground__pb2.Order.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushBars(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/playground.PlaygroundService/PushBars',
+            playground__pb2.PushBarsRequest.SerializeToString,
+            playground__pb2.PushBarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBrokerHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/playground.PlaygroundService/GetBrokerHealth',
+            playground__pb2.GetBrokerHealthRequest.SerializeToString,
+            playground__pb2.GetBrokerHealthResponse.FromString,
             options,
             channel_credentials,
             insecure,

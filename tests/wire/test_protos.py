@@ -451,13 +451,13 @@ def _fields(message) -> list[tuple[int, str, int, bool, bool]]:
 def test_additions_have_their_documented_shapes_and_messages(spec):
     service = playground_pb2.DESCRIPTOR.services_by_name["PlaygroundService"]
     additions = {m.name: m for m in service.methods if m.name not in spec.rpcs}
-    assert set(additions) == {"StreamTicks", "StreamCandlesArrow", "CancelOrder"}
+    assert set(additions) == {"StreamTicks", "StreamCandlesArrow", "CancelOrder", "PushBars", "GetBrokerHealth"}
     for name in ("StreamTicks", "StreamCandlesArrow"):
         assert additions[name].server_streaming and not additions[name].client_streaming, name
     # CancelOrder: unary (so every front end of the servicer serves it), appended after the spec's RPCs
     cancel = additions["CancelOrder"]
     assert not cancel.server_streaming and not cancel.client_streaming
-    assert [m.name for m in service.methods][-1] == "CancelOrder"
+    assert [m.name for m in service.methods][-3:] == ["CancelOrder", "PushBars", "GetBrokerHealth"]
     assert cancel.output_type.full_name == "playground.Order"
 
     ticks = additions["StreamTicks"]
@@ -481,7 +481,13 @@ def test_additions_have_their_documented_shapes_and_messages(spec):
 
     # New messages only: none of the additions reuses a name of the spec.
     new_messages = set(playground_pb2.DESCRIPTOR.message_types_by_name) - set(spec.messages)
-    assert new_messages == {"StreamTicksRequest", "ArrowBatch", "CancelOrderRequest"}
+    assert new_messages == {"StreamTicksRequest", "ArrowBatch", "CancelOrderRequest", "PushBarsRequest",
+                            "PushBarsResponse", "GetBrokerHealthRequest", "BrokerHealth", "GetBrokerHealthResponse"}
+    # Live trading (docs/live.md): bars pushed by a client (client streaming), the brokers' health.
+    push, health = additions["PushBars"], additions["GetBrokerHealth"]
+    assert push.client_streaming and not push.server_streaming
+    assert push.input_type.full_name == "playground.PushBarsRequest"
+    assert not health.client_streaming and not health.server_streaming
 
 
 def test_fields_added_to_v1_messages_are_numbered_from_100_and_have_presence(spec):
@@ -505,6 +511,8 @@ def test_fields_added_to_v1_messages_are_numbered_from_100_and_have_presence(spe
                                            (105, "commission_per_order"), (106, "commission_minimum"),
                                            (107, "slippage_rate"), (108, "slippage_per_share")],
         "Trade": [(100, "commission")],
+        "GetReconciliationReportResponse": [(100, "differences"), (101, "unknown_broker_orders"),
+                                            (102, "unknown_intents"), (103, "opens_blocked")],
     }
 
 

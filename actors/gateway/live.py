@@ -1,0 +1,265 @@
+"""The gateway's live shell: one :class:`~backtestester.live.desk.LiveDesk` in the gateway's process.
+
+The desk is pure and blocking (SQLite, broker HTTP); the shell runs each of its calls in a thread
+(``asyncio.to_thread``) under one lock, so the event loop never waits on a broker and the desk
+never sees two calls at once. A poll task calls ``desk.poll()`` every ``poll_seconds`` until the
+gateway stops. The servicer (:mod:`actors.gateway.service`) sends the calls on live playground
+ids here (:meth:`LiveShell.owns`); simulator calls are unchanged.
+
+Configuration (:class:`LiveConfig`, the ``serve`` flags): the brokers (``sim`` always, with
+``mock``, a manual-fill sim: only MockFillOrder fills it, as the original's mock broker;
+``tradier`` with a TOML file), the bar feed (``replay`` of the gateway's catalog, ``tradier``
+time-sales, or ``push``: bars sent with PushBars) and the poll period. Everything durable lives in
+the data directory: ``live.sqlite3`` (the desk), ``live-bars.sqlite3`` (delivered bars),
+``live-<broker>.sqlite3`` (the simulated brokers) and ``live-replay.json`` (the replay's origin,
+so a restarted gateway continues the same replay clock instead of starting it again).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from backtestester.data.schema import TIMEFRAMES
+from backtestester.service.errors import ServiceError, Status
+
+log = logging.getLogger(__name__)
+
+FEEDS = ("replay", "tradier", "push")
+LIVE_BROKERS = ("sim", "tradier")
+REPLAY_FILE = "live-replay.json"
+TRADIER_KEYS = ("account_id", "environment", "base_url", "data_url", "trading_token_env", "data_token_env",
+                "timeout_s", "account_type")
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The live part of ``serve``: see the module docstring. ``replay_start``: ISO date or time
+    (a bare date: that day's 09:30 New York open); ``fill_model``: the sim brokers' (close, the
+    engine's default, or next_open)."""
+
+    brokers: tuple[str, ...] = ("sim",)
+    feed: str = "replay"
+    replay_start: str | None = None
+    replay_speed: float = 1.0
+    replay_symbols: tuple[str, ...] = ()
+    replay_timeframe: str = "1m"
+    tradier_config: str | None = None
+    poll_seconds: float = 1.0
+    settle_seconds: float = 2.0
+    fill_model: str = "close"
+    tradier: dict = field(default_factory=dict, compare=False)  # the TOML file's table, read by validate()
+
+    def validate(self) -> LiveConfig:
+        """Refuse a configuration that cannot run (a ``ValueError`` naming what is accepted) before
+        anything starts; returns the config with the Tradier file read."""
+        unknown = sorted(set(self.brokers) - set(LIVE_BROKERS))
+        if unknown:
+            raise ValueError(f"--live-broker {', '.join(unknown)}: accepted: {', '.join(LIVE_BROKERS)}")
+        if self.feed not in FEEDS:
+            raise ValueError(f"--live-feed {self.feed}: accepted: {', '.join(FEEDS)}")
+        if self.replay_timeframe not in TIMEFRAMES:
+            raise ValueError(f"--replay-timeframe {self.replay_timeframe}: accepted: {', '.join(TIMEFRAMES)}")
+        if not self.poll_seconds > 0 or not self.replay_speed > 0:
+            raise ValueError("--live-poll-seconds and --replay-speed must be greater than 0")
+        if self.feed == "replay" and self.replay_start and not self.replay_symbols:
+            raise ValueError("--replay-start needs --replay-symbols (the catalog's symbols to replay)")
+        if self.feed == "replay" and self.replay_start:
+            replay_start(self.replay_start)
+        wants_tradier = "tradier" in self.brokers or self.feed == "tradier"
+        if wants_tradier and not self.tradier_config:
+            raise ValueError("--live-broker tradier and --live-feed tradier need --tradier-config FILE (TOML)")
+        tradier = read_tradier_config(self.tradier_config) if wants_tradier else {}
+        return LiveConfig(**{**self.__dict__, "tradier": tradier})
+
+    @property
+    def period_s(self) -> int:
+        return int(TIMEFRAMES[self.replay_timeframe].total_seconds())
+
+
+def replay_start(text: str) -> datetime:
+    """``--replay-start``: an ISO date (09:30 New York that day) or an ISO time (UTC if naive)."""
+    from backtestester.wire.times import NEW_YORK  # noqa: PLC0415
+
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text)
+            return day.replace(hour=9, minute=30, tzinfo=NEW_YORK).astimezone(timezone.utc)
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--replay-start {text!r}: give a date YYYY-MM-DD or a time such as "
+                         f"2024-01-03T14:30:00Z") from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def read_tradier_config(path: str) -> dict:
+    """The ``--tradier-config`` TOML file: ``account_id`` (required), ``environment`` (sandbox or
+    production), ``base_url``, ``data_url``, ``timeout_s``, ``account_type``, and the *names* of the
+    environment variables holding the tokens (``trading_token_env``, default TRADIER_TOKEN;
+    ``data_token_env``, default the trading one): tokens never live in the file."""
+    import tomllib  # noqa: PLC0415
+
+    try:
+        with open(path, "rb") as f:
+            table = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"--tradier-config {path}: {exc}") from None
+    unknown = sorted(set(table) - set(TRADIER_KEYS))
+    if unknown:
+        raise ValueError(f"--tradier-config {path}: unknown keys {', '.join(unknown)}; accepted: "
+                         f"{', '.join(TRADIER_KEYS)}")
+    if not table.get("account_id"):
+        raise ValueError(f"--tradier-config {path}: account_id is required")
+    token_env = table.get("trading_token_env", "TRADIER_TOKEN")
+    if not os.environ.get(token_env):
+        raise ValueError(f"--tradier-config {path}: the environment variable {token_env} (the trading token) is not set")
+    return table
+
+
+def _replay_origin(data_dir: str, start: datetime, speed: float, now_ns: int) -> int:
+    """The wall time the replay started at: kept in ``live-replay.json`` so that a restarted gateway
+    continues the replay where it was (a new start or speed starts a new replay)."""
+    path = os.path.join(data_dir, REPLAY_FILE)
+    key = {"start": start.isoformat(), "speed": speed}
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        if {k: saved.get(k) for k in key} == key:
+            return int(saved["origin_ns"])
+    except (OSError, ValueError, KeyError):
+        pass
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({**key, "origin_ns": now_ns}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return now_ns
+
+
+def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
+    """The desk of a gateway: brokers, bar sources, sessions, all on the market clock (the replay's
+    time under a replay feed, else ``now``). Returns ``(desk, push_source or None)``."""
+    from backtestester.live import bars as live_bars  # noqa: PLC0415  (live trading only when served)
+    from backtestester.live.desk import LiveDesk  # noqa: PLC0415
+    from backtestester.live.port import BrokerConfig  # noqa: PLC0415
+    from backtestester.live.sessions import MarketSessions  # noqa: PLC0415
+    from backtestester.live.simbroker import SimulatedBroker  # noqa: PLC0415
+
+    bars_box: list = []
+
+    def market_now() -> int:
+        return bars_box[0].clock_ns(now()) if bars_box else now()
+
+    brokers = {}
+    for name, options in (("sim", {"fill": "auto"}), ("mock", {"fill": "manual"})):
+        cfg = BrokerConfig(name, account_id=name if name == "sim" else "mock_default",
+                           options={**options, "fill_model": config.fill_model})
+        brokers[name] = SimulatedBroker(cfg, path=os.path.join(data_dir, f"live-{name}.sqlite3"), now=market_now)
+    if config.tradier:
+        brokers["tradier"] = _tradier(config.tradier, now)
+    push = None
+    if config.feed == "replay":
+        sources = []
+        if config.replay_start:
+            start = replay_start(config.replay_start)
+            origin = _replay_origin(data_dir, start, config.replay_speed, now())
+            sources.append(live_bars.ReplaySource(data_dir, list(config.replay_symbols), config.period_s, start=start,
+                                                  speed=config.replay_speed, origin_ns=origin))
+    elif config.feed == "push":
+        push = live_bars.PushSource()
+        sources = [push]
+    else:
+        sources = [live_bars.BrokerBarSource(brokers["tradier"], list(config.replay_symbols), config.period_s)]
+    store = live_bars.LiveBars(os.path.join(data_dir, "live-bars.sqlite3"), sources,
+                               settle_s=config.settle_seconds, now=now)
+    bars_box.append(store)
+    sessions = {name: MarketSessions(b, now=market_now) for name, b in brokers.items()}
+    desk = LiveDesk(data_dir, brokers, store, sessions=sessions, now=market_now)
+    return desk, push
+
+
+def _tradier(table: dict, now):
+    from backtestester.live.port import BrokerConfig  # noqa: PLC0415
+    from backtestester.live.tradier import TradierBroker  # noqa: PLC0415
+
+    token = os.environ[table.get("trading_token_env", "TRADIER_TOKEN")]
+    data_token = os.environ.get(table.get("data_token_env", ""), "") or token
+    cfg = BrokerConfig("tradier", account_id=table["account_id"], base_url=table.get("base_url", ""),
+                       data_url=table.get("data_url", ""), trading_token=token, data_token=data_token,
+                       timeout_s=float(table.get("timeout_s", 10.0)),
+                       options={"environment": table.get("environment", "sandbox")})
+    return TradierBroker(cfg, now=now)
+
+
+class LiveShell:
+    """The desk of one gateway, served to the event loop (see the module docstring)."""
+
+    def __init__(self, data_dir: str, config: LiveConfig, *, now=time.time_ns, desk=None, push=None):
+        self.data_dir, self.config, self.now = str(data_dir), config, now
+        self.desk, self.push = desk, push
+        self._lock = threading.Lock()
+        self._task: asyncio.Task | None = None
+        self._ids: set[str] = set()
+
+    async def start(self) -> None:
+        """Build (resume) the desk in a thread, learn its playgrounds, start the poll task."""
+        if self.desk is None:
+            self.desk, self.push = await asyncio.to_thread(build_desk, self.data_dir, self.config, now=self.now)
+        self._ids = set(await self.run(self.desk.playgrounds))
+        self._task = asyncio.ensure_future(self._poll_loop())
+        log.info("live desk serving %d live playgrounds (feed %s, poll every %gs)", len(self._ids),
+                 self.config.feed, self.config.poll_seconds)
+
+    async def stop(self) -> None:
+        """Stop polling and close the desk (its files stay: a restart resumes)."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self.desk is not None:
+            await self.run(self.desk.close)
+            self.desk = None
+
+    async def _poll_loop(self) -> None:
+        while True:
+            try:
+                await self.run(self.desk.poll)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broker down must not stop the loop: the desk's health reports it
+                log.exception("live poll failed")
+            await asyncio.sleep(self.config.poll_seconds)
+
+    def _locked(self, fn, *args, **kwargs):
+        with self._lock:
+            return fn(*args, **kwargs)
+
+    async def run(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` in a thread under the shell's lock."""
+        return await asyncio.to_thread(self._locked, fn, *args, **kwargs)
+
+    def owns(self, pid: str) -> bool:
+        """Whether ``pid`` is a live playground of this gateway's desk."""
+        return pid in self._ids
+
+    def ids(self) -> list[str]:
+        return sorted(self._ids)
+
+    def remember(self, pid: str) -> None:
+        self._ids.add(pid)
+
+    def require_push(self):
+        if self.push is None:
+            raise ServiceError(Status.FAILED_PRECONDITION,
+                               f"PushBars: this gateway's live feed is {self.config.feed}; serve it with "
+                               f"--live-feed push to accept pushed bars")
+        return self.push
