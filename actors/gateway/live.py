@@ -144,7 +144,7 @@ def _replay_origin(data_dir: str, start: datetime, speed: float, now_ns: int) ->
 
 def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
     """The desk of a gateway: brokers, bar sources, sessions, all on the market clock (the replay's
-    time under a replay feed, else ``now``). Returns ``(desk, push_source or None)``."""
+    time under a replay feed, else ``now``). Returns ``(desk, push_source or None, market_now)``."""
     from backtestester.live import bars as live_bars  # noqa: PLC0415  (live trading only when served)
     from backtestester.live.desk import LiveDesk  # noqa: PLC0415
     from backtestester.live.port import BrokerConfig  # noqa: PLC0415
@@ -181,7 +181,7 @@ def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
     bars_box.append(store)
     sessions = {name: MarketSessions(b, now=market_now) for name, b in brokers.items()}
     desk = LiveDesk(data_dir, brokers, store, sessions=sessions, now=market_now)
-    return desk, push
+    return desk, push, market_now
 
 
 def _tradier(table: dict, now):
@@ -200,20 +200,27 @@ def _tradier(table: dict, now):
 class LiveShell:
     """The desk of one gateway, served to the event loop (see the module docstring)."""
 
-    def __init__(self, data_dir: str, config: LiveConfig, *, now=time.time_ns, desk=None, push=None):
+    def __init__(self, data_dir: str, config: LiveConfig, *, now=time.time_ns):
         self.data_dir, self.config, self.now = str(data_dir), config, now
-        self.desk, self.push = desk, push
+        self.desk = self.push = None
+        self.market_now = now
         self._lock = threading.Lock()
         self._task: asyncio.Task | None = None
-        self._ids: set[str] = set()
+        self._owners: dict[str, str | None] = {}   # live playground id -> the principal that created it
+        self._reconciles: dict[str, set] = {}      # reconcile playground id -> the principals of its live ones
 
     async def start(self) -> None:
         """Build (resume) the desk in a thread, learn its playgrounds, start the poll task."""
         if self.desk is None:
-            self.desk, self.push = await asyncio.to_thread(build_desk, self.data_dir, self.config, now=self.now)
-        self._ids = set(await self.run(self.desk.playgrounds))
+            self.desk, self.push, self.market_now = await asyncio.to_thread(build_desk, self.data_dir, self.config,
+                                                                            now=self.now)
+
+        def metas():
+            return [self.desk.meta(pid) for pid in self.desk.playgrounds()]
+        for m in await self.run(metas):
+            self.remember(m["playground_id"], m.get("owner"), m.get("reconcile_playground_id"))
         self._task = asyncio.ensure_future(self._poll_loop())
-        log.info("live desk serving %d live playgrounds (feed %s, poll every %gs)", len(self._ids),
+        log.info("live desk serving %d live playgrounds (feed %s, poll every %gs)", len(self._owners),
                  self.config.feed, self.config.poll_seconds)
 
     async def stop(self) -> None:
@@ -249,13 +256,20 @@ class LiveShell:
 
     def owns(self, pid: str) -> bool:
         """Whether ``pid`` is a live playground of this gateway's desk."""
-        return pid in self._ids
+        return pid in self._owners
 
-    def ids(self) -> list[str]:
-        return sorted(self._ids)
+    def visible(self, pid: str, principal) -> bool:
+        """Tenant scoping, as the simulator's: a live playground belongs to the principal that made it."""
+        return pid in self._owners and self._owners[pid] == principal
 
-    def remember(self, pid: str) -> None:
-        self._ids.add(pid)
+    def reconcile_visible(self, rid: str, principal) -> bool:
+        """Whether ``rid`` is the reconcile playground of one of ``principal``'s live playgrounds."""
+        return principal in self._reconciles.get(rid, ())
+
+    def remember(self, pid: str, owner, reconcile_id: str | None) -> None:
+        self._owners[pid] = owner
+        if reconcile_id:
+            self._reconciles.setdefault(reconcile_id, set()).add(owner)
 
     def require_push(self):
         if self.push is None:
@@ -263,3 +277,177 @@ class LiveShell:
                                f"PushBars: this gateway's live feed is {self.config.feed}; serve it with "
                                f"--live-feed push to accept pushed bars")
         return self.push
+
+
+# --- the live RPCs: request -> desk call (in a thread) -> answer message ------------------------------
+ACCOUNT_TYPES = ("paper", "margin", "cash", "mock")
+
+
+def live_create_args(request) -> dict:
+    """CreateLivePlayground's request -> ``desk.create_playground`` keyword arguments (spec §17:
+    an empty client_id string is refused; the repositories' symbols and periods)."""
+    import math  # noqa: PLC0415
+
+    from backtestester.wire import requests  # noqa: PLC0415
+
+    if request.HasField("client_id") and not request.client_id:
+        raise ServiceError(Status.INVALID_ARGUMENT, "failed to create live playground: client id is an empty string")
+    if not math.isfinite(request.balance) or request.balance <= 0:
+        raise ServiceError(Status.INVALID_ARGUMENT, f"balance must be a finite number > 0, got {request.balance!r}")
+    if not request.repositories:
+        raise ServiceError(Status.INVALID_ARGUMENT, "missing repositories")
+    repos = []
+    for r in request.repositories:
+        spec = requests.repository_spec(r)
+        repos.append((spec["symbol"], spec["period_seconds"]))
+    if len(set(repos)) != len(repos):
+        raise ServiceError(Status.INVALID_ARGUMENT, "duplicate repository")
+    account_type = request.account_type.strip().lower() or "paper"
+    return {"broker": request.broker.strip().lower() or "sim", "account_type": account_type,
+            "repositories": repos, "balance": float(request.balance),
+            "client_id": requests.identifier(request.client_id, "client_id") if request.HasField("client_id") else None,
+            "tags": tuple(requests.identifier(t, "tag") for t in request.tags)}
+
+
+class LiveRPCs:
+    """The live playgrounds' RPCs over a :class:`LiveShell` (the servicer routes live ids here)."""
+
+    def __init__(self, shell: LiveShell):
+        self.shell = shell
+
+    @property
+    def desk(self):
+        return self.shell.desk
+
+    def _lookup(self, oid: int):
+        return self.desk.get_order(oid)
+
+    async def create(self, request, owner) -> str:
+        kwargs = live_create_args(request)
+        def create():
+            pid = self.desk.create_playground(owner=owner, **kwargs)
+            return pid, self.desk.meta(pid).get("reconcile_playground_id")
+        pid, rid = await self.shell.run(create)
+        self.shell.remember(pid, owner, rid)
+        return pid
+
+    async def next_tick(self, pid: str, request_id: str):
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        def tick():
+            return live_answers.tick_delta(self.desk.next_tick(pid, request_id or None), self._lookup)
+        return await self.shell.run(tick)
+
+    async def place_order(self, pid: str, kwargs: dict):
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        if kwargs.pop("equity_fraction", None) is not None or kwargs.get("quantity") is None:
+            raise ServiceError(Status.INVALID_ARGUMENT, "equity_fraction is not supported on live playgrounds: "
+                                                        "give a quantity of whole shares")
+        return await self.shell.run(lambda: live_answers.order(self.desk.place_order(pid, **kwargs), self._lookup))
+
+    async def cancel_order(self, pid: str, oid: int):
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        return await self.shell.run(lambda: live_answers.order(self.desk.cancel_order(pid, oid), self._lookup))
+
+    async def get_order(self, oid: int):
+        """The live order ``oid``, or None when the desk has none."""
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        def find():
+            try:
+                return live_answers.order(self.desk.get_order(oid), self._lookup)
+            except (ServiceError, LookupError):
+                return None
+        return await self.shell.run(find)
+
+    async def account(self, pid: str, fetch_orders: bool, filters: dict):
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        def answer():
+            return live_answers.account(self.desk.account(pid), self.desk.meta(pid), fetch_orders, filters, self._lookup)
+        return await self.shell.run(answer)
+
+    async def candles(self, pid: str, symbol: str, period_s: int, start, end):
+        from backtestester.engine.timeutil import to_ns  # noqa: PLC0415
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        end_ns = None if end is None else to_ns(end)
+        return await self.shell.run(lambda: live_answers.candles(
+            self.desk.candles(pid, symbol, period_s, to_ns(start), end_ns)))
+
+    async def open_orders(self, pid: str, symbol: str):
+        from backtestester.rpc import playground_pb2 as pb  # noqa: PLC0415
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        return await self.shell.run(lambda: pb.GetOpenOrdersResponse(
+            orders=[live_answers.order(o, self._lookup) for o in self.desk.open_orders(pid, symbol)]))
+
+    async def account_stats(self, pid: str, equity_plot: bool):
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        return await self.shell.run(lambda: live_answers.account_stats(self.desk.equity_plot(pid) if equity_plot else []))
+
+    async def summaries(self, tags, owner) -> list:
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        def answer():
+            out = []
+            for pid in self.desk.playgrounds(tuple(tags)):
+                if self.shell.visible(pid, owner):
+                    out.append(live_answers.summary(self.desk.account(pid), self.desk.meta(pid), self.shell.market_now()))
+            return out
+        return await self.shell.run(answer)
+
+    async def reconciliation_report(self, rid: str):
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        return await self.shell.run(lambda: live_answers.reconciliation_report(self.desk.reconciliation_report(rid)))
+
+    async def equity_report(self, rid: str):
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        return await self.shell.run(lambda: live_answers.equity_report(self.desk.equity_report(rid)))
+
+    async def health(self):
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        return await self.shell.run(lambda: live_answers.broker_health(self.desk.health()))
+
+    async def mock_fill(self, request) -> None:
+        if request.HasField("delay_in_seconds") and request.delay_in_seconds > 0:
+            async def later():
+                await asyncio.sleep(request.delay_in_seconds)
+                try:
+                    await self.mock_fill_now(request)
+                except Exception:
+                    log.exception("delayed MockFillOrder of order %d failed", request.order_id)
+            asyncio.ensure_future(later())
+            return
+        await self.mock_fill_now(request)
+
+    async def mock_fill_now(self, request) -> None:
+        await self.shell.run(self.desk.mock_fill, int(request.order_id), float(request.price), request.status,
+                             broker=request.broker.strip().lower() or "mock")
+
+    async def push_bars(self, request_iterator) -> int:
+        from backtestester.live.port import Bar  # noqa: PLC0415
+        from backtestester.wire.times import rfc3339_ns  # noqa: PLC0415
+
+        push, received = self.shell.require_push(), 0
+        async for msg in request_iterator:
+            bars = []
+            for c in msg.candles:
+                try:
+                    start = rfc3339_ns(c.bar.datetime)
+                except ValueError:
+                    raise ServiceError(Status.INVALID_ARGUMENT, f"PushBars: candle {c.symbol} has no valid bar "
+                                       f"datetime (RFC 3339, the bar's start)") from None
+                if c.period <= 0:
+                    raise ServiceError(Status.INVALID_ARGUMENT, f"PushBars: candle {c.symbol} period must be > 0 seconds")
+                bars.append(Bar(c.symbol.strip().upper(), int(c.period), start, c.bar.open, c.bar.high, c.bar.low,
+                                c.bar.close, c.bar.volume))
+            push.push(bars)
+            received += len(bars)
+        return received

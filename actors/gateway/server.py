@@ -31,10 +31,14 @@ SWITCH_INTERVAL = 0.0005  # seconds; the gateway process's sys.setswitchinterval
 class GatewayServer:
     """The gateway actor's class. ``security`` (:class:`~actors.gateway.security.SecurityConfig`)
     carries the tokens, TLS material, message size and rate limits; the default is a loopback-only,
-    unauthenticated, plaintext gateway with 16 MiB messages and no rate limit."""
+    unauthenticated, plaintext gateway with 16 MiB messages and no rate limit. ``live``
+    (:class:`~actors.gateway.live.LiveConfig`): trade live too (the live desk in this process);
+    None (the default): live RPCs are UNIMPLEMENTED."""
 
-    def __init__(self, data_dir: str, security: SecurityConfig | None = None, hosts: int | str = 0):
+    def __init__(self, data_dir: str, security: SecurityConfig | None = None, hosts: int | str = 0, live=None):
         self.data_dir = str(data_dir)
+        self.live = live
+        self._live_shell = None
         self.security = security or SecurityConfig()
         self.hosts = hosts
         self._service = None
@@ -99,6 +103,12 @@ class GatewayServer:
         service = self._service = PlaygroundService(self.data_dir, hosts=self.hosts,
                                                     max_playgrounds=self.security.max_playgrounds)
         await service.load_saved()  # saved playgrounds: ids only; their actors are restored lazily
+        if self.live is not None:
+            from .live import LiveRPCs, LiveShell  # noqa: PLC0415  (loaded when a server starts)
+
+            shell = LiveShell(self.data_dir, self.live)
+            await shell.start()  # resumes the live playgrounds, resolves unresolved intents
+            self._live_shell, service.live = shell, LiveRPCs(shell)
         playground_pb2_grpc.add_PlaygroundServiceServicer_to_server(service, server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -168,6 +178,9 @@ class GatewayServer:
             await self._twirp.stop()
             self._twirp = self._twirp_address = None
         await self._server.stop(grace)
+        if self._live_shell is not None:
+            await self._live_shell.stop()
+            self._live_shell = None
         self._server = None
         self._address = None
         self._lock.release()
@@ -176,15 +189,16 @@ class GatewayServer:
 
 
 def spawn(data_dir: str, *, name: str | None = GATEWAY_NAME, security: SecurityConfig | None = None,
-          hosts: int | str = 0):
+          hosts: int | str = 0, live=None):
     """Spawn the gateway actor (Ray must be initialised). Returns the handle; call ``start``.
-    ``hosts``: where playgrounds live: 0 in the gateway's process (default), N host actors, ``"auto"``."""
+    ``hosts``: where playgrounds live: 0 in the gateway's process (default), N host actors, ``"auto"``;
+    ``live``: a :class:`~actors.gateway.live.LiveConfig` to trade live (default: no live trading)."""
     import ray  # noqa: PLC0415  (ray only where the actor is spawned)
 
     options = {"namespace": NAMESPACE, "num_cpus": 0, "max_concurrency": 1000}
     if name:
         options["name"] = name
-    return ray.remote(GatewayServer).options(**options).remote(str(data_dir), security, hosts)
+    return ray.remote(GatewayServer).options(**options).remote(str(data_dir), security, hosts, live)
 
 
 class GatewayDied(RuntimeError):
@@ -193,7 +207,7 @@ class GatewayDied(RuntimeError):
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | None = None, *,
           ray_address: str | None = None, ready=None, security: SecurityConfig | None = None,
-          hosts: int | str = 0, twirp_port: int | None = None) -> None:
+          hosts: int | str = 0, twirp_port: int | None = None, live=None) -> None:
     """Start (or join) Ray, spawn the gateway, report its address through ``ready`` (default: print
     one line to stdout) and block until SIGINT or SIGTERM, then stop the server cleanly (health
     NOT_SERVING, grace period, actor killed, Ray shut down if this call started it).
@@ -201,7 +215,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
     nothing would listen any more. A stop request wins over a death noticed at the same time.
     A refused bind (see :func:`~actors.gateway.security.validate_bind`) raises ``ConfigError``
     before Ray starts; a port in use raises ``OSError``. ``twirp_port``: also serve Twirp there (see
-    :meth:`GatewayServer.start`). For ``backtestester serve``."""
+    :meth:`GatewayServer.start`); ``live``: see :func:`spawn`. For ``backtestester serve``."""
     from actors.cluster import init_ray  # noqa: PLC0415  (ray only where the actor is spawned)
 
     security = security or SecurityConfig()
@@ -217,7 +231,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     gateway = died = None
     try:
-        gateway = spawn(data_dir, name=None, security=security, hosts=hosts)
+        gateway = spawn(data_dir, name=None, security=security, hosts=hosts, live=live)
         try:
             address = ray.get(gateway.start.remote(host, port, twirp_port))
             twirp = ray.get(gateway.twirp_address.remote())

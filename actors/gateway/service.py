@@ -56,8 +56,8 @@ log = logging.getLogger(__name__)
 CALL_TIMEOUT = 30.0      # seconds an ordinary playground call may take before UNAVAILABLE
 CREATE_TIMEOUT = 300.0   # loading repositories from the catalog can take longer
 RESTORE_RETRY_SECONDS = 30.0  # a broken saved playground is restored again after this, or when the data changes
-LIVE_ONLY = ("{rpc}: live trading has not landed in Backtestester yet; only simulator playgrounds "
-             "(CreatePlayground) are supported")
+LIVE_ONLY = ("{rpc}: live trading is off on this gateway (`backtestester serve` turns it on, see docs/live.md); "
+             "only simulator playgrounds (CreatePlayground) are served")
 
 
 STREAM_LANES = 2  # stream ticks running at once, all streams together (see StreamTicks)
@@ -136,6 +136,17 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         self.pool = HostPool(hosts)  # spawns its host actors lazily, on the first playground
         self._create_lock = asyncio.Lock()
         self._stream_lane = asyncio.Semaphore(STREAM_LANES)
+        self.live = None  # actors.gateway.live.LiveRPCs when the gateway trades live (set by the server)
+
+    # --- live playgrounds: their ids go to the live desk (actors.gateway.live) ---------------------
+    def _live(self, pid: str) -> bool:
+        """Whether ``pid`` is a live playground the caller may see (its calls go to the live desk)."""
+        return self.live is not None and self.live.shell.visible(pid, current_principal())
+
+    def _live_rpcs(self, rpc: str):
+        if self.live is None:
+            raise requests.RequestError(LIVE_ONLY.format(rpc=rpc), "UNIMPLEMENTED")
+        return self.live
 
     # --- playground plumbing ------------------------------------------------------------------
     def _visible(self, pid: str) -> bool:
@@ -285,6 +296,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     @_rpc
     async def GetPlaygrounds(self, request, context):
         wanted = set(request.tags)
+        live = await self.live.summaries(request.tags, current_principal()) if self.live is not None else []
         ids = [pid for pid, e in self._registry.items() if wanted <= set(e["tags"]) and self._visible(pid)]
         results = await asyncio.gather(*(self._call(pid, answers.summary) for pid in ids), return_exceptions=True)
         resp = pb.GetPlaygroundsResponse()
@@ -293,6 +305,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
                 log.warning("GetPlaygrounds: skipping %s: %s", pid, res)
                 continue
             resp.playgrounds.append(res)
+        resp.playgrounds.extend(live)
         return resp
 
     @_rpc
@@ -300,6 +313,8 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         if not request.request_id:
             raise ServiceError(Status.INVALID_ARGUMENT, "request id is empty")
         requests.identifier(request.request_id, "request_id")
+        if self._live(request.playground_id):
+            return await self.live.next_tick(request.playground_id, request.request_id)
         return await self._call(request.playground_id, PlaygroundSession.tick, int(request.seconds),
                                 bool(request.is_preview), request.request_id)
 
@@ -352,6 +367,8 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     @_rpc
     async def PlaceOrder(self, request, context):
         kwargs = requests.place_order_kwargs(request)
+        if self._live(request.playground_id):
+            return await self.live.place_order(request.playground_id, kwargs)
         return await self._call(request.playground_id, answers.place_order, kwargs)
 
     @_rpc
@@ -360,6 +377,8 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         oid = int(request.order_id)
         if oid == 0:  # D8: 0 never names an order
             raise ServiceError(Status.NOT_FOUND, "order 0 not found: order ids start at 1")
+        if self._live(request.playground_id):
+            return await self.live.cancel_order(request.playground_id, oid)
         return await self._call(request.playground_id, answers.cancel_order, oid)
 
     @_rpc
@@ -370,6 +389,8 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         ids = [pid for pid in self._registry if self._visible(pid)]
         results = await asyncio.gather(*(self._call(pid, answers.get_order, oid) for pid in ids), return_exceptions=True)
         found = [r for r in results if isinstance(r, pb.Order)]
+        if self.live is not None and (live := await self.live.get_order(oid)) is not None:
+            found.append(live)
         if not found:
             raise ServiceError(Status.NOT_FOUND, f"order {oid} not found")
         if len(found) > 1:  # ids are unique per playground (D8); the v1 request names no playground
@@ -385,26 +406,36 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
             "start": requests.parse_rfc3339(request.fromRTF3339, "fromRTF3339") if request.HasField("fromRTF3339") else None,
             "end": requests.parse_rfc3339(request.toRTF3339, "toRTF3339") if request.HasField("toRTF3339") else None,
         }
+        if self._live(request.playground_id):
+            return await self.live.account(request.playground_id, bool(request.fetch_orders), filters)
         return await self._call(request.playground_id, answers.account, bool(request.fetch_orders), filters)
 
     @_rpc
     async def GetCandles(self, request, context):
         symbol, start, end = self._candle_range(request)
+        if self._live(request.playground_id):
+            return await self.live.candles(request.playground_id, symbol, int(request.period_in_seconds), start, end)
         return await self._call(request.playground_id, answers.candles, symbol,
                                 int(request.period_in_seconds), start, end)
 
     @_rpc
     async def GetOpenOrders(self, request, context):
+        if self._live(request.playground_id):
+            return await self.live.open_orders(request.playground_id, requests.parse_symbol(request.symbol))
         return await self._call(request.playground_id, answers.open_orders, requests.parse_symbol(request.symbol))
 
     @_rpc
     async def GetAccountStats(self, request, context):
+        if self._live(request.playground_id):
+            return await self.live.account_stats(request.playground_id, bool(request.equity_plot))
         return await self._call(request.playground_id, answers.account_stats, bool(request.equity_plot))
 
     @_rpc
     async def SavePlayground(self, request, context):
         """Write the playground to the store; from then on every command is written through."""
         pid = request.playground_id
+        if self._live(pid):  # live playgrounds are durable always
+            return pb.EmptyResponse()
         owner = self._registry.get(pid, {}).get("owner")
         await self._call(pid, PlaygroundSession.save, self.store.path, owner, timeout=CREATE_TIMEOUT)
         entry = self._registry.get(pid)
@@ -441,15 +472,39 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         return pb.GetDailyTickerSummaryFromPolygonResponse(open=row["open"], high=row["high"], low=row["low"],
                                                            close=row["close"], volume=int(row["volume"]))
 
-    # --- live-only ----------------------------------------------------------------------------
+    # --- live-only (actors.gateway.live) -------------------------------------------------------
+    @_rpc
     async def CreateLivePlayground(self, request, context):
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, LIVE_ONLY.format(rpc="CreateLivePlayground"))
+        """A live playground (idempotent on client_id per principal), durable always."""
+        return pb.CreatePlaygroundResponse(id=await self._live_rpcs("CreateLivePlayground").create(
+            request, current_principal()))
 
+    @_rpc
     async def GetReconciliationReport(self, request, context):
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, LIVE_ONLY.format(rpc="GetReconciliationReport"))
+        live = self._live_rpcs("GetReconciliationReport")
+        return await live.reconciliation_report(self._reconcile_id(request.reconcile_playground_id))
 
+    @_rpc
     async def GetEquityReport(self, request, context):
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, LIVE_ONLY.format(rpc="GetEquityReport"))
+        live = self._live_rpcs("GetEquityReport")
+        return await live.equity_report(self._reconcile_id(request.playground_id))
 
+    def _reconcile_id(self, rid: str) -> str:
+        """A reconcile playground id the caller may ask about: one of its live playgrounds' (or that one's)."""
+        if not self.live.shell.reconcile_visible(rid, current_principal()):
+            raise ServiceError(Status.NOT_FOUND, "playground is not a reconciliation playground")
+        return rid
+
+    @_rpc
     async def MockFillOrder(self, request, context):
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, LIVE_ONLY.format(rpc="MockFillOrder"))
+        await self._live_rpcs("MockFillOrder").mock_fill(request)
+        return pb.EmptyResponse()
+
+    @_rpc
+    async def GetBrokerHealth(self, request, context):
+        return await self._live_rpcs("GetBrokerHealth").health()
+
+    @_rpc
+    async def PushBars(self, request_iterator, context):
+        """Bars for ``--live-feed push`` (a client stream), each delivered once after the settle delay."""
+        return pb.PushBarsResponse(received=await self._live_rpcs("PushBars").push_bars(request_iterator))

@@ -214,7 +214,7 @@ def test_live_only_rpcs_are_unimplemented(stub):
                      ("GetEquityReport", pb.GetEquityReportRequest()),
                      ("MockFillOrder", pb.MockFillOrderRequest())):
         err = error_of(stub, rpc, req)
-        assert err.code() == grpc.StatusCode.UNIMPLEMENTED and "live trading has not landed" in err.details()
+        assert err.code() == grpc.StatusCode.UNIMPLEMENTED and "live trading is off" in err.details()
 
 
 def test_stream_ticks(stub):

@@ -174,7 +174,7 @@ def test_error_bodies_and_http_statuses(served):
         ("GetAccount", b"\xff\xff\xff", PROTOBUF, 400, "malformed", "not a valid playground.GetAccountRequest"),
         ("GetAccount", b"{not json", JSON, 400, "malformed", "not a valid playground.GetAccountRequest"),
         ("GetAccount", b'{"playground_id": 5}', JSON, 400, "malformed", "not a valid"),
-        ("CreateLivePlayground", b"", PROTOBUF, 501, "unimplemented", "live trading has not landed"),
+        ("CreateLivePlayground", b"", PROTOBUF, 501, "unimplemented", "live trading is off"),
     ]
     for method, body, content_type, status, code, text in cases:
         resp = post(base, method, body, content_type)
