@@ -1,4 +1,4 @@
-"""Command line: ``backtestester demo | sweep | serve | backtest | data``."""
+"""Command line: ``backtestester demo | sweep | serve | live | backtest | data``."""
 # The console script: the top floor, above actors/ and backtestester/. Ray (the sweep, the gateway)
 # and grpc are imported by the commands that use them, so `backtestester data ...` and
 # `backtestester backtest` never import ray (nor grpc, unless `backtest --gateway`).
@@ -227,12 +227,50 @@ def cmd_serve(args) -> int:
                                      **({} if args.max_streams is None else {"max_streams": args.max_streams}))
     if args.twirp_port < 0:
         raise ValueError(f"--twirp-port must be a port number, or 0 for no Twirp (the default), got {args.twirp_port}")
+    live = live_config(args)
     try:
         serve(args.host, args.port, args.data_dir, ray_address=args.address, security=config,
-              hosts=hosts, twirp_port=args.twirp_port or None)
+              hosts=hosts, twirp_port=args.twirp_port or None, live=live)
     except (OSError, GatewayDied) as exc:  # e.g. the port is in use; the actor was killed
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def live_config(args):
+    """The ``serve`` live flags as a checked :class:`~actors.gateway.live.LiveConfig` (refused
+    before Ray starts). The sim broker is always there, tradier with ``--live-broker tradier``."""
+    from .gateway.live import LiveConfig  # noqa: PLC0415
+
+    return LiveConfig(brokers=tuple(dict.fromkeys(["sim", *(args.live_broker or [])])), feed=args.live_feed,
+                      replay_start=args.replay_start, replay_speed=args.replay_speed,
+                      replay_symbols=tuple(s.upper() for s in args.replay_symbols or ()),
+                      replay_timeframe=args.replay_timeframe, tradier_config=args.tradier_config,
+                      poll_seconds=args.live_poll_seconds, settle_seconds=args.live_settle_seconds,
+                      fill_model=args.live_fill_model).validate()
+
+
+def cmd_live(args) -> int:
+    """Run a strategy live on a gateway until SIGTERM/SIGINT (exit 0) or ``--max-bars``."""
+    from backtestester.remote.client import grpc  # noqa: PLC0415  (grpc only for `live`)
+    from backtestester.remote.live import LiveClient, run_live  # noqa: PLC0415
+
+    strategy = load_strategy(args.strategy)(**dict(args.params))
+    security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
+    if args.tls_ca:
+        with open(args.tls_ca, "rb") as f:
+            security["root_certificates"] = f.read()
+    console = Console()
+    try:
+        with LiveClient(args.gateway, **security) as client:
+            pid, result = run_live(strategy, client, broker=args.broker, symbols=[s.upper() for s in args.symbols],
+                                   timeframe=args.timeframe, balance=args.balance, client_id=args.client_id,
+                                   account_type=args.account_type, max_bars=args.max_bars, poll_s=args.poll_seconds)
+    except grpc.RpcError as exc:
+        print(f"error: gateway {args.gateway}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    console.print(f"live playground {pid}: {len(result.trades):,} fills, final equity {result.final_equity:,.2f}",
+                  highlight=False)
     return 0
 
 
@@ -287,7 +325,55 @@ def _add_serve_parser(sub) -> None:
     serve.add_argument("--twirp-trusted-network", action="append", default=[], metavar="CIDR",
                        help="Twirp calls from this client network need no token (the original's clients cannot "
                             "send one); repeatable; logged as a WARNING; never on by default")
+    _add_live_serve_arguments(serve)
     serve.set_defaults(func=cmd_serve)
+
+
+def _add_live_serve_arguments(serve) -> None:
+    """``serve``'s live trading options (docs/live.md)."""
+    live = serve.add_argument_group("live trading (the sim broker is always available)")
+    live.add_argument("--live-broker", action="append", choices=("sim", "tradier"), metavar="NAME",
+                      help="a broker to trade: sim (always on) or tradier (needs --tradier-config); repeatable")
+    live.add_argument("--live-feed", choices=("replay", "tradier", "push"), default="replay",
+                      help="where live bars come from: replay of the catalog, Tradier time-sales, or PushBars "
+                           "(default %(default)s)")
+    live.add_argument("--replay-start", metavar="DATE", help="replay the catalog from this date (09:30 New York) "
+                                                             "or time; the replay clock is the live clock")
+    live.add_argument("--replay-speed", type=float, default=1.0, metavar="X",
+                      help="replay X times faster than the wall clock (default %(default)g)")
+    live.add_argument("--replay-symbols", nargs="+", metavar="SYMBOL", help="the catalog symbols to replay "
+                                                                            "(also Tradier's bar symbols)")
+    live.add_argument("--replay-timeframe", default="1m", metavar="TF", help="bar timeframe (default %(default)s)")
+    live.add_argument("--tradier-config", metavar="FILE", help="TOML: account_id, environment, base_url, data_url, "
+                                                               "the names of the token variables")
+    live.add_argument("--live-poll-seconds", type=float, default=1.0, metavar="S",
+                      help="seconds between two polls of the brokers and bars (default %(default)g)")
+    live.add_argument("--live-settle-seconds", type=float, default=2.0, metavar="S",
+                      help="a bar is delivered this long after its end (late prints; default %(default)g)")
+    live.add_argument("--live-fill-model", choices=("close", "next_open"), default="close",
+                      help="the sim broker's market fills (default %(default)s, as backtests)")
+
+
+def _add_live_parser(sub) -> None:
+    """``backtestester live``: run a strategy live through a gateway."""
+    live = sub.add_parser("live", help="run a strategy live on a gateway's live playground until SIGTERM")
+    live.add_argument("--strategy", required=True, help="package.module:Class")
+    live.add_argument("--gateway", required=True, metavar="HOST:PORT", help="the gateway (token: BACKTESTESTER_TOKEN)")
+    live.add_argument("--broker", default="sim", help="the gateway's broker: sim, mock or tradier (default %(default)s)")
+    live.add_argument("--symbols", nargs="+", required=True, metavar="SYMBOL")
+    live.add_argument("--timeframe", choices=sorted(BACKTEST_TIMEFRAMES), default="1m",
+                      help="bar timeframe (default %(default)s)")
+    live.add_argument("--balance", type=float, default=100_000.0, help="the playground's cash (default %(default)g)")
+    live.add_argument("--account-type", default="paper", help="the broker account's type (default %(default)s)")
+    live.add_argument("--client-id", metavar="ID", help="pick up the live playground of this id (a restart "
+                                                        "continues it); default: a new playground")
+    live.add_argument("--params", nargs="+", type=_parse_param, default=[], metavar="NAME=VALUE",
+                      help="strategy parameters")
+    live.add_argument("--max-bars", type=int, metavar="N", help="stop after N new bars (default: until SIGTERM)")
+    live.add_argument("--poll-seconds", type=float, default=0.25, metavar="S",
+                      help="how often to ask the gateway for news (default %(default)g)")
+    live.add_argument("--tls-ca", metavar="PEM", help="use TLS, trusting this CA or certificate")
+    live.set_defaults(func=cmd_live)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_arguments(sweep)
     sweep.set_defaults(func=cmd_sweep)
     _add_serve_parser(sub)
+    _add_live_parser(sub)
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "
                                          "or through a gateway (--gateway)")
     bt.add_argument("--plot", nargs="?", const="", metavar="PATH",

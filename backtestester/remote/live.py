@@ -1,0 +1,147 @@
+"""Run a strategy live through the gateway, unchanged: ``backtestester live``.
+
+:class:`LiveClient` adds the live RPCs to :class:`~backtestester.remote.client.PlaygroundClient`
+(CreateLivePlayground, the reports, MockFillOrder, PushBars, GetBrokerHealth).
+:class:`LiveGatewayBroker` is a :class:`~backtestester.remote.broker.GatewayBroker` over a live
+playground: the one strategy loop (:func:`~backtestester.strategy.runner.run_on_broker`) drives it
+as it drives a backtest, but a tick waits on the wall clock for the next bar: it asks the gateway
+(``NextTick``, which never blocks) every ``poll_s`` seconds until something arrived (a bar, a fill,
+a rejection, an event). A ``stop`` event (SIGTERM or SIGINT under :func:`run_live`) ends the run
+at once, cleanly: the strategy's ``on_stop`` runs and the result is collected; the live playground
+stays on the gateway (live playgrounds are durable), and a new run with the same ``client_id``
+picks it up.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import uuid
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..engine.timeutil import NS_PER_SECOND
+from ..rpc import playground_pb2 as pb
+from ..strategy.base import Strategy
+from ..strategy.runner import BacktestResult, run_on_broker
+from ..wire.times import TIMESPANS, UNIT_SECONDS, rfc3339_ns
+from .broker import GatewayBroker, MirrorRepository, _growing_series
+from .client import PlaygroundClient
+
+NS = NS_PER_SECOND
+EPOCH = "1970-01-01T00:00:00Z"
+
+
+class LiveClient(PlaygroundClient):
+    """A :class:`PlaygroundClient` with the live RPCs (docs/live.md)."""
+
+    def create_live_playground(self, *, broker: str, repositories: Iterable[tuple[str, str]], balance: float,
+                               account_type: str = "paper", client_id: str | None = None,
+                               tags: Iterable[str] = ()) -> str:
+        """CreateLivePlayground; ``repositories``: ``(symbol, timeframe)`` pairs such as ``("SPY", "1m")``.
+        Idempotent on ``client_id`` (generated when not given, so retries never create two)."""
+        repos = [pb.Repository(symbol=s, timespan_multiplier=TIMESPANS[tf][0], timespan_unit=TIMESPANS[tf][1])
+                 for s, tf in repositories]
+        req = pb.CreateLivePlaygroundRequest(balance=balance, broker=broker, repositories=repos, environment="live",
+                                             account_type=account_type, tags=list(tags),
+                                             client_id=client_id or f"live-{uuid.uuid4()}")
+        return self._call("CreateLivePlayground", req).id
+
+    def reconciliation_report(self, reconcile_playground_id: str) -> pb.GetReconciliationReportResponse:
+        return self._call("GetReconciliationReport",
+                          pb.GetReconciliationReportRequest(reconcile_playground_id=reconcile_playground_id))
+
+    def equity_report(self, reconcile_playground_id: str) -> list[pb.LiveAccountPlot]:
+        return list(self._call("GetEquityReport",
+                               pb.GetEquityReportRequest(playground_id=reconcile_playground_id)).items)
+
+    def mock_fill(self, order_id: int, price: float, status: str = "filled", broker: str = "mock") -> None:
+        """MockFillOrder: fill (or reject, cancel) a live order at a manual-fill sim broker."""
+        self._call("MockFillOrder", pb.MockFillOrderRequest(order_id=order_id, price=price, status=status,
+                                                            broker=broker))
+
+    def broker_health(self) -> list[pb.BrokerHealth]:
+        return list(self._call("GetBrokerHealth", pb.GetBrokerHealthRequest()).accounts)
+
+    def push_bars(self, batches: Iterable[Iterable[pb.Candle]]) -> int:
+        """PushBars: send batches of candles (``--live-feed push``); returns the count received."""
+        requests = (pb.PushBarsRequest(candles=list(batch)) for batch in batches)
+        return self._stub.PushBars(requests, timeout=self.timeout).received
+
+
+class LiveGatewayBroker(GatewayBroker):
+    """A :class:`GatewayBroker` over the live playground ``playground_id`` (see the module docstring).
+    ``max_bars``: complete after that many new candles (None: until ``stop``)."""
+
+    def __init__(self, client, playground_id: str, *, stop: threading.Event | None = None,
+                 max_bars: int | None = None, poll_s: float = 0.25, session=None):
+        self.client, self.playground_id = client, playground_id
+        self.enforce_stop_loss, self.fill_model = True, "close"
+        self.stop, self.max_bars, self.poll_s = stop or threading.Event(), max_bars, poll_s
+        self.bars = 0
+        if session is None:
+            session = next((s for s in client.get_playgrounds() if s.playground_id == playground_id), None)
+            if session is None:
+                raise LookupError(f"live playground {playground_id} not found on the gateway")
+        self.initial_balance = session.meta.initial_balance
+        self.start_ns = self.end_ns = self._now = rfc3339_ns(session.clock.current_time)
+        self._repos, self._pricing = {}, {}
+        for r in session.repositories:
+            repo = MirrorRepository(r.symbol, r.timespan_multiplier * UNIT_SECONDS[r.timespan_unit])
+            for bar in client.get_candles(playground_id, repo.symbol, repo.period_ns // NS, EPOCH):
+                repo.append_bar(bar)  # the history so far: indicators start warm
+            self._repos[(repo.symbol, repo.period_ns)] = repo
+            best = self._pricing.get(repo.symbol)
+            if best is None or repo.period_ns < best.period_ns:
+                self._pricing[repo.symbol] = repo
+        self._orders, self._account = {}, None
+        from ..strategy.series import SeriesCache  # noqa: PLC0415
+
+        self._series = SeriesCache(self._repo, _growing_series)
+
+    def step(self, step_ns: int):
+        """Wait for the next bar (or fill, rejection, event): NextTick every ``poll_s`` seconds until
+        something arrived; ``stop`` or ``max_bars`` completes the run."""
+        while True:
+            if self.stop.is_set():
+                return [], [], [], [], self._now, True
+            trades, candles, invalid, events, now, _ = super().step(0)  # a live tick ignores seconds
+            self.end_ns = now
+            self.bars += len(candles)
+            done = self.max_bars is not None and self.bars >= self.max_bars
+            if trades or candles or invalid or events or done:
+                return trades, candles, invalid, events, now, done
+            self.stop.wait(self.poll_s)
+
+    def equity_arrays(self):
+        times, equity = super().equity_arrays()
+        if not len(times):  # nothing recorded yet: the account as it stands
+            acc = self.account()
+            times, equity = np.array([self._now], dtype="datetime64[ns]"), np.array([acc.equity], dtype=np.float64)
+        return times, equity
+
+
+def run_live(strategy: Strategy, client: LiveClient, *, broker: str, symbols: Iterable[str], timeframe: str = "1m",
+             balance: float = 100_000.0, client_id: str | None = None, account_type: str = "paper",
+             max_bars: int | None = None, poll_s: float = 0.25, stop: threading.Event | None = None,
+             tags: Iterable[str] = (), handle_signals: bool = True) -> tuple[str, BacktestResult]:
+    """Create (or pick up by ``client_id``) a live playground and run ``strategy`` on it until
+    ``stop`` is set (SIGTERM and SIGINT set it when ``handle_signals``) or ``max_bars`` new bars
+    arrived. Returns ``(playground id, result)``; the playground stays on the gateway."""
+    if not isinstance(strategy, Strategy):
+        raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
+    if timeframe not in TIMESPANS:
+        raise ValueError(f"timeframe {timeframe!r}: accepted: {', '.join(TIMESPANS)}")
+    stop = stop or threading.Event()
+    pid = client.create_live_playground(broker=broker, repositories=[(s, timeframe) for s in symbols],
+                                        balance=balance, account_type=account_type, client_id=client_id, tags=tags)
+    previous = {}
+    if handle_signals and threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        live = LiveGatewayBroker(client, pid, stop=stop, max_bars=max_bars, poll_s=poll_s)
+        step = TIMESPANS[timeframe][0] * UNIT_SECONDS[TIMESPANS[timeframe][1]]
+        return pid, run_on_broker(strategy, live, step)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
