@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from backtestester.data.schema import TIMEFRAMES
 from backtestester.service.errors import ServiceError, Status
 
+from .security import current_principal
+
 log = logging.getLogger(__name__)
 
 FEEDS = ("replay", "tradier", "push")
@@ -322,8 +324,9 @@ class LiveRPCs:
     def _lookup(self, oid: int):
         return self.desk.get_order(oid)
 
-    async def create(self, request, owner) -> str:
-        kwargs = live_create_args(request)
+    async def create(self, request) -> str:
+        """CreateLivePlayground for the calling principal (its owner)."""
+        kwargs, owner = live_create_args(request), current_principal()
         def create():
             pid = self.desk.create_playground(owner=owner, **kwargs)
             return pid, self.desk.meta(pid).get("reconcile_playground_id")
@@ -389,7 +392,10 @@ class LiveRPCs:
 
         return await self.shell.run(lambda: live_answers.account_stats(self.desk.equity_plot(pid) if equity_plot else []))
 
-    async def summaries(self, tags, owner) -> list:
+    async def summaries(self, tags) -> list:
+        """GetPlaygrounds' entries of the caller's live playgrounds."""
+        owner = current_principal()
+
         from backtestester.wire import live_answers  # noqa: PLC0415
 
         def answer():

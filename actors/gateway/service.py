@@ -296,7 +296,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     @_rpc
     async def GetPlaygrounds(self, request, context):
         wanted = set(request.tags)
-        live = await self.live.summaries(request.tags, current_principal()) if self.live is not None else []
+        live = await self.live.summaries(request.tags) if self.live is not None else []
         ids = [pid for pid, e in self._registry.items() if wanted <= set(e["tags"]) and self._visible(pid)]
         results = await asyncio.gather(*(self._call(pid, answers.summary) for pid in ids), return_exceptions=True)
         resp = pb.GetPlaygroundsResponse()
@@ -476,8 +476,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     @_rpc
     async def CreateLivePlayground(self, request, context):
         """A live playground (idempotent on client_id per principal), durable always."""
-        return pb.CreatePlaygroundResponse(id=await self._live_rpcs("CreateLivePlayground").create(
-            request, current_principal()))
+        return pb.CreatePlaygroundResponse(id=await self._live_rpcs("CreateLivePlayground").create(request))
 
     @_rpc
     async def GetReconciliationReport(self, request, context):

@@ -146,14 +146,12 @@ class GatewayBroker(Broker):
             if session is None:
                 raise NotFoundError(f"playground {playground_id} not found on the gateway")
         self.initial_balance = session.meta.initial_balance
-        self.start_ns = rfc3339_ns(session.clock.start)
-        self.end_ns = rfc3339_ns(session.clock.stop)
-        self._now = rfc3339_ns(session.clock.current_time)
+        self.start_ns, self.end_ns, self._now = self._clock(session)
         self._repos: dict[tuple[str, int], MirrorRepository] = {}
         self._pricing: dict[str, MirrorRepository] = {}
         for r in session.repositories:
             repo = MirrorRepository(r.symbol, r.timespan_multiplier * UNIT_SECONDS[r.timespan_unit])
-            repo.extend_table(client.stream_candles_arrow(playground_id, repo.symbol, repo.period_ns // NS, EPOCH))
+            self._load_history(repo)
             self._repos[(repo.symbol, repo.period_ns)] = repo
             best = self._pricing.get(repo.symbol)
             if best is None or repo.period_ns < best.period_ns:  # D15: each symbol's own smallest period
@@ -161,6 +159,16 @@ class GatewayBroker(Broker):
         self._orders: dict[int, Order] = {}
         self._account: Account | None = None
         self._series = SeriesCache(self._repo, _growing_series)
+
+    @staticmethod
+    def _clock(session) -> tuple[int, int, int]:
+        """``(start_ns, end_ns, now_ns)`` of the playground's clock."""
+        return (rfc3339_ns(session.clock.start), rfc3339_ns(session.clock.stop),
+                rfc3339_ns(session.clock.current_time))
+
+    def _load_history(self, repo: MirrorRepository) -> None:
+        """The candles revealed so far into ``repo`` (``StreamCandlesArrow``)."""
+        repo.extend_table(self.client.stream_candles_arrow(self.playground_id, repo.symbol, repo.period_ns // NS, EPOCH))
 
     # --- the strategy's view ------------------------------------------------------------------
     @property

@@ -25,7 +25,7 @@ from ..rpc import playground_pb2 as pb
 from ..strategy.base import Strategy
 from ..strategy.runner import BacktestResult, run_on_broker
 from ..wire.times import TIMESPANS, UNIT_SECONDS, rfc3339_ns
-from .broker import GatewayBroker, MirrorRepository, _growing_series
+from .broker import GatewayBroker, MirrorRepository
 from .client import PlaygroundClient
 
 NS = NS_PER_SECOND
@@ -75,29 +75,20 @@ class LiveGatewayBroker(GatewayBroker):
 
     def __init__(self, client, playground_id: str, *, stop: threading.Event | None = None,
                  max_bars: int | None = None, poll_s: float = 0.25, session=None):
-        self.client, self.playground_id = client, playground_id
-        self.enforce_stop_loss, self.fill_model = True, "close"
         self.stop, self.max_bars, self.poll_s = stop or threading.Event(), max_bars, poll_s
         self.bars = 0
-        if session is None:
-            session = next((s for s in client.get_playgrounds() if s.playground_id == playground_id), None)
-            if session is None:
-                raise LookupError(f"live playground {playground_id} not found on the gateway")
-        self.initial_balance = session.meta.initial_balance
-        self.start_ns = self.end_ns = self._now = rfc3339_ns(session.clock.current_time)
-        self._repos, self._pricing = {}, {}
-        for r in session.repositories:
-            repo = MirrorRepository(r.symbol, r.timespan_multiplier * UNIT_SECONDS[r.timespan_unit])
-            for bar in client.get_candles(playground_id, repo.symbol, repo.period_ns // NS, EPOCH):
-                repo.append_bar(bar)  # the history so far: indicators start warm
-            self._repos[(repo.symbol, repo.period_ns)] = repo
-            best = self._pricing.get(repo.symbol)
-            if best is None or repo.period_ns < best.period_ns:
-                self._pricing[repo.symbol] = repo
-        self._orders, self._account = {}, None
-        from ..strategy.series import SeriesCache  # noqa: PLC0415
+        super().__init__(client, playground_id, session=session, enforce_stop_loss=True)
 
-        self._series = SeriesCache(self._repo, _growing_series)
+    @staticmethod
+    def _clock(session) -> tuple[int, int, int]:
+        """A live clock has no stop: start and end are now (the end moves with each tick)."""
+        now = rfc3339_ns(session.clock.current_time)
+        return now, now, now
+
+    def _load_history(self, repo: MirrorRepository) -> None:
+        """The bars so far (``GetCandles``): indicators start warm."""
+        for bar in self.client.get_candles(self.playground_id, repo.symbol, repo.period_ns // NS, EPOCH):
+            repo.append_bar(bar)
 
     def step(self, step_ns: int):
         """Wait for the next bar (or fill, rejection, event): NextTick every ``poll_s`` seconds until
