@@ -191,3 +191,137 @@ def test_state_survives_a_sigkill_of_the_process(tmp_path):
     assert [(p.symbol, p.quantity, p.cost_basis) for p in b.positions()] == [("SPY", 7, 73.5)]
     assert b.balances().cash == pytest.approx(10_000_000 - 73.5)
     assert b.place(intent("c")) == Ack("3")
+
+
+def test_limit_and_stop_orders_match_each_new_bar_as_the_engine_does():
+    b = sim()
+    b.on_bar(bar(0, 100, 100, 90, 100))  # visible when placed: never matched
+    b.place(intent("lim", qty=1, order_type="limit", price=95.0))
+    b.place(intent("gap", qty=1, order_type="limit", price=99.0))
+    b.place(intent("stop", side="sell", qty=1, order_type="stop", stop=97.0))
+    b.place(intent("sl", qty=1, order_type="stop_limit", stop=101.0, price=100.5))
+    b.match()
+    assert [o.status for o in b.list_orders()] == ["open"] * 4
+    b.on_bar(bar(1, 98, 102, 96, 97))  # gap below 99: the open; stop 97 touched; stop-limit triggers at 101 > 100.5
+    b.on_bar(bar(2, 97, 100.2, 94, 99))  # limit 95 touched; the triggered stop-limit now rests as a limit at 100.5
+    b.match()
+    got = {o.tag: (o.status, o.avg_fill_price) for o in b.list_orders()}
+    assert got == {intent("lim").tag: ("filled", 95.0), intent("gap").tag: ("filled", 98.0),
+                   intent("stop").tag: ("filled", 97.0), intent("sl").tag: ("filled", 97.0)}
+
+
+def test_a_stop_limit_whose_trigger_misses_its_limit_rests_until_a_later_bar():
+    b = sim()
+    b.on_bar(bar(0, 100, 100, 100, 100))
+    b.place(intent("sl", qty=1, order_type="stop_limit", stop=101.0, price=100.5))
+    b.on_bar(bar(1, 100, 102, 100.8, 101.5))  # triggers at 101 > 100.5: no fill, rests as a limit
+    b.match()
+    assert b.get_order("1").status == "open"
+    b.on_bar(bar(2, 101, 101, 100.9, 101))  # low above the limit
+    b.match()
+    assert b.get_order("1").status == "open"
+    b.on_bar(bar(3, 100.7, 101, 100.2, 100.4))
+    b.match()
+    assert (b.get_order("1").status, b.get_order("1").avg_fill_price) == ("filled", 100.5)
+
+
+def test_scripted_partial_fills_grow_exec_quantity_across_matches():
+    b = sim()
+    b.on_bar(bar(0, 10, 10, 10, 10))
+    b.script_partial("next", [0.4, 0.6])
+    b.place(intent("k", qty=10))
+    b.match()
+    first = b.get_order("1")
+    assert (first.status, first.exec_quantity, first.avg_fill_price) == ("partially_filled", 4, 10.0)
+    b.on_bar(bar(1, 12, 12, 12, 12))
+    b.match()
+    done = b.get_order("1")
+    assert (done.status, done.exec_quantity, done.avg_fill_price) == ("filled", 10, pytest.approx(11.2))
+    assert [(p.quantity, p.cost_basis) for p in b.positions()] == [(10, pytest.approx(112.0))]
+
+
+def test_a_partial_script_by_tag_waits_for_that_order():
+    b = sim()
+    b.on_bar(bar(0, 10, 10, 10, 10))
+    b.script_partial(intent("second").tag, [0.5, 0.5])
+    b.place(intent("first", qty=2))
+    b.place(intent("second", qty=2))
+    b.match()
+    assert [(o.status, o.exec_quantity) for o in b.list_orders()] == [("filled", 2), ("partially_filled", 1)]
+
+
+def test_scripted_reject_at_place_refuses_and_at_match_rejects_with_the_reason():
+    b = sim()
+    b.on_bar(bar(0, 10, 10, 10, 10))
+    b.script_reject("insufficient buying power")
+    assert b.place(intent("a")) == Rejected("insufficient buying power")
+    b.script_reject("symbol halted", at="match")
+    assert b.place(intent("b")) == Ack("1")
+    b.match()
+    order = b.get_order("1")
+    assert (order.status, order.reason, order.exec_quantity) == ("rejected", "symbol halted", 0)
+    assert b.place(intent("c")) == Ack("2")  # the script was for one order only
+    b.match()
+    assert b.get_order("2").status == "filled"
+
+
+def test_cancel_of_a_working_order_cancels_it_at_the_next_match_even_if_it_could_fill():
+    b = sim()
+    b.place(intent("a"))
+    b.cancel("1")
+    assert b.get_order("1").status == "pending"
+    b.on_bar(bar(0, 10, 10, 10, 10))
+    b.match()
+    assert (b.get_order("1").status, b.get_order("1").exec_quantity) == ("canceled", 0)
+    assert b.positions() == []
+
+
+def test_a_cancel_after_the_fill_is_a_no_op_and_a_partial_fill_is_kept():
+    b = sim()
+    b.on_bar(bar(0, 10, 10, 10, 10))
+    b.place(intent("a", qty=2))
+    b.match()
+    b.cancel("1")
+    b.match()
+    assert b.get_order("1").status == "filled"
+    b.script_partial("next", [0.5, 0.5])
+    b.place(intent("b", qty=4))
+    b.match()
+    b.cancel("2")
+    b.match()
+    assert (b.get_order("2").status, b.get_order("2").exec_quantity) == ("canceled", 2)
+    assert b.positions()[0].quantity == 4
+    with pytest.raises(BrokerError, match="order not found"):
+        b.cancel("99")
+
+
+def test_set_position_adds_a_position_the_desk_did_not_make():
+    b = sim()
+    b.set_position("aapl", -5, -900.0)
+    assert [(p.symbol, p.quantity, p.cost_basis) for p in b.positions()] == [("AAPL", -5, -900.0)]
+    b.set_position("AAPL", 0, 0)
+    assert b.positions() == []
+
+
+def test_quotes_are_the_newest_close_and_bars_are_the_received_ones():
+    b = sim()
+    b.on_bar(bar(0, 10, 11, 9, 10.5))
+    b.on_bar(bar(1, 10.5, 12, 10, 11.5))
+    [q] = b.quotes(["spy", "QQQ"])
+    assert (q.symbol, q.last, q.time_ns) == ("SPY", 11.5, T0 + 2 * MIN)
+    assert b.bars("SPY", 60, T0 + MIN, T0 + 10 * MIN) == [bar(1, 10.5, 12, 10, 11.5)]
+
+
+def _script(b):
+    b.on_bar(bar(0, 100, 101, 99, 100))
+    b.script_partial("next", [0.3, 0.7])
+    for key, kw in (("a", {}), ("b", {"order_type": "limit", "price": 99.5}), ("c", {"side": "sell_short"})):
+        b.place(intent(key, qty=7, **kw))
+    for i in range(1, 4):
+        b.on_bar(bar(i, 100 - i, 101 - i, 98 - i, 100 - i))
+        b.match()
+    return b.list_orders(), b.positions(), b.balances()
+
+
+def test_same_inputs_give_the_same_ids_and_fills():
+    assert _script(sim()) == _script(sim())
