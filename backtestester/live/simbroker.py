@@ -167,7 +167,8 @@ class SimulatedBroker:
 
     ``config.options``: ``fill`` (``auto``/``manual``), ``fill_model`` (``close``/``next_open``),
     ``cash`` (starting cash, default :data:`DEFAULT_CASH`), ``first_order_id`` (default 1),
-    ``calendar`` (default ``XNYS``). Thread-safe: every public method holds one lock."""
+    ``calendar`` (default ``XNYS``), ``strict_sides`` (default off: refuse a side that does not
+    fit the position, as Tradier does). Thread-safe: every public method holds one lock."""
 
     name = "sim"
 
@@ -177,6 +178,7 @@ class SimulatedBroker:
         self.fill_mode = _option(options, "fill", FILL_MODES, "auto")
         self.fill_model = _option(options, "fill_model", FILL_MODELS, "close")
         self.calendar_code = options.get("calendar", "XNYS")
+        self.strict_sides = bool(options.get("strict_sides", False))
         self._now = now
         self._lock = threading.RLock()
         self._store = _Store(path)
@@ -207,15 +209,16 @@ class SimulatedBroker:
 
     # ----- the live feed -------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> None:
-        """A completed bar of the live feed (in time order per symbol). Bars of a longer period
-        than the shortest seen for the symbol are ignored: the shortest period prices the symbol."""
+        """A completed bar of the live feed (in time order per symbol). Ignored: a bar that is not
+        newer than the symbol's newest (a repeat), and a bar of a longer period than the newest's
+        (the shortest period prices the symbol)."""
         with self._lock:
             sym = normalize_symbol(bar.symbol)
             if sym != bar.symbol:
                 bar = Bar(sym, bar.period_s, bar.start_ns, bar.open, bar.high, bar.low, bar.close, bar.volume)
             seen = self._bars.setdefault(sym, [])
-            if seen and bar.period_s > seen[-1].period_s:
-                return
+            if seen and (bar.period_s > seen[-1].period_s or bar.start_ns <= seen[-1].start_ns):
+                return  # a longer period, or not newer than the newest bar (a repeat after a restart)
             seen.append(bar)
             self._save(bars=[(len(seen), bar)])
 
@@ -263,7 +266,7 @@ class SimulatedBroker:
         """Place ``intent``: a new ``pending`` order (its id in the :class:`~.port.Ack`), or a
         :class:`~.port.Rejected` for a scripted reject or an order the sim cannot take."""
         with self._lock:
-            refused = self._refusal(intent)
+            refused = self._refusal(intent) or self._side_refusal(intent)
             script = self._reject_next.pop(0) if self._reject_next else None
             if refused is None and script is not None and script[1] == "place":
                 refused = script[0]
@@ -297,6 +300,18 @@ class SimulatedBroker:
         if kind in ("stop", "stop_limit") and not (intent.stop and intent.stop > 0):
             return f"a {kind} order needs a positive stop price, got {intent.stop!r}"
         return None
+
+    def _side_refusal(self, intent: OrderIntent) -> str | None:
+        """With ``strict_sides``, Tradier's side rules against the current position: ``buy`` and
+        ``sell_short`` never cross zero from the wrong side, ``sell``/``buy_to_cover`` only close."""
+        if not self.strict_sides:
+            return None
+        held = self._positions.get(normalize_symbol(intent.symbol), (0.0, 0.0))[0]
+        qty, side = intent.quantity, intent.side
+        ok = {"buy": held >= 0, "sell_short": held <= 0, "sell": 0 < qty <= held, "buy_to_cover": 0 < qty <= -held}[side]
+        if ok:
+            return None
+        return f"side {side} of {qty:g} shares does not fit the position of {held:g} shares"
 
     def cancel(self, order_id: str) -> None:
         """Ask to cancel a working order: it is ``canceled`` at the next :meth:`match` (keeping

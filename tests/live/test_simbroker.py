@@ -325,3 +325,25 @@ def _script(b):
 
 def test_same_inputs_give_the_same_ids_and_fills():
     assert _script(sim()) == _script(sim())
+
+
+def test_a_repeated_or_older_bar_is_ignored():
+    b = sim()
+    b.on_bar(bar(1, 10, 10, 10, 10))
+    b.on_bar(bar(1, 20, 20, 20, 20))
+    b.on_bar(bar(0, 30, 30, 30, 30))
+    b.on_bar(bar(0, 40, 40, 40, 40, period=300))
+    assert [q.last for q in b.quotes(["SPY"])] == [10]
+    assert len(b.bars("SPY", 60, 0, T0 + 10 * MIN)) == 1
+
+
+def test_strict_sides_refuse_a_side_that_does_not_fit_the_position():
+    b = sim(strict_sides=True)
+    b.on_bar(bar(0, 10, 10, 10, 10))
+    assert b.place(intent("s", side="sell", qty=1)) == Rejected("side sell of 1 shares does not fit the position of 0 shares")
+    b.place(intent("b", qty=3))
+    b.match()
+    assert b.place(intent("ss", side="sell_short", qty=1)) == Rejected(
+        "side sell_short of 1 shares does not fit the position of 3 shares")
+    assert b.place(intent("s3", side="sell", qty=3)) == Ack("2")
+    assert isinstance(sim().place(intent("loose", side="sell", qty=1)), Ack)  # off by default
