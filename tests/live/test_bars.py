@@ -15,6 +15,7 @@ from backtestester.data.synthetic import generate_bars
 from backtestester.live.bars import LiveBars, is_aligned
 from backtestester.live.barsources import BrokerBarSource, PushSource, ReplaySource
 from backtestester.live.port import Bar, BrokerAuthError, BrokerUnavailable
+from backtestester.live.simbroker import SimulatedBroker
 from backtestester.playgrounds import catalog_playground
 
 NS = 1_000_000_000
@@ -265,24 +266,26 @@ def test_replay_refuses_bad_input_saying_what_is_accepted(catalog_dir, kwargs, t
 # ------------------------------------------------------------------ broker bars
 
 
-class BarsOnlyBroker:
-    """Implements only ``bars()`` (the source's unit test; the SimulatedBroker is not on this
-    branch): serves fixed bars, fails on demand, records the asked ranges."""
+class FaultySim(SimulatedBroker):
+    """The simulated broker (its bars() serves the bars fed with on_bar), with a fault switch and
+    a record of the ranges asked: the one thing the sim cannot do by itself is fail."""
 
-    def __init__(self, bars):
-        self.stored = list(bars)
+    def __init__(self, bars=()):
+        super().__init__()
         self.asked = []
         self.fail: Exception | None = None
+        for b in bars:
+            self.on_bar(b)
 
     def bars(self, symbol, period_s, start_ns, end_ns):
         self.asked.append((symbol, start_ns, end_ns))
         if self.fail is not None:
             raise self.fail
-        return [b for b in self.stored if b.symbol == symbol and start_ns <= b.start_ns <= end_ns]
+        return super().bars(symbol, period_s, start_ns, end_ns)
 
 
 def test_broker_source_asks_from_the_newest_bar_and_survives_unavailability():
-    broker = BarsOnlyBroker([bar(T0), bar(T0 + 60 * NS)])
+    broker = FaultySim([bar(T0), bar(T0 + 60 * NS)])
     src = BrokerBarSource(broker, ["SPY"], 60)
     lb = live([src], settle_s=0)
     assert lb.poll(T0 + 90 * NS) == [bar(T0)]                     # the second is in progress
@@ -291,14 +294,14 @@ def test_broker_source_asks_from_the_newest_bar_and_survives_unavailability():
     assert lb.poll(T0 + 130 * NS) == []                            # a failure is not "no bars" ...
     assert src.failures == 1 and "503" in src.last_error
     broker.fail = None
-    broker.stored.append(bar(T0 + 120 * NS))
+    broker.on_bar(bar(T0 + 120 * NS))
     assert lb.poll(T0 + 200 * NS) == [bar(T0 + 60 * NS), bar(T0 + 120 * NS)]   # ... nothing lost
     assert broker.asked[-1][1] == T0                               # from the newest completed bar's start
     assert lb.poll(T0 + 210 * NS) == [] and broker.asked[-1][1] == T0 + 120 * NS
 
 
 def test_broker_source_auth_error_propagates():
-    broker = BarsOnlyBroker([])
+    broker = FaultySim([])
     broker.fail = BrokerAuthError("invalid token")
     lb = live([BrokerBarSource(broker, ["SPY"], 60)])
     with pytest.raises(BrokerAuthError, match="invalid token"):
@@ -307,7 +310,7 @@ def test_broker_source_auth_error_propagates():
 
 def test_broker_source_resumes_from_the_newest_stored_bar_after_a_restart(tmp_path):
     path = str(tmp_path / "bars.sqlite3")
-    broker = BarsOnlyBroker([bar(T0 + i * 60 * NS) for i in range(10)])
+    broker = FaultySim([bar(T0 + i * 60 * NS) for i in range(10)])
     first = live([BrokerBarSource(broker, ["SPY"], 60)], path=path, settle_s=0)
     assert first.poll(T0 + 120 * NS) == [bar(T0), bar(T0 + 60 * NS)]
     first.close()
@@ -319,4 +322,4 @@ def test_broker_source_resumes_from_the_newest_stored_bar_after_a_restart(tmp_pa
 
 def test_broker_source_refuses_periods_the_broker_does_not_serve():
     with pytest.raises(ValueError, match="periods of 60, 300, 900 seconds"):
-        BrokerBarSource(BarsOnlyBroker([]), ["SPY"], 3600)
+        BrokerBarSource(FaultySim([]), ["SPY"], 3600)
