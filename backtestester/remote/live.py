@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..engine import PlaceOrderError
 from ..engine.timeutil import NS_PER_SECOND
 from ..rpc import playground_pb2 as pb
 from ..strategy.base import Strategy
@@ -103,6 +104,20 @@ class LiveGatewayBroker(GatewayBroker):
             if trades or candles or invalid or events or done:
                 return trades, candles, invalid, events, now, done
             self.stop.wait(self.poll_s)
+
+    def place_order(self, *, equity_fraction=None, quantity=None, **kwargs):
+        """As :meth:`GatewayBroker.place_order`; ``fraction=`` sizing is done here, at placement:
+        ``floor(fraction x uninvested cash / newest close)`` whole shares, the engine's rule at the
+        price a market order fills at under fill model ``close`` (a live desk places whole shares)."""
+        if equity_fraction is not None:
+            if quantity is not None:
+                raise PlaceOrderError("give either quantity or equity_fraction, not both")
+            acc = self.account()
+            uninvested = acc.equity - sum(abs(p.quantity) * p.current_price for p in acc.positions.values())
+            quantity = float((uninvested * equity_fraction) // self.price(kwargs["symbol"]))
+            if quantity < 1:
+                raise PlaceOrderError(f"equity_fraction {equity_fraction:g} of {uninvested:.2f} buys no whole share")
+        return super().place_order(quantity=quantity, **kwargs)
 
     def equity_arrays(self):
         times, equity = super().equity_arrays()
