@@ -145,8 +145,8 @@ def _replay_origin(data_dir: str, start: datetime, speed: float, now_ns: int) ->
 
 
 def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
-    """The desk of a gateway: brokers, bar sources, sessions, all on the market clock (the replay's
-    time under a replay feed, else ``now``). Returns ``(desk, push_source or None, market_now)``."""
+    """The desk of a gateway: brokers, bar sources, sessions; the simulated brokers run on the
+    market clock (the replay's time under a replay feed, else ``now``), the desk converts itself. Returns ``(desk, push_source or None, market_now)``."""
     from backtestester.live import bars as live_bars  # noqa: PLC0415  (live trading only when served)
     from backtestester.live.desk import LiveDesk  # noqa: PLC0415
     from backtestester.live.port import BrokerConfig  # noqa: PLC0415
@@ -182,7 +182,7 @@ def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
                                settle_s=config.settle_seconds, now=now)
     bars_box.append(store)
     sessions = {name: MarketSessions(b, now=market_now) for name, b in brokers.items()}
-    desk = LiveDesk(data_dir, brokers, store, sessions=sessions, now=market_now)
+    desk = LiveDesk(data_dir, brokers, store, sessions=sessions, now=now)  # the desk reads market time from the bars
     return desk, push, market_now
 
 
