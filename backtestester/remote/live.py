@@ -120,10 +120,16 @@ class LiveGatewayBroker(GatewayBroker):
         return super().place_order(quantity=quantity, **kwargs)
 
     def equity_arrays(self):
+        """One point per tick, as the gateway records it; the wire's times are whole seconds, so the
+        last point of each second stands for it (a result's curve needs increasing times after
+        the start)."""
         times, equity = super().equity_arrays()
-        if not len(times):  # nothing recorded yet: the account as it stands
-            acc = self.account()
-            times, equity = np.array([self._now], dtype="datetime64[ns]"), np.array([acc.equity], dtype=np.float64)
+        ns = times.astype(np.int64)
+        keep = np.append(ns[1:] != ns[:-1], True) & (ns > self.start_ns) if len(ns) else ns.astype(bool)
+        times, equity = times[keep], equity[keep]
+        if not len(times):  # nothing recorded after the start: the account as it stands
+            times = np.array([max(self._now, self.start_ns + NS)], dtype="datetime64[ns]")
+            equity = np.array([self.account().equity], dtype=np.float64)
         return times, equity
 
 

@@ -91,7 +91,8 @@ def create_live(stub, *, broker="sim", client_id="c1", balance=100_000.0, symbol
 
 def buy(stub, pid, qty=10, **extra) -> pb.Order:
     return stub.PlaceOrder(pb.PlaceOrderRequest(playground_id=pid, symbol="AAA", asset_class="equity", quantity=qty,
-                                                side="buy", type="market", duration="day", **extra), timeout=DEADLINE)
+                                                side="buy", type="market", duration="day", requested_price=100.0, **extra),
+                          timeout=DEADLINE)
 
 
 def tick(stub, pid) -> pb.TickDelta:
