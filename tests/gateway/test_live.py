@@ -111,3 +111,14 @@ def test_live_and_backtest_give_the_same_orders(ray_cluster, tmp_path):
     live_fills = fills(live, last)
     assert len(live_fills) >= 2, "the window must hold trades to compare"
     assert live_fills == fills(backtest, _bar_of(last) + 60 * NS)
+
+
+def test_serve_refuses_a_live_configuration_that_cannot_run_before_ray_starts(no_ray, tmp_path, capsys):
+    from actors.cli import main
+
+    for flags, text in ((["--replay-start", "2024-01-03"], "--replay-start needs --replay-symbols"),
+                        (["--live-broker", "tradier"], "need --tradier-config FILE"),
+                        (["--replay-start", "soon", "--replay-symbols", "AAA"], "give a date YYYY-MM-DD"),
+                        (["--live-poll-seconds", "0"], "must be greater than 0")):
+        assert main(["serve", "--data-dir", str(tmp_path), "--port", "0", *flags]) == 2
+        assert text in capsys.readouterr().err
