@@ -111,14 +111,16 @@ class ReconcileAccount:
         """Send the next leg of the first open live order of every symbol that has nothing working."""
         busy = {rec.symbol for rec in self.journal.open_intents(self.reconcile_id)}
         for order in book.open_orders_of_account(self.reconcile_id):
-            if order.symbol in busy:
-                continue
             legs = self.journal.for_order(order.id)
-            remaining = order.quantity - order.filled_quantity
-            if book.cancel_requested(order.id) or remaining <= QTY_EPS:
+            if legs and legs[-1].is_open:
+                continue  # its symbol is busy with it
+            if book.cancel_requested(order.id) or order.quantity - order.filled_quantity <= QTY_EPS:
                 book.leg_failed(None, "canceled", "", order=order)
                 continue
+            if order.symbol in busy:
+                continue
             busy.add(order.symbol)
+            remaining = order.quantity - order.filled_quantity
             position = self.journal.positions(self.reconcile_id).get(order.symbol, 0.0)
             side, qty = next_leg(position, order.side, remaining)
             rec = self.journal.record(self.reconcile_id, order.id, len(legs) + 1, symbol=order.symbol, side=side,

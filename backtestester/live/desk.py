@@ -29,8 +29,8 @@ from ..engine.orders import OPENING_SIDES, Order, Trade
 from ..service.errors import ServiceError, Status
 from ..texts import shown
 from .account import ReconcileAccount
-from .livestore import dumps, insert_order, open_store, order_from_doc, queue_out, save_status
 from .liveplayground import LiveAccount, LivePlayground, parse_repositories
+from .livestore import dumps, insert_order, open_store, order_from_doc, queue_out, save_status
 from .port import Bar, Broker, BrokerError
 from .reconcile import Report
 
