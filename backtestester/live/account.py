@@ -37,7 +37,9 @@ class ReconcileAccount:
         self.key = f"{broker_name}:{broker.account_id}:{account_type}"
         self.reconcile_every_ns = int(reconcile_every_s * NS)
         self.equity_every_ns = int(equity_every_s * NS)
-        self.connected, self.last_poll_ns, self.reason = False, 0, "not yet reconciled with the broker"
+        self.connected, self.last_poll_ns = False, 0
+        self.failure = "not yet reconciled with the broker"  # the last broker call's failure, "" when fine
+        self.position_difference = False
         self.report = Report(opens_blocked=True)
         self.last_reconcile_ns: int | None = None
         self.last_equity_ns: int | None = None
@@ -51,7 +53,7 @@ class ReconcileAccount:
         except BrokerError as exc:
             self._lost(f"list_orders failed: {exc}")
             return
-        self.connected, self.last_poll_ns = True, now_ns
+        self.connected, self.last_poll_ns, self.failure = True, now_ns, ""
         self.resolve(book, orders, now_ns)
         self.send_ready(book, now_ns)
         due = self.last_reconcile_ns is None or self.report.opens_blocked \
@@ -66,7 +68,12 @@ class ReconcileAccount:
                 self._lost(f"balances failed: {exc}")
 
     def _lost(self, reason: str) -> None:
-        self.connected, self.reason = False, reason
+        self.connected, self.failure = False, reason
+
+    @property
+    def reason(self) -> str:
+        """Why the account is not fine: the last broker failure, else the differences ("" when none)."""
+        return self.failure or "; ".join(self.report.differences)
 
     def resolve(self, book, orders: list[BrokerOrder], now_ns: int) -> None:
         """Settle every open intent against ``orders`` (today's broker orders)."""
@@ -168,7 +175,6 @@ class ReconcileAccount:
                              unknown_broker_orders=unknown_orders, unknown_intents=list(self._unknown_intents),
                              opens_blocked=bool(diffs), checked_ns=now_ns)
         self.last_reconcile_ns = now_ns
-        self.reason = "; ".join(diffs)
         return self.report
 
     def opens_refusal(self) -> str | None:
@@ -182,5 +188,5 @@ class ReconcileAccount:
     def health(self) -> dict:
         unresolved = sum(1 for r in self.journal.open_intents(self.reconcile_id) if r.state != "acked")
         return dict(connected=self.connected, last_poll_ns=self.last_poll_ns, unresolved_intents=unresolved,
-                    position_difference=getattr(self, "position_difference", False),
+                    position_difference=self.position_difference,
                     opens_blocked=self.report.opens_blocked, reason=self.reason)

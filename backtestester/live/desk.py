@@ -63,8 +63,12 @@ class LiveDesk:
             raise ValueError("brokers must be a non-empty dict of broker name -> Broker")
         self._brokers, self._bars, self._sessions = dict(brokers), bars, dict(sessions or {})
         self._now, self._reconcile_every_s = now, reconcile_every_s
+        # Two locks, always taken in this order: _lock sequences everything that talks to a broker
+        # (poll, place, cancel, mock fills); _state guards memory and the store for short moments.
+        # Readers (next_tick, account, ...) take only _state, so they never wait for a broker.
         self._lock = threading.RLock()
-        self._conn, self._journal = open_store(data_dir)
+        self._state = threading.RLock()
+        self._conn, self._journal = open_store(data_dir, self._state)
         self._pgs: dict[str, LivePlayground] = {}
         self._order_pid: dict[int, str] = {}
         self._cancel: set[int] = set()
@@ -73,7 +77,8 @@ class LiveDesk:
         self._last_bars: dict[tuple[str, int], tuple[int, float]] = {}
         self._order_seq = 0
         with self._lock:
-            self._load()
+            with self._state:
+                self._load()
             now_ns = self._now()
             for acct in self._accounts.values():
                 acct.cycle(self, now_ns, reconcile=True)
@@ -173,14 +178,16 @@ class LiveDesk:
                     if pg.doc.get("client_id") == client_id and pg.doc.get("owner") == owner:
                         return pg.pid
             now = self._now()
-            rid, created = self._account_for(broker, account_type, now)
-            pid = uuid.uuid4().hex
-            doc = dict(broker=broker, account_type=account_type, reconcile_id=rid, repositories=repos,
-                       balance=float(balance), client_id=client_id, owner=owner, tags=tags,
-                       start_ns=self._market_ns(now))
-            self._conn.execute("INSERT INTO playgrounds (pid, doc, created_ns) VALUES (?, ?, ?)", (pid, dumps(doc), now))
-            self._conn.commit()
-            self._attach(LivePlayground(pid, doc))
+            with self._state:
+                rid, created = self._account_for(broker, account_type, now)
+                pid = uuid.uuid4().hex
+                doc = dict(broker=broker, account_type=account_type, reconcile_id=rid, repositories=repos,
+                           balance=float(balance), client_id=client_id, owner=owner, tags=tags,
+                           start_ns=self._market_ns(now))
+                self._conn.execute("INSERT INTO playgrounds (pid, doc, created_ns) VALUES (?, ?, ?)",
+                                   (pid, dumps(doc), now))
+                self._conn.commit()
+                self._attach(LivePlayground(pid, doc))
             if created:
                 self._accounts[rid].cycle(self, now, reconcile=True)
             return pid
@@ -200,12 +207,12 @@ class LiveDesk:
 
     def playgrounds(self, tags=()) -> list[str]:
         """Ids of the live playgrounds carrying every tag in ``tags``, oldest first."""
-        with self._lock:
+        with self._state:
             return [pid for pid, pg in self._pgs.items() if set(tags) <= set(pg.doc.get("tags", ()))]
 
     def meta(self, pid) -> dict:
         """The live playground's description (the wire's playground metadata)."""
-        with self._lock:
+        with self._state:
             pg = self._pg(pid)
             d = pg.doc
             return dict(playground_id=pid, reconcile_playground_id=d["reconcile_id"], symbols=pg.symbols,
@@ -244,10 +251,11 @@ class LiveDesk:
                 refusal = acct.opens_refusal()
             if refusal:
                 order.status, order.reject_reason = "rejected", refusal
-            pg.add(order)
-            self._order_pid[order.id] = pid
-            insert_order(self._conn, pid, order)
-            self._conn.commit()
+            with self._state:
+                pg.add(order)
+                self._order_pid[order.id] = pid
+                insert_order(self._conn, pid, order)
+                self._conn.commit()
             if not refusal:
                 acct.send_ready(self, now)
             return order
@@ -264,9 +272,10 @@ class LiveDesk:
                 raise _bad(f"order {order_id} is not pending: its status is {order.status}")
             acct = self._account(pg.reconcile_id)
             now = self._now()
-            self._cancel.add(order.id)
-            save_status(self._conn, order, cancel_requested=True)
-            self._conn.commit()
+            with self._state:
+                self._cancel.add(order.id)
+                save_status(self._conn, order, cancel_requested=True)
+                self._conn.commit()
             working = [r for r in self._journal.for_order(order.id) if r.state == "acked"]
             for rec in working:
                 try:
@@ -279,22 +288,22 @@ class LiveDesk:
             return order
 
     def get_order(self, order_id) -> Order:
-        with self._lock:
+        with self._state:
             return self._order(order_id)[1]
 
     def open_orders(self, pid, symbol) -> list[Order]:
         """Filled buy/sell_short orders of ``symbol`` with open quantity left, in fill order (spec 9.1)."""
-        with self._lock:
+        with self._state:
             pg = self._pg(pid)
             return list(pg.ledger.lots.get(str(symbol).strip().upper(), []))
 
     def account(self, pid) -> LiveAccount:
-        with self._lock:
+        with self._state:
             return self._pg(pid).account()
 
     def candles(self, pid, symbol, period_s, start_ns, end_ns=None) -> list[Bar]:
         """The stored live bars of one of the playground's repositories."""
-        with self._lock:
+        with self._state:
             pg = self._pg(pid)
             sym = str(symbol).strip().upper()
             if (sym, period_s) not in pg.repositories:
@@ -306,7 +315,7 @@ class LiveDesk:
     def next_tick(self, pid, request_id: str | None = None) -> LiveDelta:
         """What arrived since the previous tick, once; records one equity point. A repeated
         ``request_id`` answers the same delta again. Never calls the broker."""
-        with self._lock:
+        with self._state:
             pg = self._pg(pid)
             conn = self._conn
             if request_id is not None:
@@ -346,7 +355,7 @@ class LiveDesk:
 
     def equity_plot(self, pid) -> list[tuple[int, float]]:
         """One ``(ns, equity)`` point per tick."""
-        with self._lock:
+        with self._state:
             self._pg(pid)
             return [tuple(r) for r in self._conn.execute(
                 "SELECT current_ns, equity FROM ticks WHERE pid = ? ORDER BY tick", (pid,))]
@@ -363,8 +372,10 @@ class LiveDesk:
                 for broker in unique:
                     if hasattr(broker, "on_bar"):
                         broker.on_bar(bar)
-                self._take_bar(bar)
-            self._conn.commit()
+            with self._state:
+                for bar in due:
+                    self._take_bar(bar)
+                self._conn.commit()
             for broker in unique:
                 if hasattr(broker, "match"):
                     broker.match()
@@ -398,38 +409,41 @@ class LiveDesk:
     def apply_fill(self, rec, quantity: float, price: float, exec_quantity: float, notional: float,
                    now_ns: int) -> Trade:
         """Book a broker fill on the live order and record the applied amount, in one transaction."""
-        pg, order = self._order(rec.order_id)
         time_ns = self._market_ns(now_ns)
-        trade = pg.fill(order, quantity, price, time_ns)
-        conn = self._conn
-        self._journal.update(rec, now_ns, commit=False, applied_exec_quantity=exec_quantity,
-                             applied_notional=notional)
-        conn.execute("INSERT INTO fills (pid, order_id, quantity, price, time_ns, intent_key) VALUES (?, ?, ?, ?, ?, ?)",
-                     (pg.pid, order.id, quantity, price, time_ns, rec.key))
-        queue_out(conn, pg.pid, "trade", dict(order_id=order.id, trade_id=trade.id))
-        save_status(conn, order)
-        conn.commit()
-        return trade
+        with self._state:
+            pg, order = self._order(rec.order_id)
+            trade = pg.fill(order, quantity, price, time_ns)
+            conn = self._conn
+            self._journal.update(rec, now_ns, commit=False, applied_exec_quantity=exec_quantity,
+                                 applied_notional=notional)
+            conn.execute("INSERT INTO fills (pid, order_id, quantity, price, time_ns, intent_key) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", (pg.pid, order.id, quantity, price, time_ns, rec.key))
+            queue_out(conn, pg.pid, "trade", dict(order_id=order.id, trade_id=trade.id))
+            save_status(conn, order)
+            conn.commit()
+            return trade
 
     def leg_failed(self, rec, status: str, reason: str, *, order: Order | None = None) -> None:
         """End a live order whose broker leg was rejected, canceled or expired (or a canceled order
         with nothing working). Broker outcomes go to the next tick's invalid orders; a cancel the
         client asked for does not."""
-        if order is None:
-            order = self._order(rec.order_id)[1]
-        if not order.is_open:
-            return
-        asked = order.id in self._cancel and status == "canceled"
-        order.status, order.reject_reason = status, reason
-        save_status(self._conn, order)
-        if not asked:
-            queue_out(self._conn, self._order_pid[order.id], "invalid", dict(order_id=order.id))
-        self._conn.commit()
+        with self._state:
+            if order is None:
+                order = self._order(rec.order_id)[1]
+            if not order.is_open:
+                return
+            asked = order.id in self._cancel and status == "canceled"
+            order.status, order.reject_reason = status, reason
+            save_status(self._conn, order)
+            if not asked:
+                queue_out(self._conn, self._order_pid[order.id], "invalid", dict(order_id=order.id))
+            self._conn.commit()
 
     def equity_point(self, rid: str, now_ns: int, equity: float) -> None:
-        self._conn.execute("INSERT INTO account_equity (reconcile_id, ns, equity) VALUES (?, ?, ?)",
-                           (rid, now_ns, float(equity)))
-        self._conn.commit()
+        with self._state:
+            self._conn.execute("INSERT INTO account_equity (reconcile_id, ns, equity) VALUES (?, ?, ?)",
+                               (rid, now_ns, float(equity)))
+            self._conn.commit()
 
     # --- reports --------------------------------------------------------------------------------
     def reconciliation_report(self, reconcile_id) -> Report:
@@ -440,7 +454,7 @@ class LiveDesk:
 
     def equity_report(self, reconcile_id) -> list[tuple[int, float]]:
         """The broker account's equity, one point per poll at most once a minute, oldest first."""
-        with self._lock:
+        with self._state:
             self._account(reconcile_id)
             return [tuple(r) for r in self._conn.execute(
                 "SELECT ns, equity FROM account_equity WHERE reconcile_id = ? ORDER BY ns", (reconcile_id,))]
@@ -448,7 +462,7 @@ class LiveDesk:
     def health(self) -> dict[str, dict]:
         """Per account key ``broker:account_id:account_type``: connected, last poll, unresolved
         intents, position difference, opens blocked and the reason."""
-        with self._lock:
+        with self._state:
             return {acct.key: acct.health() for acct in self._accounts.values()}
 
     def mock_fill(self, order_id: int, price: float, status: str, broker: str = "sim") -> Order:
@@ -473,5 +487,6 @@ class LiveDesk:
             return order
 
     def close(self) -> None:
-        with self._lock:
+        """Close the store (the desk is unusable afterwards; a desk dropped without it loses nothing)."""
+        with self._lock, self._state:
             self._conn.close()
