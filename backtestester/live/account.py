@@ -25,6 +25,9 @@ from .reconcile import QTY_EPS, Report, next_leg, order_differences, position_di
 #: Broker statuses that end a live order (with the live status they map to).
 FINAL_STATUS = {"canceled": "canceled", "rejected": "rejected", "expired": "expired", "error": "rejected"}
 NS = 1_000_000_000
+#: An unresolved intent that a lookup does not find is sent again only this long after its
+#: outcome became unknown: a broker's order list may lag its order entry by a moment.
+RESEND_AFTER_S = 5.0
 
 
 class ReconcileAccount:
@@ -44,6 +47,7 @@ class ReconcileAccount:
         self.last_reconcile_ns: int | None = None
         self.last_equity_ns: int | None = None
         self._unknown_intents: list[str] = []
+        self._cancels_sent: set[str] = set()
 
     # --- one cycle ------------------------------------------------------------------------------
     def cycle(self, book, now_ns: int, *, reconcile: bool | None = None) -> None:
@@ -83,20 +87,35 @@ class ReconcileAccount:
             if rec.state in ("submitting", "unresolved"):
                 found = find_by_tag(orders, rec.tag)
                 if found is None:
-                    self._send(book, rec, now_ns)  # proven absent: the same intent, the same tag, again
+                    if rec.state == "submitting" or now_ns - rec.updated_ns >= RESEND_AFTER_S * NS:
+                        self._send(book, rec, now_ns)  # proven absent: the same intent, the same tag, again
                     continue
                 self.journal.update(rec, now_ns, state="acked", broker_order_id=found.id)
-                self.sync(book, rec, found, now_ns)
-                continue
-            found = by_id.get(rec.broker_order_id)
-            if found is None:
-                try:
-                    found = self.broker.get_order(rec.broker_order_id)
-                except BrokerError:
-                    unknown.append(rec.key)
-                    continue
+            else:
+                found = by_id.get(rec.broker_order_id)
+                if found is None:
+                    try:
+                        found = self.broker.get_order(rec.broker_order_id)
+                    except BrokerError:
+                        unknown.append(rec.key)
+                        continue
             self.sync(book, rec, found, now_ns)
+            if found.is_working and book.cancel_requested(rec.order_id):
+                self.cancel(rec)
         self._unknown_intents = unknown
+
+    def cancel(self, rec: IntentRecord) -> bool:
+        """Ask the broker to cancel the working order of ``rec`` (once per process; the poll asks
+        again after a failure); whether the request went through."""
+        if rec.broker_order_id in self._cancels_sent:
+            return True
+        try:
+            self.broker.cancel(rec.broker_order_id)
+        except BrokerError as exc:
+            self._lost(f"cancel of broker order {rec.broker_order_id} failed: {exc}")
+            return False
+        self._cancels_sent.add(rec.broker_order_id)
+        return True
 
     def sync(self, book, rec: IntentRecord, bo: BrokerOrder, now_ns: int) -> None:
         """Apply what ``bo`` (the broker's view of ``rec``) says: new fills, then a final status."""
@@ -130,6 +149,9 @@ class ReconcileAccount:
             remaining = order.quantity - order.filled_quantity
             position = self.journal.positions(self.reconcile_id).get(order.symbol, 0.0)
             side, qty = next_leg(position, order.side, remaining)
+            if qty <= 0:  # cannot happen with whole-share orders; never send an empty order
+                book.leg_failed(None, "rejected", f"nothing to send: {remaining:g} shares left", order=order)
+                continue
             rec = self.journal.record(self.reconcile_id, order.id, len(legs) + 1, symbol=order.symbol, side=side,
                                       quantity=qty, order_type=order.order_type, duration=order.duration,
                                       price=order.price, stop=order.stop_price, now_ns=now_ns)

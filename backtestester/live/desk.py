@@ -262,7 +262,9 @@ class LiveDesk:
 
     def cancel_order(self, pid, order_id) -> Order:
         """Cancel a live order: at once when nothing of it is working at the broker, else through the
-        broker (the cancel is remembered: no further leg is sent; a fill that won the race is kept)."""
+        broker. The request is durable: no further leg is sent, and a cancel the broker did not
+        take (unreachable, or the order's outcome still unknown) is asked again by the polls. A
+        fill that wins the race is kept."""
         with self._lock:
             pg = self._pg(pid)
             order = pg.orders.get(order_id)
@@ -276,14 +278,12 @@ class LiveDesk:
                 self._cancel.add(order.id)
                 save_status(self._conn, order, cancel_requested=True)
                 self._conn.commit()
-            working = [r for r in self._journal.for_order(order.id) if r.state == "acked"]
-            for rec in working:
-                try:
-                    acct.broker.cancel(rec.broker_order_id)
-                    acct.sync(self, rec, acct.broker.get_order(rec.broker_order_id), now)
-                except BrokerError as exc:
-                    raise ServiceError(Status.UNAVAILABLE, f"cancel of order {order_id} did not reach the broker: "
-                                       f"{exc}; no further part of it will be sent, try the cancel again") from None
+            for rec in [r for r in self._journal.for_order(order.id) if r.state == "acked"]:
+                if acct.cancel(rec):
+                    try:
+                        acct.sync(self, rec, acct.broker.get_order(rec.broker_order_id), now)
+                    except BrokerError:
+                        pass  # the next poll reads it
             acct.send_ready(self, now)
             return order
 
