@@ -18,9 +18,14 @@ The desk (:mod:`.desk`) is the ``book``: it owns the live playgrounds and their 
 """
 from __future__ import annotations
 
+import logging
+
 from .intents import IntentJournal, IntentRecord
 from .port import Ack, Broker, BrokerError, BrokerOrder, Rejected, Unresolved, find_by_tag
 from .reconcile import QTY_EPS, Report, next_leg, order_differences, position_differences, unknown_broker_orders
+from .sessions import SKEW_LIMIT_S
+
+log = logging.getLogger(__name__)
 
 #: Broker statuses that end a live order (with the live status they map to).
 FINAL_STATUS = {"canceled": "canceled", "rejected": "rejected", "expired": "expired", "error": "rejected"}
@@ -43,6 +48,7 @@ class ReconcileAccount:
         self.connected, self.last_poll_ns = False, 0
         self.failure = "not yet reconciled with the broker"  # the last broker call's failure, "" when fine
         self.position_difference = False
+        self.skew_s: float | None = None  # market clock minus the broker's clock, at the last reconciliation
         self.report = Report(opens_blocked=True)
         self.last_reconcile_ns: int | None = None
         self.last_equity_ns: int | None = None
@@ -186,6 +192,7 @@ class ReconcileAccount:
             self._lost(f"reconciliation failed: {exc}")
             self.report.opens_blocked = True
             return self.report
+        self._check_skew(book, now_ns)
         recon = self.journal.positions(self.reconcile_id)
         live = book.live_positions(self.reconcile_id)
         unknown_orders = unknown_broker_orders(orders, self.journal.tags())
@@ -199,6 +206,17 @@ class ReconcileAccount:
         self.last_reconcile_ns = now_ns
         return self.report
 
+    def _check_skew(self, book, now_ns: int) -> None:
+        """The broker clock's offset from the desk's market clock; logged past :data:`SKEW_LIMIT_S`."""
+        try:
+            server_ns = self.broker.clock().server_ns
+        except BrokerError:
+            return
+        self.skew_s = (book.market_ns(now_ns) - server_ns) / NS
+        if abs(self.skew_s) > SKEW_LIMIT_S:
+            log.warning("clock skew of %s: local %.3f s ahead of the broker (limit %.1f s)", self.key, self.skew_s,
+                        SKEW_LIMIT_S)
+
     def opens_refusal(self) -> str | None:
         """The text that refuses an opening order now, or ``None``."""
         if not self.report.opens_blocked:
@@ -211,4 +229,4 @@ class ReconcileAccount:
         unresolved = sum(1 for r in self.journal.open_intents(self.reconcile_id) if r.state != "acked")
         return dict(connected=self.connected, last_poll_ns=self.last_poll_ns, unresolved_intents=unresolved,
                     position_difference=self.position_difference,
-                    opens_blocked=self.report.opens_blocked, reason=self.reason)
+                    opens_blocked=self.report.opens_blocked, reason=self.reason, clock_skew_s=self.skew_s)

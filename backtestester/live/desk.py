@@ -126,7 +126,8 @@ class LiveDesk:
                 pg.on_bar(Bar(sym, period_s, last[0], last[1], last[1], last[1], last[1]))
 
     # --- helpers --------------------------------------------------------------------------------
-    def _market_ns(self, now_ns: int) -> int:
+    def market_ns(self, now_ns: int) -> int:
+        """The market time at wall time ``now_ns`` (a replay's time, else the wall clock)."""
         return int(self._bars.clock_ns(now_ns))
 
     def _pg(self, pid) -> LivePlayground:
@@ -183,7 +184,7 @@ class LiveDesk:
                 pid = uuid.uuid4().hex
                 doc = dict(broker=broker, account_type=account_type, reconcile_id=rid, repositories=repos,
                            balance=float(balance), client_id=client_id, owner=owner, tags=tags,
-                           start_ns=self._market_ns(now))
+                           start_ns=self.market_ns(now))
                 self._conn.execute("INSERT INTO playgrounds (pid, doc, created_ns) VALUES (?, ?, ?)",
                                    (pid, dumps(doc), now))
                 self._conn.commit()
@@ -235,7 +236,7 @@ class LiveDesk:
                 return pg.by_request_id[client_request_id]
             acct = self._account(pg.reconcile_id)
             now = self._now()
-            market = self._market_ns(now)
+            market = self.market_ns(now)
             try:
                 order = pg.check(order_id=self._order_seq + 1, symbol=symbol, side=side, quantity=quantity,
                                  order_type=order_type, duration=duration, price=price, stop_price=stop_price,
@@ -328,7 +329,7 @@ class LiveDesk:
             tick = conn.execute("SELECT COALESCE(MAX(tick), 0) + 1 FROM ticks WHERE pid = ?", (pid,)).fetchone()[0]
             items = conn.execute("SELECT seq, kind, doc FROM outbox WHERE pid = ? AND tick IS NULL ORDER BY seq",
                                  (pid,)).fetchall()
-            current = self._market_ns(self._now())
+            current = self.market_ns(self._now())
             if items:
                 conn.execute("UPDATE outbox SET tick = ? WHERE pid = ? AND tick IS NULL AND seq <= ?",
                              (tick, pid, items[-1][0]))
@@ -409,7 +410,7 @@ class LiveDesk:
     def apply_fill(self, rec, quantity: float, price: float, exec_quantity: float, notional: float,
                    now_ns: int) -> Trade:
         """Book a broker fill on the live order and record the applied amount, in one transaction."""
-        time_ns = self._market_ns(now_ns)
+        time_ns = self.market_ns(now_ns)
         with self._state:
             pg, order = self._order(rec.order_id)
             trade = pg.fill(order, quantity, price, time_ns)

@@ -34,6 +34,7 @@ def test_agreeing_positions_report_no_difference(rig):
     assert report.differences == [] and not report.opens_blocked
     health = rig.desk.health()[KEY]
     assert health["connected"] and health["last_poll_ns"] == T0 + 2 * MIN and not health["position_difference"]
+    assert health["unresolved_intents"] == 0 and health["reason"] == "" and health["clock_skew_s"] == 0.0
 
 
 def test_a_position_difference_blocks_opens_until_it_is_gone_while_closes_and_cancels_work(rig):
