@@ -155,3 +155,16 @@ def test_one_equity_point_per_tick_and_broker_equity_at_most_once_a_minute(rig):
     rig.desk.poll()
     assert len(rig.desk.equity_report(_rid(rig, pid))) == 4
     assert report[-1][1] == pytest.approx(10_000_000 + 2 * 10)
+
+
+def test_a_fill_before_any_bar_prices_the_position_at_the_fill_until_a_bar_arrives(tmp_path):
+    rig = Rig(tmp_path, fill="manual")
+    pid = rig.playground()
+    rig.desk.poll()
+    with pytest.raises(ServiceError, match="requested price must be greater than 0"):
+        rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)  # no bar: no price to assume
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10, requested_price=50.0)
+    rig.desk.mock_fill(order.id, 50.0, "filled")
+    assert rig.desk.account(pid).equity == 100_000.0
+    rig.bar(0, 52.0)
+    assert rig.desk.account(pid).equity == 100_020.0
