@@ -244,6 +244,13 @@ def test_replay_bars_are_the_bars_a_backtest_sees_also_resampled(catalog_dir):
             assert [getattr(b, name) for b in got] == list(getattr(repo, name)[i:i + len(got)]), name
 
 
+def test_a_replay_is_finished_when_its_last_bar_has_been_seen(catalog_dir):
+    src = ReplaySource(catalog_dir, ["AAA"], 60, start=START, speed=3600, origin_ns=ORIGIN)
+    assert not src.finished(ORIGIN + 24 * NS)                   # 4 Jan 09:30: a session to go
+    assert len(src.fetch(ORIGIN + 48 * NS)) == 2 * 390 and src.finished(ORIGIN + 48 * NS)
+    assert src.fetch(ORIGIN + 96 * NS) == []
+
+
 def test_replay_history_is_the_catalog_before_start(catalog_dir):
     src = ReplaySource(catalog_dir, ["AAA"], 60, start=START, speed=1, origin_ns=ORIGIN)
     hist = src.history("aaa", 60, 0, 2**62)
