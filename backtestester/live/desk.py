@@ -79,6 +79,7 @@ class LiveDesk:
         with self._lock:
             with self._state:
                 self._load()
+            self._catch_up()
             now_ns = self._now()
             for acct in self._accounts.values():
                 acct.cycle(self, now_ns, reconcile=True)
@@ -112,6 +113,15 @@ class LiveDesk:
         for oid, (status, reason) in statuses.items():
             order = self._pgs[self._order_pid[oid]].orders[oid]
             order.status, order.reject_reason = status, reason
+
+    def _catch_up(self) -> None:
+        """Bars the live bars delivered after the newest bar this desk stored (a crash between the
+        two): handed to the simulated brokers and the playgrounds now, as the poll would have."""
+        missed = []
+        for (sym, period_s), (start_ns, _) in sorted(self._last_bars.items()):
+            missed += [b for b in self._bars.candles(sym, period_s, start_ns + 1) if b.start_ns > start_ns]
+        if missed:
+            self._feed(sorted(missed, key=lambda b: (b.end_ns, b.symbol, b.period_s)))
 
     def _new_account(self, rid: str, broker: str, account_type: str) -> ReconcileAccount:
         return ReconcileAccount(rid, broker, self._brokers[broker], account_type, self._journal,
@@ -367,21 +377,26 @@ class LiveDesk:
         brokers, then every account's cycle (resolve, fills, send, reconcile when due)."""
         with self._lock:
             now = self._now() if now_ns is None else int(now_ns)
-            due = self._bars.poll(now)
-            unique = {id(b): b for b in self._brokers.values()}.values()
-            for bar in due:
-                for broker in unique:
-                    if hasattr(broker, "on_bar"):
-                        broker.on_bar(bar)
-            with self._state:
-                for bar in due:
-                    self._take_bar(bar)
-                self._conn.commit()
-            for broker in unique:
+            self._feed(self._bars.poll(now))
+            for broker in self._unique_brokers():
                 if hasattr(broker, "match"):
                     broker.match()
             for acct in self._accounts.values():
                 acct.cycle(self, now)
+
+    def _unique_brokers(self) -> list:
+        return list({id(b): b for b in self._brokers.values()}.values())
+
+    def _feed(self, bars: list[Bar]) -> None:
+        """Due bars, in time order, to the simulated brokers and the live playgrounds."""
+        for bar in bars:
+            for broker in self._unique_brokers():
+                if hasattr(broker, "on_bar"):
+                    broker.on_bar(bar)
+        with self._state:
+            for bar in bars:
+                self._take_bar(bar)
+            self._conn.commit()
 
     def _take_bar(self, bar: Bar) -> None:
         key = (bar.symbol, bar.period_s)
