@@ -16,7 +16,8 @@ matching model and a control API under ``/_control`` (see :func:`control_routes`
   matched in order against each request. ``commit`` runs the real handler first (an order is
   accepted) and then misbehaves; actions: ``respond`` (``status``, ``json``/``text``,
   ``content_type``, ``headers``), ``drop`` (close the connection without answering), ``block``
-  (wait until ``/_control/release``, then answer normally).
+  (wait until ``/_control/release``, then answer normally); ``bare`` leaves out the X-Ratelimit-*
+  headers the fake adds to every other answer.
 
 Texts marked *illustrative* are not measured Tradier texts.
 """
@@ -149,8 +150,9 @@ async def middleware(request: web.Request, handler):
         response = await misbehave(state, request, fault, await handler(request))
     else:
         response = await misbehave(state, request, fault, lambda: handler(request))
-    for key, value in rate_headers(state, token, category(request)).items():
-        response.headers.setdefault(key, value)
+    if not (fault or {}).get("bare"):  # bare: a fault answer without X-Ratelimit-* headers
+        for key, value in rate_headers(state, token, category(request)).items():
+            response.headers.setdefault(key, value)
     return response
 
 
