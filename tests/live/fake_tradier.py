@@ -16,7 +16,8 @@ matching model and a control API under ``/_control`` (see :func:`control_routes`
   matched in order against each request. ``commit`` runs the real handler first (an order is
   accepted) and then misbehaves; actions: ``respond`` (``status``, ``json``/``text``,
   ``content_type``, ``headers``), ``drop`` (close the connection without answering), ``block``
-  (wait until ``/_control/release``, then answer normally); ``bare`` leaves out the X-Ratelimit-*
+  (wait until ``/_control/release``, then answer normally; ``/_control/wait_blocked`` answers
+  once a request is blocked, so a test can kill the client then); ``bare`` leaves out the X-Ratelimit-*
   headers the fake adds to every other answer.
 
 Texts marked *illustrative* are not measured Tradier texts.
@@ -75,6 +76,7 @@ class State:
         self.rate_allowed = 1000
         self.rate: dict[tuple[str, str], list[int]] = {}  # (token, category) -> [window start ns, used]
         self.release = asyncio.Event()
+        self.blocked = asyncio.Event()  # set when a handler starts blocking (for /_control/wait_blocked)
         for key, value in settings.items():
             setattr(self, key, value)
 
@@ -127,6 +129,7 @@ async def misbehave(state: State, request: web.Request, fault: dict, answer):
         request.transport.close()
         raise asyncio.CancelledError()
     if action == "block":
+        state.blocked.set()
         await state.release.wait()
         return answer if isinstance(answer, web.StreamResponse) else await answer()
     return fault_response(fault)
@@ -484,7 +487,7 @@ async def control(request: web.Request) -> web.Response:
         state.reset(**body)
     elif verb == "faults":
         if any(fault.get("action") == "block" for fault in body) and state.release.is_set():
-            state.release = asyncio.Event()
+            state.release, state.blocked = asyncio.Event(), asyncio.Event()
         state.faults.extend(body)
     elif verb == "set":
         for key, value in body.items():
@@ -504,6 +507,12 @@ async def control(request: web.Request) -> web.Response:
             advance(state, order)
     elif verb == "release":
         state.release.set()
+    elif verb == "wait_blocked":  # answers once a request is blocked inside a handler (at most 30 s)
+        try:
+            await asyncio.wait_for(state.blocked.wait(), 30)
+        except asyncio.TimeoutError:
+            return web.json_response({"blocked": False})
+        return web.json_response({"blocked": True})
     elif verb == "orders":
         return web.json_response([shown_order(state, order, True) for order in state.orders])
     elif verb == "requests":

@@ -106,6 +106,12 @@ class FakeTradier:
     def tick(self) -> None:
         self.control("tick")
 
+    def wait_blocked(self) -> bool:
+        """Block until a request is held inside a handler by a ``block`` fault (False after 30 s)."""
+        answer = self.http.post(f"{self.url}/_control/wait_blocked", json={}, timeout=40)
+        answer.raise_for_status()
+        return answer.json()["blocked"]
+
     def release(self) -> None:
         self.control("release")
 
