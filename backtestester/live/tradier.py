@@ -209,6 +209,8 @@ class TradierBroker:
         raise BrokerError(f"Tradier {what}: HTTP {reply.status} {reply.text}")
 
     def _unknown_or_unauthorised(self, order_id: str, exc: BrokerAuthError) -> str:
+        if "unauthorized account" not in str(exc).lower():
+            return str(exc)  # a token fault: plainly the credentials
         return (f"{exc} -- Tradier gives the same 401 for an order id unknown to account {self.account_id} "
                 f"and for a token not valid for it: either order {order_id} does not exist or the token is bad")
 

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from .port import Ack, BrokerAuthError, BrokerUnavailable, PlaceOutcome, Rejected, Unresolved
 
@@ -108,7 +109,7 @@ def never_sent(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return type(reason).__name__ == "NewConnectionError"
+    return isinstance(reason, NewConnectionError)  # refused, unreachable, name not resolved
 
 
 class TradierHttp:

@@ -20,6 +20,7 @@ from backtestester.live.port import (
     intent_tag,
 )
 from backtestester.live.tradier import TradierBroker
+from backtestester.live.tradier_http import never_sent
 
 from .fake_tradier import ACCOUNT
 from .tradier_control import T0, StepClock
@@ -215,3 +216,20 @@ def test_available_zero_holds_the_next_request_of_that_category_only(broker, fak
     assert clock.slept == [2.0]
     broker.positions()
     assert clock.slept == [2.0]
+
+
+def test_a_cancel_with_a_bad_token_is_plainly_an_auth_error(fake_tradier, clock):
+    broker = TradierBroker(fake_tradier.config(trading_token="expired"), now=clock.now, sleep=clock.sleep)
+    with pytest.raises(BrokerAuthError, match="Invalid access token") as raised:
+        broker.cancel("1")
+    assert "does not exist" not in str(raised.value)
+
+
+def test_a_name_that_does_not_resolve_was_never_sent():
+    import requests
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+    reason = NameResolutionError("sandbox.tradier.invalid", None, OSError("no such name"))
+    assert never_sent(requests.ConnectionError(MaxRetryError(None, "/v1", reason)))
+    assert not never_sent(requests.ConnectionError("Connection aborted.", ConnectionResetError()))
+    assert not never_sent(requests.ReadTimeout("read timed out"))
