@@ -59,6 +59,7 @@ class State:
 
     def reset(self, **settings):
         self.orders: list[dict] = []
+        self.day_first = 0  # index of today's first order: the default (intraday) list starts there
         self.next_id = 1000
         self.prices: dict[str, float] = {}
         self.positions: dict[str, list[float]] = {}  # symbol -> [signed qty, total cost basis]
@@ -314,7 +315,8 @@ async def list_orders(request: web.Request) -> web.Response:
         return refusal
     with_tag = request.query.get("includeTags") == "true"
     page, limit = int(request.query.get("page", 1)), int(request.query.get("limit", 25))
-    chosen = state.orders[(page - 1) * limit: page * limit]
+    today = state.orders if request.query.get("filter") == "all" else state.orders[state.day_first:]
+    chosen = today[(page - 1) * limit: page * limit]
     return web.json_response(rows_envelope("orders", "order", [shown_order(state, o, with_tag) for o in chosen]))
 
 
@@ -502,6 +504,8 @@ async def control(request: web.Request) -> web.Response:
         state.rejects.append(body["reason"])
     elif verb == "series":
         state.series[(body["symbol"].upper(), body.get("interval", "1min"))] = body["rows"]
+    elif verb == "new_day":  # a new ET trading day: earlier orders leave the default list
+        state.day_first = len(state.orders)
     elif verb == "tick":
         for order in state.orders:
             advance(state, order)

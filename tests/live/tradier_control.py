@@ -103,6 +103,10 @@ class FakeTradier:
     def series(self, symbol: str, interval: str, rows: list[dict]) -> None:
         self.control("series", {"symbol": symbol, "interval": interval, "rows": rows})
 
+    def new_day(self) -> None:
+        """Tradier's intraday list rolls over: orders accepted so far are no longer listed by default."""
+        self.control("new_day")
+
     def tick(self) -> None:
         self.control("tick")
 
