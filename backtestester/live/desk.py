@@ -29,8 +29,8 @@ from ..engine.orders import OPENING_SIDES, Order, Trade
 from ..service.errors import ServiceError, Status
 from ..texts import shown
 from .account import ReconcileAccount
-from .livestore import dumps, insert_order, open_store, order_from_doc, queue_out, save_status
 from .liveplayground import LiveAccount, LivePlayground, parse_repositories
+from .livestore import dumps, insert_order, open_store, order_from_doc, queue_out, save_status
 from .port import Bar, Broker, BrokerError
 from .reconcile import Report
 
@@ -63,8 +63,12 @@ class LiveDesk:
             raise ValueError("brokers must be a non-empty dict of broker name -> Broker")
         self._brokers, self._bars, self._sessions = dict(brokers), bars, dict(sessions or {})
         self._now, self._reconcile_every_s = now, reconcile_every_s
+        # Two locks, always taken in this order: _lock sequences everything that talks to a broker
+        # (poll, place, cancel, mock fills); _state guards memory and the store for short moments.
+        # Readers (next_tick, account, ...) take only _state, so they never wait for a broker.
         self._lock = threading.RLock()
-        self._conn, self._journal = open_store(data_dir)
+        self._state = threading.RLock()
+        self._conn, self._journal = open_store(data_dir, self._state)
         self._pgs: dict[str, LivePlayground] = {}
         self._order_pid: dict[int, str] = {}
         self._cancel: set[int] = set()
@@ -73,7 +77,9 @@ class LiveDesk:
         self._last_bars: dict[tuple[str, int], tuple[int, float]] = {}
         self._order_seq = 0
         with self._lock:
-            self._load()
+            with self._state:
+                self._load()
+            self._catch_up()
             now_ns = self._now()
             for acct in self._accounts.values():
                 acct.cycle(self, now_ns, reconcile=True)
@@ -108,6 +114,15 @@ class LiveDesk:
             order = self._pgs[self._order_pid[oid]].orders[oid]
             order.status, order.reject_reason = status, reason
 
+    def _catch_up(self) -> None:
+        """Bars the live bars delivered after the newest bar this desk stored (a crash between the
+        two): handed to the simulated brokers and the playgrounds now, as the poll would have."""
+        missed = []
+        for (sym, period_s), (start_ns, _) in sorted(self._last_bars.items()):
+            missed += [b for b in self._bars.candles(sym, period_s, start_ns + 1) if b.start_ns > start_ns]
+        if missed:
+            self._feed(sorted(missed, key=lambda b: (b.end_ns, b.symbol, b.period_s)))
+
     def _new_account(self, rid: str, broker: str, account_type: str) -> ReconcileAccount:
         return ReconcileAccount(rid, broker, self._brokers[broker], account_type, self._journal,
                                 reconcile_every_s=self._reconcile_every_s)
@@ -121,7 +136,8 @@ class LiveDesk:
                 pg.on_bar(Bar(sym, period_s, last[0], last[1], last[1], last[1], last[1]))
 
     # --- helpers --------------------------------------------------------------------------------
-    def _market_ns(self, now_ns: int) -> int:
+    def market_ns(self, now_ns: int) -> int:
+        """The market time at wall time ``now_ns`` (a replay's time, else the wall clock)."""
         return int(self._bars.clock_ns(now_ns))
 
     def _pg(self, pid) -> LivePlayground:
@@ -173,14 +189,16 @@ class LiveDesk:
                     if pg.doc.get("client_id") == client_id and pg.doc.get("owner") == owner:
                         return pg.pid
             now = self._now()
-            rid, created = self._account_for(broker, account_type, now)
-            pid = uuid.uuid4().hex
-            doc = dict(broker=broker, account_type=account_type, reconcile_id=rid, repositories=repos,
-                       balance=float(balance), client_id=client_id, owner=owner, tags=tags,
-                       start_ns=self._market_ns(now))
-            self._conn.execute("INSERT INTO playgrounds (pid, doc, created_ns) VALUES (?, ?, ?)", (pid, dumps(doc), now))
-            self._conn.commit()
-            self._attach(LivePlayground(pid, doc))
+            with self._state:
+                rid, created = self._account_for(broker, account_type, now)
+                pid = uuid.uuid4().hex
+                doc = dict(broker=broker, account_type=account_type, reconcile_id=rid, repositories=repos,
+                           balance=float(balance), client_id=client_id, owner=owner, tags=tags,
+                           start_ns=self.market_ns(now))
+                self._conn.execute("INSERT INTO playgrounds (pid, doc, created_ns) VALUES (?, ?, ?)",
+                                   (pid, dumps(doc), now))
+                self._conn.commit()
+                self._attach(LivePlayground(pid, doc))
             if created:
                 self._accounts[rid].cycle(self, now, reconcile=True)
             return pid
@@ -200,12 +218,12 @@ class LiveDesk:
 
     def playgrounds(self, tags=()) -> list[str]:
         """Ids of the live playgrounds carrying every tag in ``tags``, oldest first."""
-        with self._lock:
+        with self._state:
             return [pid for pid, pg in self._pgs.items() if set(tags) <= set(pg.doc.get("tags", ()))]
 
     def meta(self, pid) -> dict:
         """The live playground's description (the wire's playground metadata)."""
-        with self._lock:
+        with self._state:
             pg = self._pg(pid)
             d = pg.doc
             return dict(playground_id=pid, reconcile_playground_id=d["reconcile_id"], symbols=pg.symbols,
@@ -228,7 +246,7 @@ class LiveDesk:
                 return pg.by_request_id[client_request_id]
             acct = self._account(pg.reconcile_id)
             now = self._now()
-            market = self._market_ns(now)
+            market = self.market_ns(now)
             try:
                 order = pg.check(order_id=self._order_seq + 1, symbol=symbol, side=side, quantity=quantity,
                                  order_type=order_type, duration=duration, price=price, stop_price=stop_price,
@@ -244,17 +262,20 @@ class LiveDesk:
                 refusal = acct.opens_refusal()
             if refusal:
                 order.status, order.reject_reason = "rejected", refusal
-            pg.add(order)
-            self._order_pid[order.id] = pid
-            insert_order(self._conn, pid, order)
-            self._conn.commit()
+            with self._state:
+                pg.add(order)
+                self._order_pid[order.id] = pid
+                insert_order(self._conn, pid, order)
+                self._conn.commit()
             if not refusal:
                 acct.send_ready(self, now)
             return order
 
     def cancel_order(self, pid, order_id) -> Order:
         """Cancel a live order: at once when nothing of it is working at the broker, else through the
-        broker (the cancel is remembered: no further leg is sent; a fill that won the race is kept)."""
+        broker. The request is durable: no further leg is sent, and a cancel the broker did not
+        take (unreachable, or the order's outcome still unknown) is asked again by the polls. A
+        fill that wins the race is kept."""
         with self._lock:
             pg = self._pg(pid)
             order = pg.orders.get(order_id)
@@ -264,37 +285,36 @@ class LiveDesk:
                 raise _bad(f"order {order_id} is not pending: its status is {order.status}")
             acct = self._account(pg.reconcile_id)
             now = self._now()
-            self._cancel.add(order.id)
-            save_status(self._conn, order, cancel_requested=True)
-            self._conn.commit()
-            working = [r for r in self._journal.for_order(order.id) if r.state == "acked"]
-            for rec in working:
-                try:
-                    acct.broker.cancel(rec.broker_order_id)
-                    acct.sync(self, rec, acct.broker.get_order(rec.broker_order_id), now)
-                except BrokerError as exc:
-                    raise ServiceError(Status.UNAVAILABLE, f"cancel of order {order_id} did not reach the broker: "
-                                       f"{exc}; no further part of it will be sent, try the cancel again") from None
+            with self._state:
+                self._cancel.add(order.id)
+                save_status(self._conn, order, cancel_requested=True)
+                self._conn.commit()
+            for rec in [r for r in self._journal.for_order(order.id) if r.state == "acked"]:
+                if acct.cancel(rec):
+                    try:
+                        acct.sync(self, rec, acct.broker.get_order(rec.broker_order_id), now)
+                    except BrokerError:
+                        pass  # the next poll reads it
             acct.send_ready(self, now)
             return order
 
     def get_order(self, order_id) -> Order:
-        with self._lock:
+        with self._state:
             return self._order(order_id)[1]
 
     def open_orders(self, pid, symbol) -> list[Order]:
         """Filled buy/sell_short orders of ``symbol`` with open quantity left, in fill order (spec 9.1)."""
-        with self._lock:
+        with self._state:
             pg = self._pg(pid)
             return list(pg.ledger.lots.get(str(symbol).strip().upper(), []))
 
     def account(self, pid) -> LiveAccount:
-        with self._lock:
+        with self._state:
             return self._pg(pid).account()
 
     def candles(self, pid, symbol, period_s, start_ns, end_ns=None) -> list[Bar]:
         """The stored live bars of one of the playground's repositories."""
-        with self._lock:
+        with self._state:
             pg = self._pg(pid)
             sym = str(symbol).strip().upper()
             if (sym, period_s) not in pg.repositories:
@@ -306,7 +326,7 @@ class LiveDesk:
     def next_tick(self, pid, request_id: str | None = None) -> LiveDelta:
         """What arrived since the previous tick, once; records one equity point. A repeated
         ``request_id`` answers the same delta again. Never calls the broker."""
-        with self._lock:
+        with self._state:
             pg = self._pg(pid)
             conn = self._conn
             if request_id is not None:
@@ -319,7 +339,7 @@ class LiveDesk:
             tick = conn.execute("SELECT COALESCE(MAX(tick), 0) + 1 FROM ticks WHERE pid = ?", (pid,)).fetchone()[0]
             items = conn.execute("SELECT seq, kind, doc FROM outbox WHERE pid = ? AND tick IS NULL ORDER BY seq",
                                  (pid,)).fetchall()
-            current = self._market_ns(self._now())
+            current = self.market_ns(self._now())
             if items:
                 conn.execute("UPDATE outbox SET tick = ? WHERE pid = ? AND tick IS NULL AND seq <= ?",
                              (tick, pid, items[-1][0]))
@@ -346,7 +366,7 @@ class LiveDesk:
 
     def equity_plot(self, pid) -> list[tuple[int, float]]:
         """One ``(ns, equity)`` point per tick."""
-        with self._lock:
+        with self._state:
             self._pg(pid)
             return [tuple(r) for r in self._conn.execute(
                 "SELECT current_ns, equity FROM ticks WHERE pid = ? ORDER BY tick", (pid,))]
@@ -357,19 +377,26 @@ class LiveDesk:
         brokers, then every account's cycle (resolve, fills, send, reconcile when due)."""
         with self._lock:
             now = self._now() if now_ns is None else int(now_ns)
-            due = self._bars.poll(now)
-            unique = {id(b): b for b in self._brokers.values()}.values()
-            for bar in due:
-                for broker in unique:
-                    if hasattr(broker, "on_bar"):
-                        broker.on_bar(bar)
-                self._take_bar(bar)
-            self._conn.commit()
-            for broker in unique:
+            self._feed(self._bars.poll(now))
+            for broker in self._unique_brokers():
                 if hasattr(broker, "match"):
                     broker.match()
             for acct in self._accounts.values():
                 acct.cycle(self, now)
+
+    def _unique_brokers(self) -> list:
+        return list({id(b): b for b in self._brokers.values()}.values())
+
+    def _feed(self, bars: list[Bar]) -> None:
+        """Due bars, in time order, to the simulated brokers and the live playgrounds."""
+        for bar in bars:
+            for broker in self._unique_brokers():
+                if hasattr(broker, "on_bar"):
+                    broker.on_bar(bar)
+        with self._state:
+            for bar in bars:
+                self._take_bar(bar)
+            self._conn.commit()
 
     def _take_bar(self, bar: Bar) -> None:
         key = (bar.symbol, bar.period_s)
@@ -398,38 +425,41 @@ class LiveDesk:
     def apply_fill(self, rec, quantity: float, price: float, exec_quantity: float, notional: float,
                    now_ns: int) -> Trade:
         """Book a broker fill on the live order and record the applied amount, in one transaction."""
-        pg, order = self._order(rec.order_id)
-        time_ns = self._market_ns(now_ns)
-        trade = pg.fill(order, quantity, price, time_ns)
-        conn = self._conn
-        self._journal.update(rec, now_ns, commit=False, applied_exec_quantity=exec_quantity,
-                             applied_notional=notional)
-        conn.execute("INSERT INTO fills (pid, order_id, quantity, price, time_ns, intent_key) VALUES (?, ?, ?, ?, ?, ?)",
-                     (pg.pid, order.id, quantity, price, time_ns, rec.key))
-        queue_out(conn, pg.pid, "trade", dict(order_id=order.id, trade_id=trade.id))
-        save_status(conn, order)
-        conn.commit()
-        return trade
+        time_ns = self.market_ns(now_ns)
+        with self._state:
+            pg, order = self._order(rec.order_id)
+            trade = pg.fill(order, quantity, price, time_ns)
+            conn = self._conn
+            self._journal.update(rec, now_ns, commit=False, applied_exec_quantity=exec_quantity,
+                                 applied_notional=notional)
+            conn.execute("INSERT INTO fills (pid, order_id, quantity, price, time_ns, intent_key) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", (pg.pid, order.id, quantity, price, time_ns, rec.key))
+            queue_out(conn, pg.pid, "trade", dict(order_id=order.id, trade_id=trade.id))
+            save_status(conn, order)
+            conn.commit()
+            return trade
 
     def leg_failed(self, rec, status: str, reason: str, *, order: Order | None = None) -> None:
         """End a live order whose broker leg was rejected, canceled or expired (or a canceled order
         with nothing working). Broker outcomes go to the next tick's invalid orders; a cancel the
         client asked for does not."""
-        if order is None:
-            order = self._order(rec.order_id)[1]
-        if not order.is_open:
-            return
-        asked = order.id in self._cancel and status == "canceled"
-        order.status, order.reject_reason = status, reason
-        save_status(self._conn, order)
-        if not asked:
-            queue_out(self._conn, self._order_pid[order.id], "invalid", dict(order_id=order.id))
-        self._conn.commit()
+        with self._state:
+            if order is None:
+                order = self._order(rec.order_id)[1]
+            if not order.is_open:
+                return
+            asked = order.id in self._cancel and status == "canceled"
+            order.status, order.reject_reason = status, reason
+            save_status(self._conn, order)
+            if not asked:
+                queue_out(self._conn, self._order_pid[order.id], "invalid", dict(order_id=order.id))
+            self._conn.commit()
 
     def equity_point(self, rid: str, now_ns: int, equity: float) -> None:
-        self._conn.execute("INSERT INTO account_equity (reconcile_id, ns, equity) VALUES (?, ?, ?)",
-                           (rid, now_ns, float(equity)))
-        self._conn.commit()
+        with self._state:
+            self._conn.execute("INSERT INTO account_equity (reconcile_id, ns, equity) VALUES (?, ?, ?)",
+                               (rid, now_ns, float(equity)))
+            self._conn.commit()
 
     # --- reports --------------------------------------------------------------------------------
     def reconciliation_report(self, reconcile_id) -> Report:
@@ -440,7 +470,7 @@ class LiveDesk:
 
     def equity_report(self, reconcile_id) -> list[tuple[int, float]]:
         """The broker account's equity, one point per poll at most once a minute, oldest first."""
-        with self._lock:
+        with self._state:
             self._account(reconcile_id)
             return [tuple(r) for r in self._conn.execute(
                 "SELECT ns, equity FROM account_equity WHERE reconcile_id = ? ORDER BY ns", (reconcile_id,))]
@@ -448,7 +478,7 @@ class LiveDesk:
     def health(self) -> dict[str, dict]:
         """Per account key ``broker:account_id:account_type``: connected, last poll, unresolved
         intents, position difference, opens blocked and the reason."""
-        with self._lock:
+        with self._state:
             return {acct.key: acct.health() for acct in self._accounts.values()}
 
     def mock_fill(self, order_id: int, price: float, status: str, broker: str = "sim") -> Order:
@@ -473,5 +503,6 @@ class LiveDesk:
             return order
 
     def close(self) -> None:
-        with self._lock:
+        """Close the store (the desk is unusable afterwards; a desk dropped without it loses nothing)."""
+        with self._lock, self._state:
             self._conn.close()

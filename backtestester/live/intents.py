@@ -20,6 +20,7 @@ before the broker call that follows it.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass
 
 from .port import OrderIntent, intent_tag
@@ -90,15 +91,18 @@ _COLUMNS = tuple(IntentRecord.__dataclass_fields__)
 
 class IntentJournal:
     """The ``intents`` table on ``conn``. Writers commit themselves unless ``commit=False`` (the
-    caller then commits the journal change together with its own rows)."""
+    caller then commits the journal change together with its own rows). ``lock`` (shared with
+    the connection's other users) is held around every use of the connection."""
 
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-        conn.executescript(SCHEMA)
+    def __init__(self, conn: sqlite3.Connection, lock=None):
+        self.conn, self.lock = conn, lock if lock is not None else threading.RLock()
+        with self.lock:
+            conn.executescript(SCHEMA)
 
     def _rows(self, where: str = "", args=()) -> list[IntentRecord]:
-        cur = self.conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM intents {where} ORDER BY created_ns, key", args)
-        return [IntentRecord(*row) for row in cur.fetchall()]
+        with self.lock:
+            cur = self.conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM intents {where} ORDER BY created_ns, key", args)
+            return [IntentRecord(*row) for row in cur.fetchall()]
 
     def record(self, reconcile_id: str, order_id: int, leg: int, *, symbol: str, side: str, quantity: int,
                order_type: str, duration: str, price: float | None, stop: float | None, now_ns: int) -> IntentRecord:
@@ -106,9 +110,10 @@ class IntentJournal:
         key = intent_key(reconcile_id, order_id, leg)
         rec = IntentRecord(key, reconcile_id, order_id, leg, intent_tag(key), symbol, side, int(quantity), order_type,
                            duration, price, stop, "submitting", None, "", "", 0.0, 0.0, now_ns, now_ns)
-        self.conn.execute(f"INSERT INTO intents ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                          tuple(getattr(rec, c) for c in _COLUMNS))
-        self.conn.commit()
+        with self.lock:
+            self.conn.execute(f"INSERT INTO intents ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                              tuple(getattr(rec, c) for c in _COLUMNS))
+            self.conn.commit()
         return rec
 
     def update(self, rec: IntentRecord, now_ns: int, *, commit: bool = True, **changes) -> IntentRecord:
@@ -119,12 +124,13 @@ class IntentJournal:
         if "state" in changes and changes["state"] not in INTENT_STATES:
             raise ValueError(f"intent state must be one of {INTENT_STATES}, got {changes['state']!r}")
         changes["updated_ns"] = now_ns
-        for name, value in changes.items():
-            setattr(rec, name, value)
         sets = ", ".join(f"{name} = ?" for name in changes)
-        self.conn.execute(f"UPDATE intents SET {sets} WHERE key = ?", (*changes.values(), rec.key))
-        if commit:
-            self.conn.commit()
+        with self.lock:
+            self.conn.execute(f"UPDATE intents SET {sets} WHERE key = ?", (*changes.values(), rec.key))
+            if commit:
+                self.conn.commit()
+            for name, value in changes.items():
+                setattr(rec, name, value)
         return rec
 
     def get(self, key: str) -> IntentRecord | None:
@@ -151,4 +157,5 @@ class IntentJournal:
         return {s: q for s, q in out.items() if q != 0}
 
     def tags(self) -> set[str]:
-        return {row[0] for row in self.conn.execute("SELECT tag FROM intents")}
+        with self.lock:
+            return {row[0] for row in self.conn.execute("SELECT tag FROM intents")}

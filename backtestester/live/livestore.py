@@ -50,8 +50,9 @@ ORDER_FIELDS = ("id", "symbol", "side", "quantity", "order_type", "duration", "p
                 "stop_price", "sl", "tp", "tag", "close_order_id", "created_ns", "client_request_id")
 
 
-def open_store(data_dir: str) -> tuple[sqlite3.Connection, IntentJournal]:
-    """Open (creating it if needed) ``<data_dir>/live.sqlite3``: WAL, ``synchronous=FULL``."""
+def open_store(data_dir: str, lock=None) -> tuple[sqlite3.Connection, IntentJournal]:
+    """Open (creating it if needed) ``<data_dir>/live.sqlite3``: WAL, ``synchronous=FULL``; the
+    journal holds ``lock`` around its use of the connection."""
     if not isinstance(data_dir, (str, os.PathLike)) or not str(data_dir):
         raise ValueError(f"data_dir must be a directory path, got {data_dir!r}")
     os.makedirs(data_dir, exist_ok=True)
@@ -60,7 +61,7 @@ def open_store(data_dir: str) -> tuple[sqlite3.Connection, IntentJournal]:
     conn.execute("PRAGMA synchronous=FULL")
     conn.executescript(SCHEMA)
     conn.commit()
-    return conn, IntentJournal(conn)
+    return conn, IntentJournal(conn, lock)
 
 
 def dumps(doc) -> str:

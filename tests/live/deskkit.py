@@ -51,3 +51,40 @@ class Rig:
     def playground(self, symbols=("SPY",), balance=100_000.0, **kw):
         return self.desk.create_playground(broker="sim", account_type="margin",
                                            repositories=[(s, 60) for s in symbols], balance=balance, **kw)
+
+
+class FaultyBroker:
+    """The real simulated broker behind a faulty line: ``place_fault`` is ``None`` (pass through),
+    ``"lost"`` (the broker takes the order, the answer is lost: Unresolved), ``"timeout"`` (the
+    request never arrived: Unresolved), or ``"die"`` (the broker takes the order, then this
+    process "dies": SystemExit, as a SIGKILL between the broker call and the commit would);
+    ``list_fault`` makes list_orders fail (BrokerUnavailable). Counts the place calls."""
+
+    def __init__(self, sim):
+        self.sim, self.place_fault, self.list_fault, self.places = sim, None, False, []
+        self.frozen = False  # True: match() does nothing (the broker's state stands still)
+
+    def __getattr__(self, name):
+        return getattr(self.sim, name)
+
+    def place(self, intent):
+        from backtestester.live.port import Unresolved
+        self.places.append(intent.tag)
+        fault, self.place_fault = self.place_fault, None
+        if fault == "timeout":
+            return Unresolved("read timeout")
+        outcome = self.sim.place(intent)
+        if fault == "lost":
+            return Unresolved("connection dropped after the request was sent")
+        if fault == "die":
+            raise SystemExit("killed between the broker call and the commit")
+        return outcome
+
+    def match(self):
+        return [] if self.frozen else self.sim.match()
+
+    def list_orders(self):
+        from backtestester.live.port import BrokerUnavailable
+        if self.list_fault:
+            raise BrokerUnavailable("503 Service Unavailable")
+        return self.sim.list_orders()

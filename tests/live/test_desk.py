@@ -54,3 +54,34 @@ def test_unknown_broker_is_refused_naming_the_accepted_ones(rig):
     with pytest.raises(ServiceError) as err:
         rig.desk.create_playground(broker="ib", account_type="margin", repositories=[("SPY", 60)], balance=1.0)
     assert err.value.status is Status.INVALID_ARGUMENT and "accepted: sim" in err.value.message
+
+
+def test_next_tick_and_reads_do_not_wait_for_a_poll_stuck_in_the_broker(tmp_path):
+    import threading
+
+    from .deskkit import FaultyBroker
+
+    rig = Rig(tmp_path)
+    line = FaultyBroker(rig.sim)
+    rig.open(broker=line)
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck_list_orders():
+        entered.set()
+        release.wait(30)
+        return rig.sim.list_orders()
+
+    line.list_orders = stuck_list_orders
+    poller = threading.Thread(target=rig.desk.poll)
+    poller.start()
+    try:
+        assert entered.wait(30)
+        delta = rig.desk.next_tick(pid)  # answered while the poll waits for the broker
+        assert [b.close for b in delta.new_candles] == [100.0]
+        assert rig.desk.account(pid).balance == 100_000.0 and rig.desk.health()["sim:sim:margin"]["connected"]
+    finally:
+        release.set()
+        poller.join(30)
+    assert not poller.is_alive()

@@ -1,0 +1,146 @@
+"""The order-intent journal: committed before every broker call, resolved by tag before anything
+is sent again, never a blind retry of an order POST (real simulated broker behind a faulty line)."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from backtestester.live.intents import IntentJournal, intent_key
+from backtestester.live.port import intent_tag
+
+from .deskkit import FaultyBroker, Rig
+
+
+@pytest.fixture
+def rig(tmp_path):
+    rig = Rig(tmp_path)
+    rig.line = FaultyBroker(rig.sim)
+    rig.open(broker=rig.line)
+    return rig
+
+
+def _journal_rows(rig):
+    conn = sqlite3.connect(str(rig.tmp / "desk" / "live.sqlite3"))
+    try:
+        return conn.execute("SELECT key, tag, state, broker_order_id, applied_exec_quantity FROM intents "
+                            "ORDER BY created_ns, key").fetchall()
+    finally:
+        conn.close()
+
+
+def test_journal_rows_keep_key_tag_and_state(tmp_path):
+    journal = IntentJournal(sqlite3.connect(str(tmp_path / "j.sqlite3")))
+    rec = journal.record("R", 7, 1, symbol="SPY", side="buy", quantity=10, order_type="market", duration="day",
+                         price=None, stop=None, now_ns=5)
+    assert (rec.key, rec.tag, rec.state) == ("R/7/1", intent_tag("R/7/1"), "submitting")
+    assert intent_key("R", 7, 1) == "R/7/1"
+    journal.update(rec, 6, state="acked", broker_order_id="42")
+    again = IntentJournal(sqlite3.connect(str(tmp_path / "j.sqlite3"))).get("R/7/1")
+    assert (again.state, again.broker_order_id, again.updated_ns) == ("acked", "42", 6)
+    with pytest.raises(ValueError, match="intent state must be one of"):
+        journal.update(rec, 7, state="sent")
+
+
+def test_the_intent_is_on_disk_before_the_broker_is_called(rig):
+    seen = []
+    place = rig.line.place
+
+    def spying_place(intent):
+        seen.extend(_journal_rows(rig))  # another connection: only what is committed
+        return place(intent)
+
+    rig.line.place = spying_place
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+    rid = rig.desk.meta(pid)["reconcile_playground_id"]
+    key = f"{rid}/{order.id}/1"
+    assert seen == [(key, intent_tag(key), "submitting", None, 0.0)]
+    assert _journal_rows(rig) == [(key, intent_tag(key), "acked", "1", 0.0)]
+
+
+def test_a_lost_answer_is_adopted_by_tag_not_sent_again(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.line.place_fault = "lost"
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+    assert order.status == "pending"
+    assert _journal_rows(rig)[0][2] == "unresolved"
+    assert rig.desk.health()["sim:sim:margin"]["unresolved_intents"] == 1
+    rig.bar(1, 101.0)
+    assert len(rig.line.places) == 1 and len(rig.sim.list_orders()) == 1
+    assert _journal_rows(rig)[0][2:] == ("done", "1", 10.0)
+    assert order.status == "filled" and [t.quantity for t in order.trades] == [10]
+
+
+def test_an_order_that_never_arrived_is_sent_again_with_the_same_tag(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.line.place_fault = "timeout"
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+    assert rig.sim.list_orders() == []
+    rig.bar(1, 101.0)  # lookup proves it absent: sent again, same tag
+    assert rig.line.places[0] == rig.line.places[1]
+    assert len(rig.sim.list_orders()) == 1
+    rig.bar(2, 102.0)
+    assert order.status == "filled" and order.trades[0].price == 102.0
+
+
+def test_a_failed_lookup_sends_nothing(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.line.place_fault = "timeout"
+    rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+    rig.line.list_fault = True
+    rig.bar(1, 101.0)
+    rig.bar(2, 101.0)
+    assert len(rig.line.places) == 1 and rig.sim.list_orders() == []
+    assert _journal_rows(rig)[0][2] == "unresolved"
+    health = rig.desk.health()["sim:sim:margin"]
+    assert not health["connected"] and "list_orders failed" in health["reason"]
+    rig.line.list_fault = False
+    rig.bar(3, 101.0)
+    assert len(rig.line.places) == 2 and len(rig.sim.list_orders()) == 1
+
+
+def test_a_lookup_right_after_the_ambiguous_answer_waits_before_sending_again(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.line.place_fault = "timeout"
+    rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+    rig.clock.t += 2 * 10**9
+    rig.desk.poll()  # the order list may lag the order entry: not yet
+    assert len(rig.line.places) == 1
+    rig.clock.t += 5 * 10**9
+    rig.desk.poll()
+    assert len(rig.line.places) == 2 and len(rig.sim.list_orders()) == 1
+
+
+def test_a_cancel_while_the_outcome_is_unknown_reaches_the_broker_once_it_is_known(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.line.place_fault = "lost"
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=1, order_type="limit", price=50.0)
+    assert rig.desk.cancel_order(pid, order.id).status == "pending"  # nothing known to cancel yet
+    rig.bar(1, 100.0)  # adopted by tag, then canceled
+    rig.bar(2, 100.0)
+    assert [o.status for o in rig.sim.list_orders()] == ["canceled"]
+    assert order.status == "canceled" and len(rig.line.places) == 1
+
+
+def test_a_cancel_the_broker_did_not_take_is_asked_again_by_the_poll(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=1, order_type="limit", price=50.0)
+    from backtestester.live.port import BrokerUnavailable
+
+    def down(order_id):
+        raise BrokerUnavailable("connection refused")
+
+    rig.line.cancel = down
+    assert rig.desk.cancel_order(pid, order.id).status == "pending"
+    del rig.line.cancel  # the line is back
+    rig.bar(1, 100.0)
+    rig.bar(2, 100.0)
+    assert order.status == "canceled" and [o.status for o in rig.sim.list_orders()] == ["canceled"]
