@@ -1,9 +1,11 @@
 """The gateway's live shell: one :class:`~backtestester.live.desk.LiveDesk` in the gateway's process.
 
-The desk is pure and blocking (SQLite, broker HTTP); the shell runs each of its calls in a thread
-(``asyncio.to_thread``) under one lock, so the event loop never waits on a broker and the desk
-never sees two calls at once. A poll task calls ``desk.poll()`` every ``poll_seconds`` until the
-gateway stops. The servicer (:mod:`actors.gateway.service`) sends the calls on live playground
+The desk is pure and blocking (SQLite, broker HTTP) and thread-safe (its own two locks: the calls
+that talk to a broker are sequenced, the reads never wait for one). The shell runs each desk call
+in a thread, never on the event loop: calls that may reach a broker (poll, place, cancel, create,
+mock fill, reconciliation, candles' backfill) in one small pool, the reads (NextTick, GetAccount,
+...) in another, so a broker that hangs until its timeout holds up neither the event loop nor
+the reads. A poll task calls ``desk.poll()`` every ``poll_seconds`` until the gateway stops. The servicer (:mod:`actors.gateway.service`) sends the calls on live playground
 ids here (:meth:`LiveShell.owns`); simulator calls are unchanged.
 
 Configuration (:class:`LiveConfig`, the ``serve`` flags): the brokers (``sim`` always, with
@@ -20,8 +22,8 @@ import asyncio
 import json
 import logging
 import os
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -206,7 +208,8 @@ class LiveShell:
         self.data_dir, self.config, self.now = str(data_dir), config, now
         self.desk = self.push = None
         self.market_now = now
-        self._lock = threading.Lock()
+        self._broker_pool = ThreadPoolExecutor(4, thread_name_prefix="live-broker")
+        self._read_pool = ThreadPoolExecutor(4, thread_name_prefix="live-read")
         self._task: asyncio.Task | None = None
         self._owners: dict[str, str | None] = {}   # live playground id -> the principal that created it
         self._reconciles: dict[str, set] = {}      # reconcile playground id -> the principals of its live ones
@@ -219,7 +222,7 @@ class LiveShell:
 
         def metas():
             return [self.desk.meta(pid) for pid in self.desk.playgrounds()]
-        for m in await self.run(metas):
+        for m in await self.read(metas):
             self.remember(m["playground_id"], m.get("owner"), m.get("reconcile_playground_id"))
         self._task = asyncio.ensure_future(self._poll_loop())
         log.info("live desk serving %d live playgrounds (feed %s, poll every %gs)", len(self._owners),
@@ -237,6 +240,8 @@ class LiveShell:
         if self.desk is not None:
             await self.run(self.desk.close)
             self.desk = None
+        self._broker_pool.shutdown(wait=False)
+        self._read_pool.shutdown(wait=False)
 
     async def _poll_loop(self) -> None:
         while True:
@@ -248,13 +253,13 @@ class LiveShell:
                 log.exception("live poll failed")
             await asyncio.sleep(self.config.poll_seconds)
 
-    def _locked(self, fn, *args, **kwargs):
-        with self._lock:
-            return fn(*args, **kwargs)
-
     async def run(self, fn, *args, **kwargs):
-        """``fn(*args, **kwargs)`` in a thread under the shell's lock."""
-        return await asyncio.to_thread(self._locked, fn, *args, **kwargs)
+        """``fn(*args, **kwargs)`` (a desk call that may reach a broker) in a thread of the broker pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._broker_pool, lambda: fn(*args, **kwargs))
+
+    async def read(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` (a desk read: never a broker call) in a thread of the read pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, lambda: fn(*args, **kwargs))
 
     def owns(self, pid: str) -> bool:
         """Whether ``pid`` is a live playground of this gateway's desk."""
@@ -339,7 +344,7 @@ class LiveRPCs:
 
         def tick():
             return live_answers.tick_delta(self.desk.next_tick(pid, request_id or None), self._lookup)
-        return await self.shell.run(tick)
+        return await self.shell.read(tick)
 
     async def place_order(self, pid: str, kwargs: dict):
         from backtestester.wire import live_answers  # noqa: PLC0415
@@ -363,14 +368,14 @@ class LiveRPCs:
                 return live_answers.order(self.desk.get_order(oid), self._lookup)
             except (ServiceError, LookupError):
                 return None
-        return await self.shell.run(find)
+        return await self.shell.read(find)
 
     async def account(self, pid: str, fetch_orders: bool, filters: dict):
         from backtestester.wire import live_answers  # noqa: PLC0415
 
         def answer():
             return live_answers.account(self.desk.account(pid), self.desk.meta(pid), fetch_orders, filters, self._lookup)
-        return await self.shell.run(answer)
+        return await self.shell.read(answer)
 
     async def candles(self, pid: str, symbol: str, period_s: int, start, end):
         from backtestester.engine.timeutil import to_ns  # noqa: PLC0415
@@ -384,13 +389,13 @@ class LiveRPCs:
         from backtestester.rpc import playground_pb2 as pb  # noqa: PLC0415
         from backtestester.wire import live_answers  # noqa: PLC0415
 
-        return await self.shell.run(lambda: pb.GetOpenOrdersResponse(
+        return await self.shell.read(lambda: pb.GetOpenOrdersResponse(
             orders=[live_answers.order(o, self._lookup) for o in self.desk.open_orders(pid, symbol)]))
 
     async def account_stats(self, pid: str, equity_plot: bool):
         from backtestester.wire import live_answers  # noqa: PLC0415
 
-        return await self.shell.run(lambda: live_answers.account_stats(self.desk.equity_plot(pid) if equity_plot else []))
+        return await self.shell.read(lambda: live_answers.account_stats(self.desk.equity_plot(pid) if equity_plot else []))
 
     async def summaries(self, tags) -> list:
         """GetPlaygrounds' entries of the caller's live playgrounds."""
@@ -404,7 +409,7 @@ class LiveRPCs:
                 if self.shell.visible(pid, owner):
                     out.append(live_answers.summary(self.desk.account(pid), self.desk.meta(pid), self.shell.market_now()))
             return out
-        return await self.shell.run(answer)
+        return await self.shell.read(answer)
 
     async def reconciliation_report(self, rid: str):
         from backtestester.wire import live_answers  # noqa: PLC0415
@@ -414,12 +419,12 @@ class LiveRPCs:
     async def equity_report(self, rid: str):
         from backtestester.wire import live_answers  # noqa: PLC0415
 
-        return await self.shell.run(lambda: live_answers.equity_report(self.desk.equity_report(rid)))
+        return await self.shell.read(lambda: live_answers.equity_report(self.desk.equity_report(rid)))
 
     async def health(self):
         from backtestester.wire import live_answers  # noqa: PLC0415
 
-        return await self.shell.run(lambda: live_answers.broker_health(self.desk.health()))
+        return await self.shell.read(lambda: live_answers.broker_health(self.desk.health()))
 
     async def mock_fill(self, request) -> None:
         if request.HasField("delay_in_seconds") and request.delay_in_seconds > 0:
