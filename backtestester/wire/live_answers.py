@@ -140,7 +140,7 @@ def broker_health(rows: dict) -> pb.GetBrokerHealthResponse:
     """GetBrokerHealth from ``desk.health()`` (``{account key: dict}``)."""
     resp = pb.GetBrokerHealthResponse()
     for key, h in sorted(rows.items(), key=lambda kv: str(kv[0])):
-        name = "/".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
+        name = ":".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
         resp.accounts.append(pb.BrokerHealth(
             account=name, connected=bool(h.get("connected")), last_poll_time=time_text(h.get("last_poll_ns") or 0),
             unresolved_intents=int(h.get("unresolved_intents") or 0),
