@@ -57,7 +57,7 @@ class LiveConfig:
     poll_seconds: float = 1.0
     settle_seconds: float = 2.0
     fill_model: str = "close"
-    tradier: dict = field(default_factory=dict, compare=False)  # the TOML file's table, read by validate()
+    tradier: dict = field(default_factory=dict, compare=False, repr=False)  # the TOML file and tokens, by validate()
 
     def validate(self) -> LiveConfig:
         """Refuse a configuration that cannot run (a ``ValueError`` naming what is accepted) before
@@ -122,6 +122,9 @@ def read_tradier_config(path: str) -> dict:
     token_env = table.get("trading_token_env", "TRADIER_TOKEN")
     if not os.environ.get(token_env):
         raise ValueError(f"--tradier-config {path}: the environment variable {token_env} (the trading token) is not set")
+    # read here, where serve starts: the gateway's process (a Ray worker) may not share this environment
+    table["trading_token"] = os.environ[token_env]
+    table["data_token"] = os.environ.get(table.get("data_token_env", ""), "") or table["trading_token"]
     return table
 
 
@@ -192,10 +195,9 @@ def _tradier(table: dict, now):
     from backtestester.live.port import BrokerConfig  # noqa: PLC0415
     from backtestester.live.tradier import TradierBroker  # noqa: PLC0415
 
-    token = os.environ[table.get("trading_token_env", "TRADIER_TOKEN")]
-    data_token = os.environ.get(table.get("data_token_env", ""), "") or token
     cfg = BrokerConfig("tradier", account_id=table["account_id"], base_url=table.get("base_url", ""),
-                       data_url=table.get("data_url", ""), trading_token=token, data_token=data_token,
+                       data_url=table.get("data_url", ""), trading_token=table["trading_token"],
+                       data_token=table["data_token"],
                        timeout_s=float(table.get("timeout_s", 10.0)),
                        options={"environment": table.get("environment", "sandbox")})
     return TradierBroker(cfg, now=now)
