@@ -21,9 +21,10 @@ NO_FILTERS = {"statuses": set(), "sides": set(), "symbols": set(), "start": None
 
 
 def live_config(start="2024-01-03T09:29:00-05:00", speed=60.0, poll=0.05, **extra) -> LiveConfig:
-    """A replay of AAA's one-minute bars from ``start`` (New York), ``speed`` times the wall clock."""
+    """A replay of AAA's one-minute bars from ``start`` (New York), ``speed`` times the wall clock
+    (``extra``: other :class:`LiveConfig` fields, e.g. ``feed="push"`` with ``start=None``)."""
     return LiveConfig(replay_start=start, replay_speed=speed, replay_symbols=("AAA",), poll_seconds=poll,
-                      **extra).validate()
+                      **{"settle_seconds": 0.0, **extra}).validate()
 
 
 class LiveGateways:
@@ -62,7 +63,7 @@ def live_gateways(ray):
 def data_dir(tmp_path):
     """A fresh data directory holding the AAA/BBB catalog (each live gateway needs its own)."""
     path = tmp_path / "data"
-    path.mkdir()
+    path.mkdir(parents=True)
     return write_catalog(path)
 
 

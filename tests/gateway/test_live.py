@@ -122,3 +122,35 @@ def test_serve_refuses_a_live_configuration_that_cannot_run_before_ray_starts(no
                         (["--live-poll-seconds", "0"], "must be greater than 0")):
         assert main(["serve", "--data-dir", str(tmp_path), "--port", "0", *flags]) == 2
         assert text in capsys.readouterr().err
+
+
+def _candle(minute: int, close: float) -> pb.Candle:
+    start = f"2024-01-03T14:{30 + minute:02d}:00Z"
+    return pb.Candle(symbol="aaa", period=60, bar=pb.Bar(datetime=start, open=close, high=close + 1, low=close - 1,
+                                                         close=close, volume=100))
+
+
+def test_pushed_bars_reach_the_live_playground_once(ray_cluster, tmp_path):
+    """``--live-feed push``: PushBars (a client stream) feeds the live playgrounds; each bar is
+    delivered once; GetCandles serves them; a replay gateway refuses pushed bars."""
+    with live_gateways(ray_cluster) as gws:
+        _, stub, address = gws.start(data_dir(tmp_path), live_config(feed="push", start=None))
+        pid = create_live(stub, client_id="p1")
+        with LiveClient(address, timeout=DEADLINE) as client:
+            assert client.push_bars([[_candle(0, 10.0), _candle(1, 11.0)], [_candle(1, 11.0), _candle(2, 12.0)]]) == 4
+        ticks = Ticks(stub, pid)
+        until(lambda: ticks.pull() and len(ticks.candles) >= 3, "the pushed bars")
+        until(lambda: ticks.pull() is not None and len(ticks.candles) == 3 and
+              stub.GetEquityReport(pb.GetEquityReportRequest(playground_id=account(stub, pid).meta.reconcile_playground_id),
+                                   timeout=DEADLINE).items, "an equity point of the account")
+        assert [(c.symbol, c.bar.datetime, c.bar.close) for c in ticks.candles] == [
+            ("AAA", "2024-01-03T14:30:00Z", 10.0), ("AAA", "2024-01-03T14:31:00Z", 11.0),
+            ("AAA", "2024-01-03T14:32:00Z", 12.0)]
+        bars = stub.GetCandles(pb.GetCandlesRequest(playground_id=pid, symbol="AAA", period_in_seconds=60,
+                                                    fromRTF3339="2024-01-03T00:00:00Z"), timeout=DEADLINE).bars
+        assert [b.close for b in bars] == [10.0, 11.0, 12.0]
+    with live_gateways(ray_cluster) as gws:
+        _, _, address = gws.start(data_dir(tmp_path / "replay"), live_config())
+        with LiveClient(address, timeout=DEADLINE) as client, pytest.raises(grpc.RpcError) as info:
+            client.push_bars([[_candle(0, 10.0)]])
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "--live-feed push" in info.value.details()
