@@ -93,7 +93,7 @@ class ReconcileAccount:
             if rec.state in ("submitting", "unresolved"):
                 found = find_by_tag(orders, rec.tag)
                 if found is None:
-                    if rec.state == "submitting" or now_ns - rec.updated_ns >= RESEND_AFTER_S * NS:
+                    if now_ns - rec.updated_ns >= RESEND_AFTER_S * NS:
                         self._send(book, rec, now_ns)  # proven absent: the same intent, the same tag, again
                     continue
                 self.journal.update(rec, now_ns, state="acked", broker_order_id=found.id)
