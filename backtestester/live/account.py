@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 
+from ..symbols import normalize_symbol
 from .intents import IntentJournal, IntentRecord
 from .port import Ack, Broker, BrokerError, BrokerOrder, Rejected, Unresolved, find_by_tag
 from .reconcile import QTY_EPS, Report, next_leg, order_differences, position_differences, unknown_broker_orders
@@ -185,9 +186,10 @@ class ReconcileAccount:
         try:
             if orders is None:
                 orders = self.broker.list_orders()
-            broker_positions = {}
+            broker_positions: dict[str, float] = {}
             for p in self.broker.positions():
-                broker_positions[p.symbol.upper()] = broker_positions.get(p.symbol.upper(), 0.0) + float(p.quantity)
+                sym = normalize_symbol(p.symbol)
+                broker_positions[sym] = broker_positions.get(sym, 0.0) + float(p.quantity)
         except BrokerError as exc:
             self._lost(f"reconciliation failed: {exc}")
             self.report.opens_blocked = True

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from ..engine.delta import Event
 from ..engine.orders import OPENING_SIDES, Order, Trade
 from ..service.errors import ServiceError, Status
+from ..symbols import normalize_symbol
 from ..texts import shown
 from .account import ReconcileAccount
 from .liveplayground import LiveAccount, LivePlayground, parse_repositories
@@ -50,6 +51,13 @@ class LiveDelta:
 
 def _bad(message: str) -> ServiceError:
     return ServiceError(Status.INVALID_ARGUMENT, message)
+
+
+def _symbol(symbol) -> str:
+    try:
+        return normalize_symbol(symbol)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
 
 
 class LiveDesk:
@@ -306,7 +314,7 @@ class LiveDesk:
         """Filled buy/sell_short orders of ``symbol`` with open quantity left, in fill order (spec 9.1)."""
         with self._state:
             pg = self._pg(pid)
-            return list(pg.ledger.lots.get(str(symbol).strip().upper(), []))
+            return list(pg.ledger.lots.get(_symbol(symbol), []))
 
     def account(self, pid) -> LiveAccount:
         with self._state:
@@ -316,7 +324,7 @@ class LiveDesk:
         """The stored live bars of one of the playground's repositories."""
         with self._state:
             pg = self._pg(pid)
-            sym = str(symbol).strip().upper()
+            sym = _symbol(symbol)
             if (sym, period_s) not in pg.repositories:
                 raise ServiceError(Status.NOT_FOUND, f"repository {shown(sym)} {shown(period_s)}s not found in "
                                    f"repos: {', '.join(f'{s} {p}s' for s, p in pg.repositories)}")
