@@ -81,6 +81,12 @@ class ReconcileAccount:
     def _lost(self, reason: str) -> None:
         self.connected, self.failure = False, reason
 
+    def fault(self, reason: str) -> None:
+        """A cycle that failed unexpectedly: shown in health, and opens stay blocked until a
+        reconciliation succeeds again."""
+        self._lost(reason)
+        self.report.opens_blocked = True
+
     @property
     def reason(self) -> str:
         """Why the account is not fine: the last broker failure, else the differences ("" when none)."""

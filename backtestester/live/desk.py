@@ -18,6 +18,7 @@ gateway may call them from several threads.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -36,6 +37,8 @@ from .port import Bar, Broker, BrokerError
 from .reconcile import Report
 
 __all__ = ["LiveDelta", "LiveDesk", "LiveAccount", "Report"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,7 +93,7 @@ class LiveDesk:
             self._catch_up()
             now_ns = self._now()
             for acct in self._accounts.values():
-                acct.cycle(self, now_ns, reconcile=True)
+                self._cycle(acct, now_ns, reconcile=True)
 
     # --- resume ---------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -208,7 +211,7 @@ class LiveDesk:
                 self._conn.commit()
                 self._attach(LivePlayground(pid, doc))
             if created:
-                self._accounts[rid].cycle(self, now, reconcile=True)
+                self._cycle(self._accounts[rid], now, reconcile=True)
             return pid
 
     def _account_for(self, broker: str, account_type: str, now: int) -> tuple[str, bool]:
@@ -390,7 +393,16 @@ class LiveDesk:
                 if hasattr(broker, "match"):
                     broker.match()
             for acct in self._accounts.values():
-                acct.cycle(self, now)
+                self._cycle(acct, now)
+
+    def _cycle(self, acct: ReconcileAccount, now_ns: int, reconcile: bool | None = None) -> None:
+        """One account's cycle; a fault of one account (a broker adapter's bug) is logged and shown
+        in its health, and the other accounts still run."""
+        try:
+            acct.cycle(self, now_ns, reconcile=reconcile)
+        except Exception as exc:  # noqa: BLE001  (one account must not stop the others)
+            log.exception("live account %s: cycle failed", acct.key)
+            acct.fault(f"cycle failed: {type(exc).__name__}: {exc}")
 
     def _unique_brokers(self) -> list:
         return list({id(b): b for b in self._brokers.values()}.values())
