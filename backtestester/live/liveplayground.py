@@ -170,8 +170,8 @@ class LivePlayground:
 
     def fill(self, order: Order, quantity: float, price: float, time_ns: int) -> Trade:
         """Book a broker fill of signed ``quantity`` at ``price`` (no pre-trade checks, spec §17.4):
-        reducing fills close lots FIFO or ``close_order_id``; the part beyond the position (never
-        sent by the desk's own orders) opens."""
+        reducing fills close lots FIFO or ``close_order_id``. A partly filled order stays
+        ``pending`` (``filled_quantity`` shows how much) until its fills reach its quantity."""
         led = self.ledger
         mark = self.pricing[order.symbol]
         if not mark.known:  # filled before any bar arrived: price at the fill until one does
@@ -183,7 +183,10 @@ class LivePlayground:
                 allocations = led.allocate(order, min(abs(quantity), abs(pos)))
             except Reject:
                 allocations = led.allocate(_fifo(order), min(abs(quantity), abs(pos)))
-        return led.apply(order, quantity, price, time_ns, 0.0, allocations)
+        trade = led.apply(order, quantity, price, time_ns, 0.0, allocations)
+        if order.status == "partially_filled":  # spec §17.4: pending until the fills reach its quantity
+            order.status = "pending"
+        return trade
 
     def equity(self) -> float:
         return self.ledger.equity()
