@@ -28,6 +28,7 @@ from ..engine.orders import (
     validate_tag,
 )
 from ..symbols import normalize_symbol
+from .bars import check_period
 from .port import Bar
 
 
@@ -72,11 +73,9 @@ def parse_repositories(repositories) -> list[tuple[str, int]]:
             symbol, period_s = item
         except (TypeError, ValueError):
             raise ValueError(f"repositories must be (symbol, period_s) pairs, got {item!r}") from None
-        if isinstance(period_s, bool) or not isinstance(period_s, int) or period_s <= 0:
-            raise ValueError(f"period_s must be a positive whole number of seconds, got {period_s!r}")
-        key = (normalize_symbol(symbol), period_s)
+        key = (normalize_symbol(symbol), check_period(period_s))
         if key in seen:
-            raise ValueError(f"duplicate repository {key[0]} {period_s}s")
+            raise ValueError(f"duplicate repository {key[0]} {key[1]}s")
         seen.add(key)
         out.append(key)
     return out
