@@ -18,13 +18,21 @@ The desk (:mod:`.desk`) is the ``book``: it owns the live playgrounds and their 
 """
 from __future__ import annotations
 
+import logging
+
 from .intents import IntentJournal, IntentRecord
 from .port import Ack, Broker, BrokerError, BrokerOrder, Rejected, Unresolved, find_by_tag
 from .reconcile import QTY_EPS, Report, next_leg, order_differences, position_differences, unknown_broker_orders
+from .sessions import SKEW_LIMIT_S
+
+log = logging.getLogger(__name__)
 
 #: Broker statuses that end a live order (with the live status they map to).
 FINAL_STATUS = {"canceled": "canceled", "rejected": "rejected", "expired": "expired", "error": "rejected"}
 NS = 1_000_000_000
+#: An unresolved intent that a lookup does not find is sent again only this long after its
+#: outcome became unknown: a broker's order list may lag its order entry by a moment.
+RESEND_AFTER_S = 5.0
 
 
 class ReconcileAccount:
@@ -40,10 +48,12 @@ class ReconcileAccount:
         self.connected, self.last_poll_ns = False, 0
         self.failure = "not yet reconciled with the broker"  # the last broker call's failure, "" when fine
         self.position_difference = False
+        self.skew_s: float | None = None  # market clock minus the broker's clock, at the last reconciliation
         self.report = Report(opens_blocked=True)
         self.last_reconcile_ns: int | None = None
         self.last_equity_ns: int | None = None
         self._unknown_intents: list[str] = []
+        self._cancels_sent: set[str] = set()
 
     # --- one cycle ------------------------------------------------------------------------------
     def cycle(self, book, now_ns: int, *, reconcile: bool | None = None) -> None:
@@ -83,20 +93,35 @@ class ReconcileAccount:
             if rec.state in ("submitting", "unresolved"):
                 found = find_by_tag(orders, rec.tag)
                 if found is None:
-                    self._send(book, rec, now_ns)  # proven absent: the same intent, the same tag, again
+                    if now_ns - rec.updated_ns >= RESEND_AFTER_S * NS:
+                        self._send(book, rec, now_ns)  # proven absent: the same intent, the same tag, again
                     continue
                 self.journal.update(rec, now_ns, state="acked", broker_order_id=found.id)
-                self.sync(book, rec, found, now_ns)
-                continue
-            found = by_id.get(rec.broker_order_id)
-            if found is None:
-                try:
-                    found = self.broker.get_order(rec.broker_order_id)
-                except BrokerError:
-                    unknown.append(rec.key)
-                    continue
+            else:
+                found = by_id.get(rec.broker_order_id)
+                if found is None:
+                    try:
+                        found = self.broker.get_order(rec.broker_order_id)
+                    except BrokerError:
+                        unknown.append(rec.key)
+                        continue
             self.sync(book, rec, found, now_ns)
+            if found.is_working and book.cancel_requested(rec.order_id):
+                self.cancel(rec)
         self._unknown_intents = unknown
+
+    def cancel(self, rec: IntentRecord) -> bool:
+        """Ask the broker to cancel the working order of ``rec`` (once per process; the poll asks
+        again after a failure); whether the request went through."""
+        if rec.broker_order_id in self._cancels_sent:
+            return True
+        try:
+            self.broker.cancel(rec.broker_order_id)
+        except BrokerError as exc:
+            self._lost(f"cancel of broker order {rec.broker_order_id} failed: {exc}")
+            return False
+        self._cancels_sent.add(rec.broker_order_id)
+        return True
 
     def sync(self, book, rec: IntentRecord, bo: BrokerOrder, now_ns: int) -> None:
         """Apply what ``bo`` (the broker's view of ``rec``) says: new fills, then a final status."""
@@ -130,6 +155,9 @@ class ReconcileAccount:
             remaining = order.quantity - order.filled_quantity
             position = self.journal.positions(self.reconcile_id).get(order.symbol, 0.0)
             side, qty = next_leg(position, order.side, remaining)
+            if qty <= 0:  # cannot happen with whole-share orders; never send an empty order
+                book.leg_failed(None, "rejected", f"nothing to send: {remaining:g} shares left", order=order)
+                continue
             rec = self.journal.record(self.reconcile_id, order.id, len(legs) + 1, symbol=order.symbol, side=side,
                                       quantity=qty, order_type=order.order_type, duration=order.duration,
                                       price=order.price, stop=order.stop_price, now_ns=now_ns)
@@ -164,6 +192,7 @@ class ReconcileAccount:
             self._lost(f"reconciliation failed: {exc}")
             self.report.opens_blocked = True
             return self.report
+        self._check_skew(book, now_ns)
         recon = self.journal.positions(self.reconcile_id)
         live = book.live_positions(self.reconcile_id)
         unknown_orders = unknown_broker_orders(orders, self.journal.tags())
@@ -177,6 +206,17 @@ class ReconcileAccount:
         self.last_reconcile_ns = now_ns
         return self.report
 
+    def _check_skew(self, book, now_ns: int) -> None:
+        """The broker clock's offset from the desk's market clock; logged past :data:`SKEW_LIMIT_S`."""
+        try:
+            server_ns = self.broker.clock().server_ns
+        except BrokerError:
+            return
+        self.skew_s = (book.market_ns(now_ns) - server_ns) / NS
+        if abs(self.skew_s) > SKEW_LIMIT_S:
+            log.warning("clock skew of %s: local %.3f s ahead of the broker (limit %.1f s)", self.key, self.skew_s,
+                        SKEW_LIMIT_S)
+
     def opens_refusal(self) -> str | None:
         """The text that refuses an opening order now, or ``None``."""
         if not self.report.opens_blocked:
@@ -189,4 +229,4 @@ class ReconcileAccount:
         unresolved = sum(1 for r in self.journal.open_intents(self.reconcile_id) if r.state != "acked")
         return dict(connected=self.connected, last_poll_ns=self.last_poll_ns, unresolved_intents=unresolved,
                     position_difference=self.position_difference,
-                    opens_blocked=self.report.opens_blocked, reason=self.reason)
+                    opens_blocked=self.report.opens_blocked, reason=self.reason, clock_skew_s=self.skew_s)

@@ -15,7 +15,9 @@ desk, at each :meth:`~LiveBars.poll`, the bars that became *due*:
   stored one: before delivery it simply is the bar delivered; after delivery it updates the store
   (:meth:`~LiveBars.candles` shows it, ``corrections`` counts it) and is not delivered again;
 * bars not aligned to their period are refused (counted in ``refused``, logged, not stored), as
-  the original refused them (spec §17.6);
+  the original refused them (spec §17.6); so are bars with bad values (:func:`~.barsources.checked_bar`);
+* the version of each bar a subscriber was handed is journaled (``live_bars_delivered``,
+  :meth:`~LiveBars.delivered_version`), so what a strategy saw survives later corrections;
 * only subscribed (symbol, period_s) pairs are delivered; the bars of other pairs are stored and,
   once due, marked delivered without being returned (:meth:`~LiveBars.candles` serves them).
 
@@ -58,6 +60,12 @@ CREATE TABLE IF NOT EXISTS live_bars (
     PRIMARY KEY (symbol, period_s, start_ns)
 );
 CREATE INDEX IF NOT EXISTS live_bars_pending ON live_bars (delivered, start_ns) WHERE delivered = 0;
+CREATE TABLE IF NOT EXISTS live_bars_delivered (
+    symbol TEXT NOT NULL, period_s INTEGER NOT NULL, start_ns INTEGER NOT NULL,
+    o REAL NOT NULL, h REAL NOT NULL, l REAL NOT NULL, c REAL NOT NULL, v REAL NOT NULL,
+    delivered_ns INTEGER NOT NULL,
+    PRIMARY KEY (symbol, period_s, start_ns)
+);
 """
 _COLUMNS = "symbol, period_s, start_ns, o, h, l, c, v"
 
@@ -68,6 +76,20 @@ def is_aligned(bar: Bar) -> bool:
     longer, session-anchored bars."""
     step = bar.period_s if bar.period_s <= SESSION_ANCHOR_S else math.gcd(bar.period_s, SESSION_ANCHOR_S)
     return bar.period_s > 0 and bar.start_ns % (step * NS) == 0
+
+
+def _gaps(lo: int, hi: int, covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``[lo, hi)`` outside every ``covered`` range."""
+    out = []
+    for a, b in sorted(covered):
+        if b <= lo or a >= hi:
+            continue
+        if a > lo:
+            out.append((lo, a))
+        lo = max(lo, b)
+    if lo < hi:
+        out.append((lo, hi))
+    return out
 
 
 def _row(bar: Bar) -> tuple:
@@ -98,7 +120,8 @@ class LiveBars:
         self._now = now
         self._lock = threading.RLock()
         self._subscribed: set[tuple[str, int]] = set()
-        self._backfilled: dict[tuple[str, int], int] = {}
+        self._backfilled: dict[tuple[str, int], list[tuple[int, int]]] = {}  # history ranges asked
+        self._live_first: dict[tuple[str, int], int] = {}  # where history ends and live bars begin
         self.refused = 0
         self.corrections = 0
         self._db = sqlite3.connect(path or ":memory:", check_same_thread=False)
@@ -163,10 +186,14 @@ class LiveBars:
         changed = 0
         with self._lock, self._db:
             for bar in bars:
-                if not is_aligned(bar):
+                try:
+                    bar = checked_bar(bar)
+                    if not is_aligned(bar):
+                        raise ValueError(f"{bar.symbol} bar at {bar.start_ns} is not aligned to its period "
+                                         f"of {bar.period_s} s")
+                except ValueError as exc:
                     self.refused += 1
-                    log.warning("refused live bar %s/%ss at %s: not aligned to its period", bar.symbol,
-                                bar.period_s, bar.start_ns)
+                    log.warning("refused live bar: %s", exc)
                     continue
                 changed += self._upsert(bar, delivered)
         return changed
@@ -194,17 +221,31 @@ class LiveBars:
             (self.settle_ns, market_ns)).fetchall()
         if not rows:
             return []
+        due = [r for r in rows if (r[0], int(r[1])) in self._subscribed]
         with self._db:
             self._db.executemany("UPDATE live_bars SET delivered = 1 WHERE symbol=? AND period_s=? AND start_ns=?",
                                  [r[:3] for r in rows])
-        due = [_bar(r) for r in rows if (r[0], int(r[1])) in self._subscribed]
+            self._db.executemany(f"INSERT OR IGNORE INTO live_bars_delivered ({_COLUMNS}, delivered_ns) "
+                                 "VALUES (?,?,?,?,?,?,?,?,?)", [tuple(r) + (market_ns,) for r in due])
+        due = [_bar(r) for r in due]
         due.sort(key=lambda b: (b.end_ns, b.symbol, b.period_s))
         return due
 
+    def delivered_version(self, symbol: str, period_s: int, start_ns: int) -> tuple[Bar, int] | None:
+        """The bar as it was delivered (before any later correction) and the market time of its
+        delivery, or ``None`` when it was not delivered: the journal of what a strategy saw
+        (research §3.2: a next-day replay will not match the live bars exactly)."""
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS}, delivered_ns FROM live_bars_delivered WHERE symbol=? "
+                                   "AND period_s=? AND start_ns=?",
+                                   (normalize_symbol(symbol), int(period_s), int(start_ns))).fetchone()
+        return None if row is None else (_bar(row), int(row[8]))
+
     def candles(self, symbol: str, period_s: int, start_ns: int, end_ns: int | None = None) -> list[Bar]:
         """The delivered bars of ``(symbol, period_s)`` starting in ``[start_ns, end_ns)``
-        (``end_ns=None``: no bound), corrections applied, oldest first. What the store lacks
-        before its first bar is asked once from the sources' ``history`` and kept."""
+        (``end_ns=None``: no bound), corrections applied, oldest first. What lies before the live bars (the
+        store's first bar when the pair is first asked for, else that moment) is asked once from the
+        sources' ``history`` and kept (a range whose history call failed is asked again next time)."""
         symbol, period_s = normalize_symbol(symbol), check_period(period_s)
         start_ns = int(start_ns)
         self._backfill(symbol, period_s, start_ns, end_ns)
@@ -215,27 +256,29 @@ class LiveBars:
             return [_bar(r) for r in self._db.execute(sql, args)]
 
     def _backfill(self, symbol: str, period_s: int, start_ns: int, end_ns: int | None) -> None:
+        """Ask the sources' history for what lies before the pair's live bars (the store's first
+        bar when first asked, else the market time then) and was not asked before."""
         key = (symbol, period_s)
         with self._lock:
-            covered = self._backfilled.get(key)
-            if covered is not None and covered <= start_ns:
-                return
-            first = self._db.execute("SELECT MIN(start_ns) FROM live_bars WHERE symbol=? AND period_s=?",
-                                     key).fetchone()[0]
+            if key not in self._live_first:
+                first = self._db.execute("SELECT MIN(start_ns) FROM live_bars WHERE symbol=? AND period_s=?",
+                                         key).fetchone()[0]
+                self._live_first[key] = self.clock_ns() if first is None else int(first)
+            upper = self._live_first[key] if end_ns is None else min(self._live_first[key], int(end_ns))
+            covered = self._backfilled.setdefault(key, [])
+            gaps = _gaps(start_ns, upper, covered)
         market = self.clock_ns()
-        upto = min(x for x in (first, covered, end_ns, market) if x is not None)
-        if start_ns >= upto:
-            return
-        bars = []
-        for source in self.sources:
-            try:
-                bars.extend(source.history(symbol, period_s, start_ns, upto))
-            except BrokerUnavailable as exc:
-                log.warning("history of %s/%ss unavailable: %s", symbol, period_s, exc)
-                return
-        self.store([b for b in bars if b.end_ns + self.settle_ns <= market], delivered=True)
-        with self._lock:
-            self._backfilled[key] = start_ns
+        for lo, hi in gaps:
+            bars = []
+            for source in self.sources:
+                try:
+                    bars.extend(source.history(symbol, period_s, lo, hi))
+                except BrokerUnavailable as exc:
+                    log.warning("history of %s/%ss unavailable (asked again next time): %s", symbol, period_s, exc)
+                    return
+            self.store([b for b in bars if b.end_ns + self.settle_ns <= market], delivered=True)
+            with self._lock:
+                covered.append((lo, hi))
 
     def close(self) -> None:
         """Close the store."""

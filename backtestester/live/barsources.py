@@ -143,6 +143,11 @@ class ReplaySource:
         """The replay time at wall time ``now_ns``: ``start + (now - origin) * speed``."""
         return self.start_ns + round((int(now_ns) - self.origin_ns) * self.speed)
 
+    def finished(self, now_ns: int) -> bool:
+        """Whether every replayed bar has been seen at wall time ``now_ns`` (the catalog has no more)."""
+        market = self.market_ns(now_ns)
+        return all(self._series[(s, self.period_s)].end[-1:].max(initial=0) <= market for s in self.symbols)
+
     def fetch(self, now_ns: int) -> list[Bar]:
         """The bars (from ``start`` on) that ended at or before the replay time and were not
         returned by an earlier fetch of this source."""

@@ -79,6 +79,7 @@ class LiveDesk:
         with self._lock:
             with self._state:
                 self._load()
+            self._catch_up()
             now_ns = self._now()
             for acct in self._accounts.values():
                 acct.cycle(self, now_ns, reconcile=True)
@@ -113,6 +114,15 @@ class LiveDesk:
             order = self._pgs[self._order_pid[oid]].orders[oid]
             order.status, order.reject_reason = status, reason
 
+    def _catch_up(self) -> None:
+        """Bars the live bars delivered after the newest bar this desk stored (a crash between the
+        two): handed to the simulated brokers and the playgrounds now, as the poll would have."""
+        missed = []
+        for (sym, period_s), (start_ns, _) in sorted(self._last_bars.items()):
+            missed += [b for b in self._bars.candles(sym, period_s, start_ns + 1) if b.start_ns > start_ns]
+        if missed:
+            self._feed(sorted(missed, key=lambda b: (b.end_ns, b.symbol, b.period_s)))
+
     def _new_account(self, rid: str, broker: str, account_type: str) -> ReconcileAccount:
         return ReconcileAccount(rid, broker, self._brokers[broker], account_type, self._journal,
                                 reconcile_every_s=self._reconcile_every_s)
@@ -126,7 +136,8 @@ class LiveDesk:
                 pg.on_bar(Bar(sym, period_s, last[0], last[1], last[1], last[1], last[1]))
 
     # --- helpers --------------------------------------------------------------------------------
-    def _market_ns(self, now_ns: int) -> int:
+    def market_ns(self, now_ns: int) -> int:
+        """The market time at wall time ``now_ns`` (a replay's time, else the wall clock)."""
         return int(self._bars.clock_ns(now_ns))
 
     def _pg(self, pid) -> LivePlayground:
@@ -183,7 +194,7 @@ class LiveDesk:
                 pid = uuid.uuid4().hex
                 doc = dict(broker=broker, account_type=account_type, reconcile_id=rid, repositories=repos,
                            balance=float(balance), client_id=client_id, owner=owner, tags=tags,
-                           start_ns=self._market_ns(now))
+                           start_ns=self.market_ns(now))
                 self._conn.execute("INSERT INTO playgrounds (pid, doc, created_ns) VALUES (?, ?, ?)",
                                    (pid, dumps(doc), now))
                 self._conn.commit()
@@ -235,7 +246,7 @@ class LiveDesk:
                 return pg.by_request_id[client_request_id]
             acct = self._account(pg.reconcile_id)
             now = self._now()
-            market = self._market_ns(now)
+            market = self.market_ns(now)
             try:
                 order = pg.check(order_id=self._order_seq + 1, symbol=symbol, side=side, quantity=quantity,
                                  order_type=order_type, duration=duration, price=price, stop_price=stop_price,
@@ -262,7 +273,9 @@ class LiveDesk:
 
     def cancel_order(self, pid, order_id) -> Order:
         """Cancel a live order: at once when nothing of it is working at the broker, else through the
-        broker (the cancel is remembered: no further leg is sent; a fill that won the race is kept)."""
+        broker. The request is durable: no further leg is sent, and a cancel the broker did not
+        take (unreachable, or the order's outcome still unknown) is asked again by the polls. A
+        fill that wins the race is kept."""
         with self._lock:
             pg = self._pg(pid)
             order = pg.orders.get(order_id)
@@ -276,14 +289,12 @@ class LiveDesk:
                 self._cancel.add(order.id)
                 save_status(self._conn, order, cancel_requested=True)
                 self._conn.commit()
-            working = [r for r in self._journal.for_order(order.id) if r.state == "acked"]
-            for rec in working:
-                try:
-                    acct.broker.cancel(rec.broker_order_id)
-                    acct.sync(self, rec, acct.broker.get_order(rec.broker_order_id), now)
-                except BrokerError as exc:
-                    raise ServiceError(Status.UNAVAILABLE, f"cancel of order {order_id} did not reach the broker: "
-                                       f"{exc}; no further part of it will be sent, try the cancel again") from None
+            for rec in [r for r in self._journal.for_order(order.id) if r.state == "acked"]:
+                if acct.cancel(rec):
+                    try:
+                        acct.sync(self, rec, acct.broker.get_order(rec.broker_order_id), now)
+                    except BrokerError:
+                        pass  # the next poll reads it
             acct.send_ready(self, now)
             return order
 
@@ -328,7 +339,7 @@ class LiveDesk:
             tick = conn.execute("SELECT COALESCE(MAX(tick), 0) + 1 FROM ticks WHERE pid = ?", (pid,)).fetchone()[0]
             items = conn.execute("SELECT seq, kind, doc FROM outbox WHERE pid = ? AND tick IS NULL ORDER BY seq",
                                  (pid,)).fetchall()
-            current = self._market_ns(self._now())
+            current = self.market_ns(self._now())
             if items:
                 conn.execute("UPDATE outbox SET tick = ? WHERE pid = ? AND tick IS NULL AND seq <= ?",
                              (tick, pid, items[-1][0]))
@@ -366,21 +377,26 @@ class LiveDesk:
         brokers, then every account's cycle (resolve, fills, send, reconcile when due)."""
         with self._lock:
             now = self._now() if now_ns is None else int(now_ns)
-            due = self._bars.poll(now)
-            unique = {id(b): b for b in self._brokers.values()}.values()
-            for bar in due:
-                for broker in unique:
-                    if hasattr(broker, "on_bar"):
-                        broker.on_bar(bar)
-            with self._state:
-                for bar in due:
-                    self._take_bar(bar)
-                self._conn.commit()
-            for broker in unique:
+            self._feed(self._bars.poll(now))
+            for broker in self._unique_brokers():
                 if hasattr(broker, "match"):
                     broker.match()
             for acct in self._accounts.values():
                 acct.cycle(self, now)
+
+    def _unique_brokers(self) -> list:
+        return list({id(b): b for b in self._brokers.values()}.values())
+
+    def _feed(self, bars: list[Bar]) -> None:
+        """Due bars, in time order, to the simulated brokers and the live playgrounds."""
+        for bar in bars:
+            for broker in self._unique_brokers():
+                if hasattr(broker, "on_bar"):
+                    broker.on_bar(bar)
+        with self._state:
+            for bar in bars:
+                self._take_bar(bar)
+            self._conn.commit()
 
     def _take_bar(self, bar: Bar) -> None:
         key = (bar.symbol, bar.period_s)
@@ -409,7 +425,7 @@ class LiveDesk:
     def apply_fill(self, rec, quantity: float, price: float, exec_quantity: float, notional: float,
                    now_ns: int) -> Trade:
         """Book a broker fill on the live order and record the applied amount, in one transaction."""
-        time_ns = self._market_ns(now_ns)
+        time_ns = self.market_ns(now_ns)
         with self._state:
             pg, order = self._order(rec.order_id)
             trade = pg.fill(order, quantity, price, time_ns)

@@ -173,6 +173,9 @@ class LivePlayground:
         reducing fills close lots FIFO or ``close_order_id``; the part beyond the position (never
         sent by the desk's own orders) opens."""
         led = self.ledger
+        mark = self.pricing[order.symbol]
+        if not mark.known:  # filled before any bar arrived: price at the fill until one does
+            mark.close_values[0], mark.position = float(price), 0
         pos = led.quantity(order.symbol)
         allocations = []
         if pos != 0 and (pos > 0) != (quantity > 0):

@@ -93,6 +93,8 @@ def test_a_correction_of_a_delivered_bar_is_stored_not_delivered_again():
     assert lb.poll(T0 + 120 * NS) == []
     assert lb.candles("SPY", 60, T0) == [bar(T0, close=101.5, volume=99.0)]
     assert lb.corrections == 1
+    assert lb.delivered_version("spy", 60, T0) == (bar(T0, close=100.0), T0 + 60 * NS)  # what the strategy saw
+    assert lb.delivered_version("SPY", 60, T0 + 60 * NS) is None
 
 
 def test_a_correction_before_delivery_replaces_the_bar():
@@ -115,6 +117,19 @@ def test_bars_not_aligned_to_their_period_are_refused_and_counted():
     # session-anchored long bars (an XNYS hour bar starts at 09:30) need only a 30-minute boundary
     assert is_aligned(bar(T0, period_s=3600)) and is_aligned(bar(T0, period_s=86400))
     assert not is_aligned(bar(T0 + 900 * NS, period_s=3600))
+
+
+def test_bars_with_bad_values_from_a_source_are_refused_not_raised():
+    class Raw:
+        def fetch(self, now_ns):
+            return [Bar("SPY", 60, T0, math.nan, 1, 1, 1), Bar("SPY", 60, T0 + 60 * NS, 1, 0.5, 1, 1), bar(T0 + 120 * NS)]
+
+        def history(self, *args):
+            return []
+
+    lb = live([Raw()], settle_s=0)
+    assert lb.poll(T0 + 180 * NS) == [bar(T0 + 120 * NS)]
+    assert lb.refused == 2
 
 
 def test_only_subscribed_pairs_are_delivered_others_are_stored():
@@ -229,6 +244,13 @@ def test_replay_bars_are_the_bars_a_backtest_sees_also_resampled(catalog_dir):
             assert [getattr(b, name) for b in got] == list(getattr(repo, name)[i:i + len(got)]), name
 
 
+def test_a_replay_is_finished_when_its_last_bar_has_been_seen(catalog_dir):
+    src = ReplaySource(catalog_dir, ["AAA"], 60, start=START, speed=3600, origin_ns=ORIGIN)
+    assert not src.finished(ORIGIN + 24 * NS)                   # 4 Jan 09:30: a session to go
+    assert len(src.fetch(ORIGIN + 48 * NS)) == 2 * 390 and src.finished(ORIGIN + 48 * NS)
+    assert src.fetch(ORIGIN + 96 * NS) == []
+
+
 def test_replay_history_is_the_catalog_before_start(catalog_dir):
     src = ReplaySource(catalog_dir, ["AAA"], 60, start=START, speed=1, origin_ns=ORIGIN)
     hist = src.history("aaa", 60, 0, 2**62)
@@ -323,3 +345,18 @@ def test_broker_source_resumes_from_the_newest_stored_bar_after_a_restart(tmp_pa
 def test_broker_source_refuses_periods_the_broker_does_not_serve():
     with pytest.raises(ValueError, match="periods of 60, 300, 900 seconds"):
         BrokerBarSource(FaultySim([]), ["SPY"], 3600)
+
+
+def test_candles_fill_the_gap_before_the_stored_bars_from_the_broker_once():
+    broker = FaultySim([bar(T0 + i * 60 * NS) for i in range(10)])
+    src = BrokerBarSource(broker, ["SPY"], 60)
+    lb = live([src], settle_s=0, clock=Clock(T0 + 600 * NS))
+    assert [b.start_ns for b in lb.poll()] == [T0 + 480 * NS, T0 + 540 * NS]   # the lookback's two
+    broker.fail = BrokerUnavailable("timeout")
+    assert lb.candles("SPY", 60, T0) == [bar(T0 + 480 * NS), bar(T0 + 540 * NS)]  # the store, unfilled
+    broker.fail = None
+    assert lb.candles("SPY", 60, T0, T0 + 120 * NS) == [bar(T0), bar(T0 + 60 * NS)]
+    assert lb.candles("SPY", 60, T0) == [bar(T0 + i * 60 * NS) for i in range(10)]  # the rest of the gap too
+    asked = len(broker.asked)
+    assert len(lb.candles("SPY", 60, T0)) == 10 and len(broker.asked) == asked  # asked once
+    assert lb.poll() == []                                                      # history is not delivered

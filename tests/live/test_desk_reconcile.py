@@ -34,6 +34,7 @@ def test_agreeing_positions_report_no_difference(rig):
     assert report.differences == [] and not report.opens_blocked
     health = rig.desk.health()[KEY]
     assert health["connected"] and health["last_poll_ns"] == T0 + 2 * MIN and not health["position_difference"]
+    assert health["unresolved_intents"] == 0 and health["reason"] == "" and health["clock_skew_s"] == 0.0
 
 
 def test_a_position_difference_blocks_opens_until_it_is_gone_while_closes_and_cancels_work(rig):
@@ -154,3 +155,16 @@ def test_one_equity_point_per_tick_and_broker_equity_at_most_once_a_minute(rig):
     rig.desk.poll()
     assert len(rig.desk.equity_report(_rid(rig, pid))) == 4
     assert report[-1][1] == pytest.approx(10_000_000 + 2 * 10)
+
+
+def test_a_fill_before_any_bar_prices_the_position_at_the_fill_until_a_bar_arrives(tmp_path):
+    rig = Rig(tmp_path, fill="manual")
+    pid = rig.playground()
+    rig.desk.poll()
+    with pytest.raises(ServiceError, match="requested price must be greater than 0"):
+        rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)  # no bar: no price to assume
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10, requested_price=50.0)
+    rig.desk.mock_fill(order.id, 50.0, "filled")
+    assert rig.desk.account(pid).equity == 100_000.0
+    rig.bar(0, 52.0)
+    assert rig.desk.account(pid).equity == 100_020.0

@@ -102,3 +102,45 @@ def test_a_failed_lookup_sends_nothing(rig):
     rig.line.list_fault = False
     rig.bar(3, 101.0)
     assert len(rig.line.places) == 2 and len(rig.sim.list_orders()) == 1
+
+
+def test_a_lookup_right_after_the_ambiguous_answer_waits_before_sending_again(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.line.place_fault = "timeout"
+    rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+    rig.clock.t += 2 * 10**9
+    rig.desk.poll()  # the order list may lag the order entry: not yet
+    assert len(rig.line.places) == 1
+    rig.clock.t += 5 * 10**9
+    rig.desk.poll()
+    assert len(rig.line.places) == 2 and len(rig.sim.list_orders()) == 1
+
+
+def test_a_cancel_while_the_outcome_is_unknown_reaches_the_broker_once_it_is_known(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.line.place_fault = "lost"
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=1, order_type="limit", price=50.0)
+    assert rig.desk.cancel_order(pid, order.id).status == "pending"  # nothing known to cancel yet
+    rig.bar(1, 100.0)  # adopted by tag, then canceled
+    rig.bar(2, 100.0)
+    assert [o.status for o in rig.sim.list_orders()] == ["canceled"]
+    assert order.status == "canceled" and len(rig.line.places) == 1
+
+
+def test_a_cancel_the_broker_did_not_take_is_asked_again_by_the_poll(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=1, order_type="limit", price=50.0)
+    from backtestester.live.port import BrokerUnavailable
+
+    def down(order_id):
+        raise BrokerUnavailable("connection refused")
+
+    rig.line.cancel = down
+    assert rig.desk.cancel_order(pid, order.id).status == "pending"
+    del rig.line.cancel  # the line is back
+    rig.bar(1, 100.0)
+    rig.bar(2, 100.0)
+    assert order.status == "canceled" and [o.status for o in rig.sim.list_orders()] == ["canceled"]
