@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 
+from ..symbols import normalize_symbol
 from .intents import IntentJournal, IntentRecord
-from .port import Ack, Broker, BrokerError, BrokerOrder, Rejected, Unresolved, find_by_tag
+from .port import Ack, Broker, BrokerAuthError, BrokerError, BrokerOrder, Rejected, Unresolved, find_by_tag
 from .reconcile import QTY_EPS, Report, next_leg, order_differences, position_differences, unknown_broker_orders
 from .sessions import SKEW_LIMIT_S
 
@@ -33,6 +34,9 @@ NS = 1_000_000_000
 #: An unresolved intent that a lookup does not find is sent again only this long after its
 #: outcome became unknown: a broker's order list may lag its order entry by a moment.
 RESEND_AFTER_S = 5.0
+#: An intent still not found this long after it was first committed is not sent again: after a
+#: long outage or downtime the order would reach the market late. It is rejected with the reason.
+STALE_AFTER_S = 120.0
 
 
 class ReconcileAccount:
@@ -80,6 +84,12 @@ class ReconcileAccount:
     def _lost(self, reason: str) -> None:
         self.connected, self.failure = False, reason
 
+    def fault(self, reason: str) -> None:
+        """A cycle that failed unexpectedly: shown in health, and opens stay blocked until a
+        reconciliation succeeds again."""
+        self._lost(reason)
+        self.report.opens_blocked = True
+
     @property
     def reason(self) -> str:
         """Why the account is not fine: the last broker failure, else the differences ("" when none)."""
@@ -93,7 +103,9 @@ class ReconcileAccount:
             if rec.state in ("submitting", "unresolved"):
                 found = find_by_tag(orders, rec.tag)
                 if found is None:
-                    if rec.state == "submitting" or now_ns - rec.updated_ns >= RESEND_AFTER_S * NS:
+                    if now_ns - rec.created_ns > STALE_AFTER_S * NS:
+                        self._give_up(book, rec, now_ns)
+                    elif now_ns - rec.updated_ns >= RESEND_AFTER_S * NS:
                         self._send(book, rec, now_ns)  # proven absent: the same intent, the same tag, again
                     continue
                 self.journal.update(rec, now_ns, state="acked", broker_order_id=found.id)
@@ -109,6 +121,12 @@ class ReconcileAccount:
             if found.is_working and book.cancel_requested(rec.order_id):
                 self.cancel(rec)
         self._unknown_intents = unknown
+
+    def _give_up(self, book, rec: IntentRecord, now_ns: int) -> None:
+        reason = (f"not confirmed by the broker and not found by its tag {STALE_AFTER_S:g} s after it was sent: "
+                  "not sent again (it would reach the market late)")
+        self.journal.update(rec, now_ns, state="rejected", broker_status="rejected", reason=reason)
+        book.leg_failed(rec, "rejected", reason)
 
     def cancel(self, rec: IntentRecord) -> bool:
         """Ask the broker to cancel the working order of ``rec`` (once per process; the poll asks
@@ -169,6 +187,8 @@ class ReconcileAccount:
             self.journal.update(rec, now_ns, state="submitting")
         try:
             outcome = self.broker.place(rec.intent())
+        except BrokerAuthError as exc:  # the broker refused the credentials: nothing was placed
+            outcome = Rejected(f"the broker refused the credentials: {exc}")
         except BrokerError as exc:  # the protocol answers Unresolved; an adapter that raises is ambiguous too
             outcome = Unresolved(str(exc))
         if isinstance(outcome, Ack):
@@ -185,9 +205,10 @@ class ReconcileAccount:
         try:
             if orders is None:
                 orders = self.broker.list_orders()
-            broker_positions = {}
+            broker_positions: dict[str, float] = {}
             for p in self.broker.positions():
-                broker_positions[p.symbol.upper()] = broker_positions.get(p.symbol.upper(), 0.0) + float(p.quantity)
+                sym = normalize_symbol(p.symbol)
+                broker_positions[sym] = broker_positions.get(sym, 0.0) + float(p.quantity)
         except BrokerError as exc:
             self._lost(f"reconciliation failed: {exc}")
             self.report.opens_blocked = True

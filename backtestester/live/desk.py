@@ -18,6 +18,7 @@ gateway may call them from several threads.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from ..engine.delta import Event
 from ..engine.orders import OPENING_SIDES, Order, Trade
 from ..service.errors import ServiceError, Status
+from ..symbols import normalize_symbol
 from ..texts import shown
 from .account import ReconcileAccount
 from .liveplayground import LiveAccount, LivePlayground, parse_repositories
@@ -35,6 +37,8 @@ from .port import Bar, Broker, BrokerError
 from .reconcile import Report
 
 __all__ = ["LiveDelta", "LiveDesk", "LiveAccount", "Report"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,6 +54,13 @@ class LiveDelta:
 
 def _bad(message: str) -> ServiceError:
     return ServiceError(Status.INVALID_ARGUMENT, message)
+
+
+def _symbol(symbol) -> str:
+    try:
+        return normalize_symbol(symbol)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
 
 
 class LiveDesk:
@@ -82,7 +93,7 @@ class LiveDesk:
             self._catch_up()
             now_ns = self._now()
             for acct in self._accounts.values():
-                acct.cycle(self, now_ns, reconcile=True)
+                self._cycle(acct, now_ns, reconcile=True)
 
     # --- resume ---------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -200,7 +211,7 @@ class LiveDesk:
                 self._conn.commit()
                 self._attach(LivePlayground(pid, doc))
             if created:
-                self._accounts[rid].cycle(self, now, reconcile=True)
+                self._cycle(self._accounts[rid], now, reconcile=True)
             return pid
 
     def _account_for(self, broker: str, account_type: str, now: int) -> tuple[str, bool]:
@@ -306,7 +317,7 @@ class LiveDesk:
         """Filled buy/sell_short orders of ``symbol`` with open quantity left, in fill order (spec 9.1)."""
         with self._state:
             pg = self._pg(pid)
-            return list(pg.ledger.lots.get(str(symbol).strip().upper(), []))
+            return list(pg.ledger.lots.get(_symbol(symbol), []))
 
     def account(self, pid) -> LiveAccount:
         with self._state:
@@ -316,7 +327,7 @@ class LiveDesk:
         """The stored live bars of one of the playground's repositories."""
         with self._state:
             pg = self._pg(pid)
-            sym = str(symbol).strip().upper()
+            sym = _symbol(symbol)
             if (sym, period_s) not in pg.repositories:
                 raise ServiceError(Status.NOT_FOUND, f"repository {shown(sym)} {shown(period_s)}s not found in "
                                    f"repos: {', '.join(f'{s} {p}s' for s, p in pg.repositories)}")
@@ -382,7 +393,16 @@ class LiveDesk:
                 if hasattr(broker, "match"):
                     broker.match()
             for acct in self._accounts.values():
-                acct.cycle(self, now)
+                self._cycle(acct, now)
+
+    def _cycle(self, acct: ReconcileAccount, now_ns: int, reconcile: bool | None = None) -> None:
+        """One account's cycle; a fault of one account (a broker adapter's bug) is logged and shown
+        in its health, and the other accounts still run."""
+        try:
+            acct.cycle(self, now_ns, reconcile=reconcile)
+        except Exception as exc:  # noqa: BLE001  (one account must not stop the others)
+            log.exception("live account %s: cycle failed", acct.key)
+            acct.fault(f"cycle failed: {type(exc).__name__}: {exc}")
 
     def _unique_brokers(self) -> list:
         return list({id(b): b for b in self._brokers.values()}.values())

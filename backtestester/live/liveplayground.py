@@ -28,6 +28,7 @@ from ..engine.orders import (
     validate_tag,
 )
 from ..symbols import normalize_symbol
+from .bars import check_period
 from .port import Bar
 
 
@@ -72,11 +73,9 @@ def parse_repositories(repositories) -> list[tuple[str, int]]:
             symbol, period_s = item
         except (TypeError, ValueError):
             raise ValueError(f"repositories must be (symbol, period_s) pairs, got {item!r}") from None
-        if isinstance(period_s, bool) or not isinstance(period_s, int) or period_s <= 0:
-            raise ValueError(f"period_s must be a positive whole number of seconds, got {period_s!r}")
-        key = (normalize_symbol(symbol), period_s)
+        key = (normalize_symbol(symbol), check_period(period_s))
         if key in seen:
-            raise ValueError(f"duplicate repository {key[0]} {period_s}s")
+            raise ValueError(f"duplicate repository {key[0]} {key[1]}s")
         seen.add(key)
         out.append(key)
     return out
@@ -170,8 +169,8 @@ class LivePlayground:
 
     def fill(self, order: Order, quantity: float, price: float, time_ns: int) -> Trade:
         """Book a broker fill of signed ``quantity`` at ``price`` (no pre-trade checks, spec §17.4):
-        reducing fills close lots FIFO or ``close_order_id``; the part beyond the position (never
-        sent by the desk's own orders) opens."""
+        reducing fills close lots FIFO or ``close_order_id``. A partly filled order stays
+        ``pending`` (``filled_quantity`` shows how much) until its fills reach its quantity."""
         led = self.ledger
         mark = self.pricing[order.symbol]
         if not mark.known:  # filled before any bar arrived: price at the fill until one does
@@ -183,7 +182,10 @@ class LivePlayground:
                 allocations = led.allocate(order, min(abs(quantity), abs(pos)))
             except Reject:
                 allocations = led.allocate(_fifo(order), min(abs(quantity), abs(pos)))
-        return led.apply(order, quantity, price, time_ns, 0.0, allocations)
+        trade = led.apply(order, quantity, price, time_ns, 0.0, allocations)
+        if order.status == "partially_filled":  # spec §17.4: pending until the fills reach its quantity
+            order.status = "pending"
+        return trade
 
     def equity(self) -> float:
         return self.ledger.equity()

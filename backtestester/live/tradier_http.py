@@ -95,7 +95,7 @@ def classify(status: int, text: str) -> Reply:
     if status >= 400:
         return Reply(status, REFUSED, body, shown)
     if not isinstance(body, dict):
-        what = "an HTML page" if "<" in text[:200] else "a body that is not JSON"
+        what = "an HTML page" if "<" in text[:200] else "a body that is not a JSON object"
         return Reply(status, TRANSIENT, None, f"HTTP {status} with {what} instead of JSON")
     if faultstring:
         return Reply(status, TRANSIENT, body, f"fault: {shown}")
@@ -166,11 +166,12 @@ class TradierHttp:
         reply = classify(response.status_code, response.text)
         if reply.kind == RATE:
             wait_s = self._expiry_wait_s(response.headers)
-            return Reply(reply.status, RATE, reply.body, reply.text, -1.0 if wait_s is None else wait_s)
+            return Reply(reply.status, RATE, reply.body, reply.text, wait_s or 0.0)
         return reply
 
     def _backoff(self, reply: Reply, attempt: int) -> float:
-        return reply.wait_s if reply.wait_s >= 0 else min(2.0 ** attempt, MAX_BACKOFF_S)
+        """Until the 429's expiry; 1, 2, 4 ... s when it names none or one already past."""
+        return reply.wait_s if reply.wait_s > 0 else min(2.0 ** attempt, MAX_BACKOFF_S)
 
     def read(self, method: str, url: str, token: str, category: str, *, params=None, what: str = "") -> Reply:
         """A request that is safe to repeat (GET; DELETE of an order): the :data:`OK` or

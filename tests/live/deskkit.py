@@ -56,8 +56,9 @@ class Rig:
 class FaultyBroker:
     """The real simulated broker behind a faulty line: ``place_fault`` is ``None`` (pass through),
     ``"lost"`` (the broker takes the order, the answer is lost: Unresolved), ``"timeout"`` (the
-    request never arrived: Unresolved), or ``"die"`` (the broker takes the order, then this
-    process "dies": SystemExit, as a SIGKILL between the broker call and the commit would);
+    request never arrived: Unresolved), ``"die"`` (the broker takes the order, then this
+    process "dies": SystemExit, as a SIGKILL between the broker call and the commit would), or
+    ``"die-before"`` (the process dies before the request leaves);
     ``list_fault`` makes list_orders fail (BrokerUnavailable). Counts the place calls."""
 
     def __init__(self, sim):
@@ -73,6 +74,8 @@ class FaultyBroker:
         fault, self.place_fault = self.place_fault, None
         if fault == "timeout":
             return Unresolved("read timeout")
+        if fault == "die-before":
+            raise SystemExit("killed before the request left")
         outcome = self.sim.place(intent)
         if fault == "lost":
             return Unresolved("connection dropped after the request was sent")

@@ -17,7 +17,7 @@ import pytest
 from backtestester.live.bars import LiveBars, PushSource
 from backtestester.live.desk import LiveDesk
 from backtestester.live.port import Bar
-from backtestester.live.sessions import MarketSessions
+from backtestester.live.sessions import SKEW_LIMIT_S, MarketSessions
 from backtestester.live.tradier import TradierBroker
 
 from .deskkit import MIN, T0, Clock
@@ -270,3 +270,13 @@ def test_e11_a_rate_limited_post_is_waited_out_and_no_order_is_lost(rig):
     rig.bar(1, 101.0)
     assert rig.broker_orders() == [("buy", 10, "filled")]
     assert order.status == "filled" and order.trades[0].quantity == 10
+
+
+def test_a_stale_tradier_clock_shows_as_skew_past_the_limit(fake_tradier):
+    clock = Clock()
+    broker = TradierBroker(fake_tradier.config(), now=clock)
+    sessions = MarketSessions(broker, now=clock)
+    fake_tradier.set(time_ns=T0)
+    assert sessions.skew_s(broker.clock()) == 0.0
+    fake_tradier.set(clock_lag_s=30)  # the server answers a timestamp 30 s old
+    assert sessions.skew_s(broker.clock()) == 30.0 > SKEW_LIMIT_S

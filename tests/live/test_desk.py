@@ -85,3 +85,15 @@ def test_next_tick_and_reads_do_not_wait_for_a_poll_stuck_in_the_broker(tmp_path
         release.set()
         poller.join(30)
     assert not poller.is_alive()
+
+
+def test_bad_repositories_and_balances_are_refused_with_what_is_accepted(rig):
+    cases = [([], "at least one"), ([("SPY", 0)], "positive whole number of seconds"),
+             ([("SPY", 60), ("spy", 60)], "duplicate repository SPY 60s"), (["SPY"], "(symbol, period_s) pairs")]
+    for repositories, text in cases:
+        with pytest.raises(ServiceError) as err:
+            rig.desk.create_playground(broker="sim", account_type="margin", repositories=repositories, balance=1.0)
+        assert err.value.status is Status.INVALID_ARGUMENT and text in err.value.message
+    with pytest.raises(ServiceError, match="balance must be a finite number >= 0"):
+        rig.desk.create_playground(broker="sim", account_type="margin", repositories=[("SPY", 60)], balance=-1)
+    assert rig.desk.playgrounds() == []

@@ -119,3 +119,70 @@ def test_bars_delivered_by_the_live_bars_but_not_stored_by_the_desk_are_caught_u
     assert [b.close for b in desk.next_tick(pid).new_candles] == [100.0, 101.0]
     desk.poll()
     assert desk.get_order(1).trades[0].price == 101.0  # the sim broker saw the bar too
+
+
+def test_death_before_the_request_left_sends_the_intent_once_after_the_restart(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.line.place_fault = "die-before"
+    with pytest.raises(SystemExit):
+        rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+    _crash(rig)
+    desk = rig.open(broker=rig.line)  # looked up, not found, within the grace: not yet
+    assert rig.sim.list_orders() == [] and len(rig.line.places) == 1
+    rig.bar(1, 101.0)
+    assert len(rig.sim.list_orders()) == 1 and rig.line.places[0] == rig.line.places[1]
+    rig.bar(2, 102.0)
+    rig.bar(3, 103.0)
+    order = desk.get_order(1)
+    assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(10, 102.0)]
+    assert len(rig.sim.list_orders()) == 1
+
+
+_CHILD = """
+import os, signal, sys
+from pathlib import Path
+from tests.live.deskkit import FaultyBroker, Rig
+
+rig = Rig(Path(sys.argv[1]))
+line = FaultyBroker(rig.sim)
+rig.open(broker=line)
+pid = rig.playground(client_id="bot")
+rig.bar(0, 100.0)
+place = line.place
+
+def place_then_die(intent):
+    place(intent)  # the broker has the order
+    os.kill(os.getpid(), signal.SIGKILL)  # ... and the process dies before the outcome is committed
+
+line.place = place_then_die
+rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+"""
+
+
+def test_sigkill_between_the_broker_call_and_the_commit_gives_exactly_one_order(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path)], cwd=root)
+    try:
+        assert child.wait(60) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+    rig = Rig(tmp_path)  # the restarted gateway: the same files
+    assert len(rig.sim.list_orders()) == 1
+    pid = rig.playground(client_id="bot")
+    order = rig.desk.get_order(1)
+    assert order.status == "pending"
+    rig.clock.t += 2 * 60 * 10**9
+    rig.bar(1, 101.0)
+    rig.bar(2, 102.0)
+    assert len(rig.sim.list_orders()) == 1 and rig.sim.list_orders()[0].status == "filled"
+    assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(10, 101.0)]
+    assert rig.desk.account(pid).positions["SPY"].quantity == 10

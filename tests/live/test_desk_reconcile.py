@@ -168,3 +168,30 @@ def test_a_fill_before_any_bar_prices_the_position_at_the_fill_until_a_bar_arriv
     assert rig.desk.account(pid).equity == 100_000.0
     rig.bar(0, 52.0)
     assert rig.desk.account(pid).equity == 100_020.0
+
+
+def test_a_failing_account_is_shown_in_health_and_the_others_keep_running(tmp_path):
+    from backtestester.live.desk import LiveDesk
+    from backtestester.live.port import BrokerConfig
+    from backtestester.live.simbroker import SimulatedBroker
+
+    rig = Rig(tmp_path)
+    broken = FaultyBroker(SimulatedBroker(BrokerConfig("sim", account_id="B"), now=rig.clock))
+    rig.desk = LiveDesk(str(tmp_path / "desk2"), {"sim": rig.sim, "other": broken}, rig.bars, now=rig.clock)
+    good = rig.playground()
+    bad = rig.desk.create_playground(broker="other", account_type="margin", repositories=[("SPY", 60)],
+                                     balance=1000.0)
+    rig.bar(0, 100.0)
+    rig.desk.place_order(bad, symbol="SPY", side="buy", quantity=1)
+
+    def bug():
+        raise KeyError("adapter bug")
+
+    broken.positions = bug
+    order = rig.desk.place_order(good, symbol="SPY", side="buy", quantity=1)
+    rig.clock.t += 61 * 10**9
+    rig.bar(1, 101.0)
+    health = rig.desk.health()
+    assert health["other:B:margin"]["opens_blocked"] and "KeyError" in health["other:B:margin"]["reason"]
+    assert order.status == "filled" and not health["sim:sim:margin"]["opens_blocked"]
+    assert rig.desk.place_order(bad, symbol="SPY", side="buy", quantity=1).status == "rejected"

@@ -93,14 +93,16 @@ def test_a_failed_lookup_sends_nothing(rig):
     rig.line.place_fault = "timeout"
     rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
     rig.line.list_fault = True
-    rig.bar(1, 101.0)
-    rig.bar(2, 101.0)
+    for _ in range(2):
+        rig.clock.t += 10 * 10**9
+        rig.desk.poll()
     assert len(rig.line.places) == 1 and rig.sim.list_orders() == []
     assert _journal_rows(rig)[0][2] == "unresolved"
     health = rig.desk.health()["sim:sim:margin"]
     assert not health["connected"] and "list_orders failed" in health["reason"]
     rig.line.list_fault = False
-    rig.bar(3, 101.0)
+    rig.clock.t += 10 * 10**9
+    rig.desk.poll()
     assert len(rig.line.places) == 2 and len(rig.sim.list_orders()) == 1
 
 
@@ -144,3 +146,32 @@ def test_a_cancel_the_broker_did_not_take_is_asked_again_by_the_poll(rig):
     rig.bar(1, 100.0)
     rig.bar(2, 100.0)
     assert order.status == "canceled" and [o.status for o in rig.sim.list_orders()] == ["canceled"]
+
+
+def test_an_intent_not_found_for_two_minutes_is_rejected_not_sent_late(rig):
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.line.place_fault = "timeout"
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+    rig.line.list_fault = True  # a long outage: nothing can be looked up
+    rig.clock.t += 3 * 60 * 10**9
+    rig.desk.poll()
+    rig.line.list_fault = False
+    rig.desk.poll()
+    assert len(rig.line.places) == 1 and rig.sim.list_orders() == []
+    assert order.status == "rejected" and "not sent again" in order.reject_reason
+    assert rig.desk.next_tick(pid).invalid_orders == [order]
+    assert _journal_rows(rig)[0][2] == "rejected"
+
+
+def test_an_authentication_refusal_of_the_order_is_a_rejection(rig):
+    from backtestester.live.port import BrokerAuthError
+
+    def refused(intent):
+        raise BrokerAuthError("401 Unauthorized: invalid access token")
+
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.line.place = refused
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+    assert order.status == "rejected" and "refused the credentials: 401" in order.reject_reason

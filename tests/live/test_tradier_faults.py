@@ -233,3 +233,9 @@ def test_a_name_that_does_not_resolve_was_never_sent():
     assert never_sent(requests.ConnectionError(MaxRetryError(None, "/v1", reason)))
     assert not never_sent(requests.ConnectionError("Connection aborted.", ConnectionResetError()))
     assert not never_sent(requests.ReadTimeout("read timed out"))
+
+
+def test_a_429_whose_expiry_has_passed_backs_off_instead_of_hammering(broker, fake_tradier, clock):
+    fake_tradier.faults(rate_limited(T0 - 5 * NS, times=2, **GET_POSITIONS))
+    assert broker.positions() == []
+    assert clock.slept == [1.0, 2.0]
