@@ -145,12 +145,13 @@ def run_live(strategy: Strategy, client: LiveClient, *, broker: str, symbols: It
     if timeframe not in TIMESPANS:
         raise ValueError(f"timeframe {timeframe!r}: accepted: {', '.join(TIMESPANS)}")
     stop = stop or threading.Event()
-    pid = client.create_live_playground(broker=broker, repositories=[(s, timeframe) for s in symbols],
-                                        balance=balance, account_type=account_type, client_id=client_id, tags=tags)
     previous = {}
-    if handle_signals and threading.current_thread() is threading.main_thread():
+    if handle_signals and threading.current_thread() is threading.main_thread():  # before anything is created
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        pid = client.create_live_playground(broker=broker, repositories=[(s, timeframe) for s in symbols],
+                                            balance=balance, account_type=account_type, client_id=client_id,
+                                            tags=tags)
         live = LiveGatewayBroker(client, pid, stop=stop, max_bars=max_bars, poll_s=poll_s)
         step = TIMESPANS[timeframe][0] * UNIT_SECONDS[TIMESPANS[timeframe][1]]
         return pid, run_on_broker(strategy, live, step)
