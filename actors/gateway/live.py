@@ -150,8 +150,10 @@ def _replay_origin(data_dir: str, start: datetime, speed: float, now_ns: int) ->
 
 
 def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
-    """The desk of a gateway: brokers, bar sources, sessions; the simulated brokers run on the
-    market clock (the replay's time under a replay feed, else ``now``), the desk converts itself. Returns ``(desk, push_source or None, market_now)``."""
+    """The desk of a gateway: brokers, bar sources, sessions. The simulated brokers and the sessions
+    run on the market clock (the replay's time under a replay feed, else ``now``); the desk gets the
+    wall clock and reads market time from the bars itself. Returns ``(desk, push source or None,
+    market_now)``."""
     from backtestester.live import bars as live_bars  # noqa: PLC0415  (live trading only when served)
     from backtestester.live.desk import LiveDesk  # noqa: PLC0415
     from backtestester.live.port import BrokerConfig  # noqa: PLC0415
@@ -168,6 +170,7 @@ def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
         cfg = BrokerConfig(name, account_id=name if name == "sim" else "mock_default",
                            options={**options, "fill_model": config.fill_model})
         brokers[name] = SimulatedBroker(cfg, path=os.path.join(data_dir, f"live-{name}.sqlite3"), now=market_now)
+        brokers[name].name = name
     if config.tradier:
         brokers["tradier"] = _tradier(config.tradier, now)
     push = None
