@@ -249,13 +249,20 @@ class LiveShell:
         self._read_pool.shutdown(wait=False)
 
     async def _poll_loop(self) -> None:
+        failing = None  # the text of the failure logged last: a broker down is logged once, not every poll
         while True:
             try:
                 await self.run(self.desk.poll)
+                if failing is not None:
+                    log.warning("live poll works again (it failed with: %s)", failing)
+                    failing = None
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a broker down must not stop the loop: the desk's health reports it
-                log.exception("live poll failed")
+            except Exception as exc:  # a broker down must not stop the loop: the desk's health reports it
+                text = f"{type(exc).__name__}: {exc}"
+                if text != failing:
+                    log.exception("live poll failed (logged again only when the failure changes)")
+                    failing = text
             await asyncio.sleep(self.config.poll_seconds)
 
     async def run(self, fn, *args, **kwargs):
