@@ -46,6 +46,8 @@ def test_sigkill_between_broker_call_and_commit_adopts_the_order_once(ray_cluste
         assert in_flight.exception() is not None  # the client never got an answer
 
         _, stub, _ = gws.start(path, config)  # same data directory: the desk resumes
+        listed = stub.GetPlaygrounds(pb.GetPlaygroundsRequest(), timeout=DEADLINE).playgrounds
+        assert [(s.playground_id, s.meta.client_id) for s in listed] == [(pid, "k1")]  # live ones are durable always
         ticks = Ticks(stub, pid)
         until(lambda: ticks.pull() and ticks.trades, "the adopted order's fill")
         acc = account(stub, pid)
