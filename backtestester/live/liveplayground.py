@@ -169,8 +169,9 @@ class LivePlayground:
 
     def fill(self, order: Order, quantity: float, price: float, time_ns: int) -> Trade:
         """Book a broker fill of signed ``quantity`` at ``price`` (no pre-trade checks, spec §17.4):
-        reducing fills close lots FIFO or ``close_order_id``. A partly filled order stays
-        ``pending`` (``filled_quantity`` shows how much) until its fills reach its quantity."""
+        reducing fills close lots FIFO or ``close_order_id``. A partly filled order is
+        ``partially_filled`` (open, as in the engine: one vocabulary for backtests and live; the
+        original kept it ``pending``, spec §17.4) until its fills reach its quantity."""
         led = self.ledger
         mark = self.pricing[order.symbol]
         if not mark.known:  # filled before any bar arrived: price at the fill until one does
@@ -182,10 +183,7 @@ class LivePlayground:
                 allocations = led.allocate(order, min(abs(quantity), abs(pos)))
             except Reject:
                 allocations = led.allocate(_fifo(order), min(abs(quantity), abs(pos)))
-        trade = led.apply(order, quantity, price, time_ns, 0.0, allocations)
-        if order.status == "partially_filled":  # spec §17.4: pending until the fills reach its quantity
-            order.status = "pending"
-        return trade
+        return led.apply(order, quantity, price, time_ns, 0.0, allocations)
 
     def equity(self) -> float:
         return self.ledger.equity()

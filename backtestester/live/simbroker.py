@@ -4,9 +4,11 @@ Deterministic: the same calls with the same bars and the same ``now`` give the s
 fills and prices. Matching runs only in :meth:`SimulatedBroker.match` (the desk's poll calls it
 before listing orders) with the engine's fill rules (:mod:`backtestester.engine.matching`):
 
-* a working market order fills at the close of the newest bar of its symbol (fill model
-  ``close``, the default) or at the open of the first bar of its symbol received after it was
-  placed (``options["fill_model"] = "next_open"``); with no bar of its symbol yet it stays pending;
+* a working market order fills at the close of the newest bar of its symbol when it was placed
+  (fill model ``close``, the default; the first bar of its symbol when there was none), however
+  many bars arrived before the next match; or at the open of the first bar of its symbol
+  received after it was placed (``options["fill_model"] = "next_open"``); with no bar of its
+  symbol yet it stays pending;
 * limit, stop and stop-limit orders are matched against each bar of their symbol received after
   they were placed, in order, as the engine matches resting orders against new candles.
 
@@ -390,7 +392,12 @@ class SimulatedBroker:
             return order.step_price
         bars = self._bars.get(order.symbol, [])
         if order.order_type == "market" and self.fill_model == "close":
-            return bars[-1].close if bars else None
+            # The engine's close model: the first fill at the close of the candle that was current
+            # when the order was placed (not of a newer bar that arrived before this match), else
+            # of the first one; later scripted steps at the newest close.
+            if not bars:
+                return None
+            return bars[max(order.bar_seq - 1, 0)].close if order.exec_quantity == 0 else bars[-1].close
         buying = order.side in _BUYING
         while order.bar_seq < len(bars):
             bar = bars[order.bar_seq]

@@ -26,7 +26,7 @@ def test_market_buy_fills_at_the_broker_and_arrives_once_in_next_tick(rig):
     assert order.status == "filled"
     delta = rig.desk.next_tick(pid, request_id="t1")
     [trade] = delta.new_trades
-    assert (trade.quantity, trade.price, trade.order_id) == (10, 101.0, 1)
+    assert (trade.quantity, trade.price, trade.order_id) == (10, 100.0, 1)  # the close current at placement
     assert [b.close for b in delta.new_candles] == [100.0, 101.0]
     assert delta.current_ns == T0 + 2 * MIN
     again = rig.desk.next_tick(pid, request_id="t1")

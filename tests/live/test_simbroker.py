@@ -42,7 +42,9 @@ def test_it_is_a_broker_named_sim_with_the_configured_account():
     assert SimulatedBroker(BrokerConfig("sim", account_id="A1")).account_id == "A1"
 
 
-def test_market_order_fills_at_the_newest_close_at_the_next_match():
+def test_market_order_fills_at_the_close_current_when_placed_at_the_next_match():
+    """The engine's close model: a bar arriving between the placement and the match does not
+    change the price (a live client placing on bar N gets bar N's close, as in a backtest)."""
     b = sim()
     b.on_bar(bar(0, 100, 101, 99, 100.5))
     ack = b.place(intent("k1"))
@@ -51,11 +53,11 @@ def test_market_order_fills_at_the_newest_close_at_the_next_match():
     b.on_bar(bar(1, 100.5, 102, 100, 101.0))
     b.match()
     order = b.get_order("1")
-    assert (order.status, order.exec_quantity, order.avg_fill_price) == ("filled", 10, 101.0)
+    assert (order.status, order.exec_quantity, order.avg_fill_price) == ("filled", 10, 100.5)
     assert order.tag == intent("k1").tag
     [pos] = b.positions()
-    assert (pos.symbol, pos.quantity, pos.cost_basis) == ("SPY", 10, 1010.0)
-    assert b.balances().cash == pytest.approx(10_000_000 - 1010.0)
+    assert (pos.symbol, pos.quantity, pos.cost_basis) == ("SPY", 10, 1005.0)
+    assert b.balances().cash == pytest.approx(10_000_000 - 1005.0)
 
 
 def test_market_order_without_a_bar_of_its_symbol_stays_pending_until_one_arrives():
