@@ -243,7 +243,7 @@ def live_config(args):
     from .gateway.live import LiveConfig  # noqa: PLC0415
 
     return LiveConfig(brokers=tuple(dict.fromkeys(["sim", *(args.live_broker or [])])), feed=args.live_feed,
-                      replay_start=args.replay_start, replay_speed=args.replay_speed,
+                      replay_start=args.replay_start, replay_speed=args.replay_speed, replay_pace=args.replay_pace,
                       replay_symbols=tuple(s.upper() for s in args.replay_symbols or ()),
                       replay_timeframe=args.replay_timeframe, tradier_config=args.tradier_config,
                       poll_seconds=args.live_poll_seconds, settle_seconds=args.live_settle_seconds,
@@ -255,7 +255,9 @@ def cmd_live(args) -> int:
     from backtestester.remote.client import grpc  # noqa: PLC0415  (grpc only for `live`)
     from backtestester.remote.live import LiveClient, run_live  # noqa: PLC0415
 
-    strategy = load_strategy(args.strategy)(**dict(args.params))
+    if not args.gateway:
+        raise ValueError("live needs a gateway: give --gateway HOST:PORT or set BACKTESTESTER_GATEWAY")
+    strategy = load_strategy(args.strategy)(**dict(args.param))
     security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
     if args.tls_ca:
         with open(args.tls_ca, "rb") as f:
@@ -341,6 +343,9 @@ def _add_live_serve_arguments(serve) -> None:
                                                              "or time; the replay clock is the live clock")
     live.add_argument("--replay-speed", type=float, default=1.0, metavar="X",
                       help="replay X times faster than the wall clock (default %(default)g)")
+    live.add_argument("--replay-pace", choices=("sessions", "clock"), default="sessions",
+                      help="sessions: nights and weekends take no wall time (default); clock: the replay "
+                           "waits them out")
     live.add_argument("--replay-symbols", nargs="+", metavar="SYMBOL", help="the catalog symbols to replay "
                                                                             "(also Tradier's bar symbols)")
     live.add_argument("--replay-timeframe", default="1m", metavar="TF", help="bar timeframe (default %(default)s)")
@@ -358,17 +363,18 @@ def _add_live_parser(sub) -> None:
     """``backtestester live``: run a strategy live through a gateway."""
     live = sub.add_parser("live", help="run a strategy live on a gateway's live playground until SIGTERM")
     live.add_argument("--strategy", required=True, help="package.module:Class")
-    live.add_argument("--gateway", required=True, metavar="HOST:PORT", help="the gateway (token: BACKTESTESTER_TOKEN)")
+    live.add_argument("--gateway", default=os.environ.get("BACKTESTESTER_GATEWAY"), metavar="HOST:PORT",
+                      help="the gateway (default: BACKTESTESTER_GATEWAY; token: BACKTESTESTER_TOKEN)")
     live.add_argument("--broker", default="sim", help="the gateway's broker: sim, mock or tradier (default %(default)s)")
-    live.add_argument("--symbols", nargs="+", required=True, metavar="SYMBOL")
+    live.add_argument("--symbols", nargs="+", required=True, metavar="SYMBOL", help="the symbols to trade")
     live.add_argument("--timeframe", choices=sorted(BACKTEST_TIMEFRAMES), default="1m",
                       help="bar timeframe (default %(default)s)")
     live.add_argument("--balance", type=float, default=100_000.0, help="the playground's cash (default %(default)g)")
     live.add_argument("--account-type", default="paper", help="the broker account's type (default %(default)s)")
     live.add_argument("--client-id", metavar="ID", help="pick up the live playground of this id (a restart "
                                                         "continues it); default: a new playground")
-    live.add_argument("--params", nargs="+", type=_parse_param, default=[], metavar="NAME=VALUE",
-                      help="strategy parameters")
+    live.add_argument("--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE",
+                      help="a strategy parameter (repeat for each), as in `backtest` and `sweep`")
     live.add_argument("--max-bars", type=int, metavar="N", help="stop after N new bars (default: until SIGTERM)")
     live.add_argument("--poll-seconds", type=float, default=0.25, metavar="S",
                       help="how often to ask the gateway for news (default %(default)g)")

@@ -52,6 +52,10 @@ SHARED = {"--strategy", "--param", "--timeframe", "--calendar", "--balance", "--
 def test_the_same_concept_has_the_same_flag_across_commands():
     parsers = {" ".join(path): parser for path, parser in commands(build_parser())}
     assert SHARED <= options(parsers["backtest"]) and SHARED <= options(parsers["sweep"])
+    # the live client: an unchanged strategy, so the strategy's flags are spelled as in backtest and sweep
+    assert {"--strategy", "--param", "--timeframe", "--balance", "--gateway", "--tls-ca"} <= options(parsers["live"])
+    assert parsers["live"].parse_args(["--strategy", "m:C", "--symbols", "X", "--param", "fast=2",
+                                       "--param", "slow=5"]).param == [("fast", 2), ("slow", 5)]
     for name in ("sweep", "demo", "serve", "backtest", "data import", "data synth", "data ls", "data show"):
         assert "--data-dir" in options(parsers[name]), name
     # several symbols: --symbols, repeatable; backtest's --symbol is accepted (hidden) by sweep and synth
@@ -82,3 +86,12 @@ def test_strategy_module_in_the_current_directory(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Hold {'quantity': 4}" in done.stdout and "1 fills" in done.stdout
+
+
+def test_live_takes_its_gateway_from_the_environment_or_says_where_to_give_it(monkeypatch, capsys):
+    """pm2 clients set BACKTESTESTER_GATEWAY (group_vars); without it and without --gateway: exit 2."""
+    monkeypatch.setenv("BACKTESTESTER_GATEWAY", "10.0.0.5:5051")
+    assert build_parser().parse_args(["live", "--strategy", "m:C", "--symbols", "X"]).gateway == "10.0.0.5:5051"
+    monkeypatch.delenv("BACKTESTESTER_GATEWAY")
+    assert main(["live", "--strategy", "backtestester.strategy.reference:SmaCross", "--symbols", "X"]) == 2
+    assert "give --gateway HOST:PORT or set BACKTESTESTER_GATEWAY" in capsys.readouterr().err

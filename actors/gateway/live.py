@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from backtestester.data.schema import TIMEFRAMES
+from backtestester.live.barsources import PACES
 from backtestester.service.errors import ServiceError, Status
 
 from .security import current_principal
@@ -51,6 +52,7 @@ class LiveConfig:
     feed: str = "replay"
     replay_start: str | None = None
     replay_speed: float = 1.0
+    replay_pace: str = "sessions"
     replay_symbols: tuple[str, ...] = ()
     replay_timeframe: str = "1m"
     tradier_config: str | None = None
@@ -65,6 +67,8 @@ class LiveConfig:
         unknown = sorted(set(self.brokers) - set(LIVE_BROKERS))
         if unknown:
             raise ValueError(f"--live-broker {', '.join(unknown)}: accepted: {', '.join(LIVE_BROKERS)}")
+        if self.replay_pace not in PACES:
+            raise ValueError(f"--replay-pace {self.replay_pace}: accepted: {', '.join(PACES)}")
         if self.feed not in FEEDS:
             raise ValueError(f"--live-feed {self.feed}: accepted: {', '.join(FEEDS)}")
         if self.replay_timeframe not in TIMEFRAMES:
@@ -106,7 +110,10 @@ def read_tradier_config(path: str) -> dict:
     production), ``base_url``, ``data_url``, ``timeout_s``, ``account_type``, and the *names* of the
     environment variables holding the tokens (``trading_token_env``, default TRADIER_TOKEN;
     ``data_token_env``, default the trading one): tokens never live in the file."""
-    import tomllib  # noqa: PLC0415
+    try:
+        import tomllib  # noqa: PLC0415
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # noqa: PLC0415
 
     try:
         with open(path, "rb") as f:
@@ -128,11 +135,11 @@ def read_tradier_config(path: str) -> dict:
     return table
 
 
-def _replay_origin(data_dir: str, start: datetime, speed: float, now_ns: int) -> int:
+def _replay_origin(data_dir: str, start: datetime, speed: float, pace: str, now_ns: int) -> int:
     """The wall time the replay started at: kept in ``live-replay.json`` so that a restarted gateway
-    continues the replay where it was (a new start or speed starts a new replay)."""
+    continues the replay where it was (a new start, speed or pace starts a new replay)."""
     path = os.path.join(data_dir, REPLAY_FILE)
-    key = {"start": start.isoformat(), "speed": speed}
+    key = {"start": start.isoformat(), "speed": speed, "pace": pace}
     try:
         with open(path) as f:
             saved = json.load(f)
@@ -178,9 +185,9 @@ def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
         sources = []
         if config.replay_start:
             start = replay_start(config.replay_start)
-            origin = _replay_origin(data_dir, start, config.replay_speed, now())
+            origin = _replay_origin(data_dir, start, config.replay_speed, config.replay_pace, now())
             sources.append(live_bars.ReplaySource(data_dir, list(config.replay_symbols), config.period_s, start=start,
-                                                  speed=config.replay_speed, origin_ns=origin))
+                                                  speed=config.replay_speed, origin_ns=origin, pace=config.replay_pace))
     elif config.feed == "push":
         push = live_bars.PushSource()
         sources = [push]

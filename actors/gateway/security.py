@@ -52,6 +52,9 @@ CALL_COSTS = {
     "GetPlaygrounds": 5,        # one call to every playground of the tenant
     "GetOrder": 5,              # asks every playground of the tenant
     "GetDailyTickerSummaryFromPolygon": 2,  # reads the data catalog
+    "CreateLivePlayground": 10,  # a durable live playground, its reconcile account, its bar subscriptions
+    "GetReconciliationReport": 5,  # asks the broker for positions and orders
+    "PushBars": 5,              # a stream of bars into the live feed (charged once per stream)
 }
 DEFAULT_MAX_STREAMS = 4
 STREAMS_HINT = "--max-streams"

@@ -143,6 +143,11 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         """Whether ``pid`` is a live playground the caller may see (its calls go to the live desk)."""
         return self.live is not None and self.live.shell.visible(pid, current_principal())
 
+    def _not_for_live(self, pid: str, rpc: str, why: str) -> None:
+        """Refuse a simulator-only call on a live playground with FAILED_PRECONDITION, saying why."""
+        if self._live(pid):
+            raise ServiceError(Status.FAILED_PRECONDITION, f"{rpc} is for simulator playgrounds; {pid} is live: {why}")
+
     def _live_rpcs(self, rpc: str):
         if self.live is None:
             raise requests.RequestError(LIVE_ONLY.format(rpc=rpc), "UNIMPLEMENTED")
@@ -282,6 +287,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     @_rpc
     async def DeletePlayground(self, request, context):
         pid = request.playground_id
+        self._not_for_live(pid, "DeletePlayground", "they are the record of real broker orders and are kept")
         if not self._visible(pid):
             raise ServiceError(Status.NOT_FOUND, "playground not found")
         try:  # the saved rows first: if that fails, nothing has changed
@@ -325,6 +331,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         lanes (a lane is held for the tick only, not while the delta is written), so that streams
         running flat out leave the event loop and the other calls their share of the GIL."""
         try:
+            self._not_for_live(request.playground_id, "StreamTicks", "they move with the market: call NextTick")
             if request.is_preview and request.max_ticks > 1:
                 raise ServiceError(Status.INVALID_ARGUMENT, "a preview stream sends one delta: max_ticks must be 0 or 1")
             requests.identifier(request.request_id, "request_id")
@@ -345,6 +352,7 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     async def StreamCandlesArrow(self, request, context):
         """Addition: GetCandles' selection as Arrow IPC batches (see docs/wire.md)."""
         try:
+            self._not_for_live(request.playground_id, "StreamCandlesArrow", "call GetCandles")
             symbol, start, end = self._candle_range(request)
             payloads = await self._call(request.playground_id, PlaygroundSession.candles_arrow, symbol,
                                         int(request.period_in_seconds), start, end)

@@ -39,6 +39,8 @@ NS = 1_000_000_000
 BROKER_PERIODS = (60, 300, 900)
 #: The calendar replayed catalog bars are loaded on: the gateway's simulator playgrounds' (D19).
 REPLAY_CALENDAR = "XNYS"
+#: How a replay spends wall time: on trading time only (``sessions``), or on all of it (``clock``).
+PACES = ("sessions", "clock")
 
 
 @runtime_checkable
@@ -102,21 +104,32 @@ class _Series:
 
 
 class ReplaySource:
-    """The catalog's bars of ``symbols`` at ``period_s`` replayed from ``start``.
+    """The catalog's bars of ``symbols`` at ``period_s`` replayed from ``start``, ``speed`` times
+    faster than the wall clock (:meth:`market_ns` is the replay time; a live playground's clock
+    reads it); a bar is seen when its end (``start + period``) is at or before the replay time.
 
-    At wall time ``now`` the replay time is ``start + (now - origin_ns) * speed``
-    (:meth:`market_ns`; a live playground's clock reads it); a bar is seen when its end
-    (``start + period``) is at or before the replay time. Bars are loaded as the gateway's simulator
-    playgrounds load them (:meth:`Catalog.load` on the XNYS sessions, resampled from a finer
-    stored timeframe when ``period_s`` is not stored), so a replay shows a strategy the numbers a
-    backtest over the same range sees. :meth:`history` is the catalog's bars before ``start``.
-    ``origin_ns`` defaults to the wall clock at construction. Raises ``ValueError`` for a bad
-    period or speed, :class:`DataNotFoundError` for a symbol or timeframe the catalog lacks."""
+    ``pace="sessions"`` (the default) spends wall time on trading time only: between two bars of
+    the first symbol that do not touch (a night, a weekend, a holiday) the replay time jumps from
+    the end of one to the start of the next, so a day of one-minute bars at speed 60 takes 6.5
+    minutes, not 24, and the bar that closes a session arrives while the next one is open (an
+    order placed on it is in session, as in a backtest, whose clock moves to the next open).
+    Before the first bar and after the last the replay time runs on. ``pace="clock"``: the replay
+    time is ``start + (now - origin_ns) * speed``, nights included.
+
+    Bars are loaded as the gateway's simulator playgrounds load them (:meth:`Catalog.load` on the
+    XNYS sessions, resampled from a finer stored timeframe when ``period_s`` is not stored), so a
+    replay shows a strategy the numbers a backtest over the same range sees. :meth:`history` is the
+    catalog's bars before ``start``. ``origin_ns`` defaults to the wall clock at construction.
+    Raises ``ValueError`` for a bad period, speed or pace, :class:`DataNotFoundError` for a symbol or
+    timeframe the catalog lacks."""
 
     final = True  # catalog bars never change: nothing to settle
 
     def __init__(self, catalog_dir, symbols: Iterable[str], period_s: int, *, start: datetime,
-                 speed: float = 1.0, origin_ns: int | None = None):
+                 speed: float = 1.0, origin_ns: int | None = None, pace: str = "sessions"):
+        if pace not in PACES:
+            raise ValueError(f"replay pace must be one of {', '.join(PACES)}, got {shown(pace)}")
+        self.pace = pace
         self.period_s = check_period(period_s)
         self.timeframe = timeframe_of(self.period_s)
         if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
@@ -131,6 +144,7 @@ class ReplaySource:
         for symbol in self.symbols:  # fail at construction, naming what is missing
             series = self._load(symbol, self.period_s)
             self._cursor[symbol] = int(np.searchsorted(series.start, self.start_ns, side="left"))
+        self._first = self._cursor[self.symbols[0]]  # the first replayed bar of the pacing symbol
 
     def _load(self, symbol: str, period_s: int) -> _Series:
         key = (symbol, period_s)
@@ -140,8 +154,19 @@ class ReplaySource:
         return self._series[key]
 
     def market_ns(self, now_ns: int) -> int:
-        """The replay time at wall time ``now_ns``: ``start + (now - origin) * speed``."""
-        return self.start_ns + round((int(now_ns) - self.origin_ns) * self.speed)
+        """The replay time at wall time ``now_ns`` (see the class docstring for the two paces)."""
+        elapsed = round((int(now_ns) - self.origin_ns) * self.speed)
+        if self.pace == "clock":
+            return self.start_ns + elapsed
+        series = self._series[(self.symbols[0], self.period_s)]
+        first = self._first
+        before = max(int(series.start[first]) - self.start_ns, 0) if first < len(series.start) else 0
+        if elapsed <= before:
+            return self.start_ns + elapsed
+        k, within = divmod(elapsed - before, self.period_s * NS)
+        if first + k < len(series.start):
+            return int(series.start[first + k]) + within
+        return int(series.end[-1]) + (elapsed - before) - (len(series.start) - first) * self.period_s * NS
 
     def finished(self, now_ns: int) -> bool:
         """Whether every replayed bar has been seen at wall time ``now_ns`` (the catalog has no more)."""

@@ -54,6 +54,19 @@ def test_live_playground_market_buy_fills_and_reconciles(ray_cluster, tmp_path):
         health = stub.GetBrokerHealth(pb.GetBrokerHealthRequest(), timeout=DEADLINE).accounts
         assert [h.account for h in health if h.connected] == ["sim:sim:paper"]
 
+        # simulator-only calls on a live playground: FAILED_PRECONDITION saying what to call instead
+        for call, text in ((lambda: stub.DeletePlayground(pb.DeletePlaygroundRequest(playground_id=pid), timeout=DEADLINE),
+                            "record of real broker orders"),
+                           (lambda: list(stub.StreamTicks(pb.StreamTicksRequest(playground_id=pid, seconds=60),
+                                                          timeout=DEADLINE)), "call NextTick"),
+                           (lambda: list(stub.StreamCandlesArrow(pb.GetCandlesRequest(
+                               playground_id=pid, symbol="AAA", period_in_seconds=60, fromRTF3339="2024-01-03T00:00:00Z"),
+                               timeout=DEADLINE)), "call GetCandles")):
+            with pytest.raises(grpc.RpcError) as info:
+                call()
+            assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION and text in info.value.details()
+        assert account(stub, pid).positions["AAA"].quantity == 10  # still there
+
 
 def test_mock_fill_order_on_the_manual_fill_sim(ray_cluster, tmp_path):
     with live_gateways(ray_cluster) as gws:
@@ -96,11 +109,14 @@ def test_live_and_backtest_give_the_same_orders(ray_cluster, tmp_path):
     backtest over the same bars: the same orders (side, quantity, fill price, bar of the fill)."""
     path = data_dir(tmp_path)
     params = dict(fast=2, slow=5)
-    with live_gateways(ray_cluster) as gws:  # 09:25 New York: five replay minutes before the first bar
-        _, _, address = gws.start(path, live_config(start="2024-01-03T09:25:00-05:00", speed=60.0))
+    # 09:28 New York: two replay minutes before the first bar. Speed 30: a bar every 2 s, the time a
+    # client has to act on a bar before the next one (the sim fills a market order at the close
+    # current when it was placed, as the engine's close model does).
+    with live_gateways(ray_cluster) as gws:
+        _, _, address = gws.start(path, live_config(start="2024-01-03T09:28:00-05:00", speed=30.0))
         with LiveClient(address, timeout=DEADLINE) as client:
             pid, live = run_live(SmaCross(**params), client, broker="sim", symbols=["AAA"], timeframe="1m",
-                                 client_id="parity", max_bars=40, poll_s=0.05, handle_signals=False)
+                                 client_id="parity", max_bars=30, poll_s=0.05, handle_signals=False)
     backtest = run_on_catalog(SmaCross(**params), path, [("AAA", "1m")], start_date="2024-01-03",
                               stop_date="2024-01-03", history_in_days=1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -235,7 +235,7 @@ def test_replay_bars_are_the_bars_a_backtest_sees_also_resampled(catalog_dir):
     for timeframe, period_s in (("1m", 60), ("5m", 300)):
         pg = catalog_playground(catalog_dir, [("AAA", timeframe)], start_date="2024-01-03", stop_date="2024-01-03")
         repo = pg.repository("AAA", period_s)
-        src = ReplaySource(catalog_dir, ["AAA"], period_s, start=START, speed=1, origin_ns=ORIGIN)
+        src = ReplaySource(catalog_dir, ["AAA"], period_s, start=START, speed=1, origin_ns=ORIGIN, pace="clock")
         got = src.fetch(ORIGIN + 7 * 3600 * NS)                       # until 16:30 ET
         assert len(got) == (390 * 60) // period_s
         i = int(np.searchsorted(repo.start_ns, START_NS))
@@ -245,7 +245,7 @@ def test_replay_bars_are_the_bars_a_backtest_sees_also_resampled(catalog_dir):
 
 
 def test_a_replay_is_finished_when_its_last_bar_has_been_seen(catalog_dir):
-    src = ReplaySource(catalog_dir, ["AAA"], 60, start=START, speed=3600, origin_ns=ORIGIN)
+    src = ReplaySource(catalog_dir, ["AAA"], 60, start=START, speed=3600, origin_ns=ORIGIN, pace="clock")
     assert not src.finished(ORIGIN + 24 * NS)                   # 4 Jan 09:30: a session to go
     assert len(src.fetch(ORIGIN + 48 * NS)) == 2 * 390 and src.finished(ORIGIN + 48 * NS)
     assert src.fetch(ORIGIN + 96 * NS) == []
@@ -273,7 +273,26 @@ def test_a_replay_restart_delivers_nothing_twice(catalog_dir, tmp_path):
     assert [b.start_ns for b in again.poll(ORIGIN + 5 * NS)] == [START_NS + 3 * 60 * NS, START_NS + 4 * 60 * NS]
 
 
+def test_a_session_paced_replay_spends_no_wall_time_on_nights(catalog_dir):
+    """pace="sessions" (the default): a day of 1m bars at speed 60 takes 390 wall seconds; the
+    bar that closes the session arrives at the next session's open, so an order placed on it is in
+    session (a backtest's clock moves to the next open too). pace="clock" waits out the night."""
+    paced = ReplaySource(catalog_dir, ["AAA"], 60, start=START, speed=60, origin_ns=ORIGIN)
+    clock = ReplaySource(catalog_dir, ["AAA"], 60, start=START, speed=60, origin_ns=ORIGIN, pace="clock")
+    next_open = START_NS + 24 * 3600 * NS                              # 4 Jan 2024 09:30 ET
+    assert paced.market_ns(ORIGIN + 389 * NS) == START_NS + 389 * 60 * NS   # 15:59, as the clock pace
+    assert paced.market_ns(ORIGIN + 390 * NS) == next_open
+    assert len(paced.fetch(ORIGIN + 390 * NS)) == 390 and paced.fetch(ORIGIN + 390 * NS) == []
+    [first] = paced.fetch(ORIGIN + 391 * NS)                            # the next session's first bar
+    assert first.start_ns == next_open
+    assert clock.market_ns(ORIGIN + 390 * NS) == START_NS + 390 * 60 * NS   # 16:00: the night to go
+    assert len(clock.fetch(ORIGIN + 391 * NS)) == 390 and clock.fetch(ORIGIN + 1000 * NS) == []
+    before = ReplaySource(catalog_dir, ["AAA"], 60, start=START - timedelta(minutes=5), speed=60, origin_ns=ORIGIN)
+    assert before.market_ns(ORIGIN + 5 * NS) == START_NS                 # before the first bar: the clock runs
+
+
 @pytest.mark.parametrize("kwargs, text", [
+    (dict(pace="fast"), "replay pace must be one of sessions, clock"),
     (dict(speed=0), "replay speed must be a finite number > 0"),
     (dict(speed=math.inf), "replay speed must be a finite number > 0"),
     (dict(period_s=7), "unsupported bar period 7 seconds: accepted: 60 (1m)"),

@@ -18,7 +18,7 @@ STRATEGY = "backtestester.strategy.reference:SmaCross"
 
 def _live(address, *extra):
     cmd = [sys.executable, "-m", "actors.cli", "live", "--strategy", STRATEGY, "--gateway", address, "--broker", "sim",
-           "--symbols", "AAA", "--timeframe", "1m", "--client-id", "cli-1", "--params", "fast=2", "slow=5",
+           "--symbols", "AAA", "--timeframe", "1m", "--client-id", "cli-1", "--param", "fast=2", "--param", "slow=5",
            "--poll-seconds", "0.05", *extra]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
