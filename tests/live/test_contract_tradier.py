@@ -3,8 +3,10 @@ TradierBroker against the fake Tradier server: the scenarios of the desk's simul
 now through HTTP, Tradier's envelopes, its side checks and its faults.
 
 The fake fills in ``tick`` mode: :meth:`TradierRig.bar` sets the bar's close as the price, ticks
-(working market orders fill at it) and polls the desk, as the simulated broker matches at the
-newest close on the desk's poll."""
+(working market orders fill at it, as a real broker fills at the market when the order is worked)
+and polls the desk. The simulated broker's ``close`` model differs on purpose: it fills at the
+close current when the order was placed (the engine's D3), so the prices here are one bar later
+than in the desk's simulated-broker tests."""
 from __future__ import annotations
 
 import os

@@ -83,8 +83,8 @@ def test_an_order_that_never_arrived_is_sent_again_with_the_same_tag(rig):
     rig.bar(1, 101.0)  # lookup proves it absent: sent again, same tag
     assert rig.line.places[0] == rig.line.places[1]
     assert len(rig.sim.list_orders()) == 1
-    rig.bar(2, 102.0)
-    assert order.status == "filled" and order.trades[0].price == 102.0
+    rig.bar(2, 102.0)  # the resent order fills at the close current when it was sent (bar 1)
+    assert order.status == "filled" and order.trades[0].price == 101.0
 
 
 def test_a_failed_lookup_sends_nothing(rig):
