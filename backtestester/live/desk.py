@@ -233,14 +233,15 @@ class LiveDesk:
             return [pid for pid, pg in self._pgs.items() if set(tags) <= set(pg.doc.get("tags", ()))]
 
     def meta(self, pid) -> dict:
-        """The live playground's description (the wire's playground metadata)."""
+        """The live playground's description (the wire's playground metadata), with its ``owner``
+        (stored with it: a restarted gateway keeps each tenant's playgrounds theirs)."""
         with self._state:
             pg = self._pg(pid)
             d = pg.doc
             return dict(playground_id=pid, reconcile_playground_id=d["reconcile_id"], symbols=pg.symbols,
                         initial_balance=d["balance"], start_ns=d["start_ns"], environment="live",
                         live_account_type=d["account_type"], tags=list(d.get("tags", ())),
-                        client_id=d.get("client_id"), broker=d["broker"],
+                        client_id=d.get("client_id"), owner=d.get("owner"), broker=d["broker"],
                         repositories=[tuple(r) for r in pg.repositories])
 
     # --- orders ---------------------------------------------------------------------------------

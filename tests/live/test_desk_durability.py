@@ -74,6 +74,18 @@ def test_a_restart_resumes_orders_trades_equity_and_the_undelivered_delta(rig):
     assert first.id == 1 and len(rig.sim.list_orders()) == 2
 
 
+def test_the_owner_of_a_live_playground_survives_a_restart(rig):
+    alice = rig.playground(client_id="bot", owner="alice")
+    bob = rig.playground(client_id="bot", owner="bob")
+    anyone = rig.playground(client_id="bot")
+    assert [rig.desk.meta(p)["owner"] for p in (alice, bob, anyone)] == ["alice", "bob", None]
+    _crash(rig)
+    desk = rig.open(broker=rig.line)
+    assert [desk.meta(p)["owner"] for p in (alice, bob, anyone)] == ["alice", "bob", None]
+    assert desk.create_playground(broker="sim", account_type="margin", repositories=[("SPY", 60)],
+                                  balance=100_000.0, client_id="bot", owner="bob") == bob
+
+
 def test_a_partial_fill_is_not_applied_again_after_a_restart(rig):
     pid = rig.playground()
     rig.bar(0, 100.0)
