@@ -489,6 +489,18 @@ class LiveDesk:
             acct = self._account(reconcile_id)
             return acct.reconcile(self, self._now())
 
+    def settle_intent(self, reconcile_id, key: str, note: str = "") -> Report:
+        """An operator settles an intent of unknown outcome (``Report.unknown_intents``: sent on an
+        earlier day than the broker's order list reaches) after checking the broker: it is no
+        longer reported, and the fresh reconciliation is returned (an order that did reach the
+        broker remains as a position difference). Any other key is INVALID_ARGUMENT."""
+        with self._lock:
+            acct = self._account(reconcile_id)
+            try:
+                return acct.settle(self, str(key), self._now(), note)
+            except ValueError as exc:
+                raise _bad(str(exc)) from None
+
     def equity_report(self, reconcile_id) -> list[tuple[int, float]]:
         """The broker account's equity, one point per poll at most once a minute, oldest first."""
         with self._state:
