@@ -7,6 +7,10 @@ The rules it keeps (``docs/live/desk.md`` lists the tests that prove them):
 * an intent is committed before ``broker.place``; its outcome after; ``submitting`` or
   ``unresolved`` intents are looked up by tag (one ``list_orders`` per cycle) before anything is
   sent again; a failed lookup sends nothing;
+* a lookup proves an intent absent only within its reach: ``list_orders`` lists the current US
+  Eastern day (Tradier's intraday list). An intent first recorded on an earlier ET day that the
+  list does not show is never sent again: it is ``beyond_reach``, its live order is rejected
+  with the reason, and the reconciliation reports it (opens blocked) until an operator settles it;
 * at most one working broker order per symbol; live orders of a symbol go out first in, first out;
   the second leg of a cross-zero split goes out after the first has filled (:func:`.reconcile.next_leg`);
 * a fill is the growth of ``exec_quantity`` over what the journal already applied, applied in the
@@ -24,7 +28,7 @@ from ..symbols import normalize_symbol
 from .intents import IntentJournal, IntentRecord
 from .port import Ack, Broker, BrokerAuthError, BrokerError, BrokerOrder, Rejected, Unresolved, find_by_tag
 from .reconcile import QTY_EPS, Report, next_leg, order_differences, position_differences, unknown_broker_orders
-from .sessions import SKEW_LIMIT_S
+from .sessions import SKEW_LIMIT_S, calendar_tz, local_date
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,13 @@ RESEND_AFTER_S = 5.0
 #: An intent still not found this long after it was first committed is not sent again: after a
 #: long outage or downtime the order would reach the market late. It is rejected with the reason.
 STALE_AFTER_S = 120.0
+#: The exchange calendar whose local day a broker's order list covers (Tradier: the ET day).
+ORDER_LIST_CALENDAR = "XNYS"
+
+
+def order_list_day(ns: int) -> str:
+    """The broker order list's day (ISO date, US Eastern) at UTC ``ns``."""
+    return local_date(ns, calendar_tz(ORDER_LIST_CALENDAR)).isoformat()
 
 
 class ReconcileAccount:
@@ -103,7 +114,9 @@ class ReconcileAccount:
             if rec.state in ("submitting", "unresolved"):
                 found = find_by_tag(orders, rec.tag)
                 if found is None:
-                    if now_ns - rec.created_ns > STALE_AFTER_S * NS:
+                    if order_list_day(rec.created_ns) < order_list_day(now_ns):
+                        self._beyond_reach(book, rec, now_ns)  # absent from today's list proves nothing
+                    elif now_ns - rec.created_ns > STALE_AFTER_S * NS:
                         self._give_up(book, rec, now_ns)
                     elif now_ns - rec.updated_ns >= RESEND_AFTER_S * NS:
                         self._send(book, rec, now_ns)  # proven absent: the same intent, the same tag, again
@@ -127,6 +140,26 @@ class ReconcileAccount:
                   "not sent again (it would reach the market late)")
         self.journal.update(rec, now_ns, state="rejected", broker_status="rejected", reason=reason)
         book.leg_failed(rec, "rejected", reason)
+
+    def _beyond_reach(self, book, rec: IntentRecord, now_ns: int) -> None:
+        reason = (f"order outcome unknown: sent on {order_list_day(rec.created_ns)}, the broker's order list "
+                  "reaches back to today only; check the broker and reconcile")
+        self.journal.update(rec, now_ns, state="beyond_reach", reason=reason)
+        book.leg_failed(rec, "rejected", reason)
+        self.report.opens_blocked = True  # reconciled in this cycle, where it shows as a difference
+
+    def settle(self, book, key: str, now_ns: int, note: str = "") -> Report:
+        """An operator's word that intent ``key`` (``beyond_reach``) was checked at the broker: it
+        is closed (``done``) and a fresh reconciliation is returned. An order that did reach the
+        broker shows there as a position difference (opens stay blocked until it is gone)."""
+        rec = self.journal.get(key)
+        if rec is None or rec.reconcile_id != self.reconcile_id or rec.state != "beyond_reach":
+            known = [r.key for r in self.journal.in_state(self.reconcile_id, "beyond_reach")]
+            raise ValueError(f"intent {key!r} is not an intent of unknown outcome of this account: "
+                             f"accepted: {', '.join(known) or 'none (nothing to settle)'}")
+        settled = f"{rec.reason}; settled by the operator" + (f": {note}" if note else "")
+        self.journal.update(rec, now_ns, state="done", reason=settled)
+        return self.reconcile(book, now_ns)
 
     def cancel(self, rec: IntentRecord) -> bool:
         """Ask the broker to cancel the working order of ``rec`` (once per process; the poll asks
@@ -220,9 +253,12 @@ class ReconcileAccount:
         diffs = position_differences({s: q for s, q in broker_positions.items() if q}, recon, live)
         self.position_difference = bool(diffs)
         diffs += order_differences(unknown_orders, self._unknown_intents)
+        beyond = self.journal.in_state(self.reconcile_id, "beyond_reach")
+        diffs += [f"intent {rec.key}: {rec.reason}" for rec in beyond]
         self.report = Report(broker_positions={s: q for s, q in broker_positions.items() if q},
                              reconcile_positions=recon, live_positions=live, differences=diffs,
-                             unknown_broker_orders=unknown_orders, unknown_intents=list(self._unknown_intents),
+                             unknown_broker_orders=unknown_orders,
+                             unknown_intents=[*self._unknown_intents, *(rec.key for rec in beyond)],
                              opens_blocked=bool(diffs), checked_ns=now_ns)
         self.last_reconcile_ns = now_ns
         return self.report
@@ -243,11 +279,13 @@ class ReconcileAccount:
         if not self.report.opens_blocked:
             return None
         if self.report.differences:
-            return f"opens are blocked: broker position differs: {'; '.join(self.report.differences)}"
+            what = "broker position differs" if self.position_difference else "reconciliation differs"
+            return f"opens are blocked: {what}: {'; '.join(self.report.differences)}"
         return f"opens are blocked: {self.reason or 'the account is not reconciled with the broker'}"
 
     def health(self) -> dict:
-        unresolved = sum(1 for r in self.journal.open_intents(self.reconcile_id) if r.state != "acked")
+        unresolved = sum(1 for r in self.journal.open_intents(self.reconcile_id) if r.state != "acked") \
+            + len(self.journal.in_state(self.reconcile_id, "beyond_reach"))
         return dict(connected=self.connected, last_poll_ns=self.last_poll_ns, unresolved_intents=unresolved,
                     position_difference=self.position_difference,
                     opens_blocked=self.report.opens_blocked, reason=self.reason, clock_skew_s=self.skew_s)

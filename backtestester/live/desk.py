@@ -233,14 +233,15 @@ class LiveDesk:
             return [pid for pid, pg in self._pgs.items() if set(tags) <= set(pg.doc.get("tags", ()))]
 
     def meta(self, pid) -> dict:
-        """The live playground's description (the wire's playground metadata)."""
+        """The live playground's description (the wire's playground metadata), with its ``owner``
+        (stored with it: a restarted gateway keeps each tenant's playgrounds theirs)."""
         with self._state:
             pg = self._pg(pid)
             d = pg.doc
             return dict(playground_id=pid, reconcile_playground_id=d["reconcile_id"], symbols=pg.symbols,
                         initial_balance=d["balance"], start_ns=d["start_ns"], environment="live",
                         live_account_type=d["account_type"], tags=list(d.get("tags", ())),
-                        client_id=d.get("client_id"), broker=d["broker"],
+                        client_id=d.get("client_id"), owner=d.get("owner"), broker=d["broker"],
                         repositories=[tuple(r) for r in pg.repositories])
 
     # --- orders ---------------------------------------------------------------------------------
@@ -487,6 +488,18 @@ class LiveDesk:
         with self._lock:
             acct = self._account(reconcile_id)
             return acct.reconcile(self, self._now())
+
+    def settle_intent(self, reconcile_id, key: str, note: str = "") -> Report:
+        """An operator settles an intent of unknown outcome (``Report.unknown_intents``: sent on an
+        earlier day than the broker's order list reaches) after checking the broker: it is no
+        longer reported, and the fresh reconciliation is returned (an order that did reach the
+        broker remains as a position difference). Any other key is INVALID_ARGUMENT."""
+        with self._lock:
+            acct = self._account(reconcile_id)
+            try:
+                return acct.settle(self, str(key), self._now(), note)
+            except ValueError as exc:
+                raise _bad(str(exc)) from None
 
     def equity_report(self, reconcile_id) -> list[tuple[int, float]]:
         """The broker account's equity, one point per poll at most once a minute, oldest first."""

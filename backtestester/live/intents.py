@@ -9,6 +9,9 @@ after an ambiguous outcome or a crash. States:
 * ``acked``: the broker named it (``broker_order_id``); fills come from polling;
 * ``unresolved``: the outcome is unknown; it is looked up by tag before anything is sent again;
 * ``rejected``: the broker refused it outright (nothing exists at the broker);
+* ``beyond_reach``: unresolved, and the broker's order list no longer reaches back to the day it
+  was sent (Tradier lists the current ET day only): it may exist at the broker or not. Never sent
+  again, never looked up again; reported until an operator settles it (then ``done``);
 * ``done``: the broker order reached a terminal status (``broker_status``, ``reason``).
 
 Fills are applied from the broker's cumulative ``exec_quantity``: ``applied_exec_quantity`` and
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 
 from .port import OrderIntent, intent_tag
 
-INTENT_STATES = ("submitting", "acked", "unresolved", "rejected", "done")
+INTENT_STATES = ("submitting", "acked", "unresolved", "rejected", "beyond_reach", "done")
 #: States whose broker order may still change (or whose existence is not known yet).
 OPEN_STATES = ("submitting", "acked", "unresolved")
 
@@ -144,6 +147,10 @@ class IntentJournal:
     def open_intents(self, reconcile_id: str) -> list[IntentRecord]:
         """Intents of the account that are submitting, acked or unresolved, oldest first."""
         return self._rows("WHERE reconcile_id = ? AND state IN ('submitting', 'acked', 'unresolved')", (reconcile_id,))
+
+    def in_state(self, reconcile_id: str, state: str) -> list[IntentRecord]:
+        """Intents of the account in ``state``, oldest first."""
+        return self._rows("WHERE reconcile_id = ? AND state = ?", (reconcile_id, state))
 
     def all(self, reconcile_id: str) -> list[IntentRecord]:
         return self._rows("WHERE reconcile_id = ?", (reconcile_id,))

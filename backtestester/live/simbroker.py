@@ -228,7 +228,7 @@ class SimulatedBroker:
     def script_partial(self, tag_or_next: str, fractions=(0.4, 0.6)) -> None:
         """Fill an order in steps, one per :meth:`match` that finds it fillable: ``fractions`` of
         its quantity (whole shares, the last step takes the rest; a limit or stop order's later
-        steps fill at its first step's price, a market order's at the newest close). ``tag_or_next`` is an order's
+        steps fill at its first step's price, a market order's later steps at the newest close). ``tag_or_next`` is an order's
         tag, an order id, or ``"next"`` for the next placed order."""
         steps = [float(f) for f in fractions]
         if not steps or any(f <= 0 for f in steps) or abs(sum(steps) - 1.0) > 1e-9:

@@ -3,8 +3,10 @@ TradierBroker against the fake Tradier server: the scenarios of the desk's simul
 now through HTTP, Tradier's envelopes, its side checks and its faults.
 
 The fake fills in ``tick`` mode: :meth:`TradierRig.bar` sets the bar's close as the price, ticks
-(working market orders fill at it) and polls the desk, as the simulated broker matches at the
-newest close on the desk's poll."""
+(working market orders fill at it, as a real broker fills at the market when the order is worked)
+and polls the desk. The simulated broker's ``close`` model differs on purpose: it fills at the
+close current when the order was placed (the engine's D3), so the prices here are one bar later
+than in the desk's simulated-broker tests."""
 from __future__ import annotations
 
 import os
@@ -180,17 +182,23 @@ def test_e07_a_lost_response_gives_no_duplicate(rig, fault):
     assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(10, 101.0)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "desk gap (reported, not fixed here): Tradier lists today's orders only, so an intent left "
-    "unresolved across the ET day boundary looks absent and is sent again (live-venues.md §2.4, §6.1)"))
 def test_e07b_an_intent_unresolved_across_the_day_boundary_is_not_sent_again(rig):
+    """Tradier lists the current ET day's orders only (live-venues.md §2.4): after midnight ET an
+    order whose answer was lost the day before looks absent. The desk does not send it again."""
     pid = rig.playground()
     rig.bar(0, 100.0)
+    rig.clock.t = T0 + 246 * MIN - 30 * 10**9  # 2026-11-29 23:59:30 ET
     rig.fake.faults(dict(POST_ORDERS, action="drop", commit=True))
-    rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
-    rig.fake.new_day()  # e.g. the answer was lost at 15:59:59 ET and the next poll runs after midnight
-    rig.bar(1, 101.0)
+    order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)  # its answer is lost
+    rig.fake.new_day()
+    rig.bar(245, 101.0)  # the next poll at 2026-11-30 00:00 ET: past the resend grace, within 120 s
     assert len(rig.fake.orders()) == 1
+    assert sum(sent["method"] == "POST" for sent in rig.fake.requests()) == 1
+    assert order.status == "rejected" and order.reject_reason == (
+        "order outcome unknown: sent on 2026-11-29, the broker's order list reaches back to today only; "
+        "check the broker and reconcile")
+    report = rig.desk.reconciliation_report(rig.desk.meta(pid)["reconcile_playground_id"])
+    assert report.unknown_intents and report.opens_blocked
 
 
 CHILD = """

@@ -40,7 +40,8 @@ def test_death_between_the_broker_call_and_the_commit_gives_exactly_one_order_ad
     rig.bar(2, 102.0)
     [bo] = rig.sim.list_orders()
     assert (bo.status, bo.exec_quantity) == ("filled", 10)
-    assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(10, 101.0)]
+    # once, at the close current when it was placed (bar 0), not again at bar 1's or bar 2's
+    assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(10, 100.0)]
     assert desk.account(pid).positions["SPY"].quantity == 10
     assert desk.health()["sim:sim:margin"]["opens_blocked"] is False
 
@@ -68,9 +69,21 @@ def test_a_restart_resumes_orders_trades_equity_and_the_undelivered_delta(rig):
     again = desk.next_tick(pid, request_id="t1")
     assert [t.id for t in again.new_trades] == [t.id for t in delivered.new_trades]
     pending = desk.next_tick(pid, request_id="t2")
-    assert [(t.quantity, t.price) for t in pending.new_trades] == [(-4, 105.0)]
+    assert [(t.quantity, t.price) for t in pending.new_trades] == [(-4, 101.0)]  # placed on bar 1, filled at bar 2
     assert [b.close for b in pending.new_candles] == [105.0]
     assert first.id == 1 and len(rig.sim.list_orders()) == 2
+
+
+def test_the_owner_of_a_live_playground_survives_a_restart(rig):
+    alice = rig.playground(client_id="bot", owner="alice")
+    bob = rig.playground(client_id="bot", owner="bob")
+    anyone = rig.playground(client_id="bot")
+    assert [rig.desk.meta(p)["owner"] for p in (alice, bob, anyone)] == ["alice", "bob", None]
+    _crash(rig)
+    desk = rig.open(broker=rig.line)
+    assert [desk.meta(p)["owner"] for p in (alice, bob, anyone)] == ["alice", "bob", None]
+    assert desk.create_playground(broker="sim", account_type="margin", repositories=[("SPY", 60)],
+                                  balance=100_000.0, client_id="bot", owner="bob") == bob
 
 
 def test_a_partial_fill_is_not_applied_again_after_a_restart(rig):
@@ -84,7 +97,8 @@ def test_a_partial_fill_is_not_applied_again_after_a_restart(rig):
     order = desk.get_order(1)
     assert order.filled_quantity == 3 and order.is_open
     rig.bar(2, 102.0)
-    assert [(t.quantity, t.price) for t in order.trades] == [(3, 101.0), (7, 102.0)]
+    # the first step at the close current at placement (bar 0), the second at the newest (bar 2)
+    assert [(t.quantity, t.price) for t in order.trades] == [(3, 100.0), (7, 102.0)]
     assert desk.account(pid).positions["SPY"].quantity == 10
     assert sum(p.quantity for p in rig.sim.positions()) == 10
 
@@ -110,7 +124,8 @@ def test_bars_delivered_by_the_live_bars_but_not_stored_by_the_desk_are_caught_u
     from .deskkit import MIN, T0
     pid = rig.playground()
     rig.bar(0, 100.0)
-    rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=1)
+    # a limit only bar 1 reaches (bar 0's low is 99, but resting orders match bars that come later)
+    rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=1, order_type="limit", price=100.5)
     rig.push.push([Bar("SPY", 60, T0 + MIN, 101.0, 102.0, 100.0, 101.0, 10.0)])
     rig.clock.t = T0 + 2 * MIN
     assert [b.close for b in rig.bars.poll()] == [101.0]  # delivered; the desk dies before storing it
@@ -118,7 +133,7 @@ def test_bars_delivered_by_the_live_bars_but_not_stored_by_the_desk_are_caught_u
     desk = rig.open(broker=rig.line)
     assert [b.close for b in desk.next_tick(pid).new_candles] == [100.0, 101.0]
     desk.poll()
-    assert desk.get_order(1).trades[0].price == 101.0  # the sim broker saw the bar too
+    assert desk.get_order(1).trades[0].price == 100.5  # the sim broker saw bar 1 too: it reached the limit
 
 
 def test_death_before_the_request_left_sends_the_intent_once_after_the_restart(rig):
@@ -135,7 +150,8 @@ def test_death_before_the_request_left_sends_the_intent_once_after_the_restart(r
     rig.bar(2, 102.0)
     rig.bar(3, 103.0)
     order = desk.get_order(1)
-    assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(10, 102.0)]
+    # sent again on bar 1: filled at bar 1's close (the close current when it reached the broker)
+    assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(10, 101.0)]
     assert len(rig.sim.list_orders()) == 1
 
 
@@ -184,5 +200,6 @@ def test_sigkill_between_the_broker_call_and_the_commit_gives_exactly_one_order(
     rig.bar(1, 101.0)
     rig.bar(2, 102.0)
     assert len(rig.sim.list_orders()) == 1 and rig.sim.list_orders()[0].status == "filled"
-    assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(10, 101.0)]
+    # once, at the close current when the dying process placed it (bar 0)
+    assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(10, 100.0)]
     assert rig.desk.account(pid).positions["SPY"].quantity == 10

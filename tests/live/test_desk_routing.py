@@ -15,9 +15,10 @@ def rig(tmp_path):
     return Rig(tmp_path)
 
 
-def _long(rig, pid, qty, i):
+def _long(rig, pid, qty, i, close=100.0):
+    """Buy ``qty`` now; bar ``i`` (closing at ``close``) fills it at the close current before it."""
     order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=qty)
-    rig.bar(i, 100.0)
+    rig.bar(i, close)
     assert order.status == "filled"
     return order
 
@@ -35,7 +36,8 @@ def test_cross_zero_split_sends_the_second_leg_only_after_the_first_filled(rig):
     assert short.status == "partially_filled" and short.filled_quantity == 10  # open until complete
     rig.bar(3, 98.0)
     assert short.status == "filled"
-    assert [(t.quantity, t.price) for t in short.trades] == [(-10, 99.0), (-5, 98.0)]
+    # each leg at the close current when it was sent: the second only after bar 2 filled the first
+    assert [(t.quantity, t.price) for t in short.trades] == [(-10, 100.0), (-5, 99.0)]
     positions = {p.symbol: p.quantity for p in rig.sim.positions()}
     assert positions == {"SPY": -5}
     assert rig.desk.account(a).positions["SPY"].quantity == -15
@@ -69,7 +71,8 @@ def test_one_working_broker_order_per_symbol_later_orders_wait_in_order(rig):
     assert first.status == "filled" and other.status == "filled"
     assert [(o.symbol, o.quantity) for o in rig.sim.list_orders()] == [("SPY", 1), ("QQQ", 3), ("SPY", 2)]
     rig.bar(2, 102.0)
-    assert second.status == "filled" and second.trades[0].price == 102.0
+    # sent after bar 1 filled the first (sent with it, it would have filled at bar 0's 100)
+    assert second.status == "filled" and second.trades[0].price == 101.0
 
 
 def test_partial_fills_apply_the_growth_of_the_cumulative_quantity_once(rig):
@@ -88,7 +91,8 @@ def test_partial_fills_apply_the_growth_of_the_cumulative_quantity_once(rig):
     assert [t.quantity for t in rig.desk.next_tick(pid).new_trades] == [4]
     line.frozen = False
     rig.bar(2, 102.0)
-    assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(4, 101.0), (6, 102.0)]
+    # the first step at the close current at placement (bar 0), the next at the newest (bar 2)
+    assert order.status == "filled" and [(t.quantity, t.price) for t in order.trades] == [(4, 100.0), (6, 102.0)]
     assert [t.quantity for t in rig.desk.next_tick(pid).new_trades] == [6]
     assert rig.desk.account(pid).positions["SPY"].quantity == 10
 
@@ -168,12 +172,13 @@ def test_client_request_id_is_idempotent_per_playground(rig):
 def test_closes_by_close_order_id(rig):
     pid = rig.playground()
     rig.bar(0, 100.0)
-    one = _long(rig, pid, 3, 1)
-    two = _long(rig, pid, 4, 2)
+    one = _long(rig, pid, 3, 1, close=105.0)  # filled at 100
+    two = _long(rig, pid, 4, 2, close=110.0)  # filled at 105
     close = rig.desk.place_order(pid, symbol="SPY", side="sell", quantity=4, close_order_id=two.id)
-    rig.bar(3, 110.0)
+    rig.bar(3, 120.0)  # filled at 110
     assert close.status == "filled" and close.closes == [two.id]
     assert rig.desk.open_orders(pid, "SPY") == [one]
-    assert rig.desk.account(pid).balance == pytest.approx(100_000 + 4 * 10)
+    # 4 sold at 110, realised against the position's average cost (the engine's rule): 720 / 7
+    assert rig.desk.account(pid).balance == pytest.approx(100_000 + 4 * (110 - (3 * 100 + 4 * 105) / 7))
     with pytest.raises(ServiceError, match="failed to find order to close"):
         rig.desk.place_order(pid, symbol="SPY", side="sell", quantity=1, close_order_id=two.id)

@@ -83,8 +83,8 @@ def test_an_order_that_never_arrived_is_sent_again_with_the_same_tag(rig):
     rig.bar(1, 101.0)  # lookup proves it absent: sent again, same tag
     assert rig.line.places[0] == rig.line.places[1]
     assert len(rig.sim.list_orders()) == 1
-    rig.bar(2, 102.0)
-    assert order.status == "filled" and order.trades[0].price == 102.0
+    rig.bar(2, 102.0)  # the resent order fills at the close current when it was sent (bar 1)
+    assert order.status == "filled" and order.trades[0].price == 101.0
 
 
 def test_a_failed_lookup_sends_nothing(rig):
@@ -175,3 +175,55 @@ def test_an_authentication_refusal_of_the_order_is_a_rejection(rig):
     rig.line.place = refused
     order = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
     assert order.status == "rejected" and "refused the credentials: 401" in order.reject_reason
+
+
+def test_an_intent_unresolved_across_the_et_day_boundary_is_reported_not_sent_again(rig):
+    """The broker's order list reaches back to the current ET day only: a lookup after midnight
+    cannot prove an intent of the day before absent. Not sent again; its live order is rejected
+    with the reason; reported (opens blocked, across a restart) until an operator settles it;
+    closes and cancels keep working."""
+    import gc
+
+    from backtestester.service.errors import ServiceError
+
+    from .deskkit import MIN, T0
+    pid = rig.playground()
+    rig.bar(0, 100.0)
+    rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=10)
+    rig.bar(1, 100.0)  # long 10
+    rig.clock.t = T0 + 246 * MIN - 30 * 10**9  # 2026-11-29 23:59:30 ET
+    rig.line.place_fault = "timeout"
+    lost = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=5)
+    rig.bar(245, 101.0)  # the next poll at 2026-11-30 00:00 ET: past the resend grace, within 120 s
+    assert len(rig.line.places) == 2 and len(rig.sim.list_orders()) == 1
+    reason = ("order outcome unknown: sent on 2026-11-29, the broker's order list reaches back to today only; "
+              "check the broker and reconcile")
+    assert (lost.status, lost.reject_reason) == ("rejected", reason)
+    assert rig.desk.next_tick(pid).invalid_orders == [lost]
+    rid = rig.desk.meta(pid)["reconcile_playground_id"]
+    key = f"{rid}/{lost.id}/1"
+    assert _journal_rows(rig)[-1][2] == "beyond_reach"
+    report = rig.desk.reconciliation_report(rid)
+    assert report.unknown_intents == [key] and report.differences == [f"intent {key}: {reason}"]
+    assert report.opens_blocked and rig.desk.health()["sim:sim:margin"]["unresolved_intents"] == 1
+    opened = rig.desk.place_order(pid, symbol="SPY", side="buy", quantity=1)
+    assert opened.reject_reason == f"opens are blocked: reconciliation differs: intent {key}: {reason}"
+    resting = rig.desk.place_order(pid, symbol="SPY", side="sell", quantity=2, order_type="limit", price=500.0)
+    assert rig.desk.cancel_order(pid, resting.id) is resting  # a cancel works
+    close = rig.desk.place_order(pid, symbol="SPY", side="sell", quantity=4)  # and a close
+    rig.bar(246, 102.0)
+    rig.bar(247, 102.0)
+    assert resting.status == "canceled" and close.status == "filled"
+    assert len(rig.line.places) == 4  # the resting sell and the close: the lost intent never again
+    rig.desk = None  # a crash: the unknown outcome is still reported after the restart
+    gc.collect()
+    desk = rig.open(broker=rig.line)
+    assert desk.reconciliation_report(rid).unknown_intents == [key]
+    assert desk.place_order(pid, symbol="SPY", side="buy", quantity=1).status == "rejected"
+    with pytest.raises(ServiceError, match=f"accepted: {key}"):
+        desk.settle_intent(rid, f"{rid}/1/1")
+    settled = desk.settle_intent(rid, key, note="not at the broker")  # the operator checked
+    assert settled.unknown_intents == [] and settled.differences == [] and not settled.opens_blocked
+    assert desk.health()["sim:sim:margin"]["unresolved_intents"] == 0
+    assert desk.place_order(pid, symbol="SPY", side="buy", quantity=1).status == "pending"
+    assert len(rig.line.places) == 5
