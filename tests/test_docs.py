@@ -1,11 +1,12 @@
-"""Every code block of README.md and docs/*.md runs as written.
+"""Every code block of README.md and docs/**/*.md runs as written.
 
 Per Markdown file, in a fresh temporary directory laid out as a clone's root after `make demo`
 (`.venv` and `examples/` link to the repository's; `data/` is a copy of ``catalog``), the
 blocks run in the file's order: ``python`` blocks are exec'd in one namespace shared by the file's
 blocks, ``sh`` blocks run under bash (``-e``, venv's bin first on PATH, as with the venv
 activated). A running gateway is there for the blocks that talk to one (``127.0.0.1:5051`` is
-replaced by its OS-chosen address, ``http://127.0.0.1:5052`` by its Twirp base URL), and Ray for the blocks that say "inside a Ray session".
+replaced by its OS-chosen address, ``http://127.0.0.1:5052`` by its Twirp base URL); it trades
+live as the docs' ``serve`` line says (:data:`DOCS_LIVE`), and Ray for the blocks that say "inside a Ray session".
 
 Nothing is skipped silently:
 - a block that cannot run here has ``<!-- not run: REASON -->`` on the line before its fence;
@@ -32,7 +33,7 @@ from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+FILES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\s*$", re.S | re.M)
 NOT_RUN_MARK = re.compile(r"<!--\s*not run:\s*(?P<reason>.+?)\s*-->\s*$")
 RUN = {"python", "sh"}
@@ -45,6 +46,10 @@ NOT_RUN = {
     ("README.md", "make demo   # creates .venv, installs, generates sample data, sweeps the reference SMA crossover on an embedded Ray"),
     ("README.md", ".venv/bin/backtestester serve --data-dir data                          # loopback, no token needed"),
     ("README.md", "ansible-playbook -i inventory.ini playbooks/site.yml   # add --ask-vault-pass when group_vars hold a vault"),
+    ("README.md", ".venv/bin/backtestester serve --data-dir data --replay-start 2024-01-02 --replay-symbols AAPL --replay-speed 60"),
+    ("docs/live.md", "backtestester serve --data-dir data --replay-start 2024-01-02 --replay-symbols AAPL --replay-speed 60"),
+    ("docs/live.md", "export TRADIER_TOKEN=...            # the sandbox account's token"),
+    ("docs/live/tradier.md", "import os"),
     ("docs/gateway.md", "backtestester serve --data-dir data                      # 127.0.0.1:5051, plaintext, no token"),
     ("docs/gateway.md", "from actors.gateway.server import serve"),
     ("docs/gateway.md", "backtestester serve --data-dir data --port 5052 --twirp-port 5051   # gRPC on 5052, Twirp on 5051"),
@@ -134,13 +139,20 @@ def catalog(tmp_path_factory):
     return path
 
 
+#: The live flags of the docs' ``serve`` line (README.md, docs/live.md), as the gateway's LiveConfig.
+DOCS_LIVE = dict(replay_start="2024-01-02", replay_symbols=("AAPL",), replay_speed=60.0)
+
+
 @pytest.fixture(scope="module")
-def gateway(ray_cluster, catalog):
-    """``(gRPC address, Twirp base URL)`` of a gateway on OS-chosen ports serving ``catalog``;
-    stopped at the end."""
+def gateway(ray_cluster, catalog, tmp_path_factory):
+    """``(gRPC address, Twirp base URL)`` of a gateway on OS-chosen ports serving a copy of
+    ``catalog`` and trading live on its replay (:data:`DOCS_LIVE`); stopped at the end."""
+    from actors.gateway.live import LiveConfig
     from actors.gateway.server import spawn
 
-    gw = spawn(str(catalog), name="docs-gateway")
+    data = tmp_path_factory.mktemp("gateway") / "data"
+    shutil.copytree(catalog, data)  # its own copy: the live desk writes its files there
+    gw = spawn(str(data), name="docs-gateway", live=LiveConfig(**DOCS_LIVE).validate())
     try:
         address = ray_cluster.get(gw.start.remote("127.0.0.1", 0, 0), timeout=60)
         yield address, ray_cluster.get(gw.twirp_address.remote(), timeout=60)
