@@ -41,6 +41,7 @@ PASSED=0
 FAILED=0
 NSPAWN_PID=""
 HTTP_PID=""
+GATEWAY_PID=""
 CHILD_PID=""
 WORK=""
 START=$SECONDS
@@ -106,6 +107,10 @@ cleanup() {
     if [ -n "$HTTP_PID" ]; then
         kill -TERM "$HTTP_PID" 2>/dev/null
         wait "$HTTP_PID" 2>/dev/null
+    fi
+    if [ -n "$GATEWAY_PID" ]; then
+        kill -TERM "$GATEWAY_PID" 2>/dev/null
+        wait "$GATEWAY_PID" 2>/dev/null
     fi
     if [ -n "$WORK" ]; then
         local socket mount
@@ -280,6 +285,23 @@ poll 30 "the HTTP server" test -s "$WORK/http-port" || die "the HTTP server did 
 HTTP_PORT=$(cat "$WORK/http-port")
 log "HTTP server on 127.0.0.1:$HTTP_PORT (pid $HTTP_PID)"
 
+# The gateway the live client trades through, on this machine (the container shares its
+# network): a simulated broker on replayed SYNTH bars, 60x faster than the wall clock.
+BT="$REPO/.venv/bin/backtestester"
+[ -x "$BT" ] || die "$BT not found (make test creates the venv)"
+GATEWAY_DIR="$WORK/gateway"
+"$BT" data synth --data-dir "$GATEWAY_DIR" --symbols SYNTH --timeframe 1m --start 2024-01-02 --bars 3000 --seed 7 \
+    >"$WORK/logs/gateway-data.log" 2>&1 || die "generating the gateway's bars failed"
+GATEWAY_PORT=$(free_port)
+"$BT" serve --host 127.0.0.1 --port "$GATEWAY_PORT" --data-dir "$GATEWAY_DIR" --playground-hosts 0 \
+    --live-feed replay --replay-symbols SYNTH --replay-timeframe 1m --replay-start 2024-01-02 --replay-speed 60 \
+    >"$WORK/logs/gateway.log" 2>&1 </dev/null &
+GATEWAY_PID=$!
+poll 120 "the gateway" grep -q "listening on" "$WORK/logs/gateway.log" || { tail -20 "$WORK/logs/gateway.log"; die "the gateway did not start"; }
+log "gateway on 127.0.0.1:$GATEWAY_PORT (pid $GATEWAY_PID)"
+# live_client FIELD: what the gateway knows of the live client's playground (client id e2e-live).
+live_client() { "$REPO/.venv/bin/python" "$HERE/live_status.py" "127.0.0.1:$GATEWAY_PORT" e2e-live "$@"; }
+
 # Tracked and untracked (not ignored) files of the working tree, committed on branch e2e.
 SNAP="$WORK/snapshot"
 mkdir -p "$SNAP"
@@ -317,6 +339,7 @@ deploy_key_git_host: 127.0.0.1
 deploy_key_git_port: $SSH_PORT
 deploy_key_git_host_keys:
   - "$HOST_KEY"
+e2e_gateway_address: "127.0.0.1:$GATEWAY_PORT"
 EOF
 printf -- '---\ndeploy_key_mode: generate\n' >"$INV/group_vars/clients/deploy_key.yml"
 
@@ -387,6 +410,11 @@ pass "--check --diff on the converged host: no drift"
 verify "$GENERATED_PUB" "converged host"
 pass "built interpreter (ssl, sqlite3, ctypes, lzma, bz2, readline, zlib), venv, pm2 unit, completion, pinned host key, clients online"
 
+# The live client trades: one live playground (its client id), orders filled by the simulated broker.
+poll 240 "the live client's first filled order" live_client --min-filled 1 || fail "the live client placed no filled order"
+LIVE_PID=$(live_client --field playground_id)
+pass "the live client under pm2 trades a live playground through the gateway"
+
 # 5. The clients stay alive: client killed, pm2 daemon killed, reboot.
 STATUS_DIR="$R/home/$APP_USER/e2e-status"
 client_pid() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' "$STATUS_DIR/$1.json" 2>/dev/null; }
@@ -406,6 +434,13 @@ poll 60 "pm2 to restart e2e-client-a" client_up e2e-client-a "$OLD_A" || fail "c
 [ "$(client_pid e2e-client-b)" = "$OLD_B" ] || fail "killing one client restarted the other"
 [ "$(client_count)" = 2 ] || fail "expected 2 client processes, found $(client_count)"
 pass "a killed client is restarted by pm2"
+
+LIVE_FILLED=$(live_client --field filled)
+on_target "sudo pkill -KILL -u $APP_USER -f 'backtestester live'" || fail "no live client process to kill"
+poll 240 "the restarted live client to trade on" live_client --min-filled $((LIVE_FILLED + 1)) ||
+    fail "the live client did not trade again after pm2 restarted it"
+[ "$(live_client --field playground_id)" = "$LIVE_PID" ] || fail "the restarted live client made a new playground"
+pass "a killed live client is restarted by pm2 and picks up its playground by client id"
 
 daemon_pid() { on_target "systemctl show --property=MainPID --value pm2-$APP_USER" 2>/dev/null; }
 daemon_restarted() {
