@@ -435,6 +435,11 @@ class LiveRPCs:
 
         return await self.shell.run(lambda: live_answers.reconciliation_report(self.desk.reconciliation_report(rid)))
 
+    async def settle_intent(self, rid: str, key: str, note: str):
+        from backtestester.wire import live_answers  # noqa: PLC0415
+
+        return await self.shell.run(lambda: live_answers.reconciliation_report(self.desk.settle_intent(rid, key, note)))
+
     async def equity_report(self, rid: str):
         from backtestester.wire import live_answers  # noqa: PLC0415
 

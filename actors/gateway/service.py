@@ -492,6 +492,13 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         return await live.reconciliation_report(self._reconcile_id(request.reconcile_playground_id))
 
     @_rpc
+    async def SettleIntent(self, request, context):
+        """An operator settles an intent of unknown outcome; the fresh reconciliation report."""
+        live = self._live_rpcs("SettleIntent")
+        rid = self._reconcile_id(request.reconcile_playground_id)
+        return await live.settle_intent(rid, requests.identifier(request.key, "key"), request.note[:1000])
+
+    @_rpc
     async def GetEquityReport(self, request, context):
         live = self._live_rpcs("GetEquityReport")
         return await live.equity_report(self._reconcile_id(request.playground_id))

@@ -52,6 +52,11 @@ class LiveClient(PlaygroundClient):
         return self._call("GetReconciliationReport",
                           pb.GetReconciliationReportRequest(reconcile_playground_id=reconcile_playground_id))
 
+    def settle_intent(self, reconcile_playground_id: str, key: str, note: str = "") -> pb.GetReconciliationReportResponse:
+        """Settle an intent of unknown outcome (the report's ``unknown_intents``) after checking the broker."""
+        return self._call("SettleIntent", pb.SettleIntentRequest(reconcile_playground_id=reconcile_playground_id,
+                                                                 key=key, note=note))
+
     def equity_report(self, reconcile_playground_id: str) -> list[pb.LiveAccountPlot]:
         return list(self._call("GetEquityReport",
                                pb.GetEquityReportRequest(playground_id=reconcile_playground_id)).items)

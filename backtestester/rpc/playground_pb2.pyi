@@ -714,3 +714,13 @@ class GetBrokerHealthResponse(_message.Message):
     ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     accounts: _containers.RepeatedCompositeFieldContainer[BrokerHealth]
     def __init__(self, accounts: _Optional[_Iterable[_Union[BrokerHealth, _Mapping]]] = ...) -> None: ...
+
+class SettleIntentRequest(_message.Message):
+    __slots__ = ("reconcile_playground_id", "key", "note")
+    RECONCILE_PLAYGROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    reconcile_playground_id: str
+    key: str
+    note: str
+    def __init__(self, reconcile_playground_id: _Optional[str] = ..., key: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...

@@ -146,6 +146,11 @@ class PlaygroundServiceStub:
                 request_serializer=playground__pb2.GetBrokerHealthRequest.SerializeToString,
                 response_deserializer=playground__pb2.GetBrokerHealthResponse.FromString,
                 _registered_method=True)
+        self.SettleIntent = channel.unary_unary(
+                '/playground.PlaygroundService/SettleIntent',
+                request_serializer=playground__pb2.SettleIntentRequest.SerializeToString,
+                response_deserializer=playground__pb2.GetReconciliationReportResponse.FromString,
+                _registered_method=True)
 
 
 class PlaygroundServiceServicer:
@@ -325,6 +330,17 @@ class PlaygroundServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SettleIntent(self, request, context):
+        """Live trading: an operator settles an order intent of unknown outcome (the reconciliation
+        report's unknown_intents: sent on an earlier day than the broker's order list reaches) after
+        checking the broker; it is no longer reported, and the answer is the fresh reconciliation
+        report (an order that did reach the broker remains a position difference). INVALID_ARGUMENT for
+        a key that is not such an intent, naming those that are.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlaygroundServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -437,6 +453,11 @@ def add_PlaygroundServiceServicer_to_server(servicer, server):
                     servicer.GetBrokerHealth,
                     request_deserializer=playground__pb2.GetBrokerHealthRequest.FromString,
                     response_serializer=playground__pb2.GetBrokerHealthResponse.SerializeToString,
+            ),
+            'SettleIntent': grpc.unary_unary_rpc_method_handler(
+                    servicer.SettleIntent,
+                    request_deserializer=playground__pb2.SettleIntentRequest.FromString,
+                    response_serializer=playground__pb2.GetReconciliationReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1033,6 +1054,33 @@ class PlaygroundService:
             '/playground.PlaygroundService/GetBrokerHealth',
             playground__pb2.GetBrokerHealthRequest.SerializeToString,
             playground__pb2.GetBrokerHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SettleIntent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/playground.PlaygroundService/SettleIntent',
+            playground__pb2.SettleIntentRequest.SerializeToString,
+            playground__pb2.GetReconciliationReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -189,7 +189,7 @@ def test_a_store_failure_names_the_file_relative_to_the_data_directory(ray_clust
 # --- the fuzz test ---------------------------------------------------------------------------------
 SERVICE = pb.DESCRIPTOR.services_by_name["PlaygroundService"]
 LIVE_ONLY = {"CreateLivePlayground", "GetReconciliationReport", "GetEquityReport", "MockFillOrder", "GetBrokerHealth",
-             "PushBars"}
+             "PushBars", "SettleIntent"}
 EXPECTED = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
             grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.RESOURCE_EXHAUSTED}
 RANDOM_BYTES, MUTATIONS = 4, 30  # per RPC: about 560 requests for the 18 RPCs

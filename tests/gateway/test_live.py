@@ -51,6 +51,12 @@ def test_live_playground_market_buy_fills_and_reconciles(ray_cluster, tmp_path):
         assert [(p.symbol, p.quantity) for p in report.reconciliation_positions] == [("AAA", 10)]
         assert [(p.playground_id, p.symbol, p.quantity) for p in report.live_playground_positions] == [(pid, "AAA", 10)]
         assert not report.differences and not report.opens_blocked
+        with pytest.raises(grpc.RpcError) as info:  # nothing of unknown outcome to settle: the text says so
+            stub.SettleIntent(pb.SettleIntentRequest(reconcile_playground_id=rid, key="no/such/intent"), timeout=DEADLINE)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "no/such/intent" in info.value.details()
+        with pytest.raises(grpc.RpcError) as info:
+            stub.SettleIntent(pb.SettleIntentRequest(reconcile_playground_id="not-a-reconcile-id", key="k"), timeout=DEADLINE)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
         health = stub.GetBrokerHealth(pb.GetBrokerHealthRequest(), timeout=DEADLINE).accounts
         assert [h.account for h in health if h.connected] == ["sim:sim:paper"]
 

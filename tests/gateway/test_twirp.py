@@ -39,7 +39,7 @@ SERVICE = pb.DESCRIPTOR.services_by_name["PlaygroundService"]
 UNARY = [m for m in SERVICE.methods if not m.client_streaming and not m.server_streaming]
 PROTOBUF, JSON = "application/protobuf", "application/json"
 LIVE_ONLY = {"CreateLivePlayground", "GetReconciliationReport", "GetEquityReport", "MockFillOrder", "GetBrokerHealth",
-             "PushBars"}
+             "PushBars", "SettleIntent"}
 
 
 def post(base, method, body=b"", content_type=PROTOBUF, session=requests, **kwargs):

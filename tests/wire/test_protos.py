@@ -451,13 +451,14 @@ def _fields(message) -> list[tuple[int, str, int, bool, bool]]:
 def test_additions_have_their_documented_shapes_and_messages(spec):
     service = playground_pb2.DESCRIPTOR.services_by_name["PlaygroundService"]
     additions = {m.name: m for m in service.methods if m.name not in spec.rpcs}
-    assert set(additions) == {"StreamTicks", "StreamCandlesArrow", "CancelOrder", "PushBars", "GetBrokerHealth"}
+    assert set(additions) == {"StreamTicks", "StreamCandlesArrow", "CancelOrder", "PushBars", "GetBrokerHealth",
+                              "SettleIntent"}
     for name in ("StreamTicks", "StreamCandlesArrow"):
         assert additions[name].server_streaming and not additions[name].client_streaming, name
     # CancelOrder: unary (so every front end of the servicer serves it), appended after the spec's RPCs
     cancel = additions["CancelOrder"]
     assert not cancel.server_streaming and not cancel.client_streaming
-    assert [m.name for m in service.methods][-3:] == ["CancelOrder", "PushBars", "GetBrokerHealth"]
+    assert [m.name for m in service.methods][-4:] == ["CancelOrder", "PushBars", "GetBrokerHealth", "SettleIntent"]
     assert cancel.output_type.full_name == "playground.Order"
 
     ticks = additions["StreamTicks"]
@@ -482,12 +483,19 @@ def test_additions_have_their_documented_shapes_and_messages(spec):
     # New messages only: none of the additions reuses a name of the spec.
     new_messages = set(playground_pb2.DESCRIPTOR.message_types_by_name) - set(spec.messages)
     assert new_messages == {"StreamTicksRequest", "ArrowBatch", "CancelOrderRequest", "PushBarsRequest",
-                            "PushBarsResponse", "GetBrokerHealthRequest", "BrokerHealth", "GetBrokerHealthResponse"}
+                            "PushBarsResponse", "GetBrokerHealthRequest", "BrokerHealth", "GetBrokerHealthResponse",
+                            "SettleIntentRequest"}
     # Live trading (docs/live.md): bars pushed by a client (client streaming), the brokers' health.
     push, health = additions["PushBars"], additions["GetBrokerHealth"]
     assert push.client_streaming and not push.server_streaming
     assert push.input_type.full_name == "playground.PushBarsRequest"
     assert not health.client_streaming and not health.server_streaming
+    # An operator settles an intent of unknown outcome: the answer is the fresh reconciliation report.
+    settle = additions["SettleIntent"]
+    assert settle.output_type.full_name == "playground.GetReconciliationReportResponse"
+    assert _fields(settle.input_type) == [(1, "reconcile_playground_id", FD.TYPE_STRING, False, False),
+                                          (2, "key", FD.TYPE_STRING, False, False),
+                                          (3, "note", FD.TYPE_STRING, False, False)]
 
 
 def test_fields_added_to_v1_messages_are_numbered_from_100_and_have_presence(spec):
