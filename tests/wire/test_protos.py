@@ -491,11 +491,10 @@ def test_additions_have_their_documented_shapes_and_messages(spec):
     assert push.input_type.full_name == "playground.PushBarsRequest"
     assert not health.client_streaming and not health.server_streaming
     # An operator settles an intent of unknown outcome: the answer is the fresh reconciliation report.
-    settle = additions["SettleIntent"]
-    assert settle.output_type.full_name == "playground.GetReconciliationReportResponse"
-    assert _fields(settle.input_type) == [(1, "reconcile_playground_id", FD.TYPE_STRING, False, False),
-                                          (2, "key", FD.TYPE_STRING, False, False),
-                                          (3, "note", FD.TYPE_STRING, False, False)]
+    assert additions["SettleIntent"].output_type.full_name == "playground.GetReconciliationReportResponse"
+    assert _fields(additions["SettleIntent"].input_type) == [
+        (1, "reconcile_playground_id", FD.TYPE_STRING, False, False), (2, "key", FD.TYPE_STRING, False, False),
+        (3, "note", FD.TYPE_STRING, False, False)]
 
 
 def test_fields_added_to_v1_messages_are_numbered_from_100_and_have_presence(spec):
