@@ -75,6 +75,20 @@ Verdict thresholds (:func:`verdict`)
 Bad input (too few periods, ``S`` odd or larger than ``T``, fewer than 2 trials, NaN) raises
 :class:`ValueError` saying what is needed.  ``nan`` moments give ``nan`` results.  Pure core:
 the standard library and numpy.
+
+Sources
+-------
+* Mertens, "Comments on variance of the IID estimator in Lo (2002)", 2002 (the SR variance).
+* Bailey & Lopez de Prado, "The Sharpe Ratio Efficient Frontier", Journal of Risk 15(2), 2012
+  (PSR, MinTRL; the "2012" convention).
+* Bailey & Lopez de Prado, "The Deflated Sharpe Ratio", Journal of Portfolio Management 40(5),
+  2014, SSRN 2460551 (SR0, DSR; its numerical example is a test).
+* Bailey, Borwein, Lopez de Prado & Zhu, "Pseudo-Mathematics and Financial Charlatanism",
+  Notices of the AMS 61(5), 2014 (MinBTL).
+* Bailey, Borwein, Lopez de Prado & Zhu, "The Probability of Backtest Overfitting", Journal of
+  Computational Finance 20(4), 2017, SSRN 2326253 (CSCV, PBO).
+* Lopez de Prado, Lipton & Zoonekynd, "How to Use the Sharpe Ratio", ADIA Lab Research Paper 19,
+  2026, SSRN 5520741 (the "2026" convention; its replication code's unit values are tests).
 """
 
 from __future__ import annotations

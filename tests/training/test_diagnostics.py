@@ -208,9 +208,12 @@ def test_degradation_pairs_and_slope_are_reported():
 def test_pbo_is_fast_on_a_200_trial_study():
     m = np.random.default_rng(3).standard_normal((1000, 200))
     d.pbo_cscv(m[:100, :10], s=4)  # warm-up
-    start = time.perf_counter()
-    d.pbo_cscv(m, s=16)
-    assert time.perf_counter() - start < 1.0
+    took = []
+    for _ in range(3):  # the best of three: other work on a shared machine only slows a run down
+        start = time.perf_counter()
+        d.pbo_cscv(m, s=16)
+        took.append(time.perf_counter() - start)
+    assert min(took) < 1.0  # ~0.1 s on one core
 
 
 def test_flat_trials_that_never_traded_rank_in_the_middle():
