@@ -50,6 +50,12 @@ SR0, the expected maximum Sharpe of ``N`` zero-skill trials (Bailey & Lopez de P
 DSR (Deflated Sharpe Ratio)
     ``PSR(SR0)`` with the selected trial's ``SR``, ``T``, ``g3``, ``g4``.
 
+Power and false discovery rates (2026 convention; variances at the Sharpe named, over ``T``)
+    ``power = 1 - Phi((SR_c - SR1) / sigma(SR1))`` with the critical value
+    ``SR_c = SR0 + z * sigma(SR0)``; ``pFDR = 1 / (1 + power * p1 / (alpha * (1 - p1)))`` (planned,
+    ``p1`` the prior share of strategies with skill); ``oFDR = p0' (1 - p1) / (p0' (1 - p1) +
+    p1' p1)`` with ``p0' = 1 - PSR(SR0)``, ``p1' = 1 - PSR(SR1)`` (observed).
+
 MinBTL (Minimum Backtest Length), in years
     ``(((1 - g) * Phi^-1(1 - 1/N) + g * Phi^-1(1 - 1/(N e))) / E[max])**2``.
 
@@ -103,7 +109,8 @@ import numpy as np
 
 __all__ = [
     "DSR_REAL", "EULER_GAMMA", "PBO_OVERFIT", "Moments", "PBOResult", "dsr", "expected_max_normal",
-    "expected_max_sharpe", "min_backtest_length", "min_trl", "moments", "pbo_cscv", "psr",
+    "expected_max_sharpe", "min_backtest_length", "min_trl", "moments", "ofdr", "pbo_cscv",
+    "pfdr", "power", "psr",
     "sharpe", "sharpe_variance", "study_diagnostics", "trials_variance", "verdict",
 ]
 
@@ -254,6 +261,43 @@ def min_trl(sr: float, sr_star: float = 0.0, skew: float = 0.0, kurtosis: float 
     if convention == "2012":
         return 1.0 + _v1(sr, skew, kurtosis) * ratio
     return _v1(sr_star, skew, kurtosis) * ratio
+
+
+def power(sr0: float, sr1: float, periods: int, skew: float = 0.0, kurtosis: float = 3.0,
+          alpha: float = 0.05) -> float:
+    """The test's power ``1 - beta`` against the alternative ``sr1`` (2026 convention): the
+    probability that a strategy whose true per-period Sharpe is ``sr1`` clears the critical
+    value ``SR_c = sr0 + z * sigma(sr0)``, i.e. ``1 - Phi((SR_c - sr1) / sigma(sr1))``."""
+    z = _NORMAL.inv_cdf(1.0 - _alpha(alpha))
+    critical = sr0 + z * math.sqrt(sharpe_variance(sr0, periods, skew, kurtosis, convention="2026"))
+    spread = math.sqrt(sharpe_variance(sr1, periods, skew, kurtosis, convention="2026"))
+    return 1.0 - _NORMAL.cdf((critical - sr1) / spread)
+
+
+def _probability(value: float, name: str, what: str) -> float:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} ({what}) must be in (0, 1), got {value!r}")
+    return float(value)
+
+
+def pfdr(power: float, p1: float, alpha: float = 0.05) -> float:
+    """Planned false discovery rate (2026): the share of strategies passing the test at
+    ``alpha`` with this ``power`` that are false, when a share ``p1`` of candidates has skill:
+    ``1 / (1 + power * p1 / (alpha * (1 - p1)))``."""
+    _probability(power, "power", "1 - beta")
+    _probability(p1, "p1", "the prior share of strategies with skill")
+    return 1.0 / (1.0 + power * p1 / (_alpha(alpha) * (1.0 - p1)))
+
+
+def ofdr(sr: float, sr0: float, sr1: float, periods: int, skew: float = 0.0,
+         kurtosis: float = 3.0, p1: float = 0.05) -> float:
+    """Observed false discovery rate (2026): the posterior probability that ``sr`` comes from
+    the null ``sr0`` rather than the alternative ``sr1``, with ``p0' = 1 - PSR(sr0)`` and
+    ``p1' = 1 - PSR(sr1)`` (2026 convention): ``p0'(1 - p1) / (p0'(1 - p1) + p1' p1)``."""
+    _probability(p1, "p1", "the prior share of strategies with skill")
+    null = (1.0 - psr(sr, sr0, periods, skew, kurtosis, convention="2026")) * (1.0 - p1)
+    alternative = (1.0 - psr(sr, sr1, periods, skew, kurtosis, convention="2026")) * p1
+    return null / (null + alternative)
 
 
 def expected_max_normal(n_trials: int) -> float:

@@ -119,6 +119,13 @@ def test_c_zoonekynd_2026_conventions():
     assert close_to_digits(d.min_trl(C_SR, 0.0, **C_MOMENTS, alpha=0.05, convention="2026"), 13.029, 3)
 
 
+def test_c_power_and_false_discovery_rates_2026():
+    beta = 1.0 - d.power(0.0, 0.5, 24, **C_MOMENTS, alpha=0.05)
+    assert close_to_digits(beta, 0.315, 3)
+    assert close_to_digits(d.pfdr(1.0 - 0.315, p1=0.05, alpha=0.05), 0.581, 3)
+    assert close_to_digits(d.ofdr(C_SR, 0.0, 0.5, 24, **C_MOMENTS, p1=0.05), 0.306, 3)
+
+
 def test_c_prime_same_inputs_2012_conventions():
     assert close_to_digits(d.psr(C_SR, 0.0, 24, **C_MOMENTS), 0.913, 3)
     assert close_to_digits(d.min_trl(C_SR, 0.0, **C_MOMENTS, alpha=0.05), 34.76, 2)
@@ -250,6 +257,8 @@ def test_pbo_refuses_nan():
     (lambda: d.expected_max_sharpe(0, 0.1), "n_trials"),
     (lambda: d.expected_max_sharpe(10, -0.1), "variance"),
     (lambda: d.psr(0.1, 0.0, 100, convention="2020"), "convention"),
+    (lambda: d.pfdr(0.7, p1=1.0), "p1"),
+    (lambda: d.pfdr(1.2, p1=0.05), "power"),
 ])
 def test_bad_scalar_input_says_what_is_needed(call, message):
     with pytest.raises(ValueError, match=message):
