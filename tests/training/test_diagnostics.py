@@ -177,6 +177,11 @@ def test_g3_one_real_edge_among_noise_pbo_is_near_zero():
     assert result.prob_oos_loss < 0.01
 
 
+def sharpe_or_zero(x):
+    std = x.std(0, ddof=1)
+    return np.divide(x.mean(0), std, out=np.zeros(x.shape[1]), where=std > 0)
+
+
 def naive_pbo(m, s, metric):
     """CSCV written out split by split, the paper's steps 1-5 (the reference for the vectorised one)."""
     blocks = np.array_split(np.arange(len(m)), s)
@@ -184,7 +189,7 @@ def naive_pbo(m, s, metric):
     for chosen in itertools.combinations(range(s), s // 2):
         is_rows = np.concatenate([blocks[b] for b in chosen])
         oos_rows = np.concatenate([blocks[b] for b in range(s) if b not in chosen])
-        score = (lambda x: x.mean(0)) if metric == "mean" else (lambda x: x.mean(0) / x.std(0, ddof=1))
+        score = (lambda x: x.mean(0)) if metric == "mean" else sharpe_or_zero
         r_is, r_oos = score(m[is_rows]), score(m[oos_rows])
         best = int(np.argmax(r_is))
         rank = (r_oos < r_oos[best]).sum() + ((r_oos == r_oos[best]).sum() + 1) / 2
@@ -223,11 +228,13 @@ def test_pbo_is_fast_on_a_200_trial_study():
     assert min(took) < 1.0  # ~0.1 s on one core
 
 
-def test_flat_trials_that_never_traded_rank_in_the_middle():
+def test_trials_flat_for_all_or_part_of_the_sample_score_a_sharpe_of_zero_there():
     m = np.random.default_rng(4).standard_normal((400, 6)) * 0.01
-    m[:, 3] = 0.0
+    m[:, 3] = 0.0           # never traded
+    m[:200, 4] = 0.0        # traded only in the second half
     result = d.pbo_cscv(m, s=8)
     assert np.isfinite(result.logits).all()
+    assert result.logits == pytest.approx(naive_pbo(m, 8, "sharpe"), rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize("kwargs, matrix, message", [
