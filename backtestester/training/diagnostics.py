@@ -111,7 +111,7 @@ __all__ = [
     "DSR_REAL", "EULER_GAMMA", "PBO_OVERFIT", "Moments", "PBOResult", "dsr", "expected_max_normal",
     "expected_max_sharpe", "min_backtest_length", "min_trl", "moments", "ofdr", "pbo_cscv",
     "pfdr", "power", "psr",
-    "sharpe", "sharpe_variance", "study_diagnostics", "trials_variance", "verdict",
+    "returns_diagnostics", "sharpe", "sharpe_variance", "study_diagnostics", "trials_variance", "verdict",
 ]
 
 EULER_GAMMA = 0.5772156649015329
@@ -502,10 +502,11 @@ def verdict(pbo: float | None = None, dsr: float | None = None, n_trials: int | 
     return "; ".join(parts)
 
 
-def study_diagnostics(best_returns: Any, trial_sharpes: Iterable[float], n_trials: int, *,
-                      oos_matrix: Any = None, s: int = 16, sr_star: float = 0.0,
-                      alpha: float = 0.05) -> dict[str, Any]:
-    """Every diagnostic of a finished study, as the study's result records them.
+def returns_diagnostics(best_returns: Any, trial_sharpes: Iterable[float], n_trials: int, *,
+                        oos_matrix: Any = None, s: int = 16, sr_star: float = 0.0,
+                        alpha: float = 0.05) -> dict[str, Any]:
+    """Every diagnostic of a finished study from its returns (:func:`study_diagnostics` takes
+    the trials' outcomes).
 
     Args:
         best_returns: The selected trial's per-period out-of-sample returns.
@@ -538,3 +539,47 @@ def study_diagnostics(best_returns: Any, trial_sharpes: Iterable[float], n_trial
         "prob_oos_loss": pbo.prob_oos_loss if pbo else math.nan,
         "verdict": verdict(pbo.pbo if pbo else None, deflated, n),
     }
+
+
+def _trial_series(outcome: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    returns = [np.asarray(r, dtype=np.float64) for r in getattr(outcome, "oos_returns", [])]
+    times = [np.asarray(t, dtype=np.int64) for t in getattr(outcome, "oos_times", []) or []]
+    return (np.concatenate(returns) if returns else np.empty(0),
+            np.concatenate(times) if times and len(times) == len(returns) else None)
+
+
+def study_diagnostics(outcomes: Iterable[Any], best: Any, *, s: int = 16, sr_star: float = 0.0,
+                      alpha: float = 0.05) -> dict[str, Any]:
+    """:func:`returns_diagnostics` of a study's trial outcomes (``TrialOutcome``: ``state``,
+    ``oos_returns`` and ``oos_times`` per fold), as ``StudyResult.diagnostics`` records them.
+
+    ``N`` is every outcome (complete, pruned and failed); the trials' Sharpes and the PBO matrix
+    come from the complete trials whose out-of-sample periods are the best's (folds stitched).
+    A study that cannot give a diagnostic says why under ``"notes"`` instead of raising: PBO is
+    ``nan`` with fewer than 2 such trials or too few periods for ``s`` blocks."""
+    outcomes = list(outcomes)
+    best_returns, best_times = _trial_series(best)
+    notes: list[str] = []
+    if best_returns.size < 2 or not np.isfinite(best_returns).all():
+        return {"n_trials": len(outcomes), "notes": ["the best trial has fewer than 2 finite "
+                "out-of-sample returns"], "verdict": verdict()}
+    sharpes, columns = [], []
+    for outcome in outcomes:
+        returns, times = _trial_series(outcome)
+        if getattr(outcome, "state", "complete") != "complete" or returns.shape != best_returns.shape:
+            continue
+        if not np.isfinite(returns).all() or (times is not None and best_times is not None
+                                              and not np.array_equal(times, best_times)):
+            continue
+        sharpes.append(sharpe(returns))
+        columns.append(returns)
+    matrix = np.column_stack(columns) if len(columns) >= 2 else None
+    if matrix is None:
+        notes.append("PBO needs at least 2 complete trials over the same out-of-sample periods")
+    elif matrix.shape[0] < max(s, 4):
+        notes.append(f"PBO with S = {s} blocks needs at least {max(s, 4)} out-of-sample periods, "
+                     f"the study has {matrix.shape[0]}")
+        matrix = None
+    out = returns_diagnostics(best_returns, sharpes, max(len(outcomes), len(sharpes)),
+                              oos_matrix=matrix, s=s, sr_star=sr_star, alpha=alpha)
+    return {**out, "notes": notes}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -295,12 +296,12 @@ def test_verdict_without_evidence():
     assert "no diagnostics" in d.verdict()
 
 
-def test_study_diagnostics_on_noise_flags_overfitting():
+def test_returns_diagnostics_on_noise_flags_overfitting():
     rng = np.random.default_rng(5)
     oos = rng.standard_normal((1000, 60)) * 0.01
     sharpes = [d.sharpe(oos[:, i]) for i in range(60)]
     best = int(np.argmax(sharpes))
-    out = d.study_diagnostics(oos[:, best], sharpes, n_trials=75, oos_matrix=oos)
+    out = d.returns_diagnostics(oos[:, best], sharpes, n_trials=75, oos_matrix=oos)
     assert out["n_trials"] == 75
     assert out["dsr"] < 0.95
     assert 0.0 <= out["pbo"] <= 1.0
@@ -308,6 +309,67 @@ def test_study_diagnostics_on_noise_flags_overfitting():
     assert set(out) >= {"sharpe", "skew", "kurtosis", "periods", "psr", "min_trl", "sr0", "dsr", "pbo"}
 
 
-def test_study_diagnostics_refuses_fewer_trials_than_sharpes():
+def test_returns_diagnostics_refuses_fewer_trials_than_sharpes():
     with pytest.raises(ValueError, match="n_trials"):
-        d.study_diagnostics(np.zeros(10) + np.arange(10) * 0.001, [0.1, 0.2, 0.3], n_trials=2)
+        d.returns_diagnostics(np.zeros(10) + np.arange(10) * 0.001, [0.1, 0.2, 0.3], n_trials=2)
+
+
+@dataclass
+class Outcome:
+    """The fields of training.evaluate.TrialOutcome that study_diagnostics reads (plain data)."""
+
+    state: str
+    oos_returns: list
+    oos_times: list
+    error: str | None = None
+
+
+def study_of(matrix, states):
+    """Outcomes whose returns are the matrix's columns, cut into two folds (times: day numbers)."""
+    cut = matrix.shape[0] // 2
+    days = np.arange(matrix.shape[0], dtype=np.int64) * 86_400 * 10**9
+    outcomes = []
+    for column, state in zip(matrix.T, states):
+        folds = 1 if state == "pruned" else 2
+        returns, times = [column[:cut], column[cut:]][:folds], [days[:cut], days[cut:]][:folds]
+        if state == "failed":
+            returns, times = [], []
+        outcomes.append(Outcome(state, returns, times, "Traceback ..." if state == "failed" else None))
+    return outcomes
+
+
+def test_study_diagnostics_counts_every_trial_and_uses_the_complete_ones():
+    matrix = np.random.default_rng(6).standard_normal((600, 12)) * 0.01
+    states = ["complete"] * 8 + ["pruned", "pruned", "failed", "failed"]
+    outcomes = study_of(matrix, states)
+    sharpes = [d.sharpe(matrix[:, i]) for i in range(8)]
+    best = int(np.argmax(sharpes))
+    out = d.study_diagnostics(outcomes, outcomes[best])
+    expected = d.returns_diagnostics(matrix[:, best], sharpes, n_trials=12, oos_matrix=matrix[:, :8])
+    assert out["n_trials"] == 12
+    assert out == {**expected, "notes": []}
+
+
+def test_study_diagnostics_without_two_complete_trials_notes_why_there_is_no_pbo():
+    matrix = np.random.default_rng(8).standard_normal((300, 3)) * 0.01
+    outcomes = study_of(matrix, ["complete", "pruned", "failed"])
+    out = d.study_diagnostics(outcomes, outcomes[0])
+    assert math.isnan(out["pbo"]) and out["n_trials"] == 3
+    assert "at least 2 complete trials" in out["notes"][0]
+    assert "PBO" not in out["verdict"]
+
+
+def test_study_diagnostics_with_too_few_periods_for_the_blocks_notes_it():
+    matrix = np.random.default_rng(9).standard_normal((10, 4)) * 0.01
+    outcomes = study_of(matrix, ["complete"] * 4)
+    out = d.study_diagnostics(outcomes, outcomes[0], s=16)
+    assert math.isnan(out["pbo"])
+    assert "at least 16 out-of-sample periods" in out["notes"][0]
+
+
+def test_study_diagnostics_of_a_best_without_returns_says_so():
+    outcomes = [Outcome("failed", [], [], "Traceback ...")]
+    out = d.study_diagnostics(outcomes, outcomes[0])
+    assert out["n_trials"] == 1
+    assert "fewer than 2" in out["notes"][0]
+    assert out["verdict"].startswith("no diagnostics")
