@@ -1,9 +1,27 @@
-"""Fixtures of the live tests: the fake Tradier server (tests/live/fake_tradier.py)."""
+"""Fixtures of the live tests: the fake Tradier server (tests/live/fake_tradier.py), and desks
+on the simulated broker (tests/live/deskkit.py)."""
 from __future__ import annotations
 
 import pytest
 
+from .deskkit import FaultyBroker, Rig
 from .tradier_control import T0, FakeTradier
+
+
+@pytest.fixture
+def rig(tmp_path):
+    """A desk on the simulated broker, driven by an injected clock."""
+    return Rig(tmp_path)
+
+
+@pytest.fixture
+def faulty_rig(tmp_path):
+    """A desk whose broker line can fail (a lost answer, a timeout, a death inside ``place``)
+    in front of the real simulated broker (``rig.line``)."""
+    rig = Rig(tmp_path)
+    rig.line = FaultyBroker(rig.sim)
+    rig.open(broker=rig.line)
+    return rig
 
 
 @pytest.fixture(scope="session")

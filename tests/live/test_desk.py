@@ -9,11 +9,6 @@ from backtestester.service.errors import ServiceError, Status
 from .deskkit import MIN, T0, Rig
 
 
-@pytest.fixture
-def rig(tmp_path):
-    return Rig(tmp_path)
-
-
 def test_market_buy_fills_at_the_broker_and_arrives_once_in_next_tick(rig):
     pid = rig.playground()
     rig.bar(0, 100.0)

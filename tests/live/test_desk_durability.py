@@ -7,15 +7,12 @@ import gc
 
 import pytest
 
-from .deskkit import FaultyBroker, Rig
+from .deskkit import Rig
 
 
 @pytest.fixture
-def rig(tmp_path):
-    rig = Rig(tmp_path)
-    rig.line = FaultyBroker(rig.sim)
-    rig.open(broker=rig.line)
-    return rig
+def rig(faulty_rig):
+    return faulty_rig
 
 
 def _crash(rig):

@@ -14,11 +14,6 @@ from .deskkit import MIN, T0, FaultyBroker, Rig
 KEY = "sim:sim:margin"
 
 
-@pytest.fixture
-def rig(tmp_path):
-    return Rig(tmp_path)
-
-
 def _rid(rig, pid):
     return rig.desk.meta(pid)["reconcile_playground_id"]
 

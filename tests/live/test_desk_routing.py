@@ -7,12 +7,7 @@ import pytest
 
 from backtestester.service.errors import ServiceError, Status
 
-from .deskkit import FaultyBroker, Rig
-
-
-@pytest.fixture
-def rig(tmp_path):
-    return Rig(tmp_path)
+from .deskkit import FaultyBroker
 
 
 def _long(rig, pid, qty, i, close=100.0):

@@ -9,15 +9,10 @@ import pytest
 from backtestester.live.intents import IntentJournal, intent_key
 from backtestester.live.port import intent_tag
 
-from .deskkit import FaultyBroker, Rig
-
 
 @pytest.fixture
-def rig(tmp_path):
-    rig = Rig(tmp_path)
-    rig.line = FaultyBroker(rig.sim)
-    rig.open(broker=rig.line)
-    return rig
+def rig(faulty_rig):
+    return faulty_rig
 
 
 def _journal_rows(rig):
