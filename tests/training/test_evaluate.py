@@ -143,11 +143,22 @@ class Learner(Strategy):
         SEEN.append(("stopped", id(self.model) == id(self.frozen)))
 
 
-def test_fit_sees_only_in_sample_bars_and_its_artefact_is_saved_per_fold(tables, tmp_path):
+class FastLearner(Learner):
+    """The same on the fast path: ``signals`` runs after fit, with the fitted state."""
+
+    def signals(self, bars):
+        SEEN.append(("stopped", self.model is not None))
+        flat = np.zeros(len(bars["close"]), dtype=bool)
+        return flat, flat
+
+
+@pytest.mark.parametrize("engine, learner, symbols", [("event", "Learner", ("SYNTH", "OTHER")),
+                                                      ("fast", "FastLearner", ("SYNTH",))])
+def test_fit_sees_only_in_sample_bars_and_its_artefact_is_saved_per_fold(tables, tmp_path, engine, learner, symbols):
     SEEN.clear()
     folds = walk_forward(N_BARS, folds=3, scheme="rolling", purge=40)
-    outcome = evaluate_trial(spec(strategy="tests.training.test_evaluate:Learner", params={}, folds=folds,
-                                  symbols=("SYNTH", "OTHER")), tables, artefacts_dir=tmp_path)
+    outcome = evaluate_trial(spec(strategy=f"tests.training.test_evaluate:{learner}", params={}, folds=folds,
+                                  symbols=symbols, options={"engine": engine}), tables, artefacts_dir=tmp_path)
     assert outcome.error is None, outcome.error
     axis = repo(tables).start_ns
     fits = [s for s in SEEN if isinstance(s, dict)]
@@ -156,7 +167,7 @@ def test_fit_sees_only_in_sample_bars_and_its_artefact_is_saved_per_fold(tables,
         assert seen["max"] < axis[fold.test[0]]              # no out-of-sample bar reaches fit
         assert seen["max"] == axis[fold.train[1] - 1]        # the last training bar does (purge: no later one)
         assert seen["min"] == axis[fold.train[0]]            # and nothing before the training window
-        assert seen["keys"] == [("OTHER", "5m"), ("SYNTH", "5m")]
+        assert seen["keys"] == sorted((s, "5m") for s in symbols)
         assert artefact["fold"] == fold.index
         with open(artefact["path"], "rb") as f:
             assert pickle.load(f) == seen
