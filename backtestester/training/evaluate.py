@@ -5,6 +5,11 @@ part on the training window's equity and the out-of-sample part on the test wind
 that learns (:meth:`~backtestester.strategy.Strategy.fit`) is fitted first on the training
 window's bars only, then runs frozen.
 
+A fold is a walk-forward :class:`~.folds.Fold` or a :class:`~.folds.CPCVSplit` (several training
+and test ranges, training possibly after a test: a diagnostic). Either way one backtest runs over
+the fold's whole span, ``fit`` sees its training ranges only, and each side's windows are
+chained into one curve (:func:`stitched`).
+
 Windows of the equity curve (:func:`window`): a window of bars ``[a, b)`` is the curve's points
 from the last one at or before bar ``a - 1`` becomes available (its close: the equity when the
 window opens; the run's first point for ``a = 0``) to the last one at or before bar ``b - 1``
@@ -24,6 +29,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from ..engine.timeutil import from_ns, to_ns
 from ..stats import compute_statistics, daily_returns, statistic_names
@@ -31,7 +37,7 @@ from ..strategy import load_strategy, run_backtest
 from ..strategy.base import defines_fit
 from ..sweep.config import RunConfig
 from ..sweep.execute import load_repositories, run_fast, run_options
-from .folds import Fold
+from .folds import CPCVSplit, Fold
 
 OPTIONS = ("balance", "fill_model", "calendar", "commission_rate", "slippage_rate", "engine")
 # Statistics that are the same for every trial of a study (or are not numbers): never objectives.
@@ -138,14 +144,6 @@ def _score(value) -> float:
     return float(value)
 
 
-def window_scores(times_ns, equity, round_trips, objective) -> dict:
-    """``{name: value}`` of the window's statistics for each objective name."""
-    t0, t1 = int(times_ns[0]), int(times_ns[-1])
-    trips = [r for r in round_trips if t0 < to_ns(r.exit_time) <= t1]
-    stats = compute_statistics(times_ns.astype("datetime64[ns]"), equity, trips).as_dict()
-    return {name: _score(stats[name]) for name in objective}
-
-
 @dataclass
 class _Run:
     times: np.ndarray
@@ -168,20 +166,34 @@ def _backtest(strategy, config: RunConfig, repos, lo: int, hi: int, cache) -> _R
     return _Run(result.equity_times, result.equity, result.round_trips)
 
 
-def in_sample_tables(spec: TrialSpec, tables: dict, repos, fold: Fold) -> dict:
-    """``{(symbol, timeframe): table}`` of the fold's training bars only: each table's rows that
-    start in ``[start of bar train[0], start of bar train[1])`` of the first symbol's axis (zero-copy slices)."""
+def fold_ranges(fold) -> tuple[tuple, tuple]:
+    """``(train ranges, test ranges)`` of a walk-forward :class:`Fold` (one each) or a
+    :class:`~.folds.CPCVSplit` (several)."""
+    if isinstance(fold, Fold):
+        return (fold.train,), (fold.test,)
+    if isinstance(fold, CPCVSplit):
+        return fold.train, fold.test
+    raise ValueError(f"folds must be training.folds.Fold or CPCVSplit, got {type(fold).__name__}")
+
+
+def in_sample_tables(spec: TrialSpec, tables: dict, repos, train_ranges) -> dict:
+    """``{(symbol, timeframe): table}`` of the training bars only: for each range ``[a, b)`` of
+    the first symbol's axis, each table's rows that start from bar ``a``'s start to before bar
+    ``b``'s (zero-copy slices; several ranges concatenated in order)."""
     axis = repos[0].start_ns
-    t0, t1 = int(axis[fold.train[0]]), int(axis[fold.train[1]])
     out = {}
     for symbol, repo in zip(spec.symbols, repos):
         key = (symbol.upper(), spec.timeframe)
-        lo, hi = (int(np.searchsorted(repo.start_ns, t, "left")) for t in (t0, t1))
-        out[key] = tables[key].slice(lo, hi - lo)
+        parts = []
+        for a, b in train_ranges:
+            lo = int(np.searchsorted(repo.start_ns, axis[a], "left"))
+            hi = int(np.searchsorted(repo.start_ns, axis[b], "left")) if b < len(axis) else len(repo)
+            parts.append(tables[key].slice(lo, hi - lo))
+        out[key] = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
     return out
 
 
-def _save_artefact(artefact, directory, spec: TrialSpec, fold: Fold) -> dict:
+def _save_artefact(artefact, directory, spec: TrialSpec, fold) -> dict:
     blob = pickle.dumps(artefact, protocol=pickle.HIGHEST_PROTOCOL)
     path = Path(directory) / f"trial-{spec.number}-fold-{fold.index}.pkl"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,39 +205,70 @@ def _check_folds(spec: TrialSpec, n_bars: int) -> None:
     if not spec.folds:
         raise ValueError(f"trial {spec.number}: no folds to evaluate")
     for fold in spec.folds:
-        if not isinstance(fold, Fold):
-            raise ValueError(f"trial {spec.number}: folds must be training.folds.Fold, got {type(fold).__name__}")
-        if fold.test[1] > n_bars:
-            raise ValueError(f"fold {fold.index} reaches bar {fold.test[1]} but {spec.symbols[0]} {spec.timeframe} "
+        train, test = fold_ranges(fold)
+        end = max(b for _, b in (*train, *test))
+        if end > n_bars:
+            raise ValueError(f"fold {fold.index} reaches bar {end} but {spec.symbols[0]} {spec.timeframe} "
                              f"has {n_bars} bars")
+
+
+def stitched(run, ranges, opens, closes) -> tuple[np.ndarray, np.ndarray, list]:
+    """The windows of ``run``'s curve for the bar ``ranges`` (:func:`window`, opening at
+    ``opens[a]`` and closing at ``closes[b - 1]``), chained into one curve: each later window
+    continues from the previous one's last value, its own opening point left out (the bars
+    between windows count to neither). Returns ``(int64 ns, equity, round trips closed inside)``."""
+    times, values, trips = [], [], []
+    for a, b in ranges:
+        t, e = window(run.times, run.equity, int(opens[a]), int(closes[b - 1]))
+        trips += [r for r in run.round_trips if t[0] < to_ns(r.exit_time) <= t[-1]]
+        if times:
+            t, e = t[1:], values[-1][-1] * e[1:] / e[0]
+        times.append(t)
+        values.append(e)
+    return np.concatenate(times), np.concatenate(values), trips
 
 
 def _evaluate_fold(spec, config, cls, tables, repos, fold, artefacts_dir, cache, outcome) -> None:
     """Fit (when the strategy learns), run and score one fold into ``outcome``."""
+    train, test = fold_ranges(fold)
     strategy = cls(**spec.params)
     if defines_fit(cls):
-        artefact = strategy.fit(in_sample_tables(spec, tables, repos, fold))
+        artefact = strategy.fit(in_sample_tables(spec, tables, repos, train))
         if artefacts_dir is not None:
             outcome.artefacts.append(_save_artefact(artefact, artefacts_dir, spec, fold))
-    run = _backtest(strategy, config, repos, fold.train[0], fold.test[1], cache)
-    axis, closes = repos[0].start_ns, repos[0].available_ns
+    bounds = [x for r in (*train, *test) for x in r]
+    run = _backtest(strategy, config, repos, min(bounds), max(bounds), cache)
+    closes = repos[0].available_ns
+    opens = _Opens(repos[0].start_ns, closes)
     scores = []
-    for a, b in (fold.train, fold.test):
-        t, e = window(run.times, run.equity, int(closes[a - 1] if a else axis[a]), int(closes[b - 1]))
-        scores.append(window_scores(t, e, run.round_trips, spec.objective))
+    for ranges in (train, test):
+        t, e, trips = stitched(run, ranges, opens, closes)
+        stats = compute_statistics(t.astype("datetime64[ns]"), e, trips).as_dict()
+        scores.append({name: _score(stats[name]) for name in spec.objective})
     outcome.is_scores.append(scores[0])
     outcome.oos_scores.append(scores[1])
     outcome.oos_returns.append(daily_returns(t, e))
     outcome.oos_times.append(daily_return_times(t))
 
 
+class _Opens:
+    """``opens[a]``: when a window starting at bar ``a`` opens: bar ``a - 1``'s close (bar 0's start for ``a = 0``)."""
+
+    def __init__(self, starts, closes):
+        self.starts, self.closes = starts, closes
+
+    def __getitem__(self, a: int) -> int:
+        return int(self.closes[a - 1] if a else self.starts[0])
+
+
 def evaluate_trial(spec: TrialSpec, tables: dict, *, report=None, artefacts_dir=None,
                    cache: dict | None = None) -> TrialOutcome:
     """Evaluate ``spec`` on ``tables`` (``{(symbol, timeframe): pyarrow.Table}``), fold by fold.
 
-    Per fold: a fresh strategy; :meth:`Strategy.fit` on the training bars when the strategy
-    defines it (its result pickled into ``artefacts_dir`` when given); one backtest over
-    ``[train start, test end)`` (indicators warm up on the training bars); in-sample and
+    Per fold (a :class:`Fold` or a :class:`CPCVSplit`): a fresh strategy; :meth:`Strategy.fit`
+    on the training bars when the strategy defines it (its result pickled into ``artefacts_dir``
+    when given); one backtest over ``[train start, test end)`` (the whole span of a CPCV split;
+    indicators warm up on the training bars); in-sample and
     out-of-sample scores of the objectives on the two windows (module docstring). After each
     fold ``report(fold_index, first objective's out-of-sample value)`` is called; True prunes:
     the remaining folds are skipped and the outcome is marked pruned. A strategy that raises

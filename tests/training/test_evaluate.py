@@ -14,7 +14,7 @@ from backtestester.stats import compute_statistics
 from backtestester.strategy import Strategy, run_backtest
 from backtestester.strategy.reference import SmaCross
 from backtestester.training.evaluate import TrialSpec, evaluate_trial, objective_direction
-from backtestester.training.folds import walk_forward
+from backtestester.training.folds import cpcv, walk_forward
 
 N_BARS = 3000
 SMA = "backtestester.strategy.reference:SmaCross"
@@ -196,3 +196,48 @@ def test_objective_directions():
     assert objective_direction("volatility") == "minimize"
     with pytest.raises(ValueError, match="unknown objective"):
         objective_direction("start")
+
+
+class SetLearner(Learner):
+    """Records every bar start fit saw."""
+
+    def fit(self, data):
+        self.model = sorted(int(v) for t in data.values() for v in t.column("start").cast("int64").to_numpy())
+        SEEN.append(self.model)
+        return len(self.model)
+
+
+def test_cpcv_splits_fit_on_their_purged_training_bars_only(tables):
+    """CPCV trains after test windows too: fit sees exactly the split's training bars, none of its
+    test bars, none within the purge before or the embargo after a test window."""
+    SEEN.clear()
+    splits = cpcv(N_BARS, groups=6, test_groups=2, purge=20, embargo=30)
+    outcome = evaluate_trial(spec(strategy="tests.training.test_evaluate:SetLearner", params={}, folds=splits),
+                             tables)
+    assert outcome.error is None, outcome.error
+    axis = repo(tables).start_ns
+    fits = [s for s in SEEN if isinstance(s, list)]
+    assert len(fits) == len(splits) == len(outcome.oos_scores) == 15
+    for split, seen in zip(splits, fits):
+        assert seen == sorted(int(axis[i]) for a, b in split.train for i in range(a, b))
+
+
+def test_cpcv_scores_stitch_the_test_windows_of_one_run(tables):
+    """A split's out-of-sample return compounds its test windows' returns, each cut from one
+    backtest over the split's bars; the bars between them count to neither."""
+    splits = cpcv(N_BARS, groups=5, test_groups=2, purge=10)
+    outcome = evaluate_trial(spec(folds=splits, objective=("total_return",)), tables)
+    r = repo(tables)
+    result = run_backtest(SmaCross(fast=5, slow=20), [repo(tables)], balance=100_000.0, calendar="XNYS",
+                          fill_model="next_open")
+    t = result.equity_times.astype(np.int64)
+
+    def equity_at(ns):
+        return result.equity[np.flatnonzero(t <= ns)[-1]]
+
+    for split, scores in zip(splits, outcome.oos_scores):
+        growth = 1.0
+        for a, b in split.test:
+            opens = r.start_ns[a - 1] + r.period_ns if a else r.start_ns[0]
+            growth *= equity_at(r.start_ns[b - 1] + r.period_ns) / equity_at(opens)
+        assert scores["total_return"] == pytest.approx(growth - 1, abs=1e-12)
