@@ -3,7 +3,9 @@ fold over ``[train start, test end)`` with the sweep's run machinery (the event-
 the fast path for a strategy with ``signals`` when ``engine="fast"``), and scores the in-sample
 part on the training window's equity and the out-of-sample part on the test window's. A strategy
 that learns (:meth:`~backtestester.strategy.Strategy.fit`) is fitted first on the training
-window's bars only, then runs frozen.
+window's bars only, then runs frozen. A fold's run reads the fold's bars only
+(:func:`fold_repositories`): indicators warm up on the training bars, never on earlier ones, so
+both engines see the same bars.
 
 A fold is a walk-forward :class:`~.folds.Fold` or a :class:`~.folds.CPCVSplit` (several training
 and test ranges, training possibly after a test: a diagnostic). Either way one backtest runs over
@@ -31,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..engine.timeutil import from_ns, to_ns
+from ..engine import Repository
+from ..engine.timeutil import to_ns
 from ..stats import compute_statistics, daily_returns, statistic_names
 from ..strategy import load_strategy, run_backtest
 from ..strategy.base import defines_fit
@@ -151,18 +154,34 @@ class _Run:
     round_trips: list
 
 
-def _backtest(strategy, config: RunConfig, repos, lo: int, hi: int, cache) -> _Run:
-    """One run of the fold's bars ``[lo, hi)`` (indices into the first repository)."""
+def fold_repositories(config: RunConfig, tables: dict, repos, lo: int, hi: int, cache: dict | None) -> list:
+    """Repositories of each symbol's bars that start in ``[start of bar lo, start of bar hi)`` of
+    the first symbol's axis (zero-copy slices of ``tables``; ``cache`` keeps them for the next
+    trials): a fold's run reads no bar before its training window nor after its test window."""
     axis = repos[0].start_ns
-    start = from_ns(int(axis[lo]))
-    end = from_ns(int(axis[hi])) if hi < len(axis) else None
+    out = []
+    for symbol, repo in zip(config.symbols, repos):
+        a = int(np.searchsorted(repo.start_ns, axis[lo], "left"))
+        b = int(np.searchsorted(repo.start_ns, axis[hi], "left")) if hi < len(axis) else len(repo)
+        key = ("training-bars", symbol, config.timeframe, a, b)
+        sliced = cache.get(key) if cache is not None else None
+        if sliced is None:
+            sliced = Repository.from_table(symbol, repo.period, tables[(symbol, config.timeframe)].slice(a, b - a))
+            if cache is not None:
+                cache[key] = sliced
+        out.append(sliced)
+    return out
+
+
+def _backtest(strategy, config: RunConfig, repos, cache: dict | None) -> _Run:
+    """One run over all the bars of ``repos`` (a fold's: :func:`fold_repositories`); ``cache``
+    keeps the fast path's bars and the indicators they memoise for the next trials."""
     options = run_options(config)
     if config.engine == "fast":
-        run = run_fast(strategy, repos, balance=config.balance, start=start, end=end, bars_cache=cache, **options)
-        bars_start = axis[lo:hi]
-        trips = run.fast_result.round_trips(bars_start, repos[0].period_ns, symbol=repos[0].symbol)
+        run = run_fast(strategy, repos, balance=config.balance, bars_cache=cache, **options)
+        trips = run.fast_result.round_trips(repos[0].start_ns, repos[0].period_ns, symbol=repos[0].symbol)
         return _Run(run.equity_times, run.equity, trips)
-    result = run_backtest(strategy, repos, balance=config.balance, start=start, end=end, **options)
+    result = run_backtest(strategy, repos, balance=config.balance, **options)
     return _Run(result.equity_times, result.equity, result.round_trips)
 
 
@@ -237,7 +256,7 @@ def _evaluate_fold(spec, config, cls, tables, repos, fold, artefacts_dir, cache,
         if artefacts_dir is not None:
             outcome.artefacts.append(_save_artefact(artefact, artefacts_dir, spec, fold))
     bounds = [x for r in (*train, *test) for x in r]
-    run = _backtest(strategy, config, repos, min(bounds), max(bounds), cache)
+    run = _backtest(strategy, config, fold_repositories(config, tables, repos, min(bounds), max(bounds), cache), cache)
     closes = repos[0].available_ns
     opens = _Opens(repos[0].start_ns, closes)
     scores = []

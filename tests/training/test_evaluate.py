@@ -9,7 +9,6 @@ import pytest
 
 from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Repository
-from backtestester.engine.timeutil import from_ns
 from backtestester.stats import compute_statistics
 from backtestester.strategy import Strategy, run_backtest
 from backtestester.strategy.reference import SmaCross
@@ -44,16 +43,19 @@ def days_last(times_ns, equity):
     return times_ns[keep], equity[keep]
 
 
-def test_scores_and_returns_are_the_backtests_own_on_each_window(tables):
-    """Each fold's scores equal a separate run_backtest over [train start, test end) cut to the
-    windows by hand; the purged bars between them count to neither."""
-    outcome = evaluate_trial(spec(), tables)
+@pytest.mark.parametrize("scheme", ["anchored", "rolling"])
+def test_scores_and_returns_are_the_backtests_own_on_each_window(tables, scheme):
+    """Each fold's scores equal a separate run_backtest of the fold's bars [train start, test end)
+    alone (warm-up from the training bars, nothing before them), cut to the windows by hand; the
+    purged bars between them count to neither."""
+    folds = walk_forward(N_BARS, folds=3, scheme=scheme, purge=40)
+    outcome = evaluate_trial(spec(folds=folds), tables)
     assert outcome.error is None and outcome.state == "complete"
     r = repo(tables)
-    for k, fold in enumerate(spec().folds):
-        end = from_ns(int(r.start_ns[fold.test[1]])) if fold.test[1] < N_BARS else None
-        result = run_backtest(SmaCross(fast=5, slow=20), [repo(tables)], balance=100_000.0,
-                              start=from_ns(int(r.start_ns[fold.train[0]])), end=end, calendar="XNYS",
+    for k, fold in enumerate(folds):
+        lo, hi = fold.train[0], fold.test[1]
+        bars = Repository.from_table("SYNTH", r.period, tables[("SYNTH", "5m")].slice(lo, hi - lo))
+        result = run_backtest(SmaCross(fast=5, slow=20), [bars], balance=100_000.0, calendar="XNYS",
                               fill_model="next_open")
         t = result.equity_times.astype(np.int64)
         for (a, b), scores in ((fold.train, outcome.is_scores[k]), (fold.test, outcome.oos_scores[k])):
@@ -70,19 +72,26 @@ def test_scores_and_returns_are_the_backtests_own_on_each_window(tables):
         np.testing.assert_array_equal(outcome.oos_times[k], day_t[1:])
         assert outcome.oos_times[k][0] > r.start_ns[fold.test[0]]
     assert outcome.score == tuple(np.mean([s[n] for s in outcome.oos_scores]) for n in OBJECTIVES)
+    assert all(np.isfinite(outcome.score))
 
 
-def test_an_evaluation_is_deterministic(tables):
-    first, second = evaluate_trial(spec(), tables), evaluate_trial(spec(), tables, cache={})
-    assert first.is_scores == second.is_scores and first.oos_scores == second.oos_scores
-    for a, b in zip(first.oos_returns + first.oos_times, second.oos_returns + second.oos_times):
-        np.testing.assert_array_equal(a, b)
+@pytest.mark.parametrize("engine", ["event", "fast"])
+def test_an_evaluation_is_deterministic(tables, engine):
+    """The same trial gives the same outcome, alone or on a worker's cache warmed by earlier trials."""
+    cache: dict = {}
+    runs = [evaluate_trial(spec(options={"engine": engine}), tables, cache=cache if i else None) for i in range(3)]
+    for other in runs[1:]:
+        assert other.is_scores == runs[0].is_scores and other.oos_scores == runs[0].oos_scores
+        for a, b in zip(runs[0].oos_returns + runs[0].oos_times, other.oos_returns + other.oos_times):
+            np.testing.assert_array_equal(a, b)
 
 
-def test_the_fast_path_scores_its_own_curve(tables):
-    outcome = evaluate_trial(spec(options={"engine": "fast"}), tables)
+@pytest.mark.parametrize("scheme", ["anchored", "rolling"])
+def test_the_fast_path_scores_as_the_event_engine(tables, scheme):
+    folds = walk_forward(N_BARS, folds=3, scheme=scheme, purge=40)
+    outcome = evaluate_trial(spec(folds=folds, options={"engine": "fast"}), tables)
     assert outcome.error is None
-    event = evaluate_trial(spec(), tables)
+    event = evaluate_trial(spec(folds=folds), tables)
     # the same decisions and fill rules: the windows' scores and daily returns agree with the event engine's
     for fast, slow in zip(outcome.is_scores + outcome.oos_scores, event.is_scores + event.oos_scores):
         assert fast == pytest.approx(slow, abs=1e-9)
