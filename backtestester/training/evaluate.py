@@ -154,15 +154,21 @@ class _Run:
     round_trips: list
 
 
+def rows_of(repo, axis, a: int, b: int) -> tuple[int, int]:
+    """``repo``'s rows ``[lo, hi)`` whose bars start in ``[axis[a], axis[b])`` (to its end when ``b``
+    is the axis' length): bars ``[a, b)`` of the study's axis, in any symbol's repository."""
+    lo = int(np.searchsorted(repo.start_ns, axis[a], "left"))
+    hi = int(np.searchsorted(repo.start_ns, axis[b], "left")) if b < len(axis) else len(repo)
+    return lo, hi
+
+
 def fold_repositories(config: RunConfig, tables: dict, repos, lo: int, hi: int, cache: dict | None) -> list:
     """Repositories of each symbol's bars that start in ``[start of bar lo, start of bar hi)`` of
     the first symbol's axis (zero-copy slices of ``tables``; ``cache`` keeps them for the next
     trials): a fold's run reads no bar before its training window nor after its test window."""
-    axis = repos[0].start_ns
     out = []
     for symbol, repo in zip(config.symbols, repos):
-        a = int(np.searchsorted(repo.start_ns, axis[lo], "left"))
-        b = int(np.searchsorted(repo.start_ns, axis[hi], "left")) if hi < len(axis) else len(repo)
+        a, b = rows_of(repo, repos[0].start_ns, lo, hi)
         key = ("training-bars", symbol, config.timeframe, a, b)
         sliced = cache.get(key) if cache is not None else None
         if sliced is None:
@@ -199,14 +205,12 @@ def in_sample_tables(spec: TrialSpec, tables: dict, repos, train_ranges) -> dict
     """``{(symbol, timeframe): table}`` of the training bars only: for each range ``[a, b)`` of
     the first symbol's axis, each table's rows that start from bar ``a``'s start to before bar
     ``b``'s (zero-copy slices; several ranges concatenated in order)."""
-    axis = repos[0].start_ns
     out = {}
     for symbol, repo in zip(spec.symbols, repos):
         key = (symbol.upper(), spec.timeframe)
         parts = []
         for a, b in train_ranges:
-            lo = int(np.searchsorted(repo.start_ns, axis[a], "left"))
-            hi = int(np.searchsorted(repo.start_ns, axis[b], "left")) if b < len(axis) else len(repo)
+            lo, hi = rows_of(repo, repos[0].start_ns, a, b)
             parts.append(tables[key].slice(lo, hi - lo))
         out[key] = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
     return out
