@@ -86,7 +86,8 @@ class TrialOutcome:
     test window), ``oos_times[k]`` their periods' ends (int64 UTC ns). ``error``: the traceback
     text when the strategy raised (a failed trial; nothing raised). ``state``: ``"complete"``,
     ``"pruned"`` (``report`` asked to stop) or ``"failed"``. ``artefacts``: per fitted fold,
-    ``{"fold", "path", "sha256"}`` of the pickled :meth:`Strategy.fit` result."""
+    ``{"fold", "path", "sha256", "train", "test"}`` of the pickled :meth:`Strategy.fit` result
+    (the bar ranges it was fitted on and is scored on)."""
 
     number: int
     params: dict
@@ -221,7 +222,9 @@ def _save_artefact(artefact, directory, spec: TrialSpec, fold) -> dict:
     path = Path(directory) / f"trial-{spec.number}-fold-{fold.index}.pkl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
-    return {"fold": fold.index, "path": str(path), "sha256": hashlib.sha256(blob).hexdigest()}
+    train, test = fold_ranges(fold)
+    return {"fold": fold.index, "path": str(path), "sha256": hashlib.sha256(blob).hexdigest(),
+            "train": [list(r) for r in train], "test": [list(r) for r in test]}
 
 
 def _check_folds(spec: TrialSpec, n_bars: int) -> None:

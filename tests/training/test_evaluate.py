@@ -2,6 +2,7 @@
 the fit hook fed in-sample bars only, failures as data, pruning between folds."""
 from __future__ import annotations
 
+import hashlib
 import pickle
 
 import numpy as np
@@ -178,8 +179,10 @@ def test_fit_sees_only_in_sample_bars_and_its_artefact_is_saved_per_fold(tables,
         assert seen["min"] == axis[fold.train[0]]            # and nothing before the training window
         assert seen["keys"] == sorted((s, "5m") for s in symbols)
         assert artefact["fold"] == fold.index
+        assert artefact["train"] == [list(fold.train)] and artefact["test"] == [list(fold.test)]
         with open(artefact["path"], "rb") as f:
-            assert pickle.load(f) == seen
+            blob = f.read()
+        assert pickle.loads(blob) == seen and hashlib.sha256(blob).hexdigest() == artefact["sha256"]
 
 
 def test_strategies_without_fit_are_not_fitted_and_save_nothing(tables, tmp_path):
