@@ -84,8 +84,8 @@ class TrialOutcome:
     """What a trial gave, fold by fold (lists in fold order; a pruned trial has fewer entries).
     ``oos_returns[k]``: the daily out-of-sample returns of fold ``k`` (stats' daily returns of the
     test window), ``oos_times[k]`` their periods' ends (int64 UTC ns). ``error``: the traceback
-    text when the strategy raised (a failed trial; nothing raised). ``state``: ``"complete"``,
-    ``"pruned"`` (``report`` asked to stop) or ``"failed"``. ``artefacts``: per fitted fold,
+    text when the strategy raised (a failed trial; nothing raised). ``pruned``: ``report`` asked
+    to stop (``state`` sums them up: complete, pruned or failed). ``artefacts``: per fitted fold,
     ``{"fold", "path", "sha256", "train", "test"}`` of the pickled :meth:`Strategy.fit` result
     (the bar ranges it was fitted on and is scored on)."""
 
@@ -96,12 +96,13 @@ class TrialOutcome:
     oos_returns: list = field(default_factory=list)
     oos_times: list = field(default_factory=list)
     error: str | None = None
-    state: str = "complete"             # "complete", "pruned" or "failed" (the driver may set it too)
+    pruned: bool = False
     artefacts: list = field(default_factory=list)
 
     @property
-    def pruned(self) -> bool:
-        return self.state == "pruned"
+    def state(self) -> str:
+        """``"failed"`` (``error`` set), ``"pruned"`` or ``"complete"``."""
+        return "failed" if self.error is not None else "pruned" if self.pruned else "complete"
 
     @property
     def score(self) -> tuple[float, ...]:
@@ -312,9 +313,8 @@ def evaluate_trial(spec: TrialSpec, tables: dict, *, report=None, artefacts_dir=
             _evaluate_fold(spec, config, cls, tables, repos, fold, artefacts_dir, cache, outcome)
         except Exception:  # noqa: BLE001 - a failing trial is data: recorded, and the study goes on
             outcome.error = traceback.format_exc(limit=20)
-            outcome.state = "failed"
             return outcome
         if report is not None and report(fold.index, outcome.oos_scores[-1][spec.objective[0]]):
-            outcome.state = "pruned"
+            outcome.pruned = True
             break
     return outcome
