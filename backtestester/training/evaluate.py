@@ -40,7 +40,7 @@ from ..strategy import load_strategy, run_backtest
 from ..strategy.base import defines_fit
 from ..sweep.config import RunConfig
 from ..sweep.execute import load_repositories, run_fast, run_options
-from .folds import CPCVSplit, Fold
+from .folds import CPCVSplit, Fold, cpcv_paths, group_ranges
 
 OPTIONS = ("balance", "fill_model", "calendar", "commission_rate", "slippage_rate", "engine")
 # Statistics that are the same for every trial of a study (or are not numbers): never objectives.
@@ -318,3 +318,30 @@ def evaluate_trial(spec: TrialSpec, tables: dict, *, report=None, artefacts_dir=
             outcome.pruned = True
             break
     return outcome
+
+
+def cpcv_path_returns(outcome: TrialOutcome, splits: list, bar_starts, period_ns: int) -> list:
+    """The out-of-sample paths of a trial evaluated on CPCV ``splits`` (:func:`~.folds.cpcv_paths`):
+    per path ``(times, returns)``, for each group in turn the daily returns (and their ends,
+    int64 ns) that the split chosen for it recorded within the group's span (from the close of
+    the bar before it to the close of its last bar). ``bar_starts``/``period_ns``: the study's
+    axis (the first symbol's bar starts). Daily returns are of UTC days, so a day cut by a group
+    boundary comes as two partial returns (one per side) or, when the later group's split did
+    not test the earlier one, loses its part before the boundary."""
+    starts = np.asarray(bar_starts, dtype=np.int64)
+    n_bars = max(b for a, b in (*splits[0].train, *splits[0].test))
+    groups = 1 + max(g for s in splits for g in s.test_groups)
+    if len(outcome.oos_returns) != len(splits):
+        raise ValueError(f"trial {outcome.number} has {len(outcome.oos_returns)} evaluated splits of {len(splits)}")
+    spans = [(int(starts[a - 1] + period_ns) if a else int(starts[0]) - 1, int(starts[b - 1] + period_ns))
+             for a, b in group_ranges(n_bars, groups)]
+    out = []
+    for path in cpcv_paths(groups, len(splits[0].test_groups)):
+        times, returns = [], []
+        for g, s in path:
+            t = np.asarray(outcome.oos_times[s], dtype=np.int64)
+            keep = (t > spans[g][0]) & (t <= spans[g][1])
+            times.append(t[keep])
+            returns.append(np.asarray(outcome.oos_returns[s])[keep])
+        out.append((np.concatenate(times), np.concatenate(returns)))
+    return out

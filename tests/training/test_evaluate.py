@@ -13,7 +13,7 @@ from backtestester.engine import Repository
 from backtestester.stats import compute_statistics
 from backtestester.strategy import Strategy, run_backtest
 from backtestester.strategy.reference import SmaCross
-from backtestester.training.evaluate import TrialSpec, evaluate_trial, objective_direction
+from backtestester.training.evaluate import TrialSpec, cpcv_path_returns, evaluate_trial, objective_direction
 from backtestester.training.folds import cpcv, walk_forward
 
 N_BARS = 3000
@@ -253,3 +253,25 @@ def test_cpcv_scores_stitch_the_test_windows_of_one_run(tables):
             opens = r.start_ns[a - 1] + r.period_ns if a else r.start_ns[0]
             growth *= equity_at(r.start_ns[b - 1] + r.period_ns) / equity_at(opens)
         assert scores["total_return"] == pytest.approx(growth - 1, abs=1e-12)
+
+
+def test_cpcv_paths_recombine_each_group_once_from_the_splits_that_test_it(tables):
+    """The 5 paths of CPCV(6, 2): each covers every group once, in time order, with the daily
+    returns that group's split recorded; away from the group boundaries they are the daily
+    returns of one backtest over all the bars (SmaCross learns nothing: every split runs the same)."""
+    splits = cpcv(N_BARS, groups=6, test_groups=2, purge=10)
+    outcome = evaluate_trial(spec(folds=splits, objective=("sharpe",)), tables)
+    r = repo(tables)
+    paths = cpcv_path_returns(outcome, splits, r.start_ns, r.period_ns)
+    assert len(paths) == 5
+    result = run_backtest(SmaCross(fast=5, slow=20), [r], balance=100_000.0, calendar="XNYS", fill_model="next_open")
+    day_t, day_e = days_last(result.equity_times.astype(np.int64), result.equity)
+    full = dict(zip(day_t[1:].tolist(), (day_e[1:] / day_e[:-1] - 1).tolist()))
+    edges = [int(r.start_ns[b - 1]) for b in range(500, N_BARS + 1, 500)]   # the groups' last bars
+    day = 86_400 * 10**9
+    for times, returns in paths:
+        assert (np.diff(times) > 0).all() and len(times) == len(returns)
+        assert len(full) - len(edges) <= len(times) <= len(full) + len(edges)   # every day once, boundaries aside
+        for t, x in zip(times.tolist(), returns.tolist()):
+            if all(abs(t - e) > 2 * day for e in edges):
+                assert x == pytest.approx(full[t], abs=1e-12)
