@@ -17,8 +17,9 @@ from the last one at or before bar ``a - 1`` becomes available (its close: the e
 window opens; the run's first point for ``a = 0``) to the last one at or before bar ``b - 1``
 becomes available. The purged bars between the two windows count to neither. (On a calendar
 with closed hours the engine ticks at a session's open before its first bar closes: opening the
-window at the previous close keeps that day's first return in the window, as on the fast path.) Statistics of a window are :func:`backtestester.stats.compute_statistics`
-of its points (trade statistics of the round trips closed inside it; no benchmark, no exposure).
+window at the previous close keeps that day's first return in the window, as on the fast path.)
+Statistics of a window are :func:`backtestester.stats.compute_statistics` of its points (trade
+statistics of the round trips closed inside it; no benchmark, no exposure).
 """
 from __future__ import annotations
 
