@@ -262,8 +262,8 @@ def print_summary(result, paths: dict, console, top: int = 10) -> None:
     verdict = (result.diagnostics or {}).get("verdict")
     if verdict:
         console.print(f"[bold]verdict:[/] {verdict}", highlight=False)
-    if result.holdout:
-        console.print("holdout (once): " + ", ".join(f"{k} {fmt(k, v)}" for k, v in result.holdout.items()),
+    if holdout_scores(result.holdout):
+        console.print("holdout (once): " + ", ".join(f"{k} {fmt(k, v)}" for k, v in holdout_scores(result.holdout).items()),
                       highlight=False)
     for name in ("best_config", "html"):
         if name in paths:
@@ -275,6 +275,16 @@ def census(records: list[dict]) -> str:
     return ", ".join(f"{sum(r['state'] == s for r in records)} {s}" for s in STATES)
 
 
+def holdout_scores(holdout: dict | None) -> dict:
+    """The best trial's scores on the holdout: the driver's record's ``oos_scores`` (it also
+    keeps the trial's number, parameters, bars and in-sample scores), or a flat ``{name: value}``."""
+    if not holdout:
+        return {}
+    if "oos_scores" in holdout:
+        return dict(holdout["oos_scores"] or {})
+    return {k: v for k, v in holdout.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def _diagnostics_html(result) -> str:
     diag = result.diagnostics or {}
     rows = "".join(f"<tr><th>{html.escape(label)}</th><td>{fmt(key, diag[key])}</td></tr>"
@@ -282,9 +292,12 @@ def _diagnostics_html(result) -> str:
     verdict = diag.get("verdict")
     text = f"<p class='verdict'><b>Verdict:</b> {html.escape(str(verdict))}</p>" if verdict else ""
     holdout = ""
-    if result.holdout:
-        cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(k, v)}</td></tr>" for k, v in result.holdout.items())
-        holdout = f"<h2>Holdout (the lockbox, evaluated once, best trial)</h2><table>{cells}</table>"
+    scores = holdout_scores(result.holdout)
+    if scores:
+        cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(k, v)}</td></tr>" for k, v in scores.items())
+        error = (result.holdout or {}).get("error")
+        failed = f"<pre>{html.escape(str(error))}</pre>" if error else ""
+        holdout = f"<h2>Holdout (the lockbox, evaluated once, best trial)</h2><table>{cells}</table>{failed}"
     return f"<h2>Overfitting diagnostics</h2>{text}<table>{rows}</table>{holdout}"
 
 

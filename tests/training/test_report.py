@@ -159,6 +159,15 @@ def test_html_report_has_the_verdict_the_census_the_holdout_and_the_plots(tmp_pa
     assert "Parameter importance (|Spearman rho| with the OOS score" in page
 
 
+def test_the_holdout_shows_the_drivers_record_of_its_one_evaluation(tmp_path):
+    result = study()
+    result.holdout = {"number": 7, "params": {"fast": 40, "slow": 180}, "bars": [80_000, 100_000],
+                      "is_scores": {"sharpe": 2.5}, "oos_scores": {"sharpe": 0.75}, "error": None}
+    page = write_report(result, tmp_path)["html"].read_text()
+    holdout = page[page.index("<h2>Holdout"):page.index("<h2>Trials")]
+    assert "0.750" in holdout and "2.500" not in holdout and "80000" not in holdout
+
+
 def test_best_config_file_holds_the_best_parameters_and_run_options(tmp_path):
     path = write_best_config(study(), tmp_path / "best.toml")
     conf = tomllib.loads(path.read_text())
