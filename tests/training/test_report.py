@@ -25,6 +25,7 @@ from backtestester.training.report import (
     importances,
     leaderboard_records,
     leaderboard_table,
+    print_summary,
     stitched_oos,
     write_best_config,
     write_report,
@@ -114,6 +115,17 @@ def test_leaderboard_shows_in_and_out_of_sample_side_by_side_within_80_columns()
     assert header.index("IS") < header.index("OOS")
     best_row = next(line for line in lines if "fast=40" in line)
     assert "2.400" in best_row and "1.400" in best_row      # in sample 1.4 + 1, out of sample 1.4
+
+
+def test_the_console_summary_has_the_census_the_verdict_and_where_the_files_are(tmp_path):
+    result = study()
+    paths = write_report(result, tmp_path)
+    console = Console(width=80, file=io.StringIO(), color_system=None)
+    print_summary(result, paths, console)
+    text = console.file.getvalue()
+    assert "10 trials: 8 complete, 1 pruned, 1 failed" in text
+    assert "verdict: Likely overfit: DSR 0.62" in text and "holdout (once): sharpe 0.900" in text
+    assert str(paths["best_config"]) in text.replace("\n", "") and str(paths["html"]) in text.replace("\n", "")
 
 
 def test_the_leaderboard_file_has_every_trial_with_its_state(tmp_path):
