@@ -31,6 +31,7 @@ import statistics
 import tempfile
 import threading
 import time
+import warnings
 
 import numpy as np
 import psutil
@@ -130,6 +131,9 @@ def skopt_serial(tables, trials: int, folds: int, seed: int) -> dict:
         value = score[0] if score else float("nan")
         return 10.0 if not np.isfinite(value) else -value  # skopt minimises; a failed trial scores badly
 
+    # gp_minimize proposes a point it has evaluated again when its GP is stuck, warns and draws a
+    # random one instead: part of how it searches, said once here rather than on every call.
+    warnings.filterwarnings("ignore", message="The objective has been evaluated at point")
     t0, cpu0 = time.perf_counter(), time.process_time()
     res = gp_minimize(objective, [Integer(lo, hi, name=name) for name, (lo, hi) in SPACE.items()],
                       n_calls=trials, n_initial_points=min(10, trials), random_state=seed)
