@@ -20,7 +20,8 @@ _ACCEPTED = (bool, int, float, str)
 
 class Strategy:
     """Base class. Hooks: :meth:`on_start`, :meth:`on_candle`, :meth:`on_fill`,
-    :meth:`on_reject`, :meth:`on_event`, :meth:`on_stop`. Parameters are typed fields."""
+    :meth:`on_reject`, :meth:`on_event`, :meth:`on_stop`; :meth:`fit` for strategies that learn
+    (training only). Parameters are typed fields."""
 
     def __init__(self, **params):
         types = self.parameter_types()
@@ -91,6 +92,17 @@ class Strategy:
     def on_stop(self, ctx) -> None:
         """Called once after the completion tick."""
 
+    def fit(self, data) -> object:
+        """Optional: learn from the in-sample bars before a run (a classifier on indicators, a
+        scaler...). Training (:func:`backtestester.training.evaluate.evaluate_trial`) calls it once
+        per fold, on a fresh strategy, with ``data`` = ``{(symbol, timeframe): pyarrow.Table}`` of
+        that fold's training bars only (never a bar of its test window), then runs the fold's
+        backtest with the state it set, frozen: nothing refits during the run. Return the
+        artefact to keep (picklable: the model; saved per fold) or None. Plain backtests, sweeps
+        and the fast path never call it; a strategy that does not override it is never fitted
+        (:func:`defines_fit`). The default does nothing."""
+        return None
+
     # Optional vectorised form (not defined here, so ``hasattr(cls, "signals")`` detects it):
     #     def signals(self, bars) -> tuple[np.ndarray, np.ndarray]
     # ``bars`` is a dict of numpy columns (open, high, low, close, volume, start) of one symbol
@@ -102,6 +114,12 @@ class Strategy:
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
+
+
+def defines_fit(strategy) -> bool:
+    """Does the strategy (class or instance) override :meth:`Strategy.fit`, i.e. does it learn?"""
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    return getattr(cls, "fit", Strategy.fit) is not Strategy.fit
 
 
 def _coerce(owner, name, kind, value):

@@ -90,7 +90,8 @@ def run_backtest(strategy: Strategy, repositories: list[Repository], *, balance:
     go to :class:`Playground` (calendar, fill_model, commission...); the engine enforces the
     strategy's ``sl``/``tp`` (``enforce_stop_loss`` is on, see :func:`run_on_playground`).
     A placement the account refuses is a rejected order (``on_reject``, counted in
-    ``result.rejections``, a warning the first time); ``strict=True`` raises it instead."""
+    ``result.rejections``, a warning the first time); ``strict=True`` raises it instead.
+    It never calls :meth:`Strategy.fit`: training fits a strategy before its run (see there)."""
     if not isinstance(strategy, Strategy):
         raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
     if playground_options.pop("enforce_stop_loss", True) is not True:

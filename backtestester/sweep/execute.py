@@ -129,7 +129,9 @@ def parse_bound(value: str | None):
     return parsed
 
 
-def _options(config: RunConfig) -> dict:
+def run_options(config: RunConfig) -> dict:
+    """The engine options of ``config`` (calendar, fill model, commission, slippage) as
+    ``run_backtest`` and :func:`run_fast` take them."""
     options = {"calendar": config.calendar, "fill_model": config.fill_model}
     if config.commission_rate:
         options["commission"] = Commission(rate=config.commission_rate)
@@ -145,7 +147,7 @@ def execute_run(config: RunConfig, tables: dict, *, cache: dict | None = None, k
     try:
         repos = load_repositories(config, tables, cache)
         strategy = load_strategy(config.strategy)(**config.param_dict)
-        options = _options(config)
+        options = run_options(config)
         if config.engine == "fast":
             result = run_fast(strategy, repos, balance=config.balance, start=parse_bound(config.start),
                               end=parse_bound(config.end), bars_cache=cache, **options)
@@ -199,7 +201,7 @@ def _execute_fast_group(configs: list, tables: dict, cache: dict | None) -> list
         repos = load_repositories(first, tables, cache)
         strategy_cls = load_strategy(first.strategy)
         stats = run_fast_batch(strategy_cls, [c.param_dict for c in configs], repos, balance=first.balance,
-                               start=parse_bound(first.start), end=parse_bound(first.end), bars_cache=cache, **_options(first))
+                               start=parse_bound(first.start), end=parse_bound(first.end), bars_cache=cache, **run_options(first))
     except Exception:  # noqa: BLE001 - retried one by one, which records who failed and why
         return None
     elapsed = (time.perf_counter() - started) / len(configs)
