@@ -55,7 +55,7 @@ class SweepWorker:
         outcomes = []
         for spec in specs:
             report = fold_pruner(*pruning, spec.number) if pruning else None
-            outcomes.append(evaluate_trial(spec, self._tables, report=report))
+            outcomes.append(evaluate_trial(spec, self._tables, report=report, cache=self._repositories))
         return outcomes
 
     def release(self) -> None:

@@ -26,9 +26,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from backtestester.sweep.prepare import _tables as read_tables  # the sweep's reading of catalog or given tables
 from backtestester.training import search
 from backtestester.training.evaluate import TrialSpec, evaluate_trial, objective_direction
-from backtestester.training.folds import Fold, split_holdout, walk_forward
+from backtestester.training.folds import Fold, Lockbox, split_holdout, walk_forward
 from backtestester.training.spec import StudyResult, TrainSpec
-from backtestester.training.trial_files import load_outcome, save_outcome, set_state
+from backtestester.training.trial_files import load_outcome, save_outcome
 
 from .cluster import init_ray
 from .pool import SweepPool
@@ -68,7 +68,7 @@ def run_training(spec: TrainSpec, *, data_dir=None, tables: dict | None = None, 
     finally:
         if evaluator is not None:
             evaluator.end()
-    census = {state: sum(getattr(o, "state", "") == state for o in outcomes) for state in ("complete", "pruned", "failed")}
+    census = {state: sum(o.state == state for o in outcomes) for state in ("complete", "pruned", "failed")}
     result = StudyResult(spec, outcomes, best, holdout_scores, _diagnostics(outcomes, best), str(out / "journal.log"),
                          census)
     result.reports = _write_report(result, out)
@@ -79,7 +79,7 @@ def plan_folds(spec: TrainSpec, n_bars: int) -> tuple[list, tuple | None]:
     """The walk-forward folds over the search part and the holdout range (None without one);
     ``ValueError`` when the bars are too few for them."""
     if spec.holdout > 0:
-        search_end, holdout = split_holdout(n_bars, spec.holdout)
+        search_end, holdout = split_holdout(n_bars, spec.holdout, purge=spec.purge)
     else:
         search_end, holdout = n_bars, None
     folds = walk_forward(search_end, folds=spec.folds, scheme=spec.scheme, train_bars=spec.train_bars,
@@ -163,8 +163,8 @@ class _Driver:
         values = [float(v) for v in outcome.score] if outcome.error is None else []
         if outcome.error is None and (len(values) != len(self.directions) or not all(map(math.isfinite, values))):
             outcome.error = f"objective(s) {list(self.spec.objectives)} are not finite: {values} (no trades?)"
-        state = "failed" if outcome.error else "pruned" if len(outcome.oos_scores) < len(self.folds) else "complete"
-        save_outcome(self.out, set_state(outcome, state), state)
+        state = outcome.state
+        save_outcome(self.out, outcome)
         trial.set_user_attr("oos_scores", outcome.oos_scores)
         trial.set_user_attr("is_scores", outcome.is_scores)
         if state == "failed":
@@ -255,9 +255,9 @@ def _holdout(study, spec: TrainSpec, best, folds, holdout, tables, out: Path) ->
     kept = study.user_attrs.get("holdout")
     if kept is not None and kept.get("number") == best.number:
         return kept
-    _open_lockbox(out, holdout)
+    Lockbox(out, holdout).open()  # the once-only look: a second one warns loudly
     last = folds[-1]
-    fold = Fold(index=0, train=(last.train[0], holdout[0] - spec.purge), test=tuple(holdout))
+    fold = Fold(index=0, train=(last.train[0], holdout[0] - spec.purge), test=tuple(holdout))  # warm-up: the last fold's
     one = TrialSpec(number=best.number, params=dict(best.params), strategy=spec.strategy, symbols=tuple(spec.symbols),
                     timeframe=spec.timeframe, folds=[fold], objective=tuple(spec.objectives), options=spec.options)
     outcome = evaluate_trial(one, tables)
@@ -267,21 +267,6 @@ def _holdout(study, spec: TrainSpec, best, folds, holdout, tables, out: Path) ->
     scores = json.loads(json.dumps(scores, default=float))
     study.set_user_attr("holdout", scores)
     return scores
-
-
-def _open_lockbox(out: Path, holdout) -> None:
-    """Open the study's lockbox (helper B's :class:`Lockbox`: a second opening warns loudly)."""
-    try:
-        from backtestester.training.folds import Lockbox  # noqa: PLC0415
-    except ImportError:
-        return
-    Lockbox(out, holdout).open() if _takes_range(Lockbox) else Lockbox(out).open()
-
-
-def _takes_range(cls) -> bool:
-    import inspect  # noqa: PLC0415
-
-    return len(inspect.signature(cls).parameters) > 1
 
 
 def _diagnostics(outcomes: list, best) -> dict:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from ..strategy import load_strategy
 from ..sweep.config import DEFAULT_STRATEGY, ENGINES, RunConfig
-from ..sweep.execute import METRICS
 from ..sweep.space import parse_value
+from .evaluate import objective_direction
+from .folds import SCHEMES
 from .search import DEFAULT_PRUNER, PRUNERS, SAMPLERS, check_sampler, check_satisfiable, check_space, \
     default_sampler, parse_space
 
@@ -22,8 +23,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
-
-SCHEMES = ("anchored", "rolling")
 
 
 @dataclass
@@ -93,9 +92,10 @@ class TrainSpec:
         space = self.distributions()
         check_space(space, cls.parameter_types(), self.fixed)
         self.fixed = {name: cls.coerce_parameter(name, value) for name, value in self.fixed.items()}
-        unknown = [o for o in self.objectives if o not in METRICS]
-        if unknown or not self.objectives:
-            raise ValueError(f"unknown objective(s) {unknown}; accepted: {', '.join(METRICS)}")
+        if not self.objectives:
+            raise ValueError("no objective: give at least one statistic (--objective sharpe)")
+        for name in self.objectives:
+            objective_direction(name)  # ValueError naming the accepted statistics
         check_sampler(self.sampler_name, space, len(self.objectives))
         if self.pruner not in PRUNERS:
             raise ValueError(f"unknown pruner {self.pruner!r}; accepted: {', '.join(PRUNERS)}")

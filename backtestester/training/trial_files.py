@@ -22,8 +22,8 @@ def trial_path(directory, number: int) -> Path:
     return Path(directory) / "trials" / f"{number:06d}.arrow"
 
 
-def save_outcome(directory, outcome: TrialOutcome, state: str) -> Path:
-    """Write ``outcome`` (``state``: complete, pruned or failed) to its file; returns the path."""
+def save_outcome(directory, outcome: TrialOutcome) -> Path:
+    """Write ``outcome`` to its file; returns the path."""
     folds, times, returns = [], [], []
     for k, (t, r) in enumerate(zip(outcome.oos_times, outcome.oos_returns)):
         folds.append(np.full(len(r), k, dtype=np.int32))
@@ -34,7 +34,8 @@ def save_outcome(directory, outcome: TrialOutcome, state: str) -> Path:
         return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
     meta = {"number": outcome.number, "params": outcome.params, "is_scores": outcome.is_scores,
-            "oos_scores": outcome.oos_scores, "error": outcome.error, "state": state}
+            "oos_scores": outcome.oos_scores, "error": outcome.error, "pruned": outcome.pruned,
+            "artefacts": outcome.artefacts}
     table = pa.table({"fold": cat(folds, np.int32), "time": cat(times, np.int64), "ret": cat(returns, np.float64)})
     table = table.replace_schema_metadata({_META: json.dumps(meta, default=float).encode()})
     path = trial_path(directory, outcome.number)
@@ -47,7 +48,7 @@ def save_outcome(directory, outcome: TrialOutcome, state: str) -> Path:
 
 
 def load_outcome(directory, number: int) -> TrialOutcome:
-    """The outcome saved for trial ``number`` (its ``state`` attribute set)."""
+    """The outcome saved for trial ``number``."""
     with ipc.open_file(trial_path(directory, number)) as reader:
         table = reader.read_all()
     meta = json.loads(table.schema.metadata[_META])
@@ -57,12 +58,6 @@ def load_outcome(directory, number: int) -> TrialOutcome:
     outcome = TrialOutcome(number=meta["number"], params=meta["params"], is_scores=meta["is_scores"],
                            oos_scores=meta["oos_scores"],
                            oos_returns=[returns[fold == k].copy() for k in range(n_folds)],
-                           oos_times=[times[fold == k].copy() for k in range(n_folds)], error=meta["error"])
-    set_state(outcome, meta["state"])
-    return outcome
-
-
-def set_state(outcome: TrialOutcome, state: str) -> TrialOutcome:
-    """``outcome.state`` = complete, pruned or failed (a field of TrialOutcome or an attribute)."""
-    outcome.state = state
+                           oos_times=[times[fold == k].copy() for k in range(n_folds)], error=meta["error"],
+                           pruned=meta["pruned"], artefacts=meta["artefacts"])
     return outcome
