@@ -19,6 +19,7 @@ import json
 import math
 from pathlib import Path
 
+from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -35,6 +36,7 @@ from .pool import SweepPool
 
 MAX_CALL_RETRIES = 2          # a trial whose actor died is run again on a new actor this many times
 MAX_REJECTIONS_PER_TRIAL = 100  # sets refused by the constraints in a row before the study gives up
+MIN_WINDOW_BARS = 30          # fewest bars of a fold's training or test window
 
 
 def run_training(spec: TrainSpec, *, data_dir=None, tables: dict | None = None, address: str | None = None,
@@ -77,14 +79,32 @@ def run_training(spec: TrainSpec, *, data_dir=None, tables: dict | None = None, 
 
 def plan_folds(spec: TrainSpec, n_bars: int) -> tuple[list, tuple | None]:
     """The walk-forward folds over the search part and the holdout range (None without one);
-    ``ValueError`` when the bars are too few for them."""
+    ``ValueError`` when the bars are too few for them: every training window must hold
+    :func:`warmup_bars` bars and every test window :data:`MIN_WINDOW_BARS`."""
     if spec.holdout > 0:
         search_end, holdout = split_holdout(n_bars, spec.holdout, purge=spec.purge)
     else:
         search_end, holdout = n_bars, None
     folds = walk_forward(search_end, folds=spec.folds, scheme=spec.scheme, train_bars=spec.train_bars,
                          test_bars=spec.test_bars, purge=spec.purge, embargo=spec.embargo)
+    warmup = warmup_bars(spec)
+    train = min(f.train[1] - f.train[0] for f in folds)
+    test = min(f.test[1] - f.test[0] for f in folds)
+    if train < warmup or test < MIN_WINDOW_BARS:
+        raise ValueError(f"folds too short for the data: {spec.folds} {spec.scheme} folds over {search_end} bars give "
+                         f"training windows of {train} bars and test windows of {test}; each training window needs "
+                         f">= {warmup} bars (the strategy's warm-up: the largest integer parameter) and each test "
+                         f"window >= {MIN_WINDOW_BARS}: give fewer --folds, a smaller --holdout or more data")
     return folds, holdout
+
+
+def warmup_bars(spec: TrainSpec) -> int:
+    """The bars a training window must hold: the largest integer parameter the study can give
+    (lookbacks such as ``slow`` are integers; a window shorter than one cannot warm the indicator
+    up), at least :data:`MIN_WINDOW_BARS`."""
+    highs = [d.high for d in spec.distributions().values() if isinstance(d, IntDistribution)]
+    highs += [v for v in spec.fixed.values() if isinstance(v, int) and not isinstance(v, bool)]
+    return max([MIN_WINDOW_BARS, *highs])
 
 
 def _identity(spec: TrainSpec) -> dict:
