@@ -16,8 +16,16 @@ from ..sweep.config import DEFAULT_STRATEGY, ENGINES, RunConfig
 from ..sweep.space import parse_value
 from .evaluate import objective_direction
 from .folds import SCHEMES
-from .search import DEFAULT_PRUNER, PRUNERS, SAMPLERS, check_sampler, check_satisfiable, check_space, \
-    default_sampler, parse_space
+from .search import (
+    DEFAULT_PRUNER,
+    PRUNERS,
+    SAMPLERS,
+    check_sampler,
+    check_satisfiable,
+    check_space,
+    default_sampler,
+    parse_space,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
