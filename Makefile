@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_sweep.py
 	$(PY) benchmarks/bench_gateway.py
 	$(PY) benchmarks/bench_restore.py
+	$(PY) benchmarks/bench_train.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -22,7 +22,7 @@ from backtestester.engine import Commission, Repository, Slippage
 from backtestester.playgrounds import SIMULATOR_CALENDAR, run_on_catalog
 from backtestester.strategy import load_strategy, run_backtest
 from backtestester.strategy.tables import EXPORT_FORMATS
-from backtestester.sweep.arguments import add_sweep_arguments, spec_from_args
+from backtestester.sweep.arguments import add_sweep_arguments, read_run_file, spec_from_args
 from backtestester.sweep.config import DEFAULT_STRATEGY, RunConfig
 from backtestester.sweep.prepare import prepare_sweep
 from backtestester.sweep.report import fmt, print_leaderboard
@@ -87,6 +87,39 @@ def backtest_symbols(args) -> list[str]:
     if twice:
         raise ValueError(f"symbol(s) {', '.join(twice)} given more than once (--symbol/--symbols)")
     return symbols
+
+
+# A run file's keys (the sweep's TOML, as training's best.toml) -> the option each fills, for the
+# commands that run one parameter set; its [fixed] table is their --param. Other sweep keys
+# (engine, metric, constraints, seed) do not apply to one run and are ignored; `live` takes its
+# fills and costs from the gateway's broker, so it reads the strategy, market and balance only.
+RUN_FILE_OPTIONS = {
+    "backtest": {"strategy": "strategy", "symbols": "symbols", "timeframe": "timeframe", "balance": "balance",
+                 "fill_model": "fill_model", "calendar": "calendar", "commission": "commission",
+                 "slippage": "slippage", "start": "start", "end": "stop"},
+    "live": {"strategy": "strategy", "symbols": "symbols", "timeframe": "timeframe", "balance": "balance"},
+}
+
+
+def apply_run_file(args, parser: argparse.ArgumentParser) -> None:
+    """Fill ``args`` of ``backtest``/``live --config FILE`` from the run file: each key whose
+    option was not given, and the ``[fixed]`` parameters before the ``--param`` ones (so the
+    command line wins). A file with a sweep's ``[grid]`` or ``random`` is refused."""
+    conf = read_run_file(args.run_file)
+    sweep_only = [f"[{k}]" if k == "grid" else k for k in ("grid", "random") if k in conf]
+    if sweep_only:
+        raise ValueError(f"{args.run_file}: {', '.join(sweep_only)} is a sweep's; {args.command} --config runs "
+                         f"one parameter set, its [fixed] table (run the file with `backtestester sweep --config`)")
+    for key, dest in RUN_FILE_OPTIONS[args.command].items():
+        given = getattr(args, dest) != parser.get_default(dest) or (dest == "symbols" and getattr(args, "symbol", None))
+        if key in conf and not given:
+            setattr(args, dest, conf[key])
+    if args.timeframe not in BACKTEST_TIMEFRAMES:
+        raise ValueError(f"timeframe {args.timeframe!r} in {args.run_file}: accepted {sorted(BACKTEST_TIMEFRAMES)}")
+    for dest in ("balance", "commission", "slippage"):
+        if getattr(args, dest, None) is not None:
+            setattr(args, dest, float(getattr(args, dest)))
+    args.param = list(conf.get("fixed", {}).items()) + list(args.param)
 
 
 def _refuse(args, options, why: str) -> None:
@@ -259,6 +292,8 @@ def cmd_live(args) -> int:
 
     if not args.gateway:
         raise ValueError("live needs a gateway: give --gateway HOST:PORT or set BACKTESTESTER_GATEWAY")
+    if not (args.strategy and args.symbols):
+        raise ValueError("live needs --strategy and --symbols (or a --config run file that has them)")
     strategy = load_strategy(args.strategy)(**dict(args.param))
     security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
     if args.tls_ca:
@@ -395,11 +430,14 @@ def _add_live_serve_arguments(serve) -> None:
 def _add_live_parser(sub) -> None:
     """``backtestester live``: run a strategy live through a gateway."""
     live = sub.add_parser("live", help="run a strategy live on a gateway's live playground until SIGTERM")
-    live.add_argument("--strategy", required=True, help="package.module:Class")
+    live.add_argument("--config", dest="run_file", type=Path, metavar="TOML",
+                      help="a run file (training's best.toml; the sweep's keys): strategy, symbols, timeframe, "
+                           "balance and [fixed] parameters; options given win (docs/training.md)")
+    live.add_argument("--strategy", help="package.module:Class (required, here or in --config)")
     live.add_argument("--gateway", default=os.environ.get("BACKTESTESTER_GATEWAY"), metavar="HOST:PORT",
                       help="the gateway (default: BACKTESTESTER_GATEWAY; token: BACKTESTESTER_TOKEN)")
     live.add_argument("--broker", default="sim", help="the gateway's broker: sim, mock or tradier (default %(default)s)")
-    live.add_argument("--symbols", nargs="+", required=True, metavar="SYMBOL", help="the symbols to trade")
+    live.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="the symbols to trade (required, here or in --config)")
     live.add_argument("--timeframe", choices=sorted(BACKTEST_TIMEFRAMES), default="1m",
                       help="bar timeframe (default %(default)s)")
     live.add_argument("--balance", type=float, default=100_000.0, help="the playground's cash (default %(default)g)")
@@ -412,7 +450,7 @@ def _add_live_parser(sub) -> None:
     live.add_argument("--poll-seconds", type=float, default=0.25, metavar="S",
                       help="how often to ask the gateway for news (default %(default)g)")
     live.add_argument("--tls-ca", metavar="PEM", help="use TLS, trusting this CA or certificate")
-    live.set_defaults(func=cmd_live)
+    live.set_defaults(func=cmd_live, command_parser=live)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -474,15 +512,26 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--tls-ca", metavar="PEM", help="with --gateway: use TLS, trusting this CA or certificate")
     bt.add_argument("--export", metavar="DIR", help="write trades, fills, orders and equity into DIR as files")
     bt.add_argument("--export-format", choices=EXPORT_FORMATS, help="with --export: parquet (default) or csv")
-    bt.set_defaults(func=cmd_backtest)
+    bt.add_argument("--config", dest="run_file", type=Path, metavar="TOML",
+                    help="a run file (training's best.toml; the sweep's keys): strategy, symbols, timeframe, run "
+                         "options and [fixed] parameters; options given win (docs/training.md)")
+    bt.set_defaults(func=cmd_backtest, command_parser=bt)
     data_cli.register(sub).set_defaults(func=data_cli.run)  # `backtestester data ...`
     return parser
 
 
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line's options, a ``backtest``/``live --config`` run file's applied."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "run_file", None) is not None:
+        apply_run_file(args, args.command_parser)
+    return args
+
+
 def main(argv=None) -> int:
     """Run one command; a ``ValueError`` (a refused option, file or name) is printed, exit code 2."""
-    args = build_parser().parse_args(argv)
     try:
+        args = parse_args(argv)
         return args.func(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

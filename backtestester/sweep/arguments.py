@@ -68,9 +68,21 @@ def _load_toml(path: Path) -> dict:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ValueError(f"sweep config {path} does not exist") from None
+        raise ValueError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"sweep config {path} is not valid TOML: {exc}") from None
+        raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def read_run_file(path: Path) -> dict:
+    """A run file (the sweep's TOML keys, as ``best.toml`` written by training), its keys checked:
+    unknown keys and a ``[fixed]`` that is not a table are refused, saying what is accepted."""
+    conf = _load_toml(Path(path))
+    unknown = set(conf) - _TOML_KEYS
+    if unknown:
+        raise ValueError(f"unknown keys in {path}: {sorted(unknown)}; accepted: {sorted(_TOML_KEYS)}")
+    if not isinstance(conf.get("fixed", {}), dict):
+        raise ValueError(f"fixed in {path} must be a table ([fixed] with NAME = VALUE lines), got {conf['fixed']!r}")
+    return conf
 
 
 def _toml_grid_values(name: str, values) -> list:
@@ -102,7 +114,7 @@ def _grid_and_fixed(args, conf: dict) -> tuple[dict, dict]:
             raise ValueError(f"fixed parameters are NAME=VALUE, got {text!r}")
         name, value = text.split("=", 1)
         fixed[name.strip()] = parse_value(value.strip())
-    if not grid:
+    if not grid and not conf.get("fixed"):  # a run file's [fixed] alone (best.toml): one run
         raise ValueError("nothing to sweep: give at least one --grid NAME=START:STOP:STEP (or a [grid] table)")
     return grid, fixed
 
@@ -110,10 +122,7 @@ def _grid_and_fixed(args, conf: dict) -> tuple[dict, dict]:
 def spec_from_args(args) -> SweepSpec:
     """A :class:`SweepSpec` from the TOML file (if any) overridden by options; what neither
     gives is the spec's default (the strategy's: :data:`DEFAULT_STRATEGY`)."""
-    conf = _load_toml(args.config) if args.config else {}
-    unknown = set(conf) - _TOML_KEYS
-    if unknown:
-        raise ValueError(f"unknown keys in {args.config}: {sorted(unknown)}; accepted: {sorted(_TOML_KEYS)}")
+    conf = read_run_file(args.config) if args.config else {}
     grid, fixed = _grid_and_fixed(args, conf)
     given = {}
     for name, (option, key) in _SPEC_OPTIONS.items():

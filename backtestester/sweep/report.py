@@ -104,7 +104,8 @@ def leaderboard_table(records: list[dict], metric: str, top: int = 10, title: st
     return table
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes (the sweep's and the training's reports embed and write them)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)  # the figures lay themselves out (constrained): one draw
     return buf.getvalue()
@@ -189,7 +190,7 @@ def write_report(out_dir: Path, records: list[dict], metric: str, curves, grid_p
     paths, images = {}, []
     if curves:
         fig = equity_figure(curves)
-        data = _png(fig)
+        data = png_bytes(fig)
         plt.close(fig)
         paths["equity"] = out_dir / "equity.png"
         paths["equity"].write_bytes(data)
@@ -198,7 +199,7 @@ def write_report(out_dir: Path, records: list[dict], metric: str, curves, grid_p
                   for r in records for p in grid_params)
     if len(grid_params) == 2 and numeric and any(r.get("status") == "ok" for r in records):
         fig = heatmap_figure(records, grid_params[0], grid_params[1], metric)
-        data = _png(fig)
+        data = png_bytes(fig)
         plt.close(fig)
         paths["heatmap"] = out_dir / "heatmap.png"
         paths["heatmap"].write_bytes(data)
