@@ -27,6 +27,7 @@ from backtestester.sweep.config import DEFAULT_STRATEGY, RunConfig
 from backtestester.sweep.prepare import prepare_sweep
 from backtestester.sweep.report import fmt, print_leaderboard
 from backtestester.sweep.space import parse_value
+from backtestester.training.report import print_summary
 from backtestester.training.spec import add_train_arguments
 from backtestester.training.spec import spec_from_args as train_spec_from_args
 
@@ -349,17 +350,10 @@ def cmd_train(args) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the finished trials are in the journal; run the same command to resume[/]")
         return 130
-    census = ", ".join(f"{n} {state}" for state, n in result.census.items())
-    console.print(f"{len(result.outcomes)} trials ({census}); journal {result.study_path}")
+    print_summary(result, result.reports, console, top=args.top)
     if result.best is None:
-        console.print("[red]no trial completed[/]: see the failed trials' tracebacks in the journal")
+        console.print("[red]no trial completed[/]: the failed trials' tracebacks are in the journal and the report")
         return 1
-    scores = ", ".join(f"{name} {value:.4g}" for name, value in zip(spec.objectives, result.best.score))
-    console.print(f"best trial {result.best.number}: {result.best.params}; out of sample {scores}")
-    if result.holdout:
-        console.print(f"holdout (evaluated once): {result.holdout.get('oos_scores')}")
-    for kind, path in result.reports.items():
-        console.print(f"{kind}: {path}")
     return 0
 
 

@@ -26,8 +26,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from backtestester.sweep.prepare import _tables as read_tables  # the sweep's reading of catalog or given tables
 from backtestester.training import search
+from backtestester.training.diagnostics import study_diagnostics
 from backtestester.training.evaluate import TrialSpec, evaluate_trial, objective_direction
 from backtestester.training.folds import Fold, Lockbox, split_holdout, walk_forward
+from backtestester.training.report import write_report
 from backtestester.training.spec import StudyResult, TrainSpec
 from backtestester.training.trial_files import load_outcome, save_outcome
 
@@ -73,7 +75,7 @@ def run_training(spec: TrainSpec, *, data_dir=None, tables: dict | None = None, 
     census = {state: sum(o.state == state for o in outcomes) for state in ("complete", "pruned", "failed")}
     result = StudyResult(spec, outcomes, best, holdout_scores, _diagnostics(outcomes, best), str(out / "journal.log"),
                          census)
-    result.reports = _write_report(result, out)
+    result.reports = write_report(result, out, study=study)
     return result
 
 
@@ -290,21 +292,10 @@ def _holdout(study, spec: TrainSpec, best, folds, holdout, tables, out: Path) ->
 
 
 def _diagnostics(outcomes: list, best) -> dict:
-    """PSR, DSR, MinTRL, PBO and the verdict (helper A's diagnostics), when available."""
-    try:
-        from backtestester.training.diagnostics import study_diagnostics  # noqa: PLC0415
-    except ImportError:
-        return {}
+    """PSR, DSR, MinTRL, PBO and the verdict of the study (none without a complete trial)."""
+    if best is None:
+        return {"notes": ["no trial completed: nothing to diagnose"]}
     return study_diagnostics(outcomes, best)
-
-
-def _write_report(result: StudyResult, out: Path) -> dict:
-    """The study's report (helper D's writer), when available: ``{kind: path}``."""
-    try:
-        from backtestester.training.report import write_report  # noqa: PLC0415
-    except ImportError:
-        return {}
-    return write_report(result, out)
 
 
 def _progress(console, enabled: bool) -> Progress:

@@ -174,6 +174,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, help="backtest actors (default: the cluster's CPUs)")
     p.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else an embedded one)")
     p.add_argument("--data-dir", help="data catalog directory (default: BACKTESTESTER_DATA, else ./data)")
+    p.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and scripts)")
 
 
