@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from backtestester.sweep.prepare import _tables as read_tables  # the sweep's reading of catalog or given tables
+from backtestester.sweep.prepare import read_tables
 from backtestester.training import search
 from backtestester.training.diagnostics import study_diagnostics
 from backtestester.training.evaluate import TrialSpec, evaluate_trial, objective_direction
