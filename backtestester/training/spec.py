@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..strategy import load_strategy
+from ..sweep.arguments import fixed_params, load_toml
 from ..sweep.config import DEFAULT_STRATEGY, ENGINES, RunConfig
-from ..sweep.space import parse_value
 from .evaluate import objective_direction
 from .folds import SCHEMES
 from .search import (
@@ -26,11 +25,6 @@ from .search import (
     default_sampler,
     parse_space,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 
 @dataclass
@@ -178,16 +172,6 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and scripts)")
 
 
-def _load_toml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ValueError(f"train config {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"train config {path} is not valid TOML: {exc}") from None
-
-
 def _objectives(value) -> tuple:
     items = value.split(",") if isinstance(value, str) else list(value)
     return tuple(item.strip() for item in items if str(item).strip())
@@ -195,7 +179,7 @@ def _objectives(value) -> tuple:
 
 def spec_from_args(args) -> TrainSpec:
     """A :class:`TrainSpec` from the TOML file (if any) overridden by the options."""
-    conf = _load_toml(args.config) if args.config else {}
+    conf = load_toml(args.config) if args.config else {}
     unknown = set(conf) - _TOML_KEYS
     if unknown:
         raise ValueError(f"unknown keys in {args.config}: {sorted(unknown)}; accepted: {sorted(_TOML_KEYS)}")
@@ -212,12 +196,7 @@ def spec_from_args(args) -> TrainSpec:
     bad = [t for t in args.space if "=" not in t]
     if bad:
         raise ValueError(f"a space parameter is NAME=int:LOW:HIGH (or float:, cat:), got {bad[0]!r}")
-    fixed = dict(conf.get("fixed", {}))
-    for text in args.param:
-        if "=" not in text:
-            raise ValueError(f"fixed parameters are NAME=VALUE, got {text!r}")
-        name, value = text.split("=", 1)
-        fixed[name.strip()] = parse_value(value.strip())
+    fixed = fixed_params(conf, args.param)
     if "symbols" in given:
         given["symbols"] = tuple(s.upper() for s in given["symbols"])
     if "calendar" in given and str(given["calendar"]).lower() == "none":
