@@ -61,11 +61,12 @@ def run_training(spec: TrainSpec, *, data_dir=None, tables: dict | None = None, 
     if zombies:
         console.print(f"resuming {spec.study_name}: trial(s) {zombies} were running when the last driver stopped; "
                       f"marked failed, run again")
+    budget = _budget(spec, console)
     evaluator = None
     try:
-        if len(search.counted_trials(study)) < spec.trials:
+        if len(search.counted_trials(study)) < budget:
             evaluator = _Evaluator(data, address=address, workers=workers, pool=pool, engine=spec.engine)
-            _Driver(spec, study, folds, directions, evaluator, out).run(console, show_progress)
+            _Driver(spec, study, folds, directions, evaluator, out, budget).run(console, show_progress)
         outcomes = [load_outcome(out, t.number) for t in search.counted_trials(study)]
         best = _best(study, outcomes)
         holdout_scores = _holdout(study, spec, best, folds, holdout, data, out)
@@ -77,6 +78,18 @@ def run_training(spec: TrainSpec, *, data_dir=None, tables: dict | None = None, 
                          census)
     result.reports = write_report(result, out, study=study)
     return result
+
+
+def _budget(spec: TrainSpec, console) -> int:
+    """The trials to count: ``spec.trials``, or fewer when the grid sampler's grid (the points
+    that satisfy the constraints) is smaller: each point is run once."""
+    if spec.sampler_name != "grid":
+        return spec.trials
+    size = len(search.grid_order(spec.distributions(), spec.constraints, spec.fixed))
+    if size < spec.trials:
+        console.print(f"the grid has {size} points that satisfy the constraints: {size} trials, not {spec.trials}")
+        return size
+    return spec.trials
 
 
 def plan_folds(spec: TrainSpec, n_bars: int) -> tuple[list, tuple | None]:
@@ -134,20 +147,23 @@ def _check_same_study(study, spec: TrainSpec) -> None:
 class _Driver:
     """Asks, evaluates and tells batch after batch until the budget is counted."""
 
-    def __init__(self, spec: TrainSpec, study, folds, directions, evaluator, out: Path):
+    def __init__(self, spec: TrainSpec, study, folds, directions, evaluator, out: Path, budget: int):
         self.spec, self.study, self.folds, self.directions = spec, study, folds, directions
-        self.evaluator, self.out = evaluator, out
+        self.evaluator, self.out, self.budget = evaluator, out, budget
         self.space = spec.distributions()
         self.checks = search.compile_constraints(spec.constraints)
+        # The grid sampler: each point that satisfies the constraints enqueued in turn, in a seeded order.
+        self.grid = (search.grid_order(self.space, spec.constraints, spec.fixed, seed=spec.seed)
+                     if spec.sampler_name == "grid" else None)
         self.done = len(search.counted_trials(study))
         self.best_text = ""
 
     def run(self, console, show_progress: bool) -> None:
         progress = _progress(console, show_progress)
         with progress:
-            task = progress.add_task("train", total=self.spec.trials, completed=self.done, best=self.best())
-            while self.done < self.spec.trials:
-                batch = self.ask_batch(min(self.spec.batch_size, self.spec.trials - self.done))
+            task = progress.add_task("train", total=self.budget, completed=self.done, best=self.best())
+            while self.done < self.budget:
+                batch = self.ask_batch(min(self.spec.batch_size, self.budget - self.done))
                 pruning = (self.spec.pruner, self.directions, search.pruning_snapshot(self.study))
                 outcomes = self.evaluator.evaluate([self.trial_spec(t) for t in batch], pruning)
                 for trial, outcome in sorted(zip(batch, outcomes), key=lambda pair: pair[0].number):
@@ -158,9 +174,12 @@ class _Driver:
     def ask_batch(self, size: int) -> list:
         batch = []
         while len(batch) < size:
+            if self.grid is not None:
+                search.enqueue_next_point(self.study, self.grid)
             for attempt in range(MAX_REJECTIONS_PER_TRIAL):
-                trial = search.ask(self.study, self.space, sampler=self.spec.sampler_name, seed=self.spec.seed,
-                                   index=self.done + len(batch), attempt=attempt)
+                trial = search.ask(self.study, self.space, sampler="random" if self.grid is not None else
+                                   self.spec.sampler_name, seed=self.spec.seed, index=self.done + len(batch),
+                                   attempt=attempt)
                 if search.satisfies(self.checks, {**self.spec.fixed, **trial.params}):
                     batch.append(trial)
                     break

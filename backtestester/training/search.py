@@ -19,6 +19,7 @@ history they meet are those of the uninterrupted run).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
 import os
@@ -156,6 +157,35 @@ def grid_points(space: dict) -> dict[str, list]:
     return grid
 
 
+def grid_order(space: dict, constraints=(), fixed: dict | None = None, *, seed: int = 0,
+               limit: int = 1_000_000) -> list[dict]:
+    """The grid's points that satisfy the constraints, in a random order fixed by ``seed``: the
+    order the grid sampler runs them in (each once). ``ValueError`` past ``limit`` points."""
+    grid = grid_points(space)
+    if math.prod(len(values) for values in grid.values()) > limit:
+        raise ValueError(f"sampler grid: more than {limit:,} points; use tpe or random, or coarser steps")
+    checks = compile_constraints(constraints)
+    names = list(grid)
+    points = [dict(zip(names, combo)) for combo in itertools.product(*grid.values())]
+    points = [p for p in points if satisfies(checks, {**(fixed or {}), **p})]
+    order = np.random.default_rng(seed).permutation(len(points))
+    return [points[i] for i in order]
+
+
+def enqueue_next_point(study: optuna.Study, order: list[dict]) -> bool:
+    """The grid sampler's step: unless a trial is waiting (a re-run), enqueue the first point of
+    ``order`` that no counted, running or waiting trial has; False when every point has one."""
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return True
+    taken = [t.params for t in trials if counted(t) or t.state == TrialState.RUNNING]
+    for point in order:
+        if point not in taken:
+            study.enqueue_trial(point)
+            return True
+    return False
+
+
 def derive_seed(seed: int, index: int, attempt: int = 0) -> int:
     """The sampler's seed before the ``index``-th counted trial (``attempt``: sets of that slot
     already refused by a constraint): 32 bits of SHA-256 of the three."""
@@ -197,7 +227,8 @@ def make_sampler(name: str, seed: int, space: dict) -> optuna.samplers.BaseSampl
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if name == "grid":
+    if name == "grid":  # for direct use; the driver enqueues grid_order's points instead (GridSampler's
+        # after_trial calls Study.stop() once the grid is exhausted, which ask/tell refuses)
         return optuna.samplers.GridSampler(grid_points(space), seed=seed)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)

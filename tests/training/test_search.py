@@ -188,3 +188,11 @@ def test_bad_settings_are_refused_naming_what_is_accepted():
         TrainSpec(**base, holdout=1.5).check()
     with pytest.raises(ValueError, match="trials must be >= 1"):
         TrainSpec(**base, trials=0).check()
+
+
+def test_the_grid_order_is_every_point_meeting_the_constraints_in_a_seeded_order():
+    space = search.parse_space(["fast=int:2:8:3", "slow=int:5:20:5"])
+    order = search.grid_order(space, ["fast < slow"], seed=3)
+    assert sorted(map(tuple, (p.values() for p in order))) == [(2, 5), (2, 10), (2, 15), (2, 20), (5, 10), (5, 15),
+                                                               (5, 20), (8, 10), (8, 15), (8, 20)]
+    assert order == search.grid_order(space, ["fast < slow"], seed=3) != search.grid_order(space, ["fast < slow"], seed=4)

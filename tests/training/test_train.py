@@ -188,3 +188,19 @@ def test_a_killed_driver_resumes_with_nothing_finished_lost_or_duplicated(ray_cl
     whole = run_training(replace(spec(tmp_path / "whole", trials=24, holdout=0.0, study="k"), symbols=("SYNTH",)),
                          data_dir=data, workers=2, show_progress=False)
     assert [t.params for t in counted] == [o.params for o in whole.outcomes]
+
+
+def test_the_grid_sampler_runs_each_point_that_satisfies_the_constraints_once(tables, pool, tmp_path):
+    grid = spec(tmp_path, sampler="grid", space={"fast": "int:2:8:3", "slow": "int:5:20:5"}, trials=50, holdout=0.0)
+    result = run_training(grid, tables=tables, pool=pool, show_progress=False)
+    points = sorted((o.params["fast"], o.params["slow"]) for o in result.outcomes)
+    assert points == sorted((f, s) for f in (2, 5, 8) for s in (5, 10, 15, 20) if f < s)  # 10 points, not 50
+
+
+def test_several_objectives_search_a_pareto_front_with_nsga2(tables, pool, tmp_path):
+    pareto = spec(tmp_path, objectives=("sharpe", "max_drawdown"), trials=8, holdout=0.0)
+    result = run_training(pareto, tables=tables, pool=pool, show_progress=False)
+    assert pareto.sampler_name == "nsga2" and len(result.outcomes) == 8
+    assert all(set(o.oos_scores[0]) == {"sharpe", "max_drawdown"} for o in result.outcomes if not o.error)
+    study = search.open_study(result.study_path, "s", ["maximize", "maximize"])
+    assert result.best.number in {t.number for t in study.best_trials}
