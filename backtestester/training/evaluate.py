@@ -3,15 +3,23 @@ fold over ``[train start, test end)`` with the sweep's run machinery (the event-
 the fast path for a strategy with ``signals`` when ``engine="fast"``), and scores the in-sample
 part on the training window's equity and the out-of-sample part on the test window's. A strategy
 that learns (:meth:`~backtestester.strategy.Strategy.fit`) is fitted first on the training
-window's bars only, then runs frozen.
+window's bars only, then runs frozen. A fold's run reads the fold's bars only
+(:func:`fold_repositories`): indicators warm up on the training bars, never on earlier ones, so
+both engines see the same bars.
+
+A fold is a walk-forward :class:`~.folds.Fold` or a :class:`~.folds.CPCVSplit` (several training
+and test ranges, training possibly after a test: a diagnostic). Either way one backtest runs over
+the fold's whole span, ``fit`` sees its training ranges only, and each side's windows are
+chained into one curve (:func:`stitched`).
 
 Windows of the equity curve (:func:`window`): a window of bars ``[a, b)`` is the curve's points
 from the last one at or before bar ``a - 1`` becomes available (its close: the equity when the
 window opens; the run's first point for ``a = 0``) to the last one at or before bar ``b - 1``
 becomes available. The purged bars between the two windows count to neither. (On a calendar
 with closed hours the engine ticks at a session's open before its first bar closes: opening the
-window at the previous close keeps that day's first return in the window, as on the fast path.) Statistics of a window are :func:`backtestester.stats.compute_statistics`
-of its points (trade statistics of the round trips closed inside it; no benchmark, no exposure).
+window at the previous close keeps that day's first return in the window, as on the fast path.)
+Statistics of a window are :func:`backtestester.stats.compute_statistics` of its points (trade
+statistics of the round trips closed inside it; no benchmark, no exposure).
 """
 from __future__ import annotations
 
@@ -24,14 +32,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
-from ..engine.timeutil import from_ns, to_ns
+from ..engine import Repository
+from ..engine.timeutil import to_ns
 from ..stats import compute_statistics, daily_returns, statistic_names
 from ..strategy import load_strategy, run_backtest
 from ..strategy.base import defines_fit
 from ..sweep.config import RunConfig
 from ..sweep.execute import load_repositories, run_fast, run_options
-from .folds import Fold
+from .folds import CPCVSplit, Fold, cpcv_paths, group_ranges
 
 OPTIONS = ("balance", "fill_model", "calendar", "commission_rate", "slippage_rate", "engine")
 # Statistics that are the same for every trial of a study (or are not numbers): never objectives.
@@ -75,8 +85,10 @@ class TrialOutcome:
     """What a trial gave, fold by fold (lists in fold order; a pruned trial has fewer entries).
     ``oos_returns[k]``: the daily out-of-sample returns of fold ``k`` (stats' daily returns of the
     test window), ``oos_times[k]`` their periods' ends (int64 UTC ns). ``error``: the traceback
-    text when the strategy raised (a failed trial; nothing raised). ``artefacts``: per fitted fold,
-    ``{"fold", "path", "sha256"}`` of the pickled :meth:`Strategy.fit` result."""
+    text when the strategy raised (a failed trial; nothing raised). ``pruned``: ``report`` asked
+    to stop (``state`` sums them up: complete, pruned or failed). ``artefacts``: per fitted fold,
+    ``{"fold", "path", "sha256", "train", "test"}`` of the pickled :meth:`Strategy.fit` result
+    (the bar ranges it was fitted on and is scored on)."""
 
     number: int
     params: dict
@@ -90,7 +102,7 @@ class TrialOutcome:
 
     @property
     def state(self) -> str:
-        """``"failed"``, ``"pruned"`` or ``"complete"``."""
+        """``"failed"`` (``error`` set), ``"pruned"`` or ``"complete"``."""
         return "failed" if self.error is not None else "pruned" if self.pruned else "complete"
 
     @property
@@ -138,14 +150,6 @@ def _score(value) -> float:
     return float(value)
 
 
-def window_scores(times_ns, equity, round_trips, objective) -> dict:
-    """``{name: value}`` of the window's statistics for each objective name."""
-    t0, t1 = int(times_ns[0]), int(times_ns[-1])
-    trips = [r for r in round_trips if t0 < to_ns(r.exit_time) <= t1]
-    stats = compute_statistics(times_ns.astype("datetime64[ns]"), equity, trips).as_dict()
-    return {name: _score(stats[name]) for name in objective}
-
-
 @dataclass
 class _Run:
     times: np.ndarray
@@ -153,79 +157,146 @@ class _Run:
     round_trips: list
 
 
-def _backtest(strategy, config: RunConfig, repos, lo: int, hi: int, cache) -> _Run:
-    """One run of the fold's bars ``[lo, hi)`` (indices into the first repository)."""
-    axis = repos[0].start_ns
-    start = from_ns(int(axis[lo]))
-    end = from_ns(int(axis[hi])) if hi < len(axis) else None
-    options = run_options(config)
-    if config.engine == "fast":
-        run = run_fast(strategy, repos, balance=config.balance, start=start, end=end, bars_cache=cache, **options)
-        bars_start = axis[lo:hi]
-        trips = run.fast_result.round_trips(bars_start, repos[0].period_ns, symbol=repos[0].symbol)
-        return _Run(run.equity_times, run.equity, trips)
-    result = run_backtest(strategy, repos, balance=config.balance, start=start, end=end, **options)
-    return _Run(result.equity_times, result.equity, result.round_trips)
+def rows_of(repo, axis, a: int, b: int) -> tuple[int, int]:
+    """``repo``'s rows ``[lo, hi)`` whose bars start in ``[axis[a], axis[b])`` (to its end when ``b``
+    is the axis' length): bars ``[a, b)`` of the study's axis, in any symbol's repository."""
+    lo = int(np.searchsorted(repo.start_ns, axis[a], "left"))
+    hi = int(np.searchsorted(repo.start_ns, axis[b], "left")) if b < len(axis) else len(repo)
+    return lo, hi
 
 
-def in_sample_tables(spec: TrialSpec, tables: dict, repos, fold: Fold) -> dict:
-    """``{(symbol, timeframe): table}`` of the fold's training bars only: each table's rows that
-    start in ``[start of bar train[0], start of bar train[1])`` of the first symbol's axis (zero-copy slices)."""
-    axis = repos[0].start_ns
-    t0, t1 = int(axis[fold.train[0]]), int(axis[fold.train[1]])
-    out = {}
-    for symbol, repo in zip(spec.symbols, repos):
-        key = (symbol.upper(), spec.timeframe)
-        lo, hi = (int(np.searchsorted(repo.start_ns, t, "left")) for t in (t0, t1))
-        out[key] = tables[key].slice(lo, hi - lo)
+def fold_repositories(config: RunConfig, tables: dict, repos, lo: int, hi: int, cache: dict | None) -> list:
+    """Repositories of each symbol's bars that start in ``[start of bar lo, start of bar hi)`` of
+    the first symbol's axis (zero-copy slices of ``tables``; ``cache`` keeps them for the next
+    trials): a fold's run reads no bar before its training window nor after its test window."""
+    out = []
+    for symbol, repo in zip(config.symbols, repos):
+        a, b = rows_of(repo, repos[0].start_ns, lo, hi)
+        key = ("training-bars", symbol, config.timeframe, a, b)
+        sliced = cache.get(key) if cache is not None else None
+        if sliced is None:
+            sliced = Repository.from_table(symbol, repo.period, tables[(symbol, config.timeframe)].slice(a, b - a))
+            if cache is not None:
+                cache[key] = sliced
+        out.append(sliced)
     return out
 
 
-def _save_artefact(artefact, directory, spec: TrialSpec, fold: Fold) -> dict:
+def _backtest(strategy, config: RunConfig, repos, cache: dict | None) -> _Run:
+    """One run over all the bars of ``repos`` (a fold's: :func:`fold_repositories`); ``cache``
+    keeps the fast path's bars and the indicators they memoise for the next trials."""
+    options = run_options(config)
+    if config.engine == "fast":
+        run = run_fast(strategy, repos, balance=config.balance, bars_cache=cache, **options)
+        trips = run.fast_result.round_trips(repos[0].start_ns, repos[0].period_ns, symbol=repos[0].symbol)
+        return _Run(run.equity_times, run.equity, trips)
+    result = run_backtest(strategy, repos, balance=config.balance, **options)
+    return _Run(result.equity_times, result.equity, result.round_trips)
+
+
+def fold_ranges(fold) -> tuple[tuple, tuple]:
+    """``(train ranges, test ranges)`` of a walk-forward :class:`Fold` (one each) or a
+    :class:`~.folds.CPCVSplit` (several)."""
+    if isinstance(fold, Fold):
+        return (fold.train,), (fold.test,)
+    if isinstance(fold, CPCVSplit):
+        return fold.train, fold.test
+    raise ValueError(f"folds must be training.folds.Fold or CPCVSplit, got {type(fold).__name__}")
+
+
+def in_sample_tables(spec: TrialSpec, tables: dict, repos, train_ranges) -> dict:
+    """``{(symbol, timeframe): table}`` of the training bars only: for each range ``[a, b)`` of
+    the first symbol's axis, each table's rows that start from bar ``a``'s start to before bar
+    ``b``'s (zero-copy slices; several ranges concatenated in order)."""
+    out = {}
+    for symbol, repo in zip(spec.symbols, repos):
+        key = (symbol.upper(), spec.timeframe)
+        parts = []
+        for a, b in train_ranges:
+            lo, hi = rows_of(repo, repos[0].start_ns, a, b)
+            parts.append(tables[key].slice(lo, hi - lo))
+        out[key] = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+    return out
+
+
+def _save_artefact(artefact, directory, spec: TrialSpec, fold) -> dict:
     blob = pickle.dumps(artefact, protocol=pickle.HIGHEST_PROTOCOL)
     path = Path(directory) / f"trial-{spec.number}-fold-{fold.index}.pkl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
-    return {"fold": fold.index, "path": str(path), "sha256": hashlib.sha256(blob).hexdigest()}
+    train, test = fold_ranges(fold)
+    return {"fold": fold.index, "path": str(path), "sha256": hashlib.sha256(blob).hexdigest(),
+            "train": [list(r) for r in train], "test": [list(r) for r in test]}
 
 
 def _check_folds(spec: TrialSpec, n_bars: int) -> None:
     if not spec.folds:
         raise ValueError(f"trial {spec.number}: no folds to evaluate")
     for fold in spec.folds:
-        if not isinstance(fold, Fold):
-            raise ValueError(f"trial {spec.number}: folds must be training.folds.Fold, got {type(fold).__name__}")
-        if fold.test[1] > n_bars:
-            raise ValueError(f"fold {fold.index} reaches bar {fold.test[1]} but {spec.symbols[0]} {spec.timeframe} "
+        train, test = fold_ranges(fold)
+        end = max(b for _, b in (*train, *test))
+        if end > n_bars:
+            raise ValueError(f"fold {fold.index} reaches bar {end} but {spec.symbols[0]} {spec.timeframe} "
                              f"has {n_bars} bars")
+
+
+def stitched(run, ranges, opens, closes) -> tuple[np.ndarray, np.ndarray, list]:
+    """The windows of ``run``'s curve for the bar ``ranges`` (:func:`window`, opening at
+    ``opens[a]`` and closing at ``closes[b - 1]``), chained into one curve: each later window
+    continues from the previous one's last value, its own opening point left out (the bars
+    between windows count to neither). Returns ``(int64 ns, equity, round trips closed inside)``."""
+    times, values, trips = [], [], []
+    for a, b in ranges:
+        t, e = window(run.times, run.equity, int(opens[a]), int(closes[b - 1]))
+        trips += [r for r in run.round_trips if t[0] < to_ns(r.exit_time) <= t[-1]]
+        if times:
+            t, e = t[1:], values[-1][-1] * e[1:] / e[0]
+        times.append(t)
+        values.append(e)
+    return np.concatenate(times), np.concatenate(values), trips
 
 
 def _evaluate_fold(spec, config, cls, tables, repos, fold, artefacts_dir, cache, outcome) -> None:
     """Fit (when the strategy learns), run and score one fold into ``outcome``."""
+    train, test = fold_ranges(fold)
     strategy = cls(**spec.params)
     if defines_fit(cls):
-        artefact = strategy.fit(in_sample_tables(spec, tables, repos, fold))
+        artefact = strategy.fit(in_sample_tables(spec, tables, repos, train))
         if artefacts_dir is not None:
             outcome.artefacts.append(_save_artefact(artefact, artefacts_dir, spec, fold))
-    run = _backtest(strategy, config, repos, fold.train[0], fold.test[1], cache)
-    axis, closes = repos[0].start_ns, repos[0].available_ns
+    bounds = [x for r in (*train, *test) for x in r]
+    run = _backtest(strategy, config, fold_repositories(config, tables, repos, min(bounds), max(bounds), cache), cache)
+    closes = repos[0].available_ns
+    opens = _Opens(repos[0].start_ns, closes)
     scores = []
-    for a, b in (fold.train, fold.test):
-        t, e = window(run.times, run.equity, int(closes[a - 1] if a else axis[a]), int(closes[b - 1]))
-        scores.append(window_scores(t, e, run.round_trips, spec.objective))
+    for ranges in (train, test):
+        t, e, trips = stitched(run, ranges, opens, closes)
+        stats = compute_statistics(t.astype("datetime64[ns]"), e, trips).as_dict()
+        scores.append({name: _score(stats[name]) for name in spec.objective})
     outcome.is_scores.append(scores[0])
     outcome.oos_scores.append(scores[1])
     outcome.oos_returns.append(daily_returns(t, e))
     outcome.oos_times.append(daily_return_times(t))
 
 
+class _Opens:
+    """``opens[a]``: when a window starting at bar ``a`` opens: bar ``a - 1``'s close (bar 0's start for ``a = 0``)."""
+
+    def __init__(self, starts, closes):
+        self.starts, self.closes = starts, closes
+
+    def __getitem__(self, a: int) -> int:
+        return int(self.closes[a - 1] if a else self.starts[0])
+
+
 def evaluate_trial(spec: TrialSpec, tables: dict, *, report=None, artefacts_dir=None,
                    cache: dict | None = None) -> TrialOutcome:
     """Evaluate ``spec`` on ``tables`` (``{(symbol, timeframe): pyarrow.Table}``), fold by fold.
 
-    Per fold: a fresh strategy; :meth:`Strategy.fit` on the training bars when the strategy
-    defines it (its result pickled into ``artefacts_dir`` when given); one backtest over
-    ``[train start, test end)`` (indicators warm up on the training bars); in-sample and
+    Per fold (a :class:`Fold` or a :class:`CPCVSplit`): a fresh strategy; :meth:`Strategy.fit`
+    on the training bars when the strategy defines it (its result pickled into ``artefacts_dir``
+    when given); one backtest over ``[train start, test end)`` (the whole span of a CPCV split;
+    indicators warm up on the training bars); in-sample and
     out-of-sample scores of the objectives on the two windows (module docstring). After each
     fold ``report(fold_index, first objective's out-of-sample value)`` is called; True prunes:
     the remaining folds are skipped and the outcome is marked pruned. A strategy that raises
@@ -248,3 +319,30 @@ def evaluate_trial(spec: TrialSpec, tables: dict, *, report=None, artefacts_dir=
             outcome.pruned = True
             break
     return outcome
+
+
+def cpcv_path_returns(outcome: TrialOutcome, splits: list, bar_starts, period_ns: int) -> list:
+    """The out-of-sample paths of a trial evaluated on CPCV ``splits`` (:func:`~.folds.cpcv_paths`):
+    per path ``(times, returns)``, for each group in turn the daily returns (and their ends,
+    int64 ns) that the split chosen for it recorded within the group's span (from the close of
+    the bar before it to the close of its last bar). ``bar_starts``/``period_ns``: the study's
+    axis (the first symbol's bar starts). Daily returns are of UTC days, so a day cut by a group
+    boundary comes as two partial returns (one per side) or, when the later group's split did
+    not test the earlier one, loses its part before the boundary."""
+    starts = np.asarray(bar_starts, dtype=np.int64)
+    n_bars = max(b for a, b in (*splits[0].train, *splits[0].test))
+    groups = 1 + max(g for s in splits for g in s.test_groups)
+    if len(outcome.oos_returns) != len(splits):
+        raise ValueError(f"trial {outcome.number} has {len(outcome.oos_returns)} evaluated splits of {len(splits)}")
+    spans = [(int(starts[a - 1] + period_ns) if a else int(starts[0]) - 1, int(starts[b - 1] + period_ns))
+             for a, b in group_ranges(n_bars, groups)]
+    out = []
+    for path in cpcv_paths(groups, len(splits[0].test_groups)):
+        times, returns = [], []
+        for g, s in path:
+            t = np.asarray(outcome.oos_times[s], dtype=np.int64)
+            keep = (t > spans[g][0]) & (t <= spans[g][1])
+            times.append(t[keep])
+            returns.append(np.asarray(outcome.oos_returns[s])[keep])
+        out.append((np.concatenate(times), np.concatenate(returns)))
+    return out

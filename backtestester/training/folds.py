@@ -113,8 +113,9 @@ def walk_forward(n_bars: int, *, folds: int = 5, scheme: str = "anchored", train
     return out
 
 
-def _group_bounds(n_bars: int, groups: int) -> list[tuple[int, int]]:
-    """``groups`` contiguous ranges covering the bars, the first ``n_bars % groups`` one bar longer."""
+def group_ranges(n_bars: int, groups: int) -> list[tuple[int, int]]:
+    """The ``groups`` contiguous ``[start, end)`` bar ranges :func:`cpcv` cuts ``n_bars`` into,
+    the first ``n_bars % groups`` one bar longer than the others."""
     size, extra = divmod(n_bars, groups)
     bounds, start = [], 0
     for g in range(groups):
@@ -147,7 +148,7 @@ def cpcv(n_bars: int, *, groups: int = 6, test_groups: int = 2, purge: int = 0, 
                          f"test_groups={test_groups!r}")
     if n_bars < groups:
         raise ValueError(f"too few bars: {n_bars} bars cannot form {groups} groups")
-    bounds = _group_bounds(n_bars, groups)
+    bounds = group_ranges(n_bars, groups)
     out = []
     for index, tested in enumerate(combinations(range(groups), test_groups)):
         test = [False] * n_bars
