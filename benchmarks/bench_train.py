@@ -11,8 +11,10 @@ same seed.
 
 Timed: the whole call (``run_training``: the study's journal, the batches, the holdout's one
 evaluation and the report; ``gp_minimize``: its Gaussian process fits and the evaluations). Not
-timed: Ray's start and one small untimed study first (the driver's first-use imports, the
-actors' start in a pool run), as ``bench_sweep.py`` does.
+timed: Ray's start, the actors' start (``run_training`` runs on 1 or 2 actors of one
+:class:`~actors.pool.SweepPool` of two, started before, as a session of studies does) and one
+small untimed study of each kind first (first-use imports, the actors' repositories), as
+``bench_sweep.py`` does.
 
 Core utilisation: the CPU seconds spent (the driver and every Ray worker process, sampled by a
 thread every 0.1 s, so an actor's last 0.1 s may be missed) over wall seconds times the cores
@@ -29,6 +31,7 @@ import statistics
 import tempfile
 import threading
 import time
+import warnings
 
 import numpy as np
 import psutil
@@ -36,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from actors.cluster import init_ray
+from actors.pool import SweepPool
 from actors.train import run_training
 from backtestester.data.synthetic import generate_bars
 from backtestester.training.evaluate import TrialSpec, evaluate_trial
@@ -97,7 +101,7 @@ def search_folds(n_bars: int, folds: int) -> list:
     return walk_forward(search_end, folds=folds, scheme="anchored")
 
 
-def ours(tables, trials: int, folds: int, workers: int, seed: int) -> dict:
+def ours(tables, trials: int, folds: int, workers: int, seed: int, pool: SweepPool) -> dict:
     spec = TrainSpec(strategy=STRATEGY, symbols=("SYNTH",), timeframe="1m",
                      space={name: f"int:{lo}:{hi}" for name, (lo, hi) in SPACE.items()},
                      trials=trials, folds=folds, holdout=0.2, seed=seed)
@@ -105,7 +109,7 @@ def ours(tables, trials: int, folds: int, workers: int, seed: int) -> dict:
         spec.out = out
         with CpuMeter() as meter:
             t0 = time.perf_counter()
-            result = run_training(spec, tables=tables, workers=workers, show_progress=False)
+            result = run_training(spec, tables=tables, workers=workers, show_progress=False, pool=pool)
             wall = time.perf_counter() - t0
     counted = [o for o in result.outcomes if o.error is None]
     best = max((o.score[0] for o in counted if o.score), default=float("nan"))
@@ -127,6 +131,9 @@ def skopt_serial(tables, trials: int, folds: int, seed: int) -> dict:
         value = score[0] if score else float("nan")
         return 10.0 if not np.isfinite(value) else -value  # skopt minimises; a failed trial scores badly
 
+    # gp_minimize proposes a point it has evaluated again when its GP is stuck, warns and draws a
+    # random one instead: part of how it searches, said once here rather than on every call.
+    warnings.filterwarnings("ignore", message="The objective has been evaluated at point")
     t0, cpu0 = time.perf_counter(), time.process_time()
     res = gp_minimize(objective, [Integer(lo, hi, name=name) for name, (lo, hi) in SPACE.items()],
                       n_calls=trials, n_initial_points=min(10, trials), random_state=seed)
@@ -147,21 +154,23 @@ def main():
     init_ray(num_cpus=2)
     tables = {("SYNTH", "1m"): generate_bars("SYNTH", timeframe="1m", n_bars=args.bars, seed=11)}
     small = {("SYNTH", "1m"): generate_bars("SYNTH", timeframe="1m", n_bars=20_000, seed=11)}
-    ours(small, 4, 2, 2, args.seed)            # first-use imports, untimed
+    pool = SweepPool(2, engines="event")
+    ours(small, 4, 2, 2, args.seed, pool)      # first-use imports, untimed
     skopt_serial(small, 4, 2, args.seed)
     console.print(f"{args.trials} trials, {args.folds} anchored folds over {args.bars:,} one-minute bars "
                   f"(20% held out), {args.rounds} round(s); load average {os.getloadavg()[0]:.1f}")
-    runs = {"run_training, 1 actor": lambda: ours(tables, args.trials, args.folds, 1, args.seed),
-            "run_training, 2 actors": lambda: ours(tables, args.trials, args.folds, 2, args.seed),
-            "skopt gp_minimize (serial)": lambda: skopt_serial(tables, args.trials, args.folds, args.seed)}
+    runs = {"ours, 1 actor": lambda: ours(tables, args.trials, args.folds, 1, args.seed, pool),
+            "ours, 2 actors": lambda: ours(tables, args.trials, args.folds, 2, args.seed, pool),
+            "skopt gp_minimize": lambda: skopt_serial(tables, args.trials, args.folds, args.seed)}
     measured = {name: [] for name in runs}
     for k in range(args.rounds):
         order = list(runs) if k % 2 == 0 else list(runs)[::-1]
         for name in order:
             measured[name].append(runs[name]())
-    reference = statistics.median(m["trials"] / m["wall"] for m in measured["skopt gp_minimize (serial)"])
+    reference = statistics.median(m["trials"] / m["wall"] for m in measured["skopt gp_minimize"])
     table = Table(title="Training throughput (median of the rounds)")
-    for col in ("search", "wall s", "trials/s", "vs skopt", "core utilisation", "best OOS sharpe"):
+    table.add_column("search", no_wrap=True)
+    for col in ("wall s", "trials/s", "vs skopt", "CPU use", "best OOS"):
         table.add_column(col, justify="right")
     for name, rows in measured.items():
         rate = statistics.median(m["trials"] / m["wall"] for m in rows)
@@ -169,6 +178,10 @@ def main():
         table.add_row(name, f"{statistics.median(m['wall'] for m in rows):.1f}", f"{rate:.2f}",
                       f"{rate / reference:.2f}x", f"{use:.0%}", f"{statistics.median(m['best'] for m in rows):.3f}")
     console.print(table)
+    console.print("ours: run_training (Optuna TPE, batches of the spec's batch size); skopt: gp_minimize, serial; "
+                  "CPU use: CPU seconds / (wall seconds x the run's cores); best OOS: the best mean out-of-sample "
+                  "Sharpe found", highlight=False)
+    pool.close()
 
 
 if __name__ == "__main__":
