@@ -163,7 +163,10 @@ class _Driver:
         with progress:
             task = progress.add_task("train", total=self.budget, completed=self.done, best=self.best())
             while self.done < self.budget:
-                batch = self.ask_batch(min(self.spec.batch_size, self.budget - self.done))
+                # Batches end at multiples of batch_size: a study killed while telling a batch ends
+                # that batch with its re-run trials alone, as the uninterrupted study ended it.
+                size = self.spec.batch_size - self.done % self.spec.batch_size
+                batch = self.ask_batch(min(size, self.budget - self.done))
                 pruning = (self.spec.pruner, self.directions, search.pruning_snapshot(self.study))
                 outcomes = self.evaluator.evaluate([self.trial_spec(t) for t in batch], pruning)
                 for trial, outcome in sorted(zip(batch, outcomes), key=lambda pair: pair[0].number):

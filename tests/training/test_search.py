@@ -107,13 +107,14 @@ def test_running_trials_of_a_killed_driver_are_failed_and_their_parameters_run_a
 
 
 def _drive(study, space, budget, seed, batch=4, stop_after=None):
-    """The driver's policy without Ray: synchronous batches, reseeded asks, told in trial order;
+    """The driver's policy without Ray: synchronous batches ending at multiples of ``batch``,
+    reseeded asks, told in trial order;
     ``stop_after`` batches, the next batch is asked and left running (a kill)."""
     batches = 0
     while len(search.counted_trials(study)) < budget:
         done = len(search.counted_trials(study))
         trials = [search.ask(study, space, sampler="tpe", seed=seed, index=done + i)
-                  for i in range(min(batch, budget - done))]
+                  for i in range(min(batch - done % batch, budget - done))]
         if stop_after is not None and batches == stop_after:
             return
         for trial in sorted(trials, key=lambda t: t.number):
@@ -196,3 +197,19 @@ def test_the_grid_order_is_every_point_meeting_the_constraints_in_a_seeded_order
     assert sorted(map(tuple, (p.values() for p in order))) == [(2, 5), (2, 10), (2, 15), (2, 20), (5, 10), (5, 15),
                                                                (5, 20), (8, 10), (8, 15), (8, 20)]
     assert order == search.grid_order(space, ["fast < slow"], seed=3) != search.grid_order(space, ["fast < slow"], seed=4)
+
+
+def test_a_kill_while_a_batch_is_told_resumes_to_the_same_trials(tmp_path):
+    """Killed after telling 2 trials of a batch of 4: the 2 re-run trials end that batch alone
+    (batches end at multiples of the batch size), so the next batch meets the uninterrupted history."""
+    space = search.parse_space(["fast=int:2:50", "x=float:0:1"])
+    whole = search.open_study(tmp_path / "a.log", "s", ["maximize"])
+    _drive(whole, space, 16, seed=5)
+    killed = search.open_study(tmp_path / "b.log", "s", ["maximize"])
+    _drive(killed, space, 16, seed=5, stop_after=2)
+    for trial in sorted(killed.get_trials(states=(TrialState.RUNNING,)), key=lambda t: t.number)[:2]:
+        killed.tell(trial.number, -(trial.params["fast"] - 17) ** 2 - abs(trial.params["x"] - 0.3))
+    resumed = search.open_study(tmp_path / "b.log", "s", ["maximize"])
+    assert len(search.recover_zombies(resumed)) == 2
+    _drive(resumed, space, 16, seed=5)
+    assert [t.params for t in search.counted_trials(resumed)] == [t.params for t in search.counted_trials(whole)]
