@@ -1,4 +1,4 @@
-"""Command line: ``backtestester demo | sweep | serve | live | backtest | data``."""
+"""Command line: ``backtestester demo | sweep | train | serve | live | backtest | data``."""
 # The console script: the top floor, above actors/ and backtestester/. Ray (the sweep, the gateway)
 # and grpc are imported by the commands that use them, so `backtestester data ...` and
 # `backtestester backtest` never import ray (nor grpc, unless `backtest --gateway`).
@@ -27,6 +27,9 @@ from backtestester.sweep.config import DEFAULT_STRATEGY, RunConfig
 from backtestester.sweep.prepare import prepare_sweep
 from backtestester.sweep.report import fmt, print_leaderboard
 from backtestester.sweep.space import parse_value
+from backtestester.training.report import print_summary
+from backtestester.training.spec import add_train_arguments
+from backtestester.training.spec import spec_from_args as train_spec_from_args
 
 # Generated bars for `backtest`: the data layer's timeframes but the weekly one, as always offered.
 BACKTEST_TIMEFRAMES = {tf: period for tf, period in TIMEFRAMES.items() if tf != "1w"}
@@ -330,6 +333,30 @@ def cmd_sweep(args) -> int:
     return 130 if outcome.interrupted else 0
 
 
+def cmd_train(args) -> int:
+    """Train on Ray: check the whole study before Ray starts (a bad one is exit code 2), run or
+    resume it (``--study``: the same name resumes), print the best trial and the report's path."""
+    from .train import run_training  # noqa: PLC0415  (ray only for the commands that train)
+
+    spec = train_spec_from_args(args)
+    cls = spec.check()  # fails fast, before the data is read and Ray starts
+    console = Console()
+    console.print(f"[bold]{cls.__name__}[/]: study {spec.study_name}, {spec.trials} trials, sampler "
+                  f"{spec.sampler_name}, pruner {spec.pruner}, {spec.folds} {spec.scheme} folds, seed {spec.seed}; "
+                  f"journal in {spec.out_dir}")
+    try:
+        result = run_training(spec, data_dir=args.data_dir, address=args.address, workers=args.workers,
+                              show_progress=not args.no_progress, console=console)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: the finished trials are in the journal; run the same command to resume[/]")
+        return 130
+    print_summary(result, result.reports, console, top=args.top)
+    if result.best is None:
+        console.print("[red]no trial completed[/]: the failed trials' tracebacks are in the journal and the report")
+        return 1
+    return 0
+
+
 def _add_serve_parser(sub) -> None:
     """``backtestester serve``: the gateway's options."""
     serve = sub.add_parser("serve", help="start the gateway (PlaygroundService over gRPC, and Twirp with --twirp-port) on an embedded or given Ray")
@@ -455,6 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="sweep a strategy's parameters over catalog data on Ray")
     add_sweep_arguments(sweep)
     sweep.set_defaults(func=cmd_sweep)
+    train = sub.add_parser("train", help="search a strategy's parameters out of sample (walk-forward folds, Optuna, "
+                                         "Ray actors), resumable; the best is tested once on a holdout")
+    add_train_arguments(train)
+    train.set_defaults(func=cmd_train)
     _add_serve_parser(sub)
     _add_live_parser(sub)
     bt = sub.add_parser("backtest", help="backtest a strategy on generated bars, on catalog bars (--start/--stop) "

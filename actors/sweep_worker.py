@@ -43,6 +43,21 @@ class SweepWorker:
             record["node"] = node
         return records
 
+    def run_trials(self, table_refs: dict, specs: list, pruning=None) -> list:
+        """Outcomes of training trials (:class:`~backtestester.training.evaluate.TrialSpec` s) in
+        order, each evaluated fold by fold on the tables read in place. ``pruning`` is ``(pruner,
+        directions, complete trials)``: the pruner stops a trial between folds, judging against the
+        trials complete when its batch was asked (the driver's snapshot, so any actor decides alike)."""
+        from backtestester.training.evaluate import evaluate_trial  # noqa: PLC0415  (optuna: only in training)
+        from backtestester.training.search import fold_pruner  # noqa: PLC0415
+
+        self._resolve(table_refs)
+        outcomes = []
+        for spec in specs:
+            report = fold_pruner(*pruning, spec.number) if pruning else None
+            outcomes.append(evaluate_trial(spec, self._tables, report=report, cache=self._repositories))
+        return outcomes
+
     def release(self) -> None:
         """Drop the tables and everything built on them (repositories, memoised indicators), so
         an actor kept between sweeps pins no object of a finished sweep in the object store."""

@@ -63,7 +63,9 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and scripts)")
 
 
-def _load_toml(path: Path) -> dict:
+def load_toml(path: Path) -> dict:
+    """A TOML file's table; ``ValueError`` when it is missing or not valid TOML (the sweep's and
+    training's config files)."""
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
@@ -76,7 +78,7 @@ def _load_toml(path: Path) -> dict:
 def read_run_file(path: Path) -> dict:
     """A run file (the sweep's TOML keys, as ``best.toml`` written by training), its keys checked:
     unknown keys and a ``[fixed]`` that is not a table are refused, saying what is accepted."""
-    conf = _load_toml(Path(path))
+    conf = load_toml(Path(path))
     unknown = set(conf) - _TOML_KEYS
     if unknown:
         raise ValueError(f"unknown keys in {path}: {sorted(unknown)}; accepted: {sorted(_TOML_KEYS)}")
@@ -96,6 +98,18 @@ def _toml_grid_values(name: str, values) -> list:
     raise ValueError(f"grid {name}: a list [V1, V2, ...], a \"START:STOP:STEP\" text or one value, got {values!r}")
 
 
+def fixed_params(conf: dict, texts) -> dict:
+    """The fixed parameters: the TOML file's ``[fixed]`` table, then the ``--param NAME=VALUE``
+    options (which win)."""
+    fixed = dict(conf.get("fixed", {}))
+    for text in texts:
+        if "=" not in text:
+            raise ValueError(f"fixed parameters are NAME=VALUE, got {text!r}")
+        name, value = text.split("=", 1)
+        fixed[name.strip()] = parse_value(value.strip())
+    return fixed
+
+
 def _grid_and_fixed(args, conf: dict) -> tuple[dict, dict]:
     """The swept and the fixed parameters: the TOML file's tables, then the options."""
     grid = {}
@@ -108,12 +122,7 @@ def _grid_and_fixed(args, conf: dict) -> tuple[dict, dict]:
     for text in args.grid:
         name, values = parse_grid_arg(text)
         grid[name] = values
-    fixed = dict(conf.get("fixed", {}))
-    for text in args.param:
-        if "=" not in text:
-            raise ValueError(f"fixed parameters are NAME=VALUE, got {text!r}")
-        name, value = text.split("=", 1)
-        fixed[name.strip()] = parse_value(value.strip())
+    fixed = fixed_params(conf, args.param)
     if not grid and not conf.get("fixed"):  # a run file's [fixed] alone (best.toml): one run
         raise ValueError("nothing to sweep: give at least one --grid NAME=START:STOP:STEP (or a [grid] table)")
     return grid, fixed

@@ -50,7 +50,7 @@ def prepare_sweep(spec: SweepSpec, *, data_dir=None, tables: dict | None = None)
     configs = spec.configs()  # the grid, the constraints, the engine and fill model, before the data is read
     if not configs:
         raise ValueError("the sweep has no parameter sets: check the grid and the constraints")
-    data = _tables(spec, data_dir, tables)
+    data = read_tables(spec, data_dir, tables)
     identity = dict(strategy_fingerprint=strategy_fingerprint(cls), data_fingerprint=data_fingerprint(data))
     return PreparedSweep(spec, cls, [replace(config, **identity) for config in configs], data)
 
@@ -102,8 +102,9 @@ def _check_fast(cls, spec: SweepSpec) -> None:
                          f"{', '.join(spec.symbols)}; use the event engine (--engine event)")
 
 
-def _tables(spec: SweepSpec, data_dir, tables: dict | None) -> dict:
-    """The sweep's tables: those handed in, the others from the catalog (an unknown symbol or
+def read_tables(spec, data_dir, tables: dict | None) -> dict:
+    """The tables of ``spec`` (anything with ``symbols``, ``timeframe`` and ``calendar``: a sweep's
+    or a training study's): those handed in, the others from the catalog (an unknown symbol or
     timeframe is a ``ValueError`` naming what the catalog holds)."""
     given = {(symbol.upper(), timeframe): table for (symbol, timeframe), table in (tables or {}).items()}
     out = {}
