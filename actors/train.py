@@ -11,7 +11,8 @@ told FAIL and asked again), has the actors evaluate them (every fold; the pruner
 the trials complete before the batch, can stop a trial between folds), saves each outcome
 (``<out>/trials/<n>.arrow``) and tells the study in trial-number order. A trial whose strategy
 raised is told FAIL with its traceback and the study goes on. At the end the best trial is
-evaluated once on the holdout. The search's pure parts live in :mod:`backtestester.training`.
+evaluated on the CPCV splits of the search bars (a diagnostic: the distribution of its
+out-of-sample Sharpe over the recombined paths, :func:`_cpcv`) and once on the holdout. The search's pure parts live in :mod:`backtestester.training`.
 """
 from __future__ import annotations
 
@@ -24,10 +25,19 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from backtestester.sweep.execute import load_repositories
 from backtestester.sweep.prepare import read_tables
 from backtestester.training import search
 from backtestester.training.diagnostics import study_diagnostics
-from backtestester.training.evaluate import TrialSpec, evaluate_trial, objective_direction
+from backtestester.training.cpcv_check import path_sharpe, plan_cpcv, summarize
+from backtestester.training.evaluate import (
+    TrialOutcome,
+    TrialSpec,
+    cpcv_path_returns,
+    evaluate_trial,
+    objective_direction,
+    run_config,
+)
 from backtestester.training.folds import Fold, Lockbox, split_holdout, walk_forward
 from backtestester.training.report import write_report
 from backtestester.training.spec import StudyResult, TrainSpec
@@ -52,6 +62,8 @@ def run_training(spec: TrainSpec, *, data_dir=None, tables: dict | None = None, 
     spec.check()
     data = read_tables(spec, data_dir, tables)
     folds, holdout = plan_folds(spec, len(data[(spec.symbols[0], spec.timeframe)]))
+    cpcv_plan = plan_cpcv(spec.cpcv, folds[-1].test[1], purge=spec.purge, embargo=spec.embargo,
+                          min_group_bars=MIN_WINDOW_BARS)  # the search bars only: the folds end where they end
     out = spec.out_dir
     out.mkdir(parents=True, exist_ok=True)
     directions = [objective_direction(name) for name in spec.objectives]
@@ -62,20 +74,19 @@ def run_training(spec: TrainSpec, *, data_dir=None, tables: dict | None = None, 
         console.print(f"resuming {spec.study_name}: trial(s) {zombies} were running when the last driver stopped; "
                       f"marked failed, run again")
     budget = _budget(spec, console)
-    evaluator = None
+    evaluator = _Lazy(lambda: _Evaluator(data, address=address, workers=workers, pool=pool, engine=spec.engine))
     try:
         if len(search.counted_trials(study)) < budget:
-            evaluator = _Evaluator(data, address=address, workers=workers, pool=pool, engine=spec.engine)
-            _Driver(spec, study, folds, directions, evaluator, out, budget).run(console, show_progress)
+            _Driver(spec, study, folds, directions, evaluator(), out, budget).run(console, show_progress)
         outcomes = [load_outcome(out, t.number) for t in search.counted_trials(study)]
         best = _best(study, outcomes)
+        cpcv_record = _cpcv(study, spec, best, cpcv_plan, data, evaluator)
         holdout_scores = _holdout(study, spec, best, folds, holdout, data, out)
     finally:
-        if evaluator is not None:
-            evaluator.end()
+        evaluator.end()
     census = {state: sum(o.state == state for o in outcomes) for state in ("complete", "pruned", "failed")}
-    result = StudyResult(spec, outcomes, best, holdout_scores, _diagnostics(outcomes, best), str(out / "journal.log"),
-                         census)
+    result = StudyResult(spec, outcomes, best, holdout_scores, _diagnostics(outcomes, best, cpcv_record),
+                         str(out / "journal.log"), census, cpcv=cpcv_record)
     result.reports = write_report(result, out, study=study)
     return result
 
@@ -313,11 +324,70 @@ def _holdout(study, spec: TrainSpec, best, folds, holdout, tables, out: Path) ->
     return scores
 
 
-def _diagnostics(outcomes: list, best) -> dict:
-    """PSR, DSR, MinTRL, PBO and the verdict of the study (none without a complete trial)."""
+def _diagnostics(outcomes: list, best, cpcv_record: dict | None = None) -> dict:
+    """PSR, DSR, MinTRL, PBO and the verdict of the study (none without a complete trial); the
+    verdict ends with the CPCV paths that lose ("CPCV: 2 of 5 paths lose") when CPCV ran."""
     if best is None:
         return {"notes": ["no trial completed: nothing to diagnose"]}
-    return study_diagnostics(outcomes, best)
+    diagnostics = study_diagnostics(outcomes, best)
+    if cpcv_record and "n_paths" in cpcv_record and diagnostics.get("verdict"):
+        diagnostics["verdict"] = (f"{diagnostics['verdict']} CPCV: {cpcv_record['losing']} of "
+                                  f"{cpcv_record['n_paths']} paths lose.")
+    return diagnostics
+
+
+class _Lazy:
+    """The study's evaluator, made (actors started) when first asked for: a finished study that
+    answers everything from disk starts none."""
+
+    def __init__(self, make):
+        self.make, self.made = make, None
+
+    def __call__(self):
+        if self.made is None:
+            self.made = self.make()
+        return self.made
+
+    def end(self) -> None:
+        if self.made is not None:
+            self.made.end()
+
+
+def _cpcv(study, spec: TrainSpec, best, plan: tuple, tables, evaluator_of) -> dict | None:
+    """The best trial's CPCV diagnostic (:mod:`backtestester.training.cpcv_check`) on the splits of
+    ``plan`` (:func:`plan_cpcv` of the search bars: never the holdout), one split per actor call;
+    kept in the study's user attributes, so a resumed or finished study answers from disk while
+    the best, the split and the bars are the same. None without a best; ``{"note": ...}`` when
+    off or skipped."""
+    splits, note = plan
+    if best is None:
+        return None
+    if splits is None:
+        return {"note": note}
+    groups, test_groups = 1 + max(max(s.test_groups) for s in splits), len(splits[0].test_groups)
+    search_bars = max(b for _, b in (*splits[0].train, *splits[0].test))
+    key = {"number": best.number, "groups": groups, "test_groups": test_groups, "bars": [0, search_bars],
+           "purge": spec.purge, "embargo": spec.embargo}
+    kept = study.user_attrs.get("cpcv")
+    if kept is not None and all(kept.get(k) == v for k, v in key.items()):
+        return kept
+    specs = [TrialSpec(number=s.index, params=dict(best.params), strategy=spec.strategy, symbols=tuple(spec.symbols),
+                       timeframe=spec.timeframe, folds=[s], objective=tuple(spec.objectives), options=spec.options)
+             for s in splits]
+    outcomes = evaluator_of().evaluate(specs, None)
+    record = {**key, "note": note, "params": best.params}
+    failed = next((o.error for o in outcomes if o.error), None)
+    if failed:
+        record["error"] = failed[-4000:]
+    else:
+        merged = TrialOutcome(best.number, dict(best.params), oos_returns=[o.oos_returns[0] for o in outcomes],
+                              oos_times=[o.oos_times[0] for o in outcomes])
+        axis = load_repositories(run_config(specs[0]), tables, None)[0]
+        paths = cpcv_path_returns(merged, splits, axis.start_ns, axis.period_ns)
+        record.update(summarize([path_sharpe(returns) for _, returns in paths]))
+    record = json.loads(json.dumps(record, default=float))
+    study.set_user_attr("cpcv", record)
+    return record
 
 
 def _progress(console, enabled: bool) -> Progress:

@@ -22,6 +22,7 @@ from rich import box
 from rich.table import Table
 
 from ..sweep.report import equity_figure, fmt, png_bytes
+from .cpcv_check import cpcv_line
 
 # Where a trial stands: every fold done, stopped by the pruner, or its strategy raised.
 STATES = ("complete", "pruned", "failed")
@@ -229,6 +230,22 @@ def importance_figure(weights: dict[str, float], measure: str):
     return fig
 
 
+def cpcv_figure(record: dict):
+    """A histogram of the CPCV paths' out-of-sample Sharpe ratios, zero and the mean marked."""
+    plt = _pyplot()
+    values = [v for v in record["sharpes"] if math.isfinite(v)]
+    fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
+    ax.hist(values, bins=max(5, min(20, len(values))), color="tab:blue", edgecolor="white")
+    ax.axvline(0.0, color="tab:red", linewidth=1, label="0")
+    if values:
+        ax.axvline(float(np.mean(values)), color="black", linestyle="--", linewidth=1, label="mean")
+    ax.set_xlabel("out-of-sample Sharpe of a path")
+    ax.set_ylabel("paths")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def _figures(result, records: list[dict], out_dir: Path, study) -> tuple[dict, list]:
     """The PNGs (written beside the page) and ``(caption, bytes)`` to embed in it."""
     plt = _pyplot()
@@ -245,6 +262,10 @@ def _figures(result, records: list[dict], out_dir: Path, study) -> tuple[dict, l
     if weights:
         measure = "Optuna fANOVA" if study is not None else "|Spearman rho| with the OOS score, normalised"
         drawn.append(("importance", f"Parameter importance ({measure})", importance_figure(weights, measure)))
+    record = getattr(result, "cpcv", None) or {}
+    if record.get("sharpes"):
+        drawn.append(("cpcv", f"CPCV {record['groups']}:{record['test_groups']}: out-of-sample Sharpe of the best's "
+                              f"{record['n_paths']} paths", cpcv_figure(record)))
     for key, caption, fig in drawn:
         data = png_bytes(fig)
         plt.close(fig)
@@ -262,6 +283,8 @@ def print_summary(result, paths: dict, console, top: int = 10) -> None:
     verdict = (result.diagnostics or {}).get("verdict")
     if verdict:
         console.print(f"[bold]verdict:[/] {verdict}", highlight=False)
+    if cpcv_line(getattr(result, "cpcv", None)):
+        console.print(cpcv_line(result.cpcv), highlight=False)
     if holdout_scores(result.holdout):
         console.print("holdout (once): " + ", ".join(f"{k} {fmt(k, v)}" for k, v in holdout_scores(result.holdout).items()),
                       highlight=False)
@@ -298,7 +321,32 @@ def _diagnostics_html(result) -> str:
         error = (result.holdout or {}).get("error")
         failed = f"<pre>{html.escape(str(error))}</pre>" if error else ""
         holdout = f"<h2>Holdout (the lockbox, evaluated once, best trial)</h2><table>{cells}</table>{failed}"
-    return f"<h2>Overfitting diagnostics</h2>{text}<table>{rows}</table>{holdout}"
+    return f"<h2>Overfitting diagnostics</h2>{text}<table>{rows}</table>{_cpcv_html(result)}{holdout}"
+
+
+# The CPCV record's fields shown, with their labels (docs/training/validation.md).
+CPCV_FIELDS = (("n_paths", "paths"), ("mean", "mean Sharpe"), ("std", "std of the Sharpes"), ("min", "min Sharpe"),
+               ("p5", "5th percentile"), ("share_losing", "share of paths with Sharpe <= 0"))
+
+
+def _cpcv_value(key: str, value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return str(value) if key == "n_paths" else f"{value:.0%}" if key == "share_losing" else f"{value:.2f}"
+
+
+def _cpcv_html(result) -> str:
+    record = getattr(result, "cpcv", None) or {}
+    if not record:
+        return ""
+    head = f"<h2>CPCV of the best (search bars {record.get('bars', ['', ''])[0]}..{record.get('bars', ['', ''])[1]}, " \
+           f"a diagnostic)</h2>" if "groups" in record else "<h2>CPCV</h2>"
+    if "n_paths" not in record:
+        error = f"<pre>{html.escape(str(record['error']))}</pre>" if record.get("error") else ""
+        return f"{head}<p>{html.escape(cpcv_line(record))}</p>{error}"
+    cells = "".join(f"<tr><th>{html.escape(label)}</th><td>{_cpcv_value(key, record[key])}</td></tr>"
+                    for key, label in CPCV_FIELDS)
+    return f"{head}<p>{html.escape(cpcv_line(record))}</p><table>{cells}</table>"
 
 
 def _leaderboard_html(records: list[dict], names: tuple[str, ...], top: int = 25) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..strategy import load_strategy
 from ..sweep.arguments import fixed_params, load_toml
 from ..sweep.config import DEFAULT_STRATEGY, ENGINES, RunConfig
+from .cpcv_check import parse_cpcv
 from .evaluate import objective_direction
 from .folds import SCHEMES
 from .search import (
@@ -32,7 +33,8 @@ class TrainSpec:
     """A training study: the strategy and its data, the space (``{name: "int:5:50"}`` texts, as
     given), constraints, fixed parameters, objectives (statistics of :mod:`backtestester.stats`),
     the budget of counted trials, the sampler and pruner, the walk-forward folds, the holdout
-    fraction (the lockbox, evaluated once at the end), the seed, the batch size (trials asked and
+    fraction (the lockbox, evaluated once at the end), the CPCV diagnostic of the best
+    (:mod:`~.cpcv_check`), the seed, the batch size (trials asked and
     told together: fixed, so results do not depend on the number of actors), the study's name and
     its directory."""
 
@@ -53,6 +55,7 @@ class TrainSpec:
     purge: int = 0
     embargo: int = 0
     holdout: float = 0.2
+    cpcv: str | None = None             # "GROUPS:TEST_GROUPS", "off"; None: 6:2 when the search bars allow it
     seed: int = 0
     batch_size: int = 4
     study: str | None = None            # None: <Strategy>-<symbols>-<timeframe>
@@ -110,6 +113,7 @@ class TrainSpec:
                 raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
         if not 0 <= self.holdout < 1:
             raise ValueError(f"holdout is a fraction of the bars in [0, 1), got {self.holdout}")
+        parse_cpcv(self.cpcv)  # ValueError naming the accepted forms
         if not self.symbols:
             raise ValueError("no symbols to train on: give at least one (--symbols)")
         if not re.fullmatch(r"[\w.-]+", self.study_name):
@@ -122,7 +126,7 @@ class TrainSpec:
 _OPTIONS = {"strategy": "strategy", "symbols": "symbols", "timeframe": "timeframe", "trials": "trials",
             "sampler": "sampler", "pruner": "pruner", "folds": "folds", "scheme": "scheme",
             "train_bars": "train_bars", "test_bars": "test_bars", "purge": "purge", "embargo": "embargo",
-            "holdout": "holdout", "seed": "seed", "batch_size": "batch_size", "study": "study", "out": "out",
+            "holdout": "holdout", "cpcv": "cpcv", "seed": "seed", "batch_size": "batch_size", "study": "study", "out": "out",
             "balance": "balance", "fill_model": "fill_model", "calendar": "calendar",
             "commission_rate": "commission", "slippage_rate": "slippage", "engine": "engine"}
 _TOML_KEYS = set(_OPTIONS.values()) | {"space", "fixed", "constraints", "objective"}
@@ -154,6 +158,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embargo", type=int, help="bars dropped after each out-of-sample window (default 0)")
     p.add_argument("--holdout", type=float, help=f"fraction of the last bars kept for the final, once-only "
                                                  f"test of the best (default {TrainSpec.holdout})")
+    p.add_argument("--cpcv", metavar="GROUPS:TEST_GROUPS", help="combinatorial purged cross-validation of the best "
+                   "over the search bars, a diagnostic (default 6:2 when the bars allow it; 'off' to skip)")
     p.add_argument("--seed", type=int, help=f"the sampler's seed (default {TrainSpec.seed})")
     p.add_argument("--batch-size", type=int, help=f"trials asked and told together (default {TrainSpec.batch_size}; "
                                                   f"results do not depend on --workers)")
@@ -213,7 +219,9 @@ class StudyResult:
     pruned and failed: ``outcome.state``; a failed one carries its traceback in ``error``); the
     best (by the first objective's mean out-of-sample score; None when no trial completed); the
     best's scores on the holdout (evaluated once; None without a holdout); the overfitting
-    diagnostics; the journal file; and the report's files (``{}`` until written)."""
+    diagnostics; the journal file; the report's files (``{}`` until written); and the best's CPCV
+    diagnostic (:func:`~.cpcv_check.summarize`'s fields with ``groups``, ``test_groups``, ``bars``;
+    ``{"note": ...}`` when off or skipped; None without a best)."""
 
     spec: TrainSpec
     outcomes: list
@@ -223,3 +231,4 @@ class StudyResult:
     study_path: str
     census: dict = field(default_factory=dict)
     reports: dict = field(default_factory=dict)
+    cpcv: dict | None = None
