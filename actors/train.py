@@ -12,7 +12,8 @@ the trials complete before the batch, can stop a trial between folds), saves eac
 (``<out>/trials/<n>.arrow``) and tells the study in trial-number order. A trial whose strategy
 raised is told FAIL with its traceback and the study goes on. At the end the best trial is
 evaluated on the CPCV splits of the search bars (a diagnostic: the distribution of its
-out-of-sample Sharpe over the recombined paths, :func:`_cpcv`) and once on the holdout. The search's pure parts live in :mod:`backtestester.training`.
+out-of-sample Sharpe over the recombined paths, :func:`_cpcv`) and once on the holdout. The
+search's pure parts live in :mod:`backtestester.training`.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from backtestester.sweep.execute import load_repositories
 from backtestester.sweep.prepare import read_tables
 from backtestester.training import search
-from backtestester.training.diagnostics import study_diagnostics
 from backtestester.training.cpcv_check import path_sharpe, plan_cpcv, summarize
+from backtestester.training.diagnostics import study_diagnostics
 from backtestester.training.evaluate import (
     TrialOutcome,
     TrialSpec,
