@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -16,13 +17,13 @@ from rich.console import Console
 from actors.pool import SweepPool
 from actors.train import run_training
 from backtestester.data.synthetic import generate_bars
+from backtestester.engine import Repository
 from backtestester.strategy.reference import SmaCross
 from backtestester.training.cpcv_check import parse_cpcv, path_sharpe, plan_cpcv, summarize
 from backtestester.training.evaluate import TrialSpec, cpcv_path_returns, evaluate_trial
 from backtestester.training.folds import cpcv, cpcv_paths
 from backtestester.training.report import print_summary
 from backtestester.training.spec import TrainSpec, add_train_arguments, spec_from_args
-from tests.training.test_evaluate import repo
 
 N_BARS = 3000           # 5-minute bars on the NYSE calendar: the search's 6 groups hold ~5 sessions each
 HOLDOUT_START = 2400    # round(0.2 * 3000) bars held out
@@ -39,6 +40,11 @@ class Peeker(SmaCross):
         if self.limit and bar.repository.start_ns[bar.index] >= self.limit:
             raise RuntimeError("peeked at a holdout bar")
         super().on_candle(ctx, bar)
+
+
+def repo(tables) -> Repository:
+    """The study's bar axis."""
+    return Repository.from_table("SYNTH", timedelta(minutes=5), tables[("SYNTH", "5m")])
 
 
 @pytest.fixture(scope="module")
