@@ -23,6 +23,7 @@ from rich.table import Table
 
 from ..sweep.report import equity_figure, fmt, png_bytes
 from .cpcv_check import cpcv_line
+from .evaluate import objective_direction
 
 # Where a trial stands: every fold done, stopped by the pruner, or its strategy raised.
 STATES = ("complete", "pruned", "failed")
@@ -60,11 +61,13 @@ def _mean(scores: list[dict], name: str) -> float:
 
 def _rank_key(record: dict, name: str):
     """Complete trials, then pruned ones (scored on their first folds only), then failed ones;
-    within each the highest mean out-of-sample ``name`` first (as the sweep's leaderboard ranks,
-    higher is better: drawdowns are negative)."""
+    within each the best mean out-of-sample ``name`` first, by the objective's direction
+    (:func:`~backtestester.training.evaluate.objective_direction`: a higher Sharpe, a lower
+    volatility; drawdowns are negative fractions, so the highest is the smallest)."""
     value = record.get(f"oos_{name}", math.nan)
     order = STATES.index(record["state"]) if record["state"] in STATES else len(STATES)
-    return (order, math.isnan(value), -value if not math.isnan(value) else 0.0, record["number"])
+    sign = -1.0 if objective_direction(name) == "maximize" else 1.0
+    return (order, math.isnan(value), sign * value if not math.isnan(value) else 0.0, record["number"])
 
 
 def leaderboard_records(result) -> list[dict]:

@@ -140,6 +140,17 @@ def test_the_leaderboard_file_has_every_trial_with_its_state(tmp_path):
     assert "ZeroDivisionError" in next(r for r in table if r["number"] == 9)["error"]
 
 
+def test_the_leaderboard_ranks_by_each_objectives_direction():
+    """A minimised objective (volatility) ranks its lowest out-of-sample value first; a maximised
+    one (Sharpe) its highest, as the study itself optimised them."""
+    def ranked(name):
+        outcomes = [Outcome(n, {"fast": n}, [{name: v}], [{name: v}], [], []) for n, v in enumerate((0.3, 0.1, 0.2))]
+        result = Result(Spec(objectives=(name,)), outcomes, outcomes[0], None, {})
+        return [r["number"] for r in leaderboard_records(result)]
+    assert ranked("volatility") == [1, 2, 0]
+    assert ranked("sharpe") == [0, 2, 1]
+
+
 def test_stitched_oos_equity_compounds_every_folds_returns_in_time_order():
     best = study().best
     shuffled = Outcome(best.number, best.params, best.is_scores, best.oos_scores, best.oos_returns[::-1],
