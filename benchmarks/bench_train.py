@@ -1,12 +1,13 @@
 """Training throughput: trials per second and core utilisation of ``run_training`` (Optuna ask/tell
-in the driver, trials evaluated by 1 and 2 pool actors) against scikit-optimize's serial
-``gp_minimize`` on the same objective and budget, side by side in one run.
+in the driver, trials evaluated by 1 and 2 pool actors, and by 2 actors on Ray's two-node test
+cluster) against scikit-optimize's serial ``gp_minimize`` on the same objective and budget, side
+by side in one run, with ratios against ``gp_minimize``.
 
-The objective is the same for both: the SMA crossover's mean out-of-sample Sharpe over the same
+The objective is the same for all: the SMA crossover's mean out-of-sample Sharpe over the same
 anchored walk-forward folds of generated one-minute bars (the bars before the holdout), each
 trial evaluated by :func:`backtestester.training.evaluate.evaluate_trial` (skopt calls it in
 process, one trial after another; ``run_training`` sends batches to the actors). The space:
-``fast`` 5..50, ``slow`` 60..240 (integers). Both draw ``--trials`` parameter sets from the
+``fast`` 5..50, ``slow`` 60..240 (integers). All draw ``--trials`` parameter sets from the
 same seed.
 
 Timed: the whole call (``run_training``: the study's journal, the batches, the holdout's one
@@ -14,14 +15,24 @@ evaluation and the report; ``gp_minimize``: its Gaussian process fits and the ev
 timed: Ray's start, the actors' start (``run_training`` runs on 1 or 2 actors of one
 :class:`~actors.pool.SweepPool` of two, started before, as a session of studies does) and one
 small untimed study of each kind first (first-use imports, the actors' repositories), as
-``bench_sweep.py`` does.
+``bench_sweep.py`` does. The two-node case runs in a child process in its own process group
+(a process joins one Ray cluster only): it starts the cluster (a head and a worker node of 1
+CPU each, as ``tests/sweep/multinode_sweep.py`` does), a pool of one actor per node and the
+untimed small study, times its study, shuts the cluster down by its handle; the benchmark then
+ends the child's process group by its id.
 
-Core utilisation: the CPU seconds spent (the driver and every Ray worker process, sampled by a
-thread every 0.1 s, so an actor's last 0.1 s may be missed) over wall seconds times the cores
-the run was given (1 for skopt; the number of actors for ``run_training``). 100% would be every
-given core busy for the whole call.
+Core utilisation (CPU use): the CPU seconds spent by the driver and the Ray worker processes it
+started (sampled by a thread every 0.1 s; other processes on a shared machine do not count)
+over wall seconds times the cores the run was given (1 for skopt; the number of actors for
+``run_training``). 100% would be every given core busy for the whole call. Split: "evaluating"
+is the share of the wall time the actors had a batch, "actors busy" the actors' CPU over that
+time, "after s" the holdout's evaluation and the report (the driver alone). "ask/tell" is the
+driver's time in Optuna's ask and tell (with saving each outcome) over the evaluating time; for
+skopt, its GP fits and acquisition over its evaluations. "OOS per wall-s": the best mean
+out-of-sample Sharpe over the call's wall seconds.
 
-Usage: ``python benchmarks/bench_train.py [--bars N] [--trials N] [--folds K] [--rounds R]``.
+Usage: ``python benchmarks/bench_train.py [--bars N] [--trials N] [--folds K] [--rounds R]
+[--batch-size B] [--cluster local|two-node|both]``. The header gives the load average.
 """
 from __future__ import annotations
 
@@ -100,18 +111,25 @@ class CpuMeter:
         """CPU seconds used in the block (a process started in it counts from the first sample that saw it)."""
         return sum(self.last[pid] - self.first[pid] for pid in self.last)
 
+    @property
+    def worker_seconds(self) -> float:
+        """CPU seconds of the Ray worker processes alone (the driver's left out)."""
+        return sum(self.last[pid] - self.first[pid] for pid in self.last if pid != os.getpid())
+
 
 class DriverClock:
     """Seconds the training driver spends asking and telling Optuna (``_Driver.ask_batch``;
-    ``_Driver.tell``, which also saves the trial's outcome file) and waiting for the actors to
-    evaluate the batches (``_Evaluator.evaluate``), while the ``with`` block runs: the methods
+    ``_Driver.tell``, which also saves the trial's outcome file), waiting for the actors to
+    evaluate the batches (``_Evaluator.evaluate``) and, after the search, evaluating the best
+    trial on the holdout and writing the report (``_holdout``, ``write_report``), while the ``with`` block runs: the methods
     are wrapped for the block and restored after it. Measurement only: nothing else changes."""
 
     WRAPPED = ((train._Driver, "ask_batch", "ask_tell"), (train._Driver, "tell", "ask_tell"),
-               (train._Evaluator, "evaluate", "evaluate"))
+               (train._Evaluator, "evaluate", "evaluate"), (train, "_holdout", "after"),
+               (train, "write_report", "after"))
 
     def __init__(self):
-        self.seconds = {"ask_tell": 0.0, "evaluate": 0.0}
+        self.seconds = {"ask_tell": 0.0, "evaluate": 0.0, "after": 0.0}
         self.saved = []
 
     def _timed(self, method, key):
@@ -154,7 +172,8 @@ def ours(tables, trials: int, folds: int, workers: int, seed: int, pool: SweepPo
     counted = [o for o in result.outcomes if o.error is None]
     best = max((o.score[0] for o in counted if o.score), default=float("nan"))
     return {"wall": wall, "cpu": meter.seconds, "cores": workers, "trials": len(result.outcomes), "best": best,
-            "overhead": clock.seconds["ask_tell"], "evaluating": clock.seconds["evaluate"]}
+            "overhead": clock.seconds["ask_tell"], "evaluating": clock.seconds["evaluate"],
+            "after": clock.seconds["after"], "actors_busy": meter.worker_seconds / (clock.seconds["evaluate"] * workers)}
 
 
 def skopt_serial(tables, trials: int, folds: int, seed: int) -> dict:
@@ -287,7 +306,7 @@ def main():
 
 LEGEND = ("ours: run_training (Optuna TPE); skopt: gp_minimize, serial. CPU use: CPU seconds / (wall seconds x "
           "the run's cores). evaluating: the share of the wall time the trials were being evaluated (the rest: the driver alone, "
-          "asking, telling, the holdout's evaluation, the report). ask/tell: the driver's seconds in Optuna's ask and tell (and saving each trial's "
+          "asking, telling, the holdout's evaluation, the report). actors busy: the actors' CPU seconds over (those seconds x the actors). after s: the seconds after the search (the holdout's one evaluation and the report, in the driver). ask/tell: the driver's seconds in Optuna's ask and tell (and saving each trial's "
           "outcome) over the seconds the trials were being evaluated; for skopt its GP fits and acquisition over "
           "its evaluations. best OOS: the best mean out-of-sample Sharpe found; per wall-s: that over the "
           "call's wall seconds. Ratios (x) are against gp_minimize in the same run.")
@@ -303,7 +322,7 @@ def result_table(measured: dict) -> Table:
     ref_score = med(ref, lambda m: m["best"] / m["wall"])
     table = Table(title="Training throughput (median of the rounds)")
     table.add_column("search", no_wrap=True)
-    for col in ("wall s", "trials/s", "vs skopt", "CPU use", "evaluating", "ask/tell", "best OOS", "OOS per wall-s",
+    for col in ("wall s", "trials/s", "vs skopt", "CPU use", "evaluating", "actors busy", "after s", "ask/tell", "best OOS", "OOS per wall-s",
                 "vs skopt"):
         table.add_column(col, justify="right")
     for name, rows in measured.items():
@@ -312,6 +331,8 @@ def result_table(measured: dict) -> Table:
         table.add_row(name, f"{med(rows, lambda m: m['wall']):.1f}", f"{rate:.2f}", f"{rate / ref_rate:.2f}x",
                       f"{med(rows, lambda m: m['cpu'] / (m['wall'] * m['cores'])):.0%}",
                       f"{med(rows, lambda m: m['evaluating'] / m['wall']):.0%}",
+                      f"{med(rows, lambda m: m['actors_busy']):.0%}" if "actors_busy" in rows[0] else "-",
+                      f"{med(rows, lambda m: m['after']):.1f}" if "after" in rows[0] else "-",
                       f"{med(rows, lambda m: m['overhead'] / m['evaluating']):.1%}",
                       f"{med(rows, lambda m: m['best']):.3f}", f"{per_second:.4f}",
                       f"{per_second / ref_score:.2f}x" if ref_score > 0 else "n/a")
