@@ -50,6 +50,7 @@ import warnings
 
 import numpy as np
 import psutil
+from bench_sweep import machine_scaling
 from rich.console import Console
 from rich.table import Table
 
@@ -293,12 +294,17 @@ def main():
                   f"{args.bars:,} one-minute bars (20% held out), {args.rounds} round(s); {os.cpu_count()} cores; "
                   f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) before the rounds",
                   highlight=False)
-    measured = {name: [] for name in runs}
+    measured, machine = {name: [] for name in runs}, []
     for k in range(args.rounds):
+        if pool is not None:
+            machine.append(machine_scaling(init_ray()))
         order = list(runs) if k % 2 == 0 else list(runs)[::-1]
         for name in order:
             measured[name].append(runs[name]())
     console.print(result_table(measured))
+    if machine:
+        console.print(f"the machine's own scaling before each round (one CPU-bound task's time / two at once's; 100% "
+                      f"with two free cores, 50% with one): {', '.join(f'{m:.0%}' for m in machine)}", highlight=False)
     console.print(f"load average after the rounds {os.getloadavg()[0]:.1f}; " + LEGEND, highlight=False)
     if pool is not None:
         pool.close()
