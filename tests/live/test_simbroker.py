@@ -11,17 +11,11 @@ import pytest
 
 from backtestester.live.port import Ack, Bar, Broker, BrokerConfig, BrokerError, OrderIntent, Rejected
 from backtestester.live.simbroker import SimBrokerError, SimulatedBroker
+from .deskkit import Clock
 
 T0 = 1_796_000_000 * 10**9  # a fixed instant (UTC ns)
 MIN = 60 * 10**9
 
-
-class Clock:
-    def __init__(self, t=T0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 def bar(i, o, h, l, c, symbol="SPY", period=60):
@@ -33,7 +27,7 @@ def intent(key, side="buy", qty=10, **kw):
 
 
 def sim(**options):
-    return SimulatedBroker(BrokerConfig("sim", options=options), now=Clock())
+    return SimulatedBroker(BrokerConfig("sim", options=options), now=Clock(T0))
 
 
 def test_it_is_a_broker_named_sim_with_the_configured_account():
@@ -151,7 +145,7 @@ def test_bad_options_name_the_accepted_values():
 
 def test_a_new_instance_on_the_same_file_sees_everything(tmp_path):
     path = str(tmp_path / "sim.sqlite3")
-    b = SimulatedBroker(path=path, now=Clock())
+    b = SimulatedBroker(path=path, now=Clock(T0))
     b.on_bar(bar(0, 10, 10, 10, 10))
     b.place(intent("a", qty=5))
     b.match()
@@ -159,7 +153,7 @@ def test_a_new_instance_on_the_same_file_sees_everything(tmp_path):
     b.script_reject("no shorting today")
     before = (b.list_orders(), b.positions(), b.balances(), b.quotes(["SPY"]))
     b.close()
-    again = SimulatedBroker(path=path, now=Clock())
+    again = SimulatedBroker(path=path, now=Clock(T0))
     assert (again.list_orders(), again.positions(), again.balances(), again.quotes(["SPY"])) == before
     assert again.place(intent("c")) == Rejected("no shorting today")
     assert again.place(intent("d")) == Ack("3")
@@ -187,7 +181,7 @@ def test_state_survives_a_sigkill_of_the_process(tmp_path):
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
-    b = SimulatedBroker(path=path, now=Clock())
+    b = SimulatedBroker(path=path, now=Clock(T0))
     orders = b.list_orders()
     assert [(o.id, o.status, o.exec_quantity) for o in orders] == [("1", "filled", 7), ("2", "pending", 0)]
     assert [(p.symbol, p.quantity, p.cost_basis) for p in b.positions()] == [("SPY", 7, 73.5)]
