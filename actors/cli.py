@@ -19,6 +19,8 @@ from backtestester.data.catalog import Catalog
 from backtestester.data.schema import TIMEFRAMES
 from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Commission, Repository, Slippage
+from backtestester.engine.playground import FILL_MODELS
+from backtestester.live.barsources import PACES
 from backtestester.playgrounds import SIMULATOR_CALENDAR, run_on_catalog
 from backtestester.strategy import load_strategy, run_backtest
 from backtestester.strategy.tables import EXPORT_FORMATS
@@ -405,7 +407,7 @@ def _add_live_serve_arguments(serve) -> None:
                                                              "or time; the replay clock is the live clock")
     live.add_argument("--replay-speed", type=float, default=1.0, metavar="X",
                       help="replay X times faster than the wall clock (default %(default)g)")
-    live.add_argument("--replay-pace", choices=("sessions", "clock"), default="sessions",
+    live.add_argument("--replay-pace", choices=PACES, default="sessions",
                       help="sessions: nights and weekends take no wall time (default); clock: the replay "
                            "waits them out")
     live.add_argument("--replay-symbols", nargs="+", metavar="SYMBOL", help="the catalog symbols to replay "
@@ -417,7 +419,7 @@ def _add_live_serve_arguments(serve) -> None:
                       help="seconds between two polls of the brokers and bars (default %(default)g)")
     live.add_argument("--live-settle-seconds", type=float, default=2.0, metavar="S",
                       help="a bar is delivered this long after its end (late prints; default %(default)g)")
-    live.add_argument("--live-fill-model", choices=("close", "next_open"), default="close",
+    live.add_argument("--live-fill-model", choices=FILL_MODELS, default="close",
                       help="the sim broker's market fills (default %(default)s, as backtests)")
 
 
@@ -469,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--calendar", help=f"exchange code, or 'none' for 24/7 (default {RunConfig.calendar}; "
                                           f"catalog and gateway backtests run on {SIMULATOR_CALENDAR} only)")
         p.add_argument("--balance", type=float, default=RunConfig.balance, help="initial cash (default %(default)g)")
-        p.add_argument("--fill-model", choices=("close", "next_open"),
+        p.add_argument("--fill-model", choices=FILL_MODELS,
                        help=f"market orders fill at the close of the bar they were placed on or at the next "
                             f"bar's open (default {RunConfig.fill_model}, as `sweep`)")
         p.add_argument("--commission", type=float, help="fraction of traded value, e.g. 0.0005 (default 0)")

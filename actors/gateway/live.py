@@ -110,15 +110,11 @@ def read_tradier_config(path: str) -> dict:
     production), ``base_url``, ``data_url``, ``timeout_s``, ``account_type``, and the *names* of the
     environment variables holding the tokens (``trading_token_env``, default TRADIER_TOKEN;
     ``data_token_env``, default the trading one): tokens never live in the file."""
-    try:
-        import tomllib  # noqa: PLC0415
-    except ImportError:  # Python 3.10
-        import tomli as tomllib  # noqa: PLC0415
+    from backtestester.sweep.arguments import load_toml  # noqa: PLC0415  (the one TOML reader)
 
     try:
-        with open(path, "rb") as f:
-            table = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        table = load_toml(path)
+    except ValueError as exc:
         raise ValueError(f"--tradier-config {path}: {exc}") from None
     unknown = sorted(set(table) - set(TRADIER_KEYS))
     if unknown:

@@ -31,6 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ..engine.matching import match as engine_match
+from ..engine.playground import FILL_MODELS
 from ..symbols import normalize_symbol
 from .port import (
     TERMINAL_STATUSES,
@@ -50,7 +51,6 @@ from .port import (
 )
 from .sessions import exchange_days, exchange_state
 
-FILL_MODELS = ("close", "next_open")
 FILL_MODES = ("auto", "manual")
 MOCK_FILL_STATUSES = ("filled", "rejected", "canceled")
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit")

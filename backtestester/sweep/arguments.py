@@ -71,6 +71,8 @@ def load_toml(path: Path) -> dict:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ValueError(f"config file {path} does not exist") from None
+    except OSError as exc:  # a directory, no permission...
+        raise ValueError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
 

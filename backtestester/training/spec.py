@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine.playground import FILL_MODELS
 from ..strategy import load_strategy
 from ..sweep.arguments import fixed_params, load_toml
 from ..sweep.config import DEFAULT_STRATEGY, ENGINES, RunConfig
@@ -166,7 +167,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", help="study name; the same name resumes it (default <Strategy>-<symbols>-<timeframe>)")
     p.add_argument("--out", help="study directory: journal, trials, report (default reports/train/<study>)")
     p.add_argument("--balance", type=float, help=f"starting cash of each run (default {RunConfig.balance:g})")
-    p.add_argument("--fill-model", choices=("close", "next_open"), help=f"default {RunConfig.fill_model}")
+    p.add_argument("--fill-model", choices=FILL_MODELS, help=f"default {RunConfig.fill_model}")
     p.add_argument("--calendar", help=f"exchange code (default {RunConfig.calendar}), or 'none' for 24/7")
     p.add_argument("--commission", type=float, help="fraction of traded value, e.g. 0.0005")
     p.add_argument("--slippage", type=float, help="fraction of price, e.g. 0.0001")
