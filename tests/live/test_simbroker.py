@@ -11,6 +11,7 @@ import pytest
 
 from backtestester.live.port import Ack, Bar, Broker, BrokerConfig, BrokerError, OrderIntent, Rejected
 from backtestester.live.simbroker import SimBrokerError, SimulatedBroker
+
 from .deskkit import Clock
 
 T0 = 1_796_000_000 * 10**9  # a fixed instant (UTC ns)
