@@ -546,8 +546,9 @@ def make_app() -> web.Application:
     return app
 
 
-async def serve(port: int, ready_file: str | None) -> None:
-    runner = web.AppRunner(make_app(), handle_signals=False, access_log=None)
+async def serve(port: int, ready_file: str | None, app: web.Application | None = None) -> None:
+    """Serve ``app`` (this fake's by default; the fake Alpaca server passes its own) until SIGTERM."""
+    runner = web.AppRunner(app or make_app(), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()

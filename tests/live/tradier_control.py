@@ -34,7 +34,11 @@ class StepClock:
 
 
 class FakeTradier:
-    """A running fake server: its URLs, its pid, and its control API."""
+    """A running fake server: its URLs, its pid, and its control API (also the fake Alpaca
+    server's: :class:`tests.live.alpaca_control.FakeAlpaca` changes the command and the URLs)."""
+
+    COMMAND = (sys.executable, str(SERVER))
+    CWD: str | None = None
 
     def __init__(self, proc: subprocess.Popen, port: int):
         self.proc = proc
@@ -46,7 +50,7 @@ class FakeTradier:
     @classmethod
     def start(cls, deadline_s: float = 60.0) -> "FakeTradier":
         """Start the server (port 0) and wait for its ``READY <port>`` line, at most ``deadline_s``."""
-        proc = subprocess.Popen([sys.executable, str(SERVER), "--port", "0"], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([*cls.COMMAND, "--port", "0"], stdout=subprocess.PIPE, text=True, cwd=cls.CWD)
         with selectors.DefaultSelector() as selector:
             selector.register(proc.stdout, selectors.EVENT_READ)
             ready = selector.select(timeout=deadline_s)
@@ -54,7 +58,7 @@ class FakeTradier:
         if not line.startswith("READY "):
             proc.kill()
             proc.wait()
-            raise RuntimeError(f"fake Tradier server did not start (said {line!r})")
+            raise RuntimeError(f"{cls.__name__} server did not start (said {line!r})")
         return cls(proc, int(line.split()[1]))
 
     def stop(self) -> None:
