@@ -100,7 +100,13 @@ class TradeUpdates:
         if self._loop is not None and self._stopping is not None:
             self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(self.timeout_s + 5)
-        self._thread = None
+        if not self._thread.is_alive():
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the stream's thread is alive (false again once :meth:`stop` has joined it)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def drain(self) -> list[TradeEvent]:
         """The events received since the last drain (and clears :attr:`activity`)."""

@@ -1,9 +1,11 @@
-"""Fixtures of the live tests: the fake Tradier server (tests/live/fake_tradier.py), and desks
+"""Fixtures of the live tests: the fake Tradier and Alpaca servers (tests/live/fake_*.py), and desks
 on the simulated broker (tests/live/deskkit.py)."""
 from __future__ import annotations
 
 import pytest
 
+from .alpaca_control import FakeAlpaca
+from .deskkit import T0 as DESK_T0
 from .deskkit import FaultyBroker, Rig
 from .tradier_control import T0, FakeTradier
 
@@ -38,3 +40,19 @@ def fake_tradier(fake_tradier_server):
     fake_tradier_server.reset(time_ns=T0)
     yield fake_tradier_server
     fake_tradier_server.release()
+
+
+@pytest.fixture(scope="session")
+def fake_alpaca_server():
+    """One fake Alpaca server process for the session, stopped by its pid at the end."""
+    server = FakeAlpaca.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_alpaca(fake_alpaca_server):
+    """The fake Alpaca server, reset for this test: no orders, faults or streams, its clock at the desk kit's ``T0``."""
+    fake_alpaca_server.reset(time_ns=DESK_T0)
+    yield fake_alpaca_server
+    fake_alpaca_server.release()

@@ -30,16 +30,22 @@ POST_ORDERS = {"method": "POST", "path": "/orders"}
 
 
 class TradierRig:
-    """A desk over one TradierBroker (the fake server) and pushed 1-minute bars, on ``tmp_path``."""
+    """A desk over one TradierBroker (the fake server) and pushed 1-minute bars, on ``tmp_path``.
+    ``NAME`` is the broker's name at the desk (the Alpaca rig of test_contract_alpaca reuses this one)."""
+
+    NAME = "tradier"
 
     def __init__(self, tmp_path, fake, *, sessions=False, timeout_s=5.0):
         self.tmp, self.fake = tmp_path, fake
         fake.set(fill_mode="tick", time_ns=T0)
         self.clock = Clock()
         self.slept: list[float] = []
-        self.broker = TradierBroker(fake.config(timeout_s=timeout_s), now=self.clock, sleep=self.sleep)
-        self.sessions = {"tradier": MarketSessions(self.broker, now=self.clock)} if sessions else None
+        self.broker = self.make_broker(timeout_s)
+        self.sessions = {self.NAME: MarketSessions(self.broker, now=self.clock)} if sessions else None
         self.open()
+
+    def make_broker(self, timeout_s: float):
+        return TradierBroker(self.fake.config(timeout_s=timeout_s), now=self.clock, sleep=self.sleep)
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(round(seconds, 6))
@@ -49,7 +55,7 @@ class TradierRig:
         """A (new) desk and LiveBars on the same files: what a restarted gateway builds."""
         self.push = PushSource()
         self.bars = LiveBars(str(self.tmp / "bars.sqlite3"), [self.push], settle_s=0, now=self.clock)
-        self.desk = LiveDesk(str(self.tmp / "desk"), {"tradier": self.broker}, self.bars, now=self.clock,
+        self.desk = LiveDesk(str(self.tmp / "desk"), {self.NAME: self.broker}, self.bars, now=self.clock,
                              sessions=self.sessions)
         return self.desk
 
@@ -63,7 +69,7 @@ class TradierRig:
         self.desk.poll()
 
     def playground(self, symbols=("SPY",), balance=100_000.0, **kw):
-        return self.desk.create_playground(broker="tradier", account_type="margin",
+        return self.desk.create_playground(broker=self.NAME, account_type="margin",
                                            repositories=[(s, 60) for s in symbols], balance=balance, **kw)
 
     def broker_orders(self):
