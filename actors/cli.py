@@ -284,6 +284,7 @@ def live_config(args):
                       replay_start=args.replay_start, replay_speed=args.replay_speed, replay_pace=args.replay_pace,
                       replay_symbols=tuple(s.upper() for s in args.replay_symbols or ()),
                       replay_timeframe=args.replay_timeframe, tradier_config=args.tradier_config,
+                      alpaca_config=args.alpaca_config,
                       poll_seconds=args.live_poll_seconds, settle_seconds=args.live_settle_seconds,
                       fill_model=args.live_fill_model).validate()
 
@@ -398,8 +399,9 @@ def _add_serve_parser(sub) -> None:
 def _add_live_serve_arguments(serve) -> None:
     """``serve``'s live trading options (docs/live.md)."""
     live = serve.add_argument_group("live trading (the sim broker is always available)")
-    live.add_argument("--live-broker", action="append", choices=("sim", "tradier"), metavar="NAME",
-                      help="a broker to trade: sim (always on) or tradier (needs --tradier-config); repeatable")
+    live.add_argument("--live-broker", action="append", choices=("sim", "tradier", "alpaca"), metavar="NAME",
+                      help="a broker to trade: sim (always on), tradier (needs --tradier-config) or alpaca "
+                           "(needs --alpaca-config); repeatable")
     live.add_argument("--live-feed", choices=("replay", "tradier", "push"), default="replay",
                       help="where live bars come from: replay of the catalog, Tradier time-sales, or PushBars "
                            "(default %(default)s)")
@@ -415,6 +417,8 @@ def _add_live_serve_arguments(serve) -> None:
     live.add_argument("--replay-timeframe", default="1m", metavar="TF", help="bar timeframe (default %(default)s)")
     live.add_argument("--tradier-config", metavar="FILE", help="TOML: account_id, environment, base_url, data_url, "
                                                                "the names of the token variables")
+    live.add_argument("--alpaca-config", metavar="FILE", help="TOML: environment (paper or live), base_url, "
+                                                              "where the keys are (docs/live/alpaca.md)")
     live.add_argument("--live-poll-seconds", type=float, default=1.0, metavar="S",
                       help="seconds between two polls of the brokers and bars (default %(default)g)")
     live.add_argument("--live-settle-seconds", type=float, default=2.0, metavar="S",
@@ -432,7 +436,7 @@ def _add_live_parser(sub) -> None:
     live.add_argument("--strategy", help="package.module:Class (required, here or in --config)")
     live.add_argument("--gateway", default=os.environ.get("BACKTESTESTER_GATEWAY"), metavar="HOST:PORT",
                       help="the gateway (default: BACKTESTESTER_GATEWAY; token: BACKTESTESTER_TOKEN)")
-    live.add_argument("--broker", default="sim", help="the gateway's broker: sim, mock or tradier (default %(default)s)")
+    live.add_argument("--broker", default="sim", help="the gateway's broker: sim, mock, tradier or alpaca (default %(default)s)")
     live.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="the symbols to trade (required, here or in --config)")
     live.add_argument("--timeframe", choices=sorted(BACKTEST_TIMEFRAMES), default="1m",
                       help="bar timeframe (default %(default)s)")

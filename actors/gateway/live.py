@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from backtestester.data.schema import TIMEFRAMES
+from backtestester.live.alpaca_config import alpaca_broker, read_alpaca_config
 from backtestester.live.barsources import PACES
+from backtestester.live.streamwake import StreamWake
 from backtestester.service.errors import ServiceError, Status
 
 from .security import current_principal
@@ -36,7 +38,7 @@ from .security import current_principal
 log = logging.getLogger(__name__)
 
 FEEDS = ("replay", "tradier", "push")
-LIVE_BROKERS = ("sim", "tradier")
+LIVE_BROKERS = ("sim", "tradier", "alpaca")
 REPLAY_FILE = "live-replay.json"
 TRADIER_KEYS = ("account_id", "environment", "base_url", "data_url", "trading_token_env", "data_token_env",
                 "timeout_s", "account_type")
@@ -60,10 +62,14 @@ class LiveConfig:
     settle_seconds: float = 2.0
     fill_model: str = "close"
     tradier: dict = field(default_factory=dict, compare=False, repr=False)  # the TOML file and tokens, by validate()
+    alpaca_config: str | None = None
+    alpaca: dict = field(default_factory=dict, compare=False, repr=False)  # the TOML file and keys, by validate()
 
     def validate(self) -> LiveConfig:
         """Refuse a configuration that cannot run (a ``ValueError`` naming what is accepted) before
-        anything starts; returns the config with the Tradier file read."""
+        anything starts; returns the config with the Tradier and Alpaca files read."""
+        from backtestester.sweep.arguments import load_toml  # noqa: PLC0415  (the one TOML reader)
+
         unknown = sorted(set(self.brokers) - set(LIVE_BROKERS))
         if unknown:
             raise ValueError(f"--live-broker {', '.join(unknown)}: accepted: {', '.join(LIVE_BROKERS)}")
@@ -83,7 +89,10 @@ class LiveConfig:
         if wants_tradier and not self.tradier_config:
             raise ValueError("--live-broker tradier and --live-feed tradier need --tradier-config FILE (TOML)")
         tradier = read_tradier_config(self.tradier_config) if wants_tradier else {}
-        return LiveConfig(**{**self.__dict__, "tradier": tradier})
+        if "alpaca" in self.brokers and not self.alpaca_config:
+            raise ValueError("--live-broker alpaca needs --alpaca-config FILE (TOML)")
+        alpaca = read_alpaca_config(self.alpaca_config, load_toml) if "alpaca" in self.brokers else {}
+        return LiveConfig(**{**self.__dict__, "tradier": tradier, "alpaca": alpaca})
 
     @property
     def period_s(self) -> int:
@@ -152,11 +161,11 @@ def _replay_origin(data_dir: str, start: datetime, speed: float, pace: str, now_
     return now_ns
 
 
-def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
+def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns, wake: StreamWake | None = None):
     """The desk of a gateway: brokers, bar sources, sessions. The simulated brokers and the sessions
     run on the market clock (the replay's time under a replay feed, else ``now``); the desk gets the
     wall clock and reads market time from the bars itself. Returns ``(desk, push source or None,
-    market_now)``."""
+    market_now)``. Broker streams ring ``wake``."""
     from backtestester.live import bars as live_bars  # noqa: PLC0415  (live trading only when served)
     from backtestester.live.desk import LiveDesk  # noqa: PLC0415
     from backtestester.live.port import BrokerConfig  # noqa: PLC0415
@@ -176,6 +185,8 @@ def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
         brokers[name].name = name
     if config.tradier:
         brokers["tradier"] = _tradier(config.tradier, now)
+    if config.alpaca:
+        brokers["alpaca"] = alpaca_broker(config.alpaca, now, wake)
     push = None
     if config.feed == "replay":
         sources = []
@@ -219,14 +230,16 @@ class LiveShell:
         self._broker_pool = ThreadPoolExecutor(4, thread_name_prefix="live-broker")
         self._read_pool = ThreadPoolExecutor(4, thread_name_prefix="live-read")
         self._task: asyncio.Task | None = None
+        self.wake = StreamWake()  # broker streams (Alpaca's trade updates) make the next poll come sooner
         self._owners: dict[str, str | None] = {}   # live playground id -> the principal that created it
         self._reconciles: dict[str, set] = {}      # reconcile playground id -> the principals of its live ones
 
     async def start(self) -> None:
         """Build (resume) the desk in a thread, learn its playgrounds, start the poll task."""
         if self.desk is None:
+            self.wake.bind(asyncio.get_running_loop())
             self.desk, self.push, self.market_now = await asyncio.to_thread(build_desk, self.data_dir, self.config,
-                                                                            now=self.now)
+                                                                            now=self.now, wake=self.wake)
 
         def metas():
             return [self.desk.meta(pid) for pid in self.desk.playgrounds()]
@@ -245,6 +258,7 @@ class LiveShell:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        await asyncio.to_thread(self.wake.stop)
         if self.desk is not None:
             await self.run(self.desk.close)
             self.desk = None
@@ -266,7 +280,7 @@ class LiveShell:
                 if text != failing:
                     log.exception("live poll failed (logged again only when the failure changes)")
                     failing = text
-            await asyncio.sleep(self.config.poll_seconds)
+            await self.wake.pause(self.config.poll_seconds)
 
     async def run(self, fn, *args, **kwargs):
         """``fn(*args, **kwargs)`` (a desk call that may reach a broker) in a thread of the broker pool."""

@@ -66,7 +66,8 @@ class StreamRefused(Exception):
 class TradeUpdates:
     """The trade-updates stream in its own thread (see the module docstring).
 
-    Counters for health and tests: ``connects`` (connections that reached ``listening``),
+    ``on_event`` (settable: a no-argument callable) is called from the stream's thread after each
+    event is buffered: a shell rings its poll loop with it. Counters for health and tests: ``connects`` (connections that reached ``listening``),
     ``drops`` (connections lost or refused), ``events`` (events received); ``last_error``."""
 
     def __init__(self, url: str, key_id: str, secret_key: str, *, backoff_s: float = 0.5,
@@ -74,6 +75,7 @@ class TradeUpdates:
         self.url, self._key_id, self._secret = url, key_id, secret_key
         self.backoff_s, self.max_backoff_s, self.timeout_s = backoff_s, max_backoff_s, timeout_s
         self.activity = threading.Event()
+        self.on_event = None
         self.listening = threading.Event()
         self.connects = self.drops = self.events = 0
         self.last_error = ""
@@ -207,3 +209,5 @@ class TradeUpdates:
             self.events += 1
             self.activity.set()
             self._changed.notify_all()
+        if self.on_event is not None:
+            self.on_event()

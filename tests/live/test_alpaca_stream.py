@@ -11,7 +11,7 @@ from backtestester.live.alpaca_stream import TradeUpdates, stream_url
 from backtestester.live.port import OrderIntent
 
 from .deskkit import T0
-from .test_contract_alpaca import AlpacaRig
+from .venuekit import AlpacaRig
 
 DEADLINE_S = 30.0
 

@@ -1,5 +1,5 @@
 """The desk's contract matrix (shared/research/live-venues.md §7.3) with LiveDesk over AlpacaBroker
-against the fake Alpaca server: the scenarios of test_contract_tradier.py (its rig, reused) through
+against the fake Alpaca server: the scenarios of test_contract_tradier.py (the same rig) through
 Alpaca's JSON API, its two sides, its ``client_order_id`` idempotency key and its faults; then the
 trade-updates stream: an event wakes the poller, and a storm of 100 stream drops loses no fill.
 
@@ -17,34 +17,14 @@ import pytest
 
 from backtestester.live.alpaca import AlpacaBroker
 
-from .alpaca_control import ROOT, FakeAlpaca
+from .alpaca_control import ROOT
 from .deskkit import MIN, T0
 from .fake_alpaca import ACCOUNT, KEY_ID, SECRET_KEY
-from .test_contract_tradier import TradierRig
+from .venuekit import AlpacaRig
 
 KEY = f"alpaca:{ACCOUNT}:margin"
 POST_ORDERS = {"method": "POST", "path": "/v2/orders"}
 LOOKUP = {"method": "GET", "path": "/v2/orders:by_client_order_id"}
-
-
-class AlpacaRig(TradierRig):
-    """The Tradier contract rig over AlpacaBroker; the fake's clock follows the rig's."""
-
-    NAME = "alpaca"
-
-    def make_broker(self, timeout_s: float):
-        return AlpacaBroker(self.fake.config(), now=self.clock, sleep=self.sleep)
-
-    def bar(self, i, close, symbol="SPY"):
-        self.fake.set(time_ns=max(self.clock.t, T0 + i * MIN + MIN))
-        super().bar(i, close, symbol)
-
-    def broker_orders(self):
-        """What the fake server accepted: (side, quantity, Alpaca status)."""
-        return [(o["side"], int(o["qty"]), o["status"]) for o in self.fake.orders()]
-
-    def posts(self) -> int:
-        return sum(sent["method"] == "POST" for sent in self.fake.requests())
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 TradierBroker against the fake Tradier server: the scenarios of the desk's simulated-broker tests,
 now through HTTP, Tradier's envelopes, its side checks and its faults.
 
-The fake fills in ``tick`` mode: :meth:`TradierRig.bar` sets the bar's close as the price, ticks
+The fake fills in ``tick`` mode: :meth:`~tests.live.venuekit.TradierRig.bar` sets the bar's close as the price, ticks
 (working market orders fill at it, as a real broker fills at the market when the order is worked)
 and polls the desk. The simulated broker's ``close`` model differs on purpose: it fills at the
 close current when the order was placed (the engine's D3), so the prices here are one bar later
@@ -16,65 +16,15 @@ import sys
 
 import pytest
 
-from backtestester.live.bars import LiveBars, PushSource
-from backtestester.live.desk import LiveDesk
-from backtestester.live.port import Bar
 from backtestester.live.sessions import SKEW_LIMIT_S, MarketSessions
 from backtestester.live.tradier import TradierBroker
 
 from .deskkit import MIN, T0, Clock
 from .fake_tradier import ACCOUNT, TRADING_TOKEN
+from .venuekit import TradierRig
 
 KEY = f"tradier:{ACCOUNT}:margin"
 POST_ORDERS = {"method": "POST", "path": "/orders"}
-
-
-class TradierRig:
-    """A desk over one TradierBroker (the fake server) and pushed 1-minute bars, on ``tmp_path``.
-    ``NAME`` is the broker's name at the desk (the Alpaca rig of test_contract_alpaca reuses this one)."""
-
-    NAME = "tradier"
-
-    def __init__(self, tmp_path, fake, *, sessions=False, timeout_s=5.0):
-        self.tmp, self.fake = tmp_path, fake
-        fake.set(fill_mode="tick", time_ns=T0)
-        self.clock = Clock()
-        self.slept: list[float] = []
-        self.broker = self.make_broker(timeout_s)
-        self.sessions = {self.NAME: MarketSessions(self.broker, now=self.clock)} if sessions else None
-        self.open()
-
-    def make_broker(self, timeout_s: float):
-        return TradierBroker(self.fake.config(timeout_s=timeout_s), now=self.clock, sleep=self.sleep)
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 6))
-        self.clock.t += int(seconds * 1e9)
-
-    def open(self):
-        """A (new) desk and LiveBars on the same files: what a restarted gateway builds."""
-        self.push = PushSource()
-        self.bars = LiveBars(str(self.tmp / "bars.sqlite3"), [self.push], settle_s=0, now=self.clock)
-        self.desk = LiveDesk(str(self.tmp / "desk"), {self.NAME: self.broker}, self.bars, now=self.clock,
-                             sessions=self.sessions)
-        return self.desk
-
-    def bar(self, i, close, symbol="SPY"):
-        """Bar ``i`` closes at ``close``: the broker's price moves there, working orders fill, the desk polls."""
-        start = T0 + i * MIN
-        self.push.push([Bar(symbol, 60, start, close, close + 1.0, close - 1.0, close, 1000.0)])
-        self.clock.t = max(self.clock.t, start + MIN)
-        self.fake.price(**{symbol: close})
-        self.fake.tick()
-        self.desk.poll()
-
-    def playground(self, symbols=("SPY",), balance=100_000.0, **kw):
-        return self.desk.create_playground(broker=self.NAME, account_type="margin",
-                                           repositories=[(s, 60) for s in symbols], balance=balance, **kw)
-
-    def broker_orders(self):
-        """What the fake server accepted: (side, quantity, status)."""
-        return [(o["side"], o["quantity"], o["status"]) for o in self.fake.orders()]
 
 
 @pytest.fixture
