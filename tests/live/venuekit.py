@@ -11,14 +11,15 @@ from backtestester.live.port import Bar
 from backtestester.live.sessions import MarketSessions
 from backtestester.live.tradier import TradierBroker
 
-from .deskkit import MIN, T0, Clock
+from .deskkit import MIN, T0, Clock, FaultyBroker, Rig
 
 
 class TradierRig:
     """A desk over one TradierBroker (the fake server) and pushed 1-minute bars, on ``tmp_path``.
-    ``NAME`` is the broker's name at the desk (the Alpaca rig of test_contract_alpaca reuses this one)."""
+    ``NAME`` is the broker's name at the desk; :class:`AlpacaRig` changes the adapter. The fake
+    fills in ``tick`` mode: :meth:`bar` sets the bar's close as the price, ticks and polls."""
 
-    NAME = "tradier"
+    NAME, ORDERS_PATH, FILLS_NEXT_BAR = "tradier", "/orders", True
 
     def __init__(self, tmp_path, fake, *, sessions=False, timeout_s=5.0):
         self.tmp, self.fake = tmp_path, fake
@@ -61,11 +62,35 @@ class TradierRig:
         """What the fake server accepted: (side, quantity, status)."""
         return [(o["side"], o["quantity"], o["status"]) for o in self.fake.orders()]
 
+    # -- the shared contract matrix's verbs (SimVenue has the same) --------------------------
+    def partial(self, fractions):
+        self.fake.partial(fractions)
+
+    def reject(self, reason):
+        self.fake.reject(reason)
+
+    def position(self, symbol, quantity, cost_basis):
+        self.fake.position(symbol, quantity, cost_basis)
+
+    def lose_next_answer(self):
+        """The fake takes the next order and drops the connection before answering."""
+        self.fake.faults({"method": "POST", "path": self.ORDERS_PATH, "action": "drop", "commit": True})
+
+    def broker_order_count(self):
+        return len(self.fake.orders())
+
+    def polls_without_the_market_moving(self, n: int):
+        for _ in range(n):  # the fake only fills on a tick
+            self.desk.poll()
+
+    def close(self):
+        self.broker.close()
+
 
 class AlpacaRig(TradierRig):
     """The Tradier contract rig over AlpacaBroker; the fake's clock follows the rig's."""
 
-    NAME = "alpaca"
+    NAME, ORDERS_PATH = "alpaca", "/v2/orders"
 
     def make_broker(self, timeout_s: float):
         return AlpacaBroker(self.fake.config(), now=self.clock, sleep=self.sleep)
@@ -80,3 +105,41 @@ class AlpacaRig(TradierRig):
 
     def posts(self) -> int:
         return sum(sent["method"] == "POST" for sent in self.fake.requests())
+
+
+class SimVenue(Rig):
+    """The desk kit's rig on the simulated broker behind a faulty line, with the venue rigs' verbs
+    (the shared contract matrix drives all three alike). It fills at the close current when an
+    order is placed (``FILLS_NEXT_BAR`` false), the fakes at the next bar."""
+
+    NAME, FILLS_NEXT_BAR = "sim", False
+
+    def __init__(self, tmp_path):
+        super().__init__(tmp_path)
+        self.line = FaultyBroker(self.sim)
+        self.open(broker=self.line)
+
+    def partial(self, fractions):
+        self.sim.script_partial("next", fractions)
+
+    def reject(self, reason):
+        self.sim.script_reject(reason)
+
+    def position(self, symbol, quantity, cost_basis):
+        self.sim.set_position(symbol, quantity, cost_basis)
+
+    def lose_next_answer(self):
+        self.line.place_fault = "lost"
+
+    def broker_order_count(self):
+        return len(self.sim.list_orders())
+
+    def polls_without_the_market_moving(self, n: int):
+        self.line.frozen = True  # the simulated broker matches on every poll; not these
+        for _ in range(n):
+            self.desk.poll()
+        self.line.frozen = False
+
+    def close(self):
+        pass
+
