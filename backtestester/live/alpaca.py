@@ -62,7 +62,7 @@ STATUSES = {"new": "open", "accepted": "pending", "pending_new": "pending", "acc
 #: Bar timeframes by period in seconds.
 TIMEFRAMES = {60: "1Min", 300: "5Min", 900: "15Min", 1800: "30Min", 3600: "1Hour", 86400: "1Day"}
 NS = 1_000_000_000
-#: Most orders one list call returns (Alpaca's bound); more are read page after page.
+#: Most orders one list call asks for (Alpaca's bound; ``options["page_limit"]``); more are read page after page.
 PAGE_LIMIT = 500
 MAX_PAGES = 100
 
@@ -151,7 +151,7 @@ class AlpacaBroker:
     ``config.options``: ``environment`` (``paper``/``live``: the default base URL), ``key_id`` and
     ``secret_key`` (the key pair; :mod:`actors.gateway.alpaca` reads them from environment
     variables or files), ``feed`` for data (``iex``, the free feed, or ``sip``), ``max_retries``
-    (429 retries, 3), ``stream_url`` (the trade-updates WebSocket; default from ``base_url``),
+    (429 retries, 3), ``page_limit`` (orders per list call, 500), ``stream_url`` (the trade-updates WebSocket; default from ``base_url``),
     ``stream_backoff_s`` (first reconnect delay, 0.5). ``base_url`` defaults by environment, ``data_url`` to
     ``https://data.alpaca.markets``. ``now`` (int UTC ns) and ``sleep`` are injected."""
 
@@ -168,6 +168,7 @@ class AlpacaBroker:
         self.base_url = (config.base_url or BASE_URLS[environment]).rstrip("/")
         self.data_url = (config.data_url or DATA_URL).rstrip("/")
         self.feed = str(options.get("feed", "iex"))
+        self.page_limit = int(options.get("page_limit", PAGE_LIMIT))
         self.now = now
         self.http = AlpacaHttp(options["key_id"], options["secret_key"], config.timeout_s, now=now, sleep=sleep,
                                max_retries=int(options.get("max_retries", 3)))
@@ -256,12 +257,14 @@ class AlpacaBroker:
 
     def list_orders(self) -> list[BrokerOrder]:
         """Every order since the start of today's US Eastern day, any status, oldest first, every
-        page (the next page starts after the last one's ``created_at``; ties are read twice and
-        kept once). An answer that cannot be read raises; it is never taken for "no orders"."""
+        page (the next page starts after the last one's ``created_at``, or a microsecond before it
+        when several orders share it: they are read again and kept once; a whole page of one
+        microsecond ends the listing). An answer that cannot be read raises; it is never taken
+        for "no orders"."""
         orders: dict[str, BrokerOrder] = {}
         after = eastern_midnight_ns(self.now()) - 1000
         for _ in range(MAX_PAGES):
-            params = {"status": "all", "direction": "asc", "limit": str(PAGE_LIMIT), "nested": "false",
+            params = {"status": "all", "direction": "asc", "limit": str(self.page_limit), "nested": "false",
                       "after": iso_utc(after)}
             body = self._get(self.base_url + "/v2/orders", "list of orders", params)
             if not isinstance(body, list) or not all(isinstance(row, dict) for row in body):
@@ -269,10 +272,12 @@ class AlpacaBroker:
             found = [parse_order(row) for row in body]
             fresh = [order for order in found if order.id not in orders]
             orders.update((order.id, order) for order in fresh)
-            if len(found) < PAGE_LIMIT or not fresh:
+            if len(found) < self.page_limit or not fresh:
                 return list(orders.values())
-            after = max(order.created_ns for order in found) - 1000
-        raise BrokerUnavailable(f"Alpaca list of orders: more than {MAX_PAGES} pages of {PAGE_LIMIT}")
+            last = max(order.created_ns for order in found)
+            tied = sum(order.created_ns == last for order in found) > 1
+            after = last - 1000 if tied else last  # ties at the page's end are read again, kept once
+        raise BrokerUnavailable(f"Alpaca list of orders: more than {MAX_PAGES} pages of {self.page_limit}")
 
     # -- account ----------------------------------------------------------------------------
     def positions(self) -> list[BrokerPosition]:

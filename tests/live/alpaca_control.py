@@ -30,7 +30,7 @@ class FakeAlpaca(FakeTradier):
         values = {"environment": "paper", "key_id": KEY_ID, "secret_key": SECRET_KEY, "stream_backoff_s": 0.001}
         values.update(options)
         return BrokerConfig("alpaca", account_id=ACCOUNT, base_url=self.base_url, data_url=self.base_url,
-                            timeout_s=5.0, options=values)
+                            timeout_s=30.0, options=values)  # generous: the machine is shared
 
     def drop_streams(self) -> None:
         """Close every trade-updates connection without a close frame."""
