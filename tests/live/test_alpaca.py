@@ -3,9 +3,13 @@
 (401, 403, 404, 422, 429, 5xx, HTML), list and bar pages, and the configuration it refuses."""
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 
 from backtestester.live.alpaca import AlpacaBroker, order_body, parse_order
+from backtestester.live.alpaca_config import read_alpaca_config
 from backtestester.live.alpaca_http import classify
 from backtestester.live.port import (
     Ack,
@@ -16,7 +20,9 @@ from backtestester.live.port import (
     OrderIntent,
     Rejected,
 )
+from backtestester.live.streamwake import StreamWake
 from backtestester.live.tradier_http import AUTH, OK, RATE, REFUSED, TRANSIENT
+from backtestester.sweep.arguments import load_toml
 
 from .tradier_control import T0, StepClock
 
@@ -165,3 +171,32 @@ def test_configuration_is_checked():
                                                                "https://data.alpaca.markets", "live")
     assert live.stream.url == "wss://api.alpaca.markets/stream"
     live.close()
+
+
+def test_the_config_file_names_where_the_keys_are(tmp_path, monkeypatch):
+    toml = tmp_path / "alpaca.toml"
+    monkeypatch.delenv("APCA_API_KEY_ID", raising=False)
+    toml.write_text('environment = "paper"\n')
+    with pytest.raises(ValueError, match="the environment variable APCA_API_KEY_ID .key_id. is not set"):
+        read_alpaca_config(str(toml), load_toml)
+    (tmp_path / "secret").write_text("s3cret\n")
+    monkeypatch.setenv("MY_KEY", "k1")
+    toml.write_text(f'key_id_env = "MY_KEY"\nsecret_key_file = "{tmp_path / "secret"}"\n')
+    table = read_alpaca_config(str(toml), load_toml)
+    assert (table["key_id"], table["secret_key"]) == ("k1", "s3cret")
+    toml.write_text('environment = "sandbox"\n')
+    with pytest.raises(ValueError, match="environment 'sandbox': accepted: paper, live"):
+        read_alpaca_config(str(toml), load_toml)
+    toml.write_text('api_key = "never here"\n')
+    with pytest.raises(ValueError, match="unknown keys api_key; accepted: environment"):
+        read_alpaca_config(str(toml), load_toml)
+
+
+def test_a_ring_from_a_stream_thread_ends_the_pollers_pause():
+    async def main():
+        wake = StreamWake()
+        wake.bind(asyncio.get_running_loop())
+        threading.Thread(target=wake.ring).start()
+        await asyncio.wait_for(wake.pause(600), 60)  # a lost ring would wait out the 600 s pause: TimeoutError
+
+    asyncio.run(main())
