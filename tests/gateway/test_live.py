@@ -140,6 +140,7 @@ def test_serve_refuses_a_live_configuration_that_cannot_run_before_ray_starts(no
 
     for flags, text in ((["--replay-start", "2024-01-03"], "--replay-start needs --replay-symbols"),
                         (["--live-broker", "tradier"], "need --tradier-config FILE"),
+                        (["--live-broker", "alpaca"], "--live-broker alpaca needs --alpaca-config FILE"),
                         (["--replay-start", "soon", "--replay-symbols", "AAA"], "give a date YYYY-MM-DD"),
                         (["--live-poll-seconds", "0"], "must be greater than 0")):
         assert main(["serve", "--data-dir", str(tmp_path), "--port", "0", *flags]) == 2
