@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from backtestester.data.schema import TIMEFRAMES
-from backtestester.live.alpaca_config import alpaca_broker, read_alpaca_config
 from backtestester.live.barsources import PACES
 from backtestester.live.streamwake import StreamWake
 from backtestester.service.errors import ServiceError, Status
@@ -68,6 +67,7 @@ class LiveConfig:
     def validate(self) -> LiveConfig:
         """Refuse a configuration that cannot run (a ``ValueError`` naming what is accepted) before
         anything starts; returns the config with the Tradier and Alpaca files read."""
+        from backtestester.live.alpaca_config import read_alpaca_config  # noqa: PLC0415
         from backtestester.sweep.arguments import load_toml  # noqa: PLC0415  (the one TOML reader)
 
         unknown = sorted(set(self.brokers) - set(LIVE_BROKERS))
@@ -167,6 +167,7 @@ def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns, wake: Str
     wall clock and reads market time from the bars itself. Returns ``(desk, push source or None,
     market_now)``. Broker streams ring ``wake``."""
     from backtestester.live import bars as live_bars  # noqa: PLC0415  (live trading only when served)
+    from backtestester.live.alpaca_config import alpaca_broker  # noqa: PLC0415
     from backtestester.live.desk import LiveDesk  # noqa: PLC0415
     from backtestester.live.port import BrokerConfig  # noqa: PLC0415
     from backtestester.live.sessions import MarketSessions  # noqa: PLC0415
