@@ -38,3 +38,20 @@ def fake_tradier(fake_tradier_server):
     fake_tradier_server.reset(time_ns=T0)
     yield fake_tradier_server
     fake_tradier_server.release()
+
+
+@pytest.fixture(scope="session")
+def fake_polygon_server():
+    """One fake Polygon/Massive server process for the session (tests/live/fake_polygon.py), stopped by its pid."""
+    from .polygon_control import FakePolygon
+
+    server = FakePolygon.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_polygon(fake_polygon_server):
+    """The fake Polygon server, reset for this test: no bars, no faults, no sockets."""
+    fake_polygon_server.reset()
+    yield fake_polygon_server

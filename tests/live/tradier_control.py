@@ -34,7 +34,10 @@ class StepClock:
 
 
 class FakeTradier:
-    """A running fake server: its URLs, its pid, and its control API."""
+    """A running fake server: its URLs, its pid, and its control API (``SERVER``: the script a
+    subclass starts instead, e.g. the fake Polygon server's)."""
+
+    SERVER = SERVER
 
     def __init__(self, proc: subprocess.Popen, port: int):
         self.proc = proc
@@ -46,7 +49,7 @@ class FakeTradier:
     @classmethod
     def start(cls, deadline_s: float = 60.0) -> "FakeTradier":
         """Start the server (port 0) and wait for its ``READY <port>`` line, at most ``deadline_s``."""
-        proc = subprocess.Popen([sys.executable, str(SERVER), "--port", "0"], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, str(cls.SERVER), "--port", "0"], stdout=subprocess.PIPE, text=True)
         with selectors.DefaultSelector() as selector:
             selector.register(proc.stdout, selectors.EVENT_READ)
             ready = selector.select(timeout=deadline_s)
@@ -54,7 +57,7 @@ class FakeTradier:
         if not line.startswith("READY "):
             proc.kill()
             proc.wait()
-            raise RuntimeError(f"fake Tradier server did not start (said {line!r})")
+            raise RuntimeError(f"{cls.__name__} server did not start (said {line!r})")
         return cls(proc, int(line.split()[1]))
 
     def stop(self) -> None:
