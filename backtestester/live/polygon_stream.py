@@ -16,8 +16,9 @@ and delivers the bars:
 * **gaps**: Massive sends no bar for a minute without trades, and neither does REST: the strategy
   gets no candle for that minute (its next candle starts later than the last one's end), never a
   zero-volume filler;
-* **polling stays the truth**: the stream is an accelerator. The first fetch, every fetch after a
-  reconnect and, while connected, every ``rest_poll_s`` seconds, REST aggregates are asked
+* **polling stays the truth**: the stream is an accelerator. The first fetch, every fetch while
+  the stream is not connected, the first fetch after each (re)connect and, while connected, every
+  ``rest_poll_s`` seconds, REST aggregates are asked
   (:func:`~.polygon.rest_source`, from the newest bar seen before the outage; while connected,
   from ``RESEND_WINDOW_S`` before the newest streamed bar), so a bar sent while the stream was
   down, or lost without a drop, still arrives; a backfill that failed is asked again next fetch;
@@ -90,7 +91,8 @@ class PolygonStreamSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ws = None
-        self._gap = True  # REST catches up at the first fetch and after every reconnect
+        self._gap = True  # REST catches up at the first fetch and after every (re)connect
+        self._connected = False  # while not connected every fetch asks REST
         self._next_rest_ns = 0
         self.auth_error: BrokerAuthError | None = None
         self.connections = self.drops = self.received = 0
@@ -118,7 +120,7 @@ class PolygonStreamSource:
             if self.auth_error is not None:
                 raise self.auth_error
             streamed, self._buffer = list(self._buffer.values()), {}
-            gap, self._gap = self._gap, False
+            gap, self._gap = self._gap or not self._connected, False
         if not gap and streamed:  # contiguous since the last fetch: REST need only re-read the resend window
             newest: dict[tuple[str, int], int] = {}
             for bar in streamed:
@@ -209,9 +211,14 @@ class PolygonStreamSource:
             self._session_authenticated = True
             with self._cond:
                 self.connections += 1
+                self._connected = self._gap = True  # what was sent before this connection: REST has it
                 self._cond.notify_all()
-            for message in ws:
-                self._take(message)
+            try:
+                for message in ws:
+                    self._take(message)
+            finally:
+                with self._cond:
+                    self._connected = False
 
     def _await_auth(self, ws) -> None:
         while True:

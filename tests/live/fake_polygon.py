@@ -30,7 +30,8 @@ sockets got them); ``drop_stream`` (every socket's connection closed without a c
 "action": "respond" (``status``, ``json``/``text``, ``headers``) | "drop" (close the connection
 without answering)}``); ``stream_faults`` (entries ``{"action": "refuse" (HTTP 503 instead of the
 upgrade) | "close_after_auth" (drop the connection right after ``auth_success``) |
-"silent_close" (drop it before any frame), "times"}``); ``requests`` (every REST request).
+"silent_close" (drop it before any frame), "times"}``); ``clear_stream_faults``; ``requests``
+(every REST request).
 """
 from __future__ import annotations
 
@@ -256,6 +257,8 @@ async def control(request: web.Request) -> web.Response:
         state.faults.extend(body)
     elif verb == "stream_faults":
         state.stream_faults.extend(body)
+    elif verb == "clear_stream_faults":
+        state.stream_faults.clear()
     elif verb == "requests":
         answer = state.requests
     else:
