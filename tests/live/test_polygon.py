@@ -237,3 +237,34 @@ def test_a_refused_key_stops_the_stream_and_fetch_raises(fake_polygon):
 def test_the_stream_serves_one_minute_bars_only(fake_polygon):
     with pytest.raises(ValueError, match="one-minute"):
         fake_polygon.stream_source(["AAPL"], period_s=300)
+
+
+# --- flat files ------------------------------------------------------------------------------
+def test_a_flat_file_imported_by_the_cli_replays_the_bars_rest_serves(fake_polygon, tmp_path, capsys):
+    """A day file in Massive's layout (``us_stocks_sip/minute_aggs_v1/YYYY/MM/YYYY-MM-DD.csv.gz``,
+    ``window_start`` in ns) goes through ``backtestester data import`` into the catalog; a replay of
+    it delivers the bars the REST source delivers for the same rows."""
+    import gzip
+    from datetime import datetime, timezone
+
+    from actors.cli import main
+    from backtestester.live.barsources import ReplaySource
+
+    t0 = int(datetime(2024, 1, 3, 15, 0, tzinfo=timezone.utc).timestamp()) * 1000
+    rows = [row(t0 + k * MINUTE_MS, 100.0 + k, 1000 + k) for k in (0, 1, 3)]  # minute 2: no trades
+    path = tmp_path / "us_stocks_sip/minute_aggs_v1/2024/01/2024-01-03.csv.gz"
+    path.parent.mkdir(parents=True)
+    lines = ["ticker,volume,open,close,high,low,window_start,transactions"]
+    lines += [f"AAPL,{r['v']},{r['o']},{r['c']},{r['h']},{r['l']},{r['t'] * 1_000_000},7" for r in rows]
+    lines += [f"MSFT,5,1,1,1,1,{t0 * 1_000_000},1"]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    catalog = tmp_path / "catalog"
+    assert main(["data", "import", str(path), "--tickers", "AAPL", "--data-dir", str(catalog)]) == 0, capsys.readouterr()
+
+    replay = ReplaySource(catalog, ["AAPL"], 60, start=datetime(2024, 1, 3, 15, 0, tzinfo=timezone.utc),
+                          origin_ns=0, pace="clock")
+    fake_polygon.bars("AAPL", rows)
+    live = rest_source(fake_polygon.rest(), ["AAPL"], 60, lookback_s=600)
+    end = (t0 + 5 * MINUTE_MS) * 1_000_000
+    assert replay.fetch(end - replay.start_ns) == live.fetch(end)
+    assert len(live.history("AAPL", 60, 0, end)) == 3
