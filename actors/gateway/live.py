@@ -208,9 +208,9 @@ def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
         push = live_bars.PushSource()
         sources = [push]
     elif config.feed == "polygon":
-        from backtestester.live.polygon import live_source  # noqa: PLC0415
+        from backtestester.live.polygon_stream import live_source  # noqa: PLC0415
 
-        sources = [live_source(config.polygon, list(config.replay_symbols), config.period_s, now=now)[0]]
+        sources = [live_source(config.polygon, list(config.replay_symbols), config.period_s, now=now)]
     else:
         sources = [live_bars.BrokerBarSource(brokers["tradier"], list(config.replay_symbols), config.period_s)]
     store = live_bars.LiveBars(os.path.join(data_dir, "live-bars.sqlite3"), sources,

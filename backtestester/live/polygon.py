@@ -214,17 +214,3 @@ def rest_source(rest: PolygonRest, symbols: Iterable[str], period_s: int, *,
                 lookback_s: float | None = None) -> BrokerBarSource:
     """The REST bar source: :class:`~.barsources.BrokerBarSource` polling :meth:`PolygonRest.bars`."""
     return BrokerBarSource(rest, symbols, period_s, lookback_s=lookback_s, periods=PERIODS)
-
-
-def live_source(config: PolygonConfig, symbols: Iterable[str], period_s: int, *, now=time.time_ns):
-    """The bar source a gateway configured for Polygon uses: the ``AM`` stream with REST
-    backfill (:class:`~.polygon_stream.PolygonStreamSource`) when ``config.stream`` (one-minute
-    bars only: the stream sends minutes), else REST polling. Returns ``(source, rest)``."""
-    from .polygon_stream import PolygonStreamSource  # noqa: PLC0415  (the stream only when asked for)
-
-    rest = PolygonRest(config, now=now)
-    if config.stream:
-        return PolygonStreamSource(rest, symbols, period_s, url=config.stream_url, api_key=config.api_key,
-                                   rest_poll_s=config.rest_poll_s, backoff_s=config.backoff_s,
-                                   max_backoff_s=config.max_backoff_s), rest
-    return rest_source(rest, symbols, period_s), rest

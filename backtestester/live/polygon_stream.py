@@ -35,12 +35,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Callable, Iterable
 
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
-from .polygon import MS, NS, PolygonRest, rest_source
+from .polygon import MS, NS, PolygonConfig, PolygonRest, rest_source
 from .port import Bar, BrokerAuthError
 from .tradier_http import brief
 
@@ -257,3 +258,15 @@ class PolygonStreamSource:
                     self._buffer[(bar.symbol, bar.start_ns)] = bar
                 self.received += len(bars)
                 self._cond.notify_all()
+
+
+def live_source(config: PolygonConfig, symbols: Iterable[str], period_s: int, *, now=time.time_ns):
+    """The bar source a gateway configured for Polygon uses: the ``AM`` stream with REST
+    backfill (:class:`PolygonStreamSource`) when ``config.stream`` (one-minute
+    bars only: the stream sends minutes), else REST polling (:func:`~.polygon.rest_source`)."""
+    rest = PolygonRest(config, now=now)
+    if config.stream:
+        return PolygonStreamSource(rest, symbols, period_s, url=config.stream_url, api_key=config.api_key,
+                                   rest_poll_s=config.rest_poll_s, backoff_s=config.backoff_s,
+                                   max_backoff_s=config.max_backoff_s)
+    return rest_source(rest, symbols, period_s)

@@ -6,6 +6,7 @@ minute the stream sends later reaches NextTick, once; GetDailyTickerSummaryFromP
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -57,3 +58,28 @@ def test_polygon_feed_backfills_streams_and_answers_the_daily_summary(ray_cluste
             symbol="aaa", date="2024-01-03"), timeout=DEADLINE)
         assert (got.open, got.close, got.volume, got.premarket_open, got.after_hours_close) == (
             10.0, 11.0, 12345, 9.9, 11.2)
+
+
+def test_polygon_feed_configuration_is_checked_before_anything_starts(tmp_path, monkeypatch):
+    from actors.gateway.live import LiveConfig
+    from backtestester.live.barsources import BrokerBarSource
+    from backtestester.live.polygon_stream import PolygonStreamSource, live_source
+
+    with pytest.raises(ValueError, match="--live-feed polygon needs --polygon-config"):
+        LiveConfig(feed="polygon", replay_symbols=("AAA",)).validate()
+    toml = tmp_path / "polygon.toml"
+    toml.write_text('api_key_env = "BT_TEST_POLYGON_KEY"\nstreams = true\n')
+    monkeypatch.setenv("BT_TEST_POLYGON_KEY", KEY)
+    with pytest.raises(ValueError, match="unknown keys streams; accepted: api_key_env"):
+        LiveConfig(feed="polygon", polygon_config=str(toml)).validate()
+    toml.write_text('api_key_env = "BT_TEST_POLYGON_KEY"\n')
+    monkeypatch.delenv("BT_TEST_POLYGON_KEY")
+    with pytest.raises(ValueError, match="BT_TEST_POLYGON_KEY .* is not set"):
+        LiveConfig(feed="polygon", polygon_config=str(toml)).validate()
+    monkeypatch.setenv("BT_TEST_POLYGON_KEY", KEY)
+    config = LiveConfig(feed="polygon", polygon_config=str(toml), replay_symbols=("AAA",)).validate()
+    assert config.polygon.api_key == KEY and KEY not in repr(config)
+    assert isinstance(live_source(config.polygon, ["AAA"], 300), BrokerBarSource)
+    streamed = live_source(replace(config.polygon, stream=True), ["AAA"], 60)
+    assert isinstance(streamed, PolygonStreamSource) and not streamed.running  # started by the first poll
+    streamed.close()
