@@ -130,6 +130,18 @@ def test_config_reads_the_key_from_env_or_file_never_from_the_table(tmp_path, mo
         config_from_table({}, "f.toml")
 
 
+def test_history_before_the_first_live_bar_is_backfilled_from_rest(fake_polygon):
+    """A new live playground's warm-up: what lies before the first live bar comes from REST, once."""
+    fake_polygon.bars("AAPL", [row(minute(k), 100.0 + k) for k in range(-30, 3)])
+    bars = LiveBars(None, [rest_source(fake_polygon.rest(), ["AAPL"], 60)], settle_s=0, now=lambda: at(3))
+    bars.subscribe("AAPL", 60)
+    assert [b.start_ns for b in bars.poll(at(3))] == [at(1), at(2)]  # live: the last two periods
+    history = bars.candles("AAPL", 60, at(-30))
+    assert [b.start_ns for b in history] == [at(k) for k in range(-30, 3)]
+    asked = len(fake_polygon.requests())
+    assert len(bars.candles("AAPL", 60, at(-30))) == 33 and len(fake_polygon.requests()) == asked
+
+
 # --- the AM stream ---------------------------------------------------------------------------
 @pytest.fixture
 def stream(fake_polygon):
