@@ -143,7 +143,7 @@ class PolygonRest:
     def __init__(self, config: PolygonConfig, *, now=time.time_ns, sleep=time.sleep):
         self.config = config
         self.http = TradierHttp(config.timeout_s, now=now, sleep=sleep, max_retries=config.max_retries,
-                                venue="Polygon")
+                                venue="Polygon", auth_hint="check the API key and that the plan covers this data")
         self.requests = 0
 
     def close(self) -> None:

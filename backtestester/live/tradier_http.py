@@ -118,12 +118,12 @@ class TradierHttp:
     ``now`` (int UTC ns) and ``sleep`` (seconds) are injected, so tests run without real waits.
     ``venue`` names the service in error messages: the read path's rules (429 back-off, 5xx and
     HTML pages unavailable, 401/403 auth) serve other JSON-over-HTTPS vendors too (Polygon/Massive,
-    :mod:`.polygon`)."""
+    :mod:`.polygon`); ``auth_hint`` ends their auth errors."""
 
     def __init__(self, timeout_s: float, *, now=time.time_ns, sleep=time.sleep, max_retries: int = 3,
-                 venue: str = "Tradier"):
+                 venue: str = "Tradier", auth_hint: str = "check the token and account id"):
         self.timeout_s = timeout_s
-        self.venue = venue
+        self.venue, self.auth_hint = venue, auth_hint
         self.now = now
         self.sleep = sleep
         self.max_retries = max_retries
@@ -198,7 +198,7 @@ class TradierHttp:
                                         retry_after_s=self._backoff(reply, attempt))
             self.sleep(self._backoff(reply, attempt))
         if reply.kind == AUTH:
-            raise BrokerAuthError(f"{self.venue} {what}: HTTP {reply.status} {reply.text} (check the token and account id)")
+            raise BrokerAuthError(f"{self.venue} {what}: HTTP {reply.status} {reply.text} ({self.auth_hint})")
         if reply.kind in (TRANSIENT, ERRORS):
             raise BrokerUnavailable(f"{self.venue} {what}: {reply.text}")
         return reply
