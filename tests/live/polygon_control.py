@@ -27,7 +27,7 @@ class FakePolygon(FakeTradier):
         self.http = requests.Session()
 
     def polygon_config(self, **overrides) -> PolygonConfig:
-        values = dict(api_key=KEY, base_url=self.url, stream_url=self.stream_url, timeout_s=5.0)
+        values = dict(api_key=KEY, base_url=self.url, stream_url=self.stream_url, timeout_s=30.0)
         values.update(overrides)
         return PolygonConfig(**values)
 
@@ -38,7 +38,7 @@ class FakePolygon(FakeTradier):
 
     def stream_source(self, symbols, clock=None, **kwargs) -> PolygonStreamSource:
         """A stream source of this fake with a fast back-off (tests run many reconnects)."""
-        options = dict(rest_poll_s=0.0, backoff_s=0.01, max_backoff_s=0.05, open_timeout_s=10.0)
+        options = dict(rest_poll_s=0.0, backoff_s=0.01, max_backoff_s=0.05, open_timeout_s=30.0)
         options.update(kwargs)
         return PolygonStreamSource(self.rest(clock), symbols, url=self.stream_url, api_key=KEY, **options)
 
@@ -52,7 +52,7 @@ class FakePolygon(FakeTradier):
     def drop_stream(self) -> int:
         return self.control("drop_stream")["dropped"]
 
-    def wait_subscribed(self, count: int, timeout: float = 30.0) -> bool:
+    def wait_subscribed(self, count: int, timeout: float = 60.0) -> bool:
         answer = self.http.post(f"{self.url}/_control/wait_subscribed", json={"count": count, "timeout": timeout},
                                 timeout=timeout + 10)
         answer.raise_for_status()

@@ -31,7 +31,7 @@ from .polygon_control import am, row
 T = int(datetime(2024, 1, 3, 15, 0, tzinfo=timezone.utc).timestamp()) * 1_000_000_000
 MIN = 60_000_000_000
 SYMBOL = "AAPL"
-WAIT_S = 30.0
+WAIT_S = 60.0
 
 
 def bar(k: int, close: float, volume: float = 100.0) -> Bar:

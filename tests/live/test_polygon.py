@@ -16,7 +16,7 @@ from .tradier_control import T0, StepClock
 
 T0_MS = T0 // 1_000_000  # 2026-12-08 15:00 UTC, a minute boundary
 MIN_NS = 60_000_000_000
-WAIT_S = 30.0
+WAIT_S = 60.0
 
 
 def minute(k: int) -> int:
