@@ -136,7 +136,7 @@ class PolygonStreamSource:
                 self._gap = self._gap or gap  # a failed backfill is asked again next fetch
         else:
             self._next_rest_ns = int(now_ns) + self.rest_poll_ns
-        return polled + streamed  # streamed last: a bar in both keeps the stream's newer version
+        return streamed + polled  # REST was read after the buffer was drained: a bar in both keeps REST's version
 
     def history(self, symbol: str, period_s: int, start_ns: int, end_ns: int) -> list[Bar]:
         """Older bars, from REST."""
