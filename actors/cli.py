@@ -285,6 +285,7 @@ def live_config(args):
                       replay_symbols=tuple(s.upper() for s in args.replay_symbols or ()),
                       replay_timeframe=args.replay_timeframe, tradier_config=args.tradier_config,
                       alpaca_config=args.alpaca_config,
+                      polygon_config=args.polygon_config,
                       poll_seconds=args.live_poll_seconds, settle_seconds=args.live_settle_seconds,
                       fill_model=args.live_fill_model).validate()
 
@@ -402,8 +403,9 @@ def _add_live_serve_arguments(serve) -> None:
     live.add_argument("--live-broker", action="append", choices=("sim", "tradier", "alpaca"), metavar="NAME",
                       help="a broker to trade: sim (always on), tradier (needs --tradier-config) or alpaca "
                            "(needs --alpaca-config); repeatable")
-    live.add_argument("--live-feed", choices=("replay", "tradier", "push"), default="replay",
-                      help="where live bars come from: replay of the catalog, Tradier time-sales, or PushBars "
+    live.add_argument("--live-feed", choices=("replay", "tradier", "push", "polygon"), default="replay",
+                      help="where live bars come from: replay of the catalog, Tradier time-sales, PushBars, or "
+                           "Polygon/Massive (needs --polygon-config) "
                            "(default %(default)s)")
     live.add_argument("--replay-start", metavar="DATE", help="replay the catalog from this date (09:30 New York) "
                                                              "or time; the replay clock is the live clock")
@@ -413,12 +415,15 @@ def _add_live_serve_arguments(serve) -> None:
                       help="sessions: nights and weekends take no wall time (default); clock: the replay "
                            "waits them out")
     live.add_argument("--replay-symbols", nargs="+", metavar="SYMBOL", help="the catalog symbols to replay "
-                                                                            "(also Tradier's bar symbols)")
+                                                                            "(also the Tradier and Polygon feeds' symbols)")
     live.add_argument("--replay-timeframe", default="1m", metavar="TF", help="bar timeframe (default %(default)s)")
     live.add_argument("--tradier-config", metavar="FILE", help="TOML: account_id, environment, base_url, data_url, "
                                                                "the names of the token variables")
     live.add_argument("--alpaca-config", metavar="FILE", help="TOML: environment (paper or live), base_url, "
                                                               "where the keys are (docs/live/alpaca.md)")
+    live.add_argument("--polygon-config", metavar="FILE",
+                      help="TOML: api_key_env or api_key_file, base_url, stream_url, stream, adjusted "
+                           "(docs/live/polygon.md); also serves GetDailyTickerSummaryFromPolygon")
     live.add_argument("--live-poll-seconds", type=float, default=1.0, metavar="S",
                       help="seconds between two polls of the brokers and bars (default %(default)g)")
     live.add_argument("--live-settle-seconds", type=float, default=2.0, metavar="S",

@@ -52,6 +52,8 @@ NOT_RUN = {
     ("docs/live/tradier.md", "import os"),
     ("docs/live/alpaca.md", "import os"),
     ("docs/live/alpaca.md", "backtestester serve --data-dir data --live-broker alpaca --alpaca-config alpaca.toml \\"),
+    ("docs/live/polygon.md", "export POLYGON_API_KEY=..."),
+    ("docs/live/polygon.md", "backtestester data import flatfiles/us_stocks_sip/minute_aggs_v1/2024/01/*.csv.gz --tickers AAPL MSFT"),
     ("docs/gateway.md", "backtestester serve --data-dir data                      # 127.0.0.1:5051, plaintext, no token"),
     ("docs/gateway.md", "from actors.gateway.server import serve"),
     ("docs/gateway.md", "backtestester serve --data-dir data --port 5052 --twirp-port 5051   # gRPC on 5052, Twirp on 5051"),

@@ -11,7 +11,8 @@ ids here (:meth:`LiveShell.owns`); simulator calls are unchanged.
 Configuration (:class:`LiveConfig`, the ``serve`` flags): the brokers (``sim`` always, with
 ``mock``, a manual-fill sim: only MockFillOrder fills it, as the original's mock broker;
 ``tradier`` with a TOML file), the bar feed (``replay`` of the gateway's catalog, ``tradier``
-time-sales, or ``push``: bars sent with PushBars) and the poll period. Everything durable lives in
+time-sales, ``push``: bars sent with PushBars, or ``polygon``: Polygon/Massive REST aggregates or
+its AM stream, docs/live/polygon.md) and the poll period. Everything durable lives in
 the data directory: ``live.sqlite3`` (the desk), ``live-bars.sqlite3`` (delivered bars),
 ``live-<broker>.sqlite3`` (the simulated brokers) and ``live-replay.json`` (the replay's origin,
 so a restarted gateway continues the same replay clock instead of starting it again).
@@ -36,7 +37,7 @@ from .security import current_principal
 
 log = logging.getLogger(__name__)
 
-FEEDS = ("replay", "tradier", "push")
+FEEDS = ("replay", "tradier", "push", "polygon")
 LIVE_BROKERS = ("sim", "tradier", "alpaca")
 REPLAY_FILE = "live-replay.json"
 TRADIER_KEYS = ("account_id", "environment", "base_url", "data_url", "trading_token_env", "data_token_env",
@@ -57,12 +58,14 @@ class LiveConfig:
     replay_symbols: tuple[str, ...] = ()
     replay_timeframe: str = "1m"
     tradier_config: str | None = None
+    polygon_config: str | None = None
     poll_seconds: float = 1.0
     settle_seconds: float = 2.0
     fill_model: str = "close"
     tradier: dict = field(default_factory=dict, compare=False, repr=False)  # the TOML file and tokens, by validate()
     alpaca_config: str | None = None
     alpaca: dict = field(default_factory=dict, compare=False, repr=False)  # the TOML file and keys, by validate()
+    polygon: object = field(default=None, compare=False, repr=False)  # a PolygonConfig, by validate()
 
     def validate(self) -> LiveConfig:
         """Refuse a configuration that cannot run (a ``ValueError`` naming what is accepted) before
@@ -92,7 +95,10 @@ class LiveConfig:
         if "alpaca" in self.brokers and not self.alpaca_config:
             raise ValueError("--live-broker alpaca needs --alpaca-config FILE (TOML)")
         alpaca = read_alpaca_config(self.alpaca_config, load_toml) if "alpaca" in self.brokers else {}
-        return LiveConfig(**{**self.__dict__, "tradier": tradier, "alpaca": alpaca})
+        if self.feed == "polygon" and not self.polygon_config:
+            raise ValueError("--live-feed polygon needs --polygon-config FILE (TOML)")
+        polygon = read_polygon_config(self.polygon_config) if self.polygon_config else None
+        return LiveConfig(**{**self.__dict__, "tradier": tradier, "alpaca": alpaca, "polygon": polygon})
 
     @property
     def period_s(self) -> int:
@@ -138,6 +144,20 @@ def read_tradier_config(path: str) -> dict:
     table["trading_token"] = os.environ[token_env]
     table["data_token"] = os.environ.get(table.get("data_token_env", ""), "") or table["trading_token"]
     return table
+
+
+def read_polygon_config(path: str):
+    """The ``--polygon-config`` TOML file as a :class:`~backtestester.live.polygon.PolygonConfig`
+    (keys: docs/live/polygon.md; the API key from ``api_key_env`` or ``api_key_file``, read here,
+    where serve starts: the gateway's process may not share this environment)."""
+    from backtestester.live.polygon import config_from_table  # noqa: PLC0415
+    from backtestester.sweep.arguments import load_toml  # noqa: PLC0415  (the one TOML reader)
+
+    try:
+        table = load_toml(path)
+    except ValueError as exc:
+        raise ValueError(f"--polygon-config {path}: {exc}") from None
+    return config_from_table(table, f"--polygon-config {path}")
 
 
 def _replay_origin(data_dir: str, start: datetime, speed: float, pace: str, now_ns: int) -> int:
@@ -199,6 +219,10 @@ def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns, wake: Str
     elif config.feed == "push":
         push = live_bars.PushSource()
         sources = [push]
+    elif config.feed == "polygon":
+        from backtestester.live.polygon_stream import live_source  # noqa: PLC0415
+
+        sources = [live_source(config.polygon, list(config.replay_symbols), config.period_s, now=now)]
     else:
         sources = [live_bars.BrokerBarSource(brokers["tradier"], list(config.replay_symbols), config.period_s)]
     store = live_bars.LiveBars(os.path.join(data_dir, "live-bars.sqlite3"), sources,
@@ -227,6 +251,7 @@ class LiveShell:
     def __init__(self, data_dir: str, config: LiveConfig, *, now=time.time_ns):
         self.data_dir, self.config, self.now = str(data_dir), config, now
         self.desk = self.push = None
+        self.polygon = None  # Polygon/Massive REST when configured: GetDailyTickerSummaryFromPolygon reads it
         self.market_now = now
         self._broker_pool = ThreadPoolExecutor(4, thread_name_prefix="live-broker")
         self._read_pool = ThreadPoolExecutor(4, thread_name_prefix="live-read")
@@ -241,6 +266,10 @@ class LiveShell:
             self.wake.bind(asyncio.get_running_loop())
             self.desk, self.push, self.market_now = await asyncio.to_thread(build_desk, self.data_dir, self.config,
                                                                             now=self.now, wake=self.wake)
+        if self.config.polygon is not None and self.polygon is None:
+            from backtestester.live.polygon import PolygonRest  # noqa: PLC0415
+
+            self.polygon = PolygonRest(self.config.polygon)
 
         def metas():
             return [self.desk.meta(pid) for pid in self.desk.playgrounds()]
@@ -262,7 +291,11 @@ class LiveShell:
         await asyncio.to_thread(self.wake.stop)
         if self.desk is not None:
             await self.run(self.desk.close)
+            await self.run(self.desk.bars.close)  # a stream source's thread is joined
             self.desk = None
+        if self.polygon is not None:
+            self.polygon.close()
+            self.polygon = None
         self._broker_pool.shutdown(wait=False)
         self._read_pool.shutdown(wait=False)
 
@@ -307,6 +340,13 @@ class LiveShell:
         self._owners[pid] = owner
         if reconcile_id:
             self._reconciles.setdefault(reconcile_id, set()).add(owner)
+
+    async def daily_summary(self, symbol: str, day):
+        """Polygon's open/close of ``symbol`` on ``day`` (a dict, ``None`` when it has none), or
+        ``None`` when no Polygon source is configured (the caller reads the catalog then)."""
+        if self.polygon is None:
+            return None
+        return await self.run(self.polygon.daily_summary, symbol, day)
 
     def require_push(self):
         if self.push is None:
@@ -476,6 +516,18 @@ class LiveRPCs:
     async def mock_fill_now(self, request) -> None:
         await self.shell.run(self.desk.mock_fill, int(request.order_id), float(request.price), request.status,
                              broker=request.broker.strip().lower() or "mock")
+
+    async def daily_summary(self, symbol: str, day) -> dict | None:
+        """GetDailyTickerSummaryFromPolygon from Polygon (the shell's REST client); BrokerUnavailable
+        is UNAVAILABLE, a refused key FAILED_PRECONDITION."""
+        from backtestester.live.port import BrokerAuthError, BrokerUnavailable  # noqa: PLC0415
+
+        try:
+            return await self.shell.daily_summary(symbol, day)
+        except BrokerAuthError as exc:
+            raise ServiceError(Status.FAILED_PRECONDITION, f"Polygon refused the gateway's key: {exc}") from None
+        except BrokerUnavailable as exc:
+            raise ServiceError(Status.UNAVAILABLE, f"Polygon daily summary unavailable: {exc}") from None
 
     async def push_bars(self, request_iterator) -> int:
         from backtestester.live.port import Bar  # noqa: PLC0415

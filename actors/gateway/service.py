@@ -459,9 +459,16 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
 
     @_rpc
     async def GetDailyTickerSummaryFromPolygon(self, request, context):
-        """Daily open/high/low/close/volume from the data catalog (D19); no pre/after-hours data (0)."""
+        """Daily open/high/low/close/volume (and the pre-market open and after-hours close) from
+        Polygon/Massive when the gateway has a ``--polygon-config``, else from the data catalog
+        (D19; no pre/after-hours data there: 0)."""
         day = requests.parse_date(request.date, "date")
         symbol = requests.parse_symbol(request.symbol)
+        if self.live is not None and self.live.shell.polygon is not None:
+            summary = await self.live.daily_summary(symbol, day)
+            if summary is None:
+                raise ServiceError(Status.NOT_FOUND, f"Polygon has no daily summary of {symbol} on {day}")
+            return pb.GetDailyTickerSummaryFromPolygonResponse(**summary)
 
         def load():
             try:

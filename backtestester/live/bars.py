@@ -281,6 +281,9 @@ class LiveBars:
                 covered.append((lo, hi))
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store and every source that has a ``close`` (a stream's thread is joined)."""
         with self._lock:
             self._db.close()
+        for source in self.sources:
+            if callable(getattr(source, "close", None)):
+                source.close()

@@ -203,8 +203,9 @@ class ReplaySource:
 
 
 class BrokerBarSource:
-    """Bars of ``symbols`` at ``period_s`` (60, 300 or 900 s) from ``broker.bars`` (Tradier's
-    time-sales).
+    """Bars of ``symbols`` at ``period_s`` (one of ``periods``: Tradier's 60, 300 or 900 s by
+    default) from ``broker.bars`` (Tradier's time-sales; any object with that method, such as
+    :class:`~backtestester.live.polygon.PolygonRest`, Polygon/Massive's aggregates).
 
     Each fetch asks, per symbol, from the start of the newest completed bar this source has seen
     (so its corrections are seen too) to ``now`` and returns the completed bars only: an
@@ -216,11 +217,13 @@ class BrokerBarSource:
     range is asked again next fetch: a failure is never taken for "no bars".
     :class:`~backtestester.live.port.BrokerAuthError` propagates (fail fast)."""
 
-    def __init__(self, broker, symbols: Iterable[str], period_s: int, *, lookback_s: float | None = None):
+    def __init__(self, broker, symbols: Iterable[str], period_s: int, *, lookback_s: float | None = None,
+                 periods: tuple[int, ...] = BROKER_PERIODS):
         self.period_s = check_period(period_s)
-        if self.period_s not in BROKER_PERIODS:
-            raise ValueError(f"broker bars come in periods of {', '.join(map(str, BROKER_PERIODS))} seconds, "
+        if self.period_s not in periods:
+            raise ValueError(f"broker bars come in periods of {', '.join(map(str, periods))} seconds, "
                              f"got {self.period_s}")
+        self.periods = tuple(periods)
         self.broker = broker
         self.symbols = _symbols(symbols)
         self.lookback_ns = int((2 * self.period_s if lookback_s is None else lookback_s) * NS)
@@ -258,7 +261,7 @@ class BrokerBarSource:
         """The broker's bars of ``symbol`` starting in ``[start_ns, end_ns)`` (``[]`` for another
         symbol or a period the broker does not serve); :class:`BrokerUnavailable` propagates."""
         symbol = normalize_symbol(symbol)
-        if symbol not in self.symbols or period_s not in BROKER_PERIODS:
+        if symbol not in self.symbols or period_s not in self.periods:
             return []
         bars = self.broker.bars(symbol, int(period_s), int(start_ns), int(end_ns))
         return [b for b in bars if b.symbol == symbol and b.period_s == period_s and start_ns <= b.start_ns < end_ns]

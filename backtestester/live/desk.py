@@ -535,6 +535,11 @@ class LiveDesk:
             acct.send_ready(self, now)
             return order
 
+    @property
+    def bars(self):
+        """The live bars this desk is fed by (:class:`~.bars.LiveBars`)."""
+        return self._bars
+
     def close(self) -> None:
         """Close the store (the desk is unusable afterwards; a desk dropped without it loses nothing)."""
         with self._lock, self._state:

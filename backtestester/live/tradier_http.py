@@ -115,10 +115,15 @@ def never_sent(exc: requests.RequestException) -> bool:
 class TradierHttp:
     """One ``requests`` session (keep-alive) and the rate-limit state of each category.
 
-    ``now`` (int UTC ns) and ``sleep`` (seconds) are injected, so tests run without real waits."""
+    ``now`` (int UTC ns) and ``sleep`` (seconds) are injected, so tests run without real waits.
+    ``venue`` names the service in error messages: the read path's rules (429 back-off, 5xx and
+    HTML pages unavailable, 401/403 auth) serve other JSON-over-HTTPS vendors too (Polygon/Massive,
+    :mod:`.polygon`); ``auth_hint`` ends their auth errors."""
 
-    def __init__(self, timeout_s: float, *, now=time.time_ns, sleep=time.sleep, max_retries: int = 3):
+    def __init__(self, timeout_s: float, *, now=time.time_ns, sleep=time.sleep, max_retries: int = 3,
+                 venue: str = "Tradier", auth_hint: str = "check the token and account id"):
         self.timeout_s = timeout_s
+        self.venue, self.auth_hint = venue, auth_hint
         self.now = now
         self.sleep = sleep
         self.max_retries = max_retries
@@ -185,17 +190,17 @@ class TradierHttp:
             try:
                 reply = self.send(method, url, token, category, params=params)
             except requests.RequestException as exc:
-                raise BrokerUnavailable(f"Tradier {what}: {brief(exc)}") from None
+                raise BrokerUnavailable(f"{self.venue} {what}: {brief(exc)}") from None
             if reply.kind != RATE:
                 break
             if attempt == self.max_retries:
-                raise BrokerUnavailable(f"Tradier {what}: rate limited (429) {attempt + 1} times",
+                raise BrokerUnavailable(f"{self.venue} {what}: rate limited (429) {attempt + 1} times",
                                         retry_after_s=self._backoff(reply, attempt))
             self.sleep(self._backoff(reply, attempt))
         if reply.kind == AUTH:
-            raise BrokerAuthError(f"Tradier {what}: HTTP {reply.status} {reply.text} (check the token and account id)")
+            raise BrokerAuthError(f"{self.venue} {what}: HTTP {reply.status} {reply.text} ({self.auth_hint})")
         if reply.kind in (TRANSIENT, ERRORS):
-            raise BrokerUnavailable(f"Tradier {what}: {reply.text}")
+            raise BrokerUnavailable(f"{self.venue} {what}: {reply.text}")
         return reply
 
     def place(self, url: str, token: str, form: dict) -> PlaceOutcome:

@@ -50,9 +50,26 @@ def fake_alpaca_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def fake_polygon_server():
+    """One fake Polygon/Massive server process for the session (tests/live/fake_polygon.py), stopped by its pid."""
+    from .polygon_control import FakePolygon
+
+    server = FakePolygon.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def fake_alpaca(fake_alpaca_server):
     """The fake Alpaca server, reset for this test: no orders, faults or streams, its clock at the desk kit's ``T0``."""
     fake_alpaca_server.reset(time_ns=DESK_T0)
     yield fake_alpaca_server
     fake_alpaca_server.release()
+
+
+@pytest.fixture
+def fake_polygon(fake_polygon_server):
+    """The fake Polygon server, reset for this test: no bars, no faults, no sockets."""
+    fake_polygon_server.reset()
+    yield fake_polygon_server
