@@ -410,13 +410,19 @@ class LiveDesk:
                     self._cycle(acct, now, react=ids)
             return drained
 
+    def _event_sources(self) -> list:
+        return [b.order_events for b in self._unique_brokers() if getattr(b, "order_events", None)]
+
+    @property
+    def streaming(self) -> bool:
+        """Whether a broker reports order events (a stream): then the gateway waits on :meth:`wait_events`."""
+        return bool(self._event_sources())
+
     def wait_events(self, timeout_s: float) -> bool:
-        """Block until a broker stream reports an order (True) or ``timeout_s`` passes (False at once
-        when no broker has a stream): the gateway waits on it between polls."""
-        sources = [b.order_events for b in self._unique_brokers() if getattr(b, "order_events", None)]
-        if not sources:
-            return False
-        return any(source.wait(timeout_s / len(sources)) for source in sources)
+        """Block until a broker stream reports an order (True) or ``timeout_s`` passes (False; at
+        once when no broker has a stream): the gateway waits on it between polls."""
+        sources = self._event_sources()
+        return any(source.wait(timeout_s / len(sources)) for source in sources) if sources else False
 
     def _cycle(self, acct: ReconcileAccount, now_ns: int, reconcile: bool | None = None, react=None) -> None:
         """One account's cycle (or its :meth:`~.account.ReconcileAccount.react` to the ids ``react``);
@@ -562,6 +568,10 @@ class LiveDesk:
             return order
 
     def close(self) -> None:
-        """Close the store (the desk is unusable afterwards; a desk dropped without it loses nothing)."""
+        """Stop the brokers' streams (a broker's ``stream``) and close the store (the desk is
+        unusable afterwards; a desk dropped without it loses nothing)."""
+        for broker in self._unique_brokers():
+            if getattr(broker, "stream", None) is not None:
+                broker.stream.stop()
         with self._lock, self._state:
             self._conn.close()
