@@ -184,6 +184,23 @@ def test_order_event_makes_the_desk_read_the_order_before_any_poll(stream_rig, f
     assert gets, "the event did not make the desk read the order"
 
 
+def test_an_event_for_an_order_of_unknown_outcome_adopts_it_by_tag_once(stream_rig, fake_tradier):
+    """The order POST's answer is lost (Unresolved): the event's id is unknown to the journal, so the
+    account's full cycle runs, finds the order by its tag and applies the fill; nothing is sent twice."""
+    rig = stream_rig()
+    rig.stream.start()
+    wait_open(fake_tradier)
+    fake_tradier.price(SPY=100.0)
+    fake_tradier.faults({"method": "POST", "path": "/orders", "action": "drop", "commit": True})
+    order = rig.buy(1)
+    fake_tradier.tick()
+    assert rig.stream.events.wait(WAIT_S), "no order event arrived"
+    rig.desk.poll_events()
+    assert rig.trades() == [(order.id, 1.0)]
+    rig.desk.poll()
+    assert rig.trades() == [] and len(fake_tradier.orders()) == 1
+
+
 def test_fills_while_the_stream_is_down_reach_the_playground_once(stream_rig, fake_tradier):
     gate = Gate(open_=False)
     rig = stream_rig(sleep=gate)
