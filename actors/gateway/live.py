@@ -131,10 +131,13 @@ def read_tradier_config(path: str) -> dict:
         table = load_toml(path)
     except ValueError as exc:
         raise ValueError(f"--tradier-config {path}: {exc}") from None
-    unknown = sorted(set(table) - set(TRADIER_KEYS))
+    from backtestester.live.tradier_stream import STREAM_OPTION_KEYS  # noqa: PLC0415  (streams = true, ...)
+
+    accepted = (*TRADIER_KEYS, *STREAM_OPTION_KEYS)
+    unknown = sorted(set(table) - set(accepted))
     if unknown:
         raise ValueError(f"--tradier-config {path}: unknown keys {', '.join(unknown)}; accepted: "
-                         f"{', '.join(TRADIER_KEYS)}")
+                         f"{', '.join(accepted)}")
     if not table.get("account_id"):
         raise ValueError(f"--tradier-config {path}: account_id is required")
     token_env = table.get("trading_token_env", "TRADIER_TOKEN")
@@ -242,7 +245,16 @@ def _tradier(table: dict, now):
                        data_token=table["data_token"],
                        timeout_s=float(table.get("timeout_s", 10.0)),
                        options={"environment": table.get("environment", "sandbox")})
-    return TradierBroker(cfg, now=now)
+    broker = TradierBroker(cfg, now=now)
+    # the account-events stream (streams = true; default on in production): order events make the
+    # poll loop read an order at once (LiveShell._pause); polling stays the truth
+    from backtestester.live.tradier_stream import account_stream  # noqa: PLC0415
+
+    try:
+        broker.stream = account_stream(broker, table, table.get("environment", "sandbox"))
+    except ValueError as exc:
+        raise ValueError(f"--tradier-config: {exc}") from None
+    return broker
 
 
 class LiveShell:
@@ -314,7 +326,19 @@ class LiveShell:
                 if text != failing:
                     log.exception("live poll failed (logged again only when the failure changes)")
                     failing = text
+            await self._pause()
+
+    async def _pause(self) -> None:
+        """Until the next poll; order events of a broker's stream are applied meanwhile, at once."""
+        if not self.desk.streaming:
             await self.wake.pause(self.config.poll_seconds)
+            return
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.config.poll_seconds
+        while (left := end - loop.time()) > 0:
+            # waits of at most a second: a stopped loop leaves no long wait behind in a thread
+            if await asyncio.to_thread(self.desk.wait_events, min(left, 1.0)):
+                await self.run(self.desk.poll_events)
 
     async def run(self, fn, *args, **kwargs):
         """``fn(*args, **kwargs)`` (a desk call that may reach a broker) in a thread of the broker pool."""

@@ -135,6 +135,26 @@ class ReconcileAccount:
                 self.cancel(rec)
         self._unknown_intents = unknown
 
+    def react(self, book, order_ids: set[str], now_ns: int) -> None:
+        """Read now the working orders a stream reported (``get_order`` each) and apply them; an id
+        the journal does not know runs the full :meth:`cycle` while intents await their outcome
+        (the id may be theirs). A failed read is left to the next poll, which is the truth."""
+        known, waiting = set(), False
+        for rec in self.journal.open_intents(self.reconcile_id):
+            if rec.state != "acked":
+                waiting = True
+            elif rec.broker_order_id in order_ids:
+                known.add(rec.broker_order_id)
+                try:
+                    found = self.broker.get_order(rec.broker_order_id)
+                except BrokerError:
+                    continue
+                self.sync(book, rec, found, now_ns)
+        if waiting and set(order_ids) - known:
+            self.cycle(book, now_ns)
+        else:
+            self.send_ready(book, now_ns)
+
     def _give_up(self, book, rec: IntentRecord, now_ns: int) -> None:
         reason = (f"not confirmed by the broker and not found by its tag {STALE_AFTER_S:g} s after it was sent: "
                   "not sent again (it would reach the market late)")

@@ -396,11 +396,43 @@ class LiveDesk:
             for acct in self._accounts.values():
                 self._cycle(acct, now)
 
-    def _cycle(self, acct: ReconcileAccount, now_ns: int, reconcile: bool | None = None) -> None:
-        """One account's cycle; a fault of one account (a broker adapter's bug) is logged and shown
-        in its health, and the other accounts still run."""
+    def poll_events(self, now_ns: int | None = None) -> int:
+        """Apply now what the brokers' streams reported since the last call (a broker's
+        ``order_events``: :class:`~.streams.OrderEvents` of broker order ids): each account of the
+        broker reads those orders (:meth:`~.account.ReconcileAccount.react`). Streams only
+        accelerate: :meth:`poll` applies anything they missed. Returns the number of ids drained."""
+        with self._lock:
+            now, drained = (self._now() if now_ns is None else int(now_ns)), 0
+            for broker in self._unique_brokers():
+                ids = set(broker.order_events.drain()) if getattr(broker, "order_events", None) else set()
+                drained += len(ids)
+                for acct in [a for a in self._accounts.values() if ids and a.broker is broker]:
+                    self._cycle(acct, now, react=ids)
+            return drained
+
+    def _event_sources(self) -> list:
+        return [b.order_events for b in self._unique_brokers() if getattr(b, "order_events", None)]
+
+    @property
+    def streaming(self) -> bool:
+        """Whether a broker reports order events (a stream): then the gateway waits on :meth:`wait_events`."""
+        return bool(self._event_sources())
+
+    def wait_events(self, timeout_s: float) -> bool:
+        """Block until a broker stream reports an order (True) or ``timeout_s`` passes (False; at
+        once when no broker has a stream): the gateway waits on it between polls."""
+        sources = self._event_sources()
+        return any(source.wait(timeout_s / len(sources)) for source in sources) if sources else False
+
+    def _cycle(self, acct: ReconcileAccount, now_ns: int, reconcile: bool | None = None, react=None) -> None:
+        """One account's cycle (or its :meth:`~.account.ReconcileAccount.react` to the ids ``react``);
+        a fault of one account (a broker adapter's bug) is logged and shown in its health, and the
+        other accounts still run."""
         try:
-            acct.cycle(self, now_ns, reconcile=reconcile)
+            if react:
+                acct.react(self, react, now_ns)
+            else:
+                acct.cycle(self, now_ns, reconcile=reconcile)
         except Exception as exc:  # noqa: BLE001  (one account must not stop the others)
             log.exception("live account %s: cycle failed", acct.key)
             acct.fault(f"cycle failed: {type(exc).__name__}: {exc}")
@@ -541,6 +573,10 @@ class LiveDesk:
         return self._bars
 
     def close(self) -> None:
-        """Close the store (the desk is unusable afterwards; a desk dropped without it loses nothing)."""
+        """Stop the brokers' streams (a broker's ``stream``) and close the store (the desk is
+        unusable afterwards; a desk dropped without it loses nothing)."""
+        for broker in self._unique_brokers():
+            if getattr(broker, "stream", None) is not None:
+                broker.stream.stop()
         with self._lock, self._state:
             self._conn.close()

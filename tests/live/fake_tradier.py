@@ -20,6 +20,9 @@ matching model and a control API under ``/_control`` (see :func:`control_routes`
   once a request is blocked, so a test can kill the client then); ``bare`` leaves out the X-Ratelimit-*
   headers the fake adds to every other answer.
 
+The account and market event streams (sessions, WebSockets, their fault scripts) are in
+``fake_tradier_stream.py``, added to this app by :func:`make_app`.
+
 Texts marked *illustrative* are not measured Tradier texts.
 """
 from __future__ import annotations
@@ -543,6 +546,11 @@ def make_app() -> web.Application:
     app.router.add_route("*", "/v1/markets/quotes", market_quotes)
     app.router.add_get("/v1/markets/timesales", market_timesales)
     app.router.add_route("*", "/_control/{verb}", control)
+    try:  # the streams (tests/live/fake_tradier_stream.py): imported as a package module or run as a script
+        from .fake_tradier_stream import add_streams
+    except ImportError:
+        from fake_tradier_stream import add_streams
+    add_streams(app, ACCOUNT, (TRADING_TOKEN, DATA_TOKEN))
     return app
 
 
