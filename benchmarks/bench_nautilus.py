@@ -1,0 +1,160 @@
+"""Event-driven engine speed next to backtesting.py and NautilusTrader, in one invocation.
+
+The SMA-cross cases of ``bench_engine.py`` (long-only, all-in, next-bar-open fills, no costs,
+1,000,000 generated one-minute XNYS bars, seed 11): 10/30, order-heavy (about 19,600 round
+trips), and 50/200. Every engine reads the same SMA series (``backtestester.data.indicators.sma``).
+NautilusTrader (1.222+ needs Python 3.12) runs from its own virtualenv,
+``benchmarks/.venv-nautilus`` (``make bench-nautilus`` builds it), as a subprocess
+(``benchmarks/peers/nautilus_sma.py``, whose docstring says the configuration measured: cash
+account, HEDGING, bars plus one trade tick per bar at the next open, the analyzer's quadratic
+per-trade record patched to an append) reading the same bars from a Parquet file; without that
+virtualenv the Nautilus rows are skipped with a note. Usage:
+``python benchmarks/bench_nautilus.py [--bars N] [--repeat K] [--cases 10/30,50/200]``.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+from backtestester.data.indicators import sma
+
+NAUTILUS_PY = Path(__file__).resolve().parent / ".venv-nautilus" / "bin" / "python"
+NAUTILUS_SCRIPT = Path(__file__).resolve().parent / "peers" / "nautilus_sma.py"
+CASH = 1_000_000
+
+try:
+    from bench_engine import make_frames, run_backtesting_py, run_ours
+except ImportError:  # Stand-ins until bench_engine.py exposes these three (issue 16's engine work): drop then.
+    def make_frames(bars):
+        from backtestester.data.synthetic import generate_bars
+
+        table = generate_bars("SYNTH", timeframe="1m", n_bars=bars, seed=11, calendar="XNYS")
+        df = table.to_pandas().set_index("start")
+        df.columns = [c.capitalize() for c in df.columns]
+        return table, df
+
+    def run_ours(table, fast, slow):
+        from backtestester.engine import Repository
+        from backtestester.strategy import SmaCross, run_backtest
+
+        repo = Repository.from_table("SYNTH", timedelta(minutes=1), table)
+        result = run_backtest(SmaCross(fast=fast, slow=slow), [repo], balance=CASH, fill_model="next_open",
+                              calendar="XNYS")
+        return result.final_equity, len(result.round_trips)
+
+    def run_backtesting_py(df, fast, slow):
+        from backtesting import Backtest, Strategy
+        from backtesting.lib import crossover
+
+        class PeerSmaCross(Strategy):
+            def init(self):
+                self.fast = self.I(sma, self.data.Close, fast)
+                self.slow = self.I(sma, self.data.Close, slow)
+
+            def next(self):
+                if crossover(self.fast, self.slow):
+                    if not self.position:
+                        self.buy()
+                elif crossover(self.slow, self.fast):
+                    self.position.close()
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stats = Backtest(df, PeerSmaCross, cash=CASH, commission=0).run()
+        return stats["Equity Final [$]"], stats["# Trades"]
+
+
+def timed(fn, repeat):
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def write_bars(table, fast, slow, directory) -> Path:
+    """The bars and both SMA series as a Parquet file for the Nautilus subprocess."""
+    close = np.asarray(table.column("close").to_numpy(), dtype=float)
+    out = pa.table({"start": table.column("start").cast(pa.int64()),
+                    **{c: table.column(c) for c in ("open", "high", "low", "close")},
+                    "fast": sma(close, fast), "slow": sma(close, slow)})
+    path = Path(directory) / f"bars-{fast}-{slow}.parquet"
+    pq.write_table(out, path)
+    return path
+
+
+def run_nautilus(path, repeat, extra=()):
+    """The subprocess's JSON answer (seconds, setup_seconds, final_equity, trades, version...)."""
+    cmd = [str(NAUTILUS_PY), str(NAUTILUS_SCRIPT), str(path), "--cash", str(CASH), "--repeat", str(repeat), *extra]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"NautilusTrader run failed ({' '.join(cmd)}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_case(console, table, df, fast, slow, args, directory):
+    console.print(f"SMA {fast}/{slow} on {args.bars:,} one-minute XNYS bars, best of {args.repeat}")
+    rows = []
+    for name, fn in (("backtestester (event-driven)", lambda: run_ours(table, fast, slow)),
+                     ("backtesting.py", lambda: run_backtesting_py(df, fast, slow))):
+        seconds, (equity, trades) = timed(fn, args.repeat)
+        rows.append((name, seconds, equity, trades))
+        console.print(f"  {name}: {seconds:.2f} s")
+    note = None
+    if NAUTILUS_PY.exists():
+        answer = run_nautilus(write_bars(table, fast, slow, directory), args.repeat)
+        name = f"NautilusTrader {answer['version']} ({answer['oms']}, analyzer {'patched' if answer['analyzer_patched'] else 'as shipped'})"
+        rows.append((name, answer["seconds"], answer["final_equity"], answer["trades"]))
+        console.print(f"  {name}: {answer['seconds']:.2f} s (+ {answer['setup_seconds']:.1f} s building its data objects, not timed)")
+    else:
+        note = (f"NautilusTrader skipped: {NAUTILUS_PY} not found (`make bench-nautilus` builds it; it needs "
+                "Python 3.12 or newer)")
+    ours, peer = rows[0][1], rows[1][1]
+    out = Table(title=f"SMA {fast}/{slow}, {args.bars:,} bars: event-driven backtest speed")
+    for col in ("engine", "seconds", "bars/s", "ours is faster by", "final equity", "round trips"):
+        out.add_column(col, justify="left" if col == "engine" else "right")
+    for name, seconds, equity, trades in rows:
+        out.add_row(name, f"{seconds:.2f}", f"{args.bars / seconds:,.0f}", f"{seconds / ours:.2f}x",
+                    f"{equity:,.2f}", str(trades))
+    console.print(out)
+    if note:
+        console.print(note)
+    agree = all(abs(r[2] - rows[0][2]) < 0.005 and r[3] == rows[0][3] for r in rows[1:])
+    console.print("All engines agree on final equity and round trips." if agree else
+                  "Final equities or round trips differ: " + "; ".join(f"{r[0]} {r[2]:,.2f} / {r[3]}" for r in rows))
+    return peer / ours
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--cases", default="10/30,50/200", help="fast/slow pairs, comma-separated")
+    args = parser.parse_args()
+    console = Console(width=140)
+    table, df = make_frames(args.bars)
+    with tempfile.TemporaryDirectory() as directory:
+        for case in args.cases.split(","):
+            fast, slow = (int(x) for x in case.split("/"))
+            run_case(console, table, df, fast, slow, args, directory)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
