@@ -118,10 +118,15 @@ def run_case(console, table, df, fast, slow, args, directory):
         console.print(f"  {name}: {seconds:.2f} s")
     note = None
     if NAUTILUS_PY.exists():
-        answer = run_nautilus(write_bars(table, fast, slow, directory), args.repeat)
-        name = f"NautilusTrader {answer['version']} ({answer['oms']}, analyzer {'patched' if answer['analyzer_patched'] else 'as shipped'})"
-        rows.append((name, answer["seconds"], answer["final_equity"], answer["trades"]))
-        console.print(f"  {name}: {answer['seconds']:.2f} s (+ {answer['setup_seconds']:.1f} s building its data objects, not timed)")
+        path = write_bars(table, fast, slow, directory)
+        variants = [()] + ([("--oms", "NETTING", "--no-patch-analyzer")] if args.nautilus_as_shipped else [])
+        for extra in variants:
+            answer = run_nautilus(path, args.repeat, extra)
+            name = (f"NautilusTrader {answer['version']} ({answer['oms']}, analyzer "
+                    f"{'patched' if answer['analyzer_patched'] else 'as shipped'})")
+            rows.append((name, answer["seconds"], answer["final_equity"], answer["trades"]))
+            console.print(f"  {name}: {answer['seconds']:.2f} s (+ {answer['setup_seconds']:.1f} s building its "
+                          "data objects, not timed)")
     else:
         note = (f"NautilusTrader skipped: {NAUTILUS_PY} not found (`make bench-nautilus` builds it; it needs "
                 "Python 3.12 or newer)")
@@ -146,6 +151,8 @@ def main():
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--cases", default="10/30,50/200", help="fast/slow pairs, comma-separated")
+    parser.add_argument("--nautilus-as-shipped", action="store_true",
+                        help="also run NautilusTrader with a NETTING account and its analyzer unpatched (quadratic)")
     args = parser.parse_args()
     console = Console(width=140)
     table, df = make_frames(args.bars)

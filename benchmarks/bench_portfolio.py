@@ -141,7 +141,7 @@ def main():
     parser.add_argument("--bars", type=int, default=100_000, help="one-minute bars per symbol")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=140)
     data = make_data(args.bars)
     series = shared_series(data)
     console.print(f"{len(SYMBOLS)} symbols x {args.bars:,} one-minute XNYS bars + 15-minute bars, limit entries "
