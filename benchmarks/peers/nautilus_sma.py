@@ -148,16 +148,16 @@ def run_once(args, instrument, bar_type, data, cols):
     strategy = SmaCrossNextOpen(CrossConfig(instrument_id=instrument.id, bar_type=bar_type), cols["fast"], cols["slow"])
     engine.add_strategy(strategy)
     gc.collect()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     engine.run()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     account = engine.portfolio.account(instrument.id.venue)
     cash = account.balance_total(USD).as_double()
     held = sum(p.quantity.as_double() for p in engine.cache.positions_open())
     trades = len(engine.cache.positions_closed())
     orders = len(engine.cache.orders())
     engine.dispose()
-    return seconds, cash + held * strategy.last_close, trades, orders
+    return seconds, cpu, cash + held * strategy.last_close, trades, orders
 
 
 def main():
@@ -179,8 +179,8 @@ def main():
         best = out if best is None or out[0] < best[0] else best
     import nautilus_trader
 
-    seconds, equity, trades, orders = best
-    print(json.dumps({"seconds": seconds, "setup_seconds": setup, "final_equity": equity, "trades": trades,
+    seconds, cpu, equity, trades, orders = best
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "setup_seconds": setup, "final_equity": equity, "trades": trades,
                       "orders": orders, "version": nautilus_trader.__version__, "oms": args.oms,
                       "analyzer_patched": args.patch}))
 
