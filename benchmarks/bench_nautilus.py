@@ -16,12 +16,10 @@ machine the CPU ratio is the steadier one. Usage:
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
+from timing import timed
 
 from backtestester.data.indicators import sma
 
@@ -82,17 +81,6 @@ except ImportError:  # Stand-ins until bench_engine.py exposes these three (issu
             warnings.simplefilter("ignore")
             stats = Backtest(df, PeerSmaCross, cash=CASH, commission=0).run()
         return stats["Equity Final [$]"], stats["# Trades"]
-
-
-def timed(fn, repeat):
-    """(best wall seconds, that run's CPU seconds, the result)."""
-    best, out = (float("inf"), 0.0), None
-    for _ in range(repeat):
-        gc.collect()
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        best = min(best, (time.perf_counter() - t0, time.process_time() - c0))
-    return best[0], best[1], out
 
 
 def write_bars(table, fast, slow, directory) -> Path:
@@ -163,7 +151,7 @@ def main():
     parser.add_argument("--nautilus-as-shipped", action="store_true",
                         help="also run NautilusTrader with a NETTING account and its analyzer unpatched (quadratic)")
     args = parser.parse_args()
-    console = Console(width=140)
+    console = Console(width=180)
     table, df = make_frames(args.bars)
     with tempfile.TemporaryDirectory() as directory:
         for case in args.cases.split(","):

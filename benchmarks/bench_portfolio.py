@@ -15,25 +15,14 @@ final equity, round trips and order counts. Usage:
 from __future__ import annotations
 
 import argparse
-import gc
-import time
 
 import numpy as np
 from portfolio_case import CASH, SYMBOLS, limit_levels, make_data, order_mix, run_ours, shared_series
 from rich.console import Console
 from rich.table import Table
+from timing import timed
 
 ORDINAL_1970 = 719163.0  # datetime(1970, 1, 1).toordinal(): backtrader's date numbers are days since year 1
-
-
-def timed(fn, repeat):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def bt_columns(table, period_ns, a, b):
@@ -141,7 +130,7 @@ def main():
     parser.add_argument("--bars", type=int, default=100_000, help="one-minute bars per symbol")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    console = Console(width=140)
+    console = Console(width=180)
     data = make_data(args.bars)
     series = shared_series(data)
     console.print(f"{len(SYMBOLS)} symbols x {args.bars:,} one-minute XNYS bars + 15-minute bars, limit entries "
@@ -149,19 +138,20 @@ def main():
     rows = []
     for name, fn in (("backtestester (event-driven)", lambda: _ours(data)),
                      ("backtrader", lambda: run_backtrader(data, series))):
-        seconds, (equity, trips, mix) = timed(fn, args.repeat)
-        rows.append((name, seconds, equity, trips, mix))
+        seconds, cpu, (equity, trips, mix) = timed(fn, args.repeat)
+        rows.append((name, seconds, cpu, equity, trips, mix))
         console.print(f"  {name}: {seconds:.2f} s")
-    peer = rows[1][1]
+    peer, peer_cpu = rows[1][1], rows[1][2]
     out = Table(title="Portfolio case: 4 symbols, two timeframes, limit and stop orders")
-    for col in ("engine", "seconds", "speed vs backtrader", "final equity", "round trips", "limit entries",
+    for col in ("engine", "seconds", "CPU s", "speed vs backtrader", "(by CPU)", "final equity", "round trips", "limit entries",
                 "stop exits", "take-profit exits", "entries canceled"):
         out.add_column(col, justify="left" if col == "engine" else "right")
-    for name, seconds, equity, trips, mix in rows:
-        out.add_row(name, f"{seconds:.2f}", f"{peer / seconds:.2f}x", f"{equity:,.2f}", str(trips),
+    for name, seconds, cpu, equity, trips, mix in rows:
+        out.add_row(name, f"{seconds:.2f}", f"{cpu:.2f}", f"{peer / seconds:.2f}x", f"{peer_cpu / cpu:.2f}x",
+                    f"{equity:,.2f}", str(trips),
                     *(str(v) for v in mix.values()))
     console.print(out)
-    (_, _, e0, t0, m0), (_, _, e1, t1, m1) = rows
+    (_, _, _, e0, t0, m0), (_, _, _, e1, t1, m1) = rows
     same = abs(e0 - e1) < 0.005 and t0 == t1 and m0 == m1
     console.print("Both engines made the same trades." if same else
                   f"The engines differ: equity {e0 - e1:+,.2f}, round trips {t0 - t1:+d}, orders {m0} vs {m1}.")
