@@ -127,7 +127,7 @@ def run_backtrader(data, series):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bars", type=int, default=100_000, help="one-minute bars per symbol")
+    parser.add_argument("--bars", type=int, default=50_000, help="one-minute bars per symbol")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     console = Console(width=180)

@@ -30,7 +30,7 @@ from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.config import LoggingConfig, StrategyConfig
 from nautilus_trader.model.currencies import USD
 from nautilus_trader.model.data import Bar, BarType, TradeTick
-from nautilus_trader.model.enums import AccountType, OmsType, OrderSide
+from nautilus_trader.model.enums import AccountType, OmsType, OrderSide, OrderStatus
 from nautilus_trader.model.identifiers import InstrumentId, Symbol, Venue
 from nautilus_trader.model.instruments import Equity
 from nautilus_trader.model.objects import Money, Price, Quantity
@@ -154,7 +154,8 @@ def run_once(args, instrument, bar_type, data, cols):
     account = engine.portfolio.account(instrument.id.venue)
     cash = account.balance_total(USD).as_double()
     held = sum(p.quantity.as_double() for p in engine.cache.positions_open())
-    trades = len(engine.cache.positions_closed())
+    # Round trips = filled closing sells (a NETTING account reuses one position id for all of them).
+    trades = sum(o.side == OrderSide.SELL and o.status == OrderStatus.FILLED for o in engine.cache.orders())
     orders = len(engine.cache.orders())
     engine.dispose()
     return seconds, cpu, cash + held * strategy.last_close, trades, orders
