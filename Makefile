@@ -34,10 +34,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_train.py
 	$(MAKE) bench-nautilus bench-portfolio
 
-# NautilusTrader 1.222+ needs Python 3.12: it gets its own virtualenv (benchmarks/.venv-nautilus, the
+# NautilusTrader 1.222+ needs Python 3.12: it gets its own virtualenv (benchmarks/peers/.venv, the
 # version pinned in benchmarks/peers/requirements-nautilus.txt), built from the first Python >= 3.12
 # found (pyenv's 3.12 included); without one the benchmark runs ours and backtesting.py and says why.
-NAUTILUS_VENV := benchmarks/.venv-nautilus
+NAUTILUS_VENV := benchmarks/peers/.venv
 NAUTILUS_STAMP := $(NAUTILUS_VENV)/.installed
 NAUTILUS_PYTHON ?= $(shell for p in python3.13 python3.12 $(HOME)/.pyenv/versions/3.12*/bin/python; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)

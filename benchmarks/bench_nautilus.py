@@ -4,7 +4,7 @@ The SMA-cross cases of ``bench_engine.py`` (long-only, all-in, next-bar-open fil
 1,000,000 generated one-minute XNYS bars, seed 11): 10/30, order-heavy (about 19,600 round
 trips), and 50/200. Every engine reads the same SMA series (``backtestester.data.indicators.sma``).
 NautilusTrader (1.222+ needs Python 3.12) runs from its own virtualenv,
-``benchmarks/.venv-nautilus`` (``make bench-nautilus`` builds it), as a subprocess
+``benchmarks/peers/.venv`` (``make bench-nautilus`` builds it), as a subprocess
 (``benchmarks/peers/nautilus_sma.py``, whose docstring says the configuration measured: cash
 account, HEDGING, bars plus one trade tick per bar at the next open, the analyzer's quadratic
 per-trade record patched to an append) reading the same bars from a Parquet file; without that
@@ -33,7 +33,7 @@ from timing import timed
 
 from backtestester.data.indicators import sma
 
-NAUTILUS_PY = Path(__file__).resolve().parent / ".venv-nautilus" / "bin" / "python"
+NAUTILUS_PY = Path(__file__).resolve().parent / "peers" / ".venv" / "bin" / "python"
 NAUTILUS_SCRIPT = Path(__file__).resolve().parent / "peers" / "nautilus_sma.py"
 CASH = 1_000_000
 SIZING_NOTE = ("backtesting.py sizes an all-in order as floor((1 - machine epsilon) x its float cash / price): when the "
