@@ -34,9 +34,8 @@ def bt_columns(table, period_ns, a, b):
     return [days.tolist()] + [c.tolist() for c in cols] + [np.asarray(a, float).tolist(), np.asarray(b, float).tolist()]
 
 
-def run_backtrader(data, series):
-    """backtrader 1.9 on the case: (final value, closed trades, {order kind: count})."""
-    import backtrader as bt
+def feed_class(bt):
+    """A backtrader feed over :func:`bt_columns` (set ``feed.columns`` before the run)."""
 
     class ArrayFeed(bt.feed.DataBase):
         lines = ("a", "b")
@@ -56,6 +55,12 @@ def run_backtrader(data, series):
                 cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i])
             ln.a[0], ln.b[0] = cols[6][i], cols[7][i]
             return True
+
+    return ArrayFeed
+
+
+def strategy_class(bt):
+    """``portfolio_case.PullbackBracket`` written for backtrader (the same decisions, bar by bar)."""
 
     class Pullback(bt.Strategy):
         params = dict(entry=0.001, stop=0.002, target=0.003, patience=5, allocation=100_000.0)
@@ -107,6 +112,14 @@ def run_backtrader(data, series):
                                               price=limit, stopprice=sl, limitprice=tp)
                     self.working[sym] = (orders[0], 0)
 
+    return Pullback
+
+
+def run_backtrader(data, series):
+    """backtrader 1.9 on the case: (final value, closed trades, {order kind: count})."""
+    import backtrader as bt
+
+    ArrayFeed, Pullback = feed_class(bt), strategy_class(bt)
     cerebro = bt.Cerebro(stdstats=False)
     minute_feeds, quarter_feeds = [], []
     for sym, (m, q) in data.items():
