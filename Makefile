@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3.10 python3; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-nautilus bench-portfolio clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.10 or newer is required (none found on PATH)"; exit 1; }
@@ -32,6 +32,31 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_gateway.py
 	$(PY) benchmarks/bench_restore.py
 	$(PY) benchmarks/bench_train.py
+	$(MAKE) bench-nautilus bench-portfolio
+
+# NautilusTrader 1.222+ needs Python 3.12: it gets its own virtualenv (benchmarks/peers/.venv, the
+# version pinned in benchmarks/peers/requirements-nautilus.txt), built from the first Python >= 3.12
+# found (pyenv's 3.12 included); without one the benchmark runs ours and backtesting.py and says why.
+NAUTILUS_VENV := benchmarks/peers/.venv
+NAUTILUS_STAMP := $(NAUTILUS_VENV)/.installed
+NAUTILUS_PYTHON ?= $(shell for p in python3.13 python3.12 $(HOME)/.pyenv/versions/3.12*/bin/python; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
+
+$(NAUTILUS_STAMP): benchmarks/peers/requirements-nautilus.txt
+	$(NAUTILUS_PYTHON) -m venv $(NAUTILUS_VENV)
+	$(NAUTILUS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(NAUTILUS_VENV)/bin/python -m pip install -q -r benchmarks/peers/requirements-nautilus.txt
+	@touch $(NAUTILUS_STAMP)
+
+bench-nautilus: $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	@if [ -n "$(NAUTILUS_PYTHON)" ]; then $(MAKE) --no-print-directory $(NAUTILUS_STAMP); \
+	else echo "note: NautilusTrader skipped: it needs Python 3.12 or newer, none found"; fi
+	$(PY) benchmarks/bench_nautilus.py
+
+bench-portfolio: $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) benchmarks/bench_portfolio.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
