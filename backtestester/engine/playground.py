@@ -113,6 +113,10 @@ class Playground:
         except (TypeError, ValueError) as exc:
             raise PlaygroundError(f"{exc}; a datetime.date is accepted too") from None
 
+    def _symbol(self, symbol) -> str:
+        """:func:`normalize_symbol`, without its work for a symbol already in its normal form."""
+        return symbol if symbol.__class__ is str and symbol in self._pricing else normalize_symbol(symbol)
+
     # --- prices --------------------------------------------------------------------------------
     def _price(self, symbol: str) -> float:
         repo = self._pricing[symbol]
@@ -122,7 +126,7 @@ class Playground:
 
     def price(self, symbol: str) -> float:
         """Close of the latest available candle of the symbol's smallest timeframe (D15)."""
-        sym = normalize_symbol(symbol)
+        sym = self._symbol(symbol)
         if sym not in self._pricing:
             raise NotFoundError(f"symbol {sym} not found in repos")
         return self._price(sym)
@@ -193,7 +197,11 @@ class Playground:
                        {s: led.position(s) for s in led.positions})
 
     def position(self, symbol: str) -> Position:
-        return self._ledger.position(normalize_symbol(symbol))
+        return self._ledger.position(self._symbol(symbol))
+
+    def quantity(self, symbol: str) -> float:
+        """The signed quantity held of ``symbol`` (``position(symbol).quantity`` without the snapshot)."""
+        return self._ledger.quantity(self._symbol(symbol))
 
     def orders(self) -> list[Order]:
         """Every order, in id order."""
@@ -272,13 +280,14 @@ class Playground:
         quantity, equity_fraction, price, stop_price, sl, tp = check_order_arguments(
             side, quantity, equity_fraction, order_type, price, stop_price, sl, tp, duration, tag)
 
-        sym = normalize_symbol(symbol)
+        sym = self._symbol(symbol)
         if close_order_id is not None:  # the service's pre-check runs before the engine's (spec 7.1 step 5)
             self._check_pending_closes(sym, close_order_id)
         if sym not in self._pricing:
             raise PlaceOrderError(f"symbol {sym} not found in repos")
-        q = self._ledger.quantity(sym) + sum(o.signed_quantity for o in self._pending
-                                             if o.symbol == sym and o.protects is None)
+        pos = self._ledger.quantity(sym)
+        q = pos + sum(o.signed_quantity for o in self._pending if o.symbol == sym and o.protects is None) \
+            if self._pending else pos
         rule = side_rule_violation(side, q)
         if rule:
             raise OrderRejected(f"PlaceOrder: side not allowed: {rule}")
@@ -288,14 +297,12 @@ class Playground:
             requested_price = None
         if requested_price is None:
             raise PlaceOrderError("requested price must be greater than 0")
-        validate_tag(tag)
+        if tag:
+            validate_tag(tag)
 
-        pos = self._ledger.quantity(sym)
         if pos != 0 and (pos > 0) != (side_sign(side) > 0):  # a close: is there enough open volume?
-            probe = Order(0, sym, side, quantity, order_type, duration, price, requested_price, stop_price, sl, tp,
-                          tag, close_order_id, self._clock.now_ns)
             try:
-                self._ledger.allocate(probe, quantity)
+                self._ledger.allocate_lots(sym, close_order_id, quantity)
             except Reject as exc:
                 raise OrderRejected(f"error getting close by requests: {exc}") from None
 
@@ -477,22 +484,23 @@ class Playground:
         """Resting orders (and ``next_open`` market orders) against every newly available candle
         of their symbol's pricing repository, in time order."""
         next_open = self.fill_model == "next_open"
+        pending = self._pending
         for repo, old in moved:
-            if self._pricing[repo.symbol] is not repo:
-                continue
             sym = repo.symbol
-            if not any(o.symbol == sym and (o.order_type != "market" or next_open) for o in self._pending):
+            if self._pricing[sym] is not repo:
+                continue
+            if not any(o.symbol == sym and (o.order_type != "market" or next_open) for o in pending):
                 continue
             starts, opens, highs, lows = repo.start_ns, repo.open, repo.high, repo.low
             lazy_day = self._clock.calendar is None
             for i in range(old + 1, repo.position + 1):
                 start = int(starts[i])
-                for order in [o for o in self._pending if o.symbol == sym]:
+                available = repo.available(i)
+                for order in [o for o in pending if o.symbol == sym]:
                     if order.status not in ("pending", "partially_filled"):
                         continue
                     if order.order_type == "market" and not next_open:
                         continue
-                    available = repo.available(i)
                     if available <= order.eligible_ns:  # the candle was visible when the order was placed
                         continue
                     if order.expires_ns is None and lazy_day and order.duration != "gtc":
@@ -546,6 +554,8 @@ class Playground:
     def _after_fill(self, order, allocations, time_ns, candle_available, events):
         """D5: protective orders for an opening fill; cancel protection whose lot is closed."""
         if allocations:
+            if not self._pending:
+                return
             closed_lots = {lot.id for lot, _ in allocations if abs(lot.remaining_open_quantity) <= EPS}
             stale = [o for o in self._pending if o.protects in closed_lots and o is not order]
             for o in stale:
