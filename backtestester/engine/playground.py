@@ -28,6 +28,7 @@ from .orders import (
     side_sign,
     validate_tag,
 )
+from .quiet import quiet_ticks
 from .snapshot import load_playground_state, playground_state
 from .timeutil import UTC, from_ns, is_date_only, period_to_ns, to_ns
 
@@ -412,64 +413,13 @@ class Playground:
 
     def quiet_ticks(self, step: int, on_candle, ctx, max_ticks: int) -> int:
         """Run up to ``max_ticks`` ticks that :meth:`step` would run without trading, calling
-        ``on_candle(ctx, bar)`` for each new candle; return how many ran.
-
-        A quiet tick has no pending order, no fill since the last equity point, no liquidation due,
-        is not the first and does not complete the backtest: then a tick only moves the clock,
-        the cursors and the equity times, which this loop does without building tick results
-        (backtests spend most ticks here). It stops before any other tick, which the caller runs
-        with :meth:`step`, so the semantics live in one place. Part of the
+        ``on_candle(ctx, bar)`` for each new candle; return how many ran (see
+        :mod:`backtestester.engine.quiet`: no pending order, no fill since the last equity
+        point, no liquidation due, not the first tick, not the last). Part of the
         :class:`~backtestester.strategy.broker.Broker` protocol."""
         if self._first_tick or self._complete:
             return 0
-        clock, repos, led, rec = self._clock, self._repos, self._ledger, self._equity
-        times, pending = rec.times, self._pending
-        calendar, end = clock.calendar, clock.end_ns
-        # Holdings cannot change here (fills happen only in step), so the liquidation test of
-        # every quiet tick is "equity at current prices < the recorded maintenance margin".
-        if led.positions and (self.margin_basis != "cost" or rec.version != led.version):
-            return 0
-        holdings, balance, maintenance = rec.holdings, rec.balance, rec.cost_maintenance
-        single = holdings[0] if len(holdings) == 1 else None
-        only = repos[0] if len(repos) == 1 else None
-        if only is not None:
-            key, count, shift = only.available_key, len(only), only.available_shift
-        now, session_open, session_close = clock.now_ns, clock.session_open, clock.session_close
-        n = 0
-        while n < max_ticks and not pending:
-            if single is not None:
-                repo, qty, cost = single
-                if balance + (repo.close_values[repo.position] - cost) * qty < maintenance:
-                    break
-            elif holdings and rec.current_equity() < maintenance:
-                break
-            now += step
-            if not (calendar is None or session_open <= now <= session_close):
-                now = clock.normalize(now)
-                session_open, session_close = clock.session_open, clock.session_close
-            if now >= end:
-                break
-            clock.now_ns = now
-            times.append(now)
-            n += 1
-            if only is not None:  # one repository: no need to advance all before calling back
-                nxt = only.position + 1
-                if nxt < count and key[nxt] <= now - shift:
-                    if nxt + 1 < count and key[nxt + 1] <= now - shift:
-                        only.advance(now)
-                    else:
-                        only.position = nxt
-                    on_candle(ctx, NewCandle(only, only.position))
-                continue
-            bars = None
-            for repo in repos:
-                old = repo.advance(now)
-                if repo.position != old:
-                    (bars := bars or []).append(NewCandle(repo, repo.position))
-            if bars:
-                for bar in bars:
-                    on_candle(ctx, bar)
-        return n
+        return quiet_ticks(self, step, on_candle, ctx, max_ticks)
 
     def _fill_market_at_close(self, time_ns, trades, invalid, events):
         for order in list(self._pending):
