@@ -43,16 +43,43 @@ class EquityRecorder:
         return np.frombuffer(self.times, dtype=np.int64).copy() if len(self.times) else np.zeros(0, dtype=np.int64)
 
     def values(self) -> np.ndarray:
+        """Every point: per tick its segment's balance plus, holding by holding in the segment's
+        order, ``(close − cost) × qty``: the scalar formula's operations, done a column at a time."""
         times = self.time_array()
         out = np.empty(len(times))
-        ends = [seg[0] for seg in self.segments[1:]] + [len(times)]
+        segments = self.segments
+        if not segments:
+            return out
+        firsts = np.array([seg[0] for seg in segments], dtype=np.int64)
+        start = int(firsts[0])
+        seg_of = np.repeat(np.arange(len(segments)), np.diff(np.append(firsts, len(times))))
+        equity = np.array([seg[1] for seg in segments], dtype=np.float64)[seg_of]
         prices = {}  # repository -> its close at every tick (one searchsorted per repository)
-        for (first, balance, holdings), end in zip(self.segments, ends):
-            equity = np.full(end - first, balance)
-            for repo, qty, cost in holdings:
+        for k in range(max(len(seg[2]) for seg in segments)):
+            for repo, (rows, qty, cost) in _slot(segments, k).items():
                 close = prices.get(repo)
                 if close is None:
                     close = prices[repo] = repo.close[np.searchsorted(repo.available_ns, times, "right") - 1]
-                equity = equity + (close[first:end] - cost) * qty
-            out[first:end] = equity
+                held = np.zeros(len(segments), dtype=bool)
+                held[rows] = True
+                ticks = np.flatnonzero(held[seg_of])
+                seg = seg_of[ticks]
+                equity[ticks] = equity[ticks] + (close[start:][ticks] - cost[seg]) * qty[seg]
+        out[start:] = equity
         return out
+
+
+def _slot(segments, k) -> dict:
+    """The ``k``-th holding of every segment that has one, by repository: ``repo -> (segment
+    indices, qty per segment, cost per segment)`` (qty and cost arrays indexed by segment)."""
+    rows: dict = {}
+    for j, (_, _, holdings) in enumerate(segments):
+        if len(holdings) > k:
+            rows.setdefault(holdings[k][0], []).append(j)
+    out = {}
+    for repo, js in rows.items():
+        qty, cost = np.zeros(len(segments)), np.zeros(len(segments))
+        qty[js] = [segments[j][2][k][1] for j in js]
+        cost[js] = [segments[j][2][k][2] for j in js]
+        out[repo] = (np.array(js, dtype=np.int64), qty, cost)
+    return out

@@ -101,6 +101,8 @@ class Ledger:
 
     def uninvested_cash(self) -> float:
         """Equity not tied up in positions at market value (no leverage): the base of equity_fraction sizing."""
+        if not self.positions:
+            return self.balance
         return self.equity() - sum(abs(p.qty) * self.price_of(s) for s, p in self.positions.items())
 
     # --- one fill -----------------------------------------------------------------------------
@@ -113,7 +115,8 @@ class Ledger:
         if rule:
             raise Reject(f"side not allowed: {rule}")
         if q == 0 or (q > 0) == (qty > 0):  # opening or adding: needs margin
-            free, need = self.free_margin(), initial_margin(qty, price)
+            equity, mm = self.equity_and_maintenance() if self.positions else (self.balance, 0.0)
+            free, need = equity - mm, initial_margin(qty, price)
             if not free > need:
                 raise Reject(f"insufficient free margin: free_margin ({free:.2f}) <= initial_margin ({need:.2f})")
             return []
@@ -125,8 +128,11 @@ class Ledger:
 
     def allocate(self, order: Order, volume: float) -> list[tuple[Order, float]]:
         """Which open lots a close of ``volume`` closes: FIFO, or only ``close_order_id`` (spec 9.3)."""
-        lots = self.lots.get(order.symbol, [])
-        target = order.close_order_id
+        return self.allocate_lots(order.symbol, order.close_order_id, volume)
+
+    def allocate_lots(self, sym: str, target: int | None, volume: float) -> list[tuple[Order, float]]:
+        """:meth:`allocate` for a close of ``volume`` of ``sym`` (of lot ``target`` only, if given)."""
+        lots = self.lots.get(sym, [])
         if target is not None:
             lot = next((o for o in lots if o.id == target), None)
             if lot is None:

@@ -190,6 +190,9 @@ def check_order_arguments(side, quantity, equity_fraction, order_type, price, st
         if equity_fraction > 1:
             raise ValueError("equity_fraction must be in (0, 1]")
         quantity = 0.0
+    if (order_type == "market" and price is None and stop_price is None and sl is None and tp is None
+            and duration in DURATIONS and isinstance(tag, str)):  # the common case: nothing more to check
+        return quantity, equity_fraction, None, None, None, None
     if order_type not in ORDER_TYPES:
         raise ValueError(f"invalid order type: invalid order type: {order_type} (accepted: {', '.join(ORDER_TYPES)})")
     price = positive_or_none(price, "price must be greater than 0")

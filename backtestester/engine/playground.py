@@ -28,6 +28,7 @@ from .orders import (
     side_sign,
     validate_tag,
 )
+from .quiet import quiet_ticks
 from .snapshot import load_playground_state, playground_state
 from .timeutil import UTC, from_ns, is_date_only, period_to_ns, to_ns
 
@@ -113,6 +114,10 @@ class Playground:
         except (TypeError, ValueError) as exc:
             raise PlaygroundError(f"{exc}; a datetime.date is accepted too") from None
 
+    def _symbol(self, symbol) -> str:
+        """:func:`normalize_symbol`, without its work for a symbol already in its normal form."""
+        return symbol if symbol.__class__ is str and symbol in self._pricing else normalize_symbol(symbol)
+
     # --- prices --------------------------------------------------------------------------------
     def _price(self, symbol: str) -> float:
         repo = self._pricing[symbol]
@@ -122,7 +127,7 @@ class Playground:
 
     def price(self, symbol: str) -> float:
         """Close of the latest available candle of the symbol's smallest timeframe (D15)."""
-        sym = normalize_symbol(symbol)
+        sym = self._symbol(symbol)
         if sym not in self._pricing:
             raise NotFoundError(f"symbol {sym} not found in repos")
         return self._price(sym)
@@ -193,7 +198,11 @@ class Playground:
                        {s: led.position(s) for s in led.positions})
 
     def position(self, symbol: str) -> Position:
-        return self._ledger.position(normalize_symbol(symbol))
+        return self._ledger.position(self._symbol(symbol))
+
+    def quantity(self, symbol: str) -> float:
+        """The signed quantity held of ``symbol`` (``position(symbol).quantity`` without the snapshot)."""
+        return self._ledger.quantity(self._symbol(symbol))
 
     def orders(self) -> list[Order]:
         """Every order, in id order."""
@@ -272,13 +281,14 @@ class Playground:
         quantity, equity_fraction, price, stop_price, sl, tp = check_order_arguments(
             side, quantity, equity_fraction, order_type, price, stop_price, sl, tp, duration, tag)
 
-        sym = normalize_symbol(symbol)
+        sym = self._symbol(symbol)
         if close_order_id is not None:  # the service's pre-check runs before the engine's (spec 7.1 step 5)
             self._check_pending_closes(sym, close_order_id)
         if sym not in self._pricing:
             raise PlaceOrderError(f"symbol {sym} not found in repos")
-        q = self._ledger.quantity(sym) + sum(o.signed_quantity for o in self._pending
-                                             if o.symbol == sym and o.protects is None)
+        pos = self._ledger.quantity(sym)
+        q = pos + sum(o.signed_quantity for o in self._pending if o.symbol == sym and o.protects is None) \
+            if self._pending else pos
         rule = side_rule_violation(side, q)
         if rule:
             raise OrderRejected(f"PlaceOrder: side not allowed: {rule}")
@@ -288,14 +298,12 @@ class Playground:
             requested_price = None
         if requested_price is None:
             raise PlaceOrderError("requested price must be greater than 0")
-        validate_tag(tag)
+        if tag:
+            validate_tag(tag)
 
-        pos = self._ledger.quantity(sym)
         if pos != 0 and (pos > 0) != (side_sign(side) > 0):  # a close: is there enough open volume?
-            probe = Order(0, sym, side, quantity, order_type, duration, price, requested_price, stop_price, sl, tp,
-                          tag, close_order_id, self._clock.now_ns)
             try:
-                self._ledger.allocate(probe, quantity)
+                self._ledger.allocate_lots(sym, close_order_id, quantity)
             except Reject as exc:
                 raise OrderRejected(f"error getting close by requests: {exc}") from None
 
@@ -405,64 +413,13 @@ class Playground:
 
     def quiet_ticks(self, step: int, on_candle, ctx, max_ticks: int) -> int:
         """Run up to ``max_ticks`` ticks that :meth:`step` would run without trading, calling
-        ``on_candle(ctx, bar)`` for each new candle; return how many ran.
-
-        A quiet tick has no pending order, no fill since the last equity point, no liquidation due,
-        is not the first and does not complete the backtest: then a tick only moves the clock,
-        the cursors and the equity times, which this loop does without building tick results
-        (backtests spend most ticks here). It stops before any other tick, which the caller runs
-        with :meth:`step`, so the semantics live in one place. Part of the
+        ``on_candle(ctx, bar)`` for each new candle; return how many ran (see
+        :mod:`backtestester.engine.quiet`: no pending order, no fill since the last equity
+        point, no liquidation due, not the first tick, not the last). Part of the
         :class:`~backtestester.strategy.broker.Broker` protocol."""
         if self._first_tick or self._complete:
             return 0
-        clock, repos, led, rec = self._clock, self._repos, self._ledger, self._equity
-        times, pending = rec.times, self._pending
-        calendar, end = clock.calendar, clock.end_ns
-        # Holdings cannot change here (fills happen only in step), so the liquidation test of
-        # every quiet tick is "equity at current prices < the recorded maintenance margin".
-        if led.positions and (self.margin_basis != "cost" or rec.version != led.version):
-            return 0
-        holdings, balance, maintenance = rec.holdings, rec.balance, rec.cost_maintenance
-        single = holdings[0] if len(holdings) == 1 else None
-        only = repos[0] if len(repos) == 1 else None
-        if only is not None:
-            key, count, shift = only.available_key, len(only), only.available_shift
-        now, session_open, session_close = clock.now_ns, clock.session_open, clock.session_close
-        n = 0
-        while n < max_ticks and not pending:
-            if single is not None:
-                repo, qty, cost = single
-                if balance + (repo.close_values[repo.position] - cost) * qty < maintenance:
-                    break
-            elif holdings and rec.current_equity() < maintenance:
-                break
-            now += step
-            if not (calendar is None or session_open <= now <= session_close):
-                now = clock.normalize(now)
-                session_open, session_close = clock.session_open, clock.session_close
-            if now >= end:
-                break
-            clock.now_ns = now
-            times.append(now)
-            n += 1
-            if only is not None:  # one repository: no need to advance all before calling back
-                nxt = only.position + 1
-                if nxt < count and key[nxt] <= now - shift:
-                    if nxt + 1 < count and key[nxt + 1] <= now - shift:
-                        only.advance(now)
-                    else:
-                        only.position = nxt
-                    on_candle(ctx, NewCandle(only, only.position))
-                continue
-            bars = None
-            for repo in repos:
-                old = repo.advance(now)
-                if repo.position != old:
-                    (bars := bars or []).append(NewCandle(repo, repo.position))
-            if bars:
-                for bar in bars:
-                    on_candle(ctx, bar)
-        return n
+        return quiet_ticks(self, step, on_candle, ctx, max_ticks)
 
     def _fill_market_at_close(self, time_ns, trades, invalid, events):
         for order in list(self._pending):
@@ -477,22 +434,23 @@ class Playground:
         """Resting orders (and ``next_open`` market orders) against every newly available candle
         of their symbol's pricing repository, in time order."""
         next_open = self.fill_model == "next_open"
+        pending = self._pending
         for repo, old in moved:
-            if self._pricing[repo.symbol] is not repo:
-                continue
             sym = repo.symbol
-            if not any(o.symbol == sym and (o.order_type != "market" or next_open) for o in self._pending):
+            if self._pricing[sym] is not repo:
+                continue
+            if not any(o.symbol == sym and (o.order_type != "market" or next_open) for o in pending):
                 continue
             starts, opens, highs, lows = repo.start_ns, repo.open, repo.high, repo.low
             lazy_day = self._clock.calendar is None
             for i in range(old + 1, repo.position + 1):
                 start = int(starts[i])
-                for order in [o for o in self._pending if o.symbol == sym]:
+                available = repo.available(i)
+                for order in [o for o in pending if o.symbol == sym]:
                     if order.status not in ("pending", "partially_filled"):
                         continue
                     if order.order_type == "market" and not next_open:
                         continue
-                    available = repo.available(i)
                     if available <= order.eligible_ns:  # the candle was visible when the order was placed
                         continue
                     if order.expires_ns is None and lazy_day and order.duration != "gtc":
@@ -546,6 +504,8 @@ class Playground:
     def _after_fill(self, order, allocations, time_ns, candle_available, events):
         """D5: protective orders for an opening fill; cancel protection whose lot is closed."""
         if allocations:
+            if not self._pending:
+                return
             closed_lots = {lot.id for lot, _ in allocations if abs(lot.remaining_open_quantity) <= EPS}
             stale = [o for o in self._pending if o.protects in closed_lots and o is not order]
             for o in stale:

@@ -48,6 +48,10 @@ class Broker:
     def position(self, symbol: str) -> Position:
         raise NotImplementedError
 
+    def quantity(self, symbol: str) -> float:
+        """The signed quantity held of ``symbol`` (``position(symbol).quantity``)."""
+        return self.position(symbol).quantity
+
     def price(self, symbol: str) -> float:
         """Close of the symbol's latest available candle of its smallest timeframe."""
         raise NotImplementedError
@@ -106,7 +110,7 @@ class LocalBroker(Broker):
         self.initial_balance = pg.initial_balance
         self.start_ns, self.end_ns = pg.start_ns, pg.clock.end_ns
         self._clock = pg.clock
-        self.account, self.position, self.price = pg.account, pg.position, pg.price
+        self.account, self.position, self.quantity, self.price = pg.account, pg.position, pg.quantity, pg.price
         self._place, self.cancel_order, self.get_order = pg.place_order, pg.cancel_order, pg.get_order
         self.step, self.quiet_ticks = pg.step, pg.quiet_ticks
         self.orders, self.equity_arrays = pg.orders, pg.equity_arrays

@@ -57,6 +57,10 @@ class Context:
     def position(self, symbol: str) -> Position:
         raise NotImplementedError
 
+    def quantity(self, symbol: str) -> float:
+        """The signed quantity held of ``symbol``: ``position(symbol).quantity``, 0 when flat."""
+        return self.position(symbol).quantity
+
     def price(self, symbol: str) -> float:
         """Close of the symbol's latest available candle (its smallest timeframe)."""
         raise NotImplementedError
@@ -94,7 +98,7 @@ class Context:
 
     def close(self, symbol: str, **options) -> Order | None:
         """Close the whole position of ``symbol`` with a market order; ``None`` when flat."""
-        q = self.position(symbol).quantity
+        q = self.quantity(symbol)
         if q == 0:
             return None
         return self.place(symbol, "sell" if q > 0 else "buy_to_cover", abs(q), **options)
@@ -124,12 +128,15 @@ class PlaygroundContext(Context):
     def position(self, symbol: str) -> Position:
         return self._broker.position(symbol)
 
+    def quantity(self, symbol: str) -> float:
+        return self._broker.quantity(symbol)
+
     def price(self, symbol: str) -> float:
         return self._broker.price(symbol)
 
     def place(self, symbol, side, quantity=None, *, fraction=None, order_type="market", price=None, stop_price=None,
               sl=None, tp=None, duration="day", tag="", close_order_id=None, client_request_id=None) -> Order:
-        reference = price if order_type in ("limit", "stop_limit") else (stop_price or self.price(symbol))
+        reference = price if order_type in ("limit", "stop_limit") else (stop_price or self._broker.price(symbol))
         try:
             return self._broker.place_order(symbol=symbol, side=side, quantity=quantity, requested_price=reference,
                                             order_type=order_type, price=price, stop_price=stop_price, sl=sl, tp=tp,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +16,7 @@ from ..stats import RoundTrip, Statistics, benchmark_curve, compute_statistics
 from . import tables
 from .base import Strategy
 from .broker import Broker, LocalBroker
+from .collector import fewer_collections
 from .context import PlaygroundContext
 
 
@@ -130,6 +132,13 @@ def run_on_broker(strategy: Strategy, broker: Broker, step, *, periods_per_year:
     is called every ``broker.progress_every`` ticks and at the end. A placement the account refuses
     is delivered at once as a rejected order (``on_reject``) and counted; ``strict=True`` raises
     it (:class:`~backtestester.engine.OrderRejected`), see :mod:`backtestester.strategy.rejections`."""
+    with fewer_collections():  # a run's orders and fills live until its end: see strategy/collector.py
+        ticks, rejected = _drive(strategy, broker, step, progress, strict)
+        return collect_result(strategy, broker, ticks, periods_per_year, rejected)
+
+
+def _drive(strategy: Strategy, broker: Broker, step, progress, strict: bool) -> tuple[int, list]:
+    """The loop of :func:`run_on_broker`: ``(ticks run, rejected orders)``."""
     ctx = PlaygroundContext(broker, strict=strict)
     rejections = ctx.rejections
     step_tick = broker.step
@@ -167,7 +176,7 @@ def run_on_broker(strategy: Strategy, broker: Broker, step, *, periods_per_year:
     strategy.on_stop(ctx)
     if progress is not None:
         progress(1.0)
-    return collect_result(strategy, broker, ticks, periods_per_year, rejections.orders)
+    return ticks, rejections.orders
 
 
 def collect_result(strategy, broker: Broker | Playground, ticks: int, periods_per_year,
@@ -176,7 +185,7 @@ def collect_result(strategy, broker: Broker | Playground, ticks: int, periods_pe
     if isinstance(broker, Playground):
         broker = LocalBroker(broker)
     orders = broker.orders()
-    trades = sorted((t for o in orders for t in o.trades), key=lambda t: (t.time_ns, t.id))
+    trades = sorted((t for o in orders for t in o.trades), key=attrgetter("time_ns", "id"))
     round_trips = round_trips_of(orders)
     times, equity = broker.equity_arrays()
     if len(times) == 0:
@@ -216,10 +225,13 @@ def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str])
         return np.zeros(len(times), dtype=bool)
     held: dict[str, float] = {}
     flags = []
+    open_symbols = 0  # how many symbols are held (|quantity| > 1e-9)
     for t in trades:
         sym = symbol_of[t.order_id]
-        held[sym] = held.get(sym, 0.0) + t.quantity
-        flags.append(any(abs(q) > 1e-9 for q in held.values()))
+        before = held.get(sym, 0.0)
+        held[sym] = after = before + t.quantity
+        open_symbols += (abs(after) > 1e-9) - (abs(before) > 1e-9)
+        flags.append(open_symbols > 0)
     trade_times = np.array([t.time_ns for t in trades], dtype="datetime64[ns]")
     idx = np.searchsorted(trade_times, times, side="right") - 1
     return np.where(idx >= 0, np.asarray(flags)[np.maximum(idx, 0)], False)
@@ -228,21 +240,25 @@ def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str])
 def round_trips_of(orders: list[Order]) -> list[RoundTrip]:
     """One round trip per (open order, closing allocation), in closing order; commissions pro rata."""
     by_id = {o.id: o for o in orders}
-    out = []
+    out, keys = [], []
     for lot in orders:
         if lot.side not in ("buy", "sell_short") or not lot.closed_by:
             continue
         long = lot.side == "buy"
+        side = "long" if long else "short"
         entry_price = lot.avg_fill_price
         filled = lot.filled_quantity
+        lot_commission = lot.commission
+        entry_ns = lot.trades[0].time_ns
+        entry_time = from_ns(entry_ns)
         for part in lot.closed_by:
             q = abs(part.quantity)
-            closing = by_id[part.order_id]
-            fill = next(t for t in closing.trades if t.id == part.id)
-            commission = lot.commission * q / filled + fill.commission * q / abs(fill.quantity)
+            trades = by_id[part.order_id].trades
+            fill = trades[0] if trades[0].id == part.id else next(t for t in trades if t.id == part.id)
+            commission = lot_commission * q / filled + fill.commission * q / abs(fill.quantity)
             gross = (part.price - entry_price) * q if long else (entry_price - part.price) * q
-            out.append(RoundTrip(symbol=lot.symbol, side="long" if long else "short", quantity=q,
-                                 entry_time=lot.trades[0].time, exit_time=part.time, entry_price=entry_price,
-                                 exit_price=part.price, pnl=gross - commission, commission=commission))
-    out.sort(key=lambda r: (r.exit_time, r.entry_time))
-    return out
+            out.append(RoundTrip(lot.symbol, side, q, entry_time, from_ns(part.time_ns), entry_price, part.price,
+                                 gross - commission, commission))
+            # (exit_time, entry_time) as one int: microseconds, the times' resolution (from_ns)
+            keys.append(((part.time_ns // 1000) << 64) + entry_ns // 1000)
+    return [out[i] for i in sorted(range(len(out)), key=keys.__getitem__)]
