@@ -115,6 +115,7 @@ def _rpc(func):
             log.exception("%s failed", func.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, f"{func.__name__}: internal error: {type(exc).__name__}")
     wrapper.__name__ = func.__name__
+    wrapper.__wrapped__ = func  # a Session command runs the RPC's body (actors.gateway.session)
     return wrapper
 
 
@@ -137,6 +138,19 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         self._create_lock = asyncio.Lock()
         self._stream_lane = asyncio.Semaphore(STREAM_LANES)
         self.live = None  # actors.gateway.live.LiveRPCs when the gateway trades live (set by the server)
+        self.charge = None  # the rate limit of a Session's commands: charge(context, method) (set by the server)
+
+    def refusal_status(self, exc) -> tuple[grpc.StatusCode, str]:
+        """The status code and client text of a refused call (:func:`_status_of`), for the Session."""
+        return _status_of(exc, self.data_dir)
+
+    def is_live(self, pid: str) -> bool:
+        """Whether ``pid`` is a live playground the caller may see (its calls go to the live desk)."""
+        return self._live(pid)
+
+    async def call(self, pid: str, fn, *args):
+        """``fn(session, *args)`` on playground ``pid`` (see ``_call``): for the Session."""
+        return await self._call(pid, fn, *args)
 
     # --- live playgrounds: their ids go to the live desk (actors.gateway.live) ---------------------
     def _live(self, pid: str) -> bool:
@@ -517,6 +531,13 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     @_rpc
     async def GetBrokerHealth(self, request, context):
         return await self._live_rpcs("GetBrokerHealth").health()
+
+    async def Session(self, request_iterator, context):
+        """Addition: the bidirectional session (see :mod:`actors.gateway.session`, docs/wire.md)."""
+        from .session import serve_session  # noqa: PLC0415  (it builds on this module)
+
+        async for event in serve_session(self, request_iterator, context):
+            yield event
 
     @_rpc
     async def PushBars(self, request_iterator, context):
