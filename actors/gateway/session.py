@@ -22,12 +22,13 @@ from backtestester.service.errors import ServiceError, Status
 from backtestester.service.journal import stream_request_id
 from backtestester.wire import answers, requests
 
+from .security import current_principal
 from .service import REFUSALS
 
 MAX_ADVANCE_TICKS = 1024  # ticks one advance command may ask for (one playground call on its host)
 COMMANDS = ("open", "advance", "place_order", "cancel_order", "get_account")
-UNARY = {"open": "GetPlaygrounds", "advance": "NextTick", "place_order": "PlaceOrder",
-         "cancel_order": "CancelOrder", "get_account": "GetAccount"}  # what each command is charged as
+# What each command is charged as (the rate limit); opening is paid by the Session call itself.
+UNARY = {"advance": "NextTick", "place_order": "PlaceOrder", "cancel_order": "CancelOrder", "get_account": "GetAccount"}
 
 
 def _error_event(service, rid: str, exc) -> pb.SessionEvent:
@@ -55,7 +56,9 @@ async def _handle(service, state: dict, cmd, context) -> list:
     rid = cmd.request_id
     if kind is None:
         raise ServiceError(Status.INVALID_ARGUMENT, f"a session command needs one of: {', '.join(COMMANDS)}")
-    refusal = service.charge(context, f"/playground.PlaygroundService/{UNARY[kind]}") if service.charge else None
+    method = UNARY.get(kind)
+    refusal = (service.charge(context, f"/playground.PlaygroundService/{method}", current_principal())
+               if method and service.charge else None)
     if refusal:
         raise ServiceError(Status.RESOURCE_EXHAUSTED, refusal)
     if kind == "open":
