@@ -51,9 +51,9 @@ from backtestester.data.synthetic import generate_bars
 from backtestester.playgrounds import run_on_catalog
 from backtestester.remote.broker import run_on_gateway
 from backtestester.remote.client import PlaygroundClient
-from backtestester.strategy.reference import SmaCross
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
+from backtestester.strategy.reference import SmaCross
 
 START, STOP = "2024-01-02", "2024-03-29"
 

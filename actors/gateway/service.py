@@ -50,6 +50,7 @@ from backtestester.wire import answers, requests
 
 from .placement import HostPool, HostUnavailable
 from .security import PLAYGROUNDS_HINT, current_principal
+from .session import serve_session
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ def _rpc(func):
 class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     """The servicer. ``store``: the saved playgrounds (default ``<data_dir>/gateway.sqlite3``);
     ``hosts``: 0 (playgrounds in this process), N holder actors or ``"auto"`` (:class:`~actors.gateway.placement.HostPool`)."""
+
+    refusals = REFUSALS  # what a Session answers with an error event (actors.gateway.session)
 
     def __init__(self, data_dir: str, *, call_timeout: float = CALL_TIMEOUT, version: str | None = None,
                  store: PlaygroundStore | None = None, hosts: int | str = 0, max_playgrounds: int = 0):
@@ -534,8 +537,6 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
 
     async def Session(self, request_iterator, context):
         """Addition: the bidirectional session (see :mod:`actors.gateway.session`, docs/wire.md)."""
-        from .session import serve_session  # noqa: PLC0415  (it builds on this module)
-
         async for event in serve_session(self, request_iterator, context):
             yield event
 

@@ -23,7 +23,6 @@ from backtestester.service.journal import stream_request_id
 from backtestester.wire import answers, requests
 
 from .security import current_principal
-from .service import REFUSALS
 
 MAX_ADVANCE_TICKS = 1024  # ticks one advance command may ask for (one playground call on its host)
 COMMANDS = ("open", "advance", "place_order", "cancel_order", "get_account")
@@ -43,7 +42,7 @@ async def serve_session(service, commands, context):
         rid = cmd.request_id
         try:
             events = await _handle(service, state, cmd, context)
-        except REFUSALS as exc:
+        except service.refusals as exc:
             yield _error_event(service, rid, exc)
             continue
         for event in events:
@@ -51,7 +50,7 @@ async def serve_session(service, commands, context):
 
 
 async def _handle(service, state: dict, cmd, context) -> list:
-    """The events answering one command; a refusal is raised (:data:`~actors.gateway.service.REFUSALS`)."""
+    """The events answering one command; a refusal is raised (``service.refusals``)."""
     kind = cmd.WhichOneof("command")
     rid = cmd.request_id
     if kind is None:
@@ -118,7 +117,7 @@ async def _advance_live(service, pid: str, n: int, stops: frozenset, rid: str, w
     for i in range(n):
         try:
             delta = await service.live.next_tick(pid, stream_request_id(rid, i))
-        except REFUSALS as exc:
+        except service.refusals as exc:
             if i == 0:
                 raise
             return ticks, exc

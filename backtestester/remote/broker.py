@@ -71,7 +71,7 @@ from ..strategy.series import GrowingSeries, Series, SeriesCache
 from ..symbols import normalize_symbol
 from ..wire.codec import account_from_pb, link_closes, order_from_pb, trade_from_pb
 from ..wire.times import NEW_YORK, TIMESPANS, UNIT_SECONDS, rfc3339_from_ns, rfc3339_ns
-from .session import MAX_ADVANCE_TICKS, SessionRefused
+from .session import MAX_ADVANCE_TICKS, SessionClient, SessionRefused
 
 NS = NS_PER_SECOND
 BUSINESS_CODES = ("INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "OUT_OF_RANGE")
@@ -145,7 +145,7 @@ class GatewayBroker(Broker):
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
         self.transport = transport
         if transport == "session":  # ticks, orders and account reads on one Session stream
-            client = client.session(playground_id)
+            client = SessionClient(client, playground_id)
             session = session or client.opened
         self.client, self.playground_id = client, playground_id
         # the playground's options as created (CreatePlayground's additions; the wire does not report them)

@@ -105,13 +105,6 @@ class PlaygroundClient:
         """The ``PlaygroundServiceStub`` (a :class:`~backtestester.remote.session.SessionClient` opens its stream on it)."""
         return self._stub
 
-    def session(self, playground_id: str):
-        """A :class:`~backtestester.remote.session.SessionClient` on ``playground_id``: the Session
-        RPC (one bidirectional stream) carries its ticks, orders and account reads."""
-        from .session import SessionClient  # noqa: PLC0415  (it builds on this module)
-
-        return SessionClient(self, playground_id)
-
     def close(self) -> None:
         if self._channel is not None:
             self._channel.close()

@@ -15,6 +15,7 @@ from actors.gateway.security import SecurityConfig
 from backtestester.engine import PlaygroundError
 from backtestester.remote.broker import run_on_gateway
 from backtestester.remote.client import PlaygroundClient
+from backtestester.remote.session import SessionClient
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
 from backtestester.strategy.base import Strategy
@@ -67,6 +68,17 @@ def address(ray_cluster, catalog_dir):
 def stub(address):
     with grpc.insecure_channel(address) as channel:
         yield pb_grpc.PlaygroundServiceStub(channel)
+
+
+def test_the_session_is_a_bidirectional_addition_with_one_command_per_message():
+    rpc = pb.DESCRIPTOR.services_by_name["PlaygroundService"].methods_by_name["Session"]
+    assert rpc.client_streaming and rpc.server_streaming
+    assert (rpc.input_type.full_name, rpc.output_type.full_name) == ("playground.SessionCommand",
+                                                                     "playground.SessionEvent")
+    assert [f.name for f in rpc.input_type.oneofs_by_name["command"].fields] == [
+        "open", "advance", "place_order", "cancel_order", "get_account"]
+    assert [f.name for f in rpc.output_type.oneofs_by_name["event"].fields] == [
+        "opened", "ticks", "order", "account", "error"]
 
 
 def test_commands_answer_as_their_unary_rpcs_on_a_twin_playground(stub):
@@ -161,7 +173,7 @@ def test_a_client_that_goes_away_loses_nothing_of_a_saved_playground(ray_cluster
         with PlaygroundClient(address, timeout=DEADLINE) as client:
             pid = create(client.stub)
             save(client.stub, pid)
-            session = client.session(pid)
+            session = SessionClient(client, pid)
             session.advance(60, max_ticks=3)
             order = session.place_order(pid, "AAA", "buy", 10, requested_price=100.0)
             filled = session.advance(60, max_ticks=10)
@@ -174,7 +186,7 @@ def test_a_client_that_goes_away_loses_nothing_of_a_saved_playground(ray_cluster
         with PlaygroundClient(address, timeout=DEADLINE) as client:
             assert client.get_account(pid, fetch_orders=True) == before
             assert [s for s in client.get_playgrounds() if s.playground_id == pid][0].clock.current_time == clock
-            assert client.session(pid).get_order(order.id).status == "filled"
+            assert SessionClient(client, pid).get_order(order.id).status == "filled"
 
 
 def test_tokens_tenants_and_the_rate_limit_apply_to_the_stream_and_each_command(ray_cluster, tmp_path):
