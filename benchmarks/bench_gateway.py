@@ -298,6 +298,7 @@ def strategy_runs(address: str, data_dir: str, days: int, repeats: int, console:
             for run, seconds in best.items():
                 table.add_row(name, run, f"{bars:,}", f"{seconds:.2f}", f"{bars / seconds:,.0f}",
                               f"{best['unary'] / seconds:.1f}x")
+            console.print(f"{name}: " + ", ".join(f"{run} {bars / s:,.0f} bars/s" for run, s in best.items()))
     console.print(table)
 
 
