@@ -151,9 +151,10 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         """Whether ``pid`` is a live playground the caller may see (its calls go to the live desk)."""
         return self._live(pid)
 
-    async def call(self, pid: str, fn, *args):
-        """``fn(session, *args)`` on playground ``pid`` (see ``_call``): for the Session."""
-        return await self._call(pid, fn, *args)
+    async def call(self, pid: str, fn, *args, inline: bool = False):
+        """``fn(session, *args)`` on playground ``pid`` (see ``_call``; ``inline``: see
+        :meth:`HostPool.call <actors.gateway.placement.HostPool.call>`): for the Session."""
+        return await self._call(pid, fn, *args, inline=inline)
 
     # --- live playgrounds: their ids go to the live desk (actors.gateway.live) ---------------------
     def _live(self, pid: str) -> bool:
@@ -189,12 +190,12 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
             await self._restored(pid)
         return saved
 
-    async def _call(self, pid: str, fn, *args, timeout: float | None = None):
+    async def _call(self, pid: str, fn, *args, timeout: float | None = None, inline: bool = False):
         """``fn(session, *args)`` on playground ``pid``'s session (restoring a saved one first if it
         is not held): a function of :mod:`backtestester.wire.answers` or a ``PlaygroundSession`` method."""
         saved = await self._held(pid)
         try:
-            return await self.pool.call(pid, fn, *args, timeout=timeout or self.call_timeout)
+            return await self.pool.call(pid, fn, *args, timeout=timeout or self.call_timeout, inline=inline)
         except HostUnavailable:
             raise
         except ServiceError as exc:

@@ -25,6 +25,7 @@ from backtestester.wire import answers, requests
 from .security import current_principal
 
 MAX_ADVANCE_TICKS = 1024  # ticks one advance command may ask for (one playground call on its host)
+INLINE_TICKS = 16  # an advance of at most this many ticks runs on the event loop (in-process playgrounds)
 COMMANDS = ("open", "advance", "place_order", "cancel_order", "get_account")
 # What each command is charged as (the rate limit); opening is paid by the Session call itself.
 UNARY = {"advance": "NextTick", "place_order": "PlaceOrder", "cancel_order": "CancelOrder", "get_account": "GetAccount"}
@@ -105,7 +106,8 @@ async def _advance(service, pid: str, adv, rid: str) -> list:
     if service.is_live(pid):
         ticks, error = await _advance_live(service, pid, n, stops, rid, adv.with_accounts)
     else:
-        ticks, error = await service.call(pid, answers.advance, int(adv.seconds), n, stops, rid, adv.with_accounts)
+        ticks, error = await service.call(pid, answers.advance, int(adv.seconds), n, stops, rid, adv.with_accounts,
+                                          inline=n <= INLINE_TICKS)
     if error is not None:
         ticks.error.CopyFrom(_error_event(service, rid, error).error)
     return [pb.SessionEvent(request_id=rid, ticks=ticks)]
