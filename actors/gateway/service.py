@@ -154,7 +154,8 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     async def call(self, pid: str, fn, *args, inline: bool = False):
         """``fn(session, *args)`` on playground ``pid`` (see ``_call``; ``inline``: see
         :meth:`HostPool.call <actors.gateway.placement.HostPool.call>`): for the Session."""
-        return await self._call(pid, fn, *args, inline=inline)
+        saved = self._registry.get(pid, {}).get("saved")  # a saved one writes each command: not on the loop
+        return await self._call(pid, fn, *args, inline=inline and not saved)
 
     # --- live playgrounds: their ids go to the live desk (actors.gateway.live) ---------------------
     def _live(self, pid: str) -> bool:

@@ -8,7 +8,9 @@ does: place/cancel/get_account run the body of PlaceOrder, CancelOrder and GetAc
 tenancy; a live playground goes to the live desk as with the unary calls); an advance is a run of
 NextTicks (:func:`backtestester.wire.answers.advance`, or the live desk's ``next_tick``) with
 per-tick request ids ``<request_id>/<i>``, so its ticks are journalled and cached exactly as
-NextTick's. Each command is charged to the caller's rate limit as its unary RPC.
+NextTick's. Each command is charged to the caller's rate limit as its unary RPC. An advance of
+at most :data:`INLINE_TICKS` ticks on an unsaved in-process playground runs on the event loop
+itself (a millisecond or two at most), sparing the hop to a thread that dominates a short command.
 
 A refused command is answered with a ``SessionError`` event (the status code name and text the
 unary RPC would end with) and the stream stays usable. A client that goes away mid-session loses
