@@ -8,9 +8,10 @@ does: place/cancel/get_account run the body of PlaceOrder, CancelOrder and GetAc
 tenancy; a live playground goes to the live desk as with the unary calls); an advance is a run of
 NextTicks (:func:`backtestester.wire.answers.advance`, or the live desk's ``next_tick``) with
 per-tick request ids ``<request_id>/<i>``, so its ticks are journalled and cached exactly as
-NextTick's. Each command is charged to the caller's rate limit as its unary RPC. An advance of
-at most :data:`INLINE_TICKS` ticks on an unsaved in-process playground runs on the event loop
-itself (a millisecond or two at most), sparing the hop to a thread that dominates a short command.
+NextTick's. Each command is charged to the caller's rate limit as its unary RPC. The first
+:data:`INLINE_TICKS` ticks of an advance on an unsaved in-process playground run on the event
+loop itself (a millisecond or two at most), sparing the hop to a thread that dominates a short
+command; the rest, if the advance goes on, run on the playground's thread.
 
 A refused command is answered with a ``SessionError`` event (the status code name and text the
 unary RPC would end with) and the stream stays usable. A client that goes away mid-session loses
@@ -27,7 +28,7 @@ from backtestester.wire import answers, requests
 from .security import current_principal
 
 MAX_ADVANCE_TICKS = 1024  # ticks one advance command may ask for (one playground call on its host)
-INLINE_TICKS = 16  # an advance of at most this many ticks runs on the event loop (in-process playgrounds)
+INLINE_TICKS = 16  # the first ticks of an advance run on the event loop (unsaved in-process playgrounds)
 COMMANDS = ("open", "advance", "place_order", "cancel_order", "get_account")
 # What each command is charged as (the rate limit); opening is paid by the Session call itself.
 UNARY = {"advance": "NextTick", "place_order": "PlaceOrder", "cancel_order": "CancelOrder", "get_account": "GetAccount"}
@@ -108,11 +109,28 @@ async def _advance(service, pid: str, adv, rid: str) -> list:
     if service.is_live(pid):
         ticks, error = await _advance_live(service, pid, n, stops, rid, adv.with_accounts)
     else:
-        ticks, error = await service.call(pid, answers.advance, int(adv.seconds), n, stops, rid, adv.with_accounts,
-                                          inline=n <= INLINE_TICKS)
+        ticks, error = await _advance_local(service, pid, adv, n, stops, rid)
     if error is not None:
         ticks.error.CopyFrom(_error_event(service, rid, error).error)
     return [pb.SessionEvent(request_id=rid, ticks=ticks)]
+
+
+async def _advance_local(service, pid: str, adv, n: int, stops: frozenset, rid: str):
+    """The first :data:`INLINE_TICKS` ticks on the event loop (most advances stop there), the rest
+    on the playground's thread."""
+    head = min(n, INLINE_TICKS)
+    ticks, error = await service.call(pid, answers.advance, int(adv.seconds), head, stops, rid, adv.with_accounts,
+                                      inline=True)
+    if n == head or error is not None or answers.advance_stops(ticks.deltas[-1], stops):
+        return ticks, error
+    try:
+        rest, error = await service.call(pid, answers.advance, int(adv.seconds), n - head, stops, rid,
+                                         adv.with_accounts, head)
+    except service.refusals as exc:  # the tick after the inline ones: refused after some ran
+        return ticks, exc
+    ticks.deltas.extend(rest.deltas)
+    ticks.accounts.extend(rest.accounts)
+    return ticks, error
 
 
 async def _advance_live(service, pid: str, n: int, stops: frozenset, rid: str, with_accounts: bool):

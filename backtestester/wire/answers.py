@@ -110,17 +110,17 @@ def advance_stops(delta: pb.TickDelta, stop_periods: frozenset) -> bool:
 
 
 def advance(session: PlaygroundSession, seconds: int, max_ticks: int, stop_periods: frozenset, request_id: str,
-            with_accounts: bool) -> tuple[pb.SessionTicks, ServiceError | None]:
+            with_accounts: bool, first: int = 0) -> tuple[pb.SessionTicks, ServiceError | None]:
     """A Session's advance: up to ``max_ticks`` NextTicks in one call, tick ``i`` with request id
-    ``<request_id>/<i>`` (journalled and cached as NextTick's), until :func:`advance_stops`.
-    Returns the ticks and ``None``, or the ticks run and the refusal of the next one; a refusal
-    of the first tick is raised."""
+    ``<request_id>/<i>`` (journalled and cached as NextTick's; ``i`` from ``first``), until
+    :func:`advance_stops`. Returns the ticks and ``None``, or the ticks run and the refusal of the
+    next one; a refusal of the first tick is raised."""
     out = pb.SessionTicks()
-    for i in range(max_ticks):
+    for i in range(first, first + max_ticks):
         try:
             delta = session.tick(seconds, False, stream_request_id(request_id, i))
         except ServiceError as exc:
-            if i == 0:
+            if i == first:
                 raise
             return out, exc
         out.deltas.append(delta)

@@ -148,10 +148,12 @@ def test_refused_commands_are_error_events_with_the_unary_texts_and_the_stream_g
 
 
 def test_the_end_of_the_backtest_stops_an_advance_and_refuses_the_next_as_nexttick_does(stub):
-    pid = create(stub, stop="2024-01-03")
+    pid, twin = create(stub, stop="2024-01-03"), create(stub, stop="2024-01-03")
     got = events(stub, [opening(pid), advance("all", max_ticks=1024), advance("more")])
     deltas = got[1].ticks.deltas
     assert deltas[-1].is_backtest_complete and not any(d.is_backtest_complete for d in deltas[:-1])
+    # the first ticks run on the gateway's event loop, the rest on the playground's thread: all NextTicks
+    assert list(deltas) == [tick(stub, twin, 60) for _ in deltas]
     unary = error_of(stub, "NextTick", pb.NextTickRequest(playground_id=pid, seconds=60, request_id="after"))
     assert error(got[2]) == (unary.code().name, unary.details()) == ("FAILED_PRECONDITION",
                                                                    "backtest complete: clock expired")
