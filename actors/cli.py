@@ -78,7 +78,7 @@ def _print_backtest(result, console, args) -> None:
 # `backtest` options that apply to one kind of run only, as (option, attribute) pairs.
 GENERATED_ONLY = (("--bars", "bars"), ("--seed", "seed"))
 CATALOG_ONLY = (("--history-days", "history_days"),)
-GATEWAY_ONLY = (("--tls-ca", "tls_ca"),)
+GATEWAY_ONLY = (("--tls-ca", "tls_ca"), ("--transport", "transport"))
 DEFAULT_BARS, DEFAULT_SEED = 100_000, 7
 
 
@@ -216,7 +216,8 @@ def _backtest_catalog(args, config: RunConfig, strategy, console) -> int:
         try:
             with PlaygroundClient(args.gateway, **security) as client:
                 result = _run_with_progress(console, lambda progress: run_on_gateway(
-                    strategy, client, repositories, progress=progress, **window, **_engine_options(config)))
+                    strategy, client, repositories, progress=progress, transport=args.transport or "session",
+                    **window, **_engine_options(config)))
         except grpc.RpcError as exc:
             print(f"error: gateway {args.gateway}: {exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
@@ -309,7 +310,8 @@ def cmd_live(args) -> int:
         with LiveClient(args.gateway, **security) as client:
             pid, result = run_live(strategy, client, broker=args.broker, symbols=[s.upper() for s in args.symbols],
                                    timeframe=args.timeframe, balance=args.balance, client_id=args.client_id,
-                                   account_type=args.account_type, max_bars=args.max_bars, poll_s=args.poll_seconds)
+                                   account_type=args.account_type, max_bars=args.max_bars, poll_s=args.poll_seconds,
+                                   transport=args.transport)
     except grpc.RpcError as exc:
         print(f"error: gateway {args.gateway}: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
@@ -383,7 +385,7 @@ def _add_serve_parser(sub) -> None:
     serve.add_argument("--rate-burst", type=int, metavar="N", help="requests a client may send at once "
                                                                     "(default: twice --rate-limit)")
     serve.add_argument("--max-streams", type=int, metavar="N",
-                       help="open StreamTicks/StreamCandlesArrow calls per client (token); 0: no limit "
+                       help="open StreamTicks/StreamCandlesArrow/Session calls per client (token); 0: no limit "
                             "(default: actors.gateway.security.DEFAULT_MAX_STREAMS, 4)")
     serve.add_argument("--max-playgrounds", type=int, default=0, metavar="N",
                        help="playgrounds per client (token), saved ones included; 0: no limit (default)")
@@ -455,6 +457,9 @@ def _add_live_parser(sub) -> None:
     live.add_argument("--poll-seconds", type=float, default=0.25, metavar="S",
                       help="how often to ask the gateway for news (default %(default)g)")
     live.add_argument("--tls-ca", metavar="PEM", help="use TLS, trusting this CA or certificate")
+    live.add_argument("--transport", choices=("session", "unary"), default="session",
+                      help="session (default): one Session stream carries ticks, orders and account reads; "
+                           "unary: one call each (NextTick, PlaceOrder, GetAccount)")
     live.set_defaults(func=cmd_live, command_parser=live)
 
 
@@ -515,6 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--gateway", metavar="HOST:PORT", help="run through this gateway, on its catalog "
                                                                 "(token: BACKTESTESTER_TOKEN)")
     catalog.add_argument("--tls-ca", metavar="PEM", help="with --gateway: use TLS, trusting this CA or certificate")
+    catalog.add_argument("--transport", choices=("session", "unary"),
+                         help="with --gateway: session (default; one Session stream, several ticks per message "
+                              "up to the strategy's next decision) or unary (one NextTick call per tick)")
     bt.add_argument("--export", metavar="DIR", help="write trades, fills, orders and equity into DIR as files")
     bt.add_argument("--export-format", choices=EXPORT_FORMATS, help="with --export: parquet (default) or csv")
     bt.add_argument("--config", dest="run_file", type=Path, metavar="TOML",

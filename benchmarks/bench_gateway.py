@@ -15,8 +15,16 @@ do through the ``twirp`` package), with a keep-alive ``requests.Session``, and w
 With ``--streams K`` it measures fairness instead: GetAppVersion p50/p99 alone, then while K
 unbounded StreamTicks (each on its own playground, with a ``request_id``) run flat out.
 
+Then bars per second of the reference strategy (SmaCross) run through the gateway with
+``run_on_gateway`` (what ``backtest --gateway`` does), over the unary calls (one NextTick per bar)
+and over the Session RPC, side by side with the same run locally (``run_on_catalog``); each run's
+final equity is checked equal. Two cases: the strategy decides on every 1-minute candle (one
+Session message per bar), and on 15-minute candles over 1-minute ticks (``period_seconds=900``:
+a Session advance runs until the next 15-minute candle). ``--strategy-only`` runs just this part;
+``--repeats R``: best of R.
+
 Usage: ``python benchmarks/bench_gateway.py [--calls N] [--clients 1,4,16] [--seconds S]
-[--playground-hosts N] [--streams K]``.
+[--playground-hosts N] [--streams K] [--strategy-only] [--strategy-days D] [--repeats R]``.
 """
 from __future__ import annotations
 
@@ -40,8 +48,12 @@ from actors.cluster import init_ray
 from actors.gateway.server import spawn
 from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
+from backtestester.playgrounds import run_on_catalog
+from backtestester.remote.broker import run_on_gateway
+from backtestester.remote.client import PlaygroundClient
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
+from backtestester.strategy.reference import SmaCross
 
 START, STOP = "2024-01-02", "2024-03-29"
 
@@ -257,6 +269,39 @@ async def drive(address: str, calls: int, client_counts: list[int], seconds: flo
         console.print(table)
 
 
+def strategy_runs(address: str, data_dir: str, days: int, repeats: int, console: Console) -> None:
+    """Bars per second of SmaCross through the gateway, unary vs Session, beside the local run."""
+    import datetime  # noqa: PLC0415
+
+    stop = (datetime.date.fromisoformat(START) + datetime.timedelta(days=days)).isoformat()
+    window = dict(start_date=START, stop_date=stop, balance=100_000.0)
+    cases = [("every 1m candle", SmaCross, {}, [("BENCH", "1m")]),
+             ("15m decisions, 1m ticks", SmaCross, {"period_seconds": 900}, [("BENCH", "1m"), ("BENCH", "15m")])]
+    table = Table(title=f"SmaCross through the gateway, {START} to {stop}: 1m bars (ticks) per second, best of {repeats}")
+    for col in ("case", "run", "1m bars", "seconds", "bars/s", "vs unary"):
+        table.add_column(col, justify="left" if col in ("case", "run") else "right")
+    with PlaygroundClient(address, timeout=600) as client:
+        for name, cls, params, repos in cases:
+            runs = {"local": lambda: run_on_catalog(cls(**params), data_dir, repos, **window),
+                    "unary": lambda: run_on_gateway(cls(**params), client, repos, transport="unary", **window),
+                    "session": lambda: run_on_gateway(cls(**params), client, repos, transport="session", **window)}
+            best, equity, ticks = {}, {}, {}
+            for _ in range(repeats):
+                for run, go in runs.items():
+                    t0 = time.perf_counter()
+                    result = go()
+                    best[run] = min(best.get(run, float("inf")), time.perf_counter() - t0)
+                    equity[run], ticks[run] = result.final_equity, result.ticks
+            if len(set(equity.values())) != 1 or len(set(ticks.values())) != 1:
+                raise AssertionError(f"{name}: the runs disagree: final equity {equity}, ticks {ticks}")
+            bars = ticks["local"]  # one 1-minute tick per 1-minute bar
+            for run, seconds in best.items():
+                table.add_row(name, run, f"{bars:,}", f"{seconds:.2f}", f"{bars / seconds:,.0f}",
+                              f"{best['unary'] / seconds:.1f}x")
+            console.print(f"{name}: " + ", ".join(f"{run} {bars / s:,.0f} bars/s" for run, s in best.items()))
+    console.print(table)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
@@ -265,6 +310,9 @@ def main():
     parser.add_argument("--playground-hosts", type=int, default=0, help="0: in the gateway's process (default)")
     parser.add_argument("--streams", type=int, default=0, help="K > 0: the fairness case with K streams instead")
     parser.add_argument("--no-twirp", action="store_true", help="skip the gRPC and Twirp table")
+    parser.add_argument("--strategy-only", action="store_true", help="only SmaCross unary vs Session")
+    parser.add_argument("--strategy-days", type=int, default=75, help="calendar days of the SmaCross runs")
+    parser.add_argument("--repeats", type=int, default=3, help="SmaCross runs: best of R")
     args = parser.parse_args()
     console = Console()
     ray = init_ray()
@@ -278,9 +326,11 @@ def main():
             console.print(f"gateway on {address}, playgrounds {where}; client and server share this machine's cores")
             if args.streams:
                 asyncio.run(fairness(address, args.calls, args.streams, console))
-            else:
+            elif not args.strategy_only:
                 asyncio.run(drive(address, args.calls, [int(n) for n in args.clients.split(",")], args.seconds,
                                   console, None if args.no_twirp else twirp))
+            if not args.streams:
+                strategy_runs(address, data_dir, args.strategy_days, args.repeats, console)
         finally:
             ray.get(gateway.stop.remote(0.5))
             ray.kill(gateway)

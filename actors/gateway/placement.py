@@ -195,8 +195,10 @@ class HostPool:
             return
         raise HostUnavailable(f"playground {pid} is unavailable: its host died while it was being built")
 
-    async def call(self, pid: str, fn: Callable, *args, timeout: float):
-        """``fn(session, *args)`` on ``pid``'s holder; one call per playground in flight at a time."""
+    async def call(self, pid: str, fn: Callable, *args, timeout: float, inline: bool = False):
+        """``fn(session, *args)`` on ``pid``'s holder; one call per playground in flight at a time.
+        ``inline``: a short call on an in-process holder runs on the event loop itself, without the
+        hop to a thread (no other call of ``pid`` can hold its lock: they all pass ``busy``)."""
         from ray.exceptions import RayActorError  # noqa: PLC0415  (ray is imported where it is used)
 
         busy = self._busy.setdefault(pid, asyncio.Lock())
@@ -205,6 +207,8 @@ class HostPool:
             if k is None:
                 raise HostUnavailable(f"playground {pid} is unavailable: its host is gone")
             handle = self._hosts[k]
+            if inline and self.in_process:
+                return handle.call(pid, fn, *args)
             try:
                 return await self._answer(handle.call, pid, fn, *args, timeout=timeout)
             except RayActorError as exc:  # ActorDiedError, ActorUnavailableError

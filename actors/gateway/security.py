@@ -57,6 +57,7 @@ CALL_COSTS = {
     "PushBars": 5,              # a stream of bars into the live feed (charged once per stream)
 }
 DEFAULT_MAX_STREAMS = 4
+SESSION_METHOD = "/playground.PlaygroundService/Session"  # the bidirectional stream counted as an open stream
 STREAMS_HINT = "--max-streams"
 PLAYGROUNDS_HINT = "--max-playgrounds"
 
@@ -91,7 +92,7 @@ class SecurityConfig:
     or neither. ``max_message_bytes``: the limit on received and sent messages.
     ``rate_limit``: requests per second per client (0: off), a call taking its
     :data:`CALL_COSTS` in requests; ``rate_burst``: the bucket's size (default: twice the rate, at
-    least 1). ``max_streams``: open StreamTicks / StreamCandlesArrow calls per principal (0: no limit).
+    least 1). ``max_streams``: open StreamTicks / StreamCandlesArrow / Session calls per principal (0: no limit).
     ``max_playgrounds``: playgrounds (saved ones included) per principal (0: no limit).
     ``twirp_trusted``: client networks (CIDR) whose Twirp calls need no token (``--twirp-trusted-network``;
     for the original's clients, which cannot send one): they are the token-less principal.
@@ -417,20 +418,29 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
             return None  # grpc answers UNIMPLEMENTED
         return self._wrap(handler, method, principal, denial)
 
+    def charge(self, context, method: str, principal=None) -> str | None:
+        """Take a call of ``method`` from the caller's bucket (the rate limit): None if admitted,
+        else the RESOURCE_EXHAUSTED text. A Session charges each command as its unary RPC."""
+        if self._limiter is None:
+            return None
+        cost = call_cost(method)
+        wait = self._limiter.take((principal, peer_host(context.peer())), cost)
+        if not wait:
+            return None
+        name = method.rsplit("/", 1)[-1]
+        what = name if name in CALL_COSTS else "this call"  # never echo a client's unknown method
+        return (f"rate limit exceeded: at most {self._limiter.rate:g} requests/s per client "
+                f"(burst {self._limiter.burst}); {what} counts as {cost} "
+                f"request{'s' if cost != 1 else ''}; retry in {wait:.3g} s")
+
     async def gate(self, context, method, principal, denial, request=None) -> None:
         """Admit a call or abort it through ``context``: the rate limit, then ``denial`` (from
         :meth:`authenticate`), then a malformed ``request``; records ``principal`` for the servicer.
         The Twirp front end (:mod:`actors.gateway.twirp`) calls it with its own context."""
-        if self._limiter is not None and method not in self._open:  # health is never limited
-            cost = call_cost(method)
-            wait = self._limiter.take((principal, peer_host(context.peer())), cost)
-            if wait:
-                name = method.rsplit("/", 1)[-1]
-                what = name if name in CALL_COSTS else "this call"  # never echo a client's unknown method
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                    f"rate limit exceeded: at most {self._limiter.rate:g} requests/s per client "
-                                    f"(burst {self._limiter.burst}); {what} counts as {cost} "
-                                    f"request{'s' if cost != 1 else ''}; retry in {wait:.3g} s")
+        if method not in self._open:  # health is never limited
+            refusal = self.charge(context, method, principal)
+            if refusal:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
         if denial is not None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, denial)
         if isinstance(request, _Malformed):
@@ -454,14 +464,15 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
             deserializer = _tolerant(deserializer, getattr(getattr(owner, "DESCRIPTOR", None), "full_name", method),
                                      stream=stream_in)
         gate = self.gate
-        streams = self.streams if stream_out and not stream_in and method not in self._open else None
+        counted = stream_out and (not stream_in or method == SESSION_METHOD)  # not reflection's
+        streams = self.streams if counted and method not in self._open else None
 
         async def enter(context):
             """Count an open stream (RESOURCE_EXHAUSTED at the limit); the caller releases it."""
             if streams is not None and not streams.acquire(principal):
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                     f"too many open streams: at most {streams.limit} StreamTicks or StreamCandlesArrow "
-                                    f"calls per client at once (the gateway's {STREAMS_HINT}); end or cancel one first")
+                                    f"calls per client (Session calls count too) at once (the gateway's {STREAMS_HINT}); end or cancel one first")
 
         async def internal(context, exc):
             if isinstance(exc, MalformedStreamError):  # e.g. garbage sent to server reflection

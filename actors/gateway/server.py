@@ -102,6 +102,7 @@ class GatewayServer:
         ])
         service = self._service = PlaygroundService(self.data_dir, hosts=self.hosts,
                                                     max_playgrounds=self.security.max_playgrounds)
+        service.charge = self._interceptors[0].charge  # a Session's commands pay as their unary RPCs
         await service.load_saved()  # saved playgrounds: ids only; their actors are restored lazily
         if self.live is not None:
             from .live import LiveRPCs, LiveShell  # noqa: PLC0415  (loaded when a server starts)

@@ -50,6 +50,7 @@ from backtestester.wire import answers, requests
 
 from .placement import HostPool, HostUnavailable
 from .security import PLAYGROUNDS_HINT, current_principal
+from .session import serve_session
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +116,15 @@ def _rpc(func):
             log.exception("%s failed", func.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, f"{func.__name__}: internal error: {type(exc).__name__}")
     wrapper.__name__ = func.__name__
+    wrapper.__wrapped__ = func  # a Session command runs the RPC's body (actors.gateway.session)
     return wrapper
 
 
 class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     """The servicer. ``store``: the saved playgrounds (default ``<data_dir>/gateway.sqlite3``);
     ``hosts``: 0 (playgrounds in this process), N holder actors or ``"auto"`` (:class:`~actors.gateway.placement.HostPool`)."""
+
+    refusals = REFUSALS  # what a Session answers with an error event (actors.gateway.session)
 
     def __init__(self, data_dir: str, *, call_timeout: float = CALL_TIMEOUT, version: str | None = None,
                  store: PlaygroundStore | None = None, hosts: int | str = 0, max_playgrounds: int = 0):
@@ -137,6 +141,21 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
         self._create_lock = asyncio.Lock()
         self._stream_lane = asyncio.Semaphore(STREAM_LANES)
         self.live = None  # actors.gateway.live.LiveRPCs when the gateway trades live (set by the server)
+        self.charge = None  # the rate limit of a Session's commands: charge(context, method) (set by the server)
+
+    def refusal_status(self, exc) -> tuple[grpc.StatusCode, str]:
+        """The status code and client text of a refused call (:func:`_status_of`), for the Session."""
+        return _status_of(exc, self.data_dir)
+
+    def is_live(self, pid: str) -> bool:
+        """Whether ``pid`` is a live playground the caller may see (its calls go to the live desk)."""
+        return self._live(pid)
+
+    async def call(self, pid: str, fn, *args, inline: bool = False):
+        """``fn(session, *args)`` on playground ``pid`` (see ``_call``; ``inline``: see
+        :meth:`HostPool.call <actors.gateway.placement.HostPool.call>`): for the Session."""
+        saved = self._registry.get(pid, {}).get("saved")  # a saved one writes each command: not on the loop
+        return await self._call(pid, fn, *args, inline=inline and not saved)
 
     # --- live playgrounds: their ids go to the live desk (actors.gateway.live) ---------------------
     def _live(self, pid: str) -> bool:
@@ -172,12 +191,12 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
             await self._restored(pid)
         return saved
 
-    async def _call(self, pid: str, fn, *args, timeout: float | None = None):
+    async def _call(self, pid: str, fn, *args, timeout: float | None = None, inline: bool = False):
         """``fn(session, *args)`` on playground ``pid``'s session (restoring a saved one first if it
         is not held): a function of :mod:`backtestester.wire.answers` or a ``PlaygroundSession`` method."""
         saved = await self._held(pid)
         try:
-            return await self.pool.call(pid, fn, *args, timeout=timeout or self.call_timeout)
+            return await self.pool.call(pid, fn, *args, timeout=timeout or self.call_timeout, inline=inline)
         except HostUnavailable:
             raise
         except ServiceError as exc:
@@ -524,6 +543,11 @@ class PlaygroundService(pb_grpc.PlaygroundServiceServicer):
     @_rpc
     async def GetBrokerHealth(self, request, context):
         return await self._live_rpcs("GetBrokerHealth").health()
+
+    async def Session(self, request_iterator, context):
+        """Addition: the bidirectional session (see :mod:`actors.gateway.session`, docs/wire.md)."""
+        async for event in serve_session(self, request_iterator, context):
+            yield event
 
     @_rpc
     async def PushBars(self, request_iterator, context):

@@ -71,10 +71,12 @@ from ..strategy.series import GrowingSeries, Series, SeriesCache
 from ..symbols import normalize_symbol
 from ..wire.codec import account_from_pb, link_closes, order_from_pb, trade_from_pb
 from ..wire.times import NEW_YORK, TIMESPANS, UNIT_SECONDS, rfc3339_from_ns, rfc3339_ns
+from .session import MAX_ADVANCE_TICKS, SessionClient, SessionRefused
 
 NS = NS_PER_SECOND
 BUSINESS_CODES = ("INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "OUT_OF_RANGE")
 EPOCH = "1970-01-01T00:00:00Z"
+TRANSPORTS = ("session", "unary")  # session: the Session RPC (default); unary: NextTick/GetAccount/PlaceOrder calls
 
 
 # --- the candles a remote playground has revealed --------------------------------------------------
@@ -137,10 +139,20 @@ class GatewayBroker(Broker):
     progress_every = 64
 
     def __init__(self, client, playground_id: str, *, session=None, enforce_stop_loss: bool = False,
-                 fill_model: str = "close"):
+                 fill_model: str = "close", transport: str | None = None, decision_periods=None):
+        transport = transport or ("session" if client.sessions else "unary")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+        self.transport = transport
+        if transport == "session":  # ticks, orders and account reads on one Session stream
+            client = SessionClient(client, playground_id)
+            session = session or client.opened
         self.client, self.playground_id = client, playground_id
         # the playground's options as created (CreatePlayground's additions; the wire does not report them)
         self.enforce_stop_loss, self.fill_model = enforce_stop_loss, fill_model
+        self._account_pb = None  # the account the Session sent with the last tick
+        self._held = None        # the Session's last tick of a batch, for the runner's next step()
+        self._batch = False      # replaying a batch's quiet ticks: the strategy promised not to act
         if session is None:
             session = next((s for s in client.get_playgrounds() if s.playground_id == playground_id), None)
             if session is None:
@@ -159,6 +171,8 @@ class GatewayBroker(Broker):
         self._orders: dict[int, Order] = {}
         self._account: Account | None = None
         self._series = SeriesCache(self._repo, _growing_series)
+        # a Session advance returns control after a candle of these periods (seconds) or any activity
+        self.stop_periods = tuple(decision_periods or sorted({p // NS for _, p in self._repos}))
 
     @staticmethod
     def _clock(session) -> tuple[int, int, int]:
@@ -184,7 +198,8 @@ class GatewayBroker(Broker):
 
     def account(self) -> Account:
         if self._account is None:
-            self._account = account_from_pb(self.client.get_account(self.playground_id))
+            msg = self._account_pb if self._account_pb is not None else self.client.get_account(self.playground_id)
+            self._account = account_from_pb(msg)
         return self._account
 
     def position(self, symbol: str) -> Position:
@@ -222,6 +237,7 @@ class GatewayBroker(Broker):
                                   "playground with enforce_stop_loss")
         if equity_fraction is not None and quantity is not None:
             raise PlaceOrderError("give either quantity or equity_fraction, not both")
+        self._check_decision("place an order")
         try:
             msg = self.client.place_order(self.playground_id, normalize_symbol(symbol), side, quantity or 0.0,
                                           requested_price=requested_price or 0.0, order_type=order_type,
@@ -236,6 +252,7 @@ class GatewayBroker(Broker):
 
     def cancel_order(self, order_id: int) -> Order:
         """``ctx.cancel``: the CancelOrder RPC; refusals raise the engine's errors, as locally."""
+        self._check_decision("cancel an order")
         try:
             msg = self.client.cancel_order(self.playground_id, order_id)
         except grpc.RpcError as exc:
@@ -248,12 +265,50 @@ class GatewayBroker(Broker):
         return self._upsert(msg)
 
     # --- the runner's -------------------------------------------------------------------------
+    def _check_decision(self, what: str) -> None:
+        if self._batch:
+            raise PlaygroundError(f"the strategy tried to {what} on a candle outside its decision_periods "
+                                  f"{list(self.stop_periods)} s: the Session ran ahead to the next such candle; "
+                                  f"declare every period it acts on (Strategy.decision_periods) or use the unary transport")
+
+    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int) -> int:
+        """Session transport: one advance command runs ticks until one the strategy must see with
+        full semantics (a candle of ``stop_periods``, a fill, a rejection, an event, the end); the
+        ticks before it are replayed here (``on_candle`` for their candles, the account after each),
+        the last one is held for the runner's next :meth:`step`. Unary: none (every tick is a step)."""
+        if self.transport != "session" or self._held is not None or step_ns % NS:
+            return 0
+        ticks = self.client.advance(step_ns // NS, max_ticks=min(max_ticks, MAX_ADVANCE_TICKS),
+                                    stop_periods=self.stop_periods)
+        deltas, accounts = ticks.deltas, ticks.accounts
+        self._held = (deltas[-1] if deltas else None, accounts[-1] if accounts else None, ticks)
+        self._batch = True
+        try:
+            for delta, account in zip(deltas[:-1], accounts):
+                for bar in self._apply(delta, account)[1]:
+                    on_candle(ctx, bar)
+        finally:
+            self._batch = False
+        return len(deltas) - 1
+
     def step(self, step_ns: int):
         if step_ns % NS:
             raise ValueError(f"gateway ticks are whole seconds, got {step_ns / NS:g} s")
-        delta = self.client.next_tick(self.playground_id, step_ns // NS)
+        if self._held is not None:
+            (delta, account, ticks), self._held = self._held, None
+            if delta is None:
+                raise SessionRefused(ticks.error.code, ticks.error.message)
+        elif self.transport == "session":
+            ticks = self.client.advance(step_ns // NS)
+            delta, account = ticks.deltas[0], ticks.accounts[0]
+        else:
+            delta, account = self.client.next_tick(self.playground_id, step_ns // NS), None
+        return self._apply(delta, account)
+
+    def _apply(self, delta, account=None):
+        """A tick's delta as the runner's tuple; ``account``: the account after it (Session)."""
         self._now = rfc3339_ns(delta.current_time)
-        self._account = None
+        self._account, self._account_pb = None, account
         trades = [trade_from_pb(t) for t in delta.new_trades]
         for t in trades:
             self._book(t)
@@ -341,14 +396,17 @@ def _growing_series(repo, fn, args, source, name) -> GrowingSeries:
 def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str, stop_date: str,
                    balance: float = 100_000.0, history_in_days: int = 0, step: int | None = None,
                    tags=(), keep: bool = False, periods_per_year: float = 252, progress=None,
-                   strict: bool = False, **playground_options) -> BacktestResult:
+                   strict: bool = False, transport: str | None = None, **playground_options) -> BacktestResult:
     """Create a simulator playground on the gateway (``CreatePlayground``: the gateway's catalog,
     ``repositories`` as ``(symbol, timeframe)`` pairs such as ``("AAPL", "1m")``), run ``strategy``
     on it with :func:`run_on_broker`, ticking ``step`` seconds (default: the smallest timeframe),
     and delete it (``keep=True`` leaves it). ``client`` is a :class:`~backtestester.remote.client.PlaygroundClient`.
     ``playground_options`` (``fill_model``, ``margin_basis``, ``commission``, ``slippage``) are the
     engine options of :func:`~backtestester.playgrounds.run_on_catalog`, sent with CreatePlayground;
-    as every strategy runner it enforces the strategy's ``sl``/``tp`` (``enforce_stop_loss``)."""
+    as every strategy runner it enforces the strategy's ``sl``/``tp`` (``enforce_stop_loss``).
+    ``transport``: ``"session"`` (the Session RPC, advancing until a candle of the strategy's
+    :meth:`~backtestester.strategy.base.Strategy.decision_periods`; the default over gRPC) or
+    ``"unary"`` (one NextTick per tick; the default over Twirp, which has no streams)."""
     if not isinstance(strategy, Strategy):
         raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
     specs = repository_specs(repositories)
@@ -360,9 +418,14 @@ def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str,
     try:
         [session] = [s for s in client.get_playgrounds([run_tag]) if s.playground_id == pid]
         broker = GatewayBroker(client, pid, session=session, enforce_stop_loss=True,
-                               fill_model=playground_options.get("fill_model") or "close")
-        return run_on_broker(strategy, broker, step or default_step(specs), periods_per_year=periods_per_year,
-                             progress=progress, strict=strict)
+                               fill_model=playground_options.get("fill_model") or "close", transport=transport,
+                               decision_periods=strategy.decision_periods())
+        try:
+            return run_on_broker(strategy, broker, step or default_step(specs), periods_per_year=periods_per_year,
+                                 progress=progress, strict=strict)
+        finally:
+            if broker.transport == "session":
+                broker.client.close()
     finally:
         if not keep:
             client.delete_playground(pid)

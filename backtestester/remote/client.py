@@ -71,6 +71,8 @@ class PlaygroundClient:
     the gateway's). With ``channel=`` or ``stub=`` the caller owns the connection and its credentials.
     """
 
+    sessions = True  # the Session RPC is available (gRPC); a run through this client uses it by default
+
     def __init__(self, address: str = "127.0.0.1:5051", *, timeout: float = 30.0, retries: int = 4,
                  backoff: float = 0.05, max_backoff: float = 2.0, channel: grpc.Channel | None = None,
                  stub=None, sleep: Callable[[float], None] = time.sleep, token: str | None = None,
@@ -97,6 +99,11 @@ class PlaygroundClient:
         self._stub = stub if stub is not None else pb_grpc.PlaygroundServiceStub(self._channel)
         self.timeout, self.retries, self.backoff, self.max_backoff = timeout, retries, backoff, max_backoff
         self._sleep = sleep
+
+    @property
+    def stub(self):
+        """The ``PlaygroundServiceStub`` (a :class:`~backtestester.remote.session.SessionClient` opens its stream on it)."""
+        return self._stub
 
     def close(self) -> None:
         if self._channel is not None:

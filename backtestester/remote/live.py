@@ -80,10 +80,14 @@ class LiveGatewayBroker(GatewayBroker):
     ``max_bars``: complete after that many new candles (None: until ``stop``)."""
 
     def __init__(self, client, playground_id: str, *, stop: threading.Event | None = None,
-                 max_bars: int | None = None, poll_s: float = 0.25, session=None):
+                 max_bars: int | None = None, poll_s: float = 0.25, session=None, transport: str | None = None):
         self.stop, self.max_bars, self.poll_s = stop or threading.Event(), max_bars, poll_s
         self.bars = 0
-        super().__init__(client, playground_id, session=session, enforce_stop_loss=True)
+        super().__init__(client, playground_id, session=session, enforce_stop_loss=True, transport=transport)
+
+    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int) -> int:
+        """None: a live tick is a poll of the market (:meth:`step`), one Session advance each."""
+        return 0
 
     @staticmethod
     def _clock(session) -> tuple[int, int, int]:
@@ -141,10 +145,12 @@ class LiveGatewayBroker(GatewayBroker):
 def run_live(strategy: Strategy, client: LiveClient, *, broker: str, symbols: Iterable[str], timeframe: str = "1m",
              balance: float = 100_000.0, client_id: str | None = None, account_type: str = "paper",
              max_bars: int | None = None, poll_s: float = 0.25, stop: threading.Event | None = None,
-             tags: Iterable[str] = (), handle_signals: bool = True) -> tuple[str, BacktestResult]:
+             tags: Iterable[str] = (), handle_signals: bool = True,
+             transport: str | None = None) -> tuple[str, BacktestResult]:
     """Create (or pick up by ``client_id``) a live playground and run ``strategy`` on it until
     ``stop`` is set (SIGTERM and SIGINT set it when ``handle_signals``) or ``max_bars`` new bars
-    arrived. Returns ``(playground id, result)``; the playground stays on the gateway."""
+    arrived. Returns ``(playground id, result)``; the playground stays on the gateway. ``transport``:
+    ``"session"`` (ticks, orders and account reads on one Session stream; the default over gRPC) or ``"unary"``."""
     if not isinstance(strategy, Strategy):
         raise TypeError(f"strategy must be a Strategy instance, got {type(strategy).__name__}")
     if timeframe not in TIMESPANS:
@@ -157,9 +163,13 @@ def run_live(strategy: Strategy, client: LiveClient, *, broker: str, symbols: It
         pid = client.create_live_playground(broker=broker, repositories=[(s, timeframe) for s in symbols],
                                             balance=balance, account_type=account_type, client_id=client_id,
                                             tags=tags)
-        live = LiveGatewayBroker(client, pid, stop=stop, max_bars=max_bars, poll_s=poll_s)
+        live = LiveGatewayBroker(client, pid, stop=stop, max_bars=max_bars, poll_s=poll_s, transport=transport)
         step = TIMESPANS[timeframe][0] * UNIT_SECONDS[TIMESPANS[timeframe][1]]
-        return pid, run_on_broker(strategy, live, step)
+        try:
+            return pid, run_on_broker(strategy, live, step)
+        finally:
+            if live.transport == "session":
+                live.client.close()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

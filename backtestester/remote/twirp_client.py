@@ -76,6 +76,8 @@ class TwirpPlaygroundClient(PlaygroundClient):
     ``timeout``, ``retries``, ``backoff``, ``max_backoff``: as :class:`PlaygroundClient`'s. Safe to
     share between threads (one call at a time on the connection)."""
 
+    sessions = False  # Twirp has no streams: runs through it use the unary calls
+
     def __init__(self, base_url: str = "http://127.0.0.1:5052", *, timeout: float = 30.0, retries: int = 4,
                  backoff: float = 0.05, max_backoff: float = 2.0, sleep: Callable[[float], None] = time.sleep,
                  token: str | None = None, root_certificates: bytes | None = None,

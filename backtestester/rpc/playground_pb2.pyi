@@ -724,3 +724,71 @@ class SettleIntentRequest(_message.Message):
     key: str
     note: str
     def __init__(self, reconcile_playground_id: _Optional[str] = ..., key: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class SessionCommand(_message.Message):
+    __slots__ = ("request_id", "open", "advance", "place_order", "cancel_order", "get_account")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    ADVANCE_FIELD_NUMBER: _ClassVar[int]
+    PLACE_ORDER_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_ORDER_FIELD_NUMBER: _ClassVar[int]
+    GET_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    open: SessionOpen
+    advance: SessionAdvance
+    place_order: PlaceOrderRequest
+    cancel_order: CancelOrderRequest
+    get_account: GetAccountRequest
+    def __init__(self, request_id: _Optional[str] = ..., open: _Optional[_Union[SessionOpen, _Mapping]] = ..., advance: _Optional[_Union[SessionAdvance, _Mapping]] = ..., place_order: _Optional[_Union[PlaceOrderRequest, _Mapping]] = ..., cancel_order: _Optional[_Union[CancelOrderRequest, _Mapping]] = ..., get_account: _Optional[_Union[GetAccountRequest, _Mapping]] = ...) -> None: ...
+
+class SessionOpen(_message.Message):
+    __slots__ = ("playground_id",)
+    PLAYGROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    playground_id: str
+    def __init__(self, playground_id: _Optional[str] = ...) -> None: ...
+
+class SessionAdvance(_message.Message):
+    __slots__ = ("seconds", "max_ticks", "stop_periods", "with_accounts")
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TICKS_FIELD_NUMBER: _ClassVar[int]
+    STOP_PERIODS_FIELD_NUMBER: _ClassVar[int]
+    WITH_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    seconds: int
+    max_ticks: int
+    stop_periods: _containers.RepeatedScalarFieldContainer[int]
+    with_accounts: bool
+    def __init__(self, seconds: _Optional[int] = ..., max_ticks: _Optional[int] = ..., stop_periods: _Optional[_Iterable[int]] = ..., with_accounts: _Optional[bool] = ...) -> None: ...
+
+class SessionTicks(_message.Message):
+    __slots__ = ("deltas", "accounts", "error")
+    DELTAS_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    deltas: _containers.RepeatedCompositeFieldContainer[TickDelta]
+    accounts: _containers.RepeatedCompositeFieldContainer[GetAccountResponse]
+    error: SessionError
+    def __init__(self, deltas: _Optional[_Iterable[_Union[TickDelta, _Mapping]]] = ..., accounts: _Optional[_Iterable[_Union[GetAccountResponse, _Mapping]]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...
+
+class SessionError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SessionEvent(_message.Message):
+    __slots__ = ("request_id", "opened", "ticks", "order", "account", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    OPENED_FIELD_NUMBER: _ClassVar[int]
+    TICKS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    opened: PlaygroundSession
+    ticks: SessionTicks
+    order: Order
+    account: GetAccountResponse
+    error: SessionError
+    def __init__(self, request_id: _Optional[str] = ..., opened: _Optional[_Union[PlaygroundSession, _Mapping]] = ..., ticks: _Optional[_Union[SessionTicks, _Mapping]] = ..., order: _Optional[_Union[Order, _Mapping]] = ..., account: _Optional[_Union[GetAccountResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...

@@ -151,6 +151,11 @@ class PlaygroundServiceStub:
                 request_serializer=playground__pb2.SettleIntentRequest.SerializeToString,
                 response_deserializer=playground__pb2.GetReconciliationReportResponse.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/playground.PlaygroundService/Session',
+                request_serializer=playground__pb2.SessionCommand.SerializeToString,
+                response_deserializer=playground__pb2.SessionEvent.FromString,
+                _registered_method=True)
 
 
 class PlaygroundServiceServicer:
@@ -341,6 +346,20 @@ class PlaygroundServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """A bidirectional session on one simulator playground (gRPC only: Twirp has no streams). The
+        client's commands (SessionCommand: open, advance N ticks or until something it must see,
+        place/cancel an order, get the account) and the playground's answers (SessionEvent: ticks
+        with account snapshots, orders, accounts, errors) flow on one stream. Each command does
+        exactly what its unary RPC does (same engine, same texts, same journal and idempotency cache,
+        same tenancy); its answers carry its request_id, in the order the commands were sent. A
+        refused command is answered by an error event (SessionError) and the stream stays usable.
+        See docs/wire.md "Session".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlaygroundServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -458,6 +477,11 @@ def add_PlaygroundServiceServicer_to_server(servicer, server):
                     servicer.SettleIntent,
                     request_deserializer=playground__pb2.SettleIntentRequest.FromString,
                     response_serializer=playground__pb2.GetReconciliationReportResponse.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=playground__pb2.SessionCommand.FromString,
+                    response_serializer=playground__pb2.SessionEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1081,6 +1105,33 @@ class PlaygroundService:
             '/playground.PlaygroundService/SettleIntent',
             playground__pb2.SettleIntentRequest.SerializeToString,
             playground__pb2.GetReconciliationReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/playground.PlaygroundService/Session',
+            playground__pb2.SessionCommand.SerializeToString,
+            playground__pb2.SessionEvent.FromString,
             options,
             channel_credentials,
             insecure,

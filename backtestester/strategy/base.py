@@ -69,6 +69,14 @@ class Strategy:
         """Check constraints between parameters; raise ``ValueError`` saying what is wrong."""
 
     # --- hooks ---------------------------------------------------------------------------------
+    def decision_periods(self) -> tuple[int, ...] | None:
+        """The candle periods (seconds) whose candles this strategy may act on; ``None`` (the
+        default): any candle. A promise that lets a run through the gateway's Session advance several
+        ticks per message, until a candle of these periods (or a fill, a rejection, an event)
+        arrives; ``on_candle`` still sees every candle, and an order placed on another candle is
+        refused with an error saying so."""
+        return None
+
     def on_start(self, ctx) -> None:
         """Called once before the first tick."""
 

@@ -28,6 +28,10 @@ class SmaCross(Strategy):
         if not 0 < self.fraction <= 1:
             raise ValueError(f"SmaCross.fraction must be in (0, 1], got {self.fraction}")
 
+    def decision_periods(self):
+        """``(period_seconds,)``: it acts on no other candle; None (every candle) when it is 0."""
+        return (self.period_seconds,) if self.period_seconds else None
+
     def on_start(self, ctx):
         self._lines = {}
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from backtestester.engine import Order, TickDelta
 from backtestester.rpc import playground_pb2 as pb
+from backtestester.service.errors import ServiceError
+from backtestester.service.journal import stream_request_id
 from backtestester.service.session import PlaygroundSession
 from backtestester.wire import codec
 from backtestester.wire.requests import order_matches
@@ -87,6 +89,46 @@ def account(session: PlaygroundSession, fetch_orders: bool, filters: dict) -> pb
             if order_matches(o, **filters):
                 resp.orders.append(order(session, o))
     return resp
+
+
+def account_snapshot(session: PlaygroundSession) -> pb.GetAccountResponse:
+    """A Session's account after a tick: GetAccount's balance, equity, free margin and positions
+    (no meta, no orders)."""
+    acc = session.ready().account()
+    resp = pb.GetAccountResponse(balance=acc.balance, equity=acc.equity, free_margin=acc.free_margin)
+    codec.positions_map(resp.positions, acc.positions)
+    return resp
+
+
+def advance_stops(delta: pb.TickDelta, stop_periods: frozenset) -> bool:
+    """Whether a Session advance stops after ``delta`` (SessionAdvance in protos/playground.proto):
+    the backtest completed, something the client must see happened, or a candle of
+    ``stop_periods`` (seconds) was revealed."""
+    if delta.is_backtest_complete or delta.new_trades or delta.invalid_orders or delta.events:
+        return True
+    return bool(stop_periods) and any(c.period in stop_periods for c in delta.new_candles)
+
+
+def advance(session: PlaygroundSession, seconds: int, max_ticks: int, stop_periods: frozenset, request_id: str,
+            with_accounts: bool, first: int = 0) -> tuple[pb.SessionTicks, ServiceError | None]:
+    """A Session's advance: up to ``max_ticks`` NextTicks in one call, tick ``i`` with request id
+    ``<request_id>/<i>`` (journalled and cached as NextTick's; ``i`` from ``first``), until
+    :func:`advance_stops`. Returns the ticks and ``None``, or the ticks run and the refusal of the
+    next one; a refusal of the first tick is raised."""
+    out = pb.SessionTicks()
+    for i in range(first, first + max_ticks):
+        try:
+            delta = session.tick(seconds, False, stream_request_id(request_id, i))
+        except ServiceError as exc:
+            if i == first:
+                raise
+            return out, exc
+        out.deltas.append(delta)
+        if with_accounts:
+            out.accounts.append(account_snapshot(session))
+        if advance_stops(delta, stop_periods):
+            break
+    return out, None
 
 
 def summary(session: PlaygroundSession) -> pb.PlaygroundSession:

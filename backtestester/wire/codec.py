@@ -83,12 +83,14 @@ def tick_delta(d, tz, lookup=None, indicators: dict | None = None) -> pb.TickDel
     """The TickDelta message; ``indicators`` (``{(symbol, period_ns): fields}``) fills the new
     candles' indicator fields."""
     msg = pb.TickDelta(current_time=rfc3339(d.current_time, tz), is_backtest_complete=bool(d.is_backtest_complete))
-    msg.new_trades.extend(trade(t, tz) for t in d.new_trades)
+    if d.new_trades:  # most ticks have none: an empty extend costs more than the test
+        msg.new_trades.extend(trade(t, tz) for t in d.new_trades)
     for nc in d.new_candles:
         fields = indicators.get((nc.symbol, nc.repository.period_ns)) if indicators else None
         msg.new_candles.append(pb.Candle(symbol=nc.symbol, period=int(nc.period.total_seconds()),
                                          bar=bar(nc.candle, fields, nc.index)))
-    msg.invalid_orders.extend(order(o, tz, lookup) for o in d.invalid_orders)
+    if d.invalid_orders:
+        msg.invalid_orders.extend(order(o, tz, lookup) for o in d.invalid_orders)
     for ev in d.events:
         orders = [order(o, tz, lookup) for o in ev.orders]
         if ev.type == "liquidation":  # the only event type of the v1 wire (spec 5.5)

@@ -110,9 +110,11 @@ def _bar_of(ns: int) -> int:
     return ns // (60 * NS) * 60 * NS
 
 
-def test_live_and_backtest_give_the_same_orders(ray_cluster, tmp_path):
+@pytest.mark.parametrize("transport", ["session", "unary"])
+def test_live_and_backtest_give_the_same_orders(ray_cluster, tmp_path, transport):
     """The unchanged SmaCross on the accelerated replay (sim broker, fill model close) and in a
-    backtest over the same bars: the same orders (side, quantity, fill price, bar of the fill)."""
+    backtest over the same bars: the same orders (side, quantity, fill price, bar of the fill),
+    through the Session stream (the default) and through the unary calls."""
     path = data_dir(tmp_path)
     params = dict(fast=2, slow=5)
     # 09:28 New York: two replay minutes before the first bar. Speed 30: a bar every 2 s, the time a
@@ -122,7 +124,8 @@ def test_live_and_backtest_give_the_same_orders(ray_cluster, tmp_path):
         _, _, address = gws.start(path, live_config(start="2024-01-03T09:28:00-05:00", speed=30.0))
         with LiveClient(address, timeout=DEADLINE) as client:
             pid, live = run_live(SmaCross(**params), client, broker="sim", symbols=["AAA"], timeframe="1m",
-                                 client_id="parity", max_bars=30, poll_s=0.05, handle_signals=False)
+                                 client_id="parity", max_bars=30, poll_s=0.05, handle_signals=False,
+                                 transport=transport)
     backtest = run_on_catalog(SmaCross(**params), path, [("AAA", "1m")], start_date="2024-01-03",
                               stop_date="2024-01-03", history_in_days=1)
 

@@ -47,10 +47,20 @@ def twirp_client(gateway_pair):
         yield c
 
 
-@pytest.fixture(params=["grpc", "twirp"])
+@pytest.fixture(scope="module")
+def unary_client(gateway):
+    """A gRPC client whose runs use the unary calls (NextTick per tick), not the Session."""
+    with PlaygroundClient(gateway, timeout=DEADLINE) as c:
+        c.sessions = False
+        yield c
+
+
+@pytest.fixture(params=["grpc-session", "grpc-unary", "twirp"])
 def any_client(request):
-    """The typed client over each transport: parity holds on both (local == gRPC == Twirp)."""
-    return request.getfixturevalue("client" if request.param == "grpc" else "twirp_client")
+    """The typed client over each transport: parity holds on all (local == gRPC Session == gRPC
+    unary == Twirp). A gRPC run uses the Session by default."""
+    return request.getfixturevalue({"grpc-session": "client", "grpc-unary": "unary_client",
+                                    "twirp": "twirp_client"}[request.param])
 
 
 def fills(result):

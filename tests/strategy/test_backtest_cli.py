@@ -95,6 +95,7 @@ CATALOG = ["--data-dir", "DATA", "--start", "2024-01-03", "--stop", "2024-01-03"
     (["--history-days", "3", "--bars", "10"], "--history-days: only with catalog bars"),
     (["--tls-ca", "ca.pem"], "--tls-ca: only with --gateway"),
     (["--tls-ca", "ca.pem", *CATALOG], "--tls-ca: only with --gateway"),
+    (["--transport", "unary", *CATALOG], "--transport: only with --gateway"),
     (["--start", "2024-01-03"], "need both --start and --stop"),
     (["--data-dir", "DATA"], "need both --start and --stop"),
     (["--symbol", "aaa", "--symbols", "bbb", "AAA"], "symbol(s) AAA given more than once"),

@@ -452,13 +452,13 @@ def test_additions_have_their_documented_shapes_and_messages(spec):
     service = playground_pb2.DESCRIPTOR.services_by_name["PlaygroundService"]
     additions = {m.name: m for m in service.methods if m.name not in spec.rpcs}
     assert set(additions) == {"StreamTicks", "StreamCandlesArrow", "CancelOrder", "PushBars", "GetBrokerHealth",
-                              "SettleIntent"}
+                              "SettleIntent", "Session"}
     for name in ("StreamTicks", "StreamCandlesArrow"):
         assert additions[name].server_streaming and not additions[name].client_streaming, name
     # CancelOrder: unary (so every front end of the servicer serves it), appended after the spec's RPCs
     cancel = additions["CancelOrder"]
     assert not cancel.server_streaming and not cancel.client_streaming
-    assert [m.name for m in service.methods][-4:] == ["CancelOrder", "PushBars", "GetBrokerHealth", "SettleIntent"]
+    assert [m.name for m in service.methods][-5:] == ["CancelOrder", "PushBars", "GetBrokerHealth", "SettleIntent", "Session"]
     assert cancel.output_type.full_name == "playground.Order"
 
     ticks = additions["StreamTicks"]
@@ -482,9 +482,9 @@ def test_additions_have_their_documented_shapes_and_messages(spec):
 
     # New messages only: none of the additions reuses a name of the spec.
     new_messages = set(playground_pb2.DESCRIPTOR.message_types_by_name) - set(spec.messages)
-    assert new_messages == {"StreamTicksRequest", "ArrowBatch", "CancelOrderRequest", "PushBarsRequest",
-                            "PushBarsResponse", "GetBrokerHealthRequest", "BrokerHealth", "GetBrokerHealthResponse",
-                            "SettleIntentRequest"}
+    assert new_messages == {"StreamTicksRequest", "ArrowBatch", "CancelOrderRequest", "PushBarsRequest", "PushBarsResponse",
+                            "GetBrokerHealthRequest", "BrokerHealth", "GetBrokerHealthResponse", "SettleIntentRequest",
+                            *(f"Session{m}" for m in ("Command", "Open", "Advance", "Ticks", "Error", "Event"))}
     # Live trading (docs/live.md): bars pushed by a client (client streaming), the brokers' health.
     push, health = additions["PushBars"], additions["GetBrokerHealth"]
     assert push.client_streaming and not push.server_streaming
