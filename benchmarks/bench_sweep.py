@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -156,7 +157,7 @@ def _rounds(ray, args, tables, data_dir, engine: str, grid: dict, pool, out: Tab
 
 def main():
     args = _arguments()
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=200)  # a log keeps the tables' columns whole
     ray = init_ray(num_cpus=2)
     tables = {("SYNTH", "1m"): generate_bars("SYNTH", timeframe="1m", n_bars=args.bars, seed=11)}
     if "fast" in args.engines:
