@@ -18,15 +18,24 @@ With ``--actors pool`` (by default both kinds are measured) the sweeps run inste
 :class:`~actors.pool.SweepPool` of two actors started before the rounds, as a session of sweeps
 does: actor start, imports and kernels are then paid once, outside the timings.
 
-Usage: ``python benchmarks/bench_sweep.py [--bars N] [--grid FASTxSLOW] [--rounds R]
-[--engines event fast] [--actors new pool] [--table-gib G] [--skip-memory]`` (``--grid 20x20``:
-400 combinations, fast 5..100, slow 110..490).
+With ``--source catalog`` the sweeps read the bars from a data catalog on disk (written once,
+untimed) as ``backtestester sweep`` does: ``prepare_sweep`` reads and fingerprints them, then
+``run_sweep`` runs; both timed.
+
+The last table gives each kind of sweep's scaling efficiency (1 -> 2 actors) by number of
+combinations: ``--engines fast --grid 10x10 20x20 40x25`` measures the one-off sweep (``new``)
+and the pool at 100, 400 and 1,000 combinations.
+
+Usage: ``python benchmarks/bench_sweep.py [--bars N] [--grid FASTxSLOW ...] [--rounds R]
+[--engines event fast] [--actors new pool] [--source memory catalog] [--table-gib G]
+[--skip-memory]`` (``--grid 20x20``: 400 combinations, fast 5..100, slow 110..490).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -40,8 +49,10 @@ from actors.data_store import DataStore
 from actors.pool import SweepPool
 from actors.sweep import run_sweep
 from actors.sweep_worker import SweepWorker
+from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
 from backtestester.sweep import SweepSpec
+from backtestester.sweep.prepare import prepare_sweep
 
 
 def sma_grid(n_fast: int = 10, n_slow: int = 10) -> dict:
@@ -49,13 +60,18 @@ def sma_grid(n_fast: int = 10, n_slow: int = 10) -> dict:
     return {"fast": [5 * (i + 1) for i in range(n_fast)], "slow": [5 * n_fast + 10 + 20 * j for j in range(n_slow)]}
 
 
-def sweep_seconds(tables, workers: int, engine: str, grid: dict, pool=None) -> tuple[float, float]:
-    """(wall seconds of the sweep, seconds its runs took summed over the actors)."""
+def sweep_seconds(tables, workers: int, engine: str, grid: dict, pool=None, data_dir=None) -> tuple[float, float]:
+    """(wall seconds of the sweep, seconds its runs took summed over the actors). With ``data_dir``
+    the sweep reads SYNTH from that catalog as ``backtestester sweep`` does (``prepare_sweep``,
+    then ``run_sweep``; both timed), else it is handed ``tables``."""
     spec = SweepSpec(strategy="backtestester.strategy.reference:SmaCross", grid=grid, engine=engine)
     runs = len(grid["fast"]) * len(grid["slow"])
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        outcome = run_sweep(spec, out, tables=tables, workers=workers, show_progress=False, report_top=0, pool=pool)
+        source = dict(data_dir=data_dir) if data_dir else dict(tables=tables)
+        prepared = prepare_sweep(spec, **source)
+        outcome = run_sweep(spec, out, **source, workers=workers, show_progress=False, report_top=0, pool=pool,
+                            prepared=prepared)
         seconds = time.perf_counter() - t0
     assert outcome.ran == runs and outcome.failed == 0, outcome.records[:1]
     return seconds, sum(r["elapsed_s"] for r in outcome.records)
@@ -105,10 +121,12 @@ def _spread(values, fmt: str) -> str:
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
-def main():
+def _arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=1_000_000)
-    parser.add_argument("--grid", default="10x10", help="FASTxSLOW: numbers of fast and slow windows")
+    parser.add_argument("--grid", nargs="+", default=["10x10"],
+                        help="FASTxSLOW: numbers of fast and slow windows; several grids are measured in turn "
+                             "(10x10 20x20 40x25: 100, 400 and 1,000 combinations)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--table-gib", type=float, default=1.0)
     parser.add_argument("--skip-memory", action="store_true")
@@ -116,54 +134,79 @@ def main():
     parser.add_argument("--actors", nargs="+", default=["new", "pool"], choices=["new", "pool"],
                         help="new: every sweep starts its actors (a one-off sweep); pool: sweeps run on a "
                              "SweepPool of 2 actors started before the rounds (a session of sweeps)")
-    args = parser.parse_args()
-    console = Console()
+    parser.add_argument("--source", nargs="+", default=["memory"], choices=["memory", "catalog"],
+                        help="memory: the tables are handed to the sweep; catalog: the sweep reads them from a "
+                             "data catalog on disk, as `backtestester sweep` does (the read is timed)")
+    return parser.parse_args()
+
+
+def _rounds(ray, args, tables, data_dir, engine: str, grid: dict, pool, out: Table, label: tuple) -> list:
+    """``args.rounds`` rounds of 1 and 2 actors (alternating which goes first), each a row of ``out``."""
+    runs = len(grid["fast"]) * len(grid["slow"])
+    rows = []
+    for k in range(args.rounds):
+        machine = machine_scaling(ray)
+        order = (1, 2) if k % 2 == 0 else (2, 1)
+        timed = {w: sweep_seconds(tables, w, engine, grid, pool, data_dir) for w in order}
+        (one, work1), (two, work2) = timed[1], timed[2]
+        rows.append((machine, one, two, one / (2 * two)))
+        out.add_row(*label, str(k + 1), f"{machine:.0%}", f"{one:.1f}", f"{two:.1f}", f"{runs / two:.1f}",
+                    f"{one / (2 * two):.0%}", f"{work1:.1f} / {work2:.1f}", f"{os.getloadavg()[0]:.1f}")
+    return rows
+
+
+def main():
+    args = _arguments()
+    console = Console() if sys.stdout.isatty() else Console(width=200)  # a log keeps the tables' columns whole
     ray = init_ray(num_cpus=2)
     tables = {("SYNTH", "1m"): generate_bars("SYNTH", timeframe="1m", n_bars=args.bars, seed=11)}
     if "fast" in args.engines:
         from backtestester.fastpath import warmup
 
         console.print(f"numba kernels ready in the driver (on-disk cache filled): {warmup():.1f} s")
-    grid = sma_grid(*(int(x) for x in args.grid.lower().split("x")))
-    runs = len(grid["fast"]) * len(grid["slow"])
-    console.print(f"{runs}-combination SMA sweep over {args.bars:,} one-minute bars, {args.rounds} rounds")
+    grids = {spec: sma_grid(*(int(x) for x in spec.lower().split("x"))) for spec in args.grid}
+    sizes = ", ".join(str(len(g["fast"]) * len(g["slow"])) for g in grids.values())
+    console.print(f"SMA sweeps of {sizes} combinations over {args.bars:,} one-minute bars, {args.rounds} rounds")
     out = Table(title="Sweep throughput")
-    for col in ("engine", "actors", "round", "machine scaling", "1 actor s", "2 actors s", "runs/s (2)",
-                "scaling efficiency", "run time s (1 / 2)", "load avg"):
+    for col in ("source", "engine", "actors", "runs", "round", "machine scaling", "1 actor s", "2 actors s",
+                "runs/s (2)", "scaling efficiency", "run time s (1 / 2)", "load avg"):
         out.add_column(col, justify="right")
     summary = {}
     small = {("SYNTH", "1m"): generate_bars("SYNTH", timeframe="1m", n_bars=1_000, seed=11)}
-    for engine in args.engines:
-        sweep_seconds(small, 2, engine, sma_grid(2, 2))  # the driver's first-use imports, untimed
-        for actors in args.actors:
-            pool = SweepPool(2, engines=engine) if actors == "pool" else None
-            if pool:
-                sweep_seconds(small, 2, engine, sma_grid(2, 2), pool)  # the pool's actors ready, untimed
-            rows = []
-            for k in range(args.rounds):
-                machine = machine_scaling(ray)
-                order = (1, 2) if k % 2 == 0 else (2, 1)
-                timed = {w: sweep_seconds(tables, w, engine, grid, pool) for w in order}
-                (one, work1), (two, work2) = timed[1], timed[2]
-                rows.append((machine, one, two, one / (2 * two)))
-                out.add_row(engine, actors, str(k + 1), f"{machine:.0%}", f"{one:.1f}", f"{two:.1f}",
-                            f"{runs / two:.1f}", f"{one / (2 * two):.0%}", f"{work1:.1f} / {work2:.1f}",
-                            f"{os.getloadavg()[0]:.1f}")
-            summary[(engine, actors)] = rows
-            if pool:
-                pool.close()
+    with tempfile.TemporaryDirectory() as catalog:
+        if "catalog" in args.source:
+            Catalog(catalog).write("SYNTH", "1m", tables[("SYNTH", "1m")])
+        for engine in args.engines:
+            sweep_seconds(small, 2, engine, sma_grid(2, 2))  # the driver's first-use imports, untimed
+            for actors in args.actors:
+                pool = SweepPool(2, engines=engine) if actors == "pool" else None
+                if pool:
+                    sweep_seconds(small, 2, engine, sma_grid(2, 2), pool)  # the pool's actors ready, untimed
+                for source in args.source:
+                    data_dir = catalog if source == "catalog" else None
+                    for grid in grids.values():
+                        label = (source, engine, actors, str(len(grid["fast"]) * len(grid["slow"])))
+                        summary[label] = _rounds(ray, args, tables, data_dir, engine, grid, pool, out, label)
+                if pool:
+                    pool.close()
     console.print(out)
-    for (engine, actors), rows in summary.items():
-        if not rows:
-            continue
-        machine, one, two, eff = zip(*rows)
-        console.print(f"{engine}, {actors} actors: 1 actor {_spread(one, '{:.1f}')} s, "
-                      f"2 actors {_spread(two, '{:.1f}')} s, efficiency {_spread(eff, '{:.0%}')}; machine scaling {_spread(machine, '{:.0%}')} "
-                      "(median, min-max)")
+    _print_summary(console, summary)
     if not args.skip_memory:
         size, growth = memory_per_actor(ray, args.table_gib)
         console.print(f"shared table {size:,.0f} MiB: private memory growth per actor "
                       + ", ".join(f"{g:.0f} MiB" for g in growth))
+
+
+def _print_summary(console, summary: dict) -> None:
+    """Scaling efficiency (1 -> 2 actors) by kind of sweep and number of combinations."""
+    out = Table(title="Scaling efficiency, 1 -> 2 actors: median (min-max) of the rounds")
+    for col in ("source", "engine", "actors", "runs", "1 actor s", "2 actors s", "efficiency", "machine scaling"):
+        out.add_column(col, justify="right")
+    for label, rows in summary.items():
+        machine, one, two, eff = zip(*rows)
+        out.add_row(*label, _spread(one, "{:.1f}"), _spread(two, "{:.1f}"), _spread(eff, "{:.0%}"),
+                    _spread(machine, "{:.0%}"))
+    console.print(out)
 
 
 if __name__ == "__main__":
