@@ -5,6 +5,9 @@ reconnects after a drop without a close frame, and a storm of 100 drops in a row
 (polling is the truth). Every wait is on a condition, with a generous deadline that fails with a message."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from backtestester.live.alpaca import AlpacaBroker
@@ -13,7 +16,7 @@ from backtestester.live.port import OrderIntent
 
 from .deskkit import MIN, T0
 from .tradier_control import T0 as OPEN_T  # a Tuesday 10:00 ET: the market sessions accept orders
-from .venuekit import AlpacaRig
+from .venuekit import AlpacaRig, fill_between_polls
 
 DEADLINE_S = 30.0
 
@@ -138,9 +141,7 @@ def test_a_fill_event_makes_the_desk_read_that_order_before_any_poll(rig):
 def test_the_gateway_applies_a_trade_update_between_polls(tmp_path, fake_alpaca, monkeypatch):
     """With a poll period of an hour, only the stream's event can fill the order within the test:
     the gateway's loop waits on desk.wait_events (no separate wake-up) and applies it."""
-    import asyncio  # noqa: PLC0415
-
-    from actors.gateway.live import LiveConfig, LiveShell  # noqa: PLC0415
+    from actors.gateway.live import LiveConfig  # noqa: PLC0415
 
     key_id, secret_key = fake_alpaca_keys(fake_alpaca)
     monkeypatch.setenv("BT_TEST_ALPACA_KEY", key_id)
@@ -152,36 +153,14 @@ def test_the_gateway_applies_a_trade_update_between_polls(tmp_path, fake_alpaca,
     fake_alpaca.price(SPY=10.0)
     config = LiveConfig(brokers=("alpaca",), feed="push", alpaca_config=str(toml), poll_seconds=3600.0,
                         settle_seconds=0.0).validate()
-
-    async def scenario():
-        (tmp_path / "gw").mkdir()
-        shell = LiveShell(str(tmp_path / "gw"), config, now=lambda: OPEN_T)
-        await shell.start()
-        try:
-            await asyncio.to_thread(fake_alpaca_listening, fake_alpaca)
-            pid = await shell.run(shell.desk.create_playground, broker="alpaca", account_type="margin",
-                                  repositories=[("SPY", 60)], balance=1000.0)
-            order = await shell.run(shell.desk.place_order, pid, symbol="SPY", side="buy", quantity=1,
-                                    requested_price=10.0)
-            await asyncio.to_thread(fake_alpaca.tick)
-            for _ in range(int(DEADLINE_S / 0.05)):  # a condition with a deadline: the order fills
-                if not shell.desk.get_order(order.id).is_open:
-                    break
-                await asyncio.sleep(0.05)
-            done = shell.desk.get_order(order.id)
-            assert done.status == "filled", f"the stream's event was not applied: {done.status} {done.reject_reason}"
-        finally:
-            await shell.stop()  # the desk's close stops its brokers' streams
-    asyncio.run(scenario())
-    import threading  # noqa: PLC0415
-
+    done = fill_between_polls(tmp_path / "gw", config, OPEN_T, "alpaca", fake_alpaca,
+                              lambda: fake_alpaca_listening(fake_alpaca), DEADLINE_S)
+    assert done.status == "filled", f"the stream's event was not applied: {done.status} {done.reject_reason}"
     assert not [t for t in threading.enumerate() if t.name == "stream-alpaca-trade-updates"], "the stream outlived stop"
 
 
 def fake_alpaca_listening(fake) -> None:
     """Until the fake has a listening stream connection (a condition polled with a deadline)."""
-    import time  # noqa: PLC0415
-
     deadline = time.monotonic() + DEADLINE_S
     while fake.stream_info()["listening"] < 1:
         assert time.monotonic() < deadline, "the trade-updates stream is not listening"
