@@ -57,14 +57,18 @@ def test_a_fill_event_reports_the_order_id_to_the_desk(fake_alpaca):
     assert not broker.stream.running  # close() joined the thread
 
 
-def test_refused_keys_are_reported_and_retried_without_crashing(fake_alpaca):
-    stream = TradeUpdates(fake_alpaca.stream_url, "wrong", "keys", backoff_s=0.001, max_backoff_s=0.001).start()
+def test_refused_keys_are_reported_and_retried_at_the_longest_back_off(fake_alpaca):
+    """Keys do not get better by hammering: every retry after a refusal waits max_backoff_s (the
+    injected sleep records the waits and returns at once)."""
+    waits: list[float] = []
+    stream = TradeUpdates(fake_alpaca.stream_url, "wrong", "keys", backoff_s=0.25, max_backoff_s=8.0,
+                          sleep=waits.append).start()
     try:
-        wait(stream, lambda s: s.drops >= 2, "two refusals")
-        assert stream.link.stats.connects == 0 and stream.link.stats.refused >= 2
-        assert "unauthorized" in stream.link.stats.last_error
+        wait(stream, lambda s: s.refused >= 2, "two refusals")
+        assert stream.link.stats.connects == 0 and "unauthorized" in stream.link.stats.last_error
     finally:
         stream.stop()
+    assert len(waits) >= 2 and set(waits) == {8.0}
 
 
 def test_a_stream_closed_right_after_listening_reconnects(fake_alpaca):
