@@ -30,7 +30,6 @@ from datetime import datetime, timezone
 
 from backtestester.data.schema import TIMEFRAMES
 from backtestester.live.barsources import PACES
-from backtestester.live.streamwake import StreamWake
 from backtestester.service.errors import ServiceError, Status
 
 from .security import current_principal
@@ -184,11 +183,11 @@ def _replay_origin(data_dir: str, start: datetime, speed: float, pace: str, now_
     return now_ns
 
 
-def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns, wake: StreamWake | None = None):
+def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
     """The desk of a gateway: brokers, bar sources, sessions. The simulated brokers and the sessions
     run on the market clock (the replay's time under a replay feed, else ``now``); the desk gets the
     wall clock and reads market time from the bars itself. Returns ``(desk, push source or None,
-    market_now)``. Broker streams ring ``wake``."""
+    market_now)``."""
     from backtestester.live import bars as live_bars  # noqa: PLC0415  (live trading only when served)
     from backtestester.live.alpaca_config import alpaca_broker  # noqa: PLC0415
     from backtestester.live.desk import LiveDesk  # noqa: PLC0415
@@ -210,7 +209,7 @@ def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns, wake: Str
     if config.tradier:
         brokers["tradier"] = _tradier(config.tradier, now)
     if config.alpaca:
-        brokers["alpaca"] = alpaca_broker(config.alpaca, now, wake)
+        brokers["alpaca"] = alpaca_broker(config.alpaca, now)
     push = None
     if config.feed == "replay":
         sources = []
@@ -268,16 +267,14 @@ class LiveShell:
         self._broker_pool = ThreadPoolExecutor(4, thread_name_prefix="live-broker")
         self._read_pool = ThreadPoolExecutor(4, thread_name_prefix="live-read")
         self._task: asyncio.Task | None = None
-        self.wake = StreamWake()  # broker streams (Alpaca's trade updates) make the next poll come sooner
         self._owners: dict[str, str | None] = {}   # live playground id -> the principal that created it
         self._reconciles: dict[str, set] = {}      # reconcile playground id -> the principals of its live ones
 
     async def start(self) -> None:
         """Build (resume) the desk in a thread, learn its playgrounds, start the poll task."""
         if self.desk is None:
-            self.wake.bind(asyncio.get_running_loop())
             self.desk, self.push, self.market_now = await asyncio.to_thread(build_desk, self.data_dir, self.config,
-                                                                            now=self.now, wake=self.wake)
+                                                                            now=self.now)
         if self.config.polygon is not None and self.polygon is None:
             from backtestester.live.polygon import PolygonRest  # noqa: PLC0415
 
@@ -300,7 +297,6 @@ class LiveShell:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        await asyncio.to_thread(self.wake.stop)
         if self.desk is not None:
             await self.run(self.desk.close)
             await self.run(self.desk.bars.close)  # a stream source's thread is joined
@@ -331,7 +327,7 @@ class LiveShell:
     async def _pause(self) -> None:
         """Until the next poll; order events of a broker's stream are applied meanwhile, at once."""
         if not self.desk.streaming:
-            await self.wake.pause(self.config.poll_seconds)
+            await asyncio.sleep(self.config.poll_seconds)
             return
         loop = asyncio.get_running_loop()
         end = loop.time() + self.config.poll_seconds

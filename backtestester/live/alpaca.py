@@ -175,9 +175,12 @@ class AlpacaBroker:
         self.stream = TradeUpdates(options.get("stream_url") or stream_url(self.base_url), options["key_id"],
                                    options["secret_key"], backoff_s=float(options.get("stream_backoff_s", 0.5)),
                                    timeout_s=config.timeout_s)
+        self.order_events = None  # the stream's order ids once it runs: the desk reads those orders at once
 
     def start_stream(self) -> TradeUpdates:
-        """Start the trade-updates thread (:attr:`stream`; its ``activity`` event says "poll now")."""
+        """Start the trade-updates thread (:attr:`stream`); its order ids become :attr:`order_events`,
+        which :meth:`~.desk.LiveDesk.poll_events` drains."""
+        self.order_events = self.stream.events
         return self.stream.start()
 
     def close(self) -> None:

@@ -3,8 +3,8 @@
 :func:`read_alpaca_config` reads the TOML file where ``serve`` starts (the keys come from
 environment variables or files named in it, never from the file itself, and are never logged);
 :func:`alpaca_broker` builds the :class:`~backtestester.live.alpaca.AlpacaBroker` and starts its
-trade-updates stream, attached to a :class:`~backtestester.live.streamwake.StreamWake` so the
-gateway's poll loop runs at once instead of at its next period (polling stays the truth).
+trade-updates stream, whose order events the desk applies at once instead of at its next poll
+(polling stays the truth).
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import os
 
 from .alpaca import AlpacaBroker
 from .port import BrokerConfig
-from .streamwake import StreamWake
 
 #: Keys accepted in ``--alpaca-config``.
 ALPACA_KEYS = ("environment", "account_id", "account_type", "base_url", "data_url", "stream_url", "feed",
@@ -64,16 +63,14 @@ def read_alpaca_config(path: str, load_toml) -> dict:
     return table
 
 
-def alpaca_broker(table: dict, now, wake: StreamWake | None = None):
+def alpaca_broker(table: dict, now):
     """The :class:`~backtestester.live.alpaca.AlpacaBroker` of a read config, its stream started
-    (unless ``stream = false``) and attached to ``wake``."""
+    (unless ``stream = false``)."""
     options = {key: table[key] for key in ("environment", "feed", "stream_url") if table.get(key)}
     cfg = BrokerConfig("alpaca", account_id=str(table.get("account_id", "")), base_url=table.get("base_url", ""),
                        data_url=table.get("data_url", ""), timeout_s=float(table.get("timeout_s", 10.0)),
                        options={**options, "key_id": table["key_id"], "secret_key": table["secret_key"]})
     broker = AlpacaBroker(cfg, now=now)
     if table.get("stream", True):
-        if wake is not None:
-            wake.attach(broker.stream)
         broker.start_stream()
     return broker

@@ -22,9 +22,10 @@ and delivers the bars:
   (:func:`~.polygon.rest_source`, from the newest bar seen before the outage; while connected,
   from ``RESEND_WINDOW_S`` before the newest streamed bar), so a bar sent while the stream was
   down, or lost without a drop, still arrives; a backfill that failed is asked again next fetch;
-* **reconnects**: a closed or failed connection (a close without a frame included) is opened
-  again after a back-off doubling from ``backoff_s`` to ``max_backoff_s``, reset once a
-  connection authenticates; ``auth_failed`` stops the thread and the next fetch raises
+* **reconnects**: the connection is a :class:`~.streams.StreamLink` (``docs/live/desk.md``, Streams):
+  a closed or failed connection (a close without a frame included) is opened again after a
+  back-off doubling from ``backoff_s`` to ``max_backoff_s``, reset once a connection
+  authenticates; ``auth_failed`` stops the thread and the next fetch raises
   :class:`~.port.BrokerAuthError`.
 
 :meth:`~PolygonStreamSource.close` stops the thread and joins it. The key is never logged.
@@ -38,11 +39,9 @@ import threading
 import time
 from typing import Callable, Iterable
 
-from websockets.exceptions import WebSocketException
-from websockets.sync.client import connect
-
 from .polygon import MS, NS, PolygonConfig, PolygonRest, rest_source
 from .port import Bar, BrokerAuthError
+from .streams import StreamLink, StreamRefused, websocket_connect
 from .tradier_http import brief
 
 log = logging.getLogger(__name__)
@@ -67,16 +66,16 @@ def am_bar(event, symbols) -> Bar | None:
 
 class PolygonStreamSource:
     """One-minute bars of ``symbols`` from the ``AM`` stream at ``url``, REST (``rest``) filling
-    every gap (see the module docstring). ``connect`` is the WebSocket opener (default:
-    ``websockets.sync.client.connect``). Counters for health and tests: ``connections``
-    (authenticated sessions), ``drops``, ``received`` (AM bars), ``backoffs`` (each wait, seconds),
-    ``last_error``, ``auth_error`` (set when the stream refused the key)."""
+    every gap (see the module docstring). ``connect`` is the WebSocket opener (``connect(url,
+    timeout_s)``, default :func:`~.streams.websocket_connect`). Counters for health and tests:
+    ``connections`` (authenticated sessions), ``drops``, ``received`` (AM bars), ``backoffs``
+    (each wait, seconds), ``last_error``, ``auth_error`` (set when the stream refused the key)."""
 
     final = False
 
     def __init__(self, rest: PolygonRest, symbols: Iterable[str], period_s: int = STREAM_PERIOD_S, *, url: str,
                  api_key: str, rest_poll_s: float = 60.0, backoff_s: float = 1.0, max_backoff_s: float = 30.0,
-                 lookback_s: float | None = None, open_timeout_s: float = 10.0, connect: Callable = connect):
+                 lookback_s: float | None = None, open_timeout_s: float = 10.0, connect: Callable = websocket_connect):
         if period_s != STREAM_PERIOD_S:
             raise ValueError(f"the AM stream sends one-minute bars (period 60 s), got {period_s}; for other "
                              f"periods poll REST (stream = false)")
@@ -85,28 +84,40 @@ class PolygonStreamSource:
         self.symbols = self.rest_source.symbols
         self.url, self._key = url, api_key
         self.rest_poll_ns = int(rest_poll_s * NS)
-        self.backoff_s, self.max_backoff_s, self.open_timeout_s = backoff_s, max_backoff_s, open_timeout_s
-        self._connect = connect
-        self._cond = threading.Condition()
+        self.open_timeout_s = open_timeout_s
+        self._lock = threading.Lock()
         self._buffer: dict[tuple[str, int], Bar] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._ws = None
         self._gap = True  # REST catches up at the first fetch and after every (re)connect
-        self._connected = False  # while not connected every fetch asks REST
+        self._seen_connects = 0  # the link's connects at the previous fetch: another means a reconnect
         self._next_rest_ns = 0
         self.auth_error: BrokerAuthError | None = None
-        self.connections = self.drops = self.received = 0
-        self.backoffs: list[float] = []
-        self.last_error = ""
-        self._session_authenticated = False
+        self.received = 0
+        self.link = StreamLink("polygon-am", lambda: (self.url, ""), None, self._take, handshake=self._handshake,
+                               connect=connect, silent_after_s=None,  # no bar in a minute without trades
+                               backoff_s=backoff_s, max_backoff_s=max_backoff_s, connect_timeout_s=open_timeout_s,
+                               stop_when_refused=True)
+
+    # --- the link's counters -----------------------------------------------------------------
+    @property
+    def connections(self) -> int:
+        return self.link.stats.connects
+
+    @property
+    def drops(self) -> int:
+        return self.link.stats.drops
+
+    @property
+    def backoffs(self) -> list[float]:
+        return list(self.link.stats.backoffs)
+
+    @property
+    def last_error(self) -> str:
+        return self.link.stats.last_error
 
     # --- the caller's side -------------------------------------------------------------------
     def start(self) -> None:
         """Start the receiving thread (idempotent; :meth:`fetch` starts it too)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="polygon-am", daemon=True)
-            self._thread.start()
+        self.link.start()
 
     def resume(self, newest: dict[tuple[str, int], int]) -> None:
         """The newest stored bar per ``(symbol, period_s)``: REST catches up from there."""
@@ -117,11 +128,13 @@ class PolygonStreamSource:
         bars of a backfill or a periodic poll when one is due (see the module docstring).
         Raises :class:`~.port.BrokerAuthError` once the stream was refused its key."""
         self.start()
-        with self._cond:
-            if self.auth_error is not None:
-                raise self.auth_error
+        if self.auth_error is not None:
+            raise self.auth_error
+        connected, connects = self.link.stats.connected, self.link.stats.connects
+        with self._lock:
             streamed, self._buffer = list(self._buffer.values()), {}
-            gap, self._gap = self._gap or not self._connected, False
+            gap = self._gap or not connected or connects != self._seen_connects
+            self._gap, self._seen_connects = False, connects
         if not gap and streamed:  # contiguous since the last fetch: REST need only re-read the resend window
             newest: dict[tuple[str, int], int] = {}
             for bar in streamed:
@@ -132,7 +145,7 @@ class PolygonStreamSource:
         failures = self.rest_source.failures
         polled = self.rest_source.fetch(int(now_ns))
         if self.rest_source.failures != failures:
-            with self._cond:
+            with self._lock:
                 self._gap = self._gap or gap  # a failed backfill is asked again next fetch
         else:
             self._next_rest_ns = int(now_ns) + self.rest_poll_ns
@@ -145,91 +158,39 @@ class PolygonStreamSource:
     def wait(self, predicate: Callable[["PolygonStreamSource"], bool], timeout_s: float) -> bool:
         """Block until ``predicate(self)`` holds (checked at every change of the counters or the
         buffer) or ``timeout_s`` passes; returns whether it holds."""
-        with self._cond:
-            return self._cond.wait_for(lambda: predicate(self), timeout=timeout_s)
+        return self.link.wait_for(lambda _stats: predicate(self), timeout_s)
 
     @property
     def running(self) -> bool:
         """Whether the receiving thread runs."""
-        return self._thread is not None and self._thread.is_alive()
+        return self.link.running
 
     def pending(self) -> int:
         """How many bars the buffer holds (received, not yet fetched)."""
-        with self._cond:
+        with self._lock:
             return len(self._buffer)
 
     def close(self) -> None:
         """Stop the thread (closing the connection) and join it; close the REST session."""
-        self._stop.set()
-        ws = self._ws
-        if ws is not None:
-            try:
-                ws.close()
-            except (OSError, WebSocketException):
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=self.open_timeout_s + 5)
+        self.link.stop(self.open_timeout_s + 5)
         self.rest.close()
 
-    # --- the thread ----------------------------------------------------------------------------
-    def _run(self) -> None:
-        delay = self.backoff_s
-        while not self._stop.is_set():
-            self._session_authenticated = False
-            try:
-                self._session()
-            except BrokerAuthError as exc:
-                log.error("Polygon stream refused the key; stream stopped: %s", exc)
-                with self._cond:
-                    self.auth_error = exc
-                    self._cond.notify_all()
-                return
-            except (OSError, TimeoutError, ValueError, WebSocketException) as exc:
-                self.last_error = brief(f"{type(exc).__name__}: {exc}")
-            if self._stop.is_set():
-                return
-            if self._session_authenticated:  # it worked: the back-off starts again from the first step
-                delay = self.backoff_s
-            with self._cond:
-                self.drops += 1
-                self._gap = True
-                self.backoffs.append(delay)
-                self._cond.notify_all()
-            log.info("Polygon stream closed (%s); reconnecting in %.3g s", self.last_error, delay)
-            self._stop.wait(delay)
-            delay = min(delay * 2, self.max_backoff_s)
-
-    def _session(self) -> None:
-        """One connection: auth, subscribe, receive until it closes."""
-        self.last_error = "closed by the server"
-        with self._connect(self.url, open_timeout=self.open_timeout_s, close_timeout=2) as ws:
-            self._ws = ws
-            if self._stop.is_set():
-                return
-            ws.send(json.dumps({"action": "auth", "params": self._key}))
-            self._await_auth(ws)
-            ws.send(json.dumps({"action": "subscribe", "params": ",".join(f"AM.{s}" for s in self.symbols)}))
-            self._session_authenticated = True
-            with self._cond:
-                self.connections += 1
-                self._connected = self._gap = True  # what was sent before this connection: REST has it
-                self._cond.notify_all()
-            try:
-                for message in ws:
-                    self._take(message)
-            finally:
-                with self._cond:
-                    self._connected = False
-
-    def _await_auth(self, ws) -> None:
+    # --- the link's thread ---------------------------------------------------------------------
+    def _handshake(self, ws, _sessionid: str) -> None:
+        """Auth (until ``auth_success``; ``auth_failed`` refuses for good), then subscribe."""
+        ws.send(json.dumps({"action": "auth", "params": self._key}))
         while True:
-            for event in self._events(ws.recv(timeout=self.open_timeout_s)):
+            for event in self._events(ws.recv(self.open_timeout_s)):
                 status = event.get("status") if isinstance(event, dict) and event.get("ev") == "status" else None
                 if status == "auth_success":
+                    ws.send(json.dumps({"action": "subscribe", "params": ",".join(f"AM.{s}" for s in self.symbols)}))
                     return
                 if status in ("auth_failed", "auth_timeout"):
-                    raise BrokerAuthError(f"Polygon stream: {status}: {brief(event.get('message', ''))} (check the key "
-                                          f"and that the plan includes WebSockets)")
+                    message = (f"Polygon stream: {status}: {brief(event.get('message', ''))} (check the key "
+                               f"and that the plan includes WebSockets)")
+                    log.error("Polygon stream refused the key; stream stopped: %s", message)
+                    self.auth_error = BrokerAuthError(message)
+                    raise StreamRefused(message)
 
     @staticmethod
     def _events(message) -> list:
@@ -253,11 +214,11 @@ class PolygonStreamSource:
             elif isinstance(event, dict) and event.get("ev") == "status":
                 log.info("Polygon stream status %s: %s", event.get("status"), brief(event.get("message", "")))
         if bars:
-            with self._cond:
+            with self._lock:
                 for bar in bars:
                     self._buffer[(bar.symbol, bar.start_ns)] = bar
                 self.received += len(bars)
-                self._cond.notify_all()
+            self.link.notify()
 
 
 def live_source(config: PolygonConfig, symbols: Iterable[str], period_s: int, *, now=time.time_ns):

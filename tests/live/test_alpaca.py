@@ -3,9 +3,6 @@
 (401, 403, 404, 422, 429, 5xx, HTML), list and bar pages, and the configuration it refuses."""
 from __future__ import annotations
 
-import asyncio
-import threading
-
 import pytest
 
 from backtestester.live.alpaca import AlpacaBroker, order_body, parse_order
@@ -20,7 +17,6 @@ from backtestester.live.port import (
     OrderIntent,
     Rejected,
 )
-from backtestester.live.streamwake import StreamWake
 from backtestester.live.tradier_http import AUTH, OK, RATE, REFUSED, TRANSIENT
 from backtestester.sweep.arguments import load_toml
 
@@ -190,13 +186,3 @@ def test_the_config_file_names_where_the_keys_are(tmp_path, monkeypatch):
     toml.write_text('api_key = "never here"\n')
     with pytest.raises(ValueError, match="unknown keys api_key; accepted: environment"):
         read_alpaca_config(str(toml), load_toml)
-
-
-def test_a_ring_from_a_stream_thread_ends_the_pollers_pause():
-    async def main():
-        wake = StreamWake()
-        wake.bind(asyncio.get_running_loop())
-        threading.Thread(target=wake.ring).start()
-        await asyncio.wait_for(wake.pause(600), 60)  # a lost ring would wait out the 600 s pause: TimeoutError
-
-    asyncio.run(main())

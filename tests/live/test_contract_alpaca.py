@@ -1,7 +1,8 @@
 """The desk's contract matrix (shared/research/live-venues.md §7.3) with LiveDesk over AlpacaBroker
 against the fake Alpaca server: the scenarios of test_contract_tradier.py (the same rig) through
 Alpaca's JSON API, its two sides, its ``client_order_id`` idempotency key and its faults; then the
-trade-updates stream: an event wakes the poller, and a storm of 100 stream drops loses no fill.
+trade-updates stream (more in test_alpaca_stream.py): an event makes the desk read that order, and
+a storm of 100 stream drops loses no fill.
 
 Where Alpaca differs the expectation differs, and says why: an ambiguous POST is looked up by
 ``client_order_id`` at once (the intent is acked in the same call, not left unresolved), a short

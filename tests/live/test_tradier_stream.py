@@ -26,6 +26,7 @@ from backtestester.live.tradier_stream import (
 from .deskkit import T0, Clock
 from .fake_tradier import ACCOUNT, TRADING_TOKEN
 from .tradier_control import T0 as OPEN_T  # a Tuesday 10:00 ET: the market sessions accept orders
+from .venuekit import fill_between_polls
 
 WAIT_S = 60.0  # generous: every wait fails with a message long before a CI timeout
 
@@ -306,9 +307,7 @@ def test_market_stream_buffers_its_symbols_events(fake_tradier):
 # --- the gateway: [tradier] streams = true ---------------------------------------------------------
 def test_the_gateway_applies_an_order_event_between_polls(tmp_path, fake_tradier, monkeypatch):
     """With a poll period of an hour, only the stream's event can fill the order within the test."""
-    import asyncio  # noqa: PLC0415
-
-    from actors.gateway.live import LiveConfig, LiveShell  # noqa: PLC0415
+    from actors.gateway.live import LiveConfig  # noqa: PLC0415
 
     config_file = tmp_path / "tradier.toml"
     config_file.write_text(f'account_id = "{ACCOUNT}"\nbase_url = "{fake_tradier.base_url}"\n'
@@ -318,25 +317,7 @@ def test_the_gateway_applies_an_order_event_between_polls(tmp_path, fake_tradier
     fake_tradier.price(SPY=10.0)
     config = LiveConfig(brokers=("tradier",), feed="push", tradier_config=str(config_file),
                         poll_seconds=3600.0, settle_seconds=0.0).validate()
-
-    async def scenario():
-        (tmp_path / "gw").mkdir()
-        shell = LiveShell(str(tmp_path / "gw"), config, now=lambda: OPEN_T)
-        await shell.start()
-        try:
-            await asyncio.to_thread(wait_open, fake_tradier)
-            pid = await shell.run(shell.desk.create_playground, broker="tradier", account_type="margin",
-                                  repositories=[("SPY", 60)], balance=1000.0)
-            order = await shell.run(shell.desk.place_order, pid, symbol="SPY", side="buy", quantity=1,
-                                    requested_price=10.0)
-            await asyncio.to_thread(fake_tradier.tick)
-            for _ in range(int(WAIT_S / 0.05)):  # a condition with a deadline: the order fills
-                if not shell.desk.get_order(order.id).is_open:
-                    break
-                await asyncio.sleep(0.05)
-            done = shell.desk.get_order(order.id)
-            assert done.status == "filled", f"the stream's event was not applied: {done.status} {done.reject_reason}"
-        finally:
-            await shell.stop()  # the desk's close stops its brokers' streams
-    asyncio.run(scenario())
+    done = fill_between_polls(tmp_path / "gw", config, OPEN_T, "tradier", fake_tradier,
+                              lambda: wait_open(fake_tradier), WAIT_S)
+    assert done.status == "filled", f"the stream's event was not applied: {done.status} {done.reject_reason}"
     assert control(fake_tradier, "wait_open", {"stream": "account", "count": 0})["open"]

@@ -143,3 +143,33 @@ class SimVenue(Rig):
     def close(self):
         pass
 
+
+
+def fill_between_polls(gw_dir, config, now_ns: int, broker: str, fake, listening, deadline_s: float):
+    """A LiveShell on ``config`` (a poll period of an hour) places a 1-share SPY buy on ``broker``
+    once ``listening()`` returned (the venue's stream is up), the fake fills it, and only the
+    stream's event can get the fill to the desk within ``deadline_s``: returns the order as the
+    desk has it then. The shell is stopped (its brokers' streams with it)."""
+    import asyncio  # noqa: PLC0415
+
+    from actors.gateway.live import LiveShell  # noqa: PLC0415
+
+    async def scenario():
+        gw_dir.mkdir()
+        shell = LiveShell(str(gw_dir), config, now=lambda: now_ns)
+        await shell.start()
+        try:
+            await asyncio.to_thread(listening)
+            pid = await shell.run(shell.desk.create_playground, broker=broker, account_type="margin",
+                                  repositories=[("SPY", 60)], balance=1000.0)
+            order = await shell.run(shell.desk.place_order, pid, symbol="SPY", side="buy", quantity=1,
+                                    requested_price=10.0)
+            await asyncio.to_thread(fake.tick)
+            for _ in range(int(deadline_s / 0.05)):  # a condition with a deadline: the order fills
+                if not shell.desk.get_order(order.id).is_open:
+                    break
+                await asyncio.sleep(0.05)
+            return shell.desk.get_order(order.id)
+        finally:
+            await shell.stop()
+    return asyncio.run(scenario())
