@@ -130,9 +130,10 @@ def read_tradier_config(path: str) -> dict:
         table = load_toml(path)
     except ValueError as exc:
         raise ValueError(f"--tradier-config {path}: {exc}") from None
+    from backtestester.live.tradier_bars import MARKET_OPTION_KEYS  # noqa: PLC0415  (market_stream, rest_poll_s)
     from backtestester.live.tradier_stream import STREAM_OPTION_KEYS  # noqa: PLC0415  (streams = true, ...)
 
-    accepted = (*TRADIER_KEYS, *STREAM_OPTION_KEYS)
+    accepted = (*TRADIER_KEYS, *STREAM_OPTION_KEYS, *MARKET_OPTION_KEYS)
     unknown = sorted(set(table) - set(accepted))
     if unknown:
         raise ValueError(f"--tradier-config {path}: unknown keys {', '.join(unknown)}; accepted: "
@@ -226,7 +227,12 @@ def build_desk(data_dir: str, config: LiveConfig, *, now=time.time_ns):
 
         sources = [live_source(config.polygon, list(config.replay_symbols), config.period_s, now=now)]
     else:
-        sources = [live_bars.BrokerBarSource(brokers["tradier"], list(config.replay_symbols), config.period_s)]
+        from backtestester.live.tradier_bars import tradier_feed  # noqa: PLC0415  (streams = true: market stream)
+
+        try:
+            sources = [tradier_feed(brokers["tradier"], config.tradier, list(config.replay_symbols), config.period_s)]
+        except ValueError as exc:
+            raise ValueError(f"--tradier-config: {exc}") from None
     store = live_bars.LiveBars(os.path.join(data_dir, "live-bars.sqlite3"), sources,
                                settle_s=config.settle_seconds, now=now)
     bars_box.append(store)
@@ -334,6 +340,8 @@ class LiveShell:
         while (left := end - loop.time()) > 0:
             # waits of at most a second: a stopped loop leaves no long wait behind in a thread
             if await asyncio.to_thread(self.desk.wait_events, min(left, 1.0)):
+                if self.desk.bar_news:  # a market stream saw a bar complete: poll (fetch it) now
+                    return
                 await self.run(self.desk.poll_events)
 
     async def run(self, fn, *args, **kwargs):

@@ -238,11 +238,13 @@ class BrokerBarSource:
             if start is not None and start > self._from.get(symbol, -1):
                 self._from[symbol] = int(start)
 
-    def fetch(self, now_ns: int) -> list[Bar]:
-        """The broker's completed bars since the newest seen bar's start, per symbol; a symbol whose call
-        fails with :class:`BrokerUnavailable` gives nothing this time and is asked again next time."""
+    def fetch(self, now_ns: int, symbols: Iterable[str] | None = None) -> list[Bar]:
+        """The broker's completed bars since the newest seen bar's start, per symbol (of ``symbols``
+        only, when given); a symbol whose call fails with :class:`BrokerUnavailable` gives nothing
+        this time and is asked again next time."""
         out = []
-        for symbol in self.symbols:
+        wanted = self.symbols if symbols is None else [s for s in self.symbols if s in set(symbols)]
+        for symbol in wanted:
             since = self._from.get(symbol, int(now_ns) - self.lookback_ns)
             try:
                 bars = self.broker.bars(symbol, self.period_s, since, int(now_ns))

@@ -411,16 +411,28 @@ class LiveDesk:
             return drained
 
     def _event_sources(self) -> list:
-        return [b.order_events for b in self._unique_brokers() if getattr(b, "order_events", None)]
+        return [b.order_events for b in self._unique_brokers() if getattr(b, "order_events", None)] \
+            + self._bar_news()
+
+    def _bar_news(self) -> list:
+        return [s.news for s in self._bars.sources if getattr(s, "news", None) is not None]
+
+    @property
+    def bar_news(self) -> bool:
+        """Whether a bar source has news (a ``news`` event set: its market stream saw a bar
+        complete): the gateway then polls at once rather than waiting for the poll period."""
+        return any(news.is_set() for news in self._bar_news())
 
     @property
     def streaming(self) -> bool:
-        """Whether a broker reports order events (a stream): then the gateway waits on :meth:`wait_events`."""
+        """Whether a broker reports order events or a bar source has a ``news`` event (a stream):
+        then the gateway waits on :meth:`wait_events`."""
         return bool(self._event_sources())
 
     def wait_events(self, timeout_s: float) -> bool:
-        """Block until a broker stream reports an order (True) or ``timeout_s`` passes (False; at
-        once when no broker has a stream): the gateway waits on it between polls."""
+        """Block until a broker stream reports an order or a bar source has news (True; see
+        :attr:`bar_news`) or ``timeout_s`` passes (False; at once when nothing streams): the
+        gateway waits on it between polls."""
         sources = self._event_sources()
         return any(source.wait(timeout_s / len(sources)) for source in sources) if sources else False
 

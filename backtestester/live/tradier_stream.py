@@ -225,6 +225,9 @@ class MarketStream:
         options = dict(options or {})
         self._lock = threading.Lock()
         self._buffer: list[MarketEvent] = []
+        #: called on the stream's thread with every batch of parsed events, after they are buffered
+        #: (the Tradier bar feed's accelerator: :class:`~.tradier_bars.StreamedBarSource`)
+        self.on_events = None
         self.session = TradierSession(f"{broker.data_url}/markets/events/session", broker.data_token, MARKET,
                                       MARKET_WS_URL, stream_url=options.get("stream_url", ""), timeout_s=broker.http.timeout_s)
         self.link = StreamLink("tradier-market", self.session, self._subscribe, self._frame, connect=connect,
@@ -244,6 +247,8 @@ class MarketStream:
         if parsed:
             with self._lock:
                 self._buffer.extend(parsed)
+            if self.on_events is not None:
+                self.on_events(parsed)
 
     def drain(self) -> list[MarketEvent]:
         """The events received since the previous drain, in arrival order."""
