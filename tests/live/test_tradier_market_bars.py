@@ -16,9 +16,22 @@ from backtestester.live.tradier_stream import MarketStream
 
 from .deskkit import T0, Clock
 from .fake_tradier import ACCOUNT, TRADING_TOKEN
-from .test_tradier_stream import WAIT_S, control, wait, wait_open
 
 NS = 1_000_000_000
+WAIT_S = 60.0  # generous: every wait fails with a message long before a CI timeout
+
+
+def control(fake, verb: str, body=None):
+    """A verb of the fake's stream control (``/_control/stream/<verb>``)."""
+    return fake.control(f"stream/{verb}", body)
+
+
+def wait_open(fake, stream: str = "market") -> None:
+    assert control(fake, "wait_open", {"stream": stream, "count": 1})["open"], f"no open {stream} stream within 30 s"
+
+
+def wait(link, predicate, what: str) -> None:
+    assert link.wait_for(predicate, WAIT_S), f"stream never {what}: {link.stats}"
 
 
 def trade(at_s: float) -> dict:
