@@ -66,6 +66,7 @@ from ..engine.timeutil import NS_PER_SECOND, from_ns, period_to_ns
 from ..playgrounds import SIMULATOR_CALENDAR, default_step, repository_specs, session_available_ns
 from ..strategy.base import Strategy
 from ..strategy.broker import Broker
+from ..strategy.context import outside_decisions_text
 from ..strategy.runner import BacktestResult, run_on_broker
 from ..strategy.series import GrowingSeries, Series, SeriesCache
 from ..symbols import normalize_symbol
@@ -267,9 +268,7 @@ class GatewayBroker(Broker):
     # --- the runner's -------------------------------------------------------------------------
     def _check_decision(self, what: str) -> None:
         if self._batch:
-            raise PlaygroundError(f"the strategy tried to {what} on a candle outside its decision_periods "
-                                  f"{list(self.stop_periods)} s: the Session ran ahead to the next such candle; "
-                                  f"declare every period it acts on (Strategy.decision_periods) or use the unary transport")
+            raise PlaygroundError(outside_decisions_text(what, self.stop_periods))
 
     def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int) -> int:
         """Session transport: one advance command runs ticks until one the strategy must see with

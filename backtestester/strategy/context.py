@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..engine import Account, Order, OrderRejected, Playground, Position
+from ..engine import Account, Order, OrderRejected, Playground, PlaygroundError, Position
 from ..symbols import normalize_symbol
 from .broker import Broker, LocalBroker
 from .rejections import Rejections, refused_order
@@ -104,6 +104,30 @@ class Context:
         return self.place(symbol, "sell" if q > 0 else "buy_to_cover", abs(q), **options)
 
 
+def outside_decisions_text(what: str, periods) -> str:
+    """The refusal of an order placed or canceled on a candle outside the strategy's
+    :meth:`~backtestester.strategy.base.Strategy.decision_periods` (locally and through the gateway)."""
+    return (f"the strategy tried to {what} on a candle outside its decision_periods {list(periods)} s: "
+            f"declare every period it acts on (Strategy.decision_periods), or return None to act on any candle")
+
+
+def decisions_only(on_candle, ctx: "PlaygroundContext", periods):
+    """``on_candle`` for a strategy that declared its ``decision_periods``: on a candle of another
+    period, placing or canceling through ``ctx`` raises (:func:`outside_decisions_text`), so a
+    promise the gateway's Session relies on is also kept in a local run."""
+    allowed, shown = frozenset(int(p) for p in periods), tuple(int(p) for p in periods)
+
+    def guarded(c, bar):
+        if bar.period.total_seconds() in allowed:
+            return on_candle(c, bar)
+        ctx.outside_decisions = shown
+        try:
+            return on_candle(c, bar)
+        finally:
+            ctx.outside_decisions = None
+    return guarded
+
+
 class PlaygroundContext(Context):
     """:class:`Context` over a :class:`~backtestester.strategy.broker.Broker`: a local playground
     (a :class:`Playground` given here is wrapped in a :class:`LocalBroker`) or a gateway
@@ -113,6 +137,7 @@ class PlaygroundContext(Context):
         self._broker = LocalBroker(broker) if isinstance(broker, Playground) else broker
         self.rejections = Rejections(strict)  # the rejected orders of the run (see Context)
         self.on_reject = None  # called as on_reject(ctx, order) for a refused placement (the runner sets it)
+        self.outside_decisions = None  # the strategy's decision_periods while a candle of another period is seen
 
     @property
     def time(self) -> datetime:
@@ -136,6 +161,8 @@ class PlaygroundContext(Context):
 
     def place(self, symbol, side, quantity=None, *, fraction=None, order_type="market", price=None, stop_price=None,
               sl=None, tp=None, duration="day", tag="", close_order_id=None, client_request_id=None) -> Order:
+        if self.outside_decisions is not None:
+            raise PlaygroundError(outside_decisions_text("place an order", self.outside_decisions))
         reference = price if order_type in ("limit", "stop_limit") else (stop_price or self._broker.price(symbol))
         try:
             return self._broker.place_order(symbol=symbol, side=side, quantity=quantity, requested_price=reference,
@@ -154,6 +181,8 @@ class PlaygroundContext(Context):
         return order
 
     def cancel(self, order_id: int) -> Order:
+        if self.outside_decisions is not None:
+            raise PlaygroundError(outside_decisions_text("cancel an order", self.outside_decisions))
         return self._broker.cancel_order(order_id)
 
     def indicator(self, symbol, period, fn, *args, source="close") -> Series:

@@ -17,7 +17,7 @@ from . import tables
 from .base import Strategy
 from .broker import Broker, LocalBroker
 from .collector import fewer_collections
-from .context import PlaygroundContext
+from .context import PlaygroundContext, decisions_only
 
 
 @dataclass
@@ -148,6 +148,8 @@ def _drive(strategy: Strategy, broker: Broker, step, progress, strict: bool) -> 
     strategy.on_start(ctx)
     # Bound after on_start, which may choose the handlers.
     on_candle, on_fill, on_reject, on_event = strategy.on_candle, strategy.on_fill, strategy.on_reject, strategy.on_event
+    if (periods := strategy.decision_periods()) is not None:
+        on_candle = decisions_only(on_candle, ctx, periods)
     ctx.on_reject = on_reject
     quiet = broker.quiet_ticks
     ticks = reported = 0

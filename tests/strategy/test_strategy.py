@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from backtestester.data.indicators import sma
+from backtestester.engine import PlaygroundError
 from backtestester.strategy import GridStrategy, SmaCross, Strategy, load_strategy, run_backtest
 
 from ..conftest import MINUTE, T0, minute_repository
@@ -145,3 +146,26 @@ def test_importing_the_core_loads_neither_ray_nor_grpc():
             "print(sorted(m for m in ('ray', 'grpc', 'actors') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+class PromisesFifteenMinutes(Strategy):
+    """Declares 15-minute decisions; ``act_on`` is the candle period (s) it buys and cancels on."""
+
+    act_on: int = 900
+
+    def decision_periods(self):
+        return (900,)
+
+    def on_candle(self, ctx, bar):
+        if bar.period.total_seconds() == self.act_on and ctx.position(bar.symbol).quantity == 0:
+            order = ctx.buy(bar.symbol, 1, order_type="limit", price=1.0)
+            ctx.cancel(order.id)
+
+
+def test_a_local_run_keeps_the_decision_periods_promise():
+    prices = [100 + i % 7 for i in range(60)]
+    fifteen = minute_repository(prices[::15], period=15 * MINUTE)
+    kept = run_backtest(PromisesFifteenMinutes(), [minute_repository(prices), fifteen])
+    assert [o.status for o in kept.orders] == ["canceled"] * len(kept.orders) and kept.orders
+    with pytest.raises(PlaygroundError, match=r"tried to place an order on a candle outside its decision_periods \[900\] s"):
+        run_backtest(PromisesFifteenMinutes(act_on=60), [minute_repository(prices), fifteen])
