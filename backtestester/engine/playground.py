@@ -457,8 +457,11 @@ class Playground:
                         order.expires_ns = self._clock.day_end(start)  # 24/7: the day of its first candle
                     if order.expires_ns is not None and start >= order.expires_ns:
                         continue
-                    buying = side_sign(order.side) > 0
-                    price, slips = match(order, buying, float(opens[i]), float(highs[i]), float(lows[i]))
+                    if order.order_type == "market":  # next_open: the candle's open, slippage applies
+                        price, slips = float(opens[i]), True
+                    else:
+                        price, slips = match(order, side_sign(order.side) > 0, float(opens[i]), float(highs[i]),
+                                             float(lows[i]))
                     if price is not None:
                         self._fill(order, price, slips, start, trades, invalid, events, candle_available=available)
 

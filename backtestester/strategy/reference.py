@@ -42,7 +42,7 @@ class SmaCross(Strategy):
                                         ctx.indicator(bar.symbol, bar.period, sma, self.slow))
         cross = lines[0].cross(lines[1])
         if cross > 0:
-            if ctx.position(bar.symbol).quantity == 0:
+            if ctx.quantity(bar.symbol) == 0:
                 ctx.buy(bar.symbol, fraction=self.fraction)
         elif cross < 0:
             ctx.close(bar.symbol)
