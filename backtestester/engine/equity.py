@@ -26,8 +26,9 @@ class EquityRecorder:
         if ledger.version != self.version:
             self.version = ledger.version
             self.balance = ledger.balance
-            self.holdings = tuple((ledger.pricing[s], p.qty, p.cost) for s, p in ledger.positions.items())
-            self.cost_maintenance = sum(maintenance_margin(q, c) for _, q, c in self.holdings)
+            pricing = ledger.pricing  # list comprehensions: a fill records one segment, often of one holding
+            self.holdings = tuple([(pricing[s], p.qty, p.cost) for s, p in ledger.positions.items()])
+            self.cost_maintenance = sum([maintenance_margin(q, c) for _, q, c in self.holdings])
             self.segments.append((len(self.times), self.balance, self.holdings))
         self.times.append(now_ns)
 

@@ -165,14 +165,15 @@ class Ledger:
         self.trade_seq += 1
         trade = Trade(self.trade_seq, time_ns, qty, price, order.id, commission)
         order.trades.append(trade)
-        order.filled_quantity += abs(qty)
-        order.status = "filled" if order.filled_quantity >= order.quantity - EPS else "partially_filled"
-        self.balance -= commission
+        filled = order.filled_quantity = order.filled_quantity + abs(qty)
+        order.status = "filled" if filled >= order.quantity - EPS else "partially_filled"
+        if commission:  # balance - 0.0 is balance: skip the no-op
+            self.balance -= commission
 
         p = self.positions.get(sym)
         if allocations:  # a reducing fill: realise P/L on the average cost (spec 11.1)
             self.balance += (price - p.cost) * -qty if p.qty > 0 else (p.cost - price) * qty
-            lots = self.lots[sym]
+            closed = None
             for lot, amount in allocations:
                 signed = -amount if lot.side == "buy" else amount
                 child = trade if abs(amount - abs(qty)) <= EPS else Trade(trade.id, time_ns, signed, price, order.id)
@@ -180,7 +181,11 @@ class Ledger:
                 lot.closed_quantity += signed
                 if lot.id not in order.closes:
                     order.closes.append(lot.id)
-            lots[:] = [o for o in lots if abs(o.remaining_open_quantity) > EPS]
+                if abs(lot.remaining_open_quantity) <= EPS:
+                    (closed := closed or []).append(lot)
+            if closed:  # only an allocated lot can have closed: drop those from the open lots
+                lots = self.lots[sym]
+                lots[:] = lots[len(closed):] if lots[:len(closed)] == closed else [o for o in lots if o not in closed]
             p.qty += qty
             if abs(p.qty) <= EPS:
                 del self.positions[sym]

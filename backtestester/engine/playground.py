@@ -439,14 +439,17 @@ class Playground:
             sym = repo.symbol
             if self._pricing[sym] is not repo:
                 continue
-            if not any(o.symbol == sym and (o.order_type != "market" or next_open) for o in pending):
+            orders = [o for o in pending if o.symbol == sym]  # the first candle's; re-read for each later one
+            if not (next_open and orders) and all(o.order_type == "market" for o in orders):
                 continue
             starts, opens, highs, lows = repo.start_ns, repo.open, repo.high, repo.low
             lazy_day = self._clock.calendar is None
             for i in range(old + 1, repo.position + 1):
                 start = int(starts[i])
                 available = repo.available(i)
-                for order in [o for o in pending if o.symbol == sym]:
+                if i > old + 1:
+                    orders = [o for o in pending if o.symbol == sym]
+                for order in orders:
                     if order.status not in ("pending", "partially_filled"):
                         continue
                     if order.order_type == "market" and not next_open:
@@ -457,8 +460,11 @@ class Playground:
                         order.expires_ns = self._clock.day_end(start)  # 24/7: the day of its first candle
                     if order.expires_ns is not None and start >= order.expires_ns:
                         continue
-                    buying = side_sign(order.side) > 0
-                    price, slips = match(order, buying, float(opens[i]), float(highs[i]), float(lows[i]))
+                    if order.order_type == "market":  # next_open: the candle's open, slippage applies
+                        price, slips = float(opens[i]), True
+                    else:
+                        price, slips = match(order, side_sign(order.side) > 0, float(opens[i]), float(highs[i]),
+                                             float(lows[i]))
                     if price is not None:
                         self._fill(order, price, slips, start, trades, invalid, events, candle_available=available)
 

@@ -1,6 +1,8 @@
 """Reference strategies: SMA crossover and the original's grid strategy (spec 18.6)."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ..data.indicators import sma
@@ -40,13 +42,15 @@ class SmaCross(Strategy):
             return
         # Keyed by the candle's repository (one per symbol and period, locally and through the
         # gateway): an identity hash, where a (symbol, period) tuple is built and hashed per bar.
-        lines = self._lines.get(bar.repository)
-        if lines is None:
-            lines = self._lines[bar.repository] = (ctx.indicator(bar.symbol, bar.period, sma, self.fast),
-                                        ctx.indicator(bar.symbol, bar.period, sma, self.slow))
-        cross = lines[0].cross(lines[1])
+        # The value kept is the fast line's cross test bound to the slow line (a C-level call per bar).
+        cross_of = self._lines.get(bar.repository)
+        if cross_of is None:
+            cross_of = self._lines[bar.repository] = partial(
+                ctx.indicator(bar.symbol, bar.period, sma, self.fast).cross,
+                ctx.indicator(bar.symbol, bar.period, sma, self.slow))
+        cross = cross_of()
         if cross > 0:
-            if ctx.position(bar.symbol).quantity == 0:
+            if ctx.quantity(bar.symbol) == 0:
                 ctx.buy(bar.symbol, fraction=self.fraction)
         elif cross < 0:
             ctx.close(bar.symbol)

@@ -156,6 +156,20 @@ def test_close_order_id_closes_only_that_order_and_lists_it_once():
     assert pg.get_order(2).closed_by == close.trades  # whole trade allocated: the trade itself
 
 
+def test_closing_a_middle_lot_keeps_the_others_in_fill_order():
+    """9.1: a close drops exactly the lots it closed; the open lots keep their fill order, so a
+    later FIFO close starts from the oldest remaining one."""
+    pg = make_playground({"AAPL": [100, 101, 102, 103, 104, 105, 106]})
+    run_prices(pg, [("buy", 10), ("buy", 5), ("buy", 7)])
+    pg.place_order(symbol="AAPL", side="sell", quantity=5, requested_price=100, close_order_id=2)
+    pg.tick(60)
+    assert [o.id for o in pg.open_orders("AAPL")] == [1, 3]
+    fifo = pg.place_order(symbol="AAPL", side="sell", quantity=12, requested_price=100)
+    pg.tick(60)
+    assert fifo.closes == [1, 3] and [o.id for o in pg.open_orders("AAPL")] == [3]
+    assert pg.get_order(3).remaining_open_quantity == 5
+
+
 def test_short_lots_are_closed_by_positive_quantities():
     """9.3: closed_by sign is positive when the open order is a sell_short."""
     pg = make_playground({"AAPL": [100, 90, 80, 80]})
