@@ -24,7 +24,11 @@ def v1_classes() -> dict:
     """The message classes of playground.proto without its additions."""
     fdp = descriptor_pb2.FileDescriptorProto()
     playground_pb2.DESCRIPTOR.CopyToProto(fdp)
-    kept = [m for m in fdp.message_type if m.name not in ADDED_MESSAGES]
+    added = set(ADDED_MESSAGES)  # and every message whose v1-numbered fields reach one (the Session's)
+    while more := {m.name for m in fdp.message_type if m.name not in added and any(
+            f.type_name.rsplit(".", 1)[-1] in added for f in m.field if f.number < 100)}:
+        added |= more
+    kept = [m for m in fdp.message_type if m.name not in added]
     del fdp.message_type[:]
     for m in kept:
         fields = [f for f in m.field if f.number < 100]
