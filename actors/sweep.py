@@ -1,8 +1,8 @@
 """The sweep runner: parameter sets -> a pool of sweep workers -> a ranked, resumable results table.
 
-The Ray side of a sweep, in four steps: :func:`run_sweep` starts (or borrows) the workers, loads
-the tables into shared memory (one :class:`~actors.data_store.DataStore` loads the catalog's;
-tables handed in are put there by the driver itself), submits batches of whole backtests to the
+The Ray side of a sweep, in four steps: :func:`run_sweep` starts (or borrows) the workers, puts
+the tables the sweep was prepared (and fingerprinted) with into shared memory while they start,
+submits batches of whole backtests to the
 :class:`~actors.sweep_worker.SweepWorker` s and collects their records (a killed worker's batch is
 retried on a new actor), then writes the report. Everything else (the spec, scheduling, records,
 the results file, the report) is pure and lives in :mod:`backtestester.sweep`. Results go to
@@ -25,7 +25,6 @@ from backtestester.sweep.results import ResultsFile, failed_record
 from backtestester.sweep.scheduling import WorkQueues
 
 from .cluster import cluster_cpus, init_ray
-from .data_store import DataStore
 from .pool import SweepPool
 
 MAX_BATCH_RETRIES = 2
@@ -42,8 +41,9 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
 
     The sweep is checked whole first (:func:`~backtestester.sweep.prepare.prepare_sweep`; a bad
     spec is a ``ValueError`` before any actor starts). Data comes from the catalog at
-    ``data_dir`` (loaded once by the data-store actor) or from ``tables``
-    ``{(symbol, timeframe): pyarrow.Table}`` handed to it. Runs already in ``out_dir`` with the
+    ``data_dir`` or from ``tables`` ``{(symbol, timeframe): pyarrow.Table}`` handed to it, read
+    once by the driver (the tables fingerprinted are the tables run) and put into shared memory
+    while the actors start. Runs already in ``out_dir`` with the
     same strategy code and data are reused (``resume``); runs of other code or data are kept
     apart in ``out_dir/earlier/``. A sweep whose runs are all done starts no actor (nor Ray): it
     answers from the results file. Ctrl-C stops cleanly: the finished runs are kept and the next
@@ -70,7 +70,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
     interrupted, ran = False, 0
     if todo:  # else the answer comes from the results file: no actor, no Ray
         sweep = _Sweep(spec, todo, results, address=address, workers=workers, batch_size=batch_size, pool=pool)
-        sweep.load(tables, data_dir)
+        sweep.load(prepared.tables)
         interrupted, ran = sweep.collect(console, show_progress), sweep.ran
     records = results.of(configs)
     failed = sum(r["status"] != "ok" for r in records)
@@ -100,26 +100,20 @@ class _Sweep:
             pool = SweepPool(self.n_workers, address=address, engines=spec.engine)
         self.pool = pool
         self.workers = pool.hosts[:self.n_workers] if todo else []
-        self.stores: list = []
         self.table_refs: dict = {}
         self.in_flight: dict = {}  # ref -> (worker index, batch, tries)
         self.ran = 0
         self.best_text = ""
 
-    def load(self, tables: dict | None, data_dir) -> None:
-        """``{key: [ref]}`` of the tables the sweep reads. Tables handed in are put into the object
-        store by the driver (one copy; the driver holds them for the sweep); the others are loaded
-        from the catalog by a data-store actor (ended with the sweep)."""
+    def load(self, tables: dict) -> None:
+        """``{key: [ref]}`` of the tables the sweep reads: the prepared ones (read once by the driver,
+        from the catalog or handed in, and fingerprinted), put into the object store by the driver
+        (one copy, held for the sweep). No data-store actor re-reads the catalog: on 2 cores it
+        was a third process starting beside the workers, and a second read that could see other
+        data than the fingerprinted one."""
         try:
-            keys = [(symbol, self.spec.timeframe) for symbol in self.spec.symbols]
-            given = {(symbol.upper(), timeframe): table for (symbol, timeframe), table in (tables or {}).items()}
-            refs = {key: [self.ray.put(given[key])] for key in keys if key in given}
-            missing = [k for k in keys if k not in refs]
-            if missing:
-                store = self.ray.remote(num_cpus=0)(DataStore).remote(data_dir, self.spec.calendar)
-                self.stores.append(store)
-                refs.update(self.ray.get(store.load.remote(missing)))
-            self.table_refs = {k: refs[k] for k in keys}
+            self.table_refs = {key: [self.ray.put(tables[key])]
+                               for key in ((symbol.upper(), self.spec.timeframe) for symbol in self.spec.symbols)}
         except BaseException:
             self.end()
             raise
@@ -186,8 +180,6 @@ class _Sweep:
     def end(self, busy=()) -> None:
         """Our own actors end; a given pool's actors stay, minus the tables of this sweep (an
         actor still running a batch of it is replaced: its work is no longer wanted)."""
-        for actor in self.stores:
-            self.ray.kill(actor)
         if self.own_pool:
             if self.pool:
                 self.pool.close()

@@ -9,6 +9,7 @@ import pytest
 
 from actors.pool import SweepPool
 from actors.sweep import run_sweep
+from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
 from backtestester.strategy import Strategy
 from backtestester.sweep import RunConfig, SweepSpec, execute_batch, execute_run
@@ -109,6 +110,24 @@ def test_resume_skips_finished_runs(ray_cluster, tables, tmp_path):
     second = run_sweep(spec(grid={"fast": [5, 10, 20], "slow": [30]}), tmp_path, tables=tables, show_progress=False)
     assert (second.skipped, second.ran) == (2, 1)
     assert len(pq.read_table(tmp_path / "results.parquet")) == 3
+
+
+def test_a_catalog_sweep_runs_on_the_tables_it_was_prepared_and_fingerprinted_with(ray_cluster, tmp_path):
+    """The driver reads the catalog once (prepare_sweep) and puts those tables: a catalog that
+    changes before the runs (another writer) changes neither the results nor their fingerprint."""
+    data_dir = tmp_path / "catalog"
+    Catalog(data_dir).write("SYNTH", "1m", generate_bars("SYNTH", timeframe="1m", n_bars=5_000, seed=3))
+    sweep = spec(grid={"fast": [5, 10], "slow": [30]}, symbols=("SYNTH",))
+    prepared = prepare_sweep(sweep, data_dir=data_dir)
+    Catalog(data_dir).write("SYNTH", "1m", generate_bars("SYNTH", timeframe="1m", n_bars=5_000, seed=4))
+    outcome = run_sweep(sweep, tmp_path / "out", data_dir=data_dir, prepared=prepared, show_progress=False,
+                        report_top=0)
+    expected = [r["final_equity"] for r in execute_batch(prepared.configs, prepared.tables)]
+    changed = prepare_sweep(sweep, data_dir=data_dir)
+    assert [r["final_equity"] for r in execute_batch(changed.configs, changed.tables)] != expected
+    by_id = {r["config_id"]: r["final_equity"] for r in outcome.records}
+    assert [by_id[c.config_id] for c in prepared.configs] == expected
+    assert {r["data_fingerprint"] for r in outcome.records} == {prepared.fingerprints[1]}
 
 
 def test_a_strategy_that_raises_is_recorded_as_failed_and_the_sweep_goes_on(ray_cluster, tables, tmp_path):
