@@ -47,7 +47,7 @@ from .port import (
     Unresolved,
 )
 from .tradier import EASTERN, eastern_ns, iso_ns, number
-from .tradier_http import OK, RATE, brief, never_sent
+from .tradier_http import OK, RATE, brief, never_sent, past_rate_limits
 
 #: Trading hosts by ``options["environment"]``; market data has one host.
 BASE_URLS = {"paper": "https://paper-api.alpaca.markets", "live": "https://api.alpaca.markets"}
@@ -199,18 +199,14 @@ class AlpacaBroker:
         """POST the order once (again only after a 429, which Alpaca's limiter answers before the
         order system); an ambiguous outcome or a 422 duplicate is looked up by ``client_order_id``."""
         body, url = order_body(intent), self.base_url + "/v2/orders"
-        for attempt in range(self.http.max_retries + 1):
-            try:
-                reply = self.http.send("POST", url, body=body)
-            except requests.RequestException as exc:  # connection, timeout, dropped answer
-                if never_sent(exc):
-                    raise BrokerUnavailable(f"Alpaca order POST was not sent: {brief(exc)}") from None
-                return self.resolve(intent.tag, f"no answer to the order POST: {brief(exc)}")
-            if reply.kind != RATE:
-                break
-            if attempt < self.http.max_retries:
-                self.http.sleep(self.http.backoff(reply, attempt))
-        else:
+        try:
+            reply, attempt = past_rate_limits(lambda: self.http.send("POST", url, body=body), self.http.sleep,
+                                              self.http.max_retries)
+        except requests.RequestException as exc:  # connection, timeout, dropped answer
+            if never_sent(exc):
+                raise BrokerUnavailable(f"Alpaca order POST was not sent: {brief(exc)}") from None
+            return self.resolve(intent.tag, f"no answer to the order POST: {brief(exc)}")
+        if reply.kind == RATE:
             return self.resolve(intent.tag, f"the order POST was rate limited (429) {attempt + 1} times")
         if reply.kind == OK and isinstance(reply.body, dict) and reply.body.get("id"):
             return Ack(str(reply.body["id"]))

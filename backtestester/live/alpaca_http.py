@@ -23,7 +23,7 @@ import time
 import requests
 
 from .port import BrokerAuthError, BrokerUnavailable
-from .tradier_http import AUTH, MAX_BACKOFF_S, MAX_WAIT_S, OK, RATE, REFUSED, TRANSIENT, Reply, brief
+from .tradier_http import AUTH, MAX_WAIT_S, OK, RATE, REFUSED, TRANSIENT, Reply, backoff_s, brief, past_rate_limits
 
 #: The header names of Alpaca's keys.
 KEY_HEADER, SECRET_HEADER = "APCA-API-KEY-ID", "APCA-API-SECRET-KEY"
@@ -100,10 +100,6 @@ class AlpacaHttp:
             return Reply(reply.status, RATE, reply.body, reply.text, self._wait_s(response.headers) or 0.0)
         return reply
 
-    def backoff(self, reply: Reply, attempt: int) -> float:
-        """What a 429 asked for; 1, 2, 4 ... s (bounded) when it named nothing."""
-        return reply.wait_s if reply.wait_s > 0 else min(2.0 ** attempt, MAX_BACKOFF_S)
-
     def read(self, method: str, url: str, *, params=None, what: str = "") -> Reply:
         """A request safe to repeat: the :data:`OK` or :data:`REFUSED` reply, 429 waited out and
         retried up to ``max_retries`` times.
@@ -111,17 +107,14 @@ class AlpacaHttp:
         Raises :class:`~.port.BrokerAuthError` (401; 403 on a read) and
         :class:`~.port.BrokerUnavailable` (connection, timeout, 5xx, HTML, 429 past the bound)."""
         what = what or f"{method} {url}"
-        for attempt in range(self.max_retries + 1):
-            try:
-                reply = self.send(method, url, params=params)
-            except requests.RequestException as exc:
-                raise BrokerUnavailable(f"Alpaca {what}: {brief(exc)}") from None
-            if reply.kind != RATE:
-                break
-            if attempt == self.max_retries:
-                raise BrokerUnavailable(f"Alpaca {what}: rate limited (429) {attempt + 1} times",
-                                        retry_after_s=self.backoff(reply, attempt))
-            self.sleep(self.backoff(reply, attempt))
+        try:
+            reply, attempt = past_rate_limits(lambda: self.send(method, url, params=params), self.sleep,
+                                              self.max_retries)
+        except requests.RequestException as exc:
+            raise BrokerUnavailable(f"Alpaca {what}: {brief(exc)}") from None
+        if reply.kind == RATE:
+            raise BrokerUnavailable(f"Alpaca {what}: rate limited (429) {attempt + 1} times",
+                                    retry_after_s=backoff_s(reply, attempt))
         if reply.kind == AUTH or (reply.status == 403 and method == "GET"):
             raise BrokerAuthError(f"Alpaca {what}: HTTP {reply.status} {reply.text} (check the API key id and secret, "
                                   "and paper vs live: their keys differ)")

@@ -104,6 +104,24 @@ def classify(status: int, text: str) -> Reply:
     return Reply(status, OK, body, "")
 
 
+def backoff_s(reply: Reply, attempt: int) -> float:
+    """How long to wait after a 429: what it asked for (``reply.wait_s``); 1, 2, 4 ... s, at most
+    :data:`MAX_BACKOFF_S`, when it named nothing or a time already past."""
+    return reply.wait_s if reply.wait_s > 0 else min(2.0 ** attempt, MAX_BACKOFF_S)
+
+
+def past_rate_limits(send, sleep, max_retries: int) -> tuple[Reply, int]:
+    """``send()`` again while it answers 429, :func:`backoff_s` apart (``sleep`` injected), at most
+    ``max_retries`` more times: ``(the last reply, its attempt)``, still :data:`RATE` when the bound
+    ran out. ``send``'s exceptions propagate (each caller knows what a failed send means)."""
+    for attempt in range(max_retries + 1):
+        reply = send()
+        if reply.kind != RATE or attempt == max_retries:
+            return reply, attempt
+        sleep(backoff_s(reply, attempt))
+    raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+
+
 def never_sent(exc: requests.RequestException) -> bool:
     """The request provably never left (no connection could be made): safe to report as not sent."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -174,10 +192,6 @@ class TradierHttp:
             return Reply(reply.status, RATE, reply.body, reply.text, wait_s or 0.0)
         return reply
 
-    def _backoff(self, reply: Reply, attempt: int) -> float:
-        """Until the 429's expiry; 1, 2, 4 ... s when it names none or one already past."""
-        return reply.wait_s if reply.wait_s > 0 else min(2.0 ** attempt, MAX_BACKOFF_S)
-
     def read(self, method: str, url: str, token: str, category: str, *, params=None, what: str = "") -> Reply:
         """A request that is safe to repeat (GET; DELETE of an order): the :data:`OK` or
         :data:`REFUSED` reply, 429 waited out and retried up to ``max_retries`` times.
@@ -186,17 +200,14 @@ class TradierHttp:
         :class:`~.port.BrokerUnavailable` (connection, timeout, 5xx, HTML, 200 + ``errors``,
         429 past the bound)."""
         what = what or f"{method} {url}"
-        for attempt in range(self.max_retries + 1):
-            try:
-                reply = self.send(method, url, token, category, params=params)
-            except requests.RequestException as exc:
-                raise BrokerUnavailable(f"{self.venue} {what}: {brief(exc)}") from None
-            if reply.kind != RATE:
-                break
-            if attempt == self.max_retries:
-                raise BrokerUnavailable(f"{self.venue} {what}: rate limited (429) {attempt + 1} times",
-                                        retry_after_s=self._backoff(reply, attempt))
-            self.sleep(self._backoff(reply, attempt))
+        try:
+            reply, attempt = past_rate_limits(lambda: self.send(method, url, token, category, params=params),
+                                              self.sleep, self.max_retries)
+        except requests.RequestException as exc:
+            raise BrokerUnavailable(f"{self.venue} {what}: {brief(exc)}") from None
+        if reply.kind == RATE:
+            raise BrokerUnavailable(f"{self.venue} {what}: rate limited (429) {attempt + 1} times",
+                                    retry_after_s=backoff_s(reply, attempt))
         if reply.kind == AUTH:
             raise BrokerAuthError(f"{self.venue} {what}: HTTP {reply.status} {reply.text} ({self.auth_hint})")
         if reply.kind in (TRANSIENT, ERRORS):
@@ -208,17 +219,15 @@ class TradierHttp:
 
         Raises :class:`~.port.BrokerAuthError` (nothing was placed) and
         :class:`~.port.BrokerUnavailable` only when the request provably never left."""
-        for attempt in range(self.max_retries + 1):
-            try:
-                reply = self.send("POST", url, token, TRADING, data=form)
-            except requests.RequestException as exc:
-                if never_sent(exc):
-                    raise BrokerUnavailable(f"Tradier order POST was not sent: {brief(exc)}") from None
-                return Unresolved(f"no answer to the order POST: {brief(exc)}")
-            if reply.kind != RATE:
-                return self._outcome(reply)
-            if attempt < self.max_retries:
-                self.sleep(self._backoff(reply, attempt))
+        try:
+            reply, _ = past_rate_limits(lambda: self.send("POST", url, token, TRADING, data=form), self.sleep,
+                                        self.max_retries)
+        except requests.RequestException as exc:
+            if never_sent(exc):
+                raise BrokerUnavailable(f"Tradier order POST was not sent: {brief(exc)}") from None
+            return Unresolved(f"no answer to the order POST: {brief(exc)}")
+        if reply.kind != RATE:
+            return self._outcome(reply)
         return Unresolved(f"the order POST was rate limited (429) {self.max_retries + 1} times; "
                           "a 429 means not accepted, look the tag up to be sure")
 
