@@ -8,9 +8,8 @@ trade-updates stream, whose order events the desk applies at once instead of at 
 """
 from __future__ import annotations
 
-import os
-
 from .alpaca import AlpacaBroker
+from .keys import read_key
 from .port import BrokerConfig
 
 #: Keys accepted in ``--alpaca-config``.
@@ -18,25 +17,6 @@ ALPACA_KEYS = ("environment", "account_id", "account_type", "base_url", "data_ur
                "timeout_s", "stream", "key_id_env", "secret_key_env", "key_id_file", "secret_key_file")
 #: Alpaca's SDKs read these variables; so does the config by default.
 KEY_ID_ENV, SECRET_KEY_ENV = "APCA_API_KEY_ID", "APCA_API_SECRET_KEY"
-
-
-def _secret(path: str, table: dict, name: str, default_env: str) -> str:
-    """The key ``name`` from the file ``<name>_file`` names, else the variable ``<name>_env`` names."""
-    if table.get(f"{name}_file"):
-        file = os.path.expanduser(str(table[f"{name}_file"]))
-        try:
-            with open(file, encoding="utf-8") as handle:
-                value = handle.read().strip()
-        except OSError as exc:
-            raise ValueError(f"--alpaca-config {path}: {name}_file {file}: {exc.strerror}") from None
-        if not value:
-            raise ValueError(f"--alpaca-config {path}: {name}_file {file} is empty")
-        return value
-    env = str(table.get(f"{name}_env", default_env))
-    if not os.environ.get(env):
-        raise ValueError(f"--alpaca-config {path}: the environment variable {env} ({name}) is not set; "
-                         f"set it or name a file with {name}_file")
-    return os.environ[env]
 
 
 def read_alpaca_config(path: str, load_toml) -> dict:
@@ -58,8 +38,8 @@ def read_alpaca_config(path: str, load_toml) -> dict:
     if table.get("environment", "paper") not in ("paper", "live"):
         raise ValueError(f"--alpaca-config {path}: environment {table['environment']!r}: accepted: paper, live")
     # read here, where serve starts: the gateway's process (a Ray worker) may not share this environment
-    table["key_id"] = _secret(path, table, "key_id", KEY_ID_ENV)
-    table["secret_key"] = _secret(path, table, "secret_key", SECRET_KEY_ENV)
+    table["key_id"] = read_key(table, "key_id", KEY_ID_ENV, f"--alpaca-config {path}", "key_id")
+    table["secret_key"] = read_key(table, "secret_key", SECRET_KEY_ENV, f"--alpaca-config {path}", "secret_key")
     return table
 
 

@@ -23,7 +23,6 @@ itself and never logged. Pure: standard library and ``requests``.
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +32,7 @@ from urllib.parse import urlsplit
 from ..symbols import normalize_symbol
 from ..texts import shown
 from .barsources import BrokerBarSource
+from .keys import read_key
 from .port import Bar, BrokerUnavailable
 from .tradier_http import MARKET, OK, TradierHttp, brief
 
@@ -75,24 +75,8 @@ class PolygonConfig:
 
 def read_api_key(table: dict, where: str) -> str:
     """The API key named by a config table: the file ``api_key_file`` (its first line) or the
-    environment variable ``api_key_env`` (default ``POLYGON_API_KEY``); ``ValueError`` saying
-    which is missing, never showing the key."""
-    path = table.get("api_key_file")
-    if path:
-        try:
-            with open(os.path.expanduser(str(path))) as f:
-                key = f.readline().strip()
-        except OSError as exc:
-            raise ValueError(f"{where}: cannot read api_key_file {path}: {exc.strerror}") from None
-        if not key:
-            raise ValueError(f"{where}: api_key_file {path} is empty")
-        return key
-    env = str(table.get("api_key_env", "POLYGON_API_KEY"))
-    key = os.environ.get(env, "").strip()
-    if not key:
-        raise ValueError(f"{where}: the environment variable {env} (the Polygon/Massive API key) is not set; "
-                         f"set it or name a file with api_key_file")
-    return key
+    environment variable ``api_key_env`` (default ``POLYGON_API_KEY``), by :func:`~.keys.read_key`."""
+    return read_key(table, "api_key", "POLYGON_API_KEY", where, "the Polygon/Massive API key")
 
 
 def config_from_table(table: dict, where: str) -> PolygonConfig:
