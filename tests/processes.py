@@ -2,9 +2,20 @@
 started, and waiting (with a deadline, by polling) until they are all gone."""
 from __future__ import annotations
 
+import sys
 import time
 
 import psutil
+
+# Resets SIGINT to its default, then becomes the command (same pid): see interruptible().
+_DEFAULT_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+
+
+def interruptible(argv: list[str]) -> list[str]:
+    """``argv`` started with SIGINT at its default disposition. A suite run from a background job
+    (a non-interactive shell's ``&``) inherits SIGINT *ignored*, and so would the command: Ctrl-C
+    would then do nothing, and a test of what Ctrl-C does would hang instead of testing it."""
+    return [sys.executable, "-c", _DEFAULT_SIGINT, *argv]
 
 
 def descendants(pid: int) -> list[psutil.Process]:

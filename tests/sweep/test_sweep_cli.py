@@ -12,6 +12,7 @@ import pytest
 
 from actors.cli import main
 
+from ..processes import interruptible
 from .conftest import GATED_STRATEGY, read_fifo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,8 +69,8 @@ def test_ctrl_c_keeps_finished_runs_and_the_next_run_resumes(data_dir, tmp_path)
     argv = [str(Path(sys.executable).parent / "backtestester"), "sweep", "--strategy", "gated:Gated",
             "--data-dir", str(data_dir), "--grid", "n=0:59:1", "--workers", "1", "--batch-size", "1",
             "--out", str(out), "--no-progress"]
-    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(interruptible(argv), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
     try:
         assert "is waiting" in read_fifo(ready, proc, timeout=300)
         proc.send_signal(signal.SIGINT)  # one run done, the second one blocked: the sweep is not done
