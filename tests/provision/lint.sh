@@ -8,4 +8,4 @@ for playbook in playbooks/site.yml tests/provision/git_server.yml tests/provisio
     ansible-playbook -i inventory.ini --syntax-check "$playbook"
 done
 ansible-lint --offline --profile production playbooks/ group_vars/ inventory.ini \
-    tests/provision/git_server.yml tests/provision/verify.yml tests/provision/e2e_group_vars.yml
+    tests/provision/git_server.yml tests/provision/verify.yml tests/provision/e2e_group_vars/
