@@ -1,4 +1,4 @@
-"""Command line: ``backtestester demo | sweep | train | serve | live | backtest | data``."""
+"""Command line: ``backtestester demo | sweep | train | serve | live | backtest | data | backup``."""
 # The console script: the top floor, above actors/ and backtestester/. Ray (the sweep, the gateway)
 # and grpc are imported by the commands that use them, so `backtestester data ...` and
 # `backtestester backtest` never import ray (nor grpc, unless `backtest --gateway`).
@@ -21,6 +21,7 @@ from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Commission, Repository, Slippage
 from backtestester.engine.playground import FILL_MODELS
 from backtestester.live.barsources import PACES
+from backtestester.service import backup_cli
 from backtestester.playgrounds import SIMULATOR_CALENDAR, run_on_catalog
 from backtestester.strategy import load_strategy, run_backtest
 from backtestester.strategy.tables import EXPORT_FORMATS
@@ -530,6 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "options and [fixed] parameters; options given win (docs/training.md)")
     bt.set_defaults(func=cmd_backtest, command_parser=bt)
     data_cli.register(sub).set_defaults(func=data_cli.run)  # `backtestester data ...`
+    backup_cli.register(sub).set_defaults(func=backup_cli.run)  # `backtestester backup ...`
     return parser
 
 
