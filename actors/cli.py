@@ -21,8 +21,8 @@ from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Commission, Repository, Slippage
 from backtestester.engine.playground import FILL_MODELS
 from backtestester.live.barsources import PACES
-from backtestester.service import backup_cli
 from backtestester.playgrounds import SIMULATOR_CALENDAR, run_on_catalog
+from backtestester.service import backup_cli
 from backtestester.strategy import load_strategy, run_backtest
 from backtestester.strategy.tables import EXPORT_FORMATS
 from backtestester.sweep.arguments import add_sweep_arguments, read_run_file, spec_from_args
