@@ -259,7 +259,7 @@ def cmd_serve(args) -> int:
         raise ValueError(f"--playground-hosts must be 0, a number of host actors or 'auto', got {hosts!r}")
     hosts = hosts if hosts == "auto" else int(hosts)
     cert, key = security.read_tls(args.tls_cert, args.tls_key)
-    config = security.SecurityConfig(tokens=security.load_tokens(args.token_file), tls_cert=cert, tls_key=key,
+    config = security.SecurityConfig(**security.load_credentials(args.token_file), tls_cert=cert, tls_key=key,
                                      max_message_bytes=int(args.max_message_mb * 2**20),
                                      rate_limit=args.rate_limit, rate_burst=args.rate_burst,
                                      max_playgrounds=args.max_playgrounds,
@@ -377,8 +377,9 @@ def _add_serve_parser(sub) -> None:
     serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate chain (required, with --tls-key and a "
                                                          "token, for a non-loopback --host)")
     serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
-    serve.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line, each a tenant; mode 0600 "
-                                                            "(default: the token in BACKTESTESTER_TOKEN, if set)")
+    serve.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line: TOKEN (a tenant of its own) or "
+                                                            "NAME TOKEN (tenant NAME; several tokens may name one); "
+                                                            "mode 0600 (default: the token in BACKTESTESTER_TOKEN, if set)")
     serve.add_argument("--max-message-mb", type=float, default=16.0, metavar="MIB",
                        help="largest request or response in MiB (default %(default)g)")
     serve.add_argument("--rate-limit", type=float, default=0.0, metavar="PER_SECOND",
