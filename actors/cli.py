@@ -209,10 +209,7 @@ def _backtest_catalog(args, config: RunConfig, strategy, console) -> int:
         from backtestester.remote.broker import run_on_gateway  # noqa: PLC0415  (grpc only with --gateway)
         from backtestester.remote.client import PlaygroundClient, grpc  # noqa: PLC0415  (grpc only with --gateway)
 
-        security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
-        if args.tls_ca:
-            with open(args.tls_ca, "rb") as f:
-                security["root_certificates"] = f.read()
+        security = gateway_credentials(args)
         console.print(f"{header}; through the gateway at {args.gateway}")
         try:
             with PlaygroundClient(args.gateway, **security) as client:
@@ -232,6 +229,25 @@ def _backtest_catalog(args, config: RunConfig, strategy, console) -> int:
             raise ValueError(str(exc)) from None
     _print_backtest(result, console, args)
     return 0
+
+
+TLS_CA_ENV = "BACKTESTESTER_TLS_CA"  # the clients' default of --tls-ca
+TLS_CA_HELP = f"use TLS, trusting this CA or certificate (PEM; default: {TLS_CA_ENV}, if set)"
+
+
+def gateway_credentials(args) -> dict:
+    """A gateway client's ``token`` (``BACKTESTESTER_TOKEN``) and, with ``--tls-ca`` or else
+    ``BACKTESTESTER_TLS_CA``, its ``root_certificates`` (keyword arguments of the clients)."""
+    security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
+    ca = args.tls_ca or os.environ.get(TLS_CA_ENV)
+    if ca:
+        try:
+            with open(ca, "rb") as f:
+                security["root_certificates"] = f.read()
+        except OSError as exc:
+            source = "--tls-ca" if args.tls_ca else TLS_CA_ENV
+            raise ValueError(f"{source} {ca}: cannot read the CA certificate: {exc.strerror or exc}") from None
+    return security
 
 
 DEMO_BARS = 200_000
@@ -302,10 +318,7 @@ def cmd_live(args) -> int:
     if not (args.strategy and args.symbols):
         raise ValueError("live needs --strategy and --symbols (or a --config run file that has them)")
     strategy = load_strategy(args.strategy)(**dict(args.param))
-    security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
-    if args.tls_ca:
-        with open(args.tls_ca, "rb") as f:
-            security["root_certificates"] = f.read()
+    security = gateway_credentials(args)
     console = Console()
     try:
         with LiveClient(args.gateway, **security) as client:
@@ -458,7 +471,7 @@ def _add_live_parser(sub) -> None:
     live.add_argument("--max-bars", type=int, metavar="N", help="stop after N new bars (default: until SIGTERM)")
     live.add_argument("--poll-seconds", type=float, default=0.25, metavar="S",
                       help="how often to ask the gateway for news (default %(default)g)")
-    live.add_argument("--tls-ca", metavar="PEM", help="use TLS, trusting this CA or certificate")
+    live.add_argument("--tls-ca", metavar="PEM", help=TLS_CA_HELP)
     live.add_argument("--transport", choices=("session", "unary"), default="session",
                       help="session (default): one Session stream carries ticks, orders and account reads; "
                            "unary: one call each (NextTick, PlaceOrder, GetAccount)")
@@ -521,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--data-dir", help="run locally on this catalog (default: BACKTESTESTER_DATA, else ./data)")
     catalog.add_argument("--gateway", metavar="HOST:PORT", help="run through this gateway, on its catalog "
                                                                 "(token: BACKTESTESTER_TOKEN)")
-    catalog.add_argument("--tls-ca", metavar="PEM", help="with --gateway: use TLS, trusting this CA or certificate")
+    catalog.add_argument("--tls-ca", metavar="PEM", help=f"with --gateway: {TLS_CA_HELP}")
     catalog.add_argument("--transport", choices=("session", "unary"),
                          help="with --gateway: session (default; one Session stream, several ticks per message "
                               "up to the strategy's next decision) or unary (one NextTick call per tick)")

@@ -309,6 +309,31 @@ def test_a_named_tenants_tokens_share_its_playgrounds_across_a_rotation(ray_clus
         assert ids(bob) == {bobs} and bob.get_account(bobs).balance == 5_000
 
 
+def test_the_clients_trust_the_ca_in_BACKTESTESTER_TLS_CA(secured, tls_files, monkeypatch, capsys):
+    """`backtest --gateway` and `live` without --tls-ca use TLS with the CA that the variable names."""
+    from actors.cli import main
+
+    address, _ = secured
+    monkeypatch.setenv("BACKTESTESTER_TOKEN", ALICE)
+    monkeypatch.delenv("BACKTESTESTER_TLS_CA", raising=False)
+    backtest = ["backtest", "--gateway", address, "--symbol", "AAA", "--start", "2024-01-03", "--stop", "2024-01-03",
+                "--transport", "unary"]
+    live = ["live", "--gateway", address, "--strategy", "backtestester.strategy.reference:SmaCross",
+            "--symbols", "AAA", "--max-bars", "1"]
+    assert main(backtest) == 1 and "UNAVAILABLE" in capsys.readouterr().err  # plaintext against TLS
+    monkeypatch.setenv("BACKTESTESTER_TLS_CA", str(tls_files[0]))
+    assert main(backtest) == 0 and "through the gateway at" in capsys.readouterr().out
+    assert main(live) == 1  # this gateway does not trade live: reached over TLS, it says so
+    assert "UNIMPLEMENTED" in capsys.readouterr().err
+    monkeypatch.setenv("BACKTESTESTER_TLS_CA", str(tls_files[0].parent / "missing.pem"))
+    assert main(live) == 2
+    assert "BACKTESTESTER_TLS_CA " in capsys.readouterr().err
+    for command in ("live", "backtest"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "default: BACKTESTESTER_TLS_CA" in " ".join(capsys.readouterr().out.split())
+
+
 def test_oversized_request_is_resource_exhausted_and_the_server_keeps_serving(secured, tls_channel):
     stub = pb_grpc.PlaygroundServiceStub(tls_channel)
     err = code_of(stub.CreatePlayground, create_req(tags=["x" * 100_000]), metadata=bearer(ALICE))
