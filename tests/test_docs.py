@@ -57,6 +57,7 @@ NOT_RUN = {
     ("docs/gateway.md", "backtestester serve --data-dir data                      # 127.0.0.1:5051, plaintext, no token"),
     ("docs/gateway.md", "from actors.gateway.server import serve"),
     ("docs/gateway.md", "backtestester serve --data-dir data --port 5052 --twirp-port 5051   # gRPC on 5052, Twirp on 5051"),
+    ("docs/gateway.md", "sudo systemctl stop backtestester-gateway"),
     ("docs/provisioning.md", "ansible-playbook -i inventory.ini playbooks/site.yml            # add --ask-vault-pass with a vault"),
     ("docs/wire.md", "make protos            # = .venv/bin/python scripts/gen_protos.py"),
 }

@@ -130,9 +130,7 @@ def create_backup(data_dir, to, *, keep: int | None = None, now: datetime | None
         raise BackupError(f"--keep must be at least 1 (the backup just taken), got {keep}")
     if not data_dir.is_dir():
         raise BackupError(f"data directory {data_dir} does not exist")
-    files = state_files(data_dir)
-    if not files:
-        raise BackupError(f"data directory {data_dir} holds no *.sqlite3 or *.json state file: nothing to back up")
+    files = state_files(data_dir)  # none yet (a new gateway that saved nothing): an empty backup, still valid
     to.mkdir(parents=True, exist_ok=True)
     final = _free(to, stamp(now))
     partial = final.with_name(final.name + PARTIAL)

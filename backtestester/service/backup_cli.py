@@ -47,7 +47,8 @@ def run(args) -> int:
     """Run ``backup create``, ``restore`` or ``list``."""
     if args.backup_command == "create":
         made = bk.create_backup(_data_dir(args), args.to, keep=args.keep)
-        print(f"backed up {len(made.files)} files ({made.bytes:,} bytes) of {made.data_dir}", file=sys.stderr)
+        print(f"backed up {len(made.files)} files ({made.bytes:,} bytes) of {made.data_dir}"
+              + ("" if made.files else ": it holds no database yet (the gateway has saved nothing)"), file=sys.stderr)
         print(made.path)
         return 0
     if args.backup_command == "restore":

@@ -129,5 +129,16 @@ def test_keep_prunes_the_oldest_backups(served, tmp_path, capsys):
     assert [line.split("\t")[0] for line in lines] == [str(b.path) for b in list_backups(to)]
     with pytest.raises(BackupError, match="--keep must be at least 1"):
         create_backup(served, to, keep=0)
-    with pytest.raises(BackupError, match="holds no"):
-        create_backup(tmp_path / "backups" / "20261205T000000Z.partial", to)
+    with pytest.raises(BackupError, match="does not exist"):
+        create_backup(tmp_path / "nowhere", to)
+
+
+def test_a_data_directory_without_databases_gives_an_empty_backup_that_restores_to_empty(served, tmp_path):
+    """A new gateway that saved nothing yet: the timer's backup still succeeds (nothing to copy)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    made = create_backup(empty, tmp_path / "backups", now=T0)
+    assert made.files == () and verify_backup(made.path).files == ()
+    _, kept = restore_backup(made.path, served, now=T0)  # the state it replaces moves aside, nothing comes in
+    assert sorted(p.name for p in kept.iterdir()) == ["gateway.sqlite3", "gateway.sqlite3-shm", "gateway.sqlite3-wal",
+                                                 "live-replay.json"]
