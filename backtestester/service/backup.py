@@ -228,17 +228,33 @@ def _replaced(data_dir: Path) -> list[Path]:
     return found
 
 
+def _give_to_owner(paths, data_dir: Path) -> None:
+    """Run as root (``sudo backtestester backup restore``): hand what the restore created to the
+    data directory's owner, the gateway's user, which must write it (SQLite does as much for the
+    ``-wal``/``-shm`` files it creates as root)."""
+    if os.geteuid() != 0:
+        return
+    owner = data_dir.stat()
+    for path in paths:
+        if path.exists():
+            os.chown(path, owner.st_uid, owner.st_gid)
+
+
 def restore_backup(source, data_dir, *, now: datetime | None = None) -> tuple[Backup, Path | None]:
     """Install the backup at ``source`` into ``data_dir`` (created if missing). Verified first
     (:func:`verify_backup`); refused with ``DataDirLocked`` (an ``OSError``) while a gateway serves
     ``data_dir``, whose lock this call holds until it is done. The state files there (see
     :func:`state_files`, with their ``-wal``/``-shm``) move to ``<data_dir>/replaced-<stamp>/``
-    first. Returns the backup and that directory (None when there was nothing to move)."""
+    first. Run as root, what it creates goes to the data directory's owner. Returns the backup and
+    that directory (None when there was nothing to move)."""
     backup = verify_backup(source)
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = DataDirLock(data_dir)
+    locked = Path(lock.path).exists()
     lock.acquire()
+    if not locked:
+        _give_to_owner([Path(lock.path)], data_dir)
     try:
         old = _replaced(data_dir)
         kept = None
@@ -252,6 +268,7 @@ def restore_backup(source, data_dir, *, now: datetime | None = None) -> tuple[Ba
             shutil.copyfile(backup.path / entry["file"], tmp)
             _fsync(tmp)
             os.replace(tmp, data_dir / entry["file"])
+        _give_to_owner([data_dir / entry["file"] for entry in backup.files] + ([kept] if kept else []), data_dir)
         return backup, kept
     finally:
         lock.release()

@@ -6,6 +6,7 @@ a restore is refused while a gateway's lock is held. Times are injected (fixed s
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
@@ -142,3 +143,17 @@ def test_a_data_directory_without_databases_gives_an_empty_backup_that_restores_
     _, kept = restore_backup(made.path, served, now=T0)  # the state it replaces moves aside, nothing comes in
     assert sorted(p.name for p in kept.iterdir()) == ["gateway.sqlite3", "gateway.sqlite3-shm", "gateway.sqlite3-wal",
                                                  "live-replay.json"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root restores for another user")
+def test_a_restore_run_as_root_leaves_the_files_to_the_data_directorys_owner(served, tmp_path):
+    made = create_backup(served, tmp_path / "backups", now=T0)
+    gateway_user = 54321  # the owner of the gateway's data directory (a uid without a name is enough)
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "live.sqlite3").write_bytes(b"")
+    os.chown(target, gateway_user, gateway_user)
+    _, kept = restore_backup(made.path, target, now=T0)
+    owned = {p.name: p.stat().st_uid for p in [*target.iterdir(), *kept.iterdir()]}
+    assert owned == {"gateway.lock": gateway_user, "gateway.sqlite3": gateway_user, "live-replay.json": gateway_user,
+                     kept.name: gateway_user, "live.sqlite3": 0}  # the replaced file keeps its owner
