@@ -2,7 +2,8 @@
 
 Registered in :mod:`actors.cli` with :func:`register`; the work is :mod:`.backup`'s. A refused
 backup (a damaged one, a bad option) is a ``BackupError`` (a ``ValueError``: ``error: ...``, exit
-status 2); a restore while a gateway serves the data directory prints ``error: ...`` and exits 1.
+status 2); a restore while a gateway serves the data directory, or an operating-system error (a
+directory that cannot be written), prints one ``error: ...`` line and exits 1.
 """
 from __future__ import annotations
 
@@ -44,27 +45,41 @@ def _data_dir(args) -> str:
 
 
 def run(args) -> int:
-    """Run ``backup create``, ``restore`` or ``list``."""
-    if args.backup_command == "create":
-        made = bk.create_backup(_data_dir(args), args.to, keep=args.keep)
-        print(f"backed up {len(made.files)} files ({made.bytes:,} bytes) of {made.data_dir}"
-              + ("" if made.files else ": it holds no database yet (the gateway has saved nothing)"), file=sys.stderr)
-        print(made.path)
-        return 0
-    if args.backup_command == "restore":
-        try:
-            restored, kept = bk.restore_backup(args.source, _data_dir(args))
-        except DataDirLocked as exc:
-            print(f"error: {exc}: stop the gateway before restoring (nothing was changed)", file=sys.stderr)
-            return 1
-        print(f"restored {restored.path} (taken {restored.created}, {len(restored.files)} files) into "
-              f"{os.path.abspath(_data_dir(args))}")
-        if kept is not None:
-            print(f"the files it replaced are in {kept}")
-        return 0
+    """Run ``backup create``, ``restore`` or ``list``; an operating-system error (a directory that
+    cannot be written, a gateway holding the data directory) is one ``error:`` line, exit 1."""
+    try:
+        return COMMANDS[args.backup_command](args)
+    except DataDirLocked as exc:
+        print(f"error: {exc}: stop the gateway before restoring (nothing was changed)", file=sys.stderr)
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
+    return 1
+
+
+def _create(args) -> int:
+    made = bk.create_backup(_data_dir(args), args.to, keep=args.keep)
+    print(f"backed up {len(made.files)} files ({made.bytes:,} bytes) of {made.data_dir}"
+          + ("" if made.files else ": it holds no database yet (the gateway has saved nothing)"), file=sys.stderr)
+    print(made.path)
+    return 0
+
+
+def _restore(args) -> int:
+    restored, kept = bk.restore_backup(args.source, _data_dir(args))
+    print(f"restored {restored.path} (taken {restored.created}, {len(restored.files)} files) into "
+          f"{os.path.abspath(_data_dir(args))}")
+    if kept is not None:
+        print(f"the files it replaced are in {kept}")
+    return 0
+
+
+def _list(args) -> int:
     backups = bk.list_backups(args.to)
     for b in backups:
         print(f"{b.path}\t{b.created}\t{len(b.files)} files\t{b.bytes:,} bytes")
     if not backups:
         print(f"no backup in {args.to}", file=sys.stderr)
     return 0
+
+
+COMMANDS = {"create": _create, "restore": _restore, "list": _list}

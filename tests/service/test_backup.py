@@ -132,6 +132,9 @@ def test_keep_prunes_the_oldest_backups(served, tmp_path, capsys):
         create_backup(served, to, keep=0)
     with pytest.raises(BackupError, match="does not exist"):
         create_backup(tmp_path / "nowhere", to)
+    (tmp_path / "file").write_text("")
+    assert main(["backup", "create", "--data-dir", str(served), "--to", str(tmp_path / "file" / "sub")]) == 1
+    assert capsys.readouterr().err.startswith("error: Not a directory")  # one line, no traceback
 
 
 def test_a_data_directory_without_databases_gives_an_empty_backup_that_restores_to_empty(served, tmp_path):
