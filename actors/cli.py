@@ -1,4 +1,4 @@
-"""Command line: ``backtestester demo | sweep | train | serve | live | backtest | data``."""
+"""Command line: ``backtestester demo | sweep | train | serve | live | backtest | data | backup``."""
 # The console script: the top floor, above actors/ and backtestester/. Ray (the sweep, the gateway)
 # and grpc are imported by the commands that use them, so `backtestester data ...` and
 # `backtestester backtest` never import ray (nor grpc, unless `backtest --gateway`).
@@ -22,6 +22,7 @@ from backtestester.engine import Commission, Repository, Slippage
 from backtestester.engine.playground import FILL_MODELS
 from backtestester.live.barsources import PACES
 from backtestester.playgrounds import SIMULATOR_CALENDAR, run_on_catalog
+from backtestester.service import backup_cli
 from backtestester.strategy import load_strategy, run_backtest
 from backtestester.strategy.tables import EXPORT_FORMATS
 from backtestester.sweep.arguments import add_sweep_arguments, read_run_file, spec_from_args
@@ -208,10 +209,7 @@ def _backtest_catalog(args, config: RunConfig, strategy, console) -> int:
         from backtestester.remote.broker import run_on_gateway  # noqa: PLC0415  (grpc only with --gateway)
         from backtestester.remote.client import PlaygroundClient, grpc  # noqa: PLC0415  (grpc only with --gateway)
 
-        security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
-        if args.tls_ca:
-            with open(args.tls_ca, "rb") as f:
-                security["root_certificates"] = f.read()
+        security = gateway_credentials(args)
         console.print(f"{header}; through the gateway at {args.gateway}")
         try:
             with PlaygroundClient(args.gateway, **security) as client:
@@ -231,6 +229,25 @@ def _backtest_catalog(args, config: RunConfig, strategy, console) -> int:
             raise ValueError(str(exc)) from None
     _print_backtest(result, console, args)
     return 0
+
+
+TLS_CA_ENV = "BACKTESTESTER_TLS_CA"  # the clients' default of --tls-ca
+TLS_CA_HELP = f"use TLS, trusting this CA or certificate (PEM; default: {TLS_CA_ENV}, if set)"
+
+
+def gateway_credentials(args) -> dict:
+    """A gateway client's ``token`` (``BACKTESTESTER_TOKEN``) and, with ``--tls-ca`` or else
+    ``BACKTESTESTER_TLS_CA``, its ``root_certificates`` (keyword arguments of the clients)."""
+    security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
+    ca = args.tls_ca or os.environ.get(TLS_CA_ENV)
+    if ca:
+        try:
+            with open(ca, "rb") as f:
+                security["root_certificates"] = f.read()
+        except OSError as exc:
+            source = "--tls-ca" if args.tls_ca else TLS_CA_ENV
+            raise ValueError(f"{source} {ca}: cannot read the CA certificate: {exc.strerror or exc}") from None
+    return security
 
 
 DEMO_BARS = 200_000
@@ -258,7 +275,7 @@ def cmd_serve(args) -> int:
         raise ValueError(f"--playground-hosts must be 0, a number of host actors or 'auto', got {hosts!r}")
     hosts = hosts if hosts == "auto" else int(hosts)
     cert, key = security.read_tls(args.tls_cert, args.tls_key)
-    config = security.SecurityConfig(tokens=security.load_tokens(args.token_file), tls_cert=cert, tls_key=key,
+    config = security.SecurityConfig(**security.load_credentials(args.token_file), tls_cert=cert, tls_key=key,
                                      max_message_bytes=int(args.max_message_mb * 2**20),
                                      rate_limit=args.rate_limit, rate_burst=args.rate_burst,
                                      max_playgrounds=args.max_playgrounds,
@@ -301,10 +318,7 @@ def cmd_live(args) -> int:
     if not (args.strategy and args.symbols):
         raise ValueError("live needs --strategy and --symbols (or a --config run file that has them)")
     strategy = load_strategy(args.strategy)(**dict(args.param))
-    security = {"token": os.environ.get("BACKTESTESTER_TOKEN") or None}
-    if args.tls_ca:
-        with open(args.tls_ca, "rb") as f:
-            security["root_certificates"] = f.read()
+    security = gateway_credentials(args)
     console = Console()
     try:
         with LiveClient(args.gateway, **security) as client:
@@ -376,8 +390,9 @@ def _add_serve_parser(sub) -> None:
     serve.add_argument("--tls-cert", metavar="PEM", help="TLS certificate chain (required, with --tls-key and a "
                                                          "token, for a non-loopback --host)")
     serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
-    serve.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line, each a tenant; mode 0600 "
-                                                            "(default: the token in BACKTESTESTER_TOKEN, if set)")
+    serve.add_argument("--token-file", metavar="PATH", help="bearer tokens, one per line: TOKEN (a tenant of its own) or "
+                                                            "NAME TOKEN (tenant NAME; several tokens may name one); "
+                                                            "mode 0600 (default: the token in BACKTESTESTER_TOKEN, if set)")
     serve.add_argument("--max-message-mb", type=float, default=16.0, metavar="MIB",
                        help="largest request or response in MiB (default %(default)g)")
     serve.add_argument("--rate-limit", type=float, default=0.0, metavar="PER_SECOND",
@@ -456,7 +471,7 @@ def _add_live_parser(sub) -> None:
     live.add_argument("--max-bars", type=int, metavar="N", help="stop after N new bars (default: until SIGTERM)")
     live.add_argument("--poll-seconds", type=float, default=0.25, metavar="S",
                       help="how often to ask the gateway for news (default %(default)g)")
-    live.add_argument("--tls-ca", metavar="PEM", help="use TLS, trusting this CA or certificate")
+    live.add_argument("--tls-ca", metavar="PEM", help=TLS_CA_HELP)
     live.add_argument("--transport", choices=("session", "unary"), default="session",
                       help="session (default): one Session stream carries ticks, orders and account reads; "
                            "unary: one call each (NextTick, PlaceOrder, GetAccount)")
@@ -519,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--data-dir", help="run locally on this catalog (default: BACKTESTESTER_DATA, else ./data)")
     catalog.add_argument("--gateway", metavar="HOST:PORT", help="run through this gateway, on its catalog "
                                                                 "(token: BACKTESTESTER_TOKEN)")
-    catalog.add_argument("--tls-ca", metavar="PEM", help="with --gateway: use TLS, trusting this CA or certificate")
+    catalog.add_argument("--tls-ca", metavar="PEM", help=f"with --gateway: {TLS_CA_HELP}")
     catalog.add_argument("--transport", choices=("session", "unary"),
                          help="with --gateway: session (default; one Session stream, several ticks per message "
                               "up to the strategy's next decision) or unary (one NextTick call per tick)")
@@ -530,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "options and [fixed] parameters; options given win (docs/training.md)")
     bt.set_defaults(func=cmd_backtest, command_parser=bt)
     data_cli.register(sub).set_defaults(func=data_cli.run)  # `backtestester data ...`
+    backup_cli.register(sub).set_defaults(func=backup_cli.run)  # `backtestester backup ...`
     return parser
 
 

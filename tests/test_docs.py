@@ -57,7 +57,11 @@ NOT_RUN = {
     ("docs/gateway.md", "backtestester serve --data-dir data                      # 127.0.0.1:5051, plaintext, no token"),
     ("docs/gateway.md", "from actors.gateway.server import serve"),
     ("docs/gateway.md", "backtestester serve --data-dir data --port 5052 --twirp-port 5051   # gRPC on 5052, Twirp on 5051"),
+    ("docs/gateway.md", "sudo systemctl stop backtestester-gateway"),
     ("docs/provisioning.md", "ansible-playbook -i inventory.ini playbooks/site.yml            # add --ask-vault-pass with a vault"),
+    ("docs/provisioning.md", "sudo systemctl stop backtestester-gateway"),
+    ("docs/provisioning.md", "sudo -iu backtestester ray status     # on the head: the nodes and their CPUs"),
+    ("docs/provisioning.md", "ansible-playbook -i inventory.ini playbooks/site.yml --tags gateway --ask-vault-pass   # the gateway host"),
     ("docs/wire.md", "make protos            # = .venv/bin/python scripts/gen_protos.py"),
 }
 

@@ -9,8 +9,10 @@
   open streams per principal (:class:`StreamSlots`), answers undecodable requests with INVALID_ARGUMENT and unexpected
   handler errors with INTERNAL (no exception text), and records the caller's *principal* for the
   servicer (:func:`current_principal`).
-- Each configured token is one principal (tenant): the servicer scopes playgrounds to it (see
-  docs/gateway.md, "Safety"). Principals are short SHA-256 digests, never the tokens themselves.
+- Each bare configured token is one principal (tenant): the servicer scopes playgrounds to it (see
+  docs/gateway.md, "Safety"); its principal is a short SHA-256 digest, never the token itself.
+  A token file line ``NAME TOKEN`` makes the token one of tenant NAME's (principal ``tenant:NAME``):
+  several tokens of one name are one tenant, which is how a token is rotated.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import ipaddress
 import logging
 import math
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -74,8 +77,17 @@ def current_principal() -> str | None:
 
 
 def principal_of(token: str) -> str:
-    """A stable, non-secret name for a token: the first 16 hex digits of its SHA-256."""
+    """A stable, non-secret name for a bare token: the first 16 hex digits of its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+TENANT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+TENANT_PREFIX = "tenant:"  # never in a digest principal (hex digits): the two kinds cannot collide
+
+
+def tenant_principal(name: str) -> str:
+    """The principal of named tenant ``name`` (every token listed under the name): ``tenant:NAME``."""
+    return TENANT_PREFIX + name
 
 
 def _digest(token: str | bytes) -> bytes:
@@ -87,8 +99,9 @@ def _digest(token: str | bytes) -> bytes:
 class SecurityConfig:
     """Everything the gateway needs to decide who may call it and how much.
 
-    ``tokens``: accepted bearer tokens (empty: no authentication, loopback only); each one is a
-    separate principal. ``tls_cert``/``tls_key``: PEM bytes (the chain and its private key), both
+    ``tokens``: accepted bearer tokens (with ``tenants``: none, no authentication, loopback only);
+    each one is a separate principal. ``tenants``: ``(name, token)`` pairs: the token is accepted
+    as tenant ``name`` (:func:`tenant_principal`); several tokens of one name are one tenant. ``tls_cert``/``tls_key``: PEM bytes (the chain and its private key), both
     or neither. ``max_message_bytes``: the limit on received and sent messages.
     ``rate_limit``: requests per second per client (0: off), a call taking its
     :data:`CALL_COSTS` in requests; ``rate_burst``: the bucket's size (default: twice the rate, at
@@ -99,6 +112,7 @@ class SecurityConfig:
     """
 
     tokens: tuple[str, ...] = ()
+    tenants: tuple[tuple[str, str], ...] = ()
     tls_cert: bytes | None = None
     tls_key: bytes | None = None
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
@@ -110,9 +124,11 @@ class SecurityConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "tokens", tuple(self.tokens))
+        object.__setattr__(self, "tenants", tuple((check_tenant_name(n), t) for n, t in self.tenants))
         object.__setattr__(self, "twirp_trusted", tuple(str(n) for n in trusted_networks(self.twirp_trusted)))
-        for token in self.tokens:
-            check_token(token)
+        every = [check_token(token) for token in self.tokens + tuple(t for _, t in self.tenants)]
+        if len(set(every)) != len(every):
+            raise ConfigError("a bearer token is configured twice (as a bare token or under two tenant names)")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError(f"TLS needs both a certificate and its private key: {TLS_HINT}")
         if self.max_message_bytes <= 0:
@@ -133,14 +149,26 @@ class SecurityConfig:
         return self.tls_cert is not None
 
     @property
+    def authenticated(self) -> bool:
+        """Whether calls need a bearer token (some token, bare or a tenant's, is configured)."""
+        return bool(self.tokens or self.tenants)
+
+    def principals(self) -> tuple[tuple[str, str], ...]:
+        """``(token, principal)`` of every accepted token (principals are safe to log)."""
+        return tuple((t, principal_of(t)) for t in self.tokens) + tuple((t, tenant_principal(n)) for n, t in self.tenants)
+
+    @property
     def burst(self) -> int:
         return self.rate_burst if self.rate_burst is not None else max(1, math.ceil(2 * self.rate_limit))
 
     def describe(self) -> str:
         """One line for the startup message (no secrets)."""
+        n, names = len(self.tokens) + len(self.tenants), len({name for name, _ in self.tenants})
         parts = ["TLS" if self.tls else "plaintext",
-                 f"{len(self.tokens)} bearer token{'s' if len(self.tokens) != 1 else ''}" if self.tokens
-                 else "no token", f"messages <= {self.max_message_bytes / 2**20:g} MiB"]
+                 f"{n} bearer token{'s' if n != 1 else ''}" if n else "no token",
+                 f"messages <= {self.max_message_bytes / 2**20:g} MiB"]
+        if names:
+            parts[1] += f" ({names} named tenant{'s' if names != 1 else ''})"
         if self.rate_limit:
             parts.append(f"{self.rate_limit:g} requests/s per client (burst {self.burst})")
         parts.append(f"<= {self.max_streams} open streams per client" if self.max_streams else "no stream limit")
@@ -181,14 +209,26 @@ def check_token(token: str) -> str:
     return token
 
 
-def load_tokens(token_file: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """Tokens from ``token_file`` (one per line; blank lines and ``#`` comments ignored), else from
-    the environment variable ``BACKTESTESTER_TOKEN`` (one token), else none. A token file must
-    be readable by its owner only (mode 0600 or 0400): anything else is refused."""
+def check_tenant_name(name: str) -> str:
+    """Refuse a tenant name outside :data:`TENANT_NAME` (1 to 64 of ``A-Z a-z 0-9 _ . -``); the
+    message does not echo it (a line written the wrong way round would show its token)."""
+    if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
+        raise ConfigError("a tenant name must be 1 to 64 letters, digits, '_', '.' or '-' "
+                          f"(got {len(name) if isinstance(name, str) else '?'} characters)")
+    return name
+
+
+def load_credentials(token_file: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> dict:
+    """:class:`SecurityConfig`'s ``tokens`` and ``tenants`` (a dict of both) from ``token_file``,
+    else the one token in the environment variable ``BACKTESTESTER_TOKEN``, else none. A token
+    file line is ``TOKEN`` (a tenant of its own) or ``NAME TOKEN`` (a token of tenant NAME; a name
+    may have several); blank lines and ``#`` comments are ignored. The file must be readable by
+    its owner only (mode 0600 or 0400). A bad line is a ``ConfigError`` naming its number, never
+    its text."""
     env = os.environ if env is None else env
     if token_file is None:
         value = env.get(TOKEN_ENV, "").strip()
-        return (check_token(value),) if value else ()
+        return {"tokens": (check_token(value),) if value else (), "tenants": ()}
     path = Path(token_file)
     try:
         mode = path.stat().st_mode
@@ -198,12 +238,27 @@ def load_tokens(token_file: str | os.PathLike | None = None, env: Mapping[str, s
         lines = path.read_text().splitlines()
     except OSError as exc:
         raise ConfigError(f"cannot read token file {path}: {exc.strerror or exc}") from None
-    tokens = tuple(check_token(line.strip()) for line in lines if line.strip() and not line.strip().startswith("#"))
-    if not tokens:
-        raise ConfigError(f"token file {path} holds no token (one per line)")
-    if len(set(tokens)) != len(tokens):
-        raise ConfigError(f"token file {path} lists a token twice")
-    return tokens
+    tokens, tenants, seen = [], [], {}
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        try:
+            if len(fields) > 2:
+                raise ConfigError(f"{len(fields)} fields; a line is TOKEN or NAME TOKEN")
+            token = check_token(fields[-1])
+            if token in seen:
+                raise ConfigError(f"the token of line {seen[token]} again (one line per token)")
+            seen[token] = number
+            if len(fields) == 2:
+                tenants.append((check_tenant_name(fields[0]), token))
+            else:
+                tokens.append(token)
+        except ConfigError as exc:
+            raise ConfigError(f"token file {path}, line {number}: {exc}") from None
+    if not seen:
+        raise ConfigError(f"token file {path} holds no token (one per line: TOKEN or NAME TOKEN)")
+    return {"tokens": tuple(tokens), "tenants": tuple(tenants)}
 
 
 def read_tls(cert_file: str | os.PathLike | None, key_file: str | os.PathLike | None) -> tuple[bytes | None, bytes | None]:
@@ -243,7 +298,7 @@ def validate_bind(host: str, config: SecurityConfig | None) -> None:
     if is_loopback(host):
         return
     missing = [what for what, ok in (("TLS (" + TLS_HINT + ")", config.tls),
-                                     ("a bearer token (" + TOKEN_HINT + ")", bool(config.tokens))) if not ok]
+                                     ("a bearer token (" + TOKEN_HINT + ")", config.authenticated)) if not ok]
     if missing:
         raise ConfigError(f"refusing to serve on {host or '(all interfaces)'} without " + " and ".join(missing)
                           + ": a non-loopback bind requires TLS and a bearer token; plaintext without a token is "
@@ -376,9 +431,9 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
     limited too), then the bearer token (except ``open_methods``), then the request's decoding.
     """
 
-    def __init__(self, tokens: Iterable[str] = (), *, limiter: TokenBucket | None = None,
+    def __init__(self, principals: Iterable[tuple[str, str]] = (), *, limiter: TokenBucket | None = None,
                  open_methods: Iterable[str] = OPEN_METHODS, max_streams: int = 0):
-        self._tokens = [(_digest(t), principal_of(t)) for t in tokens]
+        self._tokens = [(_digest(t), principal) for t, principal in principals]
         self._limiter = limiter
         self._open = frozenset(open_methods)
         self.streams = StreamSlots(max_streams)
@@ -514,4 +569,4 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
 def interceptors(config: SecurityConfig, *, clock: Callable[[], float] = time.monotonic) -> list:
     """The server interceptors for ``config`` (always one: it also handles malformed requests)."""
     limiter = TokenBucket(config.rate_limit, config.burst, clock=clock) if config.rate_limit else None
-    return [GatewayInterceptor(config.tokens, limiter=limiter, max_streams=config.max_streams)]
+    return [GatewayInterceptor(config.principals(), limiter=limiter, max_streams=config.max_streams)]

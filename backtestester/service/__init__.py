@@ -3,6 +3,7 @@
 * :mod:`.session`: :class:`~.session.PlaygroundSession`, one playground (engine + journal);
 * :mod:`.journal`: its command journal, SavePlayground, restore by replay, the request_id cache;
 * :mod:`.store`: the SQLite database of saved playgrounds;
+* :mod:`.backup`: backups of a data directory's databases (``backtestester backup``, :mod:`.backup_cli`);
 * :mod:`.indicators`: the indicator columns of CreatePlayground's repositories;
 * :mod:`.errors`: :class:`~.errors.ServiceError` and its :class:`~.errors.Status` vocabulary.
 

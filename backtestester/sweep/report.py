@@ -254,12 +254,33 @@ class SweepOutcome:
         return top[0] if top else None
 
 
+NODE_ID_SHOWN = 8  # hex digits of a Ray node id in the nodes line (the results' ``node`` column has it whole)
+
+
+def nodes_line(records: list[dict]) -> str | None:
+    """Which Ray nodes ran the ``records`` and how many runs each, most first, in one line:
+    ``ran on 2 nodes: 3f2a1b0c... 120, 9c0d4e5f... 80``; None when no record names its node."""
+    counts: dict[str, int] = {}
+    for record in records:
+        if record.get("node"):
+            counts[record["node"]] = counts.get(record["node"], 0) + 1
+    if not counts:
+        return None
+    order = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return (f"ran on {len(counts)} node{'s' if len(counts) != 1 else ''}: "
+            + ", ".join(f"{node[:NODE_ID_SHOWN]}... {n}" for node, n in order))
+
+
 def print_leaderboard(outcome: SweepOutcome, metric: str, console=None, top: int = 10) -> None:
-    """The leaderboard, the counts and where the results and the report are, on ``console``."""
+    """The leaderboard, the counts, the Ray nodes that ran them (:func:`nodes_line`) and where the
+    results and the report are, on ``console``."""
     console = console or Console()
     console.print(leaderboard_table(outcome.records, metric, top))
     console.print(f"{outcome.ran} runs in {outcome.elapsed_s:.1f} s ({outcome.skipped} already done, "
                   f"{outcome.failed} failed); results: {outcome.out_dir / 'results.parquet'}")
+    nodes = nodes_line(outcome.records)
+    if nodes:
+        console.print(nodes, highlight=False, soft_wrap=True)
     if "html" in outcome.reports:
         console.print(f"report: {outcome.reports['html']}")
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import grpc
@@ -25,7 +26,7 @@ from backtestester.rpc import SERVICE_NAME
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
 
-from .conftest import ALICE, BOB, DEADLINE, repo, running_gateway, self_signed
+from .conftest import ALICE, BOB, DEADLINE, repo, running_gateway, self_signed, write_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 METHOD = "/playground.PlaygroundService/{}"
@@ -100,22 +101,60 @@ def test_bind_rules():
 
 
 def test_tokens_from_the_environment_or_a_private_file(tmp_path):
-    assert security.load_tokens(env={}) == ()
-    assert security.load_tokens(env={"BACKTESTESTER_TOKEN": f" {ALICE}\n"}) == (ALICE,)
+    load = security.load_credentials
+    assert load(env={}) == {"tokens": (), "tenants": ()}
+    assert load(env={"BACKTESTESTER_TOKEN": f" {ALICE}\n"}) == {"tokens": (ALICE,), "tenants": ()}
     with pytest.raises(ConfigError, match="at least 16 printable ASCII characters"):
-        security.load_tokens(env={"BACKTESTESTER_TOKEN": "short"})
+        load(env={"BACKTESTESTER_TOKEN": "short"})
     path = tmp_path / "tokens"
     path.write_text(f"# tenants\n{ALICE}\n\n{BOB}\n")
     path.chmod(0o644)
     with pytest.raises(ConfigError, match=r"accessible by group or others \(mode 0644\): run `chmod 600"):
-        security.load_tokens(path, env={})
+        load(path, env={})
     path.chmod(0o600)
-    assert security.load_tokens(path, env={"BACKTESTESTER_TOKEN": "ignored-when-a-file-is-given"}) == (ALICE, BOB)
+    assert load(path, env={"BACKTESTESTER_TOKEN": "ignored-when-a-file-is-given"}) == {"tokens": (ALICE, BOB),
+                                                                                        "tenants": ()}
     with pytest.raises(ConfigError, match="cannot read token file"):
-        security.load_tokens(tmp_path / "missing", env={})
+        load(tmp_path / "missing", env={})
     path.write_text("# nothing\n")
     with pytest.raises(ConfigError, match="holds no token"):
-        security.load_tokens(path, env={})
+        load(path, env={})
+
+
+NEW = "acme-new-" + "n" * 23  # the token that replaces ALICE's in the rotation tests
+
+
+def test_named_tenants_in_the_token_file(tmp_path):
+    """``NAME TOKEN`` lines: several tokens of a name are one tenant (principal ``tenant:NAME``);
+    bare lines keep their digest principals; a bad line names its number and never its text."""
+    path = tmp_path / "tokens"
+    path.write_text(f"# rotation of acme's token\nacme {ALICE}\n  acme\t{NEW}  \n{BOB}\nops.team_2 {'o' * 20}\n")
+    path.chmod(0o600)
+    loaded = security.load_credentials(path, env={})
+    assert loaded == {"tokens": (BOB,), "tenants": (("acme", ALICE), ("acme", NEW), ("ops.team_2", "o" * 20))}
+    config = SecurityConfig(**loaded)
+    assert dict(config.principals()) == {BOB: security.principal_of(BOB), ALICE: "tenant:acme", NEW: "tenant:acme",
+                                         "o" * 20: "tenant:ops.team_2"}
+    assert config.authenticated and "4 bearer tokens (2 named tenants)" in config.describe()
+    assert SecurityConfig(tenants=(("acme", ALICE),)).authenticated  # named tokens alone make a secured gateway
+    security.validate_bind("0.0.0.0", SecurityConfig(tenants=(("acme", ALICE),), tls_cert=b"c", tls_key=b"k"))
+    secret = "s3cret-" + "x" * 20
+    for text, message in [
+        (f"{ALICE}\nacme {secret} extra\n", "line 2: 3 fields; a line is TOKEN or NAME TOKEN"),
+        (f"{ALICE}\n\nbad/name {secret}\n", "line 3: a tenant name must be 1 to 64 letters, digits"),
+        (f"{'n' * 65} {secret}\n", "line 1: a tenant name must be 1 to 64"),
+        (f"{secret} short\n", "line 1: a bearer token must be at least 16"),  # the wrong way round
+        (f"acme {secret}\nother {secret}\n", "line 2: the token of line 1 again"),
+        (f"{secret}\nacme {secret}\n", "line 2: the token of line 1 again"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message) as info:
+            security.load_credentials(path, env={})
+        assert secret not in str(info.value) and str(path) in str(info.value)
+    with pytest.raises(ConfigError, match="configured twice"):
+        SecurityConfig(tokens=(ALICE,), tenants=(("acme", ALICE),))
+    with pytest.raises(ConfigError, match="tenant name"):
+        SecurityConfig(tenants=(("", ALICE),))
 
 
 def test_serve_refuses_bad_configuration_with_exit_code_2(no_ray, tmp_path, capsys, monkeypatch):
@@ -234,6 +273,67 @@ def test_tenants_see_only_their_own_playgrounds(secured):
         alice.delete_playground(pid)
 
 
+def test_a_named_tenants_tokens_share_its_playgrounds_across_a_rotation(ray_cluster, tmp_path):
+    """Rotation: acme's old and new tokens see the same playgrounds (saved ones after a restart too);
+    once the old token's line is gone it is refused and the new one still has them. A bare token's
+    saved playground stays its own through both restarts (its principal did not change)."""
+    data = write_catalog(tmp_path / "data")
+
+    @contextmanager
+    def gateway(config, *tokens):
+        with running_gateway(ray_cluster, data, "gateway-rotation", security=config) as (_, address), \
+                ExitStack() as stack:
+            yield [stack.enter_context(PlaygroundClient(address, token=t, timeout=DEADLINE)) for t in tokens]
+
+    def ids(client):
+        return {s.playground_id for s in client.get_playgrounds()}
+
+    window = dict(start_date="2024-01-03", stop_date="2024-01-04", repositories=[("AAA", 1, "minute")])
+    with gateway(SecurityConfig(tokens=(BOB,), tenants=(("acme", ALICE),)), ALICE, BOB) as (old, bob):
+        pid = old.create_playground(balance=10_000, client_id="bot-1", **window)
+        old.next_tick(pid, 60)
+        old.save_playground(pid)
+        bobs = bob.create_playground(balance=5_000, **window)
+        bob.save_playground(bobs)
+    # the new token added under the same name
+    with gateway(SecurityConfig(tokens=(BOB,), tenants=(("acme", ALICE), ("acme", NEW))), ALICE, NEW, BOB) \
+            as (old, new, bob):
+        assert ids(old) == ids(new) == {pid} and ids(bob) == {bobs}
+        order = new.place_order(pid, "AAA", "buy", 1, requested_price=100)  # the new token drives it
+        assert old.get_order(order.id).id == order.id
+        new.save_playground(pid)
+    # the old token's line removed
+    with gateway(SecurityConfig(tokens=(BOB,), tenants=(("acme", NEW),)), ALICE, NEW, BOB) as (old, new, bob):
+        assert code_of(old.version).code() == grpc.StatusCode.UNAUTHENTICATED
+        assert ids(new) == {pid} and [o.id for o in new.get_account(pid, fetch_orders=True).orders] == [order.id]
+        assert ids(bob) == {bobs} and bob.get_account(bobs).balance == 5_000
+
+
+def test_the_clients_trust_the_ca_in_BACKTESTESTER_TLS_CA(secured, tls_files, monkeypatch, capsys):
+    """`backtest --gateway` and `live` without --tls-ca use TLS with the CA that the variable names."""
+    from actors.cli import main
+
+    address, _ = secured
+    monkeypatch.setenv("BACKTESTESTER_TOKEN", ALICE)
+    monkeypatch.delenv("BACKTESTESTER_TLS_CA", raising=False)
+    backtest = ["backtest", "--gateway", address, "--symbol", "AAA", "--start", "2024-01-03", "--stop", "2024-01-03",
+                "--transport", "unary"]
+    live = ["live", "--gateway", address, "--strategy", "backtestester.strategy.reference:SmaCross",
+            "--symbols", "AAA", "--max-bars", "1"]
+    assert main(backtest) == 1 and "UNAVAILABLE" in capsys.readouterr().err  # plaintext against TLS
+    monkeypatch.setenv("BACKTESTESTER_TLS_CA", str(tls_files[0]))
+    assert main(backtest) == 0 and "through the gateway at" in capsys.readouterr().out
+    assert main(live) == 1  # this gateway does not trade live: reached over TLS, it says so
+    assert "UNIMPLEMENTED" in capsys.readouterr().err
+    monkeypatch.setenv("BACKTESTESTER_TLS_CA", str(tls_files[0].parent / "missing.pem"))
+    assert main(live) == 2
+    assert "BACKTESTESTER_TLS_CA " in capsys.readouterr().err
+    for command in ("live", "backtest"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "default: BACKTESTESTER_TLS_CA" in " ".join(capsys.readouterr().out.split())
+
+
 def test_oversized_request_is_resource_exhausted_and_the_server_keeps_serving(secured, tls_channel):
     stub = pb_grpc.PlaygroundServiceStub(tls_channel)
     err = code_of(stub.CreatePlayground, create_req(tags=["x" * 100_000]), metadata=bearer(ALICE))
@@ -288,11 +388,12 @@ def test_rate_limit_per_client_and_plaintext_token_on_loopback(ray_cluster, tmp_
 
 
 def test_serve_with_tls_and_a_token_file(tls_files, tmp_path):
-    """`backtestester serve` in its own process: TLS + token on port 0, health, SIGTERM -> exit 0."""
+    """`backtestester serve` in its own process: TLS + a bare and a named token on port 0, health,
+    SIGTERM -> exit 0."""
     cert, key = tls_files
-    token = secrets.token_urlsafe(32)
+    token, named = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     token_file = tmp_path / "tokens"
-    token_file.write_text(token + "\n")
+    token_file.write_text(f"{token}\nops {named}\n")
     token_file.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if k not in ("BACKTESTESTER_TOKEN", "RAY_ADDRESS")}
     proc = subprocess.Popen([sys.executable, "-m", "actors.cli", "serve", "--host", "127.0.0.1", "--port", "0",
@@ -302,13 +403,14 @@ def test_serve_with_tls_and_a_token_file(tls_files, tmp_path):
     try:
         line = proc.stdout.readline()  # blocks until the server is up (or the process dies: "")
         assert line.startswith("backtestester gateway listening on 127.0.0.1:"), (line, proc.poll())
-        assert "TLS, 1 bearer token" in line and token not in line
+        assert "TLS, 2 bearer tokens (1 named tenant)" in line and token not in line and named not in line
         address = line.split()[4]
         root = cert.read_bytes()
         with grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=root)) as ch:
             assert health(ch) == health_pb2.HealthCheckResponse.SERVING
-        with PlaygroundClient(address, token=token, root_certificates=root, timeout=DEADLINE) as client:
-            assert client.version() == __version__
+        for t in (token, named):
+            with PlaygroundClient(address, token=t, root_certificates=root, timeout=DEADLINE) as client:
+                assert client.version() == __version__
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, proc.stderr.read()
     finally:

@@ -3,7 +3,7 @@
 Ray's own multi-node test cluster starts a head and a worker node (1 CPU each) as separate
 processes on this machine; the sweep joins it by address. The cluster is shut down by its own
 handle (its node processes), never with ``ray stop``, which would end every Ray process here.
-Prints one JSON line: the nodes that ran work and the sweep's counts.
+Prints one JSON line: the nodes that ran work, the sweep's counts and its nodes line.
 """
 import json
 import sys
@@ -13,6 +13,7 @@ from ray.cluster_utils import Cluster
 from actors.sweep import run_sweep
 from backtestester.data.synthetic import generate_bars
 from backtestester.sweep import SweepSpec
+from backtestester.sweep.report import nodes_line
 
 
 def main(out_dir: str) -> None:
@@ -29,7 +30,7 @@ def main(out_dir: str) -> None:
 
         nodes = sorted({r["node"] for r in outcome.records})
         print(json.dumps({"nodes": nodes, "cluster_nodes": len(ray.nodes()), "ran": outcome.ran,
-                          "failed": outcome.failed}))
+                          "failed": outcome.failed, "line": nodes_line(outcome.records)}))
         ray.shutdown()
     finally:
         cluster.shutdown()

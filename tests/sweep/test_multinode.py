@@ -26,3 +26,5 @@ def test_sweep_spreads_over_two_nodes(tmp_path):
     assert report["cluster_nodes"] == 2
     assert report["ran"] == 8 and report["failed"] == 0
     assert len(report["nodes"]) == 2  # both nodes ran backtests
+    assert report["line"].startswith("ran on 2 nodes: ")  # and the sweep's nodes line says so
+    assert all(f"{node[:8]}... " in report["line"] for node in report["nodes"])

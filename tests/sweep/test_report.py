@@ -13,7 +13,7 @@ import pytest
 
 from backtestester.sweep.config import SweepSpec
 from backtestester.sweep.execute import execute_run
-from backtestester.sweep.report import fmt, heatmap_figure, ranked, write_sweep_report
+from backtestester.sweep.report import fmt, heatmap_figure, nodes_line, ranked, write_sweep_report
 
 STRATEGY = "backtestester.strategy.reference:SmaCross"
 
@@ -59,3 +59,11 @@ def test_the_heatmap_writes_each_value_and_outlines_the_best_cell(records):
         assert "best" in ax.get_title()
     finally:
         plt.close(fig)
+
+
+def test_the_nodes_line_counts_the_runs_of_each_node_most_first():
+    a, b = "3f2a1b0c" + "1" * 48, "9c0d4e5f" + "2" * 48
+    records = [{"node": b}] * 80 + [{"node": a}] * 120 + [{"status": "failed"}]  # a failed run names no node
+    assert nodes_line(records) == "ran on 2 nodes: 3f2a1b0c... 120, 9c0d4e5f... 80"
+    assert nodes_line([{"node": a}]) == "ran on 1 node: 3f2a1b0c... 1"
+    assert nodes_line([{"status": "failed"}]) is None

@@ -28,7 +28,12 @@ def test_sweep_command_end_to_end(ray_cluster, data_dir, tmp_path, capsys):
     # the header names every setting of the runs, the fill model (the one default of backtest and sweep) too
     assert ("SYNTH 1m, the first bar to the last bar, balance 100,000.00, fill model next_open, commission 0, "
             "slippage 0, calendar XNYS, engine event") in " ".join(out.split())
-    assert len(pq.read_table(tmp_path / "results.parquet")) == 6
+    results = pq.read_table(tmp_path / "results.parquet")
+    assert len(results) == 6
+    # the Ray nodes that ran the runs: one line, and each row's node in the results file
+    node = ray_cluster.get_runtime_context().get_node_id()
+    assert results.column("node").to_pylist() == [node] * 6
+    assert f"ran on 1 node: {node[:8]}... 6\n" in out
 
 
 def test_sweep_from_a_toml_file_with_command_line_overrides(ray_cluster, data_dir, tmp_path, capsys):
