@@ -134,7 +134,7 @@ done
 BT="$REPO/.venv/bin/backtestester"
 [ -x "$BT" ] || die "$BT not found (make test creates the venv)"
 
-mkdir -p "$CACHE" "$CACHE/apt-archives/partial" "$CACHE/ccache" "$CACHE/pip"
+mkdir -p "$CACHE" "$CACHE/ccache" "$CACHE/pip"
 chmod 1777 "$CACHE/pip"
 WORK=$(mktemp -d /var/tmp/backtestester-e2e.XXXXXX)
 mkdir -p "$WORK/cp" "$WORK/http" "$WORK/logs" "$WORK/ansible-tmp" "$WORK/tls"
@@ -204,10 +204,16 @@ flock -u 9
 network_up
 ssh-keygen -q -t ed25519 -N '' -C e2e-admin -f "$WORK/admin_key"
 : >"$WORK/known_hosts"
-CACHES=(--bind="$CACHE/apt-archives:/var/cache/apt/archives" --bind="$CACHE/pip:/var/cache/e2e-pip")
-machine_create "$GW" "$NET_PREFIX.2" "$ROOTFS" "${CACHES[@]}"
-machine_create "$WORKER" "$NET_PREFIX.3" "$ROOTFS" "${CACHES[@]}"
-machine_create "$CLIENT" "$NET_PREFIX.4" "$ROOTFS" "${CACHES[@]}" --bind="$CACHE/ccache:/var/cache/e2e-ccache"
+# apt's downloads are kept per machine (apt locks its archives directory, and a lock held in
+# another machine's PID namespace is not waited for); pip's are shared.
+for name in "$GW" "$WORKER" "$CLIENT"; do mkdir -p "$CACHE/apt-archives/$name/partial"; done
+caches() { echo --bind="$CACHE/apt-archives/$1:/var/cache/apt/archives" --bind="$CACHE/pip:/var/cache/e2e-pip"; }
+# shellcheck disable=SC2046  # the options hold no spaces
+machine_create "$GW" "$NET_PREFIX.2" "$ROOTFS" $(caches "$GW")
+# shellcheck disable=SC2046
+machine_create "$WORKER" "$NET_PREFIX.3" "$ROOTFS" $(caches "$WORKER")
+# shellcheck disable=SC2046
+machine_create "$CLIENT" "$NET_PREFIX.4" "$ROOTFS" $(caches "$CLIENT") --bind="$CACHE/ccache:/var/cache/e2e-ccache"
 for name in "$GW" "$WORKER" "$CLIENT"; do
     # pip's downloads are kept between runs (the Ray wheel alone is tens of MB).
     printf '[global]\ncache-dir = /var/cache/e2e-pip\n' >>"${MACHINE_ROOT[$name]}/etc/pip.conf"
