@@ -366,7 +366,7 @@ verify() {
 }
 SITE="$REPO/playbooks/site.yml"
 git_server() {
-    play "git-server$2" "$HERE/git_server.yml" -e "e2e_repo_archive=$WORK/repo.tar.gz" \
+    play "git-server${2:-}" "$HERE/git_server.yml" -e "e2e_repo_archive=$WORK/repo.tar.gz" \
         -e "{\"e2e_git_authorized_keys\": $1}" || { show_log; die "git server fixture"; }
 }
 
