@@ -216,7 +216,8 @@ machine_create "$WORKER" "$NET_PREFIX.3" "$ROOTFS" $(caches "$WORKER")
 machine_create "$CLIENT" "$NET_PREFIX.4" "$ROOTFS" $(caches "$CLIENT") --bind="$CACHE/ccache:/var/cache/e2e-ccache"
 for name in "$GW" "$WORKER" "$CLIENT"; do
     # pip's downloads are kept between runs (the Ray wheel alone is tens of MB).
-    printf '[global]\ncache-dir = /var/cache/e2e-pip\n' >>"${MACHINE_ROOT[$name]}/etc/pip.conf"
+    mkdir -p "${MACHINE_ROOT[$name]}/etc/xdg/pip"
+    printf '[global]\ncache-dir = /var/cache/e2e-pip\n' >"${MACHINE_ROOT[$name]}/etc/xdg/pip/pip.conf"
 done
 
 # The gateway's catalog: replayed SYNTH bars, put on the machine before its first boot as an
