@@ -93,9 +93,11 @@ EOF
 machine_start() {
     local name=$1 binds
     read -r -a binds <<<"${MACHINE_BINDS[$name]}"
-    systemd-nspawn --quiet --directory="${MACHINE_ROOT[$name]}" --boot --register=no --keep-unit \
+    # Each machine in a control group of its own: several containers sharing this script's
+    # group (--keep-unit, no systemd here to make scopes) made their systemd stall at boot.
+    (machine_cgroup_enter "$name" && exec systemd-nspawn --quiet --directory="${MACHINE_ROOT[$name]}" --boot --register=no --keep-unit \
         --machine="e2e$$$name" --hostname="$name" --console=passive --network-bridge="$BRIDGE" \
-        "${binds[@]}" >>"$WORK/logs/console-$name.log" 2>&1 </dev/null &
+        "${binds[@]}") >>"$WORK/logs/console-$name.log" 2>&1 </dev/null &
     MACHINE_PID[$name]=$!
     log "$name booting (systemd-nspawn pid ${MACHINE_PID[$name]}, ${MACHINE_IP[$name]})"
 }
@@ -116,6 +118,36 @@ on() {
     shift
     ssh -i "$WORK/admin_key" -o BatchMode=yes -o ConnectTimeout=5 -o UserKnownHostsFile="$WORK/known_hosts" \
         -o StrictHostKeyChecking=yes "admin@${MACHINE_IP[$name]}" "$@"
+}
+
+# The writable control group hierarchies this shell's process is in: cgroup v1's name=systemd
+# and the unified one of a hybrid layout, or the one cgroup v2 hierarchy.
+cgroup_roots() {
+    local root
+    for root in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+        [ -w "$root/cgroup.procs" ] && echo "$root"
+        [ -e "$root/cgroup.controllers" ] && [ "$root" = /sys/fs/cgroup ] && break
+    done
+    return 0
+}
+
+# machine_cgroup_enter NAME: move this (sub)shell into the machine's own control groups.
+machine_cgroup_enter() {
+    local root
+    for root in $(cgroup_roots); do
+        mkdir -p "$root/bt-e2e-$$-$1" && echo "$BASHPID" >"$root/bt-e2e-$$-$1/cgroup.procs"
+    done
+}
+
+machine_cgroups_remove() {
+    local root group
+    for root in $(cgroup_roots); do
+        for group in "$root/bt-e2e-$$-"*; do
+            # The container's systemd made groups inside; a group goes once its children have.
+            [ -d "$group" ] && find "$group" -depth -type d -exec rmdir {} \; 2>/dev/null
+        done
+    done
+    return 0
 }
 
 machine_gone() { ! kill -0 "${MACHINE_PID[$1]}" 2>/dev/null; }
@@ -150,5 +182,6 @@ machine_reboot() {
 machines_cleanup() {
     local name
     for name in "${!MACHINE_PID[@]}"; do machine_stop "$name"; done
+    machine_cgroups_remove
     network_down
 }
