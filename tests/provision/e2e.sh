@@ -22,7 +22,7 @@
 # stopped on exit, failure included, by PID; the bridge and the NAT table are removed.
 #
 # Settings (environment):
-#   BT_PROVISION_CACHE       cache of the root file system, the source tarball, apt's and pip's
+#   BT_PROVISION_CACHE       cache of the root file system, the source tarball, apt's
 #                            downloads and ccache (default /var/cache/backtestester-provision)
 #   BT_PROVISION_OPTIMIZE    true builds CPython with --enable-optimizations (default false)
 #   BT_PROVISION_KEEP        1 keeps the work directory (logs, root file systems) for debugging
@@ -134,8 +134,7 @@ done
 BT="$REPO/.venv/bin/backtestester"
 [ -x "$BT" ] || die "$BT not found (make test creates the venv)"
 
-mkdir -p "$CACHE" "$CACHE/ccache" "$CACHE/pip"
-chmod 1777 "$CACHE/pip"
+mkdir -p "$CACHE" "$CACHE/ccache"
 WORK=$(mktemp -d /var/tmp/backtestester-e2e.XXXXXX)
 mkdir -p "$WORK/cp" "$WORK/http" "$WORK/logs" "$WORK/ansible-tmp" "$WORK/tls"
 log "work directory $WORK, cache $CACHE"
@@ -205,20 +204,15 @@ network_up
 ssh-keygen -q -t ed25519 -N '' -C e2e-admin -f "$WORK/admin_key"
 : >"$WORK/known_hosts"
 # apt's downloads are kept per machine (apt locks its archives directory, and a lock held in
-# another machine's PID namespace is not waited for); pip's are shared.
+# another machine's PID namespace is not waited for).
 for name in "$GW" "$WORKER" "$CLIENT"; do mkdir -p "$CACHE/apt-archives/$name/partial"; done
-caches() { echo --bind="$CACHE/apt-archives/$1:/var/cache/apt/archives" --bind="$CACHE/pip:/var/cache/e2e-pip"; }
+caches() { echo --bind="$CACHE/apt-archives/$1:/var/cache/apt/archives"; }
 # shellcheck disable=SC2046  # the options hold no spaces
 machine_create "$GW" "$NET_PREFIX.2" "$ROOTFS" $(caches "$GW")
 # shellcheck disable=SC2046
 machine_create "$WORKER" "$NET_PREFIX.3" "$ROOTFS" $(caches "$WORKER")
 # shellcheck disable=SC2046
 machine_create "$CLIENT" "$NET_PREFIX.4" "$ROOTFS" $(caches "$CLIENT") --bind="$CACHE/ccache:/var/cache/e2e-ccache"
-for name in "$GW" "$WORKER" "$CLIENT"; do
-    # pip's downloads are kept between runs (the Ray wheel alone is tens of MB).
-    mkdir -p "${MACHINE_ROOT[$name]}/etc/xdg/pip"
-    printf '[global]\ncache-dir = /var/cache/e2e-pip\n' >"${MACHINE_ROOT[$name]}/etc/xdg/pip/pip.conf"
-done
 
 # The gateway's catalog: replayed SYNTH bars, put on the machine before its first boot as an
 # operator would copy a catalog (root-owned, readable: the gateway only reads them).
