@@ -103,7 +103,7 @@ saved_kept "$GW_STATE" "$(probe state)" || fail "the saved playground changed ac
 poll 240 "the live client to trade on after the gateway's restart" probe live e2e-live --min-filled $((LIVE_FILLED + 1)) ||
     fail "the live client did not trade on after the gateway's restart"
 [ "$(probe live e2e-live --field playground_id)" = "$LIVE_PID" ] || fail "the gateway's restart lost the live playground"
-on "$GW" "journalctl -u backtestester-gateway.service --no-pager -o cat" | grep -q "listening on" ||
+on "$GW" "sudo journalctl -u backtestester-gateway.service --no-pager -o cat" | grep -q "listening on" ||
     fail "the gateway's log is not in the journal"
 pass "the gateway SIGKILLed: systemd restarts it, the saved and the live playground are kept, logs in the journal"
 
