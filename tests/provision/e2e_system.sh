@@ -129,7 +129,7 @@ pass "after a reboot of every machine: gateway, cluster (2 nodes), firewall, pm2
 
 # 11. The backup (the timer's service, run now) restores into an equal gateway.
 on "$GW" "sudo systemctl start backtestester-gateway-backup.service" || fail "the backup service failed"
-BACKUP=$(on "$GW" "sudo -u $GW_USER ls -1d /var/backups/backtestester-gateway/*/ | tail -1") || fail "no backup written"
+BACKUP=$(on "$GW" "sudo find /var/backups/backtestester-gateway -mindepth 1 -maxdepth 1 -type d ! -name '*.partial' | sort | tail -1")
 [ -n "$BACKUP" ] || fail "no backup written"
 BACKED_UP=$(probe state)
 on "$GW" "sudo systemctl stop backtestester-gateway.service"
