@@ -363,7 +363,8 @@ class GatewayBroker(Broker):
             for bar in self.client.get_candles(self.playground_id, repo.symbol, repo.period_ns // NS,
                                                rfc3339_from_ns(repo.start_ns[-1] + NS), rfc3339_from_ns(start)):
                 repo.append_bar(bar)
-        repo.append_bar(candle.bar)
+        bar = candle.bar
+        repo.append(start, bar.open, bar.high, bar.low, bar.close, bar.volume)  # its start parsed once
         return NewCandle(repo, repo.position)
 
     def get_order(self, order_id: int) -> Order:
