@@ -19,7 +19,8 @@ What crosses the wire, and how the adapter keeps the strategy's view identical:
   so ``bar``, ``ctx.price`` and ``ctx.indicator`` read the same numbers as locally. Indicator
   series are :class:`~backtestester.strategy.series.GrowingSeries`: future candles are not
   readable through the gateway (D2), so a causal ``fn`` is re-run over the revealed candles
-  when it is read after new candles arrived (one series per run and key, as locally);
+  when it is read after new candles arrived (``sma`` over a suffix only:
+  :func:`~backtestester.data.indicators.recompute_start`; one series per run and key, as locally);
 * the account is fetched (``GetAccount``) when the strategy asks for it, at most once a tick;
 * ``fraction=`` sizing travels as ``PlaceOrderRequest.equity_fraction`` (an addition): the
   gateway's engine sizes the order at its fill, as the local engine does, under any fill model;
