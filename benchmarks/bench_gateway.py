@@ -18,7 +18,8 @@ unbounded StreamTicks (each on its own playground, with a ``request_id``) run fl
 Then bars per second of the reference strategy (SmaCross) run through the gateway with
 ``run_on_gateway`` (what ``backtest --gateway`` does), over the unary calls (one NextTick per bar)
 and over the Session RPC, side by side with the same run locally (``run_on_catalog``); each run's
-final equity is checked equal. Two cases: the strategy decides on every 1-minute candle (one
+final equity is checked equal; the last column is this process's CPU time per bar (the client's
+own work, grpc's threads included: less disturbed by other load than the wall time). Two cases: the strategy decides on every 1-minute candle (one
 Session message per bar), and on 15-minute candles over 1-minute ticks (``period_seconds=900``:
 a Session advance runs until the next 15-minute candle). ``--strategy-only`` runs just this part;
 ``--repeats R``: best of R.
@@ -278,26 +279,27 @@ def strategy_runs(address: str, data_dir: str, days: int, repeats: int, console:
     cases = [("every 1m candle", SmaCross, {}, [("BENCH", "1m")]),
              ("15m decisions, 1m ticks", SmaCross, {"period_seconds": 900}, [("BENCH", "1m"), ("BENCH", "15m")])]
     table = Table(title=f"SmaCross through the gateway, {START} to {stop}: 1m bars (ticks) per second, best of {repeats}")
-    for col in ("case", "run", "1m bars", "seconds", "bars/s", "vs unary"):
+    for col in ("case", "run", "1m bars", "seconds", "bars/s", "vs unary", "client CPU µs/bar"):
         table.add_column(col, justify="left" if col in ("case", "run") else "right")
     with PlaygroundClient(address, timeout=600) as client:
         for name, cls, params, repos in cases:
             runs = {"local": lambda: run_on_catalog(cls(**params), data_dir, repos, **window),
                     "unary": lambda: run_on_gateway(cls(**params), client, repos, transport="unary", **window),
                     "session": lambda: run_on_gateway(cls(**params), client, repos, transport="session", **window)}
-            best, equity, ticks = {}, {}, {}
+            best, cpu, equity, ticks = {}, {}, {}, {}
             for _ in range(repeats):
                 for run, go in runs.items():
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     result = go()
                     best[run] = min(best.get(run, float("inf")), time.perf_counter() - t0)
+                    cpu[run] = min(cpu.get(run, float("inf")), time.process_time() - c0)
                     equity[run], ticks[run] = result.final_equity, result.ticks
             if len(set(equity.values())) != 1 or len(set(ticks.values())) != 1:
                 raise AssertionError(f"{name}: the runs disagree: final equity {equity}, ticks {ticks}")
             bars = ticks["local"]  # one 1-minute tick per 1-minute bar
             for run, seconds in best.items():
                 table.add_row(name, run, f"{bars:,}", f"{seconds:.2f}", f"{bars / seconds:,.0f}",
-                              f"{best['unary'] / seconds:.1f}x")
+                              f"{best['unary'] / seconds:.1f}x", f"{cpu[run] / bars * 1e6:,.0f}")
             console.print(f"{name}: " + ", ".join(f"{run} {bars / s:,.0f} bars/s" for run, s in best.items()))
     console.print(table)
 

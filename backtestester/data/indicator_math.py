@@ -32,6 +32,18 @@ _DIRECT_SUM_MAX = 16
 _SUM_BLOCK = 4096
 
 
+def sma_recompute_start(n: int, known: int) -> int:
+    """The input index ``s`` from which ``sma(x[s:], n)`` gives exactly ``sma(x, n)[known:]`` (its
+    outputs ``known - s`` onward): the first input of the window of output ``known`` for direct
+    sums, the first input of its block of prefix sums for long windows (the same additions in the
+    same order, whatever ``x`` holds after ``known``)."""
+    if known < n:
+        return 0
+    if n <= _DIRECT_SUM_MAX:
+        return known - n + 1
+    return (known - n + 1) // _SUM_BLOCK * _SUM_BLOCK
+
+
 def _blocked_sma(x: np.ndarray, n: int) -> np.ndarray:
     """``sum(x[t-n+1..t]) / n`` from prefix sums restarted at every block of outputs (not one
     running sum over the whole series): the rounding error stays that of a sum of

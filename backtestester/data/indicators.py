@@ -104,6 +104,7 @@ __all__ = [
     "cross_below",
     "doji",
     "hammer",
+    "recompute_start",
     "rma",
     "rolling_max",
     "rolling_min",
@@ -189,6 +190,17 @@ def sma(close, length: int) -> np.ndarray:
     TA-Lib skips it).  ``sma([1, 2, 3, 4, 5], 3) == [nan, nan, 2, 3, 4]``.
     """
     return unchecked.sma(_as_array(close, "close"), _check_length(length))
+
+
+def recompute_start(fn, args: tuple, known: int) -> int | None:
+    """For a series ``fn(x, *args)`` whose first ``known`` values are known and ``x`` has grown:
+    the index ``s`` such that ``fn(x[s:], *args)[known - s:]`` are exactly the values from
+    ``known`` on (the same numbers as ``fn(x, *args)``), or None when the whole input must be
+    read again (any other function or arguments). Supports :func:`sma`; lets a growing series
+    (the gateway adapter's) add a candle's value without re-reading every earlier candle."""
+    if fn is sma and len(args) == 1 and isinstance(args[0], int) and not isinstance(args[0], bool) and args[0] >= 1:
+        return unchecked.sma_recompute_start(args[0], known)
+    return None
 
 
 def rma(values, length: int) -> np.ndarray:

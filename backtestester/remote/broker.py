@@ -19,7 +19,8 @@ What crosses the wire, and how the adapter keeps the strategy's view identical:
   so ``bar``, ``ctx.price`` and ``ctx.indicator`` read the same numbers as locally. Indicator
   series are :class:`~backtestester.strategy.series.GrowingSeries`: future candles are not
   readable through the gateway (D2), so a causal ``fn`` is re-run over the revealed candles
-  when it is read after new candles arrived (one series per run and key, as locally);
+  when it is read after new candles arrived (``sma`` over a suffix only:
+  :func:`~backtestester.data.indicators.recompute_start`; one series per run and key, as locally);
 * the account is fetched (``GetAccount``) when the strategy asks for it, at most once a tick;
 * ``fraction=`` sizing travels as ``PlaceOrderRequest.equity_fraction`` (an addition): the
   gateway's engine sizes the order at its fill, as the local engine does, under any fill model;
@@ -47,6 +48,7 @@ from datetime import datetime, timedelta
 import grpc
 import numpy as np
 
+from ..data.indicators import recompute_start
 from ..engine import (
     Account,
     Candle,
@@ -77,6 +79,7 @@ from .session import MAX_ADVANCE_TICKS, SessionClient, SessionRefused
 NS = NS_PER_SECOND
 BUSINESS_CODES = ("INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "OUT_OF_RANGE")
 EPOCH = "1970-01-01T00:00:00Z"
+COLUMNS = ("open", "high", "low", "close", "volume")
 TRANSPORTS = ("session", "unary")  # session: the Session RPC (default); unary: NextTick/GetAccount/PlaceOrder calls
 
 
@@ -96,6 +99,7 @@ class MirrorRepository:
         self.low: list[float] = []
         self.close_values: list[float] = []
         self.volume: list[float] = []
+        self._columns = {name: np.empty(64) for name in COLUMNS}  # the same values as arrays, grown by doubling
 
     def __len__(self) -> int:
         return len(self.start_ns)
@@ -105,7 +109,11 @@ class MirrorRepository:
         return len(self.start_ns) - 1
 
     def column(self, name: str) -> np.ndarray:
-        return np.array(self.close_values if name == "close" else getattr(self, name), dtype=np.float64)
+        """The revealed candles' ``name`` column: a read-only view, no copy (the next candles are
+        written after its end)."""
+        view = self._columns[name][:len(self.start_ns)]
+        view.flags.writeable = False
+        return view
 
     def candle(self, i: int) -> Candle:
         s = self.start_ns[i]
@@ -120,6 +128,12 @@ class MirrorRepository:
         self.low.append(lo)
         self.close_values.append(c)
         self.volume.append(v)
+        i = len(self.start_ns) - 1
+        if i == len(self._columns["close"]):
+            for name, values in self._columns.items():
+                self._columns[name] = np.concatenate((values, np.empty(len(values))))
+        for name, value in zip(COLUMNS, (o, h, lo, c, v)):
+            self._columns[name][i] = value
 
     def extend_table(self, table) -> None:
         """Append the rows of a StreamCandlesArrow table (``start``, open, high, low, close, volume)."""
@@ -350,7 +364,8 @@ class GatewayBroker(Broker):
             for bar in self.client.get_candles(self.playground_id, repo.symbol, repo.period_ns // NS,
                                                rfc3339_from_ns(repo.start_ns[-1] + NS), rfc3339_from_ns(start)):
                 repo.append_bar(bar)
-        repo.append_bar(candle.bar)
+        bar = candle.bar
+        repo.append(start, bar.open, bar.high, bar.low, bar.close, bar.volume)  # its start parsed once
         return NewCandle(repo, repo.position)
 
     def get_order(self, order_id: int) -> Order:
@@ -388,7 +403,8 @@ class GatewayBroker(Broker):
 
 
 def _growing_series(repo, fn, args, source, name) -> GrowingSeries:
-    return GrowingSeries(lambda column: fn(column, *args), repo, source, name)
+    return GrowingSeries(lambda column: fn(column, *args), repo, source, name,
+                         recompute_start=lambda known: recompute_start(fn, args, known))
 
 
 # --- running ------------------------------------------------------------------------------------

@@ -74,17 +74,38 @@ class GrowingSeries(Series):
     ``compute(column) -> values`` is re-run over the revealed candles when the series is read
     after new ones arrived; for a causal ``fn`` the values of earlier bars do not change, so the
     values read are those of the same ``fn`` computed once over the whole history.
+    ``recompute_start(known) -> s | None`` (optional; see
+    :func:`backtestester.data.indicators.recompute_start`): re-run ``compute`` over the revealed
+    candles from ``s`` only, for the values from ``known`` on (the same numbers), instead of over
+    all of them; values are kept in a buffer that grows by doubling.
     """
 
-    __slots__ = ("_compute", "_column")
+    __slots__ = ("_compute", "_column", "_recompute_start", "_buffer")
 
-    def __init__(self, compute, repository, column: str, name: str = ""):
-        self._compute, self._column = compute, column
+    def __init__(self, compute, repository, column: str, name: str = "", recompute_start=None):
+        self._compute, self._column, self._recompute_start = compute, column, recompute_start
+        self._buffer = None
         super().__init__(compute(repository.column(column)), repository, name)
 
     def _sync(self) -> None:
-        if len(self.values) != len(self.repository):
-            self.values = _checked(self._compute(self.repository.column(self._column)), self.repository, self.name)
+        size, known = len(self.repository), len(self.values)
+        if known == size:
+            return
+        column = self.repository.column(self._column)
+        start = self._recompute_start(known) if self._recompute_start is not None and known else None
+        if start is None:
+            self.values, self._buffer = _checked(self._compute(column), self.repository, self.name), None
+            return
+        tail = np.asarray(self._compute(column[start:]), dtype=np.float64)
+        if tail.shape != (size - start,):
+            raise ValueError(f"indicator {self.name or '?'} returned shape {tail.shape} over the last "
+                             f"{size - start} candles, expected one value per candle")
+        if self._buffer is None or len(self._buffer) < size:
+            grown = np.empty(max(64, 2 * size))
+            grown[:known] = self.values
+            self._buffer = grown
+        self._buffer[known:size] = tail[known - start:]
+        self.values = memoryview(self._buffer[:size])
 
     def __getitem__(self, k: int) -> float:
         self._sync()
