@@ -94,12 +94,7 @@ class MirrorRepository:
         self.period = timedelta(seconds=period_seconds)
         self.period_ns = period_seconds * NS
         self.start_ns: list[int] = []
-        self.open: list[float] = []
-        self.high: list[float] = []
-        self.low: list[float] = []
-        self.close_values: list[float] = []
-        self.volume: list[float] = []
-        self._columns = {name: np.empty(64) for name in COLUMNS}  # the same values as arrays, grown by doubling
+        self._columns = {name: np.empty(64) for name in COLUMNS}  # the candles' values, grown by doubling
 
     def __len__(self) -> int:
         return len(self.start_ns)
@@ -118,16 +113,15 @@ class MirrorRepository:
     def candle(self, i: int) -> Candle:
         s = self.start_ns[i]
         available = int(session_available_ns([s], self.period_ns, SIMULATOR_CALENDAR)[0])  # as the gateway's
-        return Candle.from_ns(s, self.open[i], self.high[i], self.low[i], self.close_values[i], self.volume[i],
-                               available)
+        return Candle.from_ns(s, *(float(self._columns[name][i]) for name in COLUMNS), available)
+
+    @property
+    def close_values(self) -> memoryview:
+        """The revealed closes, as an engine :class:`Repository` has them (read by ``NewCandle``)."""
+        return memoryview(self._columns["close"][:len(self.start_ns)])
 
     def append(self, start_ns: int, o: float, h: float, lo: float, c: float, v: float) -> None:
         self.start_ns.append(start_ns)
-        self.open.append(o)
-        self.high.append(h)
-        self.low.append(lo)
-        self.close_values.append(c)
-        self.volume.append(v)
         i = len(self.start_ns) - 1
         if i == len(self._columns["close"]):
             for name, values in self._columns.items():
@@ -138,7 +132,7 @@ class MirrorRepository:
     def extend_table(self, table) -> None:
         """Append the rows of a StreamCandlesArrow table (``start``, open, high, low, close, volume)."""
         starts = table.column("start").to_numpy().astype("datetime64[ns]").astype(np.int64).tolist()
-        cols = [table.column(c).to_pylist() for c in ("open", "high", "low", "close", "volume")]
+        cols = [table.column(c).to_pylist() for c in COLUMNS]
         for row in zip(starts, *cols):
             self.append(*row)
 
