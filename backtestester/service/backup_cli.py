@@ -11,12 +11,11 @@ import argparse
 import os
 import sys
 
+from ..data.catalog import ENV_VAR, Catalog
 from . import backup as bk
 from .store import DataDirLocked
 
 __all__ = ["register", "run"]
-
-DATA_ENV = "BACKTESTESTER_DATA"
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -24,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser("backup", help="back up a gateway's databases (SQLite online backup, works while it "
                                            "runs), list backups, restore one (with the gateway stopped)")
     commands = parser.add_subparsers(dest="backup_command", required=True)
-    data_help = f"the gateway's data directory (default: {DATA_ENV}, else ./data)"
+    data_help = f"the gateway's data directory (default: {ENV_VAR}, else ./data)"
     create = commands.add_parser("create", help="back up the data directory's *.sqlite3 and *.json state files "
                                                 "into TO/<UTC stamp>/ with a manifest; prints the backup's path")
     create.add_argument("--data-dir", help=data_help)
@@ -41,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _data_dir(args) -> str:
-    return args.data_dir or os.environ.get(DATA_ENV) or "data"
+    """``--data-dir``, else the catalog's default (:class:`~backtestester.data.catalog.Catalog`)."""
+    return str(Catalog(args.data_dir).data_dir)
 
 
 def run(args) -> int:
