@@ -1,11 +1,11 @@
 """The sweep runner: parameter sets -> a pool of sweep workers -> a ranked, resumable results table.
 
-The Ray side of a sweep, in four steps: :func:`run_sweep` starts (or borrows) the workers, puts
+The Ray side of a sweep, in five steps: :func:`run_sweep` starts (or borrows) the workers, puts
 the tables the sweep was prepared (and fingerprinted) with into shared memory while they start,
-submits batches of whole backtests to the
-:class:`~actors.sweep_worker.SweepWorker` s and collects their records (a killed worker's batch is
-retried on a new actor), then writes the report. Everything else (the spec, scheduling, records,
-the results file, the report) is pure and lives in :mod:`backtestester.sweep`. Results go to
+submits batches of whole backtests to the :class:`~actors.sweep_worker.SweepWorker` s and
+collects their records (a killed worker's batch is retried on a new actor), has the workers run
+and draw the best runs' charts, then writes the report. Everything else (the spec, scheduling,
+records, the results file, the report) is pure and lives in :mod:`backtestester.sweep`. Results go to
 ``<out>/results.parquet`` as they arrive (atomically), so an interrupted sweep keeps what finished
 and a re-run skips it.
 """
@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from backtestester.sweep import SweepSpec
 from backtestester.sweep.prepare import PreparedSweep, prepare_sweep
-from backtestester.sweep.report import SweepOutcome, params_text, ranked, write_sweep_report
+from backtestester.sweep.report import SweepOutcome, best_configs, chart_run, params_text, ranked, write_sweep_report
 from backtestester.sweep.results import ResultsFile, failed_record
 from backtestester.sweep.scheduling import WorkQueues
 
@@ -67,17 +67,23 @@ def run_sweep(spec: SweepSpec, out_dir, *, data_dir=None, tables: dict | None = 
     if len(todo) < len(configs):
         console.print(f"{len(configs) - len(todo)} of {len(configs)} runs already done in {out_dir} with this strategy "
                       f"code and data: reused (--no-resume runs them again)")
-    interrupted, ran = False, 0
-    if todo:  # else the answer comes from the results file: no actor, no Ray
+    interrupted, ran, charted = False, 0, None
+    if todo:  # else the answer comes from the results file: no actor, no Ray (the driver draws the report)
         sweep = _Sweep(spec, todo, results, address=address, workers=workers, batch_size=batch_size, pool=pool)
         sweep.load(prepared.tables)
-        interrupted, ran = sweep.collect(console, show_progress), sweep.ran
+        try:
+            interrupted, ran = sweep.collect(console, show_progress), sweep.ran
+            if not interrupted and report_top:
+                best = best_configs(results.of(configs), configs, spec.metric, report_top)
+                charted, interrupted = sweep.chart(best, prepared.tables, console, show_progress)
+        finally:
+            sweep.end()
     records = results.of(configs)
     failed = sum(r["status"] != "ok" for r in records)
     reports = {}
     if not interrupted and records:
         reports, interrupted = _report(out_dir, records, configs, spec, data_dir, prepared.tables, report_top,
-                                       console)
+                                       console, charted)
     return SweepOutcome(records, out_dir, ran, len(configs) - len(todo), failed, interrupted,
                         time.perf_counter() - started, reports)
 
@@ -101,7 +107,7 @@ class _Sweep:
         self.pool = pool
         self.workers = pool.hosts[:self.n_workers] if todo else []
         self.table_refs: dict = {}
-        self.in_flight: dict = {}  # ref -> (worker index, batch, tries)
+        self.in_flight: dict = {}  # ref -> (worker index, batch or a chart's rank, tries)
         self.ran = 0
         self.best_text = ""
 
@@ -127,8 +133,8 @@ class _Sweep:
 
     def collect(self, console, show_progress: bool) -> bool:
         """Keep every worker busy until all batches are done, recording as they return; True if
-        Ctrl-C stopped the sweep (the finished runs are kept). Ends or releases the actors."""
-        progress = _progress(console, show_progress)
+        Ctrl-C stopped the sweep (the finished runs are kept)."""
+        progress = _progress(console, show_progress, "sweep")
         try:
             with progress:
                 task = progress.add_task("sweep", total=len(self.todo), best="")
@@ -148,8 +154,42 @@ class _Sweep:
             return True
         finally:
             self.results.flush()
-            self.end(busy=[i for i, _, _ in self.in_flight.values()])
         return False
+
+    def chart(self, best: list, tables: dict, console, show_progress: bool) -> tuple[list, bool]:
+        """The ``best`` configs run again and drawn for the report on the actors, each as soon as
+        one is free (a chart is a whole event-engine run: the driver alone drew them one after
+        the other); ``(charted runs best first, interrupted)``. An actor that dies is replaced and
+        its chart drawn by the driver, which also shows the error of a chart that fails."""
+        charted, todo = [None] * len(best), list(enumerate(best))
+        progress = _progress(console, show_progress and bool(best), "charts")
+        try:
+            with progress:
+                task = progress.add_task("charts", total=len(best), best="")
+                for i in range(self.n_workers):
+                    self.submit_chart(i, todo)
+                while self.in_flight:
+                    ready, _ = self.ray.wait(list(self.in_flight), num_returns=1)
+                    i, k, _ = self.in_flight.pop(ready[0])
+                    try:
+                        charted[k] = self.ray.get(ready[0])
+                    except self.ray.exceptions.RayError as exc:
+                        if isinstance(exc, self.ray.exceptions.RayActorError):
+                            self.workers[i] = self.pool.replace(i)
+                        charted[k] = chart_run(best[k], tables)
+                    progress.update(task, advance=1)
+                    self.submit_chart(i, todo)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted while drawing the best runs; the results are saved: run the sweep "
+                          "again to write the report[/]")
+            return [], True
+        return [run for run in charted if run is not None], False
+
+    def submit_chart(self, i: int, todo: list) -> None:
+        """Worker ``i`` draws the next of ``todo`` (``(rank, config)`` pairs), if any is left."""
+        if todo:
+            k, config = todo.pop(0)
+            self.in_flight[self.workers[i].chart_run.remote(self.table_refs, config)] = (i, k, 0)
 
     def receive(self) -> tuple[int, list | None]:
         """The next batch to return: ``(worker, records)``, the records added to the results; or
@@ -177,29 +217,30 @@ class _Sweep:
             self.best_text = f"best {self.spec.metric} {top[0].get(self.spec.metric, math.nan):.3f}: {params_text(top[0])}"
         return self.best_text
 
-    def end(self, busy=()) -> None:
+    def end(self) -> None:
         """Our own actors end; a given pool's actors stay, minus the tables of this sweep (an
-        actor still running a batch of it is replaced: its work is no longer wanted)."""
+        actor still running a batch or chart of it is replaced: its work is no longer wanted)."""
         if self.own_pool:
             if self.pool:
                 self.pool.close()
             return
-        for i in sorted(set(busy)):
+        for i in sorted({i for i, _, _ in self.in_flight.values()}):
             self.pool.replace(i)
+        self.in_flight.clear()
         self.pool.release()
 
 
-def _report(out_dir, records, configs, spec, data_dir, tables, top, console) -> tuple[dict, bool]:
+def _report(out_dir, records, configs, spec, data_dir, tables, top, console, charted) -> tuple[dict, bool]:
     """The report's files, and whether Ctrl-C stopped writing them."""
     try:
-        return write_sweep_report(out_dir, records, configs, spec, data_dir, tables, top), False
+        return write_sweep_report(out_dir, records, configs, spec, data_dir, tables, top, charted), False
     except KeyboardInterrupt:  # the results are all saved: only the report is missing
         console.print("[yellow]interrupted while writing the report; the results are saved: run the sweep "
                       "again to write it[/]")
         return {}, True
 
 
-def _progress(console, enabled: bool) -> Progress:
-    return Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+def _progress(console, enabled: bool, label: str) -> Progress:
+    return Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[best]}"), console=console,
                     disable=not enabled, transient=False)

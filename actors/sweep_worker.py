@@ -43,6 +43,14 @@ class SweepWorker:
             record["node"] = node
         return records
 
+    def chart_run(self, table_refs: dict, config):
+        """:func:`~backtestester.sweep.report.chart_run` of ``config`` on the tables read in place:
+        one of the best runs, run again and drawn for the report while the driver waits."""
+        from backtestester.sweep.report import chart_run  # noqa: PLC0415  (the worker imports the engine in prepare, timed)
+
+        self._resolve(table_refs)
+        return chart_run(config, self._tables)
+
     def run_trials(self, table_refs: dict, specs: list, pruning=None) -> list:
         """Outcomes of training trials (:class:`~backtestester.training.evaluate.TrialSpec` s) in
         order, each evaluated fold by fold on the tables read in place. ``pruning`` is ``(pruner,

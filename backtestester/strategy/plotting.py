@@ -282,26 +282,34 @@ def style_legend(fig) -> None:
     fig.legend.click_policy = "hide"
 
 
-def write_chart(path, layout, title: str, open_browser: bool = False) -> Path:
-    """Write ``layout`` as a self-contained HTML page (Bokeh's JavaScript inline: works offline)."""
+def chart_page(result, *, repositories=None, max_candles: int = MAX_CANDLES) -> str:
+    """The chart of a :class:`~backtestester.strategy.runner.BacktestResult` as one self-contained
+    HTML page (Bokeh's JavaScript inline: works offline), as text: what :func:`plot_result` writes.
+    A sweep's actors draw their best runs' charts with it and hand the pages to the driver."""
     from bokeh.embed import file_html  # noqa: PLC0415  (only when a chart is drawn)
     from bokeh.resources import INLINE  # noqa: PLC0415  (only when a chart is drawn)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(file_html(layout, INLINE, title), encoding="utf-8")
-    if open_browser:
-        webbrowser.open(path.resolve().as_uri())
-    return path
+    repositories = result.repositories if repositories is None else list(repositories)
+    params = " ".join(f"{k}={v}" for k, v in result.params.items())
+    title = f"{result.strategy} {params}".strip() + f": {len(result.round_trips)} closed trades"
+    layout = build_chart(repositories=repositories, equity_times=result.equity_times, equity=result.equity,
+                         round_trips=result.round_trips, orders=result.orders, title=title, max_candles=max_candles)
+    return file_html(layout, INLINE, title)
 
 
 def plot_result(result, path=None, *, repositories=None, open_browser: bool = False,
                 max_candles: int = MAX_CANDLES) -> Path:
     """Write the chart of a :class:`~backtestester.strategy.runner.BacktestResult` to ``path``
     (default ``<strategy>.html`` in the current directory) and return the path."""
-    repositories = result.repositories if repositories is None else list(repositories)
-    params = " ".join(f"{k}={v}" for k, v in result.params.items())
-    title = f"{result.strategy} {params}".strip() + f": {len(result.round_trips)} closed trades"
-    layout = build_chart(repositories=repositories, equity_times=result.equity_times, equity=result.equity,
-                         round_trips=result.round_trips, orders=result.orders, title=title, max_candles=max_candles)
-    return write_chart(path if path is not None else f"{result.strategy}.html", layout, title, open_browser)
+    page = chart_page(result, repositories=repositories, max_candles=max_candles)
+    return write_page(path if path is not None else f"{result.strategy}.html", page, open_browser)
+
+
+def write_page(path, page: str, open_browser: bool = False) -> Path:
+    """Write an HTML ``page`` to ``path`` (its directory made if missing); open it if asked."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    if open_browser:
+        webbrowser.open(path.resolve().as_uri())
+    return path

@@ -111,6 +111,25 @@ def png_bytes(fig) -> bytes:
     return buf.getvalue()
 
 
+# Buckets a curve is cut into for a figure (:func:`envelope`): more than the figure's pixels
+# across, so a curve of a million points looks the same drawn from at most twice this many.
+FIGURE_POINTS = 2_000
+
+
+def envelope(values: np.ndarray, buckets: int) -> np.ndarray:
+    """Indices of ``values`` to draw: the lowest and the highest point of each of ``buckets``
+    consecutive slices (in time order, the first and last points kept), or all of them if there
+    are no more than ``2 * buckets``. The drawn line keeps every peak and trough a pixel shows."""
+    n = len(values)
+    if n <= 2 * buckets:
+        return np.arange(n)
+    width = -(-n // buckets)
+    padded = np.concatenate([values, np.full(width * buckets - n, values[-1])]).reshape(buckets, width)
+    offsets = np.arange(buckets) * width
+    extremes = np.concatenate([offsets + padded.argmin(axis=1), offsets + padded.argmax(axis=1)])
+    return np.unique(np.concatenate([[0, n - 1], np.minimum(extremes, n - 1)]))
+
+
 def equity_figure(curves: list[tuple[str, np.ndarray, np.ndarray]]):
     """Equity (top) and drawdown (bottom) of each ``(label, times, equity)``."""
     import matplotlib  # noqa: PLC0415  (matplotlib is slow to import: only when a report is drawn)
@@ -121,9 +140,11 @@ def equity_figure(curves: list[tuple[str, np.ndarray, np.ndarray]]):
     fig, (ax_eq, ax_dd) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=(3, 1),
                                        layout="constrained")
     for label, times, equity in curves:
-        ax_eq.plot(times, equity, label=label, linewidth=1)
-        peak = np.maximum.accumulate(equity)
-        ax_dd.plot(times, equity / peak - 1, linewidth=0.8)
+        drawdown = equity / np.maximum.accumulate(equity) - 1
+        shown = envelope(equity, FIGURE_POINTS)
+        ax_eq.plot(times[shown], equity[shown], label=label, linewidth=1)
+        shown = envelope(drawdown, FIGURE_POINTS)
+        ax_dd.plot(times[shown], drawdown[shown], linewidth=0.8)
     ax_eq.set_ylabel("equity")
     ax_eq.legend(fontsize=8, loc="upper left")
     ax_eq.grid(alpha=0.3)
@@ -285,46 +306,68 @@ def print_leaderboard(outcome: SweepOutcome, metric: str, console=None, top: int
         console.print(f"report: {outcome.reports['html']}")
 
 
-def top_runs(records: list[dict], configs: list, spec: SweepSpec, data_dir, tables: dict | None, top: int) -> list:
-    """``(record, result, chartable)`` of the best runs, recomputed in the driver (runs are
-    deterministic). ``chartable`` has ``plot()``: the result itself, or for a fast-path run the
-    event-driven engine's run of the same config (``None`` if the strategy has no event form)."""
+@dataclass
+class ChartedRun:
+    """One of a sweep's best runs drawn again for its report (runs are deterministic): its
+    leaderboard label, its equity curve and its interactive chart page (``chart``; None for a
+    fast-path run of a strategy with no event form, which the event engine cannot draw)."""
+
+    config_id: str
+    label: str
+    equity_times: np.ndarray
+    equity: np.ndarray
+    chart: str | None
+
+
+def best_configs(records: list[dict], configs: list, metric: str, top: int) -> list:
+    """The configs of the ``top`` best ``records`` by ``metric`` (:func:`ranked`), best first."""
     by_id = {c.config_id: c for c in configs}
-    best = [r for r in ranked(records, spec.metric)[:top] if r["config_id"] in by_id]
-    if not best:
-        return []
-    data = dict(tables or {})
-    if any((s, spec.timeframe) not in data for s in spec.symbols):
+    return [by_id[r["config_id"]] for r in ranked(records, metric)[:top] if r["config_id"] in by_id]
+
+
+def chart_run(config, tables: dict) -> ChartedRun | None:
+    """``config`` run again on ``tables`` (``{(SYMBOL, timeframe): table}``) and drawn: the sweep's
+    actors chart its best runs with it, or the driver when no actor is left (None if the run fails
+    now). A fast-path run's chart is the event engine's run of the same config."""
+    from ..strategy.plotting import chart_page  # noqa: PLC0415  (Bokeh is slow to import: only when a chart is drawn)
+
+    run = execute_run(config, tables, keep_result=True)
+    if run["status"] != "ok":
+        return None
+    result = chartable = run["_result"]
+    if not hasattr(chartable, "plot"):
+        event = execute_run(replace(config, engine="event"), tables, keep_result=True)
+        chartable = event["_result"] if event["status"] == "ok" else None
+    page = chart_page(chartable) if chartable is not None else None
+    return ChartedRun(config.config_id, params_text(run), result.equity_times, result.equity, page)
+
+
+def report_tables(spec: SweepSpec, data_dir, tables: dict | None) -> dict:
+    """The tables a sweep's report redraws its best runs on: those handed in, the others read
+    from the catalog at ``data_dir``; keys ``(SYMBOL, timeframe)``."""
+    data = {(s.upper(), tf): t for (s, tf), t in (tables or {}).items()}
+    missing = [s for s in spec.symbols if (s.upper(), spec.timeframe) not in data]
+    if missing:
         catalog = Catalog(data_dir)
-        for s in spec.symbols:
-            data.setdefault((s, spec.timeframe), catalog.load(s, spec.timeframe, calendar=spec.calendar))
-    data = {(s.upper(), tf): t for (s, tf), t in data.items()}
-    runs = []
-    for record in best:
-        config = by_id[record["config_id"]]
-        run = execute_run(config, data, keep_result=True)
-        if run["status"] != "ok":
-            continue
-        chartable = run["_result"]
-        if not hasattr(chartable, "plot"):
-            event = execute_run(replace(config, engine="event"), data, keep_result=True)
-            chartable = event["_result"] if event["status"] == "ok" else None
-        runs.append((record, run["_result"], chartable))
-    return runs
-
-
-def write_run_charts(out_dir: Path, runs: list) -> dict[str, Path]:
-    """The interactive chart of each of :func:`top_runs` at ``runs/<config_id>.html`` under ``out_dir``."""
-    return {record["config_id"]: chartable.plot(Path(out_dir) / "runs" / f"{record['config_id']}.html")
-            for record, _, chartable in runs if chartable is not None}
+        for s in missing:
+            data[(s.upper(), spec.timeframe)] = catalog.load(s, spec.timeframe, calendar=spec.calendar)
+    return data
 
 
 def write_sweep_report(out_dir: Path, records: list[dict], configs: list, spec: SweepSpec, data_dir,
-                       tables: dict | None, top: int) -> dict[str, Path]:
+                       tables: dict | None, top: int, charted: list | None = None) -> dict[str, Path]:
     """:func:`write_report` of a finished sweep: the ``top`` runs' curves and charts (each
-    leaderboard row of those links to its chart), a heatmap if the grid has two parameters."""
-    runs = top_runs(records, configs, spec, data_dir, tables, top)
-    curves = [(params_text(record), result.equity_times, result.equity) for record, result, _ in runs]
-    charts = write_run_charts(out_dir, runs)
+    leaderboard row of those links to its chart at ``runs/<config_id>.html``), a heatmap if the
+    grid has two parameters. ``charted``: those runs' :class:`ChartedRun` s, best first, drawn
+    already (by the sweep's actors); else the driver draws them here."""
+    from ..strategy.plotting import write_page  # noqa: PLC0415  (the plotting module imports no Bokeh at import)
+
+    if charted is None:
+        best = best_configs(records, configs, spec.metric, top)
+        data = report_tables(spec, data_dir, tables) if best else {}
+        charted = [run for run in (chart_run(config, data) for config in best) if run is not None]
+    curves = [(run.label, run.equity_times, run.equity) for run in charted]
+    charts = {run.config_id: write_page(Path(out_dir) / "runs" / f"{run.config_id}.html", run.chart)
+              for run in charted if run.chart is not None}
     return write_report(out_dir, records, spec.metric, curves, list(spec.grid) if len(spec.grid) == 2 else [],
                         f"{spec.strategy} sweep", charts=charts)

@@ -13,7 +13,15 @@ import pytest
 
 from backtestester.sweep.config import SweepSpec
 from backtestester.sweep.execute import execute_run
-from backtestester.sweep.report import fmt, heatmap_figure, nodes_line, ranked, write_sweep_report
+from backtestester.sweep.report import (
+    ChartedRun,
+    envelope,
+    fmt,
+    heatmap_figure,
+    nodes_line,
+    ranked,
+    write_sweep_report,
+)
 
 STRATEGY = "backtestester.strategy.reference:SmaCross"
 
@@ -67,3 +75,27 @@ def test_the_nodes_line_counts_the_runs_of_each_node_most_first():
     assert nodes_line(records) == "ran on 2 nodes: 3f2a1b0c... 120, 9c0d4e5f... 80"
     assert nodes_line([{"node": a}]) == "ran on 1 node: 3f2a1b0c... 1"
     assert nodes_line([{"status": "failed"}]) is None
+
+
+def test_a_report_writes_the_charts_it_is_handed_instead_of_drawing_them(tables, records, tmp_path):
+    """The sweep's actors draw the best runs; the driver only writes what they handed it."""
+    spec = sweep_spec()
+    best = ranked(records, "sharpe")[0]
+    times = np.arange(3).astype("datetime64[m]")
+    charted = [ChartedRun(best["config_id"], "fast=5 slow=40", times, np.array([1.0, 1.1, 1.05]), "<html>drawn</html>")]
+    paths = write_sweep_report(tmp_path, records, spec.configs(), spec, None, tables, top=3, charted=charted)
+    assert re.findall(r"<a href='([^']+)'", paths["html"].read_text()) == [f"runs/{best['config_id']}.html"]
+    assert (tmp_path / "runs" / f"{best['config_id']}.html").read_text() == "<html>drawn</html>"
+    assert paths["equity"].stat().st_size > 0
+
+
+def test_a_long_curve_is_drawn_from_its_envelope_every_peak_and_trough_kept():
+    values = np.cumsum(np.random.default_rng(3).normal(size=1_000_003))
+    shown = envelope(values, 2_000)
+    assert len(shown) <= 2 * 2_000 + 2 and shown[0] == 0 and shown[-1] == len(values) - 1
+    assert np.all(np.diff(shown) > 0)  # in time order, each point once
+    width = -(-len(values) // 2_000)
+    for lo in range(0, len(values), width):  # each slice's lowest and highest point is drawn
+        piece = values[lo:lo + width]
+        assert lo + int(piece.argmin()) in shown and lo + int(piece.argmax()) in shown
+    assert list(envelope(values[:4_000], 2_000)) == list(range(4_000))  # short curves: every point

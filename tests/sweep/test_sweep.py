@@ -1,8 +1,10 @@
 """Sweeps on a real embedded Ray cluster (the session's ``ray_cluster`` fixture)."""
 from __future__ import annotations
 
+import fcntl
 import math
 import os
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -45,6 +47,25 @@ class DiesOnceStrategy(Strategy):
     def on_start(self, ctx):
         if self.die and not os.path.exists(self.marker):
             open(self.marker, "w").close()
+            os._exit(1)
+
+
+class CountedStrategy(Strategy):
+    """Notes its process id in the file ``log`` as each run starts; the ``die_on``-th start noted
+    (counted under a lock: two actors may start at once) kills its process."""
+
+    n: int = 0
+    log: str = ""
+    die_on: int = 0
+
+    def on_start(self, ctx):
+        with open(self.log, "a+") as log:
+            fcntl.flock(log, fcntl.LOCK_EX)
+            log.write(f"{os.getpid()}\n")
+            log.flush()
+            log.seek(0)
+            starts = len(log.read().split())
+        if starts == self.die_on:
             os._exit(1)
 
 
@@ -221,3 +242,26 @@ def test_fast_path_sweep_agrees_with_the_event_driven_sweep(ray_cluster, tables,
         twin = by_params[record["params"]]
         for metric in ("final_equity", "trade_count", "sharpe", "max_drawdown", "total_return"):
             assert record[metric] == twin[metric], (metric, record["params"])
+
+
+@pytest.mark.parametrize("die_on", [0, 4])
+def test_the_best_runs_are_charted_on_the_sweeps_actors(ray_cluster, tables, tmp_path, die_on):
+    """The report's charts run the best runs again: on the sweep's actors (each chart as soon as
+    one is free), not one after the other in the driver. With ``die_on=4`` the actor drawing the
+    first chart dies: it is replaced and the driver draws that chart; the report still links both."""
+    log = tmp_path / "starts"
+    sweep = SweepSpec(strategy=f"{__name__}:CountedStrategy", grid={"n": [1, 2, 3], "log": [str(log)],
+                                                                     "die_on": [die_on]})
+    with SweepPool(2, engines="event") as pool:
+        actors = {int(pid) for pid in ray_cluster.get([host.pid.remote() for host in pool.hosts])}
+        outcome = run_sweep(sweep, tmp_path / "out", tables=tables, pool=pool, show_progress=False, report_top=2)
+        assert pool.workers == 2 and len(set(ray_cluster.get([h.pid.remote() for h in pool.hosts]))) == 2
+    starts = [int(pid) for pid in log.read_text().split()]
+    assert outcome.ran == 3 and outcome.failed == 0
+    if die_on:
+        assert len(starts) == 3 + 2 + 1 and starts.count(os.getpid()) == 1  # the dead actor's chart, redrawn
+    else:
+        assert len(starts) == 3 + 2 and set(starts) <= actors
+    page = outcome.reports["html"].read_text()
+    links = re.findall(r"<a href='(runs/[^']+)'", page)
+    assert len(links) == 2 and all("Bokeh" in (outcome.out_dir / link).read_text() for link in links)
