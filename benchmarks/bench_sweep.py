@@ -22,6 +22,12 @@ With ``--source catalog`` the sweeps read the bars from a data catalog on disk (
 untimed) as ``backtestester sweep`` does: ``prepare_sweep`` reads and fingerprints them, then
 ``run_sweep`` runs; both timed.
 
+With ``--actors command`` each timed sweep is the whole ``backtestester sweep`` command in a
+process of its own, as a user runs it (``--workers 1`` and ``2``, the catalog written once):
+Python's start and imports, Ray's start, the actors, the runs and the report with its five
+best runs' charts are all timed (numba's on-disk cache is filled, as on a machine that swept
+before).
+
 The last table gives each kind of sweep's scaling efficiency (1 -> 2 actors) by number of
 combinations: ``--engines fast --grid 10x10 20x20 40x25`` measures the one-off sweep (``new``)
 and the pool at 100, 400 and 1,000 combinations.
@@ -35,9 +41,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -75,6 +83,23 @@ def sweep_seconds(tables, workers: int, engine: str, grid: dict, pool=None, data
         seconds = time.perf_counter() - t0
     assert outcome.ran == runs and outcome.failed == 0, outcome.records[:1]
     return seconds, sum(r["elapsed_s"] for r in outcome.records)
+
+
+def command_seconds(workers: int, engine: str, grid: dict, data_dir) -> tuple[float, float]:
+    """(wall seconds, seconds of the runs summed) of ``backtestester sweep`` in a process of its own."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    command = Path(sys.executable).with_name("backtestester")
+    with tempfile.TemporaryDirectory() as out:
+        argv = [str(command), "sweep", "--engine", engine, "--data-dir", str(data_dir), "--workers", str(workers),
+                "--out", out, "--no-progress", *(a for name, values in grid.items()
+                                                 for a in ("--grid", f"{name}={','.join(map(str, values))}"))]
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seconds = time.perf_counter() - t0
+        elapsed = pq.read_table(Path(out) / "results.parquet", columns=["elapsed_s"]).column(0).to_pylist()
+    assert len(elapsed) == len(grid["fast"]) * len(grid["slow"])
+    return seconds, sum(elapsed)
 
 
 def _spin(n: int) -> float:
@@ -131,9 +156,10 @@ def _arguments():
     parser.add_argument("--table-gib", type=float, default=1.0)
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--engines", nargs="+", default=["event", "fast"])
-    parser.add_argument("--actors", nargs="+", default=["new", "pool"], choices=["new", "pool"],
+    parser.add_argument("--actors", nargs="+", default=["new", "pool"], choices=["new", "pool", "command"],
                         help="new: every sweep starts its actors (a one-off sweep); pool: sweeps run on a "
-                             "SweepPool of 2 actors started before the rounds (a session of sweeps)")
+                             "SweepPool of 2 actors started before the rounds (a session of sweeps); command: "
+                             "the whole `backtestester sweep` command, timed as a user waits for it")
     parser.add_argument("--source", nargs="+", default=["memory"], choices=["memory", "catalog"],
                         help="memory: the tables are handed to the sweep; catalog: the sweep reads them from a "
                              "data catalog on disk, as `backtestester sweep` does (the read is timed)")
@@ -147,7 +173,8 @@ def _rounds(ray, args, tables, data_dir, engine: str, grid: dict, pool, out: Tab
     for k in range(args.rounds):
         machine = machine_scaling(ray)
         order = (1, 2) if k % 2 == 0 else (2, 1)
-        timed = {w: sweep_seconds(tables, w, engine, grid, pool, data_dir) for w in order}
+        timed = {w: command_seconds(w, engine, grid, data_dir) if label[2] == "command"
+                 else sweep_seconds(tables, w, engine, grid, pool, data_dir) for w in order}
         (one, work1), (two, work2) = timed[1], timed[2]
         rows.append((machine, one, two, one / (2 * two)))
         out.add_row(*label, str(k + 1), f"{machine:.0%}", f"{one:.1f}", f"{two:.1f}", f"{runs / two:.1f}",
@@ -174,7 +201,7 @@ def main():
     summary = {}
     small = {("SYNTH", "1m"): generate_bars("SYNTH", timeframe="1m", n_bars=1_000, seed=11)}
     with tempfile.TemporaryDirectory() as catalog:
-        if "catalog" in args.source:
+        if "catalog" in args.source or "command" in args.actors:
             Catalog(catalog).write("SYNTH", "1m", tables[("SYNTH", "1m")])
         for engine in args.engines:
             sweep_seconds(small, 2, engine, sma_grid(2, 2))  # the driver's first-use imports, untimed
@@ -182,7 +209,7 @@ def main():
                 pool = SweepPool(2, engines=engine) if actors == "pool" else None
                 if pool:
                     sweep_seconds(small, 2, engine, sma_grid(2, 2), pool)  # the pool's actors ready, untimed
-                for source in args.source:
+                for source in args.source if actors != "command" else ["catalog"]:
                     data_dir = catalog if source == "catalog" else None
                     for grid in grids.values():
                         label = (source, engine, actors, str(len(grid["fast"]) * len(grid["slow"])))
