@@ -23,7 +23,7 @@ from __future__ import annotations
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.service.errors import ServiceError, Status
 from backtestester.service.journal import stream_request_id
-from backtestester.wire import answers, requests
+from backtestester.wire import answers, codec, requests
 
 from .security import current_principal
 
@@ -117,17 +117,19 @@ async def _advance(service, pid: str, adv, rid: str) -> list:
 
 async def _advance_local(service, pid: str, adv, n: int, stops: frozenset, rid: str):
     """The first :data:`INLINE_TICKS` ticks on the event loop (most advances stop there), the rest
-    on the playground's thread."""
+    on the playground's thread. A compact advance whose first part went into ``deltas`` (an
+    answer replayed from the cache) goes on in full."""
     head = min(n, INLINE_TICKS)
     ticks, error = await service.call(pid, answers.advance, int(adv.seconds), head, stops, rid, adv.with_accounts,
-                                      inline=True)
-    if n == head or error is not None or answers.advance_stops(ticks.deltas[-1], stops):
+                                      0, adv.compact, inline=True)
+    if n == head or error is not None or answers.advanced_to_stop(ticks, stops):
         return ticks, error
     try:
         rest, error = await service.call(pid, answers.advance, int(adv.seconds), n - head, stops, rid,
-                                         adv.with_accounts, head)
+                                         adv.with_accounts, head, adv.compact and not ticks.deltas)
     except service.refusals as exc:  # the tick after the inline ones: refused after some ran
         return ticks, exc
+    codec.extend_quiet(ticks.quiet, rest.quiet)
     ticks.deltas.extend(rest.deltas)
     ticks.accounts.extend(rest.accounts)
     return ticks, error

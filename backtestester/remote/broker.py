@@ -43,7 +43,9 @@ errors); the strategy package, which it builds on, does not.
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
 from datetime import datetime, timedelta
+from itertools import repeat
 
 import grpc
 import numpy as np
@@ -160,7 +162,7 @@ class GatewayBroker(Broker):
         # the playground's options as created (CreatePlayground's additions; the wire does not report them)
         self.enforce_stop_loss, self.fill_model = enforce_stop_loss, fill_model
         self._account_pb = None  # the account the Session sent with the last tick
-        self._held = None        # the Session's last tick of a batch, for the runner's next step()
+        self._held = None        # applies the Session's last tick of a batch: the runner's next step()
         self._batch = False      # replaying a batch's quiet ticks: the strategy promised not to act
         if session is None:
             session = next((s for s in client.get_playgrounds() if s.playground_id == playground_id), None)
@@ -282,30 +284,41 @@ class GatewayBroker(Broker):
         """Session transport: one advance command runs ticks until one the strategy must see with
         full semantics (a candle of ``stop_periods``, a fill, a rejection, an event, the end); the
         ticks before it are replayed here (``on_candle`` for their candles, the account after each),
-        the last one is held for the runner's next :meth:`step`. Unary: none (every tick is a step)."""
+        the last one is held for the runner's next :meth:`step`. The advance is compact: its quiet
+        ticks come as columns (:meth:`_apply_quiet`), then any full deltas. Unary: none (every
+        tick is a step)."""
         if self.transport != "session" or self._held is not None or step_ns % NS:
             return 0
         ticks = self.client.advance(step_ns // NS, max_ticks=min(max_ticks, MAX_ADVANCE_TICKS),
-                                    stop_periods=self.stop_periods)
-        deltas, accounts = ticks.deltas, ticks.accounts
-        self._held = (deltas[-1] if deltas else None, accounts[-1] if accounts else None, ticks)
+                                    stop_periods=self.stop_periods, compact=True)
+        quiet, deltas, accounts = QuietReader(ticks.quiet), ticks.deltas, ticks.accounts
+        n = len(quiet) + len(deltas)
+        if deltas:
+            last, account = deltas[-1], accounts[-1] if accounts else None
+            self._held = lambda: self._apply(last, account)
+        elif n:
+            self._held = lambda: self._apply_quiet(quiet, n - 1)
+        else:  # the first tick was refused after the ones before it ran (cannot happen: kept for clarity)
+            self._held = lambda: _raise(SessionRefused(ticks.error.code, ticks.error.message))
         self._batch = True
         try:
+            for i in range(min(len(quiet), n - 1)):
+                for bar in self._apply_quiet(quiet, i)[1]:
+                    on_candle(ctx, bar)
             for delta, account in zip(deltas[:-1], accounts):
                 for bar in self._apply(delta, account)[1]:
                     on_candle(ctx, bar)
         finally:
             self._batch = False
-        return len(deltas) - 1
+        return n - 1
 
     def step(self, step_ns: int):
         if step_ns % NS:
             raise ValueError(f"gateway ticks are whole seconds, got {step_ns / NS:g} s")
         if self._held is not None:
-            (delta, account, ticks), self._held = self._held, None
-            if delta is None:
-                raise SessionRefused(ticks.error.code, ticks.error.message)
-        elif self.transport == "session":
+            apply, self._held = self._held, None
+            return apply()
+        if self.transport == "session":
             ticks = self.client.advance(step_ns // NS)
             delta, account = ticks.deltas[0], ticks.accounts[0]
         else:
@@ -323,9 +336,20 @@ class GatewayBroker(Broker):
         events = [Event(ev.type, [self._upsert(o) for o in (ev.liquidation_event.orders_placed
                                                              if ev.type == "liquidation" else ev.orders)])
                   for ev in delta.events]
-        new_candles = [self._reveal(c) for c in delta.new_candles]
+        new_candles = [self._reveal(self._repos[(c.symbol, int(c.period) * NS)], rfc3339_ns(c.bar.datetime), c.bar)
+                       for c in delta.new_candles]
         return trades, new_candles, invalid, events, self._now, delta.is_backtest_complete
 
+    def _apply_quiet(self, quiet: "QuietReader", i: int):
+        """Quiet tick ``i`` of a compact advance (in order) as the runner's tuple."""
+        self._now = quiet.times[i] * NS
+        account = quiet.account(i)
+        if account is not None:  # else the same as after the tick before
+            self._account, self._account_pb = None, account
+        repos = self._repos
+        new_candles = [self._reveal(repos[(sym, period * NS)], start * NS, bar, index)
+                       for sym, period, start, bar, index in quiet.candles(i)]
+        return [], new_candles, [], [], self._now, False
     def _upsert(self, msg) -> Order:
         """The order of ``msg``, updated in place when known: a strategy holding the object that
         ``ctx.buy`` returned sees its status change, as with a local playground."""
@@ -349,16 +373,23 @@ class GatewayBroker(Broker):
             order.quantity = order.filled_quantity
         order.status = "filled" if order.filled_quantity >= order.quantity - EPS else "partially_filled"
 
-    def _reveal(self, candle) -> NewCandle:
-        repo = self._repos[(candle.symbol, int(candle.period) * NS)]
-        start = rfc3339_ns(candle.bar.datetime)
-        if repo.start_ns and start <= repo.start_ns[-1]:  # the first tick re-reports the current candle
+    def _reveal(self, repo: MirrorRepository, start: int, bar, index: int | None = None) -> NewCandle:
+        """The new candle starting at ``start`` (ns) with ``bar``'s prices (a ``Bar`` or any
+        object with its ``open``... ``volume``), appended to ``repo``; ``index``: its index in the
+        gateway's repository when the wire says it (a compact advance), else found from the starts."""
+        if index is not None:
+            if index < len(repo):  # the first tick re-reports the current candle
+                return NewCandle(repo, index)
+            gap = index > len(repo)
+        elif repo.start_ns and start <= repo.start_ns[-1]:
             return NewCandle(repo, repo.start_ns.index(start) if start != repo.start_ns[-1] else repo.position)
-        if repo.start_ns and start - repo.start_ns[-1] != repo.period_ns:  # a gap: candles a long tick skipped
-            for bar in self.client.get_candles(self.playground_id, repo.symbol, repo.period_ns // NS,
-                                               rfc3339_from_ns(repo.start_ns[-1] + NS), rfc3339_from_ns(start)):
-                repo.append_bar(bar)
-        bar = candle.bar
+        else:  # a gap in time may be candles a long tick skipped, or none (the night)
+            gap = bool(repo.start_ns) and start - repo.start_ns[-1] != repo.period_ns
+        if gap:
+            after = rfc3339_from_ns(repo.start_ns[-1] + NS) if repo.start_ns else EPOCH
+            for missing in self.client.get_candles(self.playground_id, repo.symbol, repo.period_ns // NS, after,
+                                                   rfc3339_from_ns(start)):
+                repo.append_bar(missing)
         repo.append(start, bar.open, bar.high, bar.low, bar.close, bar.volume)  # its start parsed once
         return NewCandle(repo, repo.position)
 
@@ -394,6 +425,47 @@ class GatewayBroker(Broker):
         plot = self.client.equity_plot(self.playground_id)
         times = np.array([rfc3339_ns(p.created_at) for p in plot], dtype=np.int64).astype("datetime64[ns]")
         return times, np.array([p.equity for p in plot], dtype=np.float64)
+
+
+class QuietReader:
+    """The columns of a compact advance's ``SessionQuietTicks`` (protos/playground.proto), read tick by
+    tick in order: :meth:`candles` and :meth:`account` of tick ``i`` (each column read once)."""
+
+    Bar = namedtuple("Bar", "open high low close volume")
+
+    def __init__(self, msg):
+        self.times = list(msg.times)
+        self._candle_ticks = list(msg.candle_ticks)
+        indices = msg.candle_indices if len(msg.candle_indices) == len(msg.candle_ticks) else repeat(None)
+        self._candles = list(zip(msg.candle_symbols, msg.candle_periods, msg.candle_starts,
+                                 map(self.Bar, msg.open, msg.high, msg.low, msg.close, msg.volume), indices))
+        self._account_ticks, self._accounts = list(msg.account_ticks), msg.accounts
+        self._next_candle = self._next_account = 0
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def candles(self, i: int) -> list:
+        """``(symbol, period s, start s, bar, index or None)`` of the candles tick ``i`` revealed
+        (``i`` ascending)."""
+        ticks, j = self._candle_ticks, self._next_candle
+        k = j
+        while k < len(ticks) and ticks[k] == i:
+            k += 1
+        self._next_candle = k
+        return self._candles[j:k]
+
+    def account(self, i: int):
+        """The account after tick ``i`` if it changed (a ``GetAccountResponse``), else ``None``."""
+        j = self._next_account
+        if j < len(self._account_ticks) and self._account_ticks[j] == i:
+            self._next_account = j + 1
+            return self._accounts[j]
+        return None
+
+
+def _raise(exc: Exception):
+    raise exc
 
 
 def _growing_series(repo, fn, args, source, name) -> GrowingSeries:

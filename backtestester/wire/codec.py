@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..engine import Account, Order, Position, Trade
 from ..engine.ledger import EPS
+from ..engine.timeutil import NS_PER_SECOND
 from ..rpc import playground_pb2 as pb
 from .times import bar_time, go_time, go_time_ns, rfc3339
 
@@ -104,6 +105,62 @@ def tick_delta(d, tz, lookup=None, indicators: dict | None = None) -> pb.TickDel
 def positions_map(target, positions: dict) -> None:
     for sym, p in positions.items():
         target[sym].CopyFrom(position(p))
+
+
+def account_snapshot(acc: Account) -> pb.GetAccountResponse:
+    """A Session's account after a tick: GetAccount's balance, equity, free margin and positions
+    (no meta, no orders)."""
+    resp = pb.GetAccountResponse(balance=acc.balance, equity=acc.equity, free_margin=acc.free_margin)
+    positions_map(resp.positions, acc.positions)
+    return resp
+
+
+class QuietColumns:
+    """The ``SessionQuietTicks`` message of a compact Session advance, built tick by tick from engine
+    :class:`~backtestester.engine.TickDelta` objects of quiet ticks (no trades, invalid orders or
+    events; see protos/playground.proto) and written once (:meth:`write`). Times are whole
+    seconds, as the full rendering prints them (:func:`~backtestester.wire.times.rfc3339`,
+    :func:`~backtestester.wire.times.bar_time`)."""
+
+    FIELDS = ("times", "candle_ticks", "candle_symbols", "candle_periods", "candle_starts",
+              "open", "high", "low", "close", "volume", "account_ticks", "candle_indices")
+
+    def __init__(self):
+        self.columns = {name: [] for name in self.FIELDS}
+        self.times = self.columns["times"]
+        self.accounts: list[pb.GetAccountResponse] = []
+
+    def add(self, delta, account: Account | None = None) -> None:
+        """One tick; ``account``: the account after it, when it changed (else ``None``)."""
+        cols, i = self.columns, len(self.times)
+        self.times.append(delta.current_ns // NS_PER_SECOND)
+        for nc in delta.new_candles:
+            repo, k = nc.repository, nc.index
+            cols["candle_ticks"].append(i)
+            cols["candle_indices"].append(k)
+            cols["candle_symbols"].append(nc.symbol)
+            cols["candle_periods"].append(repo.period_ns // NS_PER_SECOND)
+            cols["candle_starts"].append(int(repo.start_ns[k]) // NS_PER_SECOND)
+            for name in ("open", "high", "low", "close", "volume"):
+                cols[name].append(float(getattr(repo, name)[k]))
+        if account is not None:
+            cols["account_ticks"].append(i)
+            self.accounts.append(account_snapshot(account))
+
+    def write(self, msg) -> None:
+        """Append the columns to ``msg`` (a ``SessionQuietTicks``)."""
+        for name, values in self.columns.items():
+            getattr(msg, name).extend(values)
+        msg.accounts.extend(self.accounts)
+
+
+def extend_quiet(target, more) -> None:
+    """Append the ticks of ``SessionQuietTicks`` ``more`` to ``target`` (an advance run in two parts)."""
+    offset = len(target.times)
+    for name in QuietColumns.FIELDS:
+        values = getattr(more, name)
+        getattr(target, name).extend([i + offset for i in values] if name.endswith("_ticks") else values)
+    target.accounts.extend(more.accounts)
 
 
 # --- protobuf -> engine --------------------------------------------------------------------------
