@@ -43,7 +43,6 @@ errors); the strategy package, which it builds on, does not.
 from __future__ import annotations
 
 import uuid
-from collections import namedtuple
 from datetime import datetime, timedelta
 from itertools import repeat
 
@@ -336,7 +335,8 @@ class GatewayBroker(Broker):
         events = [Event(ev.type, [self._upsert(o) for o in (ev.liquidation_event.orders_placed
                                                              if ev.type == "liquidation" else ev.orders)])
                   for ev in delta.events]
-        new_candles = [self._reveal(self._repos[(c.symbol, int(c.period) * NS)], rfc3339_ns(c.bar.datetime), c.bar)
+        new_candles = [self._reveal(self._repos[(c.symbol, int(c.period) * NS)], rfc3339_ns(c.bar.datetime),
+                                    (c.bar.open, c.bar.high, c.bar.low, c.bar.close, c.bar.volume))
                        for c in delta.new_candles]
         return trades, new_candles, invalid, events, self._now, delta.is_backtest_complete
 
@@ -347,8 +347,8 @@ class GatewayBroker(Broker):
         if account is not None:  # else the same as after the tick before
             self._account, self._account_pb = None, account
         repos = self._repos
-        new_candles = [self._reveal(repos[(sym, period * NS)], start * NS, bar, index)
-                       for sym, period, start, bar, index in quiet.candles(i)]
+        new_candles = [self._reveal(repos[(sym, period * NS)], start * NS, ohlcv, index)
+                       for sym, period, start, ohlcv, index in quiet.candles(i)]
         return [], new_candles, [], [], self._now, False
     def _upsert(self, msg) -> Order:
         """The order of ``msg``, updated in place when known: a strategy holding the object that
@@ -373,10 +373,10 @@ class GatewayBroker(Broker):
             order.quantity = order.filled_quantity
         order.status = "filled" if order.filled_quantity >= order.quantity - EPS else "partially_filled"
 
-    def _reveal(self, repo: MirrorRepository, start: int, bar, index: int | None = None) -> NewCandle:
-        """The new candle starting at ``start`` (ns) with ``bar``'s prices (a ``Bar`` or any
-        object with its ``open``... ``volume``), appended to ``repo``; ``index``: its index in the
-        gateway's repository when the wire says it (a compact advance), else found from the starts."""
+    def _reveal(self, repo: MirrorRepository, start: int, ohlcv: tuple, index: int | None = None) -> NewCandle:
+        """The new candle starting at ``start`` (ns) with prices and volume ``ohlcv``, appended to
+        ``repo``; ``index``: its index in the gateway's repository when the wire says it (a
+        compact advance), else found from the starts."""
         if index is not None:
             if index < len(repo):  # the first tick re-reports the current candle
                 return NewCandle(repo, index)
@@ -390,7 +390,7 @@ class GatewayBroker(Broker):
             for missing in self.client.get_candles(self.playground_id, repo.symbol, repo.period_ns // NS, after,
                                                    rfc3339_from_ns(start)):
                 repo.append_bar(missing)
-        repo.append(start, bar.open, bar.high, bar.low, bar.close, bar.volume)  # its start parsed once
+        repo.append(start, *ohlcv)  # its start parsed once
         return NewCandle(repo, repo.position)
 
     def get_order(self, order_id: int) -> Order:
@@ -428,17 +428,15 @@ class GatewayBroker(Broker):
 
 
 class QuietReader:
-    """The columns of a compact advance's ``SessionQuietTicks`` (protos/playground.proto), read tick by
-    tick in order: :meth:`candles` and :meth:`account` of tick ``i`` (each column read once)."""
-
-    Bar = namedtuple("Bar", "open high low close volume")
+    """The columns of a compact advance's ``SessionQuietTicks`` (protos/playground.proto), read
+    tick by tick in order: :meth:`candles` and :meth:`account` of tick ``i`` (each column read once)."""
 
     def __init__(self, msg):
         self.times = list(msg.times)
         self._candle_ticks = list(msg.candle_ticks)
         indices = msg.candle_indices if len(msg.candle_indices) == len(msg.candle_ticks) else repeat(None)
         self._candles = list(zip(msg.candle_symbols, msg.candle_periods, msg.candle_starts,
-                                 map(self.Bar, msg.open, msg.high, msg.low, msg.close, msg.volume), indices))
+                                 zip(msg.open, msg.high, msg.low, msg.close, msg.volume), indices))
         self._account_ticks, self._accounts = list(msg.account_ticks), msg.accounts
         self._next_candle = self._next_account = 0
 
@@ -446,8 +444,8 @@ class QuietReader:
         return len(self.times)
 
     def candles(self, i: int) -> list:
-        """``(symbol, period s, start s, bar, index or None)`` of the candles tick ``i`` revealed
-        (``i`` ascending)."""
+        """``(symbol, period s, start s, (open, high, low, close, volume), index or None)`` of the
+        candles tick ``i`` revealed (``i`` ascending)."""
         ticks, j = self._candle_ticks, self._next_candle
         k = j
         while k < len(ticks) and ticks[k] == i:

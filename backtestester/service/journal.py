@@ -41,6 +41,7 @@ import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import lru_cache
 from importlib import metadata
 
 from backtestester.engine import BacktestCompleteError, Playground, PlaygroundError
@@ -78,6 +79,12 @@ def _stream_of(request_id: str) -> tuple[str, int]:
     """``(stream request id, index)`` of a :func:`stream_request_id`, else ``(request_id, 0)``."""
     stream, _, index = request_id.rpartition("/")
     return (stream, int(index)) if stream and index.isdigit() else (request_id, 0)
+
+
+@lru_cache(maxsize=64, typed=True)
+def _tick_args(seconds: int) -> str:
+    """A tick's journalled arguments ``{"seconds": n}``: the same text tick after tick."""
+    return compact_json({"seconds": seconds})
 
 
 def _short(text: str, limit: int = 64) -> str:
@@ -234,7 +241,8 @@ class Journal:
                delta=None) -> None:
         """Journal a command that changed the engine; ``orders`` may have changed (with the ones
         they close and any new ones), ``delta`` is a tick's. Raises if it cannot be written."""
-        entry = (kind, compact_json(args), request_id or None, time.time())
+        text = _tick_args(args["seconds"]) if kind == "tick" and len(args) == 1 else compact_json(args)
+        entry = (kind, text, request_id or None, time.time())
         if self.store is None:
             if self._pending is None:
                 self._pending = []

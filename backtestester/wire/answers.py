@@ -21,7 +21,7 @@ from backtestester.service.journal import Deferred, answer_of, stream_request_id
 from backtestester.service.session import PlaygroundSession
 from backtestester.wire import codec
 from backtestester.wire.requests import order_matches
-from backtestester.wire.times import rfc3339
+from backtestester.wire.times import rfc3339, rfc3339_at
 
 
 # --- building sessions ------------------------------------------------------------------------
@@ -191,6 +191,7 @@ def account_stats(session: PlaygroundSession, equity_plot: bool) -> pb.GetAccoun
     resp = pb.GetAccountStatsResponse()
     if equity_plot:
         tz = session.tz
-        for t, v in pg.equity_plot():
-            resp.equity_plot.append(pb.EquityPlot(created_at=rfc3339(t, tz), equity=v))
+        times, values = pg.equity_arrays()
+        resp.equity_plot.extend(pb.EquityPlot(created_at=rfc3339_at(t, tz), equity=v)
+                                for t, v in zip(times.astype("int64").tolist(), values.tolist()))
     return resp

@@ -14,7 +14,7 @@ from ..engine import Account, Order, Position, Trade
 from ..engine.ledger import EPS
 from ..engine.timeutil import NS_PER_SECOND
 from ..rpc import playground_pb2 as pb
-from .times import bar_time, go_time, go_time_ns, rfc3339
+from .times import bar_time, go_time, go_time_ns, rfc3339_at
 
 
 # --- engine -> protobuf --------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def bar(candle, fields: dict | None = None, index: int | None = None) -> pb.Bar:
 def tick_delta(d, tz, lookup=None, indicators: dict | None = None) -> pb.TickDelta:
     """The TickDelta message; ``indicators`` (``{(symbol, period_ns): fields}``) fills the new
     candles' indicator fields."""
-    msg = pb.TickDelta(current_time=rfc3339(d.current_time, tz), is_backtest_complete=bool(d.is_backtest_complete))
+    msg = pb.TickDelta(current_time=rfc3339_at(d.current_ns, tz), is_backtest_complete=bool(d.is_backtest_complete))
     if d.new_trades:  # most ticks have none: an empty extend costs more than the test
         msg.new_trades.extend(trade(t, tz) for t in d.new_trades)
     for nc in d.new_candles:
