@@ -144,12 +144,17 @@ class MirrorRepository:
 # --- the broker ---------------------------------------------------------------------------------
 class GatewayBroker(Broker):
     """A :class:`Broker` over the gateway playground ``playground_id`` (see the module docstring).
-    ``session``: its ``PlaygroundSession`` (default: looked up with ``GetPlaygrounds``)."""
+    ``session``: its ``PlaygroundSession`` (default: looked up with ``GetPlaygrounds``).
+    ``record_equity``: the run ticks this playground alone from its first tick (a new one, as
+    :func:`run_on_gateway`'s), so over the Session its equity curve is taken from the accounts its
+    ticks carry (each the engine's ``Account.equity``, the value its recorder stores) instead of
+    read back with GetAccountStats at the end."""
 
     progress_every = 64
 
     def __init__(self, client, playground_id: str, *, session=None, enforce_stop_loss: bool = False,
-                 fill_model: str = "close", transport: str | None = None, decision_periods=None):
+                 fill_model: str = "close", transport: str | None = None, decision_periods=None,
+                 record_equity: bool = False):
         transport = transport or ("session" if client.sessions else "unary")
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
@@ -163,6 +168,8 @@ class GatewayBroker(Broker):
         self._account_pb = None  # the account the Session sent with the last tick
         self._held = None        # applies the Session's last tick of a batch: the runner's next step()
         self._batch = False      # replaying a batch's quiet ticks: the strategy promised not to act
+        # the equity curve from the accounts of the Session's ticks: (times ns, equities), None: read it back
+        self._curve = ([], []) if record_equity and transport == "session" else None
         if session is None:
             session = next((s for s in client.get_playgrounds() if s.playground_id == playground_id), None)
             if session is None:
@@ -328,6 +335,8 @@ class GatewayBroker(Broker):
         """A tick's delta as the runner's tuple; ``account``: the account after it (Session)."""
         self._now = rfc3339_ns(delta.current_time)
         self._account, self._account_pb = None, account
+        if self._curve is not None:
+            self._record_point(account, None)
         trades = [trade_from_pb(t) for t in delta.new_trades]
         for t in trades:
             self._book(t)
@@ -346,10 +355,22 @@ class GatewayBroker(Broker):
         account = quiet.account(i)
         if account is not None:  # else the same as after the tick before
             self._account, self._account_pb = None, account
+        if self._curve is not None:
+            self._record_point(account, self._curve[1][-1] if self._curve[1] else None)
         repos = self._repos
         new_candles = [self._reveal(repos[(sym, period * NS)], start * NS, ohlcv, index)
                        for sym, period, start, ohlcv, index in quiet.candles(i)]
         return [], new_candles, [], [], self._now, False
+    def _record_point(self, account, unchanged) -> None:
+        """The equity point of the tick just applied: ``account``'s equity, else ``unchanged`` (the
+        point before, for a tick whose account did not change); neither: the curve is read back."""
+        equity = account.equity if account is not None else unchanged
+        if equity is None:
+            self._curve = None
+        else:
+            self._curve[0].append(self._now)
+            self._curve[1].append(equity)
+
     def _upsert(self, msg) -> Order:
         """The order of ``msg``, updated in place when known: a strategy holding the object that
         ``ctx.buy`` returned sees its status change, as with a local playground."""
@@ -422,6 +443,11 @@ class GatewayBroker(Broker):
         return out
 
     def equity_arrays(self):
+        """The playground's equity plot: recorded from the Session's accounts when the run saw
+        every tick (``record_equity``), else GetAccountStats."""
+        if self._curve is not None and self._curve[0]:
+            times, values = self._curve
+            return np.array(times, dtype=np.int64).astype("datetime64[ns]"), np.array(values, dtype=np.float64)
         plot = self.client.equity_plot(self.playground_id)
         times = np.array([rfc3339_ns(p.created_at) for p in plot], dtype=np.int64).astype("datetime64[ns]")
         return times, np.array([p.equity for p in plot], dtype=np.float64)
@@ -498,7 +524,7 @@ def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str,
         [session] = [s for s in client.get_playgrounds([run_tag]) if s.playground_id == pid]
         broker = GatewayBroker(client, pid, session=session, enforce_stop_loss=True,
                                fill_model=playground_options.get("fill_model") or "close", transport=transport,
-                               decision_periods=strategy.decision_periods())
+                               decision_periods=strategy.decision_periods(), record_equity=True)
         try:
             return run_on_broker(strategy, broker, step or default_step(specs), periods_per_year=periods_per_year,
                                  progress=progress, strict=strict)

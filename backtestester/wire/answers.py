@@ -127,7 +127,7 @@ def advance(session: PlaygroundSession, seconds: int, max_ticks: int, stop_perio
     (:class:`~backtestester.service.journal.Deferred`), rendered only if asked for again."""
     out = pb.SessionTicks()
     quiet = codec.QuietColumns() if compact else None
-    pg, last = session.ready(), None
+    pg, last, stops = session.ready(), None, frozenset(p * NS for p in stop_periods)
     error = None
     for i in range(first, first + max_ticks):
         try:
@@ -138,14 +138,13 @@ def advance(session: PlaygroundSession, seconds: int, max_ticks: int, stop_perio
             error = exc
             break
         if type(answer) is Deferred and not answer.delta.is_backtest_complete and not out.deltas:
-            delta = answer.delta
             if with_accounts:
                 acc = pg.account()
-                quiet.add(delta, None if acc == last else acc)
+                stop = quiet.add(answer.delta, None if acc == last else acc, stops)
                 last = acc
             else:
-                quiet.add(delta)
-            if stop_periods and any(c.repository.period_ns // NS in stop_periods for c in delta.new_candles):
+                stop = quiet.add(answer.delta, None, stops)
+            if stop:
                 break
             continue
         delta = answer_of(answer)

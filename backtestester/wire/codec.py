@@ -126,31 +126,40 @@ class QuietColumns:
               "open", "high", "low", "close", "volume", "account_ticks", "candle_indices")
 
     def __init__(self):
-        self.columns = {name: [] for name in self.FIELDS}
-        self.times = self.columns["times"]
+        self.times: list[int] = []
+        self.candles: list[tuple] = []  # (tick, NewCandle)
+        self.account_ticks: list[int] = []
         self.accounts: list[pb.GetAccountResponse] = []
 
-    def add(self, delta, account: Account | None = None) -> None:
-        """One tick; ``account``: the account after it, when it changed (else ``None``)."""
-        cols, i = self.columns, len(self.times)
+    def add(self, delta, account: Account | None = None, stops: frozenset = frozenset()) -> bool:
+        """One tick; ``account``: the account after it, when it changed (else ``None``). Returns
+        whether it revealed a candle of a period (ns) in ``stops``."""
+        i = len(self.times)
         self.times.append(delta.current_ns // NS_PER_SECOND)
+        stop = False
         for nc in delta.new_candles:
-            repo, k = nc.repository, nc.index
-            cols["candle_ticks"].append(i)
-            cols["candle_indices"].append(k)
-            cols["candle_symbols"].append(nc.symbol)
-            cols["candle_periods"].append(repo.period_ns // NS_PER_SECOND)
-            cols["candle_starts"].append(int(repo.start_ns[k]) // NS_PER_SECOND)
-            for name in ("open", "high", "low", "close", "volume"):
-                cols[name].append(float(getattr(repo, name)[k]))
+            self.candles.append((i, nc))
+            stop = stop or nc.repository.period_ns in stops
         if account is not None:
-            cols["account_ticks"].append(i)
+            self.account_ticks.append(i)
             self.accounts.append(account_snapshot(account))
+        return stop
 
     def write(self, msg) -> None:
         """Append the columns to ``msg`` (a ``SessionQuietTicks``)."""
-        for name, values in self.columns.items():
-            getattr(msg, name).extend(values)
+        msg.times.extend(self.times)
+        candles = self.candles
+        msg.candle_ticks.extend([i for i, _ in candles])
+        msg.candle_indices.extend([nc.index for _, nc in candles])
+        msg.candle_symbols.extend([nc.symbol for _, nc in candles])
+        msg.candle_periods.extend([nc.repository.period_ns // NS_PER_SECOND for _, nc in candles])
+        msg.candle_starts.extend([int(nc.repository.start_ns[nc.index]) // NS_PER_SECOND for _, nc in candles])
+        msg.open.extend([nc.open for _, nc in candles])
+        msg.high.extend([nc.high for _, nc in candles])
+        msg.low.extend([nc.low for _, nc in candles])
+        msg.close.extend([nc.close for _, nc in candles])
+        msg.volume.extend([nc.volume for _, nc in candles])
+        msg.account_ticks.extend(self.account_ticks)
         msg.accounts.extend(self.accounts)
 
 
