@@ -138,9 +138,9 @@ def advance(session: PlaygroundSession, seconds: int, max_ticks: int, stop_perio
             error = exc
             break
         if type(answer) is Deferred and not answer.delta.is_backtest_complete and not out.deltas:
-            if with_accounts:
-                acc = pg.account()
-                stop = quiet.add(answer.delta, None if acc == last else acc, stops)
+            if with_accounts:  # flat before a quiet tick (no fill): the same account after it
+                acc = last if last is not None and not last.positions else pg.account()
+                stop = quiet.add(answer.delta, None if acc is last or acc == last else acc, stops)
                 last = acc
             else:
                 stop = quiet.add(answer.delta, None, stops)
