@@ -12,6 +12,7 @@ import shutil
 import grpc
 import pytest
 
+from actors.gateway.session import INLINE_COMPACT_TICKS
 from backtestester.engine.timeutil import NS_PER_SECOND as NS
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.rpc import playground_pb2_grpc as pb_grpc
@@ -73,8 +74,8 @@ def stub(ray_cluster, catalog_dir):
 
 def test_a_compact_advance_carries_what_the_full_one_does_on_a_twin_playground(stub):
     pid, twin = create(stub), create(stub)
-    script = [("a", 40, ()), ("buy", "buy"), ("b", 40, ()), ("c", 100, (900,)), ("sell", "sell"), ("d", 30, (900,)),
-              ("e", 1024, ())]  # 40 ticks: more than the first 16 run on the event loop (an advance in two parts)
+    script = [("a", 60, ()), ("buy", "buy"), ("b", 60, ()), ("c", 100, (900,)), ("sell", "sell"), ("d", 30, (900,)),
+              ("e", 1024, ())]  # 60 ticks: more than the first 48 run on the event loop (an advance in two parts)
 
     def run(p, compact):
         return session(stub, p, [advance(s[0], s[1], compact, s[2]) if len(s) == 3 else place(*s) for s in script])
@@ -88,9 +89,9 @@ def test_a_compact_advance_carries_what_the_full_one_does_on_a_twin_playground(s
         if got.ticks.quiet.times:  # one quiet tick's answer, rendered as a NextTick of its request id
             assert tick(stub, pid, 60, request_id=f"{step[0]}/0") == want.ticks.deltas[0]
     a, b, c, d, e = (compact[i].ticks for i in (0, 2, 3, 5, 6))
-    assert len(a.quiet.times) == 40 and not a.deltas  # max_ticks: every tick quiet
+    assert len(a.quiet.times) == 60 and not a.deltas  # max_ticks: every tick quiet
     # flat, the account never changes: listed after the first tick of each part of the advance only
-    assert list(a.quiet.account_ticks) == [0, 16]
+    assert list(a.quiet.account_ticks) == [0, INLINE_COMPACT_TICKS]
     assert len(b.deltas) == 1 and b.deltas[0].new_trades and not b.quiet.times  # the fill stops it at once
     assert len(c.quiet.accounts) > 1  # holding: the equity moves with the prices
     assert c.quiet.candle_periods[-1] == 900 and not c.deltas  # stopped by a 15-minute candle: quiet too
@@ -124,10 +125,10 @@ def test_a_restored_gateway_answers_a_compact_advance_again_in_full(stub, gatewa
     gw, s1 = gateways.start(data)
     twin_stub = stub  # the module's gateway, never restarted
     pid, twin = create(s1), create(twin_stub)
-    first = session(s1, pid, [advance("a", 20, True)])[0].ticks
+    first = session(s1, pid, [advance("a", 60, True)])[0].ticks
     save(s1, pid)  # its snapshot holds the answers of a's ticks, rendered
     later = session(s1, pid, [advance("b", 30, True, (900,))])[0].ticks  # written through, tick by tick
-    full = session(twin_stub, twin, [advance("a", 20, False), advance("b", 30, False, (900,))])
+    full = session(twin_stub, twin, [advance("a", 60, False), advance("b", 30, False, (900,))])
     assert ticks_of(first) == ticks_of(full[0].ticks) and ticks_of(later) == ticks_of(full[1].ticks)
     assert first.quiet.times and later.quiet.times
 
@@ -135,7 +136,7 @@ def test_a_restored_gateway_answers_a_compact_advance_again_in_full(stub, gatewa
     _, s2 = gateways.start(data)
     # the restored cache holds full answers (from the snapshot, and from the replayed journal): the
     # same advances, sent again, are answered in full with the ticks first run, never ticking twice
-    again = session(s2, pid, [advance("a", 20, True), advance("b", 30, True, (900,))])
+    again = session(s2, pid, [advance("a", 60, True), advance("b", 30, True, (900,))])
     assert list(again[0].ticks.deltas) == list(full[0].ticks.deltas) and not again[0].ticks.quiet.times
     assert list(again[1].ticks.deltas) == list(full[1].ticks.deltas)
     # and it goes on as its twin does, compact again
