@@ -297,7 +297,8 @@ class GatewayBroker(Broker):
             return 0
         ticks = self.client.advance(step_ns // NS, max_ticks=min(max_ticks, MAX_ADVANCE_TICKS),
                                     stop_periods=self.stop_periods, compact=True)
-        quiet, deltas, accounts = QuietReader(ticks.quiet), ticks.deltas, ticks.accounts
+        quiet = QuietReader(ticks.quiet, lambda sym, period: self._repos[(sym, period * NS)])
+        deltas, accounts = ticks.deltas, ticks.accounts
         n = len(quiet) + len(deltas)
         if deltas:
             last, account = deltas[-1], accounts[-1] if accounts else None
@@ -352,14 +353,12 @@ class GatewayBroker(Broker):
     def _apply_quiet(self, quiet: "QuietReader", i: int):
         """Quiet tick ``i`` of a compact advance (in order) as the runner's tuple."""
         self._now = quiet.times[i] * NS
-        account = quiet.account(i)
+        account = quiet.accounts.get(i)
         if account is not None:  # else the same as after the tick before
             self._account, self._account_pb = None, account
         if self._curve is not None:
             self._record_point(account, self._curve[1][-1] if self._curve[1] else None)
-        repos = self._repos
-        new_candles = [self._reveal(repos[(sym, period * NS)], start * NS, ohlcv, index)
-                       for sym, period, start, ohlcv, index in quiet.candles(i)]
+        new_candles = [self._reveal(repo, start, ohlcv, index) for repo, start, ohlcv, index in quiet.candles[i]]
         return [], new_candles, [], [], self._now, False
     def _record_point(self, account, unchanged) -> None:
         """The equity point of the tick just applied: ``account``'s equity, else ``unchanged`` (the
@@ -454,38 +453,27 @@ class GatewayBroker(Broker):
 
 
 class QuietReader:
-    """The columns of a compact advance's ``SessionQuietTicks`` (protos/playground.proto), read
-    tick by tick in order: :meth:`candles` and :meth:`account` of tick ``i`` (each column read once)."""
+    """The ticks of a compact advance's ``SessionQuietTicks`` (protos/playground.proto), unpacked
+    once: ``times`` (seconds), ``candles[i]`` (``(repository, start ns, (open, high, low, close,
+    volume), index or None)`` of each candle tick ``i`` revealed; ``repository(symbol, period s)``
+    finds the mirror) and ``accounts`` (``{tick: account}`` of the ticks after which it changed)."""
 
-    def __init__(self, msg):
+    def __init__(self, msg, repository):
         self.times = list(msg.times)
-        self._candle_ticks = list(msg.candle_ticks)
+        self.candles: list[list] = [[] for _ in self.times]
         indices = msg.candle_indices if len(msg.candle_indices) == len(msg.candle_ticks) else repeat(None)
-        self._candles = list(zip(msg.candle_symbols, msg.candle_periods, msg.candle_starts,
-                                 zip(msg.open, msg.high, msg.low, msg.close, msg.volume), indices))
-        self._account_ticks, self._accounts = list(msg.account_ticks), msg.accounts
-        self._next_candle = self._next_account = 0
+        repos: dict = {}
+        for tick, sym, period, start, ohlcv, index in zip(msg.candle_ticks, msg.candle_symbols, msg.candle_periods,
+                                                          msg.candle_starts, zip(msg.open, msg.high, msg.low,
+                                                                                 msg.close, msg.volume), indices):
+            repo = repos.get((sym, period))
+            if repo is None:
+                repo = repos[(sym, period)] = repository(sym, period)
+            self.candles[tick].append((repo, start * NS, ohlcv, index))
+        self.accounts = dict(zip(msg.account_ticks, msg.accounts))
 
     def __len__(self) -> int:
         return len(self.times)
-
-    def candles(self, i: int) -> list:
-        """``(symbol, period s, start s, (open, high, low, close, volume), index or None)`` of the
-        candles tick ``i`` revealed (``i`` ascending)."""
-        ticks, j = self._candle_ticks, self._next_candle
-        k = j
-        while k < len(ticks) and ticks[k] == i:
-            k += 1
-        self._next_candle = k
-        return self._candles[j:k]
-
-    def account(self, i: int):
-        """The account after tick ``i`` if it changed (a ``GetAccountResponse``), else ``None``."""
-        j = self._next_account
-        if j < len(self._account_ticks) and self._account_ticks[j] == i:
-            self._next_account = j + 1
-            return self._accounts[j]
-        return None
 
 
 def _raise(exc: Exception):
