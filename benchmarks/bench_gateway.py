@@ -17,7 +17,8 @@ unbounded StreamTicks (each on its own playground, with a ``request_id``) run fl
 
 Then bars per second of the reference strategy (SmaCross) run through the gateway with
 ``run_on_gateway`` (what ``backtest --gateway`` does), over the unary calls (one NextTick per bar)
-and over the Session RPC, side by side with the same run locally (``run_on_catalog``); each run's
+and over the Session RPC (full answers, one TickDelta per tick, and compact ones, the default),
+side by side with the same run locally (``run_on_catalog``); each run's
 final equity is checked equal; the last column is this process's CPU time per bar (the client's
 own work, grpc's threads included: less disturbed by other load than the wall time). Two cases: the strategy decides on every 1-minute candle (one
 Session message per bar), and on 15-minute candles over 1-minute ticks (``period_seconds=900``:
@@ -283,10 +284,12 @@ def strategy_runs(address: str, data_dir: str, days: int, repeats: int, console:
     table = Table(title=f"SmaCross through the gateway, {START} to {stop}: 1m bars (ticks) per second, best of {repeats}")
     for col in ("case", "run", "1m bars", "seconds", "bars/s", "vs unary", "client CPU µs/bar"):
         table.add_column(col, justify="left" if col in ("case", "run") else "right")
-    with PlaygroundClient(address, timeout=600) as client:
+    with PlaygroundClient(address, timeout=600) as client, PlaygroundClient(address, timeout=600) as full:
+        full.compact = False  # the Session with one TickDelta per tick (before compact advances)
         for name, cls, params, repos in cases:
             runs = {"local": lambda: run_on_catalog(cls(**params), data_dir, repos, **window),
                     "unary": lambda: run_on_gateway(cls(**params), client, repos, transport="unary", **window),
+                    "session full": lambda: run_on_gateway(cls(**params), full, repos, transport="session", **window),
                     "session": lambda: run_on_gateway(cls(**params), client, repos, transport="session", **window)}
             best, cpu, equity, ticks = {}, {}, {}, {}
             for _ in range(repeats):

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import repeat
 
 import grpc
@@ -159,6 +160,7 @@ class GatewayBroker(Broker):
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
         self.transport = transport
+        self.compact = getattr(client, "compact", True)  # the Session's advances: columns for quiet ticks
         if transport == "session":  # ticks, orders and account reads on one Session stream
             client = SessionClient(client, playground_id)
             session = session or client.opened
@@ -296,15 +298,14 @@ class GatewayBroker(Broker):
         if self.transport != "session" or self._held is not None or step_ns % NS:
             return 0
         ticks = self.client.advance(step_ns // NS, max_ticks=min(max_ticks, MAX_ADVANCE_TICKS),
-                                    stop_periods=self.stop_periods, compact=True)
+                                    stop_periods=self.stop_periods, compact=self.compact)
         quiet = QuietReader(ticks.quiet, lambda sym, period: self._repos[(sym, period * NS)])
         deltas, accounts = ticks.deltas, ticks.accounts
         n = len(quiet) + len(deltas)
-        if deltas:
-            last, account = deltas[-1], accounts[-1] if accounts else None
-            self._held = lambda: self._apply(last, account)
+        if deltas:  # values bound now: a closure would see the loop variables of the replay below
+            self._held = partial(self._apply, deltas[-1], accounts[-1] if accounts else None)
         elif n:
-            self._held = lambda: self._apply_quiet(quiet, n - 1)
+            self._held = partial(self._apply_quiet, quiet, n - 1)
         else:  # the first tick was refused after the ones before it ran (cannot happen: kept for clarity)
             self._held = lambda: _raise(SessionRefused(ticks.error.code, ticks.error.message))
         self._batch = True
