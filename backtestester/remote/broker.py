@@ -292,9 +292,9 @@ class GatewayBroker(Broker):
         """Session transport: one advance command runs ticks until one the strategy must see with
         full semantics (a candle of ``stop_periods``, a fill, a rejection, an event, the end); the
         ticks before it are replayed here (``on_candle`` for their candles, the account after each),
-        the last one is held for the runner's next :meth:`step`. The advance is compact: its quiet
-        ticks come as columns (:meth:`_apply_quiet`), then any full deltas. Unary: none (every
-        tick is a step)."""
+        the last one is held for the runner's next :meth:`step`. The advance is compact unless the
+        client's ``compact`` is False: its quiet ticks come as columns (:meth:`_apply_quiet`), then
+        any full deltas (an answer may be all deltas). Unary: none (every tick is a step)."""
         if self.transport != "session" or self._held is not None or step_ns % NS:
             return 0
         ticks = self.client.advance(step_ns // NS, max_ticks=min(max_ticks, MAX_ADVANCE_TICKS),
@@ -306,7 +306,7 @@ class GatewayBroker(Broker):
             self._held = partial(self._apply, deltas[-1], accounts[-1] if accounts else None)
         elif n:
             self._held = partial(self._apply_quiet, quiet, n - 1)
-        else:  # the first tick was refused after the ones before it ran (cannot happen: kept for clarity)
+        else:  # no tick at all (a refused first tick raises instead): cannot happen, kept for clarity
             self._held = lambda: _raise(SessionRefused(ticks.error.code, ticks.error.message))
         self._batch = True
         try:
