@@ -17,12 +17,15 @@ unbounded StreamTicks (each on its own playground, with a ``request_id``) run fl
 
 Then bars per second of the reference strategy (SmaCross) run through the gateway with
 ``run_on_gateway`` (what ``backtest --gateway`` does), over the unary calls (one NextTick per bar)
-and over the Session RPC, side by side with the same run locally (``run_on_catalog``); each run's
+and over the Session RPC (full answers, one TickDelta per tick, and compact ones, the default),
+side by side with the same run locally (``run_on_catalog``); each run's
 final equity is checked equal; the last column is this process's CPU time per bar (the client's
 own work, grpc's threads included: less disturbed by other load than the wall time). Two cases: the strategy decides on every 1-minute candle (one
 Session message per bar), and on 15-minute candles over 1-minute ticks (``period_seconds=900``:
-a Session advance runs until the next 15-minute candle). ``--strategy-only`` runs just this part;
-``--repeats R``: best of R.
+a Session advance runs until the next 15-minute candle; a Session run is compact: its quiet ticks
+come as columns). ``--strategy-only`` runs just this part; ``--repeats R``: best of R. Last, the
+gateway's own cost per tick of the 15-minute case in this process (``answers.advance``, no gRPC):
+full answers vs compact ones.
 
 Usage: ``python benchmarks/bench_gateway.py [--calls N] [--clients 1,4,16] [--seconds S]
 [--playground-hosts N] [--streams K] [--strategy-only] [--strategy-days D] [--repeats R]``.
@@ -281,10 +284,12 @@ def strategy_runs(address: str, data_dir: str, days: int, repeats: int, console:
     table = Table(title=f"SmaCross through the gateway, {START} to {stop}: 1m bars (ticks) per second, best of {repeats}")
     for col in ("case", "run", "1m bars", "seconds", "bars/s", "vs unary", "client CPU µs/bar"):
         table.add_column(col, justify="left" if col in ("case", "run") else "right")
-    with PlaygroundClient(address, timeout=600) as client:
+    with PlaygroundClient(address, timeout=600) as client, PlaygroundClient(address, timeout=600) as full:
+        full.compact = False  # the Session with one TickDelta per tick (before compact advances)
         for name, cls, params, repos in cases:
             runs = {"local": lambda: run_on_catalog(cls(**params), data_dir, repos, **window),
                     "unary": lambda: run_on_gateway(cls(**params), client, repos, transport="unary", **window),
+                    "session full": lambda: run_on_gateway(cls(**params), full, repos, transport="session", **window),
                     "session": lambda: run_on_gateway(cls(**params), client, repos, transport="session", **window)}
             best, cpu, equity, ticks = {}, {}, {}, {}
             for _ in range(repeats):
@@ -302,6 +307,35 @@ def strategy_runs(address: str, data_dir: str, days: int, repeats: int, console:
                               f"{best['unary'] / seconds:.1f}x", f"{cpu[run] / bars * 1e6:,.0f}")
             console.print(f"{name}: " + ", ".join(f"{run} {bars / s:,.0f} bars/s" for run, s in best.items()))
     console.print(table)
+
+
+def advance_loop(data_dir: str, days: int, repeats: int, console: Console) -> None:
+    """The gateway's own cost per tick of the 15-minute case, in process (no gRPC): Session advances
+    to the next 15-minute candle (``answers.advance``, with the account after each tick) over a
+    whole run, full (one TickDelta and account per tick) vs compact (columns), best of R."""
+    import datetime  # noqa: PLC0415
+
+    from backtestester.wire import answers  # noqa: PLC0415
+    from backtestester.wire.requests import create_config  # noqa: PLC0415
+
+    stop = (datetime.date.fromisoformat(START) + datetime.timedelta(days=days)).isoformat()
+    req = pb.CreatePolygonPlaygroundRequest(balance=100_000.0, start_date=START, stop_date=stop, environment="simulator",
+                                            repositories=[pb.Repository(symbol="BENCH", timespan_multiplier=m,
+                                                                        timespan_unit="minute") for m in (1, 15)])
+    per_tick = {}
+    for _ in range(repeats):
+        for compact in (False, True):
+            session = answers.created("bench", create_config(req), data_dir)
+            ticks = k = 0
+            t0 = time.perf_counter()
+            while not session.pg.is_backtest_complete:
+                out, _ = answers.advance(session, 60, 1024, frozenset({900}), f"a{k}", True, compact=compact)
+                ticks, k = ticks + len(out.deltas) + len(out.quiet.times), k + 1
+            us = (time.perf_counter() - t0) / ticks * 1e6
+            per_tick[compact] = min(per_tick.get(compact, us), us)
+    console.print(f"answers.advance in process, {ticks:,} ticks in {k} advances, best of {repeats}: "
+                  f"full {per_tick[False]:.1f} µs/tick, compact {per_tick[True]:.1f} µs/tick "
+                  f"({per_tick[False] / per_tick[True]:.1f}x)")
 
 
 def main():
@@ -333,6 +367,7 @@ def main():
                                   console, None if args.no_twirp else twirp))
             if not args.streams:
                 strategy_runs(address, data_dir, args.strategy_days, args.repeats, console)
+                advance_loop(data_dir, args.strategy_days, max(args.repeats, 3), console)
         finally:
             ray.get(gateway.stop.remote(0.5))
             ray.kill(gateway)

@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
+from itertools import repeat
 
 import grpc
 import numpy as np
@@ -143,16 +145,22 @@ class MirrorRepository:
 # --- the broker ---------------------------------------------------------------------------------
 class GatewayBroker(Broker):
     """A :class:`Broker` over the gateway playground ``playground_id`` (see the module docstring).
-    ``session``: its ``PlaygroundSession`` (default: looked up with ``GetPlaygrounds``)."""
+    ``session``: its ``PlaygroundSession`` (default: looked up with ``GetPlaygrounds``).
+    ``record_equity``: the run ticks this playground alone from its first tick (a new one, as
+    :func:`run_on_gateway`'s), so over the Session its equity curve is taken from the accounts its
+    ticks carry (each the engine's ``Account.equity``, the value its recorder stores) instead of
+    read back with GetAccountStats at the end."""
 
     progress_every = 64
 
     def __init__(self, client, playground_id: str, *, session=None, enforce_stop_loss: bool = False,
-                 fill_model: str = "close", transport: str | None = None, decision_periods=None):
+                 fill_model: str = "close", transport: str | None = None, decision_periods=None,
+                 record_equity: bool = False):
         transport = transport or ("session" if client.sessions else "unary")
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
         self.transport = transport
+        self.compact = getattr(client, "compact", True)  # the Session's advances: columns for quiet ticks
         if transport == "session":  # ticks, orders and account reads on one Session stream
             client = SessionClient(client, playground_id)
             session = session or client.opened
@@ -160,8 +168,10 @@ class GatewayBroker(Broker):
         # the playground's options as created (CreatePlayground's additions; the wire does not report them)
         self.enforce_stop_loss, self.fill_model = enforce_stop_loss, fill_model
         self._account_pb = None  # the account the Session sent with the last tick
-        self._held = None        # the Session's last tick of a batch, for the runner's next step()
+        self._held = None        # applies the Session's last tick of a batch: the runner's next step()
         self._batch = False      # replaying a batch's quiet ticks: the strategy promised not to act
+        # the equity curve from the accounts of the Session's ticks: (times ns, equities), None: read it back
+        self._curve = ([], []) if record_equity and transport == "session" else None
         if session is None:
             session = next((s for s in client.get_playgrounds() if s.playground_id == playground_id), None)
             if session is None:
@@ -282,30 +292,41 @@ class GatewayBroker(Broker):
         """Session transport: one advance command runs ticks until one the strategy must see with
         full semantics (a candle of ``stop_periods``, a fill, a rejection, an event, the end); the
         ticks before it are replayed here (``on_candle`` for their candles, the account after each),
-        the last one is held for the runner's next :meth:`step`. Unary: none (every tick is a step)."""
+        the last one is held for the runner's next :meth:`step`. The advance is compact unless the
+        client's ``compact`` is False: its quiet ticks come as columns (:meth:`_apply_quiet`), then
+        any full deltas (an answer may be all deltas). Unary: none (every tick is a step)."""
         if self.transport != "session" or self._held is not None or step_ns % NS:
             return 0
         ticks = self.client.advance(step_ns // NS, max_ticks=min(max_ticks, MAX_ADVANCE_TICKS),
-                                    stop_periods=self.stop_periods)
+                                    stop_periods=self.stop_periods, compact=self.compact)
+        quiet = QuietReader(ticks.quiet, lambda sym, period: self._repos[(sym, period * NS)])
         deltas, accounts = ticks.deltas, ticks.accounts
-        self._held = (deltas[-1] if deltas else None, accounts[-1] if accounts else None, ticks)
+        n = len(quiet) + len(deltas)
+        if deltas:  # values bound now: a closure would see the loop variables of the replay below
+            self._held = partial(self._apply, deltas[-1], accounts[-1] if accounts else None)
+        elif n:
+            self._held = partial(self._apply_quiet, quiet, n - 1)
+        else:  # no tick at all (a refused first tick raises instead): cannot happen, kept for clarity
+            self._held = lambda: _raise(SessionRefused(ticks.error.code, ticks.error.message))
         self._batch = True
         try:
+            for i in range(min(len(quiet), n - 1)):
+                for bar in self._apply_quiet(quiet, i)[1]:
+                    on_candle(ctx, bar)
             for delta, account in zip(deltas[:-1], accounts):
                 for bar in self._apply(delta, account)[1]:
                     on_candle(ctx, bar)
         finally:
             self._batch = False
-        return len(deltas) - 1
+        return n - 1
 
     def step(self, step_ns: int):
         if step_ns % NS:
             raise ValueError(f"gateway ticks are whole seconds, got {step_ns / NS:g} s")
         if self._held is not None:
-            (delta, account, ticks), self._held = self._held, None
-            if delta is None:
-                raise SessionRefused(ticks.error.code, ticks.error.message)
-        elif self.transport == "session":
+            apply, self._held = self._held, None
+            return apply()
+        if self.transport == "session":
             ticks = self.client.advance(step_ns // NS)
             delta, account = ticks.deltas[0], ticks.accounts[0]
         else:
@@ -316,6 +337,8 @@ class GatewayBroker(Broker):
         """A tick's delta as the runner's tuple; ``account``: the account after it (Session)."""
         self._now = rfc3339_ns(delta.current_time)
         self._account, self._account_pb = None, account
+        if self._curve is not None:
+            self._record_point(account, None)
         trades = [trade_from_pb(t) for t in delta.new_trades]
         for t in trades:
             self._book(t)
@@ -323,8 +346,30 @@ class GatewayBroker(Broker):
         events = [Event(ev.type, [self._upsert(o) for o in (ev.liquidation_event.orders_placed
                                                              if ev.type == "liquidation" else ev.orders)])
                   for ev in delta.events]
-        new_candles = [self._reveal(c) for c in delta.new_candles]
+        new_candles = [self._reveal(self._repos[(c.symbol, int(c.period) * NS)], rfc3339_ns(c.bar.datetime),
+                                    (c.bar.open, c.bar.high, c.bar.low, c.bar.close, c.bar.volume))
+                       for c in delta.new_candles]
         return trades, new_candles, invalid, events, self._now, delta.is_backtest_complete
+
+    def _apply_quiet(self, quiet: "QuietReader", i: int):
+        """Quiet tick ``i`` of a compact advance (in order) as the runner's tuple."""
+        self._now = quiet.times[i] * NS
+        account = quiet.accounts.get(i)
+        if account is not None:  # else the same as after the tick before
+            self._account, self._account_pb = None, account
+        if self._curve is not None:
+            self._record_point(account, self._curve[1][-1] if self._curve[1] else None)
+        new_candles = [self._reveal(repo, start, ohlcv, index) for repo, start, ohlcv, index in quiet.candles[i]]
+        return [], new_candles, [], [], self._now, False
+    def _record_point(self, account, unchanged) -> None:
+        """The equity point of the tick just applied: ``account``'s equity, else ``unchanged`` (the
+        point before, for a tick whose account did not change); neither: the curve is read back."""
+        equity = account.equity if account is not None else unchanged
+        if equity is None:
+            self._curve = None
+        else:
+            self._curve[0].append(self._now)
+            self._curve[1].append(equity)
 
     def _upsert(self, msg) -> Order:
         """The order of ``msg``, updated in place when known: a strategy holding the object that
@@ -349,17 +394,24 @@ class GatewayBroker(Broker):
             order.quantity = order.filled_quantity
         order.status = "filled" if order.filled_quantity >= order.quantity - EPS else "partially_filled"
 
-    def _reveal(self, candle) -> NewCandle:
-        repo = self._repos[(candle.symbol, int(candle.period) * NS)]
-        start = rfc3339_ns(candle.bar.datetime)
-        if repo.start_ns and start <= repo.start_ns[-1]:  # the first tick re-reports the current candle
+    def _reveal(self, repo: MirrorRepository, start: int, ohlcv: tuple, index: int | None = None) -> NewCandle:
+        """The new candle starting at ``start`` (ns) with prices and volume ``ohlcv``, appended to
+        ``repo``; ``index``: its index in the gateway's repository when the wire says it (a
+        compact advance), else found from the starts."""
+        if index is not None:
+            if index < len(repo):  # the first tick re-reports the current candle
+                return NewCandle(repo, index)
+            gap = index > len(repo)
+        elif repo.start_ns and start <= repo.start_ns[-1]:
             return NewCandle(repo, repo.start_ns.index(start) if start != repo.start_ns[-1] else repo.position)
-        if repo.start_ns and start - repo.start_ns[-1] != repo.period_ns:  # a gap: candles a long tick skipped
-            for bar in self.client.get_candles(self.playground_id, repo.symbol, repo.period_ns // NS,
-                                               rfc3339_from_ns(repo.start_ns[-1] + NS), rfc3339_from_ns(start)):
-                repo.append_bar(bar)
-        bar = candle.bar
-        repo.append(start, bar.open, bar.high, bar.low, bar.close, bar.volume)  # its start parsed once
+        else:  # a gap in time may be candles a long tick skipped, or none (the night)
+            gap = bool(repo.start_ns) and start - repo.start_ns[-1] != repo.period_ns
+        if gap:
+            after = rfc3339_from_ns(repo.start_ns[-1] + NS) if repo.start_ns else EPOCH
+            for missing in self.client.get_candles(self.playground_id, repo.symbol, repo.period_ns // NS, after,
+                                                   rfc3339_from_ns(start)):
+                repo.append_bar(missing)
+        repo.append(start, *ohlcv)  # its start parsed once
         return NewCandle(repo, repo.position)
 
     def get_order(self, order_id: int) -> Order:
@@ -391,9 +443,42 @@ class GatewayBroker(Broker):
         return out
 
     def equity_arrays(self):
+        """The playground's equity plot: recorded from the Session's accounts when the run saw
+        every tick (``record_equity``), else GetAccountStats."""
+        if self._curve is not None and self._curve[0]:
+            times, values = self._curve
+            return np.array(times, dtype=np.int64).astype("datetime64[ns]"), np.array(values, dtype=np.float64)
         plot = self.client.equity_plot(self.playground_id)
         times = np.array([rfc3339_ns(p.created_at) for p in plot], dtype=np.int64).astype("datetime64[ns]")
         return times, np.array([p.equity for p in plot], dtype=np.float64)
+
+
+class QuietReader:
+    """The ticks of a compact advance's ``SessionQuietTicks`` (protos/playground.proto), unpacked
+    once: ``times`` (seconds), ``candles[i]`` (``(repository, start ns, (open, high, low, close,
+    volume), index or None)`` of each candle tick ``i`` revealed; ``repository(symbol, period s)``
+    finds the mirror) and ``accounts`` (``{tick: account}`` of the ticks after which it changed)."""
+
+    def __init__(self, msg, repository):
+        self.times = list(msg.times)
+        self.candles: list[list] = [[] for _ in self.times]
+        indices = msg.candle_indices if len(msg.candle_indices) == len(msg.candle_ticks) else repeat(None)
+        repos: dict = {}
+        for tick, sym, period, start, ohlcv, index in zip(msg.candle_ticks, msg.candle_symbols, msg.candle_periods,
+                                                          msg.candle_starts, zip(msg.open, msg.high, msg.low,
+                                                                                 msg.close, msg.volume), indices):
+            repo = repos.get((sym, period))
+            if repo is None:
+                repo = repos[(sym, period)] = repository(sym, period)
+            self.candles[tick].append((repo, start * NS, ohlcv, index))
+        self.accounts = dict(zip(msg.account_ticks, msg.accounts))
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def _raise(exc: Exception):
+    raise exc
 
 
 def _growing_series(repo, fn, args, source, name) -> GrowingSeries:
@@ -428,7 +513,7 @@ def run_on_gateway(strategy: Strategy, client, repositories, *, start_date: str,
         [session] = [s for s in client.get_playgrounds([run_tag]) if s.playground_id == pid]
         broker = GatewayBroker(client, pid, session=session, enforce_stop_loss=True,
                                fill_model=playground_options.get("fill_model") or "close", transport=transport,
-                               decision_periods=strategy.decision_periods())
+                               decision_periods=strategy.decision_periods(), record_equity=True)
         try:
             return run_on_broker(strategy, broker, step or default_step(specs), periods_per_year=periods_per_year,
                                  progress=progress, strict=strict)

@@ -72,6 +72,7 @@ class PlaygroundClient:
     """
 
     sessions = True  # the Session RPC is available (gRPC); a run through this client uses it by default
+    compact = True  # a run's Session advances ask for compact answers (docs/wire.md); False: full TickDeltas
 
     def __init__(self, address: str = "127.0.0.1:5051", *, timeout: float = 30.0, retries: int = 4,
                  backoff: float = 0.05, max_backoff: float = 2.0, channel: grpc.Channel | None = None,

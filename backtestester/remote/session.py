@@ -119,13 +119,14 @@ class SessionClient(PlaygroundClient):
 
     # --- commands -----------------------------------------------------------------------------
     def advance(self, seconds: int, *, max_ticks: int = 1, stop_periods: Iterable[int] = (),
-                with_accounts: bool = True, request_id: str | None = None) -> pb.SessionTicks:
+                with_accounts: bool = True, request_id: str | None = None, compact: bool = False) -> pb.SessionTicks:
         """Up to ``max_ticks`` ticks of ``seconds`` in one command (see SessionAdvance): stops after
         a tick with trades, invalid orders or events, after the one completing the backtest, or
         after one revealing a candle of ``stop_periods``. A refused first tick raises
-        :class:`SessionRefused`; a later refusal is in the answer's ``error``."""
+        :class:`SessionRefused`; a later refusal is in the answer's ``error``. ``compact``: the
+        quiet ticks may come as columns (``quiet``), followed by ``deltas``."""
         adv = pb.SessionAdvance(seconds=seconds, max_ticks=max_ticks, stop_periods=list(stop_periods),
-                                with_accounts=with_accounts)
+                                with_accounts=with_accounts, compact=compact)
         return self._command(pb.SessionCommand(request_id=request_id or self._next_id(), advance=adv)).ticks
 
     def _invoke(self, rpc: str, request, timeout: float):

@@ -748,26 +748,60 @@ class SessionOpen(_message.Message):
     def __init__(self, playground_id: _Optional[str] = ...) -> None: ...
 
 class SessionAdvance(_message.Message):
-    __slots__ = ("seconds", "max_ticks", "stop_periods", "with_accounts")
+    __slots__ = ("seconds", "max_ticks", "stop_periods", "with_accounts", "compact")
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_TICKS_FIELD_NUMBER: _ClassVar[int]
     STOP_PERIODS_FIELD_NUMBER: _ClassVar[int]
     WITH_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_FIELD_NUMBER: _ClassVar[int]
     seconds: int
     max_ticks: int
     stop_periods: _containers.RepeatedScalarFieldContainer[int]
     with_accounts: bool
-    def __init__(self, seconds: _Optional[int] = ..., max_ticks: _Optional[int] = ..., stop_periods: _Optional[_Iterable[int]] = ..., with_accounts: _Optional[bool] = ...) -> None: ...
+    compact: bool
+    def __init__(self, seconds: _Optional[int] = ..., max_ticks: _Optional[int] = ..., stop_periods: _Optional[_Iterable[int]] = ..., with_accounts: _Optional[bool] = ..., compact: _Optional[bool] = ...) -> None: ...
 
 class SessionTicks(_message.Message):
-    __slots__ = ("deltas", "accounts", "error")
+    __slots__ = ("deltas", "accounts", "error", "quiet")
     DELTAS_FIELD_NUMBER: _ClassVar[int]
     ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    QUIET_FIELD_NUMBER: _ClassVar[int]
     deltas: _containers.RepeatedCompositeFieldContainer[TickDelta]
     accounts: _containers.RepeatedCompositeFieldContainer[GetAccountResponse]
     error: SessionError
-    def __init__(self, deltas: _Optional[_Iterable[_Union[TickDelta, _Mapping]]] = ..., accounts: _Optional[_Iterable[_Union[GetAccountResponse, _Mapping]]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...
+    quiet: SessionQuietTicks
+    def __init__(self, deltas: _Optional[_Iterable[_Union[TickDelta, _Mapping]]] = ..., accounts: _Optional[_Iterable[_Union[GetAccountResponse, _Mapping]]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., quiet: _Optional[_Union[SessionQuietTicks, _Mapping]] = ...) -> None: ...
+
+class SessionQuietTicks(_message.Message):
+    __slots__ = ("times", "candle_ticks", "candle_symbols", "candle_periods", "candle_starts", "open", "high", "low", "close", "volume", "account_ticks", "accounts", "candle_indices")
+    TIMES_FIELD_NUMBER: _ClassVar[int]
+    CANDLE_TICKS_FIELD_NUMBER: _ClassVar[int]
+    CANDLE_SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    CANDLE_PERIODS_FIELD_NUMBER: _ClassVar[int]
+    CANDLE_STARTS_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_TICKS_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    CANDLE_INDICES_FIELD_NUMBER: _ClassVar[int]
+    times: _containers.RepeatedScalarFieldContainer[int]
+    candle_ticks: _containers.RepeatedScalarFieldContainer[int]
+    candle_symbols: _containers.RepeatedScalarFieldContainer[str]
+    candle_periods: _containers.RepeatedScalarFieldContainer[int]
+    candle_starts: _containers.RepeatedScalarFieldContainer[int]
+    open: _containers.RepeatedScalarFieldContainer[float]
+    high: _containers.RepeatedScalarFieldContainer[float]
+    low: _containers.RepeatedScalarFieldContainer[float]
+    close: _containers.RepeatedScalarFieldContainer[float]
+    volume: _containers.RepeatedScalarFieldContainer[float]
+    account_ticks: _containers.RepeatedScalarFieldContainer[int]
+    accounts: _containers.RepeatedCompositeFieldContainer[GetAccountResponse]
+    candle_indices: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, times: _Optional[_Iterable[int]] = ..., candle_ticks: _Optional[_Iterable[int]] = ..., candle_symbols: _Optional[_Iterable[str]] = ..., candle_periods: _Optional[_Iterable[int]] = ..., candle_starts: _Optional[_Iterable[int]] = ..., open: _Optional[_Iterable[float]] = ..., high: _Optional[_Iterable[float]] = ..., low: _Optional[_Iterable[float]] = ..., close: _Optional[_Iterable[float]] = ..., volume: _Optional[_Iterable[float]] = ..., account_ticks: _Optional[_Iterable[int]] = ..., accounts: _Optional[_Iterable[_Union[GetAccountResponse, _Mapping]]] = ..., candle_indices: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SessionError(_message.Message):
     __slots__ = ("code", "message")

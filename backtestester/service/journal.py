@@ -41,6 +41,7 @@ import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import lru_cache
 from importlib import metadata
 
 from backtestester.engine import BacktestCompleteError, Playground, PlaygroundError
@@ -55,6 +56,7 @@ from .store import (
     SavedPlayground,
     Snapshot,
     StoreError,
+    compact_json,
     diff_equity,
     diff_state,
     order_row,
@@ -79,6 +81,12 @@ def _stream_of(request_id: str) -> tuple[str, int]:
     return (stream, int(index)) if stream and index.isdigit() else (request_id, 0)
 
 
+@lru_cache(maxsize=64, typed=True)
+def _tick_args(seconds: int) -> str:
+    """A tick's journalled arguments ``{"seconds": n}``: the same text tick after tick."""
+    return compact_json({"seconds": seconds})
+
+
 def _short(text: str, limit: int = 64) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -95,6 +103,29 @@ def _package_version() -> str:
 
 
 PACKAGE_VERSION = _package_version()  # recorded with each snapshot, for the operator
+
+
+class Deferred:
+    """A NextTick answer rendered when first read: the engine's ``delta`` of a quiet tick (no
+    trades, invalid orders or events: its rendering reads only data that never changes) and the
+    front end's ``render(delta)``. A compact Session advance caches its ticks this way and sends
+    them as columns; a retry, a NextTick with the same request id or a snapshot reads the one
+    rendering (:func:`answer_of`)."""
+
+    __slots__ = ("delta", "_render", "_answer")
+
+    def __init__(self, render: Callable, delta):
+        self.delta, self._render, self._answer = delta, render, None
+
+    def answer(self):
+        if self._render is not None:
+            self._answer, self._render = self._render(self.delta), None
+        return self._answer
+
+
+def answer_of(entry):
+    """A cached NextTick answer, rendered if it was :class:`Deferred`."""
+    return entry.answer() if type(entry) is Deferred else entry
 
 
 class TickCache:
@@ -184,11 +215,14 @@ class Journal:
         self.replayed = 0
         self.resumed_at = 0
 
-    def cached(self, request_id: str, now: float):
-        """NextTick's cached answer for ``request_id`` (``None`` if none). After a restore from a
+    def cached(self, request_id: str, now: float, *, deferred: bool = False):
+        """NextTick's cached answer for ``request_id`` (``None`` if none); ``deferred``: a
+        :class:`Deferred` one as it is (else rendered). After a restore from a
         snapshot, the answers of the ticks up to it are read from the store when asked for (for
         their 5 minutes): a restore does not load them all."""
         hit = self.ticks.get(request_id, now)
+        if hit is not None and not deferred:
+            hit = answer_of(hit)
         wall = time.time()
         if hit is None and wall < self._answers_until and self.store is not None:
             try:
@@ -207,7 +241,8 @@ class Journal:
                delta=None) -> None:
         """Journal a command that changed the engine; ``orders`` may have changed (with the ones
         they close and any new ones), ``delta`` is a tick's. Raises if it cannot be written."""
-        entry = (kind, json.dumps(args, separators=(",", ":")), request_id or None, time.time())
+        text = _tick_args(args["seconds"]) if kind == "tick" and len(args) == 1 else compact_json(args)
+        entry = (kind, text, request_id or None, time.time())
         if self.store is None:
             if self._pending is None:
                 self._pending = []
@@ -226,7 +261,7 @@ class Journal:
         """The engine's state after journal command ``seq``, pickled, with the ``request_id``
         cache's answers since the last snapshot (each answer is pickled once)."""
         now, wall = time.monotonic(), time.time()
-        answers = [(rid, wall - (now - when), pickle.dumps(answer, protocol=5))
+        answers = [(rid, wall - (now - when), pickle.dumps(answer_of(answer), protocol=5))
                    for rid, (when, answer) in self.ticks.entries.items() if when > self._answers_mark]
         self._next_mark = now  # becomes the mark once the checkpoint is written
         state = pickle.dumps(pg.state(), protocol=5)

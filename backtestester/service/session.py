@@ -33,7 +33,7 @@ from backtestester.playgrounds import simulator_playground
 
 from . import datacheck, indicators
 from .errors import ServiceError, Status
-from .journal import Journal
+from .journal import Deferred, Journal
 from .store import PlaygroundStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -158,13 +158,15 @@ class PlaygroundSession:
             raise ServiceError(Status.UNAVAILABLE, self._lost) from None
 
     # --- commands -----------------------------------------------------------------------------
-    def tick(self, seconds: int, is_preview: bool, request_id: str):
+    def tick(self, seconds: int, is_preview: bool, request_id: str, *, deferred: bool = False):
         """NextTick: ``render_tick``'s answer, the cached one for a request_id seen within
-        ``TICK_CACHE_SECONDS``."""
+        ``TICK_CACHE_SECONDS``. ``deferred``: a quiet tick's answer (no trades, invalid orders or
+        events) is a :class:`~backtestester.service.journal.Deferred`, cached and returned
+        unrendered (a cached one too)."""
         pg = self.ready()
         now = time.monotonic()
         if request_id and not is_preview:
-            hit = self.journal.cached(request_id, now)
+            hit = self.journal.cached(request_id, now, deferred=deferred)
             if hit is not None:
                 return hit
         before = self.journal.orders_before(pg, is_preview)
@@ -178,7 +180,10 @@ class PlaygroundSession:
             raise ServiceError(Status.INVALID_ARGUMENT, str(exc)) from None
         except (ValueError, OverflowError) as exc:
             raise ServiceError(Status.INVALID_ARGUMENT, str(exc)) from None
-        answer = self._render(delta)
+        if deferred and not (delta.new_trades or delta.invalid_orders or delta.events):
+            answer = Deferred(self._render, delta)
+        else:
+            answer = self._render(delta)
         if not is_preview:
             if request_id:  # before the record: a snapshot written with it holds its answer (a failed tick stores nothing)
                 self.journal.ticks.put(request_id, now, answer)

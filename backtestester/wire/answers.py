@@ -14,13 +14,14 @@ the wire's summary of one playground in GetPlaygrounds (:func:`summary`).
 from __future__ import annotations
 
 from backtestester.engine import Order, TickDelta
+from backtestester.engine.timeutil import NS_PER_SECOND as NS
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.service.errors import ServiceError
-from backtestester.service.journal import stream_request_id
+from backtestester.service.journal import Deferred, answer_of, stream_request_id
 from backtestester.service.session import PlaygroundSession
 from backtestester.wire import codec
 from backtestester.wire.requests import order_matches
-from backtestester.wire.times import rfc3339
+from backtestester.wire.times import rfc3339, rfc3339_at
 
 
 # --- building sessions ------------------------------------------------------------------------
@@ -94,10 +95,7 @@ def account(session: PlaygroundSession, fetch_orders: bool, filters: dict) -> pb
 def account_snapshot(session: PlaygroundSession) -> pb.GetAccountResponse:
     """A Session's account after a tick: GetAccount's balance, equity, free margin and positions
     (no meta, no orders)."""
-    acc = session.ready().account()
-    resp = pb.GetAccountResponse(balance=acc.balance, equity=acc.equity, free_margin=acc.free_margin)
-    codec.positions_map(resp.positions, acc.positions)
-    return resp
+    return codec.account_snapshot(session.ready().account())
 
 
 def advance_stops(delta: pb.TickDelta, stop_periods: frozenset) -> bool:
@@ -109,26 +107,55 @@ def advance_stops(delta: pb.TickDelta, stop_periods: frozenset) -> bool:
     return bool(stop_periods) and any(c.period in stop_periods for c in delta.new_candles)
 
 
+def advanced_to_stop(ticks: pb.SessionTicks, stop_periods: frozenset) -> bool:
+    """Whether the last tick of an advance's answer stops it (:func:`advance_stops`; a quiet tick
+    only by a candle of ``stop_periods``)."""
+    if ticks.deltas:
+        return advance_stops(ticks.deltas[-1], stop_periods)
+    q, last = ticks.quiet, len(ticks.quiet.times) - 1
+    return bool(stop_periods) and any(t == last and p in stop_periods for t, p in zip(q.candle_ticks, q.candle_periods))
+
+
 def advance(session: PlaygroundSession, seconds: int, max_ticks: int, stop_periods: frozenset, request_id: str,
-            with_accounts: bool, first: int = 0) -> tuple[pb.SessionTicks, ServiceError | None]:
+            with_accounts: bool, first: int = 0, compact: bool = False) -> tuple[pb.SessionTicks, ServiceError | None]:
     """A Session's advance: up to ``max_ticks`` NextTicks in one call, tick ``i`` with request id
     ``<request_id>/<i>`` (journalled and cached as NextTick's; ``i`` from ``first``), until
     :func:`advance_stops`. Returns the ticks and ``None``, or the ticks run and the refusal of the
-    next one; a refusal of the first tick is raised."""
+    next one; a refusal of the first tick is raised. ``compact``: the quiet ticks go into
+    ``quiet`` as columns (:class:`~backtestester.wire.codec.QuietColumns`) while no tick went
+    into ``deltas``; their NextTick answers are cached unrendered
+    (:class:`~backtestester.service.journal.Deferred`), rendered only if asked for again."""
     out = pb.SessionTicks()
+    quiet = codec.QuietColumns() if compact else None
+    pg, last, stops = session.ready(), None, frozenset(p * NS for p in stop_periods)
+    error = None
     for i in range(first, first + max_ticks):
         try:
-            delta = session.tick(seconds, False, stream_request_id(request_id, i))
+            answer = session.tick(seconds, False, stream_request_id(request_id, i), deferred=compact)
         except ServiceError as exc:
             if i == first:
                 raise
-            return out, exc
+            error = exc
+            break
+        if type(answer) is Deferred and not answer.delta.is_backtest_complete and not out.deltas:
+            if with_accounts:  # flat before a quiet tick (no fill): the same account after it
+                acc = last if last is not None and not last.positions else pg.account()
+                stop = quiet.add(answer.delta, None if acc is last or acc == last else acc, stops)
+                last = acc
+            else:
+                stop = quiet.add(answer.delta, None, stops)
+            if stop:
+                break
+            continue
+        delta = answer_of(answer)
         out.deltas.append(delta)
         if with_accounts:
             out.accounts.append(account_snapshot(session))
         if advance_stops(delta, stop_periods):
             break
-    return out, None
+    if quiet is not None and quiet.times:
+        quiet.write(out.quiet)
+    return out, error
 
 
 def summary(session: PlaygroundSession) -> pb.PlaygroundSession:
@@ -163,6 +190,7 @@ def account_stats(session: PlaygroundSession, equity_plot: bool) -> pb.GetAccoun
     resp = pb.GetAccountStatsResponse()
     if equity_plot:
         tz = session.tz
-        for t, v in pg.equity_plot():
-            resp.equity_plot.append(pb.EquityPlot(created_at=rfc3339(t, tz), equity=v))
+        times, values = pg.equity_arrays()
+        resp.equity_plot.extend(pb.EquityPlot(created_at=rfc3339_at(t, tz), equity=v)
+                                for t, v in zip(times.astype("int64").tolist(), values.tolist()))
     return resp

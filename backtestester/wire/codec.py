@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from ..engine import Account, Order, Position, Trade
 from ..engine.ledger import EPS
+from ..engine.timeutil import NS_PER_SECOND
 from ..rpc import playground_pb2 as pb
-from .times import bar_time, go_time, go_time_ns, rfc3339
+from .times import bar_time, go_time, go_time_ns, rfc3339_at
 
 
 # --- engine -> protobuf --------------------------------------------------------------------------
@@ -82,7 +83,7 @@ def bar(candle, fields: dict | None = None, index: int | None = None) -> pb.Bar:
 def tick_delta(d, tz, lookup=None, indicators: dict | None = None) -> pb.TickDelta:
     """The TickDelta message; ``indicators`` (``{(symbol, period_ns): fields}``) fills the new
     candles' indicator fields."""
-    msg = pb.TickDelta(current_time=rfc3339(d.current_time, tz), is_backtest_complete=bool(d.is_backtest_complete))
+    msg = pb.TickDelta(current_time=rfc3339_at(d.current_ns, tz), is_backtest_complete=bool(d.is_backtest_complete))
     if d.new_trades:  # most ticks have none: an empty extend costs more than the test
         msg.new_trades.extend(trade(t, tz) for t in d.new_trades)
     for nc in d.new_candles:
@@ -104,6 +105,71 @@ def tick_delta(d, tz, lookup=None, indicators: dict | None = None) -> pb.TickDel
 def positions_map(target, positions: dict) -> None:
     for sym, p in positions.items():
         target[sym].CopyFrom(position(p))
+
+
+def account_snapshot(acc: Account) -> pb.GetAccountResponse:
+    """A Session's account after a tick: GetAccount's balance, equity, free margin and positions
+    (no meta, no orders)."""
+    resp = pb.GetAccountResponse(balance=acc.balance, equity=acc.equity, free_margin=acc.free_margin)
+    positions_map(resp.positions, acc.positions)
+    return resp
+
+
+class QuietColumns:
+    """The ``SessionQuietTicks`` message of a compact Session advance, built tick by tick from engine
+    :class:`~backtestester.engine.TickDelta` objects of quiet ticks (no trades, invalid orders or
+    events; see protos/playground.proto) and written once (:meth:`write`). Times are whole
+    seconds, as the full rendering prints them (:func:`~backtestester.wire.times.rfc3339`,
+    :func:`~backtestester.wire.times.bar_time`)."""
+
+    FIELDS = ("times", "candle_ticks", "candle_symbols", "candle_periods", "candle_starts",
+              "open", "high", "low", "close", "volume", "account_ticks", "candle_indices")
+
+    def __init__(self):
+        self.times: list[int] = []
+        self.candles: list[tuple] = []  # (tick, NewCandle)
+        self.account_ticks: list[int] = []
+        self.accounts: list[pb.GetAccountResponse] = []
+
+    def add(self, delta, account: Account | None = None, stops: frozenset = frozenset()) -> bool:
+        """One tick; ``account``: the account after it, when it changed (else ``None``). Returns
+        whether it revealed a candle of a period (ns) in ``stops``."""
+        i = len(self.times)
+        self.times.append(delta.current_ns // NS_PER_SECOND)
+        stop = False
+        for nc in delta.new_candles:
+            self.candles.append((i, nc))
+            stop = stop or nc.repository.period_ns in stops
+        if account is not None:
+            self.account_ticks.append(i)
+            self.accounts.append(account_snapshot(account))
+        return stop
+
+    def write(self, msg) -> None:
+        """Append the columns to ``msg`` (a ``SessionQuietTicks``)."""
+        msg.times.extend(self.times)
+        candles = self.candles
+        msg.candle_ticks.extend([i for i, _ in candles])
+        msg.candle_indices.extend([nc.index for _, nc in candles])
+        msg.candle_symbols.extend([nc.symbol for _, nc in candles])
+        msg.candle_periods.extend([nc.repository.period_ns // NS_PER_SECOND for _, nc in candles])
+        msg.candle_starts.extend([int(nc.repository.start_ns[nc.index]) // NS_PER_SECOND for _, nc in candles])
+        msg.open.extend([nc.open for _, nc in candles])
+        msg.high.extend([nc.high for _, nc in candles])
+        msg.low.extend([nc.low for _, nc in candles])
+        msg.close.extend([nc.close for _, nc in candles])
+        msg.volume.extend([nc.volume for _, nc in candles])
+        msg.account_ticks.extend(self.account_ticks)
+        msg.accounts.extend(self.accounts)
+
+
+def extend_quiet(target, more) -> None:
+    """Append the ticks of ``SessionQuietTicks`` ``more`` to ``target`` (an advance run in two parts)."""
+    offset = len(target.times)
+    for name in QuietColumns.FIELDS:
+        values = getattr(more, name)
+        getattr(target, name).extend([i + offset for i in values] if name.endswith("_ticks") else values)
+    target.accounts.extend(more.accounts)
 
 
 # --- protobuf -> engine --------------------------------------------------------------------------

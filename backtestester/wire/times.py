@@ -16,11 +16,12 @@ the catalog's timeframes.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ..data.schema import TIMEFRAMES
-from ..engine.timeutil import from_ns, to_ns
+from ..engine.timeutil import NS_PER_SECOND, from_ns, to_ns
 
 UTC = timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")
@@ -59,6 +60,44 @@ def rfc3339(dt: datetime, tz=None) -> str:
     if dt.utcoffset() == timedelta(0):
         return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return dt.isoformat()
+
+
+def rfc3339_at(ns: int, tz=UTC) -> str:
+    """:func:`rfc3339` of the instant ``ns`` (UTC nanoseconds) in ``tz``, the same text in about a
+    fifth of the time (a tick's and an equity point's clock): the zone's offset is looked up once
+    per UTC hour and the date once per day; an hour in which the offset changes, or an offset that
+    is not whole minutes, takes :func:`rfc3339`'s way."""
+    s = ns // NS_PER_SECOND
+    off = _offset(tz, s // 3600)
+    if off is None:
+        return rfc3339(from_ns(ns, tz))
+    day, rem = divmod(s + off[0], 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{_date(day)}T{h:02d}:{m:02d}:{sec:02d}{off[1]}"
+
+
+@lru_cache(maxsize=4096)
+def _offset(tz, hour: int) -> tuple[int, str] | None:
+    """``(seconds, text)`` of ``tz``'s UTC offset through UTC hour ``hour`` (since the epoch), as
+    :func:`rfc3339` prints it; ``None`` if it changes within the hour or is not whole minutes."""
+    first, last = (datetime.fromtimestamp(hour * 3600 + k, tz).utcoffset() for k in (0, 3599))
+    seconds = int(first.total_seconds())
+    if first != last or seconds % 60:
+        return None
+    if seconds == 0:
+        return 0, "Z"
+    sign, minutes = "+" if seconds > 0 else "-", abs(seconds) // 60
+    return seconds, f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@lru_cache(maxsize=4096)
+def _date(day: int) -> str:
+    """``YYYY-MM-DD`` of ``day`` days after 1970-01-01."""
+    return date.fromordinal(_EPOCH_ORDINAL + day).isoformat()
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def bar_time(dt: datetime) -> str:

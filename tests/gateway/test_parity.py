@@ -55,12 +55,21 @@ def unary_client(gateway):
         yield c
 
 
-@pytest.fixture(params=["grpc-session", "grpc-unary", "twirp"])
+@pytest.fixture(scope="module")
+def full_session_client(gateway):
+    """A gRPC client whose runs use the Session with full answers (one TickDelta per tick, as a
+    gateway before compact advances sends them), not compact ones."""
+    with PlaygroundClient(gateway, timeout=DEADLINE) as c:
+        c.compact = False
+        yield c
+
+
+@pytest.fixture(params=["grpc-session", "grpc-session-full", "grpc-unary", "twirp"])
 def any_client(request):
-    """The typed client over each transport: parity holds on all (local == gRPC Session == gRPC
-    unary == Twirp). A gRPC run uses the Session by default."""
-    return request.getfixturevalue({"grpc-session": "client", "grpc-unary": "unary_client",
-                                    "twirp": "twirp_client"}[request.param])
+    """The typed client over each transport: parity holds on all (local == gRPC Session, compact
+    or full == gRPC unary == Twirp). A gRPC run uses the Session by default, compact."""
+    return request.getfixturevalue({"grpc-session": "client", "grpc-session-full": "full_session_client",
+                                    "grpc-unary": "unary_client", "twirp": "twirp_client"}[request.param])
 
 
 def fills(result):

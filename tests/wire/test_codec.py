@@ -1,6 +1,7 @@
 """The wire codec, both directions: times, request validation, engine objects <-> protobuf (no Ray, no server)."""
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ import pytest
 from backtestester.data.schema import TIMEFRAMES
 from backtestester.engine import Event
 from backtestester.engine.delta import TickDelta
-from backtestester.engine.timeutil import to_ns
+from backtestester.engine.timeutil import from_ns, to_ns
 from backtestester.rpc import playground_pb2 as pb
 from backtestester.wire import codec, requests, times
 from backtestester.wire.requests import RequestError
@@ -29,6 +30,20 @@ def test_rfc3339_and_bar_times():
     assert times.rfc3339(t, NY) == "2021-01-04T09:30:00-05:00"
     assert times.rfc3339(t) == "2021-01-04T14:30:00Z"
     assert times.bar_time(t.astimezone(NY)) == "2021-01-04T14:30:00Z"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "America/St_Johns",
+                                  "Africa/Monrovia"])
+def test_rfc3339_at_prints_what_rfc3339_prints(zone):
+    """The fast clock text (offsets cached per UTC hour) equals the datetime one: random instants
+    from 1890 to 2096, and every minute around 2024's spring-forward in New York (Lord Howe: half-
+    hour DST; Monrovia: an offset of -0:44:30 until 1972, printed the slow way)."""
+    tz = ZoneInfo(zone)
+    rng = random.Random(16)
+    instants = [rng.randrange(-2_500_000_000, 4_000_000_000) * 10**9 + rng.randrange(10**9) for _ in range(3000)]
+    instants += [to_ns(datetime(2024, 3, 10, 6, tzinfo=timezone.utc)) + k * 60 * 10**9 + 7 for k in range(300)]
+    for ns in instants:
+        assert times.rfc3339_at(ns, tz) == times.rfc3339(from_ns(ns), tz), ns
 
 
 def test_parse_rfc3339():

@@ -484,7 +484,7 @@ def test_additions_have_their_documented_shapes_and_messages(spec):
     new_messages = set(playground_pb2.DESCRIPTOR.message_types_by_name) - set(spec.messages)
     assert new_messages == {"StreamTicksRequest", "ArrowBatch", "CancelOrderRequest", "PushBarsRequest", "PushBarsResponse",
                             "GetBrokerHealthRequest", "BrokerHealth", "GetBrokerHealthResponse", "SettleIntentRequest",
-                            *(f"Session{m}" for m in ("Command", "Open", "Advance", "Ticks", "Error", "Event"))}
+                            *(f"Session{m}" for m in ("Command", "Open", "Advance", "Ticks", "Error", "Event", "QuietTicks"))}
     # Live trading (docs/live.md): bars pushed by a client (client streaming), the brokers' health.
     push, health = additions["PushBars"], additions["GetBrokerHealth"]
     assert push.client_streaming and not push.server_streaming
