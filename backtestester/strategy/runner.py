@@ -240,8 +240,11 @@ def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str])
 
 
 def round_trips_of(orders: list[Order]) -> list[RoundTrip]:
-    """One round trip per (open order, closing allocation), in closing order; commissions pro rata."""
+    """One round trip per (open order, closing allocation), in closing order; commissions pro rata.
+    The engine's fills make valid round trips (a positive quantity, an exit at or after its entry):
+    they are built with :meth:`RoundTrip.trusted`."""
     by_id = {o.id: o for o in orders}
+    trip = RoundTrip.trusted
     out, keys = [], []
     for lot in orders:
         if lot.side not in ("buy", "sell_short") or not lot.closed_by:
@@ -259,8 +262,8 @@ def round_trips_of(orders: list[Order]) -> list[RoundTrip]:
             fill = trades[0] if trades[0].id == part.id else next(t for t in trades if t.id == part.id)
             commission = lot_commission * q / filled + fill.commission * q / abs(fill.quantity)
             gross = (part.price - entry_price) * q if long else (entry_price - part.price) * q
-            out.append(RoundTrip(lot.symbol, side, q, entry_time, from_ns(part.time_ns), entry_price, part.price,
-                                 gross - commission, commission))
+            out.append(trip(lot.symbol, side, q, entry_time, from_ns(part.time_ns), entry_price, part.price,
+                            gross - commission, commission))
             # (exit_time, entry_time) as one int: microseconds, the times' resolution (from_ns)
             keys.append(((part.time_ns // 1000) << 64) + entry_ns // 1000)
     return [out[i] for i in sorted(range(len(out)), key=keys.__getitem__)]
