@@ -256,6 +256,13 @@ class Playground:
         ``equity_fraction`` (instead of ``quantity``, opening sides only) sizes the order when it
         fills: ``floor(fraction × uninvested cash / fill price)`` whole shares.
         """
+        return self.submit(symbol, side, quantity, requested_price, order_type, price, stop_price, sl, tp, duration,
+                           tag, close_order_id, client_request_id, equity_fraction)
+
+    def submit(self, symbol, side, quantity, requested_price, order_type, price, stop_price, sl, tp, duration, tag,
+               close_order_id, client_request_id, equity_fraction) -> Order:
+        """:meth:`place_order` with every argument given by position, in its order (the strategy
+        context's call: no keyword re-binding on the way)."""
         if client_request_id is not None:  # D13: idempotent per playground
             if client_request_id in self._by_request_id:
                 return self._by_request_id[client_request_id]
