@@ -418,15 +418,17 @@ class Playground:
             self._complete = True
         return trades, new_candles, invalid, events, now, complete
 
-    def quiet_ticks(self, step: int, on_candle, ctx, max_ticks: int) -> int:
+    def quiet_ticks(self, step: int, on_candle, ctx, max_ticks: int, deliver=None) -> int:
         """Run up to ``max_ticks`` ticks that :meth:`step` would run without trading, calling
         ``on_candle(ctx, bar)`` for each new candle; return how many ran (see
         :mod:`backtestester.engine.quiet`: no pending order, no fill since the last equity
-        point, no liquidation due, not the first tick, not the last). Part of the
-        :class:`~backtestester.strategy.broker.Broker` protocol."""
+        point, no liquidation due, not the first tick, not the last). With ``deliver``
+        (``deliver(trades, invalid_orders, events)``, called before the tick's ``on_candle``),
+        a one-repository ``next_open`` run keeps its ticks with pending orders in the loop too.
+        Part of the :class:`~backtestester.strategy.broker.Broker` protocol."""
         if self._first_tick or self._complete:
             return 0
-        return quiet_ticks(self, step, on_candle, ctx, max_ticks)
+        return quiet_ticks(self, step, on_candle, ctx, max_ticks, deliver)
 
     def _fill_market_at_close(self, time_ns, trades, invalid, events):
         for order in list(self._pending):

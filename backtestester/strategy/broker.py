@@ -85,9 +85,10 @@ class Broker:
         """One tick: ``(trades, new_candles, invalid_orders, events, now_ns, complete)``."""
         raise NotImplementedError
 
-    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int) -> int:
-        """Ticks that cannot trade, run in a fast loop (see :meth:`Playground.quiet_ticks`); a broker
-        without such a loop runs none, and the runner then calls :meth:`step` for every tick."""
+    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int, deliver=None) -> int:
+        """Ticks that cannot trade, run in a fast loop (see :meth:`Playground.quiet_ticks`; with
+        ``deliver(trades, invalid_orders, events)``, a local playground may run some that trade); a
+        broker without such a loop runs none, and the runner then calls :meth:`step` for every tick."""
         return 0
 
     def get_order(self, order_id: int) -> Order:

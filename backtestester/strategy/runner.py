@@ -151,25 +151,27 @@ def _drive(strategy: Strategy, broker: Broker, step, progress, strict: bool) -> 
     if (periods := strategy.decision_periods()) is not None:
         on_candle = decisions_only(on_candle, ctx, periods)
     ctx.on_reject = on_reject
+
+    def deliver(trades, invalid, events):
+        """A tick's fills (``on_fill``), rejections (``on_reject``) and events (``on_event``), in that order."""
+        for trade in trades:
+            on_fill(ctx, trade, get_order(trade.order_id))
+        for order in invalid:
+            rejections.record(order)
+            on_reject(ctx, order)
+        for event in events:
+            on_event(ctx, event)
     quiet = broker.quiet_ticks
     ticks = reported = 0
     complete = False
     while not complete:
-        done = quiet(step_ns, on_candle, ctx, 4096)
+        done = quiet(step_ns, on_candle, ctx, 4096, deliver)
         ticks += done
-        if done < 4096:  # the next tick trades, liquidates, completes or is the first: full semantics
+        if done < 4096:  # the next tick liquidates, completes, is the first or trades outside the loop
             trades, new_candles, invalid, events, _, complete = step_tick(step_ns)
             ticks += 1
-            if trades:
-                for trade in trades:
-                    on_fill(ctx, trade, get_order(trade.order_id))
-            if invalid:
-                for order in invalid:
-                    rejections.record(order)
-                    on_reject(ctx, order)
-            if events:
-                for event in events:
-                    on_event(ctx, event)
+            if trades or invalid or events:
+                deliver(trades, invalid, events)
             for bar in new_candles:
                 on_candle(ctx, bar)
         if progress is not None and ticks - reported >= every:
