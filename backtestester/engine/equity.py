@@ -26,9 +26,16 @@ class EquityRecorder:
         if ledger.version != self.version:
             self.version = ledger.version
             self.balance = ledger.balance
-            pricing = ledger.pricing  # list comprehensions: a fill records one segment, often of one holding
-            self.holdings = tuple([(pricing[s], p.qty, p.cost) for s, p in ledger.positions.items()])
-            self.cost_maintenance = sum([maintenance_margin(q, c) for _, q, c in self.holdings])
+            positions, pricing = ledger.positions, ledger.pricing
+            if not positions:  # a fill records one segment, most often flat or of one holding
+                self.holdings, self.cost_maintenance = (), 0
+            elif len(positions) == 1:
+                (s, p), = positions.items()
+                self.holdings = ((pricing[s], p.qty, p.cost),)
+                self.cost_maintenance = 0 + maintenance_margin(p.qty, p.cost)  # sum()'s start and addition
+            else:
+                self.holdings = tuple([(pricing[s], p.qty, p.cost) for s, p in positions.items()])
+                self.cost_maintenance = sum([maintenance_margin(q, c) for _, q, c in self.holdings])
             self.segments.append((len(self.times), self.balance, self.holdings))
         self.times.append(now_ns)
 

@@ -451,11 +451,12 @@ class Playground:
             orders = [o for o in pending if o.symbol == sym]  # the first candle's; re-read for each later one
             if not (next_open and orders) and all(o.order_type == "market" for o in orders):
                 continue
-            starts, opens, highs, lows = repo.start_ns, repo.open, repo.high, repo.low
+            starts, opens, highs, lows = repo.start_values, repo.open_values, repo.high, repo.low
+            key, shift = repo.available_key, repo.available_shift
             lazy_day = self._clock.calendar is None
             for i in range(old + 1, repo.position + 1):
-                start = int(starts[i])
-                available = repo.available(i)
+                start = starts[i]
+                available = key[i] + shift
                 if i > old + 1:
                     orders = [o for o in pending if o.symbol == sym]
                 for order in orders:
@@ -470,14 +471,16 @@ class Playground:
                     if order.expires_ns is not None and start >= order.expires_ns:
                         continue
                     if order.order_type == "market":  # next_open: the candle's open, slippage applies
-                        price, slips = float(opens[i]), True
+                        price, slips = opens[i], True
                     else:
-                        price, slips = match(order, side_sign(order.side) > 0, float(opens[i]), float(highs[i]),
+                        price, slips = match(order, side_sign(order.side) > 0, opens[i], float(highs[i]),
                                              float(lows[i]))
                     if price is not None:
                         self._fill(order, price, slips, start, trades, invalid, events, candle_available=available)
 
     def _expire(self, now, events):
+        if not self._pending:
+            return
         expired = [o for o in self._pending if o.expires_ns is not None and o.expires_ns <= now]
         for order in expired:
             order.status = "expired"

@@ -152,10 +152,13 @@ def _drive(strategy: Strategy, broker: Broker, step, progress, strict: bool) -> 
         on_candle = decisions_only(on_candle, ctx, periods)
     ctx.on_reject = on_reject
 
+    fills_seen = getattr(on_fill, "__func__", None) is not Strategy.on_fill  # not the base class's no-op
+
     def deliver(trades, invalid, events):
         """A tick's fills (``on_fill``), rejections (``on_reject``) and events (``on_event``), in that order."""
-        for trade in trades:
-            on_fill(ctx, trade, get_order(trade.order_id))
+        if fills_seen:
+            for trade in trades:
+                on_fill(ctx, trade, get_order(trade.order_id))
         for order in invalid:
             rejections.record(order)
             on_reject(ctx, order)
