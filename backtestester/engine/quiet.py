@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from .delta import NewCandle
 
+NEVER = 1 << 64  # later than any time in nanoseconds (int64)
+
 
 def quiet_ticks(pg, step: int, on_candle, ctx, max_ticks: int, deliver=None) -> int:
     """Run up to ``max_ticks`` quiet ticks of playground ``pg`` (see the module docstring),
@@ -46,17 +48,20 @@ def _holding(rec) -> tuple:
 
 def _one_repository(pg, step, on_candle, ctx, max_ticks, deliver) -> int:
     """The loop for one repository holding at most one position (the common backtest); with
-    ``deliver``, ticks with pending orders included (:func:`_order_tick`)."""
+    ``deliver``, ticks with pending orders included (:func:`_order_tick`). ``pos`` is the cursor,
+    ``following`` when the candle after it becomes available (one read per revealed candle)."""
     clock, repo, rec, pending = pg._clock, pg._repos[0], pg._equity, pg._pending
     times, calendar, end = rec.times, clock.calendar, clock.end_ns
     balance, maintenance, held, qty, cost, held_close = _holding(rec)
-    key, count, shift = repo.available_key, len(repo), repo.available_shift
+    key, shift = repo.available_key, repo.available_shift
+    pos = repo.position
+    following = _available_after(repo, pos)
     now, session_open, session_close = clock.now_ns, clock.session_open, clock.session_close
     n = 0
     while n < max_ticks:
         if pending and deliver is None:
             break
-        if held is not None and balance + (held_close[held.position] - cost) * qty < maintenance:
+        if held is not None and balance + (held_close[pos] - cost) * qty < maintenance:  # held is repo
             break
         now += step
         if not (calendar is None or session_open <= now <= session_close):
@@ -69,18 +74,30 @@ def _one_repository(pg, step, on_candle, ctx, max_ticks, deliver) -> int:
         if pending:
             revealed = _order_tick(pg, repo, now, deliver)
             balance, maintenance, held, qty, cost, held_close = _holding(rec)
+            pos = repo.position
+            following = _available_after(repo, pos)
             if revealed:
-                on_candle(ctx, NewCandle(repo, repo.position))
+                on_candle(ctx, NewCandle(repo, pos))
             continue
         times.append(now)
-        nxt = repo.position + 1
-        if nxt < count and key[nxt] <= now - shift:
-            if nxt + 1 < count and key[nxt + 1] <= now - shift:
+        if following <= now:
+            pos += 1
+            try:
+                following = key[pos + 1] + shift
+            except IndexError:
+                following = NEVER
+            if following <= now:  # more than one candle became available: the cursor's own search
                 repo.advance(now)
-            else:
-                repo.position = nxt
-            on_candle(ctx, NewCandle(repo, repo.position))
+                pos = repo.position
+                following = _available_after(repo, pos)
+            repo.position = pos
+            on_candle(ctx, NewCandle(repo, pos))
     return n
+
+
+def _available_after(repo, pos: int) -> int:
+    """When candle ``pos + 1`` of ``repo`` becomes available (:data:`NEVER` past the last)."""
+    return repo.available(pos + 1) if pos + 1 < len(repo) else NEVER
 
 
 def _order_tick(pg, repo, now: int, deliver) -> bool:
