@@ -444,11 +444,13 @@ class Playground:
         of their symbol's pricing repository, in time order."""
         next_open = self.fill_model == "next_open"
         pending = self._pending
+        one_symbol = len(self._pricing) == 1  # then every pending order is of this symbol
         for repo, old in moved:
             sym = repo.symbol
             if self._pricing[sym] is not repo:
                 continue
-            orders = [o for o in pending if o.symbol == sym]  # the first candle's; re-read for each later one
+            # the first candle's orders; re-read for each later one
+            orders = pending[:] if one_symbol else [o for o in pending if o.symbol == sym]
             if not (next_open and orders) and all(o.order_type == "market" for o in orders):
                 continue
             starts, opens, highs, lows = repo.start_values, repo.open_values, repo.high, repo.low
@@ -458,7 +460,7 @@ class Playground:
                 start = starts[i]
                 available = key[i] + shift
                 if i > old + 1:
-                    orders = [o for o in pending if o.symbol == sym]
+                    orders = pending[:] if one_symbol else [o for o in pending if o.symbol == sym]
                 for order in orders:
                     if order.status not in ("pending", "partially_filled"):
                         continue

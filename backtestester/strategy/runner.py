@@ -230,15 +230,18 @@ def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str])
     """For each equity time: was any position open after the fills (sorted by time) up to then?"""
     if not trades:
         return np.zeros(len(times), dtype=bool)
-    held: dict[str, float] = {}
-    flags = []
-    open_symbols = 0  # how many symbols are held (|quantity| > 1e-9)
-    for t in trades:
-        sym = symbol_of[t.order_id]
-        before = held.get(sym, 0.0)
-        held[sym] = after = before + t.quantity
-        open_symbols += (abs(after) > 1e-9) - (abs(before) > 1e-9)
-        flags.append(open_symbols > 0)
+    if len(set(symbol_of.values())) == 1:  # one symbol: its running quantity (the same additions, in order)
+        flags = np.abs(np.cumsum([t.quantity for t in trades])) > 1e-9
+    else:
+        held: dict[str, float] = {}
+        flags = []
+        open_symbols = 0  # how many symbols are held (|quantity| > 1e-9)
+        for t in trades:
+            sym = symbol_of[t.order_id]
+            before = held.get(sym, 0.0)
+            held[sym] = after = before + t.quantity
+            open_symbols += (abs(after) > 1e-9) - (abs(before) > 1e-9)
+            flags.append(open_symbols > 0)
     trade_times = np.array([t.time_ns for t in trades], dtype="datetime64[ns]")
     idx = np.searchsorted(trade_times, times, side="right") - 1
     return np.where(idx >= 0, np.asarray(flags)[np.maximum(idx, 0)], False)
