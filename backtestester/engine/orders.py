@@ -178,6 +178,8 @@ def positive_or_none(value, message: str):
     """``None`` stays ``None``; anything else must be a finite number > 0 or ``ValueError(message)``."""
     if value is None:
         return None
+    if value.__class__ is float and 0.0 < value < math.inf:  # the common case, decided at once
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(message)
     return float(value)
