@@ -431,3 +431,10 @@ def test_day_end_is_the_first_close_after_the_time_inside_and_outside_the_sessio
         for t, expected in cases:
             assert clock.day_end(to_ns(t)) == expected, (now, t)
     assert clock.day_end(to_ns(ny(2024, 1, 5, 11))) == close_5th
+
+
+def test_from_ns_is_the_epoch_plus_whole_microseconds():
+    for ns in (0, 1, 999, 1_000, -1, -1_001, 1_704_205_800_123_456_789, -86_400_000_000_123):
+        expected = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+        assert from_ns(ns) == expected and from_ns(ns).tzinfo is UTC
+    assert from_ns(1_704_205_800_000_000_000, NY) == ny(2024, 1, 2, 9, 30)
