@@ -96,3 +96,51 @@ def test_ticks_with_pending_orders_in_the_loop_are_the_handed_over_ticks(calenda
     assert np.array_equal(result.equity_times, expected.equity_times)
     assert np.array_equal(result.equity, expected.equity)
     assert len(result.round_trips) > 50
+
+
+class StepOnly(LocalBroker):
+    """Every tick through ``step`` (no quiet loop at all): the reference semantics."""
+
+    def __init__(self, playground):
+        super().__init__(playground)
+        self.quiet_ticks = lambda step, on_candle, ctx, max_ticks, deliver=None: 0
+
+
+class Leveraged(Strategy):
+    """Opens ``side`` with about 1.9x (long) or 0.6x (short) the equity at bar 5, then holds."""
+
+    side: str = "buy"
+
+    def on_start(self, ctx):
+        self.calls, self.n = [], 0
+
+    def on_candle(self, ctx, bar):
+        self.n += 1
+        if self.n == 5:
+            lever = 1.9 if self.side == "buy" else 0.6
+            self.calls.append(("open", ctx.place(bar.symbol, self.side, float(int(lever * ctx.account().equity / bar.close))).id))
+
+    def on_event(self, ctx, event):
+        self.calls.append(("event", ctx.time, event.type, [(o.id, o.side, o.quantity) for o in event.orders]))
+
+
+@pytest.mark.parametrize("side, path", [("buy", (100.0, 40.0)), ("sell_short", (100.0, 260.0))])
+def test_quiet_loop_liquidates_on_the_tick_step_does(side, path):
+    """A position the market moves against: the quiet loop hands over the tick whose equity is
+    below the maintenance margin, so the liquidation is step's, on the same tick."""
+    n = 600
+    closes = np.linspace(*path, n)
+    start_ns = np.arange(n, dtype=np.int64) * 60_000_000_000 + 1_704_067_200_000_000_000  # 2024-01-01 UTC
+    runs = []
+    for broker_cls in (Counting, StepOnly):
+        repo = Repository.from_arrays("X", timedelta(minutes=1), start_ns, closes, closes + 0.5, closes - 0.5, closes)
+        pg = Playground(balance=100_000, start=repo.candle(0).start, end=repo.candle(n - 1).start + timedelta(minutes=2),
+                        repositories=[repo], fill_model="next_open", enforce_stop_loss=True)
+        strategy = Leveraged(side=side)
+        result = run_on_broker(strategy, broker_cls(pg), timedelta(minutes=1))
+        runs.append((strategy.calls, result))
+    (calls, result), (expected_calls, expected) = runs
+    assert calls == expected_calls and any(c[0] == "event" and c[2] == "liquidation" for c in calls)
+    assert result.trades == expected.trades and np.array_equal(result.equity, expected.equity)
+    assert np.array_equal(result.equity_times, expected.equity_times) and result.ticks == expected.ticks
+
