@@ -68,6 +68,18 @@ class RoundTrip:
                 f"RoundTrip.exit_time ({self.exit_time}) is before entry_time ({self.entry_time})"
             )
 
+    @classmethod
+    def trusted(cls, symbol: str, side: str, quantity: float, entry_time: datetime, exit_time: datetime,
+                entry_price: float, exit_price: float, pnl: float, commission: float = 0.0) -> "RoundTrip":
+        """A round trip from values its maker already knows valid (the engine's own closes, one per
+        closing allocation): the same object as the constructor's, without the checks of
+        ``__post_init__``, which cost more than the rest of a round trip's assembly."""
+        trip = object.__new__(cls)
+        trip.__dict__.update(symbol=symbol, side=side, quantity=quantity, entry_time=entry_time,
+                             exit_time=exit_time, entry_price=entry_price, exit_price=exit_price, pnl=pnl,
+                             commission=commission)
+        return trip
+
     @property
     def return_pct(self) -> float:
         """``pnl / (entry_price * quantity)`` as a fraction (``nan`` if the notional is 0)."""

@@ -66,7 +66,8 @@ class Repository:
 
     The tick loop reads ``available_key``/``available_shift`` (candle ``i`` is available at
     ``available_key[i] + available_shift``) and ``close_values`` (the close column as a memoryview)
-    element by element; the position cursor is ``position``.
+    element by element, order matching ``open_values`` and ``start_values`` likewise; the position
+    cursor is ``position``.
     """
 
     def __init__(self, symbol: str, period: timedelta, candles):
@@ -136,6 +137,8 @@ class Repository:
         self.available_key = memoryview(np.ascontiguousarray(starts if avail is None else avail))
         self.available_shift = self.period_ns if avail is None else 0
         self.close_values = memoryview(np.ascontiguousarray(c))
+        self.open_values = memoryview(np.ascontiguousarray(o))        # matching reads opens and starts
+        self.start_values = memoryview(np.ascontiguousarray(starts))  # one at a time, as Python numbers
         self._n = n
         self.reset()
 

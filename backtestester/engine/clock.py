@@ -97,6 +97,8 @@ class Clock:
         calendar, the next UTC midnight."""
         if self._closes is None:
             return (t_ns // DAY_NS + 1) * DAY_NS
+        if self.session_open <= t_ns < self.session_close:  # inside the last session found: its close
+            return self.session_close
         i = bisect.bisect_right(self._closes, t_ns)
         return self._closes[i] if i < len(self._closes) else t_ns + DAY_NS
 

@@ -18,8 +18,9 @@ class NewCandle:
 
     __slots__ = ("repository", "index", "symbol", "period", "close", "_candle")
 
-    def __init__(self, repository: Repository, index: int):
-        self.repository, self.index, self._candle = repository, index, None
+    def __init__(self, repository: Repository, index: int):  # one per revealed candle: kept short
+        self.repository = repository
+        self.index = index
         self.symbol: str = repository.symbol
         self.period: timedelta = repository.period
         self.close: float = repository.close_values[index]
@@ -31,9 +32,11 @@ class NewCandle:
 
     @property
     def candle(self) -> Candle:
-        if self._candle is None:
+        try:
+            return self._candle
+        except AttributeError:  # built on the first read only
             self._candle = self.repository.candle(self.index)
-        return self._candle
+            return self._candle
 
     def __repr__(self):
         return f"NewCandle({self.symbol}, {self.period}, {self.candle!r})"

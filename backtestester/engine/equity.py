@@ -26,9 +26,16 @@ class EquityRecorder:
         if ledger.version != self.version:
             self.version = ledger.version
             self.balance = ledger.balance
-            pricing = ledger.pricing  # list comprehensions: a fill records one segment, often of one holding
-            self.holdings = tuple([(pricing[s], p.qty, p.cost) for s, p in ledger.positions.items()])
-            self.cost_maintenance = sum([maintenance_margin(q, c) for _, q, c in self.holdings])
+            positions, pricing = ledger.positions, ledger.pricing
+            if not positions:  # a fill records one segment, most often flat or of one holding
+                self.holdings, self.cost_maintenance = (), 0
+            elif len(positions) == 1:
+                (s, p), = positions.items()
+                self.holdings = ((pricing[s], p.qty, p.cost),)
+                self.cost_maintenance = 0 + maintenance_margin(p.qty, p.cost)  # sum()'s start and addition
+            else:
+                self.holdings = tuple([(pricing[s], p.qty, p.cost) for s, p in positions.items()])
+                self.cost_maintenance = sum([maintenance_margin(q, c) for _, q, c in self.holdings])
             self.segments.append((len(self.times), self.balance, self.holdings))
         self.times.append(now_ns)
 
@@ -55,32 +62,41 @@ class EquityRecorder:
         start = int(firsts[0])
         seg_of = np.repeat(np.arange(len(segments)), np.diff(np.append(firsts, len(times))))
         equity = np.array([seg[1] for seg in segments], dtype=np.float64)[seg_of]
-        prices = {}  # repository -> its close at every tick (one searchsorted per repository)
-        for k in range(max(len(seg[2]) for seg in segments)):
+        held_times = times[start:]
+        for k in range(max([len(seg[2]) for seg in segments])):
             for repo, (rows, qty, cost) in _slot(segments, k).items():
-                close = prices.get(repo)
-                if close is None:
-                    close = prices[repo] = repo.close[np.searchsorted(repo.available_ns, times, "right") - 1]
                 held = np.zeros(len(segments), dtype=bool)
                 held[rows] = True
                 ticks = np.flatnonzero(held[seg_of])
                 seg = seg_of[ticks]
-                equity[ticks] = equity[ticks] + (close[start:][ticks] - cost[seg]) * qty[seg]
+                # the close at each of these ticks: one search, over the ticks this holding covers only
+                close = repo.close[np.searchsorted(repo.available_ns, held_times[ticks], "right") - 1]
+                equity[ticks] = equity[ticks] + (close - cost[seg]) * qty[seg]
         out[start:] = equity
         return out
 
 
 def _slot(segments, k) -> dict:
     """The ``k``-th holding of every segment that has one, by repository: ``repo -> (segment
-    indices, qty per segment, cost per segment)`` (qty and cost arrays indexed by segment)."""
-    rows: dict = {}
-    for j, (_, _, holdings) in enumerate(segments):
-        if len(holdings) > k:
-            rows.setdefault(holdings[k][0], []).append(j)
+    indices, qty per segment, cost per segment)`` (qty and cost arrays indexed by segment).
+    A run of one symbol (a repository in every segment) takes no per-segment grouping."""
+    rows = [j for j, seg in enumerate(segments) if len(seg[2]) > k]
+    if not rows:
+        return {}
+    repos, qtys, costs = zip(*[segments[j][2][k] for j in rows])
+    if repos.count(repos[0]) == len(repos):  # identity: repositories compare as themselves
+        groups = {repos[0]: (rows, qtys, costs)}
+    else:
+        groups = {}
+        for j, repo, q, c in zip(rows, repos, qtys, costs):
+            group = groups.setdefault(repo, ([], [], []))
+            group[0].append(j)
+            group[1].append(q)
+            group[2].append(c)
     out = {}
-    for repo, js in rows.items():
+    for repo, (js, q, c) in groups.items():
         qty, cost = np.zeros(len(segments)), np.zeros(len(segments))
-        qty[js] = [segments[j][2][k][1] for j in js]
-        cost[js] = [segments[j][2][k][2] for j in js]
-        out[repo] = (np.array(js, dtype=np.int64), qty, cost)
+        js = np.array(js, dtype=np.int64)
+        qty[js], cost[js] = q, c
+        out[repo] = (js, qty, cost)
     return out

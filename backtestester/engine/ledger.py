@@ -97,7 +97,7 @@ class Ledger:
         if p is None:
             return FLAT
         price = self.price_of(sym)
-        return Position(p.qty, p.cost, (price - p.cost) * p.qty, self._maintenance(sym, p), price)
+        return Position.trusted(p.qty, p.cost, (price - p.cost) * p.qty, self._maintenance(sym, p), price)
 
     def uninvested_cash(self) -> float:
         """Equity not tied up in positions at market value (no leverage): the base of equity_fraction sizing."""

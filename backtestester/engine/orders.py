@@ -92,6 +92,16 @@ class Position:
     maintenance_margin: float = 0.0
     current_price: float = 0.0
 
+    @classmethod
+    def trusted(cls, quantity: float, cost_basis: float, pl: float, maintenance_margin: float,
+                current_price: float) -> "Position":
+        """The same snapshot as the constructor's, built without a frozen dataclass's
+        attribute-by-attribute ``__init__`` (the ledger takes one at each order's first fill)."""
+        position = object.__new__(cls)
+        position.__dict__.update(quantity=quantity, cost_basis=cost_basis, pl=pl, maintenance_margin=maintenance_margin,
+                                 current_price=current_price)
+        return position
+
 
 FLAT = Position()
 
@@ -153,8 +163,10 @@ class Order:
     @property
     def remaining_open_quantity(self) -> float:
         """Signed quantity of a filled buy/sell_short not yet closed (spec 9.1)."""
+        if self.side == "buy":
+            return max(0.0, self.filled_quantity + self.closed_quantity)
         left = self.filled_quantity * side_sign(self.side) + self.closed_quantity
-        return max(0.0, left) if self.side == "buy" else min(0.0, left)
+        return min(0.0, left)
 
     def __repr__(self):
         extra = f", reject_reason={self.reject_reason!r}" if self.reject_reason else ""
@@ -166,6 +178,8 @@ def positive_or_none(value, message: str):
     """``None`` stays ``None``; anything else must be a finite number > 0 or ``ValueError(message)``."""
     if value is None:
         return None
+    if value.__class__ is float and 0.0 < value < math.inf:  # the common case, decided at once
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(message)
     return float(value)

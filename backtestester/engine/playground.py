@@ -256,6 +256,13 @@ class Playground:
         ``equity_fraction`` (instead of ``quantity``, opening sides only) sizes the order when it
         fills: ``floor(fraction × uninvested cash / fill price)`` whole shares.
         """
+        return self.submit(symbol, side, quantity, requested_price, order_type, price, stop_price, sl, tp, duration,
+                           tag, close_order_id, client_request_id, equity_fraction)
+
+    def submit(self, symbol, side, quantity, requested_price, order_type, price, stop_price, sl, tp, duration, tag,
+               close_order_id, client_request_id, equity_fraction) -> Order:
+        """:meth:`place_order` with every argument given by position, in its order (the strategy
+        context's call: no keyword re-binding on the way)."""
         if client_request_id is not None:  # D13: idempotent per playground
             if client_request_id in self._by_request_id:
                 return self._by_request_id[client_request_id]
@@ -411,15 +418,17 @@ class Playground:
             self._complete = True
         return trades, new_candles, invalid, events, now, complete
 
-    def quiet_ticks(self, step: int, on_candle, ctx, max_ticks: int) -> int:
+    def quiet_ticks(self, step: int, on_candle, ctx, max_ticks: int, deliver=None) -> int:
         """Run up to ``max_ticks`` ticks that :meth:`step` would run without trading, calling
         ``on_candle(ctx, bar)`` for each new candle; return how many ran (see
         :mod:`backtestester.engine.quiet`: no pending order, no fill since the last equity
-        point, no liquidation due, not the first tick, not the last). Part of the
-        :class:`~backtestester.strategy.broker.Broker` protocol."""
+        point, no liquidation due, not the first tick, not the last). With ``deliver``
+        (``deliver(trades, invalid_orders, events)``, called before the tick's ``on_candle``),
+        a one-repository ``next_open`` run keeps its ticks with pending orders in the loop too.
+        Part of the :class:`~backtestester.strategy.broker.Broker` protocol."""
         if self._first_tick or self._complete:
             return 0
-        return quiet_ticks(self, step, on_candle, ctx, max_ticks)
+        return quiet_ticks(self, step, on_candle, ctx, max_ticks, deliver)
 
     def _fill_market_at_close(self, time_ns, trades, invalid, events):
         for order in list(self._pending):
@@ -435,20 +444,23 @@ class Playground:
         of their symbol's pricing repository, in time order."""
         next_open = self.fill_model == "next_open"
         pending = self._pending
+        one_symbol = len(self._pricing) == 1  # then every pending order is of this symbol
         for repo, old in moved:
             sym = repo.symbol
             if self._pricing[sym] is not repo:
                 continue
-            orders = [o for o in pending if o.symbol == sym]  # the first candle's; re-read for each later one
+            # the first candle's orders; re-read for each later one
+            orders = pending[:] if one_symbol else [o for o in pending if o.symbol == sym]
             if not (next_open and orders) and all(o.order_type == "market" for o in orders):
                 continue
-            starts, opens, highs, lows = repo.start_ns, repo.open, repo.high, repo.low
+            starts, opens, highs, lows = repo.start_values, repo.open_values, repo.high, repo.low
+            key, shift = repo.available_key, repo.available_shift
             lazy_day = self._clock.calendar is None
             for i in range(old + 1, repo.position + 1):
-                start = int(starts[i])
-                available = repo.available(i)
+                start = starts[i]
+                available = key[i] + shift
                 if i > old + 1:
-                    orders = [o for o in pending if o.symbol == sym]
+                    orders = pending[:] if one_symbol else [o for o in pending if o.symbol == sym]
                 for order in orders:
                     if order.status not in ("pending", "partially_filled"):
                         continue
@@ -461,14 +473,16 @@ class Playground:
                     if order.expires_ns is not None and start >= order.expires_ns:
                         continue
                     if order.order_type == "market":  # next_open: the candle's open, slippage applies
-                        price, slips = float(opens[i]), True
+                        price, slips = opens[i], True
                     else:
-                        price, slips = match(order, side_sign(order.side) > 0, float(opens[i]), float(highs[i]),
+                        price, slips = match(order, side_sign(order.side) > 0, opens[i], float(highs[i]),
                                              float(lows[i]))
                     if price is not None:
                         self._fill(order, price, slips, start, trades, invalid, events, candle_available=available)
 
     def _expire(self, now, events):
+        if not self._pending:
+            return
         expired = [o for o in self._pending if o.expires_ns is not None and o.expires_ns <= now]
         for order in expired:
             order.status = "expired"

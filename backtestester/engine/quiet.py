@@ -4,39 +4,64 @@ A quiet tick has no pending order, no fill since the last equity point, no liqui
 not the first and does not complete the backtest: then a tick only moves the clock, the cursors
 and the equity times (backtests spend most ticks here). :func:`quiet_ticks` stops before any
 other tick, which the caller runs with :meth:`Playground.step`, so the semantics live in one
-place. Holdings cannot change here (fills happen only in ``step``), so the liquidation test of
-every quiet tick is "equity at current prices < the recorded maintenance margin".
+place. Holdings change only at a fill, after which the equity is recorded at once, so the
+liquidation test of every quiet tick is "equity at current prices < the recorded maintenance
+margin".
+
+One exception keeps an order-heavy backtest in the loop: with one repository, ``next_open``
+fills and the ``cost`` margin basis, a tick with pending orders is run here too when the caller
+gives ``deliver`` (what it does with a tick's fills, rejections and events: the runner's hooks).
+Such a tick calls the playground's own matching (``_match_new_candles``, which fills through
+``_fill``), expiry and equity recording in :meth:`Playground.step`'s order, then ``deliver``,
+then ``on_candle``: what ``step`` and the runner would do, without leaving the loop.
 """
 from __future__ import annotations
 
 from .delta import NewCandle
 
+NEVER = 1 << 64  # later than any time in nanoseconds (int64)
 
-def quiet_ticks(pg, step: int, on_candle, ctx, max_ticks: int) -> int:
+
+def quiet_ticks(pg, step: int, on_candle, ctx, max_ticks: int, deliver=None) -> int:
     """Run up to ``max_ticks`` quiet ticks of playground ``pg`` (see the module docstring),
-    calling ``on_candle(ctx, bar)`` for each new candle; return how many ran."""
+    calling ``on_candle(ctx, bar)`` for each new candle; return how many ran. With ``deliver``
+    (``deliver(trades, invalid_orders, events)``), ticks with pending orders of a one-repository
+    ``next_open`` run (cost margin basis) are run here as well."""
     led, rec = pg._ledger, pg._equity
     if led.positions and (pg.margin_basis != "cost" or rec.version != led.version):
         return 0
     if len(pg._repos) == 1 and len(rec.holdings) <= 1:
-        return _one_repository(pg, step, on_candle, ctx, max_ticks)
+        if pg.fill_model != "next_open" or pg.margin_basis != "cost":
+            deliver = None
+        return _one_repository(pg, step, on_candle, ctx, max_ticks, deliver)
     return _many_repositories(pg, step, on_candle, ctx, max_ticks)
 
 
-def _one_repository(pg, step, on_candle, ctx, max_ticks) -> int:
-    """The loop for one repository holding at most one position (the common backtest)."""
+def _holding(rec) -> tuple:
+    """``(balance, maintenance, repository held or None, quantity, cost, its closes)`` of the
+    equity recorder's last segment (one repository: at most one holding)."""
+    if not rec.holdings:
+        return rec.balance, rec.cost_maintenance, None, 0.0, 0.0, None
+    repo, qty, cost = rec.holdings[0]
+    return rec.balance, rec.cost_maintenance, repo, qty, cost, repo.close_values
+
+
+def _one_repository(pg, step, on_candle, ctx, max_ticks, deliver) -> int:
+    """The loop for one repository holding at most one position (the common backtest); with
+    ``deliver``, ticks with pending orders included (:func:`_order_tick`). ``pos`` is the cursor,
+    ``following`` when the candle after it becomes available (one read per revealed candle)."""
     clock, repo, rec, pending = pg._clock, pg._repos[0], pg._equity, pg._pending
     times, calendar, end = rec.times, clock.calendar, clock.end_ns
-    balance, maintenance = rec.balance, rec.cost_maintenance
-    held = rec.holdings[0][0] if rec.holdings else None
-    if held is not None:
-        _, qty, cost = rec.holdings[0]
-        held_close = held.close_values
-    key, count, shift = repo.available_key, len(repo), repo.available_shift
+    balance, maintenance, held, qty, cost, held_close = _holding(rec)
+    key, shift = repo.available_key, repo.available_shift
+    pos = repo.position
+    following = _available_after(repo, pos)
     now, session_open, session_close = clock.now_ns, clock.session_open, clock.session_close
     n = 0
-    while n < max_ticks and not pending:
-        if held is not None and balance + (held_close[held.position] - cost) * qty < maintenance:
+    while n < max_ticks:
+        if pending and deliver is None:
+            break
+        if held is not None and balance + (held_close[pos] - cost) * qty < maintenance:  # held is repo
             break
         now += step
         if not (calendar is None or session_open <= now <= session_close):
@@ -45,16 +70,54 @@ def _one_repository(pg, step, on_candle, ctx, max_ticks) -> int:
         if now >= end:
             break
         clock.now_ns = now
-        times.append(now)
         n += 1
-        nxt = repo.position + 1
-        if nxt < count and key[nxt] <= now - shift:
-            if nxt + 1 < count and key[nxt + 1] <= now - shift:
+        if pending:
+            revealed = _order_tick(pg, repo, now, deliver)
+            balance, maintenance, held, qty, cost, held_close = _holding(rec)
+            pos = repo.position
+            following = _available_after(repo, pos)
+            if revealed:
+                on_candle(ctx, NewCandle(repo, pos))
+            continue
+        times.append(now)
+        if following <= now:
+            pos += 1
+            try:
+                following = key[pos + 1] + shift
+            except IndexError:
+                following = NEVER
+            if following <= now:  # more than one candle became available: the cursor's own search
                 repo.advance(now)
-            else:
-                repo.position = nxt
-            on_candle(ctx, NewCandle(repo, repo.position))
+                pos = repo.position
+                following = _available_after(repo, pos)
+            repo.position = pos
+            on_candle(ctx, NewCandle(repo, pos))
     return n
+
+
+def _available_after(repo, pos: int) -> int:
+    """When candle ``pos + 1`` of ``repo`` becomes available (:data:`NEVER` past the last)."""
+    return repo.available(pos + 1) if pos + 1 < len(repo) else NEVER
+
+
+def _order_tick(pg, repo, now: int, deliver) -> bool:
+    """The rest of :meth:`Playground.step`'s tick at ``now`` (the clock already moved) for one
+    repository with pending orders: the cursor, matching against a new candle, expiry, the
+    equity point, then ``deliver`` of what happened; returns whether a candle was revealed."""
+    old = repo.advance(now)
+    trades, invalid, events = [], [], []
+    revealed = repo.position != old
+    if revealed:
+        pg._match_new_candles(((repo, old),), trades, invalid, events)
+    pg._expire(now, events)
+    rec, led = pg._equity, pg._ledger
+    if rec.version == led.version:
+        rec.times.append(now)
+    else:
+        rec.record(now, led)
+    if trades or invalid or events:
+        deliver(trades, invalid, events)
+    return revealed
 
 
 def _many_repositories(pg, step, on_candle, ctx, max_ticks) -> int:

@@ -20,7 +20,7 @@ def to_ns(value: datetime, what: str = "time") -> int:
 
 def from_ns(ns: int, tz=UTC) -> datetime:
     """The datetime (microsecond precision) of nanoseconds since the epoch, in ``tz``."""
-    dt = EPOCH + timedelta(microseconds=ns // 1000)
+    dt = EPOCH + timedelta(0, 0, ns // 1000)  # (days, seconds, microseconds): positional is cheaper
     return dt if tz is UTC else dt.astimezone(tz)
 
 

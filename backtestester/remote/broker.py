@@ -288,7 +288,7 @@ class GatewayBroker(Broker):
         if self._batch:
             raise PlaygroundError(outside_decisions_text(what, self.stop_periods))
 
-    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int) -> int:
+    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int, deliver=None) -> int:
         """Session transport: one advance command runs ticks until one the strategy must see with
         full semantics (a candle of ``stop_periods``, a fill, a rejection, an event, the end); the
         ticks before it are replayed here (``on_candle`` for their candles, the account after each),

@@ -85,7 +85,7 @@ class LiveGatewayBroker(GatewayBroker):
         self.bars = 0
         super().__init__(client, playground_id, session=session, enforce_stop_loss=True, transport=transport)
 
-    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int) -> int:
+    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int, deliver=None) -> int:
         """None: a live tick is a poll of the market (:meth:`step`), one Session advance each."""
         return 0
 

@@ -60,6 +60,15 @@ class Broker:
         """Keyword arguments of :meth:`Playground.place_order`; returns the placed order."""
         raise NotImplementedError
 
+    def submit(self, symbol, side, quantity, requested_price, order_type, price, stop_price, sl, tp, duration, tag,
+               close_order_id, client_request_id, equity_fraction) -> Order:
+        """:meth:`place_order` with every argument given by position, in its order: the context's
+        call (a local broker passes them on without re-binding a dozen keywords)."""
+        return self.place_order(symbol=symbol, side=side, quantity=quantity, requested_price=requested_price,
+                                order_type=order_type, price=price, stop_price=stop_price, sl=sl, tp=tp,
+                                duration=duration, tag=tag, close_order_id=close_order_id,
+                                client_request_id=client_request_id, equity_fraction=equity_fraction)
+
     def cancel_order(self, order_id: int) -> Order:
         raise NotImplementedError
 
@@ -76,9 +85,10 @@ class Broker:
         """One tick: ``(trades, new_candles, invalid_orders, events, now_ns, complete)``."""
         raise NotImplementedError
 
-    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int) -> int:
-        """Ticks that cannot trade, run in a fast loop (see :meth:`Playground.quiet_ticks`); a broker
-        without such a loop runs none, and the runner then calls :meth:`step` for every tick."""
+    def quiet_ticks(self, step_ns: int, on_candle, ctx, max_ticks: int, deliver=None) -> int:
+        """Ticks that cannot trade, run in a fast loop (see :meth:`Playground.quiet_ticks`; with
+        ``deliver(trades, invalid_orders, events)``, a local playground may run some that trade); a
+        broker without such a loop runs none, and the runner then calls :meth:`step` for every tick."""
         return 0
 
     def get_order(self, order_id: int) -> Order:
@@ -111,7 +121,7 @@ class LocalBroker(Broker):
         self.start_ns, self.end_ns = pg.start_ns, pg.clock.end_ns
         self._clock = pg.clock
         self.account, self.position, self.quantity, self.price = pg.account, pg.position, pg.quantity, pg.price
-        self._place, self.cancel_order, self.get_order = pg.place_order, pg.cancel_order, pg.get_order
+        self._submit, self.cancel_order, self.get_order = pg.submit, pg.cancel_order, pg.get_order
         self.step, self.quiet_ticks = pg.step, pg.quiet_ticks
         self.orders, self.equity_arrays = pg.orders, pg.equity_arrays
         self._series = SeriesCache(pg.repository, _whole_series)
@@ -127,11 +137,19 @@ class LocalBroker(Broker):
     def now_ns(self) -> int:
         return self._clock.now_ns
 
-    def place_order(self, *, sl=None, tp=None, **kwargs) -> Order:
+    def place_order(self, *, symbol, side, quantity=None, requested_price, order_type="market", price=None,
+                    stop_price=None, sl=None, tp=None, duration="day", tag="", close_order_id=None,
+                    client_request_id=None, equity_fraction=None) -> Order:
+        return self.submit(symbol, side, quantity, requested_price, order_type, price, stop_price, sl, tp, duration,
+                           tag, close_order_id, client_request_id, equity_fraction)
+
+    def submit(self, symbol, side, quantity, requested_price, order_type, price, stop_price, sl, tp, duration, tag,
+               close_order_id, client_request_id, equity_fraction) -> Order:
         if (sl is not None or tp is not None) and not self.playground.enforce_stop_loss:
             raise PlaygroundError("sl/tp on a playground without enforce_stop_loss would be stored only, never "
                                   "acted on: create it with enforce_stop_loss=True (the strategy runners do)")
-        return self._place(sl=sl, tp=tp, **kwargs)
+        return self._submit(symbol, side, quantity, requested_price, order_type, price, stop_price, sl, tp, duration,
+                            tag, close_order_id, client_request_id, equity_fraction)
 
     def bars_seen(self) -> list:
         return [(r.symbol, r.period_ns, r.start_ns, r.available_ns, r.close) for r in self.playground.repositories]

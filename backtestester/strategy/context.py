@@ -165,10 +165,8 @@ class PlaygroundContext(Context):
             raise PlaygroundError(outside_decisions_text("place an order", self.outside_decisions))
         reference = price if order_type in ("limit", "stop_limit") else (stop_price or self._broker.price(symbol))
         try:
-            return self._broker.place_order(symbol=symbol, side=side, quantity=quantity, requested_price=reference,
-                                            order_type=order_type, price=price, stop_price=stop_price, sl=sl, tp=tp,
-                                            duration=duration, tag=tag, close_order_id=close_order_id,
-                                            client_request_id=client_request_id, equity_fraction=fraction)
+            return self._broker.submit(symbol, side, quantity, reference, order_type, price, stop_price, sl, tp,
+                                       duration, tag, close_order_id, client_request_id, fraction)
         except OrderRejected as exc:
             if self.rejections.strict:
                 raise

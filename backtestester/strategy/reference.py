@@ -1,8 +1,6 @@
 """Reference strategies: SMA crossover and the original's grid strategy (spec 18.6)."""
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from ..data.indicators import sma
@@ -42,13 +40,13 @@ class SmaCross(Strategy):
             return
         # Keyed by the candle's repository (one per symbol and period, locally and through the
         # gateway): an identity hash, where a (symbol, period) tuple is built and hashed per bar.
-        # The value kept is the fast line's cross test bound to the slow line (a C-level call per bar).
-        cross_of = self._lines.get(bar.repository)
-        if cross_of is None:
-            cross_of = self._lines[bar.repository] = partial(
-                ctx.indicator(bar.symbol, bar.period, sma, self.fast).cross,
+        # The value kept is the fast line's cross test against the slow line by candle index
+        # (Series.cross_at: locally a C-level read of crossings computed once).
+        cross_at = self._lines.get(bar.repository)
+        if cross_at is None:
+            cross_at = self._lines[bar.repository] = ctx.indicator(bar.symbol, bar.period, sma, self.fast).cross_at(
                 ctx.indicator(bar.symbol, bar.period, sma, self.slow))
-        cross = cross_of()
+        cross = cross_at(bar.index)
         if cross > 0:
             if ctx.quantity(bar.symbol) == 0:
                 ctx.buy(bar.symbol, fraction=self.fraction)

@@ -151,25 +151,30 @@ def _drive(strategy: Strategy, broker: Broker, step, progress, strict: bool) -> 
     if (periods := strategy.decision_periods()) is not None:
         on_candle = decisions_only(on_candle, ctx, periods)
     ctx.on_reject = on_reject
+
+    fills_seen = getattr(on_fill, "__func__", None) is not Strategy.on_fill  # not the base class's no-op
+
+    def deliver(trades, invalid, events):
+        """A tick's fills (``on_fill``), rejections (``on_reject``) and events (``on_event``), in that order."""
+        if fills_seen:
+            for trade in trades:
+                on_fill(ctx, trade, get_order(trade.order_id))
+        for order in invalid:
+            rejections.record(order)
+            on_reject(ctx, order)
+        for event in events:
+            on_event(ctx, event)
     quiet = broker.quiet_ticks
     ticks = reported = 0
     complete = False
     while not complete:
-        done = quiet(step_ns, on_candle, ctx, 4096)
+        done = quiet(step_ns, on_candle, ctx, 4096, deliver)
         ticks += done
-        if done < 4096:  # the next tick trades, liquidates, completes or is the first: full semantics
+        if done < 4096:  # the next tick liquidates, completes, is the first or trades outside the loop
             trades, new_candles, invalid, events, _, complete = step_tick(step_ns)
             ticks += 1
-            if trades:
-                for trade in trades:
-                    on_fill(ctx, trade, get_order(trade.order_id))
-            if invalid:
-                for order in invalid:
-                    rejections.record(order)
-                    on_reject(ctx, order)
-            if events:
-                for event in events:
-                    on_event(ctx, event)
+            if trades or invalid or events:
+                deliver(trades, invalid, events)
             for bar in new_candles:
                 on_candle(ctx, bar)
         if progress is not None and ticks - reported >= every:
@@ -225,23 +230,29 @@ def in_market(trades: list[Trade], times: np.ndarray, symbol_of: dict[int, str])
     """For each equity time: was any position open after the fills (sorted by time) up to then?"""
     if not trades:
         return np.zeros(len(times), dtype=bool)
-    held: dict[str, float] = {}
-    flags = []
-    open_symbols = 0  # how many symbols are held (|quantity| > 1e-9)
-    for t in trades:
-        sym = symbol_of[t.order_id]
-        before = held.get(sym, 0.0)
-        held[sym] = after = before + t.quantity
-        open_symbols += (abs(after) > 1e-9) - (abs(before) > 1e-9)
-        flags.append(open_symbols > 0)
+    if len(set(symbol_of.values())) == 1:  # one symbol: its running quantity (the same additions, in order)
+        flags = np.abs(np.cumsum([t.quantity for t in trades])) > 1e-9
+    else:
+        held: dict[str, float] = {}
+        flags = []
+        open_symbols = 0  # how many symbols are held (|quantity| > 1e-9)
+        for t in trades:
+            sym = symbol_of[t.order_id]
+            before = held.get(sym, 0.0)
+            held[sym] = after = before + t.quantity
+            open_symbols += (abs(after) > 1e-9) - (abs(before) > 1e-9)
+            flags.append(open_symbols > 0)
     trade_times = np.array([t.time_ns for t in trades], dtype="datetime64[ns]")
     idx = np.searchsorted(trade_times, times, side="right") - 1
     return np.where(idx >= 0, np.asarray(flags)[np.maximum(idx, 0)], False)
 
 
 def round_trips_of(orders: list[Order]) -> list[RoundTrip]:
-    """One round trip per (open order, closing allocation), in closing order; commissions pro rata."""
+    """One round trip per (open order, closing allocation), in closing order; commissions pro rata.
+    The engine's fills make valid round trips (a positive quantity, an exit at or after its entry):
+    they are built with :meth:`RoundTrip.trusted`."""
     by_id = {o.id: o for o in orders}
+    trip = RoundTrip.trusted
     out, keys = [], []
     for lot in orders:
         if lot.side not in ("buy", "sell_short") or not lot.closed_by:
@@ -259,8 +270,8 @@ def round_trips_of(orders: list[Order]) -> list[RoundTrip]:
             fill = trades[0] if trades[0].id == part.id else next(t for t in trades if t.id == part.id)
             commission = lot_commission * q / filled + fill.commission * q / abs(fill.quantity)
             gross = (part.price - entry_price) * q if long else (entry_price - part.price) * q
-            out.append(RoundTrip(lot.symbol, side, q, entry_time, from_ns(part.time_ns), entry_price, part.price,
-                                 gross - commission, commission))
+            out.append(trip(lot.symbol, side, q, entry_time, from_ns(part.time_ns), entry_price, part.price,
+                            gross - commission, commission))
             # (exit_time, entry_time) as one int: microseconds, the times' resolution (from_ns)
             keys.append(((part.time_ns // 1000) << 64) + entry_ns // 1000)
     return [out[i] for i in sorted(range(len(out)), key=keys.__getitem__)]

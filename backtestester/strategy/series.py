@@ -54,6 +54,21 @@ class Series:
             return -1 if a[i] < b[i] else 0
         return 0
 
+    def cross_at(self, other: "Series"):
+        """A function ``f(index) -> +1, -1 or 0``: :meth:`cross` at candle ``index`` of the
+        repository (in ``on_candle``, ``bar.index``: the current candle). Over a whole repository
+        the crossings are computed once, vectorised, with the same comparisons (NaN compares
+        False), and ``f`` reads one of them without a Python frame: an order-heavy strategy
+        calls it on every bar."""
+        a, b = np.asarray(self.values), np.asarray(other.values)
+        if a.shape != b.shape or other.repository is not self.repository:
+            return lambda index: self.cross(other)
+        signs = np.zeros(a.shape, dtype=np.int8)
+        if len(a) > 1:
+            below, above = a < b, a > b
+            signs[1:] = (below[:-1] & above[1:]).view(np.int8) - (above[:-1] & below[1:]).view(np.int8)
+        return memoryview(signs).__getitem__
+
     def crossed_above(self, other: "Series") -> bool:
         """``self[-2] < other[-2] and self[-1] > other[-1]`` (backtesting.py's ``crossover``)."""
         i = self.repository.position
@@ -116,6 +131,11 @@ class GrowingSeries(Series):
         if isinstance(other, GrowingSeries):
             other._sync()
         return Series.cross(self, other)
+
+    def cross_at(self, other: "Series"):
+        """``f(index)``: :meth:`cross` at the current candle (revealed candles grow: nothing is
+        computed ahead), as :meth:`Series.cross_at` gives it for the candle being handled."""
+        return lambda index: self.cross(other)
 
     def crossed_above(self, other: "Series") -> bool:
         self._sync()

@@ -417,3 +417,24 @@ def test_calendar_preview_applies_the_calendar_but_does_not_move_the_clock():
     same_instant_in_ny(delta.current_time, ny(2024, 1, 4, 9, 30))
     assert delta.is_backtest_complete is False
     same_instant_in_ny(pg.current_time, ny(2024, 1, 3, 16, 0))
+
+
+def test_day_end_is_the_first_close_after_the_time_inside_and_outside_the_session_last_found():
+    # day_end answers from the session the clock last normalized into when the time is inside it:
+    # the answer must be the calendar's first close strictly after the time, wherever the clock is.
+    clock = Clock(to_ns(ny(2024, 1, 2, 9, 30)), to_ns(ny(2024, 1, 31)), "XNYS")
+    close_2nd, close_3rd, close_5th = (to_ns(ny(2024, 1, d, 16)) for d in (2, 3, 5))
+    cases = [(ny(2024, 1, 2, 9, 30), close_2nd), (ny(2024, 1, 2, 15, 59), close_2nd), (ny(2024, 1, 2, 16), close_3rd),
+             (ny(2024, 1, 2, 20), close_3rd), (ny(2024, 1, 3, 12), close_3rd), (ny(2024, 1, 5, 16), to_ns(ny(2024, 1, 8, 16)))]
+    for now in (ny(2024, 1, 2, 9, 30), ny(2024, 1, 3, 10), ny(2024, 1, 5, 10)):
+        clock.normalize(to_ns(now))  # the session the clock last found moves
+        for t, expected in cases:
+            assert clock.day_end(to_ns(t)) == expected, (now, t)
+    assert clock.day_end(to_ns(ny(2024, 1, 5, 11))) == close_5th
+
+
+def test_from_ns_is_the_epoch_plus_whole_microseconds():
+    for ns in (0, 1, 999, 1_000, -1, -1_001, 1_704_205_800_123_456_789, -86_400_000_000_123):
+        expected = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+        assert from_ns(ns) == expected and from_ns(ns).tzinfo is UTC
+    assert from_ns(1_704_205_800_000_000_000, NY) == ny(2024, 1, 2, 9, 30)

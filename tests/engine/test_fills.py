@@ -308,3 +308,34 @@ def test_equity_arrays_mid_run_do_not_stop_the_clock():
     times, values = pg.equity_arrays()
     pg.tick(60)
     assert len(times) == 1 and len(pg.equity_arrays()[0]) == 2
+
+
+def test_equity_points_are_the_scalar_formula_with_several_holdings():
+    """The recorded equity (valued a column at a time) is, at every tick, the ledger's
+    ``balance + Σ (close − cost) × qty`` in position order, with one and several holdings, long
+    and short, symbols entering and leaving."""
+    import numpy as np
+
+    from backtestester.engine import Candle, Playground, Repository
+
+    rng = np.random.default_rng(5)
+    repos = []
+    for s in ("AAA", "BBB", "CCC"):
+        closes = 50 + np.cumsum(rng.normal(0, 0.5, 120))
+        repos.append(Repository(s, MINUTE, [Candle(T0 + i * MINUTE, c, c + 1, c - 1, c, 10) for i, c in enumerate(closes)]))
+    pg = Playground(balance=1_000_000, start=T0 + MINUTE, end=T0 + 121 * MINUTE, repositories=repos)
+    expected = []
+    for i in range(110):
+        sym = ("AAA", "BBB", "CCC")[i % 3]
+        q = pg.quantity(sym)
+        if i % 7 == 0:
+            pg.place_order(symbol=sym, side="buy" if q >= 0 else "buy_to_cover", quantity=abs(q) or 3, requested_price=50.0)
+        elif i % 11 == 0 and q == 0:
+            pg.place_order(symbol=sym, side="sell_short", quantity=2, requested_price=50.0)
+        elif i % 5 == 0 and q > 0:
+            pg.place_order(symbol=sym, side="sell", quantity=q, requested_price=50.0)
+        pg.tick(60)
+        expected.append(pg.account().equity)
+    values = [v for _, v in pg.equity_plot()]
+    assert values == expected
+    assert max(len(seg[2]) for seg in pg._equity.segments) >= 2  # several holdings at once were valued

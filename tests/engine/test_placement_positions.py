@@ -2,9 +2,11 @@
 D8 (ids) and D13 (idempotency)."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from backtestester.engine import NotFoundError
+from backtestester.engine import NotFoundError, Position
 
 from .conftest import SIDE, fill, make_pg, place, refused
 
@@ -328,3 +330,11 @@ def test_orders_without_client_request_id_are_never_deduplicated():
     pg = make_pg()
     a, b = place(pg), place(pg)
     assert a is not b and len(pg.orders()) == 2
+
+
+def test_trusted_position_snapshot_is_the_constructors():
+    args = (-3.0, 101.5, -4.5, 456.75, 103.0)
+    fast, checked = Position.trusted(*args), Position(*args)
+    assert fast == checked and hash(fast) == hash(checked) and repr(fast) == repr(checked)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.quantity = 0.0

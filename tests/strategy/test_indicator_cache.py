@@ -117,3 +117,26 @@ def test_sma_cross_results_are_unchanged():
     result = run_backtest(SmaCross(fast=10, slow=30), repos, balance=100_000, calendar=None)
     again = run_backtest(SmaCross(fast=10, slow=30), _repos(5000), balance=100_000, calendar=None)
     assert result.final_equity == again.final_equity and len(result.trades) > 10
+
+
+def test_cross_at_is_cross_at_every_candle():
+    """Series.cross_at (crossings computed once, read by index) gives Series.cross at each candle,
+    NaN warm-up, equal values and touching lines included; other repositories fall back to cross."""
+    from backtestester.strategy.series import Series
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    closes = np.round(100 + np.cumsum(rng.normal(0, 1, n)), 0)  # rounded: the lines touch and tie
+    repo = Repository.from_arrays("X", timedelta(minutes=1), np.arange(n) * 60_000_000_000, closes, closes + 1,
+                                  closes - 1, closes)
+    fast, slow = Series(sma(closes, 3), repo, "fast"), Series(sma(closes, 8), repo, "slow")
+    other = Repository.from_arrays("Y", timedelta(minutes=1), np.arange(n) * 60_000_000_000, closes, closes + 1,
+                                   closes - 1, closes)
+    elsewhere = Series(sma(closes, 8), other, "slow")
+    cross_at, fallback = fast.cross_at(slow), fast.cross_at(elsewhere)
+    seen = []
+    for i in range(n):
+        repo.position = other.position = i
+        seen.append(fast.cross(slow))
+        assert cross_at(i) == seen[-1] and fallback(i) == fast.cross(elsewhere), i
+    assert {1, -1, 0} <= set(seen) and np.isnan(sma(closes, 8)[:7]).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from datetime import datetime, timedelta, timezone
@@ -249,6 +250,15 @@ def test_round_trip_properties_and_validation():
         RoundTrip("X", "long", 1.0, datetime(2021, 1, 1), datetime(2021, 1, 2), 1.0, 1.0, 0.0)
     with pytest.raises(ValueError, match="before"):
         RoundTrip("X", "long", 1.0, T0, T0 - timedelta(1), 1.0, 1.0, 0.0)
+
+
+def test_trusted_round_trip_is_the_checked_one():
+    args = ("X", "short", 2.0, T0, T0 + timedelta(hours=1), 100.0, 90.0, 19.5, 0.5)
+    fast, checked = RoundTrip.trusted(*args), RoundTrip(*args)
+    assert fast == checked and hash(fast) == hash(checked) and repr(fast) == repr(checked)
+    assert fast.return_pct == checked.return_pct and fast.duration == checked.duration
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.pnl = 0.0
 
 
 def test_as_dict_order_and_labels():

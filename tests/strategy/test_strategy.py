@@ -169,3 +169,27 @@ def test_a_local_run_keeps_the_decision_periods_promise():
     assert [o.status for o in kept.orders] == ["canceled"] * len(kept.orders) and kept.orders
     with pytest.raises(PlaygroundError, match=r"tried to place an order on a candle outside its decision_periods \[900\] s"):
         run_backtest(PromisesFifteenMinutes(act_on=60), [minute_repository(prices), fifteen])
+
+
+def test_in_market_of_one_symbol_is_the_running_quantity_test():
+    """One symbol takes the vectorised running sum: the same flags as the per-fill loop, residues
+    of inexact additions (|q| <= 1e-9 counts as flat) included."""
+    from backtestester.engine import Trade
+    from backtestester.strategy.runner import in_market
+
+    rng = np.random.default_rng(3)
+    trades, held = [], 0.0
+    for i in range(400):
+        q = float(rng.choice([0.1, 0.2, 0.3, 1.7, 3.0]))
+        q = -held if held and rng.random() < 0.4 else q  # closes, often to an inexact zero
+        held += q
+        trades.append(Trade(i + 1, 1_000 * (i + 1), q, 10.0, i + 1))
+    times = np.arange(0, 410_000, 500).astype("datetime64[ns]")
+    flags, running = [], 0.0
+    for t in trades:
+        running += t.quantity
+        flags.append(abs(running) > 1e-9)
+    idx = np.searchsorted(np.array([t.time_ns for t in trades], dtype="datetime64[ns]"), times, side="right") - 1
+    expected = np.where(idx >= 0, np.asarray(flags)[np.maximum(idx, 0)], False)
+    got = in_market(trades, times, {t.order_id: "X" for t in trades})
+    assert got.tolist() == expected.tolist() and 0 < got.sum() < len(got)
