@@ -17,9 +17,9 @@ then ``on_candle``: what ``step`` and the runner would do, without leaving the l
 """
 from __future__ import annotations
 
-from .delta import NewCandle
+import numpy as np
 
-NEVER = 1 << 64  # later than any time in nanoseconds (int64)
+from .delta import NewCandle
 
 
 def quiet_ticks(pg, step: int, on_candle, ctx, max_ticks: int, deliver=None) -> int:
@@ -48,56 +48,69 @@ def _holding(rec) -> tuple:
 
 def _one_repository(pg, step, on_candle, ctx, max_ticks, deliver) -> int:
     """The loop for one repository holding at most one position (the common backtest); with
-    ``deliver``, ticks with pending orders included (:func:`_order_tick`). ``pos`` is the cursor,
-    ``following`` when the candle after it becomes available (one read per revealed candle)."""
-    clock, repo, rec, pending = pg._clock, pg._repos[0], pg._equity, pg._pending
-    times, calendar, end = rec.times, clock.calendar, clock.end_ns
-    balance, maintenance, held, qty, cost, held_close = _holding(rec)
-    key, shift = repo.available_key, repo.available_shift
-    pos = repo.position
-    following = _available_after(repo, pos)
-    now, session_open, session_close = clock.now_ns, clock.session_open, clock.session_close
+    ``deliver``, ticks with pending orders included (:func:`_order_tick`). Ticks run in chunks
+    of one session (:func:`_chunk`: their times and the cursor after each, computed with numpy),
+    so a tick does no arithmetic on nanosecond integers; a chunk's times are appended to the
+    equity times at once, before an order tick records its own and when the chunk ends."""
+    clock, repo = pg._clock, pg._repos[0]
+    calendar, end = clock.calendar, clock.end_ns
+    keys = np.asarray(repo.available_key)
+    now = clock.now_ns
     n = 0
     while n < max_ticks:
-        if pending and deliver is None:
+        first = now + step
+        if not (calendar is None or clock.session_open <= first <= clock.session_close):
+            first = clock.normalize(first)
+        if first >= end:
             break
-        if held is not None and balance + (held_close[pos] - cost) * qty < maintenance:  # held is repo
+        if calendar is None:
+            last = end - 1
+        elif clock.session_open <= first <= clock.session_close:
+            last = min(clock.session_close, end - 1)
+        else:  # past the calendar's range: one tick at a time, as normalize leaves it
+            last = first
+        count = min((last - first) // step + 1, max_ticks - n)
+        tick_times = np.arange(count, dtype=np.int64) * step + first
+        cursors = np.searchsorted(keys, tick_times - repo.available_shift, "right") - 1
+        done = _chunk(pg, repo, tick_times.tolist(), cursors.tolist(), on_candle, ctx, deliver)
+        n += done
+        if done < count:
             break
-        now += step
-        if not (calendar is None or session_open <= now <= session_close):
-            now = clock.normalize(now)
-            session_open, session_close = clock.session_open, clock.session_close
-        if now >= end:
-            break
-        clock.now_ns = now
-        n += 1
-        if pending:
-            revealed = _order_tick(pg, repo, now, deliver)
-            balance, maintenance, held, qty, cost, held_close = _holding(rec)
-            pos = repo.position
-            following = _available_after(repo, pos)
-            if revealed:
-                on_candle(ctx, NewCandle(repo, pos))
-            continue
-        times.append(now)
-        if following <= now:
-            pos += 1
-            try:
-                following = key[pos + 1] + shift
-            except IndexError:
-                following = NEVER
-            if following <= now:  # more than one candle became available: the cursor's own search
-                repo.advance(now)
-                pos = repo.position
-                following = _available_after(repo, pos)
-            repo.position = pos
-            on_candle(ctx, NewCandle(repo, pos))
+        now = clock.now_ns
     return n
 
 
-def _available_after(repo, pos: int) -> int:
-    """When candle ``pos + 1`` of ``repo`` becomes available (:data:`NEVER` past the last)."""
-    return repo.available(pos + 1) if pos + 1 < len(repo) else NEVER
+def _chunk(pg, repo, tick_times, cursors, on_candle, ctx, deliver) -> int:
+    """Run the ticks at ``tick_times`` (one session), the cursor at each being ``cursors``, until
+    one must be left to :meth:`Playground.step` (pending orders without ``deliver``, or a
+    liquidation due); return how many ran."""
+    clock, rec, pending, times = pg._clock, pg._equity, pg._pending, pg._equity.times
+    balance, maintenance, held, qty, cost, held_close = _holding(rec)
+    pos = repo.position
+    k = flushed = 0
+    try:
+        for now, p in zip(tick_times, cursors):
+            if pending and deliver is None:
+                break
+            if held is not None and balance + (held_close[pos] - cost) * qty < maintenance:  # held is repo
+                break
+            clock.now_ns = now
+            k += 1
+            if pending:
+                times.extend(tick_times[flushed:k - 1])
+                flushed = k
+                revealed = _order_tick(pg, repo, now, deliver)
+                balance, maintenance, held, qty, cost, held_close = _holding(rec)
+                pos = repo.position
+                if revealed:
+                    on_candle(ctx, NewCandle(repo, pos))
+                continue
+            if p != pos:
+                pos = repo.position = p
+                on_candle(ctx, NewCandle(repo, p))
+    finally:
+        times.extend(tick_times[flushed:k])
+    return k
 
 
 def _order_tick(pg, repo, now: int, deliver) -> bool:

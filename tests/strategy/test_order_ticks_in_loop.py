@@ -98,7 +98,7 @@ def test_ticks_with_pending_orders_in_the_loop_are_the_handed_over_ticks(calenda
     assert len(result.round_trips) > 50
 
 
-class StepOnly(LocalBroker):
+class StepOnly(Counting):
     """Every tick through ``step`` (no quiet loop at all): the reference semantics."""
 
     def __init__(self, playground):
@@ -144,3 +144,33 @@ def test_quiet_loop_liquidates_on_the_tick_step_does(side, path):
     assert result.trades == expected.trades and np.array_equal(result.equity, expected.equity)
     assert np.array_equal(result.equity_times, expected.equity_times) and result.ticks == expected.ticks
 
+
+
+@pytest.mark.parametrize("timeframe, step, calendar", [
+    ("5m", timedelta(minutes=2), "XNYS"),   # a candle every few ticks, sessions not a multiple of the step
+    ("1m", timedelta(seconds=45), "XNYS"),  # ticks between candles, some revealing none
+    ("1m", timedelta(minutes=3), "XNYS"),   # several candles revealed by one tick
+    ("5m", timedelta(minutes=7), None),     # no calendar: overnight gaps ticked through
+])
+def test_chunked_quiet_loop_ticks_as_step_does(timeframe, step, calendar):
+    """The quiet loop runs a session's ticks from times and cursors computed at once: every hook
+    call (with the candle index, clock and equity it sees), fill and equity point is what ticking
+    every tick through ``step`` gives, whatever the step against the candles' period."""
+    bars = generate_bars("X", timeframe=timeframe, n_bars=1500, seed=7, calendar="XNYS")
+    period = timedelta(minutes=int(timeframe[:-1]))
+    outcomes = []
+    for broker_cls in (Counting, StepOnly):
+        repo = Repository.from_table("X", period, bars)
+        start = bars.column("start")[0].as_py() - timedelta(minutes=10)  # before the first candle
+        pg = Playground(balance=100_000, start=start, end=bars.column("start")[-1].as_py() + 2 * period,
+                        repositories=[repo], calendar=calendar, fill_model="next_open")
+        strategy, broker = Busy(), broker_cls(pg)
+        result = run_on_broker(strategy, broker, step)
+        outcomes.append((strategy.calls, result, broker))
+    (calls, result, loop), (expected_calls, expected, _) = outcomes
+    assert loop.steps < result.ticks / 10  # the loop did run the ticks
+    assert calls == expected_calls and len(calls) > 300
+    assert result.trades == expected.trades and len(result.round_trips) > 20
+    assert result.ticks == expected.ticks and result.final_equity == expected.final_equity
+    assert np.array_equal(result.equity_times, expected.equity_times)
+    assert np.array_equal(result.equity, expected.equity)
