@@ -71,7 +71,12 @@ def _one_repository(pg, step, on_candle, ctx, max_ticks, deliver) -> int:
             last = first
         count = min((last - first) // step + 1, max_ticks - n)
         tick_times = np.arange(count, dtype=np.int64) * step + first
-        cursors = np.searchsorted(keys, tick_times - repo.available_shift, "right") - 1
+        limits = tick_times - repo.available_shift
+        # the chunk's candles: from the cursor to the last available at its last tick (a search
+        # over a session's candles, not the repository's)
+        low = max(repo.position, 0)
+        high = int(np.searchsorted(keys, limits[-1], "right"))
+        cursors = np.searchsorted(keys[low:high], limits, "right") + (low - 1)
         done = _chunk(pg, repo, tick_times.tolist(), cursors.tolist(), on_candle, ctx, deliver)
         n += done
         if done < count:
