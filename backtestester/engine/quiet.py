@@ -128,11 +128,7 @@ def _order_tick(pg, repo, now: int, deliver) -> bool:
     if revealed:
         pg._match_new_candles(((repo, old),), trades, invalid, events)
     pg._expire(now, events)
-    rec, led = pg._equity, pg._ledger
-    if rec.version == led.version:
-        rec.times.append(now)
-    else:
-        rec.record(now, led)
+    pg._equity.record(now, pg._ledger)
     if trades or invalid or events:
         deliver(trades, invalid, events)
     return revealed
