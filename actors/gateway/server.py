@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 import threading
+
+from backtestester.stop_signals import stop_on_signals
 
 from . import security
 from .placement import NAMESPACE
@@ -229,39 +230,37 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
     ray = init_ray(ray_address)
     data_dir = os.path.abspath(data_dir or os.environ.get("BACKTESTESTER_DATA") or "data")
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     gateway = died = None
-    try:
-        gateway = spawn(data_dir, name=None, security=security, hosts=hosts, live=live)
+    # The handlers stay until Ray is shut down: a signal still pending would otherwise reach the
+    # handler restored (Ray's exits with the signal's number) instead of setting ``stop``.
+    with stop_on_signals(stop):
         try:
-            address = ray.get(gateway.start.remote(host, port, twirp_port))
-            twirp = ray.get(gateway.twirp_address.remote())
-        except ray.exceptions.RayTaskError as exc:  # the actor's own error, without Ray's wrapping
-            if isinstance(exc.cause, (OSError, ValueError)):
-                raise exc.cause from None
-            raise
-        pid = ray.get(gateway.pid.remote())
-        message = (f"backtestester gateway listening on {address}{f' and Twirp on {twirp}' if twirp else ''} (data: {data_dir}; {security.describe()}; "
-                   f"gateway actor pid {pid})")
-        if ready is None:
-            print(message, flush=True)
-        else:
-            ready(message)
-        try:
-            _wait(ray, gateway, pid, stop)
-        except GatewayDied as exc:
-            died = exc
-    finally:
-        try:
-            if gateway is not None:
-                _stop(ray, gateway)
+            gateway = spawn(data_dir, name=None, security=security, hosts=hosts, live=live)
+            try:
+                address = ray.get(gateway.start.remote(host, port, twirp_port))
+                twirp = ray.get(gateway.twirp_address.remote())
+            except ray.exceptions.RayTaskError as exc:  # the actor's own error, without Ray's wrapping
+                if isinstance(exc.cause, (OSError, ValueError)):
+                    raise exc.cause from None
+                raise
+            pid = ray.get(gateway.pid.remote())
+            message = (f"backtestester gateway listening on {address}{f' and Twirp on {twirp}' if twirp else ''} (data: {data_dir}; {security.describe()}; "
+                       f"gateway actor pid {pid})")
+            if ready is None:
+                print(message, flush=True)
+            else:
+                ready(message)
+            try:
+                _wait(ray, gateway, pid, stop)
+            except GatewayDied as exc:
+                died = exc
         finally:
-            if started_ray:
-                ray.shutdown()
-            # Only now: a signal still pending would otherwise reach the handler restored (Ray's
-            # exits with the signal's number) instead of setting ``stop``.
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            try:
+                if gateway is not None:
+                    _stop(ray, gateway)
+            finally:
+                if started_ray:
+                    ray.shutdown()
     if died is not None and not stop.is_set():  # a stop request that came during the cleanup still wins
         raise died
 

@@ -13,16 +13,17 @@ picks it up.
 """
 from __future__ import annotations
 
-import signal
 import threading
 import uuid
 from collections.abc import Iterable
+from contextlib import nullcontext
 
 import numpy as np
 
 from ..engine import PlaceOrderError
 from ..engine.timeutil import NS_PER_SECOND
 from ..rpc import playground_pb2 as pb
+from ..stop_signals import stop_on_signals
 from ..strategy.base import Strategy
 from ..strategy.runner import BacktestResult, run_on_broker
 from ..wire.times import TIMESPANS, UNIT_SECONDS, rfc3339_ns
@@ -156,10 +157,7 @@ def run_live(strategy: Strategy, client: LiveClient, *, broker: str, symbols: It
     if timeframe not in TIMESPANS:
         raise ValueError(f"timeframe {timeframe!r}: accepted: {', '.join(TIMESPANS)}")
     stop = stop or threading.Event()
-    previous = {}
-    if handle_signals and threading.current_thread() is threading.main_thread():  # before anything is created
-        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_on_signals(stop) if handle_signals else nullcontext():  # before anything is created
         pid = client.create_live_playground(broker=broker, repositories=[(s, timeframe) for s in symbols],
                                             balance=balance, account_type=account_type, client_id=client_id,
                                             tags=tags)
@@ -170,6 +168,3 @@ def run_live(strategy: Strategy, client: LiveClient, *, broker: str, symbols: It
         finally:
             if live.transport == "session":
                 live.client.close()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
