@@ -14,6 +14,7 @@ class SweepWorker:
         self._tables: dict = {}
         self._table_ids: dict = {}  # key -> id of the object the table came from
         self._repositories: dict = {}
+        self._judge: tuple = (None, None)  # (id of the pruning object, the judge built from it)
 
     def prepare(self, engines=("event",)) -> float:
         """Import the engine (and with ``"fast"`` among ``engines`` load the compiled kernels:
@@ -51,20 +52,35 @@ class SweepWorker:
         self._resolve(table_refs)
         return chart_run(config, self._tables)
 
-    def run_trials(self, table_refs: dict, specs: list, pruning=None) -> list:
+    def run_trials(self, table_refs: dict, specs: list, pruning_ref=None) -> list:
         """Outcomes of training trials (:class:`~backtestester.training.evaluate.TrialSpec` s) in
-        order, each evaluated fold by fold on the tables read in place. ``pruning`` is ``(pruner,
-        directions, complete trials)``: the pruner stops a trial between folds, judging against the
-        trials complete when its batch was asked (the driver's snapshot, so any actor decides alike)."""
+        order, each evaluated fold by fold on the tables read in place. ``pruning_ref`` is
+        ``[reference]`` to ``(pruner, directions, complete trials)``, one object per batch: the
+        pruner stops a trial between folds, judging against the trials complete when its batch was
+        asked (the driver's snapshot, so any actor decides alike). The judge built from it is kept
+        for the batch's next trials on this actor."""
         from backtestester.training.evaluate import evaluate_trial  # noqa: PLC0415  (optuna: only in training)
         from backtestester.training.search import fold_pruner  # noqa: PLC0415
 
         self._resolve(table_refs)
+        judge = self._pruning_judge(pruning_ref) if pruning_ref else None
         outcomes = []
         for spec in specs:
-            report = fold_pruner(*pruning, spec.number) if pruning else None
+            report = fold_pruner(judge, spec.number)
             outcomes.append(evaluate_trial(spec, self._tables, report=report, cache=self._repositories))
         return outcomes
+
+    def _pruning_judge(self, pruning_ref: list):
+        """:func:`~backtestester.training.search.pruning_judge` of the object ``pruning_ref``
+        names, built once per object (a batch's snapshot grows with the study)."""
+        import ray  # noqa: PLC0415  (ray is imported where it is used: importing this module stays cheap)
+
+        from backtestester.training.search import pruning_judge  # noqa: PLC0415
+
+        (ref,) = pruning_ref
+        if self._judge[0] != ref.hex():
+            self._judge = (ref.hex(), pruning_judge(*ray.get(ref)))
+        return self._judge[1]
 
     def release(self) -> None:
         """Drop the tables and everything built on them (repositories, memoised indicators), so
@@ -72,6 +88,7 @@ class SweepWorker:
         self._tables.clear()
         self._table_ids.clear()
         self._repositories.clear()
+        self._judge = (None, None)
 
     def _resolve(self, table_refs: dict) -> None:
         """Read the tables in place; a key whose object changed (a later sweep of a kept actor)

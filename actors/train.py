@@ -264,6 +264,9 @@ class _Evaluator:
         self.table_refs = {key: [self.ray.put(table)] for key, table in tables.items()}
 
     def evaluate(self, specs: list, pruning) -> list:
+        # one object per batch, named inside a list so that each actor gets the reference (and
+        # builds its judge once per batch), not a copy per trial
+        pruning_ref = [self.ray.put(pruning)] if pruning else None
         todo = [(spec, 0) for spec in specs]
         results, in_flight = {}, {}
         idle = list(range(self.n))
@@ -271,7 +274,7 @@ class _Evaluator:
             while todo and idle:
                 spec, tries = todo.pop(0)
                 i = idle.pop(0)
-                in_flight[self.pool.hosts[i].run_trials.remote(self.table_refs, [spec], pruning)] = (i, spec, tries)
+                in_flight[self.pool.hosts[i].run_trials.remote(self.table_refs, [spec], pruning_ref)] = (i, spec, tries)
             ready, _ = self.ray.wait(list(in_flight), num_returns=1)
             i, spec, tries = in_flight.pop(ready[0])
             try:

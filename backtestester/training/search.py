@@ -309,18 +309,30 @@ def reject(study: optuna.Study, trial: optuna.Trial) -> None:
 
 
 def pruning_snapshot(study: optuna.Study) -> list[FrozenTrial]:
-    """The complete trials a worker's pruner compares against (plain, picklable)."""
-    return study.get_trials(deepcopy=True, states=(TrialState.COMPLETE,))
+    """The complete trials a worker's pruner compares against (plain, picklable). Not copied:
+    the driver puts it in the object store at once, which copies it."""
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 
-def fold_pruner(pruner: str, directions, snapshot: list[FrozenTrial], number: int):
-    """``report(fold_index, oos_value) -> bool`` for :func:`evaluate_trial`: True when ``pruner``
-    would prune the trial after that fold, judged against ``snapshot`` (the trials complete when
-    its batch was asked: the same decision on any actor, in any order). None without pruning."""
+def pruning_judge(pruner: str, directions, snapshot: list[FrozenTrial]) -> optuna.Study | None:
+    """The in-memory study a fold pruner judges against: ``snapshot`` (the trials complete when
+    a batch was asked) under ``pruner``; None without pruning (``none``, or several objectives:
+    Optuna prunes single-objective studies only). Judging adds nothing to it, so one judge
+    serves every trial of its batch: it costs a copy of each trial in the snapshot."""
     if pruner == "none" or len(directions) > 1:
         return None
     study = optuna.create_study(directions=list(directions), pruner=make_pruner(pruner))
     study.add_trials(snapshot)
+    return study
+
+
+def fold_pruner(judge: optuna.Study | None, number: int):
+    """``report(fold_index, oos_value) -> bool`` for :func:`evaluate_trial` of trial ``number``:
+    True when the judge's pruner (:func:`pruning_judge`) would prune it after that fold, judged
+    against the judge's snapshot (the same decision on any actor, in any order). None without a
+    judge."""
+    if judge is None:
+        return None
     trial = optuna.trial.create_trial(state=TrialState.RUNNING, params={}, distributions={})
     values: dict[int, float] = {}
 
@@ -330,6 +342,6 @@ def fold_pruner(pruner: str, directions, snapshot: list[FrozenTrial], number: in
         values[fold_index] = float(value)
         trial.intermediate_values = dict(values)
         trial.number = number
-        return bool(study.pruner.prune(study, trial))
+        return bool(judge.pruner.prune(judge, trial))
 
     return report

@@ -143,13 +143,17 @@ def test_the_fold_pruner_judges_against_the_snapshot_of_complete_trials():
     for i, value in enumerate([1.0, 1.1, 1.2, 1.3, 1.4, 1.5]):
         complete.append(optuna.trial.create_trial(value=value, intermediate_values={0: value, 1: value},
                                                   params={}, distributions={}))
-    report = search.fold_pruner("median", ["maximize"], complete, number=6)
+    judge = search.pruning_judge("median", ["maximize"], complete)
+    report = search.fold_pruner(judge, number=6)
     assert report(0, 5.0) is False  # better than the median at fold 0
-    report = search.fold_pruner("median", ["maximize"], complete, number=7)
+    report = search.fold_pruner(judge, number=7)  # the same judge serves the batch's next trial
     assert report(0, -1.0) is True
     assert report(0, math.nan) is False  # a value that is not a number is never a reason to prune
-    assert search.fold_pruner("none", ["maximize"], complete, 8) is None
-    assert search.fold_pruner("median", ["maximize", "maximize"], complete, 8) is None  # several objectives
+    assert search.fold_pruner(judge, number=8)(0, 5.0) is False  # judging added no trial to it
+    assert len(judge.trials) == len(complete)
+    assert search.pruning_judge("none", ["maximize"], complete) is None
+    assert search.pruning_judge("median", ["maximize", "maximize"], complete) is None  # several objectives
+    assert search.fold_pruner(None, 8) is None
 
 
 def test_seeds_are_derived_from_seed_index_and_attempt():

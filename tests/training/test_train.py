@@ -14,17 +14,19 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 from rich.console import Console
 
 from actors.cli import main
 from actors.pool import SweepPool
-from actors.train import run_training
+from actors.train import plan_folds, run_training
 from backtestester.data.catalog import Catalog
 from backtestester.data.synthetic import generate_bars
 from backtestester.strategy.reference import SmaCross
 from backtestester.training import search
+from backtestester.training.evaluate import TrialSpec
 from backtestester.training.spec import TrainSpec
 from tests.processes import descendants, kill_all, wait_gone
 
@@ -72,6 +74,31 @@ def test_the_same_seed_gives_the_same_trials_on_one_and_two_actors(tables, pool,
     assert len(one.outcomes) == 8 and trials(one) == trials(two)
     assert [o.oos_scores for o in one.outcomes] == [o.oos_scores for o in two.outcomes]
     assert one.best.number == two.best.number and one.holdout == two.holdout and one.holdout["oos_scores"]
+
+
+def test_the_actors_prune_a_batch_against_the_snapshot_it_was_asked_with(tables, pool, ray_cluster, tmp_path):
+    """As the driver sends a batch: one pruning object per batch (``[reference]``), each actor
+    judging its trials against it. A snapshot of trials that scored far better at every fold
+    prunes each trial after its first fold, on either actor and for each trial an actor runs; the
+    next batch's snapshot (no trial complete yet) prunes none, although the actors judged the
+    previous batch with another."""
+    train = spec(tmp_path)
+    folds, _ = plan_folds(train, BARS)
+    specs = [TrialSpec(number=n, params={"fast": 5, "slow": 30}, strategy=SMA, symbols=("SYNTH",), timeframe="1m",
+                       folds=folds, options=train.options) for n in range(10, 14)]
+    better = [optuna.trial.create_trial(value=100.0, intermediate_values={k: 100.0 for k in range(3)}, params={},
+                                        distributions={}) for _ in range(6)]
+    table_refs = {key: [ray_cluster.put(table)] for key, table in tables.items()}
+
+    def batch(snapshot):
+        pruning_ref = [ray_cluster.put(("median", ["maximize"], snapshot))]
+        calls = [pool.hosts[i % 2].run_trials.remote(table_refs, [s], pruning_ref) for i, s in enumerate(specs)]
+        return [outcomes[0] for outcomes in ray_cluster.get(calls, timeout=120)]
+
+    pruned, free = batch(better), batch([])
+    assert [(o.state, len(o.oos_scores)) for o in pruned] == [("pruned", 1)] * 4
+    assert [(o.state, len(o.oos_scores)) for o in free] == [("complete", 3)] * 4
+    assert [o.oos_scores[0] for o in pruned] == [o.oos_scores[0] for o in free]
 
 
 def test_a_resumed_study_asks_the_trials_of_an_uninterrupted_one(tables, pool, tmp_path):
