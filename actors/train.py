@@ -179,7 +179,8 @@ class _Driver:
                 # that batch with its re-run trials alone, as the uninterrupted study ended it.
                 size = self.spec.batch_size - self.done % self.spec.batch_size
                 batch = self.ask_batch(min(size, self.budget - self.done))
-                pruning = (self.spec.pruner, self.directions, search.pruning_snapshot(self.study))
+                pruning = ((self.spec.pruner, self.directions, search.pruning_snapshot(self.study))
+                           if search.prunes(self.spec.pruner, len(self.directions)) else None)
                 outcomes = self.evaluator.evaluate([self.trial_spec(t) for t in batch], pruning)
                 for trial, outcome in sorted(zip(batch, outcomes), key=lambda pair: pair[0].number):
                     self.tell(trial, outcome)

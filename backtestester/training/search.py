@@ -235,12 +235,18 @@ def make_sampler(name: str, seed: int, space: dict) -> optuna.samplers.BaseSampl
     raise ValueError(f"unknown sampler {name!r}; accepted: {', '.join(SAMPLERS)}")
 
 
+def prunes(pruner: str, n_objectives: int) -> bool:
+    """Whether trials are pruned at all: not with ``none``, nor with several objectives (Optuna
+    prunes single-objective studies only)."""
+    return pruner != "none" and n_objectives < 2
+
+
 def make_pruner(name: str, n_objectives: int = 1) -> optuna.pruners.BasePruner:
     """The pruner between folds: median (default), percentile (25th) or none (always
-    none with several objectives: Optuna prunes single-objective studies only)."""
+    none when :func:`prunes` says so)."""
     if name not in PRUNERS:
         raise ValueError(f"unknown pruner {name!r}; accepted: {', '.join(PRUNERS)}")
-    if name == "none" or n_objectives > 1:
+    if not prunes(name, n_objectives):
         return optuna.pruners.NopPruner()
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
@@ -316,10 +322,10 @@ def pruning_snapshot(study: optuna.Study) -> list[FrozenTrial]:
 
 def pruning_judge(pruner: str, directions, snapshot: list[FrozenTrial]) -> optuna.Study | None:
     """The in-memory study a fold pruner judges against: ``snapshot`` (the trials complete when
-    a batch was asked) under ``pruner``; None without pruning (``none``, or several objectives:
-    Optuna prunes single-objective studies only). Judging adds nothing to it, so one judge
-    serves every trial of its batch: it costs a copy of each trial in the snapshot."""
-    if pruner == "none" or len(directions) > 1:
+    a batch was asked) under ``pruner``; None without pruning (:func:`prunes`). Judging adds
+    nothing to it, so one judge serves every trial of its batch: it costs a copy of each trial
+    in the snapshot."""
+    if not prunes(pruner, len(directions)):
         return None
     study = optuna.create_study(directions=list(directions), pruner=make_pruner(pruner))
     study.add_trials(snapshot)
