@@ -15,7 +15,7 @@ from rich.table import Table
 
 from backtestester import __version__
 from backtestester.data import cli as data_cli
-from backtestester.data.catalog import Catalog
+from backtestester.data.catalog import Catalog, data_dir_or_default
 from backtestester.data.schema import TIMEFRAMES
 from backtestester.data.synthetic import generate_bars
 from backtestester.engine import Commission, Repository, Slippage
@@ -220,7 +220,7 @@ def _backtest_catalog(args, config: RunConfig, strategy, console) -> int:
             print(f"error: gateway {args.gateway}: {exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
     else:
-        data_dir = args.data_dir or os.environ.get("BACKTESTESTER_DATA") or "data"
+        data_dir = data_dir_or_default(args.data_dir)
         console.print(f"{header}; from the catalog {os.path.abspath(data_dir)}")
         try:
             result = _run_with_progress(console, lambda progress: run_on_catalog(

@@ -219,6 +219,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
     before Ray starts; a port in use raises ``OSError``. ``twirp_port``: also serve Twirp there (see
     :meth:`GatewayServer.start`); ``live``: see :func:`spawn`. For ``backtestester serve``."""
     from actors.cluster import init_ray  # noqa: PLC0415  (ray only where the actor is spawned)
+    from backtestester.data.catalog import data_dir_or_default  # noqa: PLC0415  (pyarrow only where it is served)
 
     security = security or SecurityConfig()
     validate_bind(host, security)
@@ -228,7 +229,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, data_dir: str | No
             log.warning("WARNING: --twirp-trusted-network has no effect without --twirp-port")
     started_ray = "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
     ray = init_ray(ray_address)
-    data_dir = os.path.abspath(data_dir or os.environ.get("BACKTESTESTER_DATA") or "data")
+    data_dir = os.path.abspath(data_dir_or_default(data_dir))
     stop = threading.Event()
     gateway = died = None
     # The handlers stay until Ray is shut down: a signal still pending would otherwise reach the

@@ -62,9 +62,18 @@ __all__ = [
     "BarValidationError",
     "StoredBarsLostError",
     "ENV_VAR",
+    "data_dir_or_default",
 ]
 
 ENV_VAR = "BACKTESTESTER_DATA"
+
+
+def data_dir_or_default(data_dir: str | os.PathLike | None) -> str | os.PathLike:
+    """``data_dir`` as given, or when it is None or empty the ``BACKTESTESTER_DATA`` environment
+    variable, else ``data`` (the catalog's directory, relative to the current one)."""
+    if data_dir is None or str(data_dir) == "":
+        return os.environ.get(ENV_VAR) or "data"
+    return data_dir
 _COLUMNS = ("start",) + PRICE_COLUMNS + ("volume",)
 _START_TYPE = BAR_SCHEMA.field("start").type
 
@@ -212,9 +221,7 @@ class Catalog:
     """
 
     def __init__(self, data_dir: str | os.PathLike | None = None):
-        if data_dir is None or str(data_dir) == "":
-            data_dir = os.environ.get(ENV_VAR) or "data"
-        self.data_dir = Path(data_dir).expanduser()
+        self.data_dir = Path(data_dir_or_default(data_dir)).expanduser()
 
     def __repr__(self) -> str:
         return f"Catalog({str(self.data_dir)!r})"
